@@ -1,0 +1,60 @@
+"""hyperspec: fast, scalable processing of hyperspectral Raman / photoluminescence maps.
+
+The public API (importable without a GPU, CuPy, Qt or a cluster):
+
+- ``from_array`` build a validated map Dataset from an array and its spectral axis;
+- ``save`` / ``open`` the native Zarr v3 store (lazy, Dask-backed);
+- ``synthetic`` physics-based maps with ground truth;
+- ``axes`` unit conversions (nm, Raman shift, absolute cm⁻¹, eV) and the axis validator;
+- ``window_integrals`` quick-look band maps;
+- ``resolve_backend`` the NumPy/CuPy switch (``HYPERSPEC_BACKEND``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+from hyperspec._backend import gpu_available, resolve_backend, to_numpy
+from hyperspec._errors import AxisError, BackendError, DataModelError, HyperspecError, StoreError, StoreExistsError, StoreNotFoundError
+from hyperspec.io.zarr_ import open_store as open  # noqa: A001  (hyperspec.open, like xarray.open_dataset)
+from hyperspec.io.zarr_ import save
+from hyperspec.model import from_array, validate_map, with_laser
+
+_LAZY_SUBMODULES = {"axes", "bands", "synthetic", "io", "model", "report", "cli"}
+
+__all__ = [
+    "__version__",
+    "from_array",
+    "validate_map",
+    "with_laser",
+    "save",
+    "open",
+    "window_integrals",
+    "resolve_backend",
+    "gpu_available",
+    "to_numpy",
+    "HyperspecError",
+    "AxisError",
+    "DataModelError",
+    "StoreError",
+    "StoreExistsError",
+    "StoreNotFoundError",
+    "BackendError",
+    *sorted(_LAZY_SUBMODULES),
+]
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"hyperspec.{name}")
+    if name == "window_integrals":
+        from hyperspec.bands.windows import window_integrals  # noqa: PLC0415
+
+        return window_integrals
+    raise AttributeError(f"module 'hyperspec' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

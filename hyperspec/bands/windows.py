@@ -1,0 +1,114 @@
+"""Quick-look band maps: baseline-corrected window integrals, batched over pixels through ``xp``.
+
+This is what instrument software calls "signal-to-baseline integration": for each band a
+Raman-shift window, a straight baseline through the mean of the first and last ``edge``
+channels of the window, and the trapezoid integral of what lies above it. The notch channels
+(|Δν̃| < ``notch_cm``) are left out. It is fast and model-free, but overlapping bands leak
+into each other; the band decomposition (``hyperspec.decompose``) separates them properly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import xarray as xr
+
+from hyperspec._backend import get_namespace, resolve_backend, to_numpy
+from hyperspec._errors import DataModelError
+from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
+
+__all__ = ["DEFAULT_WINDOWS", "window_integrals", "integrate_windows_array"]
+
+#: Band windows in Raman shift (cm⁻¹), DOMAIN.md §3 defaults.
+DEFAULT_WINDOWS: dict[str, tuple[float, float]] = {
+    "aspl": (-4500.0, -1500.0),
+    "lers": (-300.0, 300.0),
+    "hers": (600.0, 3500.0),
+}
+
+
+def _window_slices(shift: np.ndarray, windows: Mapping[str, tuple[float, float]]) -> dict[str, slice]:
+    out = {}
+    for name, win in windows.items():
+        try:
+            lo, hi = (float(v) for v in win)
+        except (TypeError, ValueError):
+            raise DataModelError(f"window {name!r} must be a pair (low, high) in cm⁻¹; got {win!r}.") from None
+        if not lo < hi:
+            raise DataModelError(f"window {name!r} = {win!r}: the low edge must be below the high edge.")
+        i0, i1 = np.searchsorted(shift, lo, "left"), np.searchsorted(shift, hi, "right")
+        if i1 - i0 < 4:
+            raise DataModelError(
+                f"window {name!r} = ({lo:g}, {hi:g}) cm⁻¹ holds {i1 - i0} channels of the axis "
+                f"({shift[0]:.1f} … {shift[-1]:.1f} cm⁻¹); it needs at least 4. Widen it or drop it."
+            )
+        out[name] = slice(int(i0), int(i1))
+    return out
+
+
+def integrate_windows_array(spectra, shift, energy, windows: Mapping[str, tuple[float, float]], *, edge: int = 3, notch_cm: float = 10.0):
+    """Core on arrays: ``spectra`` (n, N) → (n, len(windows) + 1): one area per window, then the aS-PL centroid (eV).
+
+    ``shift`` and ``energy`` are (N,) axes on the same device as ``spectra``. The centroid is
+    NaN when there is no ``aspl`` window or no positive signal in it.
+    """
+    xp = get_namespace(spectra)
+    slices = _window_slices(to_numpy(shift), windows)
+    spectra = xp.asarray(spectra, dtype=xp.float64)
+    outs = []
+    centroid = xp.full(spectra.shape[0], xp.nan)
+    for name, sl in slices.items():
+        y = spectra[:, sl]
+        x = shift[sl]
+        e = min(edge, max(1, (sl.stop - sl.start) // 4))
+        y0, y1 = y[:, :e].mean(axis=1), y[:, -e:].mean(axis=1)
+        x0, x1 = x[:e].mean(), x[-e:].mean()
+        base = y0[:, None] + (y1 - y0)[:, None] * ((x - x0) / (x1 - x0))[None, :]
+        above = (y - base) * (xp.abs(x) >= notch_cm)[None, :]
+        outs.append(xp.sum(0.5 * (above[:, 1:] + above[:, :-1]) * xp.diff(x)[None, :], axis=1))
+        if name == "aspl":
+            w = xp.clip(above, 0.0, None)
+            total = w.sum(axis=1)
+            centroid = xp.where(total > 0, (w * energy[sl][None, :]).sum(axis=1) / xp.where(total > 0, total, 1.0), xp.nan)
+    return xp.stack(outs + [centroid], axis=1)
+
+
+def window_integrals(ds: xr.Dataset, windows: Mapping[str, tuple[float, float]] | None = None, *, edge: int = 3, notch_cm: float = 10.0, backend: str | None = None) -> xr.Dataset:
+    """Quick-look band maps of a map Dataset: ``<band>_window_area`` (counts·cm⁻¹) and ``aspl_centroid_ev``.
+
+    Lazy for dask-backed maps (computed chunk by chunk). Any leading dims are kept.
+    """
+    validate_map(ds)
+    windows = dict(DEFAULT_WINDOWS if windows is None else windows)
+    shift = shift_axis(ds)
+    _window_slices(shift, windows)  # validate up front, before any work
+    energy = np.asarray(ds["energy"].values, dtype=np.float64)
+    be = resolve_backend(backend)
+    xp = be.xp
+    n_out = len(windows) + 1
+
+    def block(arr):
+        lead = arr.shape[:-1]
+        flat = xp.asarray(arr.reshape(-1, arr.shape[-1]))
+        res = integrate_windows_array(flat, xp.asarray(shift), xp.asarray(energy), windows, edge=edge, notch_cm=notch_cm)
+        return to_numpy(res).reshape(*lead, n_out)
+
+    out = xr.apply_ufunc(
+        block,
+        ds["spectra"],
+        input_core_dims=[[SPECTRAL_DIM]],
+        output_core_dims=[["quantity"]],
+        dask="parallelized",
+        output_dtypes=[np.float64],
+        dask_gufunc_kwargs={"output_sizes": {"quantity": n_out}},
+    )
+    names = [f"{b}_window_area" for b in windows] + ["aspl_centroid_ev"]
+    result = xr.Dataset({n: out.isel(quantity=i, drop=True) for i, n in enumerate(names)})
+    for n in names[:-1]:
+        result[n].attrs = {"units": "counts*cm-1", "long_name": f"{n.split('_')[0]} window integral above a linear baseline"}
+    result["aspl_centroid_ev"].attrs = {"units": "eV", "long_name": "aS-PL centroid energy"}
+    result.attrs = {k: v for k, v in ds.attrs.items() if k in ("laser_nm", "source", "history", "instrument", "sample")}
+    result.attrs["backend"] = be.name
+    add_history(result.attrs, "window_integrals", windows={k: list(v) for k, v in windows.items()}, edge=edge, notch_cm=notch_cm, backend=be.name)
+    return result

@@ -1,0 +1,336 @@
+"""The map data model: an ``xarray.Dataset`` with a ``spectra`` variable.
+
+- ``spectra`` has dims ``(..., "spectral")`` with the spectral dim last, e.g. ``("y", "x",
+  "spectral")`` for a map, ``("x", "spectral")`` for a line, ``("t", "x", "spectral")`` or
+  ``("t", "y", "x", "spectral")`` for kinetic maps, ``("power", "y", "x", "spectral")`` for a
+  power series. Any other leading dim name is allowed (series of temperature, bias …).
+- The spectral dim carries the coordinates ``wavelength`` (nm), ``energy`` (eV) and, when the
+  laser is known, ``shift`` (Raman shift, cm⁻¹). Channels are stored in the canonical order:
+  ascending wavelength, i.e. ascending Raman shift and descending energy. Input in another
+  order is reversed *together with its axis* and the reversal is recorded in the history.
+- Spatial coords are in µm (``x``, ``y``), time in s (``t``).
+- ``attrs``: ``laser_nm`` (absent when unknown), ``spectral_unit`` (the unit the axis came
+  in), ``source`` and ``history`` (a list of processing records).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from hyperspec import axes as _axes
+from hyperspec._errors import AxisError, DataModelError
+
+__all__ = [
+    "SPECTRAL_DIM",
+    "COORD_UNITS",
+    "from_array",
+    "validate_map",
+    "pixel_dims",
+    "n_pixels",
+    "add_history",
+    "shift_axis",
+    "with_laser",
+]
+
+SPECTRAL_DIM = "spectral"
+
+#: Units of the coordinates hyperspec knows about (stored in each coordinate's ``units`` attr).
+COORD_UNITS = {
+    "shift": "cm-1",
+    "wavelength": "nm",
+    "energy": "eV",
+    "wavenumber": "cm-1-abs",
+    "x": "um",
+    "y": "um",
+    "z": "um",
+    "t": "s",
+    "power": "mW",
+    "temperature": "K",
+}
+
+_DEFAULT_DIMS = {
+    1: ("spectral",),
+    2: ("x", "spectral"),
+    3: ("y", "x", "spectral"),
+    4: ("t", "y", "x", "spectral"),
+}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def add_history(attrs: dict, step: str, **params: Any) -> None:
+    """Append a processing record ``{"step", "time", "params"}`` to ``attrs["history"]`` in place."""
+    history = list(attrs.get("history", []))
+    history.append({"step": step, "time": _now(), "params": _jsonable(params)})
+    attrs["history"] = history
+
+
+def _jsonable(value):
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def _float_dtype(dtype: np.dtype, *, source: str) -> np.dtype:
+    """Dtype policy: float32/float64 kept, float16 and ≤16-bit integers → float32, wider ints → float64."""
+    if dtype.kind == "f":
+        return np.dtype(np.float32) if dtype.itemsize <= 4 else np.dtype(dtype)
+    if dtype.kind in "iu":
+        return np.dtype(np.float32) if dtype.itemsize <= 2 else np.dtype(np.float64)
+    if dtype.kind == "c":
+        raise DataModelError(f"spectra{source} are complex ({dtype}); pass real intensities (e.g. np.abs(data)).")
+    raise DataModelError(f"spectra{source} must be numeric intensities; got dtype {dtype}.")
+
+
+def _check_dims(dims: Sequence[str], ndim: int, *, source: str) -> tuple[str, ...]:
+    dims = tuple(str(d) for d in dims)
+    if len(dims) != ndim:
+        raise DataModelError(
+            f"`dims` {dims} names {len(dims)} dimension(s) but the data{source} has {ndim}; "
+            f"name one dim per axis, with {SPECTRAL_DIM!r} for the spectral one."
+        )
+    if len(set(dims)) != len(dims):
+        raise DataModelError(f"`dims` {dims} repeats a name; every dimension needs its own name.")
+    if dims.count(SPECTRAL_DIM) != 1:
+        raise DataModelError(
+            f"`dims` {dims} must contain {SPECTRAL_DIM!r} exactly once (the spectral axis), "
+            "e.g. dims=('y', 'x', 'spectral')."
+        )
+    return dims
+
+
+def from_array(
+    data,
+    spectral_axis,
+    *,
+    unit: str = "cm-1",
+    laser_nm: float | None = None,
+    dims: Sequence[str] | None = None,
+    coords: Mapping[str, Any] | None = None,
+    pixel_size_um: float | None = None,
+    frame_s: float | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    source: str | None = None,
+) -> xr.Dataset:
+    """Build a validated map Dataset from an array and its spectral axis.
+
+    Parameters
+    ----------
+    data : array-like (NumPy, Dask or CuPy), shape (..., N)
+        Intensities (counts). Integer counts become float32 (≤16-bit) or float64.
+    spectral_axis : array-like, shape (N,)
+        The channel positions, in ``unit``, ascending or descending.
+    unit : {"cm-1", "nm", "eV", "cm-1-abs"}
+        ``"cm-1"`` is Raman shift (Stokes positive), ``"cm-1-abs"`` absolute wavenumber.
+        Default is ``"cm-1"``.
+    laser_nm : float, optional
+        Excitation wavelength in nm. Required for ``unit="cm-1"`` to get wavelength and
+        energy coordinates; without it a map in nm or eV has no ``shift`` coordinate.
+    dims : sequence of str, optional
+        Names of the data's dims, one of them ``"spectral"`` (moved last if elsewhere).
+        Default by ndim: 1 → spectrum, 2 → ``(x, spectral)``, 3 → ``(y, x, spectral)``,
+        4 → ``(t, y, x, spectral)``.
+    coords : mapping, optional
+        1-D coordinates for the leading dims (``x``/``y`` in µm, ``t`` in s, ``power`` …).
+    pixel_size_um, frame_s : float, optional
+        Shortcuts for evenly spaced ``x``/``y`` (µm) and ``t`` (s) coordinates from 0.
+    attrs : mapping, optional
+        Extra metadata (instrument, sample …) kept in ``ds.attrs``.
+    source : str, optional
+        Where the data came from (a file path); used in error messages and attrs.
+
+    Returns
+    -------
+    xarray.Dataset
+        With ``spectra`` on dims ``(..., "spectral")`` in canonical (ascending-wavelength) order.
+
+    Raises
+    ------
+    AxisError, DataModelError
+        With a message naming the field and the fix.
+    """
+    where = f" from {source}" if source else ""
+    if not hasattr(data, "shape") or not hasattr(data, "dtype"):
+        data = np.asarray(data)
+    if data.ndim == 0:
+        raise DataModelError(f"spectra{where} must have at least one dimension (the spectral one); got a scalar.")
+    if dims is None:
+        if data.ndim not in _DEFAULT_DIMS:
+            raise DataModelError(
+                f"data{where} has {data.ndim} dims; pass `dims=` naming each, e.g. "
+                "('power', 't', 'y', 'x', 'spectral')."
+            )
+        dims = _DEFAULT_DIMS[data.ndim]
+    dims = _check_dims(dims, data.ndim, source=where)
+    dtype = _float_dtype(np.dtype(data.dtype), source=where)
+    if data.dtype != dtype:
+        data = data.astype(dtype)
+    if dims[-1] != SPECTRAL_DIM:
+        order = [i for i, d in enumerate(dims) if d != SPECTRAL_DIM] + [dims.index(SPECTRAL_DIM)]
+        data = data.transpose(order)
+        dims = tuple(dims[i] for i in order)
+
+    axis_values = spectral_axis.get() if type(spectral_axis).__module__.startswith("cupy") else spectral_axis
+    laser = None if laser_nm is None else _axes._check_laser(laser_nm)
+    axis, canonical = _axes.validate_axis(axis_values, unit, laser_nm=laser, source=source)
+    if axis.size != data.shape[-1]:
+        raise DataModelError(
+            f"spectral axis{where} has {axis.size} values but the data's {SPECTRAL_DIM!r} dim has "
+            f"{data.shape[-1]} channels; they must match (is `dims` in the right order?)."
+        )
+    if canonical == "cm-1" and laser is None:
+        wavelength = energy = None
+        shift = axis
+        ascending = bool(axis[-1] > axis[0])
+    else:
+        wavelength = np.asarray(_axes._to_nm(axis, canonical, laser), dtype=np.float64)
+        ascending = bool(wavelength[-1] > wavelength[0])
+        energy = _axes.nm2ev(wavelength)
+        shift = _axes.raman_shift(wavelength, laser) if laser is not None else None
+
+    step_params = {"unit": canonical, "laser_nm": laser, "dims": list(dims), "shape": list(data.shape)}
+    if not ascending:
+        data = data[..., ::-1]
+        axis, shift, wavelength, energy = (None if a is None else a[::-1].copy() for a in (axis, shift, wavelength, energy))
+        step_params["reversed_spectral_axis"] = True
+
+    coord_vars: dict[str, Any] = {}
+    if shift is not None:
+        coord_vars["shift"] = (SPECTRAL_DIM, shift, {"units": "cm-1", "long_name": "Raman shift"})
+    if wavelength is not None:
+        coord_vars["wavelength"] = (SPECTRAL_DIM, wavelength, {"units": "nm", "long_name": "wavelength"})
+        coord_vars["energy"] = (SPECTRAL_DIM, energy, {"units": "eV", "long_name": "photon energy"})
+    if canonical == "cm-1-abs":
+        coord_vars["wavenumber"] = (SPECTRAL_DIM, axis, {"units": "cm-1-abs", "long_name": "absolute wavenumber"})
+
+    coords = dict(coords or {})
+    for dim, step, name in (("x", pixel_size_um, "pixel_size_um"), ("y", pixel_size_um, "pixel_size_um"), ("t", frame_s, "frame_s")):
+        if step is not None and dim in dims and dim not in coords:
+            if not np.isfinite(step) or step <= 0:
+                raise DataModelError(f"`{name}` must be positive and finite; got {step!r}.")
+            coords[dim] = np.arange(data.shape[dims.index(dim)]) * float(step)
+    for key, values in coords.items():
+        if key not in dims or key == SPECTRAL_DIM:
+            raise DataModelError(
+                f"coordinate {key!r} is not one of the leading dims {dims[:-1]}; coords here are for "
+                "spatial/time/series dims (the spectral axis is `spectral_axis`)."
+            )
+        values = np.asarray(values)
+        size = data.shape[dims.index(key)]
+        if values.shape != (size,):
+            raise DataModelError(f"coordinate {key!r} has shape {values.shape}; the {key!r} dim has {size} entries.")
+        coord_vars[key] = (key, values, {"units": COORD_UNITS.get(key, "")})
+
+    ds_attrs = dict(attrs or {})
+    if laser is not None:
+        ds_attrs["laser_nm"] = laser
+    ds_attrs["spectral_unit"] = canonical
+    if source:
+        ds_attrs["source"] = str(source)
+    add_history(ds_attrs, "from_array", **step_params)
+
+    if hasattr(data, "chunks") and hasattr(data, "rechunk") and len(data.chunks[-1]) > 1:
+        data = data.rechunk({data.ndim - 1: -1})
+    spectra = xr.Variable(dims, data, attrs={"units": "counts", "long_name": "intensity"})
+    ds = xr.Dataset({"spectra": spectra}, coords=coord_vars, attrs=ds_attrs)
+    return ds
+
+
+def validate_map(ds: xr.Dataset, *, source: str | None = None) -> xr.Dataset:
+    """Check that a Dataset follows the map data model; return it unchanged.
+
+    Raises ``DataModelError``/``AxisError`` naming the missing or wrong field.
+    """
+    where = f" in {source}" if source else ""
+    if not isinstance(ds, xr.Dataset):
+        raise DataModelError(f"expected an xarray.Dataset{where}; got {type(ds).__name__}. Use hyperspec.from_array(...) to build one.")
+    if "spectra" not in ds.data_vars:
+        raise DataModelError(f"Dataset{where} has no 'spectra' variable (found: {list(ds.data_vars)}); build it with hyperspec.from_array.")
+    spectra = ds["spectra"]
+    if spectra.dims[-1] != SPECTRAL_DIM:
+        raise DataModelError(
+            f"'spectra'{where} must have {SPECTRAL_DIM!r} as its last dim; got {spectra.dims}. "
+            f"Use ds.transpose(..., {SPECTRAL_DIM!r})."
+        )
+    if not any(c in ds.coords for c in ("shift", "wavelength")):
+        raise DataModelError(f"Dataset{where} has neither a 'shift' nor a 'wavelength' coordinate on {SPECTRAL_DIM!r}.")
+    for name in ("shift", "wavelength"):
+        if name in ds.coords:
+            values = np.asarray(ds[name].values, dtype=np.float64)
+            if values.shape != (spectra.sizes[SPECTRAL_DIM],):
+                raise DataModelError(f"coordinate {name!r}{where} has shape {values.shape}; expected ({spectra.sizes[SPECTRAL_DIM]},).")
+            if not np.all(np.isfinite(values)) or not np.all(np.diff(values) > 0):
+                raise AxisError(f"coordinate {name!r}{where} must be finite and strictly ascending (canonical order); it is not.")
+    chunks = spectra.chunks
+    if chunks is not None and len(chunks[-1]) > 1:
+        raise DataModelError(
+            f"'spectra'{where} is chunked along {SPECTRAL_DIM!r} ({len(chunks[-1])} chunks); spectra must stay "
+            f"whole. Rechunk with ds.chunk({{{SPECTRAL_DIM!r}: -1}})."
+        )
+    return ds
+
+
+def pixel_dims(ds: xr.Dataset) -> tuple[str, ...]:
+    """The leading (non-spectral) dims of ``ds.spectra``: the pixel batch dims."""
+    return tuple(d for d in ds["spectra"].dims if d != SPECTRAL_DIM)
+
+
+def n_pixels(ds: xr.Dataset) -> int:
+    """Number of spectra in the map (product of the leading dims)."""
+    return int(np.prod([ds["spectra"].sizes[d] for d in pixel_dims(ds)], dtype=np.int64))
+
+
+def shift_axis(ds: xr.Dataset) -> np.ndarray:
+    """The Raman-shift axis (cm⁻¹, ascending) as NumPy; a clear error when the laser is unknown."""
+    if "shift" in ds.coords:
+        return np.asarray(ds["shift"].values, dtype=np.float64)
+    src = ds.attrs.get("source", "this map")
+    raise AxisError(
+        f"{src} has no Raman-shift axis because the laser wavelength is unknown; "
+        "set it with ds = hyperspec.with_laser(ds, laser_nm=...) (e.g. 632.8)."
+    )
+
+
+def with_laser(ds: xr.Dataset, laser_nm: float) -> xr.Dataset:
+    """Return ``ds`` with the laser wavelength set and the ``shift``/``wavelength``/``energy`` coords filled in.
+
+    A map that came without a laser (an axis in nm or eV) gains its Raman-shift axis; a map
+    in Raman shift without a laser gains wavelength and energy. A different laser than the
+    one recorded is refused: that would silently change every shift.
+    """
+    laser = _axes._check_laser(laser_nm)
+    recorded = ds.attrs.get("laser_nm")
+    if recorded is not None and not np.isclose(float(recorded), laser, rtol=0, atol=1e-9):
+        raise AxisError(
+            f"this map already records laser_nm={recorded}; refusing to change it to {laser}. "
+            "Rebuild the map with hyperspec.from_array(..., laser_nm=...) if the file was wrong."
+        )
+    out = ds.copy()
+    if "wavelength" in ds.coords:
+        wavelength = np.asarray(ds["wavelength"].values, dtype=np.float64)
+    else:
+        wavelength = np.asarray(_axes.shift2nm(np.asarray(ds["shift"].values, dtype=np.float64), laser))
+    out = out.assign_coords(
+        shift=(SPECTRAL_DIM, _axes.raman_shift(wavelength, laser), {"units": "cm-1", "long_name": "Raman shift"}),
+        wavelength=(SPECTRAL_DIM, wavelength, {"units": "nm", "long_name": "wavelength"}),
+        energy=(SPECTRAL_DIM, _axes.nm2ev(wavelength), {"units": "eV", "long_name": "photon energy"}),
+    )
+    out.attrs = dict(ds.attrs)
+    out.attrs["laser_nm"] = laser
+    add_history(out.attrs, "with_laser", laser_nm=laser)
+    return out

@@ -1,0 +1,181 @@
+"""Physics-based synthetic maps with ground truth (tests, demo, benchmarks, napari samples).
+
+Four kinds, each returning ``(ds, truth)`` — the map Dataset and a ground-truth Dataset on the
+same grid (per-spectrum band parameters, band areas, regions, SBPL peaks, cosmic-ray mask,
+defects, drift, blinking periods and power exponents):
+
+- ``cspbbr3_map``: ``(y, x, spectral)`` CsPbBr₃ crystal, glass and their ≈2 µm interface;
+- ``kinetic_line``: ``(t, x, spectral)`` a line recorded every 200 ms with blinking bands;
+- ``kinetic_map``: ``(t, y, x, spectral)`` the same on an area;
+- ``power_series``: ``(power, y, x, spectral)`` with aS-PL ∝ P^k, k = 1 (crystal) … 2 (glass).
+
+Everything is lazy (dask): ``write`` streams a map of any size to a store chunk by chunk.
+All scene parameters (``hyperspec.synthetic.Scene``) can be overridden by keyword.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from hyperspec.synthetic._generator import DEFECT_CODES, Generator, with_overrides
+from hyperspec.synthetic._scene import COMPONENTS, RAMAN_LINES, Scene, notch_transmission, render
+
+__all__ = [
+    "Scene",
+    "KINDS",
+    "RAMAN_LINES",
+    "COMPONENTS",
+    "DEFECT_CODES",
+    "cspbbr3_map",
+    "kinetic_line",
+    "kinetic_map",
+    "power_series",
+    "simulate",
+    "write",
+    "components",
+]
+
+KINDS = ("map", "kinetic-line", "kinetic-map", "power")
+DEFAULT_POWERS_MW = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+_TARGET_CHUNK_SPECTRA = 4096
+
+
+def _chunks(sizes: dict[str, int], n_spectral: int, chunks) -> dict[str, int]:
+    if chunks is not None:
+        return {d: int(chunks.get(d, s)) for d, s in sizes.items()}
+    import dask.array as da  # noqa: PLC0415
+
+    spec = tuple(["auto"] * len(sizes) + [-1])
+    shape = (*sizes.values(), n_spectral)
+    norm = da.core.normalize_chunks(spec, shape, limit=_TARGET_CHUNK_SPECTRA * n_spectral * 4, dtype=np.float32)
+    return {d: int(c[0]) for d, c in zip(sizes, norm[:-1], strict=True)}
+
+
+def _check_size(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer ≥ {minimum}; got {value!r}.")
+    return int(value)
+
+
+def _make(kind, sizes, *, n_spectral, seed, noise, artefacts, chunks, scene, powers_mw=None, dtype=np.float32, **overrides):
+    for name, value in sizes.items():
+        _check_size(f"size of {name!r}", value)
+    _check_size("n_spectral", n_spectral, 16)
+    sc = with_overrides(scene, overrides)
+    gen = Generator(kind, sizes, n_spectral=n_spectral, seed=seed, noise=noise, artefacts=artefacts, scene=sc, powers_mw=powers_mw, dtype=dtype)
+    return gen.datasets(_chunks(sizes, n_spectral, chunks))
+
+
+def cspbbr3_map(shape=(64, 64), *, n_spectral=1024, seed=0, noise=True, artefacts=True, chunks=None, scene=None, **overrides):
+    """A ``(y, x, spectral)`` map of the CsPbBr₃ crystal / glass scene (500 nm pixels by default).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Pixels ``(ny, nx)``.
+    n_spectral : int
+        Channels, linear in wavelength from −4500 to +3600 cm⁻¹ Raman shift at 632.8 nm.
+    seed : int
+        Random seed; the same arguments always give the same map.
+    noise : bool
+        Shot (Poisson, EMCCD excess noise when ``emccd_gain`` is set) and read noise.
+    artefacts : bool
+        Cosmic rays, dead and saturated pixels.
+    chunks : dict, optional
+        Chunk sizes of the leading dims (default ~4096 spectra per chunk).
+    scene : Scene, optional
+        Base scene; keyword ``overrides`` (e.g. ``brightness=5``, ``emccd_gain=100``) apply on top.
+
+    Returns
+    -------
+    (xarray.Dataset, xarray.Dataset)
+        The map and its ground truth, lazy (dask-backed).
+    """
+    ny, nx = shape
+    return _make("map", {"y": ny, "x": nx}, n_spectral=n_spectral, seed=seed, noise=noise, artefacts=artefacts, chunks=chunks, scene=scene, **overrides)
+
+
+def kinetic_line(n_frames=150, n_x=64, *, n_spectral=1024, seed=0, noise=True, artefacts=True, chunks=None, scene=None, **overrides):
+    """A ``(t, x, spectral)`` kinetic line map: 200 ms frames, blinking bands, onset, decay, drift."""
+    return _make("kinetic-line", {"t": n_frames, "x": n_x}, n_spectral=n_spectral, seed=seed, noise=noise, artefacts=artefacts, chunks=chunks, scene=scene, **overrides)
+
+
+def kinetic_map(n_frames=150, shape=(16, 16), *, n_spectral=1024, seed=0, noise=True, artefacts=True, chunks=None, scene=None, **overrides):
+    """A ``(t, y, x, spectral)`` kinetic area map (as ``kinetic_line``, on an area)."""
+    ny, nx = shape
+    return _make("kinetic-map", {"t": n_frames, "y": ny, "x": nx}, n_spectral=n_spectral, seed=seed, noise=noise, artefacts=artefacts, chunks=chunks, scene=scene, **overrides)
+
+
+def power_series(powers_mw=DEFAULT_POWERS_MW, shape=(32, 32), *, n_spectral=1024, seed=0, noise=True, artefacts=True, chunks=None, scene=None, **overrides):
+    """A ``(power, y, x, spectral)`` pump-power series; aS-PL area ∝ P^k with k per region (truth ``aspl_exponent``)."""
+    powers = np.asarray(powers_mw, dtype=np.float64)
+    if powers.ndim != 1 or powers.size < 1 or not np.all(np.isfinite(powers)) or np.any(powers <= 0):
+        raise ValueError(f"`powers_mw` must be a 1-D list of positive pump powers in mW; got {powers_mw!r}.")
+    ny, nx = shape
+    return _make("power", {"power": powers.size, "y": ny, "x": nx}, n_spectral=n_spectral, seed=seed, noise=noise, artefacts=artefacts, chunks=chunks, scene=scene, powers_mw=powers, **overrides)
+
+
+def simulate(kind: str, size: tuple[int, ...] | None = None, **kwargs):
+    """Dispatch by kind name (``"map"``, ``"kinetic-line"``, ``"kinetic-map"``, ``"power"``).
+
+    ``size`` is ``(ny, nx)`` for maps and power series, ``(n_frames, n_x)`` for a kinetic line
+    and ``(n_frames, ny, nx)`` for a kinetic map.
+    """
+    if kind not in KINDS:
+        import difflib  # noqa: PLC0415
+
+        close = difflib.get_close_matches(str(kind), KINDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown synthetic kind {kind!r}; use one of {', '.join(KINDS)}.{hint}")
+    expected = {"map": 2, "kinetic-line": 2, "kinetic-map": 3, "power": 2}[kind]
+    if size is not None and len(size) != expected:
+        form = {"map": "NYxNX", "kinetic-line": "FRAMESxNX", "kinetic-map": "FRAMESxNYxNX", "power": "NYxNX"}[kind]
+        raise ValueError(f"size {size!r} does not fit kind {kind!r}: give {expected} numbers ({form}).")
+    if kind == "map":
+        return cspbbr3_map(size or (64, 64), **kwargs)
+    if kind == "kinetic-line":
+        frames, nx = size or (150, 64)
+        return kinetic_line(frames, nx, **kwargs)
+    if kind == "kinetic-map":
+        frames, ny, nx = size or (150, 16, 16)
+        return kinetic_map(frames, (ny, nx), **kwargs)
+    return power_series(shape=size or (32, 32), **kwargs)
+
+
+def write(kind: str, path, size=None, *, overwrite=False, progress=True, **kwargs) -> Path:
+    """Simulate a map and stream it, chunk by chunk, to a store at ``path`` (truth in group ``truth``)."""
+    from hyperspec.io.zarr_ import save  # noqa: PLC0415
+
+    ds, truth = simulate(kind, size, **kwargs)
+    chunks = {d: int(c[0]) for d, c in zip(ds["spectra"].dims, ds["spectra"].chunks, strict=True)}
+    return save(ds, path, groups={"truth": truth}, overwrite=overwrite, chunks=chunks, progress=progress, label="simulate")
+
+
+def components(truth: xr.Dataset, ds: xr.Dataset | None = None, *, scene: Scene | None = None) -> xr.Dataset:
+    """Evaluate the noiseless component spectra from a truth Dataset (small maps: it loads them).
+
+    Returns a Dataset with one variable per component of ``COMPONENTS`` (before the notch
+    filter) on the truth's grid plus ``spectral``; ``notch_transmission`` and the camera
+    ``offset`` give the noiseless measured spectrum ``notch·Σ components + offset``.
+    """
+    import hyperspec.axes as axes  # noqa: PLC0415
+
+    sc = scene or Scene(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in truth.attrs["scene"].items()})
+    shift = np.asarray(truth["shift"].values)
+    energy = axes.nm2ev(axes.shift2nm(shift, sc.laser_nm))
+    lead = [d for d in truth["aspl_height"].dims]
+    stacked = truth.stack(_pix=lead) if lead else truth.expand_dims("_pix")
+    names = [n for n, v in truth.data_vars.items() if v.dims == tuple(lead)]
+    p = {n: np.asarray(stacked[n].values, dtype=np.float64) for n in names}
+    for n in ("sbpl_center_ev", "sbpl_hwhm_ev", "sbpl_height"):
+        p[n] = np.asarray(stacked[n].transpose("_pix", "sbpl").values)
+    comps = render(p, shift, energy, sc)
+    out = xr.Dataset({c: (("_pix", "spectral"), comps[c]) for c in COMPONENTS}, coords={"_pix": stacked["_pix"], "shift": ("spectral", shift)})
+    out = out.unstack("_pix") if lead else out.isel(_pix=0)
+    out = out.transpose(*lead, "spectral")
+    out["notch_transmission"] = ("spectral", notch_transmission(shift, sc.notch_half_width_cm, sc.notch_floor))
+    out.attrs["offset_counts"] = sc.offset_counts
+    return out

@@ -1,0 +1,377 @@
+"""Chunk-wise generation of synthetic maps with their ground truth.
+
+A ``Generator`` knows the whole map (dims, sizes, scene, seed) and renders any block of
+pixels on demand; the public functions wrap its blocks into lazy dask arrays, so maps larger
+than memory are produced and written chunk by chunk.
+
+Reproducibility: the same call gives the same data. Parameter fields, SBPL events, drift and
+defects do not depend on chunking; the noise and cosmic-ray draws are seeded per block, so
+they change if the chunking changes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from hyperspec import axes
+from hyperspec.model import SPECTRAL_DIM, from_array
+from hyperspec.synthetic._scene import RAMAN_LINES, Fields, Scene, channel_axes, notch_transmission, parameters, render
+
+__all__ = ["Generator"]
+
+DEFECT_CODES = {0: "ok", 1: "dead", 2: "saturated"}
+_AREA_COMPONENTS = ("aspl", "sbpl", "lers", "hers")
+
+
+class Generator:
+    """Renders blocks of a synthetic map of ``kind`` in ``{"map", "kinetic-line", "kinetic-map", "power"}``."""
+
+    def __init__(
+        self,
+        kind: str,
+        sizes: dict[str, int],
+        *,
+        n_spectral: int = 1024,
+        seed: int = 0,
+        noise: bool = True,
+        artefacts: bool = True,
+        scene: Scene | None = None,
+        powers_mw=None,
+        dtype=np.float32,
+    ):
+        self.kind = kind
+        self.sizes = dict(sizes)
+        self.dims = tuple(self.sizes)
+        self.n_spectral = int(n_spectral)
+        self.seed = int(seed)
+        self.noise = bool(noise)
+        self.artefacts = bool(artefacts)
+        self.scene = scene or Scene()
+        self.dtype = np.dtype(dtype)
+        sc = self.scene
+        self.nx = self.sizes["x"]
+        self.ny = self.sizes.get("y", 1)
+        self.frame_dim = "t" if "t" in self.sizes else ("power" if "power" in self.sizes else None)
+        self.n_frames = self.sizes.get(self.frame_dim, 1) if self.frame_dim else 1
+        self.wavelength, self.shift, self.energy = channel_axes(sc, self.n_spectral)
+        self.notch = notch_transmission(self.shift, sc.notch_half_width_cm, sc.notch_floor)
+        width_um = self.nx * sc.pixel_um
+        height_um = self.ny * sc.pixel_um if "y" in self.sizes else 0.0
+        self.fields = Fields(sc, width_um, height_um, self.seed)
+        self.y_line_um = height_um / 2 if "y" in self.sizes else 0.5 * self.fields.height_um
+        rng = np.random.default_rng([self.seed, 202])
+        self.phases = {
+            "aspl": list(rng.uniform(0, 2 * np.pi, len(sc.aspl_periods_s))),
+            "lers": list(rng.uniform(0, 2 * np.pi, len(sc.lers_periods_s))),
+            "hers": list(rng.uniform(0, 2 * np.pi, len(sc.hers_periods_s))),
+        }
+        self.t_s = np.arange(self.n_frames) * sc.frame_s if self.frame_dim == "t" else None
+        self.powers_mw = np.asarray(powers_mw, dtype=np.float64) if self.frame_dim == "power" else None
+        self.drift_x_um, self.drift_y_um = self._drift()
+        self._defects = self._make_defects()
+        self._events = self._make_sbpl_events()
+        self.param_names = self._param_names()
+
+    # ---- global random structure (independent of chunking) -------------------------------
+    def _drift(self):
+        zeros = np.zeros(self.n_frames)
+        if self.frame_dim != "t":
+            return zeros, zeros.copy()
+        sc = self.scene
+        rng = np.random.default_rng([self.seed, 404])
+        walk = np.cumsum(rng.normal(0, sc.drift_jitter_um, (2, self.n_frames)), axis=1)
+        walk -= walk[:, :1]
+        dx = sc.drift_um_per_s[0] * self.t_s + walk[0]
+        dy = (sc.drift_um_per_s[1] * self.t_s + walk[1]) if "y" in self.sizes else zeros
+        return dx, dy
+
+    def _make_defects(self) -> np.ndarray:
+        n_spatial = self.nx * self.ny
+        codes = np.zeros(n_spatial, dtype=np.int8)
+        if not self.artefacts or n_spatial < 64:
+            return codes
+        sc = self.scene
+        n_dead = max(1, round(sc.dead_fraction * n_spatial)) if sc.dead_fraction > 0 else 0
+        n_sat = max(1, round(sc.saturated_fraction * n_spatial)) if sc.saturated_fraction > 0 else 0
+        picks = np.random.default_rng([self.seed, 303]).choice(n_spatial, n_dead + n_sat, replace=False)
+        codes[picks[:n_dead]] = 1
+        codes[picks[n_dead:]] = 2
+        return codes
+
+    def _make_sbpl_events(self) -> dict[str, np.ndarray]:
+        sc = self.scene
+        n_spatial = self.nx * self.ny
+        rng = np.random.default_rng([self.seed, 505])
+        mean_frames = max(1.0, sc.sbpl_mean_frames) if self.frame_dim == "t" else 1.0
+        n_ev = rng.poisson(sc.sbpl_probability * n_spatial * self.n_frames / mean_frames) if sc.sbpl_probability > 0 else 0
+        duration = rng.geometric(1.0 / mean_frames, n_ev) if mean_frames > 1 else np.ones(n_ev, dtype=np.int64)
+        return {
+            "spatial": rng.integers(0, n_spatial, n_ev),
+            "start": rng.integers(0, self.n_frames, n_ev),
+            "duration": duration,
+            "offset_hwhm": rng.uniform(-1.5, 2.5, n_ev),
+            "hwhm_nm": rng.uniform(*sc.sbpl_hwhm_nm, n_ev),
+            "rel_height": rng.uniform(*sc.sbpl_rel_height, n_ev),
+        }
+
+    def _param_names(self) -> list[str]:
+        probe = {k: np.zeros(1) for k in ("glass_fraction", "interface", "texture", "temperature", "electrode")}
+        names = list(parameters(self.scene, probe, t_s=np.zeros(1) if self.t_s is not None else None, power_mw=np.ones(1) if self.powers_mw is not None else None))
+        extra = ["region", "glass_fraction", "distance_um", "aspl_peak_ev", "n_sbpl", "n_cosmic", "defect"]
+        areas = [f"{c}_area" for c in _AREA_COMPONENTS] + [f"{n}_area" for n in RAMAN_LINES]
+        return names + extra + areas
+
+    # ---- one block -------------------------------------------------------------------------
+    def block(self, starts: tuple[int, ...], shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Render the block of leading-dim ``shape`` starting at ``starts`` (one per leading dim)."""
+        sc = self.scene
+        grids = np.indices(shape).reshape(len(shape), -1) + np.asarray(starts)[:, None]
+        idx = dict(zip(self.dims, grids, strict=True))
+        n = grids.shape[1]
+        x_i = idx["x"]
+        y_i = idx.get("y", np.zeros(n, dtype=np.int64))
+        f_i = idx.get(self.frame_dim, np.zeros(n, dtype=np.int64)) if self.frame_dim else np.zeros(n, dtype=np.int64)
+        xs = x_i * sc.pixel_um - self.drift_x_um[f_i]
+        ys = (y_i * sc.pixel_um if "y" in self.sizes else np.full(n, self.y_line_um)) - self.drift_y_um[f_i]
+        fields = self.fields(xs, ys)
+        p = parameters(
+            sc,
+            fields,
+            t_s=None if self.t_s is None else self.t_s[f_i],
+            power_mw=None if self.powers_mw is None else self.powers_mw[f_i],
+            phases=self.phases,
+        )
+        sbpl = self._block_sbpl(starts, shape, idx, p)
+        p.update(sbpl)
+        comps = render(p, self.shift, self.energy, sc, lines=True)
+        physical = sum(comps[c] for c in ("aspl", "sbpl", "lers", "hers", "raman", "background"))
+        signal = self.notch * physical
+        defect = self._defects[y_i * self.nx + x_i]
+        signal = np.where((defect == 2)[:, None], signal * sc.saturated_factor, signal)
+        signal = np.where((defect == 1)[:, None], 0.0, signal)
+        rng = np.random.default_rng([self.seed, 606, *starts])
+        counts = self._add_noise(signal, rng) + sc.offset_counts
+        cosmic = np.zeros(counts.shape, dtype=bool)
+        if self.artefacts and sc.cosmic_probability > 0:
+            self._add_cosmic_rays(counts, cosmic, rng)
+        counts = np.clip(counts, 0.0, sc.saturation_counts)
+
+        truth = dict(p)
+        truth.update({k: fields[k] for k in ("region", "glass_fraction", "distance_um")})
+        from hyperspec.bands.shapes import espl_peak  # noqa: PLC0415
+
+        truth["aspl_peak_ev"] = espl_peak(p["aspl_center_ev"], p["aspl_hwhm_ev"], p["aspl_beta_per_ev"])
+        truth["n_sbpl"] = np.isfinite(sbpl["sbpl_center_ev"]).sum(axis=1)
+        truth["n_cosmic"] = _count_runs(cosmic)
+        truth["defect"] = defect
+        for c in _AREA_COMPONENTS:
+            truth[f"{c}_area"] = np.trapezoid(comps[c], self.shift, axis=-1)
+        for name in RAMAN_LINES:
+            truth[f"{name}_area"] = np.trapezoid(comps[f"line:{name}"], self.shift, axis=-1)
+        params = np.stack([np.asarray(truth[k], dtype=np.float64) for k in self.param_names], axis=-1)
+        sb = np.stack([sbpl["sbpl_center_ev"], sbpl["sbpl_hwhm_ev"], sbpl["sbpl_height"]], axis=-1)
+        return {
+            "spectra": counts.astype(self.dtype).reshape(*shape, self.n_spectral),
+            "cosmic_ray": cosmic.reshape(*shape, self.n_spectral),
+            "params": params.reshape(*shape, len(self.param_names)),
+            "sbpl": sb.reshape(*shape, sb.shape[1], 3),
+        }
+
+    def _block_sbpl(self, starts, shape, idx, p) -> dict[str, np.ndarray]:
+        sc = self.scene
+        k_max = max(1, sc.sbpl_max_per_spectrum)
+        n = int(np.prod(shape))
+        out = {k: np.full((n, k_max), np.nan) for k in ("sbpl_center_ev", "sbpl_hwhm_ev", "sbpl_height")}
+        ev = self._events
+        if ev["spatial"].size == 0:
+            return out
+        lo = dict(zip(self.dims, starts, strict=True))
+        hi = {d: s + w for d, s, w in zip(self.dims, starts, shape, strict=True)}
+        ey, ex = np.divmod(ev["spatial"], self.nx)
+        fa, fb = (lo[self.frame_dim], hi[self.frame_dim]) if self.frame_dim else (0, 1)
+        first = np.maximum(ev["start"], fa)
+        last = np.minimum(ev["start"] + ev["duration"], fb)
+        sel = (ex >= lo["x"]) & (ex < hi["x"]) & (last > first)
+        if "y" in self.sizes:
+            sel &= (ey >= lo["y"]) & (ey < hi["y"])
+        sel = np.flatnonzero(sel)
+        if sel.size == 0:
+            return out
+        counts = last[sel] - first[sel]
+        ev_idx = np.repeat(sel, counts)
+        frame = np.repeat(first[sel], counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+        local = []
+        for d in self.dims:  # build block-local multi-index per leading dim (≤ 3 dims)
+            if d == "x":
+                local.append(ex[ev_idx] - lo["x"])
+            elif d == "y":
+                local.append(ey[ev_idx] - lo["y"])
+            else:
+                local.append(frame - lo[d])
+        row = np.ravel_multi_index(tuple(local), shape)
+        order = np.argsort(row, kind="stable")
+        row, ev_idx = row[order], ev_idx[order]
+        first_of_row = np.r_[True, row[1:] != row[:-1]]
+        group_start = np.maximum.accumulate(np.where(first_of_row, np.arange(row.size), 0))
+        rank = np.arange(row.size) - group_start
+        keep = rank < k_max
+        row, ev_idx, rank = row[keep], ev_idx[keep], rank[keep]
+        center = p["aspl_center_ev"][row] + ev["offset_hwhm"][ev_idx] * p["aspl_hwhm_ev"][row]
+        lam = axes.ev2nm(center)
+        out["sbpl_center_ev"][row, rank] = center
+        out["sbpl_hwhm_ev"][row, rank] = axes.HC_EV_NM / lam**2 * ev["hwhm_nm"][ev_idx]
+        out["sbpl_height"][row, rank] = ev["rel_height"][ev_idx] * p["aspl_height"][row]
+        return out
+
+    def _add_noise(self, signal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        sc = self.scene
+        if not self.noise:
+            return signal
+        mean = np.clip(signal, 0.0, None)
+        if sc.emccd_gain and sc.emccd_gain > 1:
+            electrons = rng.poisson(mean / sc.emccd_gain)
+            amplified = np.where(electrons > 0, rng.gamma(np.maximum(electrons, 1), sc.emccd_gain), 0.0)
+        else:
+            amplified = rng.poisson(mean).astype(np.float64)
+        return amplified + rng.normal(0.0, sc.read_noise_counts, signal.shape)
+
+    def _add_cosmic_rays(self, counts: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> None:
+        sc = self.scene
+        n, n_ch = counts.shape
+        hits = np.flatnonzero(rng.random(n) < sc.cosmic_probability)
+        if hits.size == 0:
+            return
+        width = rng.integers(1, 4, hits.size)
+        centre = rng.integers(0, n_ch, hits.size)
+        lo, hi = np.log(sc.cosmic_counts[0]), np.log(sc.cosmic_counts[1])
+        amp = np.exp(rng.uniform(lo, hi, hits.size))
+        for j in range(3):  # up to 3 camera pixels per ray: loop over the ray's width, not pixels
+            use = width > j
+            ch = centre[use] + j - (width[use] - 1) // 2
+            ok = (ch >= 0) & (ch < n_ch)
+            rows, ch = hits[use][ok], ch[ok]
+            scale = np.where(j == (width[use][ok] - 1) // 2, 1.0, rng.uniform(0.3, 0.7, ok.sum()))
+            counts[rows, ch] += amp[use][ok] * scale
+            mask[rows, ch] = True
+
+    # ---- lazy assembly -------------------------------------------------------------------------
+    def to_dask(self, chunks: dict[str, int]) -> dict[str, da.Array]:
+        """Lazy arrays ``spectra``, ``cosmic_ray``, ``params`` and ``sbpl`` assembled from blocks."""
+        chunk_lists = [da.core.normalize_chunks((chunks.get(d, self.sizes[d]),), (self.sizes[d],))[0] for d in self.dims]
+        offsets = [np.r_[0, np.cumsum(c)[:-1]] for c in chunk_lists]
+        token = dask.base.tokenize(self.kind, self.sizes, self.n_spectral, self.seed, self.noise, self.artefacts, self.scene, chunk_lists, None if self.powers_mw is None else self.powers_mw.tolist(), str(self.dtype))
+        grid_shape = tuple(len(c) for c in chunk_lists)
+        k_max = max(1, self.scene.sbpl_max_per_spectrum)
+        pieces = {name: np.empty(grid_shape, dtype=object) for name in ("spectra", "cosmic_ray", "params", "sbpl")}
+        render_block = dask.delayed(self.block, pure=True)
+        for gi in itertools.product(*(range(g) for g in grid_shape)):
+            starts = tuple(int(offsets[d][i]) for d, i in enumerate(gi))
+            shape = tuple(int(chunk_lists[d][i]) for d, i in enumerate(gi))
+            blk = render_block(starts, shape, dask_key_name=f"synthetic-{token}-{'-'.join(map(str, gi))}")
+            pieces["spectra"][gi] = da.from_delayed(blk["spectra"], (*shape, self.n_spectral), dtype=self.dtype)
+            pieces["cosmic_ray"][gi] = da.from_delayed(blk["cosmic_ray"], (*shape, self.n_spectral), dtype=bool)
+            pieces["params"][gi] = da.from_delayed(blk["params"], (*shape, len(self.param_names)), dtype=np.float64)
+            pieces["sbpl"][gi] = da.from_delayed(blk["sbpl"], (*shape, k_max, 3), dtype=np.float64)
+        return {name: da.block(arr.tolist()) for name, arr in pieces.items()}
+
+    def leading_coords(self) -> dict[str, np.ndarray]:
+        sc = self.scene
+        coords = {"x": np.arange(self.nx) * sc.pixel_um}
+        if "y" in self.sizes:
+            coords["y"] = np.arange(self.ny) * sc.pixel_um
+        if self.frame_dim == "t":
+            coords["t"] = self.t_s
+        if self.frame_dim == "power":
+            coords["power"] = self.powers_mw
+        return coords
+
+    def datasets(self, chunks: dict[str, int]) -> tuple[xr.Dataset, xr.Dataset]:
+        """The map Dataset and its ground-truth Dataset, both lazy."""
+        arrays = self.to_dask(chunks)
+        coords = self.leading_coords()
+        attrs = {
+            "instrument": "hyperspec.synthetic (simulated confocal Raman/PL microscope, EMCCD)",
+            "sample": "CsPbBr3 crystal / perovskite glass with a glass–crystal interface",
+            "synthetic_kind": self.kind,
+            "synthetic_seed": self.seed,
+            "exposure_s": self.scene.frame_s,
+        }
+        ds = from_array(arrays["spectra"], self.wavelength, unit="nm", laser_nm=self.scene.laser_nm, dims=(*self.dims, SPECTRAL_DIM), coords=coords, attrs=attrs)
+        tcoords = {k: (k, v, {"units": {"x": "um", "y": "um", "t": "s", "power": "mW"}[k]}) for k, v in coords.items()}
+        tcoords["shift"] = ds["shift"].variable
+        truth_vars = {}
+        for i, name in enumerate(self.param_names):
+            data = arrays["params"][..., i]
+            if name in ("region", "defect", "n_sbpl", "n_cosmic"):
+                data = data.astype(np.int16 if name.startswith("n_") else np.int8)
+            truth_vars[name] = (self.dims, data, {"units": _UNITS.get(name, "")})
+        for j, name in enumerate(("sbpl_center_ev", "sbpl_hwhm_ev", "sbpl_height")):
+            truth_vars[name] = ((*self.dims, "sbpl"), arrays["sbpl"][..., j], {"units": _UNITS.get(name, "")})
+        truth_vars["cosmic_ray"] = ((*self.dims, SPECTRAL_DIM), arrays["cosmic_ray"], {"description": "channels hit by a cosmic ray"})
+        truth_vars["notch_transmission"] = ((SPECTRAL_DIM,), self.notch, {"description": "laser-blocking filter transmission"})
+        if self.frame_dim == "t":
+            truth_vars["drift_x_um"] = (("t",), self.drift_x_um, {"units": "um", "description": "stage drift: sample displacement along x"})
+            truth_vars["drift_y_um"] = (("t",), self.drift_y_um, {"units": "um", "description": "stage drift: sample displacement along y"})
+        tattrs = {
+            "synthetic_kind": self.kind,
+            "synthetic_seed": self.seed,
+            "noise": self.noise,
+            "artefacts": self.artefacts,
+            "scene": self.scene.to_attrs(),
+            "blink_periods_s": {"aspl": list(self.scene.aspl_periods_s), "lers": list(self.scene.lers_periods_s), "hers": list(self.scene.hers_periods_s)},
+            "blink_phases_rad": {k: [float(x) for x in v] for k, v in self.phases.items()},
+            "region_codes": {"0": "crystal", "1": "interface", "2": "glass"},
+            "defect_codes": {str(k): v for k, v in DEFECT_CODES.items()},
+            "areas": "band areas: trapezoid of the noiseless component over the data's Raman-shift axis, counts·cm⁻¹, before the notch filter",
+        }
+        truth = xr.Dataset(truth_vars, coords=tcoords, attrs=tattrs)
+        return ds, truth
+
+
+def _count_runs(mask: np.ndarray) -> np.ndarray:
+    """Number of contiguous True runs per row (= cosmic rays per spectrum, adjacent rays merge)."""
+    starts = mask & ~np.pad(mask, ((0, 0), (1, 0)))[:, :-1]
+    return starts.sum(axis=1)
+
+
+_UNITS = {
+    "aspl_center_ev": "eV",
+    "aspl_hwhm_ev": "eV",
+    "aspl_urbach_ev": "eV",
+    "aspl_beta_per_ev": "1/eV",
+    "aspl_peak_ev": "eV",
+    "aspl_height": "counts",
+    "lers_width_cm": "cm-1",
+    "lers_temperature_k": "K",
+    "lers_height": "counts",
+    "hers_height": "counts",
+    "hers_peak_cm": "cm-1",
+    "hers_log_width": "",
+    "distance_um": "um",
+    "sbpl_center_ev": "eV",
+    "sbpl_hwhm_ev": "eV",
+    "sbpl_height": "counts",
+    **{f"{c}_area": "counts*cm-1" for c in _AREA_COMPONENTS},
+    **{f"{n}_area": "counts*cm-1" for n in RAMAN_LINES},
+    **{f"{n}_height": "counts" for n in RAMAN_LINES},
+}
+
+
+def with_overrides(scene: Scene | None, overrides: dict) -> Scene:
+    """A Scene with ``overrides`` applied; unknown names get an error listing close matches."""
+    import difflib  # noqa: PLC0415
+
+    scene = scene or Scene()
+    valid = set(Scene.__dataclass_fields__) - {"extra"}
+    for key in overrides:
+        if key not in valid:
+            close = difflib.get_close_matches(key, sorted(valid), n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise TypeError(f"unknown scene parameter {key!r}.{hint} See hyperspec.synthetic.Scene for all of them.")
+    return replace(scene, **overrides)
