@@ -66,8 +66,8 @@ class Progress(Callback):
         decile = int(frac * 10)
         if self._tty and now - self._last < self.min_interval:
             return
-        if not self._tty and decile <= self._last_decile:
-            return
+        if not self._tty and (decile <= self._last_decile or now - self._t0 < 1.0):
+            return  # in logs: one line per 10 %, and none for work shorter than a second
         self._last, self._last_decile = now, decile
         elapsed = now - self._t0
         eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")

@@ -245,7 +245,7 @@ def validate_axis(
     if bad.size:
         i = int(bad[0])
         raise AxisError(
-            f"{name}{where} has {bad.size} non-finite value(s); the first is {arr[i]!r} at index {i}. "
+            f"{name}{where} has {bad.size} non-finite value(s); the first is {float(arr[i])} at index {i}. "
             "Fix the calibration or crop those channels before loading."
         )
     step = np.diff(arr)
@@ -254,21 +254,21 @@ def validate_axis(
         j = int(np.flatnonzero(step * direction <= 0)[0])
         kind = "repeated" if step[j] == 0 else "out of order"
         raise AxisError(
-            f"{name}{where} is not strictly monotonic: value {arr[j]!r} at index {j} is followed by "
-            f"{arr[j + 1]!r} at index {j + 1} ({kind}). A spectral axis must strictly increase or "
+            f"{name}{where} is not strictly monotonic: value {float(arr[j])} at index {j} is followed by "
+            f"{float(arr[j + 1])} at index {j + 1} ({kind}). A spectral axis must strictly increase or "
             "decrease: drop duplicate channels, or for stitched (step-and-glue) spectra sort the "
             "channels together with the data."
         )
     if canonical in ("nm", "eV", "cm-1-abs") and arr.min() <= 0:
         raise AxisError(
-            f"{name}{where} in {canonical} must be positive; the smallest value is {arr.min()!r}. "
+            f"{name}{where} in {canonical} must be positive; the smallest value is {float(arr.min())}. "
             "If these are Raman shifts, pass unit='cm-1' and the laser wavelength."
         )
     if canonical == "cm-1" and laser_nm is not None:
         limit = laser_invcm(laser_nm)
         if arr.max() >= limit:
             raise AxisError(
-                f"{name}{where}: Raman shift {arr.max()!r} cm⁻¹ is not below the laser's wavenumber "
+                f"{name}{where}: Raman shift {float(arr.max())} cm⁻¹ is not below the laser's wavenumber "
                 f"{limit:.1f} cm⁻¹ (laser {float(laser_nm)} nm), so it maps to no wavelength. "
                 "Check the unit (absolute cm⁻¹ is unit='cm-1-abs') and `laser_nm`."
             )

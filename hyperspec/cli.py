@@ -1,0 +1,214 @@
+"""The ``hyperspec`` command: ``info``, ``simulate`` and ``demo``.
+
+Errors caused by the user (bad paths, units, sizes, existing outputs …) print one line
+``hyperspec: error: …`` and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _parse_size(text: str) -> tuple[int, ...]:
+    try:
+        parts = tuple(int(p) for p in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r} must look like 64x64 (or FRAMESxNX, FRAMESxNYxNX)") from None
+    if not parts or any(p < 1 for p in parts):
+        raise argparse.ArgumentTypeError(f"size {text!r}: every number must be ≥ 1")
+    return parts
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def cmd_info(args) -> int:
+    from hyperspec.io.zarr_ import store_info  # noqa: PLC0415
+
+    info = store_info(args.path)
+    rows = [
+        ("path", info["path"]),
+        ("schema", f"{info['schema']} (written by {info['written_by']})"),
+        ("complete", "yes" if info["complete"] else "NO - writing was interrupted; re-run the command that wrote it"),
+        ("dims", ", ".join(f"{k}={v}" for k, v in info["dims"].items())),
+    ]
+    for name, var in info["variables"].items():
+        chunks = f", chunks {var['chunks']}" if var["chunks"] else ""
+        rows.append((name if len(info["variables"]) < 8 or name == "spectra" else None, f"{var['dtype']} on ({', '.join(var['dims'])}){chunks}"))
+    if len(info["variables"]) >= 8:
+        rows = [r for r in rows if r[0] is not None]
+        rows.append(("variables", ", ".join(info["variables"])))
+    for coord, label in (("shift", "Raman shift"), ("wavelength", "wavelength"), ("energy", "energy")):
+        if coord in info:
+            lo, hi, unit = info[coord]
+            rows.append((label, f"{lo:.6g} … {hi:.6g} {unit}"))
+    rows.append(("laser", f"{info['laser_nm']} nm" if info["laser_nm"] is not None else "unknown (no Raman shift axis)"))
+    if info.get("spectral_unit"):
+        rows.append(("axis unit as read", info["spectral_unit"]))
+    for dim in ("x", "y", "t", "power"):
+        if f"{dim}_range" in info:
+            lo, hi, unit = info[f"{dim}_range"]
+            rows.append((dim, f"{lo:.6g} … {hi:.6g} {unit}"))
+    if info["groups"]:
+        rows.append(("groups", ", ".join(info["groups"])))
+    if info["history"]:
+        rows.append(("history", " → ".join(info["history"])))
+    rows.append(("on disk", f"{_fmt_bytes(info['bytes_on_disk'])} (compression ratio {info['compression_ratio']:.2f})"))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from hyperspec import synthetic  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    overrides = {}
+    if args.emccd_gain is not None:
+        overrides["emccd_gain"] = args.emccd_gain
+    if args.brightness is not None:
+        overrides["brightness"] = args.brightness
+    path = synthetic.write(
+        args.kind,
+        args.out,
+        tuple(args.size) if args.size else None,
+        overwrite=args.overwrite,
+        n_spectral=args.n_spectral,
+        seed=args.seed,
+        noise=not args.no_noise,
+        artefacts=not args.no_artefacts,
+        **overrides,
+    )
+    print(f"wrote {args.kind} to {path} in {time.perf_counter() - t0:.1f} s (ground truth in group 'truth'); see: hyperspec info {path}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    import numpy as np  # noqa: PLC0415
+
+    import hyperspec  # noqa: PLC0415
+    from hyperspec import report, synthetic  # noqa: PLC0415
+    from hyperspec._progress import Progress, format_rate  # noqa: PLC0415
+    from hyperspec.bands.windows import window_integrals  # noqa: PLC0415
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise hyperspec.StoreExistsError(f"{out} already exists; pass --overwrite to replace the demo output, or choose --out.")
+    backend = hyperspec.resolve_backend(args.backend)
+    print(backend.notice)
+    t_start = time.perf_counter()
+    ny, nx = args.size
+    print(f"1/4 simulate a {ny}x{nx}x{args.n_spectral} CsPbBr3 map (crystal | interface | glass, 500 nm pixels, 632.8 nm laser, seed {args.seed})")
+    out.mkdir(parents=True, exist_ok=True)
+    map_path = synthetic.write("map", out / "map.zarr", (ny, nx), overwrite=args.overwrite, n_spectral=args.n_spectral, seed=args.seed)
+    ds = hyperspec.open(map_path)
+    truth = hyperspec.open(map_path, group="truth")
+
+    print("2/4 band maps: baseline-corrected window integrals of aS-PL, l-ERS, h-ERS and the aS-PL centroid")
+    t0 = time.perf_counter()
+    results = window_integrals(ds, backend=backend.name)
+    n_pix = ny * nx
+    with Progress("bands", n_pix) as prog:
+        results = results.compute()
+    t_bands = prog.elapsed if prog.elapsed else time.perf_counter() - t0
+
+    print("3/4 write the results store")
+    results_path = hyperspec.save(results, out / "bands.zarr", overwrite=args.overwrite, progress=False)
+
+    print("4/4 draw PNG band maps and region spectra")
+    pngs = report.write_band_maps(results, out / "png")
+    region = np.asarray(truth["region"].values).reshape(-1)
+    pngs.append(report.plot_spectra(ds, out / "png" / "spectra_by_region.png", {"crystal": region == 0, "interface": region == 1, "glass": region == 2}))
+
+    total = time.perf_counter() - t_start
+    centroid = results["aspl_centroid_ev"].values.reshape(-1)
+    hers = results["hers_window_area"].values.reshape(-1)
+    print()
+    print(f"map        {map_path}  ({ny}x{nx} pixels x {args.n_spectral} channels, truth in group 'truth')")
+    print(f"results    {results_path}  ({', '.join(results.data_vars)})")
+    print(f"pictures   {out / 'png'}  ({len(pngs)} PNG files, overview: band_maps.png)")
+    print(f"aS-PL centroid: crystal {np.nanmedian(centroid[region == 0]):.3f} eV, glass {np.nanmedian(centroid[region == 2]):.3f} eV (blue shift in glass)")
+    print(f"h-ERS window area: crystal {np.median(hers[region == 0]):.3g}, glass {np.median(hers[region == 2]):.3g} counts·cm⁻¹")
+    print(f"band maps: {format_rate(n_pix, t_bands)} on {backend.name}; total {total:.1f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hyperspec import __version__  # noqa: PLC0415
+    from hyperspec._backend import BACKENDS  # noqa: PLC0415
+    from hyperspec.synthetic import KINDS  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="hyperspec", description="Process hyperspectral Raman / photoluminescence maps.")
+    parser.add_argument("--version", action="version", version=f"hyperspec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("info", help="describe a hyperspec store", description="Print dims, sizes, spectral axis range and unit, laser, chunking, schema and completeness of a store.")
+    p.add_argument("path", help="a hyperspec Zarr store (directory)")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("simulate", help="write a synthetic map with ground truth", description="Simulate a CsPbBr3 map with ground truth (group 'truth') and write it chunk by chunk to a Zarr store.")
+    p.add_argument("kind", choices=KINDS, help="map (y,x), kinetic-line (t,x), kinetic-map (t,y,x) or power (power,y,x)")
+    p.add_argument("out", help="output store (directory)")
+    p.add_argument("--size", type=_parse_size, help="NYxNX (map, power), FRAMESxNX (kinetic-line) or FRAMESxNYxNX (kinetic-map)")
+    p.add_argument("--n-spectral", type=int, default=1024, help="spectral channels (default 1024)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--emccd-gain", type=float, help="EMCCD gain (adds the √2 excess noise)")
+    p.add_argument("--brightness", type=float, help="signal scale (default 1: aS-PL ≈1500 counts in crystal)")
+    p.add_argument("--no-noise", action="store_true", help="noiseless spectra")
+    p.add_argument("--no-artefacts", action="store_true", help="no cosmic rays, dead or saturated pixels")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="run the full pipeline on a synthetic map", description="Simulate a CsPbBr3 map, compute band maps, write Zarr stores and PNG pictures.")
+    p.add_argument("--out", default="hyperspec-demo", help="output directory (default ./hyperspec-demo)")
+    p.add_argument("--size", type=_parse_size, default=(64, 64), help="map size NYxNX (default 64x64)")
+    p.add_argument("--n-spectral", type=int, default=1024, help="spectral channels (default 1024)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="compute backend (default: $HYPERSPEC_BACKEND or auto)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing demo output")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hyperspec`` command; returns the exit status."""
+    from hyperspec._errors import HyperspecError  # noqa: PLC0415
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo" and len(args.size) != 2:
+        parser.error("demo --size takes NYxNX, e.g. 64x64")
+    try:
+        return args.func(args)
+    except (HyperspecError, ValueError, TypeError, FileExistsError, FileNotFoundError) as exc:
+        if isinstance(exc, (TypeError, ValueError)) and not isinstance(exc, HyperspecError) and not _from_user(exc):
+            raise
+        print(f"hyperspec: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hyperspec: interrupted", file=sys.stderr)
+        return 130
+
+
+def _from_user(exc: BaseException) -> bool:
+    """True for errors raised by hyperspec's own validation (so real bugs still show a traceback)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    return module.startswith("hyperspec")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

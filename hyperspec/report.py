@@ -1,0 +1,137 @@
+"""Pictures: PNG band maps (one per variable and an overview panel) and mean spectra.
+
+Uses Matplotlib's Agg backend (no display needed). Maps are drawn in µm with a colour bar
+in the variable's units; kinetic line maps ``(t, x)`` are drawn as kymographs (x vs t).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["write_band_maps", "plot_spectra", "plottable_variables"]
+
+
+def _pyplot():
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    return plt
+
+
+def plottable_variables(results: xr.Dataset) -> list[str]:
+    """Numeric variables with two leading dims (a map or kymograph), skipping ``*_stderr``."""
+    out = []
+    for name, var in results.data_vars.items():
+        if var.dtype.kind not in "fiu" or name.endswith("_stderr") or "spectral" in var.dims:
+            continue
+        if var.ndim >= 2:
+            out.append(name)
+    return out
+
+
+def _as_image(var: xr.DataArray) -> tuple[np.ndarray, list[float] | None, str, str, str]:
+    """2-D image, extent, x label, y label and a note on any reduction."""
+    note = ""
+    extra = [d for d in var.dims if d not in ("y", "x", "t")]
+    if extra or (var.ndim > 2 and "t" in var.dims):
+        reduce_dims = [d for d in var.dims if d not in ("y", "x")] if "y" in var.dims else extra
+        var = var.mean(reduce_dims)
+        note = f" (mean over {', '.join(reduce_dims)})"
+    rows, cols = var.dims
+    img = np.asarray(var.values, dtype=np.float64)
+
+    def edges(dim):
+        if dim in var.coords and var.sizes[dim] > 1:
+            c = np.asarray(var[dim].values, dtype=np.float64)
+            step = c[1] - c[0]
+            return [c[0] - step / 2, c[-1] + step / 2]
+        return [-0.5, var.sizes[dim] - 0.5]
+
+    extent = [*edges(cols), *edges(rows)[::-1]]
+    unit = {"x": "µm", "y": "µm", "t": "s"}
+
+    def label(dim):
+        return f"{dim} ({unit.get(dim, 'px')})" if dim in var.coords else f"{dim} (px)"
+
+    return img, extent, label(cols), label(rows), note
+
+
+def _draw(ax, var: xr.DataArray, plt):
+    img, extent, xl, yl, note = _as_image(var)
+    finite = img[np.isfinite(img)]
+    vmin, vmax = (np.percentile(finite, [1, 99]) if finite.size else (0, 1))
+    im = ax.imshow(img, extent=extent, origin="upper", cmap="magma", vmin=vmin, vmax=vmax, aspect="auto" if "t" in var.dims else "equal", interpolation="nearest")
+    units = var.attrs.get("units", "")
+    ax.set_title(f"{var.name}{note}", fontsize=9)
+    ax.set_xlabel(xl, fontsize=8)
+    ax.set_ylabel(yl, fontsize=8)
+    ax.tick_params(labelsize=7)
+    cb = plt.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    cb.set_label(units, fontsize=8)
+    cb.ax.tick_params(labelsize=7)
+
+
+def write_band_maps(results: xr.Dataset, outdir: str | Path, variables: Sequence[str] | None = None, *, overview: str = "band_maps.png", dpi: int = 110) -> list[Path]:
+    """Write one PNG per map variable and an overview panel into ``outdir``; return the paths."""
+    plt = _pyplot()
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    names = list(variables) if variables is not None else plottable_variables(results)
+    unknown = [n for n in names if n not in results.data_vars]
+    if unknown:
+        raise ValueError(f"no variable(s) {unknown} in the results; available: {plottable_variables(results)}.")
+    loaded = results[names].compute()
+    paths = []
+    for name in names:
+        fig, ax = plt.subplots(figsize=(4.6, 3.8))
+        _draw(ax, loaded[name], plt)
+        fig.tight_layout()
+        path = outdir / f"{name}.png"
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+        paths.append(path)
+    if overview and names:
+        ncol = min(3, len(names))
+        nrow = math.ceil(len(names) / ncol)
+        fig, axs = plt.subplots(nrow, ncol, figsize=(4.4 * ncol, 3.7 * nrow), squeeze=False)
+        for ax, name in zip(axs.flat, names, strict=False):
+            _draw(ax, loaded[name], plt)
+        for ax in list(axs.flat)[len(names) :]:
+            ax.axis("off")
+        fig.tight_layout()
+        path = outdir / overview
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def plot_spectra(ds: xr.Dataset, path: str | Path, groups: dict[str, np.ndarray] | None = None, *, dpi: int = 110) -> Path:
+    """Mean spectrum of ``ds`` (or of each boolean pixel mask in ``groups``) against Raman shift."""
+    plt = _pyplot()
+    spectra = ds["spectra"]
+    lead = [d for d in spectra.dims if d != "spectral"]
+    flat = np.asarray(spectra.stack(_pix=lead).transpose("_pix", "spectral").values, dtype=np.float64)
+    x = np.asarray(ds["shift"].values) if "shift" in ds.coords else np.asarray(ds["wavelength"].values)
+    xlabel = "Raman shift (cm⁻¹)" if "shift" in ds.coords else "wavelength (nm)"
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for label, mask in (groups or {"all pixels": np.ones(flat.shape[0], bool)}).items():
+        mask = np.asarray(mask).reshape(-1)
+        if mask.any():
+            ax.plot(x, np.nanmedian(flat[mask], axis=0), lw=1, label=f"{label} ({int(mask.sum())} px)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("counts (median)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path

@@ -1,0 +1,24 @@
+"""GPU kernel sources (CUDA C++), installed as the private package ``hyperspec._kernels``.
+
+Each ``<name>.cu`` here is compiled lazily by CuPy on first use (never at import) and has a
+NumPy reference in ``hyperspec``; ``source(name)`` returns its text for ``cupy.RawModule``.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+__all__ = ["available", "source"]
+
+
+def available() -> list[str]:
+    """Names of the kernel sources shipped with this installation (without ``.cu``)."""
+    return sorted(p.name[:-3] for p in resources.files(__name__).iterdir() if p.name.endswith(".cu"))
+
+
+def source(name: str) -> str:
+    """The CUDA C++ source of kernel ``name``; a clear error listing the shipped ones otherwise."""
+    path = resources.files(__name__) / f"{name}.cu"
+    if not path.is_file():
+        raise ValueError(f"no GPU kernel source {name!r}; shipped kernels: {available() or 'none yet'}.")
+    return path.read_text()
