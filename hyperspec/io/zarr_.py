@@ -31,7 +31,7 @@ from hyperspec._errors import StoreError, StoreExistsError, StoreNotFoundError
 from hyperspec._progress import Progress
 from hyperspec.model import SPECTRAL_DIM, validate_map
 
-__all__ = ["SCHEMA_VERSION", "save", "open_store", "store_info", "is_store", "default_chunks"]
+__all__ = ["SCHEMA_VERSION", "save", "create_store", "mark_complete", "open_store", "store_info", "is_store", "default_chunks"]
 
 #: Version of the on-disk layout; bump on incompatible changes and keep readers for old ones.
 SCHEMA_VERSION = 1
@@ -111,7 +111,7 @@ def _check_target(path: Path, overwrite: bool) -> None:
     shutil.rmtree(path)
 
 
-def save(
+def create_store(
     ds: xr.Dataset,
     path: str | Path,
     *,
@@ -119,33 +119,12 @@ def save(
     groups: Mapping[str, xr.Dataset] | None = None,
     chunks: Mapping[str, int] | None = None,
     clevel: int = 1,
-    progress: bool = True,
-    label: str = "save",
-) -> Path:
-    """Write a map (or results) Dataset to a hyperspec Zarr v3 store, chunk by chunk.
+) -> list:
+    """Create the store's metadata and coordinates (marked incomplete); return the lazy data writes.
 
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        A map (``spectra`` on ``(..., "spectral")``) or any Dataset on a map's grid.
-        Dask-backed data streams to disk one chunk at a time (bounded memory).
-    path : str or Path
-        The store directory. An existing path is refused unless ``overwrite=True``
-        (and even then only a Zarr store is ever deleted).
-    groups : mapping of str to Dataset, optional
-        Extra Datasets written as sub-groups in the same pass (e.g. ``{"truth": truth}``).
-    chunks : mapping of dim to int, optional
-        Chunk sizes of the leading dims; default: the data's dask chunks, else ~16 MiB chunks.
-        The spectral dim is never split.
-    clevel : int
-        Blosc/Zstd level (bit-shuffled); 1 writes ~3× faster than 5 at the same ratio on noisy spectra.
-    progress : bool
-        Print progress (pixels/s, ETA) to stderr.
-
-    Returns
-    -------
-    Path
-        The store's path.
+    Computing every returned ``dask.delayed`` write and then calling ``mark_complete(path)``
+    finishes the store; a writer may instead fill the chunks itself (the synthetic generator
+    does, one block at a time) before ``mark_complete``.
     """
     path = Path(path)
     if "spectra" in ds.data_vars:
@@ -169,15 +148,57 @@ def save(
         g = _prepare(gds, gchunks or None)
         g.attrs = dict(gds.attrs)
         writes.append(g.to_zarr(path, group=name, mode="w-", zarr_format=3, consolidated=False, encoding=_encoding(g, clevel), compute=False))
+    return writes
 
-    n_pix = int(np.prod([s for d, s in root.sizes.items() if d != SPECTRAL_DIM], dtype=np.int64)) if root.sizes else 1
+
+def save(
+    ds: xr.Dataset,
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+    groups: Mapping[str, xr.Dataset] | None = None,
+    chunks: Mapping[str, int] | None = None,
+    clevel: int = 1,
+    progress: bool = True,
+    label: str = "save",
+) -> Path:
+    """Write a map (or results) Dataset to a hyperspec Zarr v3 store, chunk by chunk.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map (``spectra`` on ``(..., "spectral")``) or any Dataset on a map's grid.
+        Dask-backed data streams to disk one chunk at a time.
+    path : str or Path
+        The store directory. An existing path is refused unless ``overwrite=True``
+        (and even then only a Zarr store is ever deleted).
+    groups : mapping of str to Dataset, optional
+        Extra Datasets written as sub-groups in the same pass (e.g. ``{"truth": truth}``).
+    chunks : mapping of dim to int, optional
+        Chunk sizes of the leading dims; default: the data's dask chunks, else ~16 MiB chunks.
+        The spectral dim is never split.
+    clevel : int
+        Blosc/Zstd level (bit-shuffled); 1 writes ~3× faster than 5 at the same ratio on noisy spectra.
+    progress : bool
+        Print progress (pixels/s, ETA) to stderr.
+
+    Returns
+    -------
+    Path
+        The store's path. Its ``hyperspec_complete`` attr turns True only after every chunk.
+    """
+    path = Path(path)
+    writes = create_store(ds, path, overwrite=overwrite, groups=groups, chunks=chunks, clevel=clevel)
+    lead = [d for d in ds.dims if d != SPECTRAL_DIM]
+    n_pix = int(np.prod([ds.sizes[d] for d in lead], dtype=np.int64))
     with Progress(f"{label} {path.name}", n_pix, enabled=progress):
         dask.compute(*writes)
-    _mark_complete(path)
+    mark_complete(path)
     return path
 
 
-def _mark_complete(path: Path) -> None:
+def mark_complete(path: str | Path) -> None:
+    """Mark a store complete (every chunk of every group written)."""
     import zarr  # noqa: PLC0415
 
     group = zarr.open_group(str(path), mode="r+", zarr_format=3)

@@ -60,16 +60,55 @@ def _check_size(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def _make(kind, sizes, *, n_spectral, seed, noise, artefacts, chunks, scene, powers_mw=None, dtype=np.float32, **overrides):
+def _generator(kind: str, sizes: dict[str, int], *, n_spectral=1024, seed=0, noise=True, artefacts=True, chunks=None, scene=None, powers_mw=None, dtype=np.float32, **overrides):
+    """Validate arguments and build the Generator and its chunking (the one place all kinds go through)."""
     for name, value in sizes.items():
         _check_size(f"size of {name!r}", value)
     _check_size("n_spectral", n_spectral, 16)
     sc = with_overrides(scene, overrides)
     gen = Generator(kind, sizes, n_spectral=n_spectral, seed=seed, noise=noise, artefacts=artefacts, scene=sc, powers_mw=powers_mw, dtype=dtype)
-    return gen.datasets(_chunks(sizes, n_spectral, chunks))
+    return gen, _chunks(sizes, n_spectral, chunks)
 
 
-def cspbbr3_map(shape=(64, 64), *, n_spectral=1024, seed=0, noise=True, artefacts=True, chunks=None, scene=None, **overrides):
+def _sizes(kind: str, size) -> dict[str, int]:
+    if kind not in KINDS:
+        import difflib  # noqa: PLC0415
+
+        close = difflib.get_close_matches(str(kind), KINDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown synthetic kind {kind!r}; use one of {', '.join(KINDS)}.{hint}")
+    dims = {"map": ("y", "x"), "kinetic-line": ("t", "x"), "kinetic-map": ("t", "y", "x"), "power": ("y", "x")}[kind]
+    default = {"map": (64, 64), "kinetic-line": (150, 64), "kinetic-map": (150, 16, 16), "power": (32, 32)}[kind]
+    size = tuple(default if size is None else size)
+    if len(size) != len(dims):
+        form = "x".join({"t": "FRAMES", "y": "NY", "x": "NX"}[d] for d in dims)
+        raise ValueError(f"size {size!r} does not fit kind {kind!r}: give {len(dims)} numbers ({form}).")
+    return dict(zip(dims, size, strict=True))
+
+
+def _build(kind: str, size=None, *, powers_mw=DEFAULT_POWERS_MW, **kwargs):
+    sizes = _sizes(kind, size)
+    if kind == "power":
+        powers = np.asarray(powers_mw, dtype=np.float64)
+        if powers.ndim != 1 or powers.size < 1 or not np.all(np.isfinite(powers)) or np.any(powers <= 0):
+            raise ValueError(f"`powers_mw` must be a 1-D list of positive pump powers in mW; got {powers_mw!r}.")
+        sizes = {"power": powers.size, **sizes}
+        kwargs["powers_mw"] = powers
+    return _generator(kind, sizes, **kwargs)
+
+
+def simulate(kind: str, size: tuple[int, ...] | None = None, **kwargs):
+    """Simulate by kind name (``"map"``, ``"kinetic-line"``, ``"kinetic-map"``, ``"power"``); returns ``(ds, truth)``.
+
+    ``size`` is ``(ny, nx)`` for maps and power series, ``(n_frames, n_x)`` for a kinetic line
+    and ``(n_frames, ny, nx)`` for a kinetic map. Keywords as in ``cspbbr3_map``
+    (``powers_mw`` for ``"power"``), plus any ``Scene`` parameter as an override.
+    """
+    gen, chunks = _build(kind, size, **kwargs)
+    return gen.datasets(chunks)
+
+
+def cspbbr3_map(shape=(64, 64), **kwargs):
     """A ``(y, x, spectral)`` map of the CsPbBr₃ crystal / glass scene (500 nm pixels by default).
 
     Parameters
@@ -77,81 +116,69 @@ def cspbbr3_map(shape=(64, 64), *, n_spectral=1024, seed=0, noise=True, artefact
     shape : (int, int)
         Pixels ``(ny, nx)``.
     n_spectral : int
-        Channels, linear in wavelength from −4500 to +3600 cm⁻¹ Raman shift at 632.8 nm.
+        Channels, linear in wavelength from −4500 to +3600 cm⁻¹ Raman shift at 632.8 nm. Default 1024.
     seed : int
-        Random seed; the same arguments always give the same map.
+        Random seed; the same arguments always give the same map. Default 0.
     noise : bool
-        Shot (Poisson, EMCCD excess noise when ``emccd_gain`` is set) and read noise.
+        Shot (Poisson; EMCCD excess noise when ``emccd_gain`` is set) and read noise. Default True.
     artefacts : bool
-        Cosmic rays, dead and saturated pixels.
+        Cosmic rays, dead and saturated pixels. Default True.
     chunks : dict, optional
         Chunk sizes of the leading dims (default ~4096 spectra per chunk).
     scene : Scene, optional
-        Base scene; keyword ``overrides`` (e.g. ``brightness=5``, ``emccd_gain=100``) apply on top.
+        Base scene; keyword overrides of any ``Scene`` field (e.g. ``brightness=5``,
+        ``emccd_gain=100``) apply on top.
 
     Returns
     -------
     (xarray.Dataset, xarray.Dataset)
         The map and its ground truth, lazy (dask-backed).
     """
-    ny, nx = shape
-    return _make("map", {"y": ny, "x": nx}, n_spectral=n_spectral, seed=seed, noise=noise, artefacts=artefacts, chunks=chunks, scene=scene, **overrides)
+    return simulate("map", tuple(shape), **kwargs)
 
 
-def kinetic_line(n_frames=150, n_x=64, *, n_spectral=1024, seed=0, noise=True, artefacts=True, chunks=None, scene=None, **overrides):
+def kinetic_line(n_frames=150, n_x=64, **kwargs):
     """A ``(t, x, spectral)`` kinetic line map: 200 ms frames, blinking bands, onset, decay, drift."""
-    return _make("kinetic-line", {"t": n_frames, "x": n_x}, n_spectral=n_spectral, seed=seed, noise=noise, artefacts=artefacts, chunks=chunks, scene=scene, **overrides)
+    return simulate("kinetic-line", (n_frames, n_x), **kwargs)
 
 
-def kinetic_map(n_frames=150, shape=(16, 16), *, n_spectral=1024, seed=0, noise=True, artefacts=True, chunks=None, scene=None, **overrides):
+def kinetic_map(n_frames=150, shape=(16, 16), **kwargs):
     """A ``(t, y, x, spectral)`` kinetic area map (as ``kinetic_line``, on an area)."""
-    ny, nx = shape
-    return _make("kinetic-map", {"t": n_frames, "y": ny, "x": nx}, n_spectral=n_spectral, seed=seed, noise=noise, artefacts=artefacts, chunks=chunks, scene=scene, **overrides)
+    return simulate("kinetic-map", (n_frames, *shape), **kwargs)
 
 
-def power_series(powers_mw=DEFAULT_POWERS_MW, shape=(32, 32), *, n_spectral=1024, seed=0, noise=True, artefacts=True, chunks=None, scene=None, **overrides):
+def power_series(powers_mw=DEFAULT_POWERS_MW, shape=(32, 32), **kwargs):
     """A ``(power, y, x, spectral)`` pump-power series; aS-PL area ∝ P^k with k per region (truth ``aspl_exponent``)."""
-    powers = np.asarray(powers_mw, dtype=np.float64)
-    if powers.ndim != 1 or powers.size < 1 or not np.all(np.isfinite(powers)) or np.any(powers <= 0):
-        raise ValueError(f"`powers_mw` must be a 1-D list of positive pump powers in mW; got {powers_mw!r}.")
-    ny, nx = shape
-    return _make("power", {"power": powers.size, "y": ny, "x": nx}, n_spectral=n_spectral, seed=seed, noise=noise, artefacts=artefacts, chunks=chunks, scene=scene, powers_mw=powers, **overrides)
-
-
-def simulate(kind: str, size: tuple[int, ...] | None = None, **kwargs):
-    """Dispatch by kind name (``"map"``, ``"kinetic-line"``, ``"kinetic-map"``, ``"power"``).
-
-    ``size`` is ``(ny, nx)`` for maps and power series, ``(n_frames, n_x)`` for a kinetic line
-    and ``(n_frames, ny, nx)`` for a kinetic map.
-    """
-    if kind not in KINDS:
-        import difflib  # noqa: PLC0415
-
-        close = difflib.get_close_matches(str(kind), KINDS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown synthetic kind {kind!r}; use one of {', '.join(KINDS)}.{hint}")
-    expected = {"map": 2, "kinetic-line": 2, "kinetic-map": 3, "power": 2}[kind]
-    if size is not None and len(size) != expected:
-        form = {"map": "NYxNX", "kinetic-line": "FRAMESxNX", "kinetic-map": "FRAMESxNYxNX", "power": "NYxNX"}[kind]
-        raise ValueError(f"size {size!r} does not fit kind {kind!r}: give {expected} numbers ({form}).")
-    if kind == "map":
-        return cspbbr3_map(size or (64, 64), **kwargs)
-    if kind == "kinetic-line":
-        frames, nx = size or (150, 64)
-        return kinetic_line(frames, nx, **kwargs)
-    if kind == "kinetic-map":
-        frames, ny, nx = size or (150, 16, 16)
-        return kinetic_map(frames, (ny, nx), **kwargs)
-    return power_series(shape=size or (32, 32), **kwargs)
+    return simulate("power", tuple(shape), powers_mw=powers_mw, **kwargs)
 
 
 def write(kind: str, path, size=None, *, overwrite=False, progress=True, **kwargs) -> Path:
-    """Simulate a map and stream it, chunk by chunk, to a store at ``path`` (truth in group ``truth``)."""
-    from hyperspec.io.zarr_ import save  # noqa: PLC0415
+    """Simulate a map and stream it to a store at ``path`` one block at a time (truth in group ``truth``).
 
-    ds, truth = simulate(kind, size, **kwargs)
-    chunks = {d: int(c[0]) for d, c in zip(ds["spectra"].dims, ds["spectra"].chunks, strict=True)}
-    return save(ds, path, groups={"truth": truth}, overwrite=overwrite, chunks=chunks, progress=progress, label="simulate")
+    Each block is rendered and written (spectra and every truth variable) by one task, so
+    memory is bounded by the block size, not the map size: maps larger than RAM are fine.
+    """
+    import dask  # noqa: PLC0415
+
+    from hyperspec._progress import Progress  # noqa: PLC0415
+    from hyperspec.io.zarr_ import create_store, mark_complete  # noqa: PLC0415
+
+    from hyperspec.synthetic._generator import _open_for_blocks  # noqa: PLC0415
+
+    gen, chunks = _build(kind, size, **kwargs)
+    ds, truth = gen.datasets(chunks, template=True)
+    create_store(ds, path, groups={"truth": truth}, overwrite=overwrite, chunks=chunks)
+    write_block = dask.delayed(gen.write_block, pure=False)
+    tasks = [write_block(str(path), starts, shape) for starts, shape in gen.blocks(chunks)]
+    n_pix = int(np.prod(list(gen.sizes.values()), dtype=np.int64))
+    _open_for_blocks.cache_clear()  # never reuse handles of an older store at the same path
+    try:
+        with Progress(f"simulate {Path(path).name}", n_pix, enabled=progress):
+            dask.compute(*tasks)
+    finally:
+        _open_for_blocks.cache_clear()
+    mark_complete(path)
+    return Path(path)
 
 
 def components(truth: xr.Dataset, ds: xr.Dataset | None = None, *, scene: Scene | None = None) -> xr.Dataset:

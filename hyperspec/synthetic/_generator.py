@@ -11,6 +11,7 @@ they change if the chunking changes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import replace
 
@@ -153,7 +154,8 @@ class Generator:
         physical = sum(comps[c] for c in ("aspl", "sbpl", "lers", "hers", "raman", "background"))
         signal = self.notch * physical
         defect = self._defects[y_i * self.nx + x_i]
-        signal = np.where((defect == 2)[:, None], signal * sc.saturated_factor, signal)
+        peak = np.maximum(signal.max(axis=1, keepdims=True), 1e-9)
+        signal = np.where((defect == 2)[:, None], signal * (sc.saturated_overdrive * sc.saturation_counts / peak), signal)
         signal = np.where((defect == 1)[:, None], 0.0, signal)
         rng = np.random.default_rng([self.seed, 606, *starts])
         counts = self._add_noise(signal, rng) + sc.offset_counts
@@ -263,22 +265,40 @@ class Generator:
     # ---- lazy assembly -------------------------------------------------------------------------
     def to_dask(self, chunks: dict[str, int]) -> dict[str, da.Array]:
         """Lazy arrays ``spectra``, ``cosmic_ray``, ``params`` and ``sbpl`` assembled from blocks."""
-        chunk_lists = [da.core.normalize_chunks((chunks.get(d, self.sizes[d]),), (self.sizes[d],))[0] for d in self.dims]
-        offsets = [np.r_[0, np.cumsum(c)[:-1]] for c in chunk_lists]
-        token = dask.base.tokenize(self.kind, self.sizes, self.n_spectral, self.seed, self.noise, self.artefacts, self.scene, chunk_lists, None if self.powers_mw is None else self.powers_mw.tolist(), str(self.dtype))
-        grid_shape = tuple(len(c) for c in chunk_lists)
+        blocks = list(self.blocks(chunks))
+        token = dask.base.tokenize(self.kind, self.sizes, self.n_spectral, self.seed, self.noise, self.artefacts, self.scene, blocks, None if self.powers_mw is None else self.powers_mw.tolist(), str(self.dtype))
+        grid_shape = tuple(len(set(starts[d] for starts, _ in blocks)) for d in range(len(self.dims)))
         k_max = max(1, self.scene.sbpl_max_per_spectrum)
         pieces = {name: np.empty(grid_shape, dtype=object) for name in ("spectra", "cosmic_ray", "params", "sbpl")}
         render_block = dask.delayed(self.block, pure=True)
-        for gi in itertools.product(*(range(g) for g in grid_shape)):
-            starts = tuple(int(offsets[d][i]) for d, i in enumerate(gi))
-            shape = tuple(int(chunk_lists[d][i]) for d, i in enumerate(gi))
+        for gi, (starts, shape) in zip(np.ndindex(*grid_shape), blocks, strict=True):
             blk = render_block(starts, shape, dask_key_name=f"synthetic-{token}-{'-'.join(map(str, gi))}")
             pieces["spectra"][gi] = da.from_delayed(blk["spectra"], (*shape, self.n_spectral), dtype=self.dtype)
             pieces["cosmic_ray"][gi] = da.from_delayed(blk["cosmic_ray"], (*shape, self.n_spectral), dtype=bool)
             pieces["params"][gi] = da.from_delayed(blk["params"], (*shape, len(self.param_names)), dtype=np.float64)
             pieces["sbpl"][gi] = da.from_delayed(blk["sbpl"], (*shape, k_max, 3), dtype=np.float64)
-        return {name: da.block(arr.tolist()) for name, arr in pieces.items()}
+        return {name: _assemble(arr) for name, arr in pieces.items()}
+
+    def blocks(self, chunks: dict[str, int]):
+        """Yield ``(starts, shape)`` of every block for the given leading-dim chunk sizes."""
+        chunk_lists = [da.core.normalize_chunks((chunks.get(d, self.sizes[d]),), (self.sizes[d],))[0] for d in self.dims]
+        offsets = [np.r_[0, np.cumsum(c)[:-1]] for c in chunk_lists]
+        for gi in itertools.product(*(range(len(c)) for c in chunk_lists)):
+            yield tuple(int(offsets[d][i]) for d, i in enumerate(gi)), tuple(int(chunk_lists[d][i]) for d, i in enumerate(gi))
+
+    def write_block(self, path: str, starts: tuple[int, ...], shape: tuple[int, ...]) -> int:
+        """Render one block and write it, and its truth, into the store at ``path``; return its spectra count."""
+        res = self.block(starts, shape)
+        sl = tuple(slice(s, s + w) for s, w in zip(starts, shape, strict=True))
+        root, truth = _open_for_blocks(path)
+        root["spectra"][sl] = res["spectra"]
+        truth["cosmic_ray"][sl] = res["cosmic_ray"]
+        for i, name in enumerate(self.param_names):
+            arr = truth[name]
+            arr[sl] = res["params"][..., i].astype(arr.dtype)
+        for j, name in enumerate(("sbpl_center_ev", "sbpl_hwhm_ev", "sbpl_height")):
+            truth[name][sl] = res["sbpl"][..., j]
+        return int(np.prod(shape))
 
     def leading_coords(self) -> dict[str, np.ndarray]:
         sc = self.scene
@@ -291,9 +311,30 @@ class Generator:
             coords["power"] = self.powers_mw
         return coords
 
-    def datasets(self, chunks: dict[str, int]) -> tuple[xr.Dataset, xr.Dataset]:
-        """The map Dataset and its ground-truth Dataset, both lazy."""
-        arrays = self.to_dask(chunks)
+    def _template_arrays(self, chunks: dict[str, int]) -> dict[str, da.Array]:
+        """Placeholder arrays of the right shapes, dtypes and chunks (metadata for a store, no work)."""
+        lead_shape = tuple(self.sizes[d] for d in self.dims)
+        lead_chunks = tuple(chunks.get(d, self.sizes[d]) for d in self.dims)
+        k_max = max(1, self.scene.sbpl_max_per_spectrum)
+        return {
+            "spectra": da.empty((*lead_shape, self.n_spectral), chunks=(*lead_chunks, -1), dtype=self.dtype),
+            "cosmic_ray": da.empty((*lead_shape, self.n_spectral), chunks=(*lead_chunks, -1), dtype=bool),
+            "params": [da.empty(lead_shape, chunks=lead_chunks, dtype=np.float64) for _ in self.param_names],
+            "sbpl": [da.empty((*lead_shape, k_max), chunks=(*lead_chunks, -1), dtype=np.float64) for _ in range(3)],
+        }
+
+    def datasets(self, chunks: dict[str, int], *, template: bool = False) -> tuple[xr.Dataset, xr.Dataset]:
+        """The map Dataset and its ground-truth Dataset, both lazy.
+
+        With ``template=True`` the data are uncomputed placeholders (``write`` creates the
+        store from them, then fills it block by block with ``write_block``).
+        """
+        if template:
+            arrays = self._template_arrays(chunks)
+        else:
+            arrays = self.to_dask(chunks)
+            arrays["params"] = [arrays["params"][..., i] for i in range(len(self.param_names))]
+            arrays["sbpl"] = [arrays["sbpl"][..., j] for j in range(3)]
         coords = self.leading_coords()
         attrs = {
             "instrument": "hyperspec.synthetic (simulated confocal Raman/PL microscope, EMCCD)",
@@ -307,12 +348,12 @@ class Generator:
         tcoords["shift"] = ds["shift"].variable
         truth_vars = {}
         for i, name in enumerate(self.param_names):
-            data = arrays["params"][..., i]
+            data = arrays["params"][i]
             if name in ("region", "defect", "n_sbpl", "n_cosmic"):
                 data = data.astype(np.int16 if name.startswith("n_") else np.int8)
             truth_vars[name] = (self.dims, data, {"units": _UNITS.get(name, "")})
         for j, name in enumerate(("sbpl_center_ev", "sbpl_hwhm_ev", "sbpl_height")):
-            truth_vars[name] = ((*self.dims, "sbpl"), arrays["sbpl"][..., j], {"units": _UNITS.get(name, "")})
+            truth_vars[name] = ((*self.dims, "sbpl"), arrays["sbpl"][j], {"units": _UNITS.get(name, "")})
         truth_vars["cosmic_ray"] = ((*self.dims, SPECTRAL_DIM), arrays["cosmic_ray"], {"description": "channels hit by a cosmic ray"})
         truth_vars["notch_transmission"] = ((SPECTRAL_DIM,), self.notch, {"description": "laser-blocking filter transmission"})
         if self.frame_dim == "t":
@@ -332,6 +373,36 @@ class Generator:
         }
         truth = xr.Dataset(truth_vars, coords=tcoords, attrs=tattrs)
         return ds, truth
+
+
+@functools.lru_cache(maxsize=8)
+def _open_for_blocks(path: str):
+    """Zarr group handles of a store being filled block by block (opened once per process)."""
+    import zarr  # noqa: PLC0415
+
+    root = zarr.open_group(path, mode="r+", zarr_format=3)
+    truth = root["truth"]
+    return _ArrayCache(root), _ArrayCache(truth)
+
+
+class _ArrayCache:
+    """Caches ``group[name]`` lookups (each one otherwise re-reads the array's metadata)."""
+
+    def __init__(self, group):
+        self._group = group
+        self._arrays = {}
+
+    def __getitem__(self, name):
+        if name not in self._arrays:
+            self._arrays[name] = self._group[name]
+        return self._arrays[name]
+
+
+def _assemble(grid, axis: int = 0):
+    """Concatenate an object array of dask blocks along the leading axes 0, 1, … (spectral untouched)."""
+    if not isinstance(grid, np.ndarray):
+        return grid
+    return da.concatenate([_assemble(grid[i], axis + 1) for i in range(grid.shape[0])], axis=axis)
 
 
 def _count_runs(mask: np.ndarray) -> np.ndarray:

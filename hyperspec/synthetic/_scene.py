@@ -98,7 +98,7 @@ class Scene:
     cosmic_counts: tuple[float, float] = (300.0, 5000.0)
     dead_fraction: float = 0.001
     saturated_fraction: float = 0.001
-    saturated_factor: float = 60.0
+    saturated_overdrive: float = 2.0  # a saturated pixel's peak is this many times full scale
     # geometry: glass–crystal boundary (wavy, near-vertical) and the interface width
     boundary_position: float = 0.45
     boundary_wave_um: float = 0.6
