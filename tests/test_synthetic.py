@@ -278,3 +278,15 @@ def test_write_streams_chunk_by_chunk_with_bounded_memory(tmp_path):
     np.testing.assert_array_equal(truth["aspl_area"][sub].values, ref_truth["aspl_area"][sub].values)
     np.testing.assert_array_equal(truth["region"][sub].values, ref_truth["region"][sub].values)
     np.testing.assert_array_equal(truth["sbpl_center_ev"][sub].values, ref_truth["sbpl_center_ev"][sub].values)
+
+
+def test_written_store_equals_lazy_api_including_coords(tmp_path):
+    path = synthetic.write("kinetic-line", tmp_path / "k.zarr", (12, 6), n_spectral=64, seed=2, progress=False)
+    ds, truth = synthetic.kinetic_line(12, 6, n_spectral=64, seed=2)
+    back, back_truth = hyperspec.open(path), hyperspec.open(path, group="truth")
+    for name in ("shift", "wavelength", "energy", "t", "x"):
+        np.testing.assert_array_equal(back[name].values, ds[name].values)
+    np.testing.assert_array_equal(back["spectra"].values, ds["spectra"].values)
+    for name in ("notch_transmission", "drift_x_um", "drift_y_um", "lers_temperature_k", "cosmic_ray", "defect"):
+        np.testing.assert_array_equal(back_truth[name].values, truth[name].values)
+    assert back_truth.attrs["blink_periods_s"]["aspl"] == [1.9, 1.5]

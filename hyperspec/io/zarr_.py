@@ -68,30 +68,43 @@ def default_chunks(ds: xr.Dataset, *, target_bytes: int = DEFAULT_CHUNK_BYTES) -
     return out
 
 
-def _prepare(ds: xr.Dataset, chunks: Mapping[str, int] | None) -> xr.Dataset:
-    """Chunk ``ds`` with dask so that dask chunks equal the store's chunks (spectral whole)."""
+def _prepare(ds: xr.Dataset, chunks: Mapping[str, int] | None) -> tuple[xr.Dataset, dict[str, tuple[int, ...]]]:
+    """Align ``ds`` with the store's chunking (spectral whole); return it and each variable's zarr chunks.
+
+    Dask-backed variables are rechunked so dask chunks equal zarr chunks (they are written
+    lazily, chunk by chunk); NumPy-backed ones stay in memory and are written when the store is
+    created (coordinates, small truth arrays, in-memory maps).
+    """
     if chunks is None:
         if any(v.chunks is not None for v in ds.data_vars.values()):
             ds = ds.unify_chunks()
             chunks = {d: int(c[0]) for d, c in ds.chunks.items()}
         else:
             chunks = default_chunks(ds)
-    chunks = dict(chunks)
-    chunks[SPECTRAL_DIM] = -1
-    chunks = {d: c for d, c in chunks.items() if d in ds.dims}
-    ds = ds.chunk(chunks)
-    for name in ds.variables:  # coords loaded from a store carry their old encoding; drop it
-        ds[name].encoding = {}
-    return ds
+    chunks = {d: int(c) for d, c in chunks.items() if d in ds.dims and d != SPECTRAL_DIM}
+    out = ds.copy()
+    zchunks: dict[str, tuple[int, ...]] = {}
+    for name, var in ds.variables.items():
+        if name in ds.dims or var.ndim == 0:
+            continue  # index coordinates are written whole
+        target = tuple(max(1, min(chunks.get(d, size), size)) for d, size in zip(var.dims, var.shape, strict=True))
+        if var.chunks is not None:
+            out[name] = var.chunk(dict(zip(var.dims, target, strict=True)))
+        zchunks[name] = target
+    for name in out.variables:  # variables loaded from a store carry their old encoding; drop it
+        out[name].encoding = {}
+    return out, zchunks
 
 
-def _encoding(ds: xr.Dataset, clevel: int) -> dict[str, dict[str, Any]]:
+def _encoding(ds: xr.Dataset, clevel: int, zchunks: Mapping[str, tuple[int, ...]]) -> dict[str, dict[str, Any]]:
     from zarr.codecs import BloscCodec  # noqa: PLC0415
 
-    enc = {}
+    enc: dict[str, dict[str, Any]] = {}
     for name, var in ds.variables.items():
         if var.dtype.kind in "fiub":
             enc[name] = {"compressors": (BloscCodec(cname="zstd", clevel=clevel, shuffle="bitshuffle"),)}
+        if name in zchunks:
+            enc.setdefault(name, {})["chunks"] = zchunks[name]
     return enc
 
 
@@ -135,19 +148,19 @@ def create_store(
             raise StoreError(f"group name {name!r} is invalid; use a plain name such as 'truth'.")
     _check_target(path, overwrite)
 
-    root = _prepare(ds, chunks)
+    root, zchunks = _prepare(ds, chunks)
     attrs = dict(ds.attrs)
     attrs[_SCHEMA] = SCHEMA_VERSION
     attrs["hyperspec_version"] = _version()
     attrs[_COMPLETE] = False
     attrs["hyperspec_groups"] = sorted(groups)
     root.attrs = attrs
-    writes = [root.to_zarr(path, mode="w-", zarr_format=3, consolidated=False, encoding=_encoding(root, clevel), compute=False)]
+    writes = [root.to_zarr(path, mode="w-", zarr_format=3, consolidated=False, encoding=_encoding(root, clevel, zchunks), compute=False)]
+    used = {d: zchunks["spectra"][i] for i, d in enumerate(ds["spectra"].dims)} if "spectra" in zchunks else dict(chunks or {})
     for name, gds in groups.items():
-        gchunks = {d: c for d, c in root.chunks.items() if d in gds.dims}
-        g = _prepare(gds, gchunks or None)
+        g, gz = _prepare(gds, {d: c for d, c in used.items() if d in gds.dims} or None)
         g.attrs = dict(gds.attrs)
-        writes.append(g.to_zarr(path, group=name, mode="w-", zarr_format=3, consolidated=False, encoding=_encoding(g, clevel), compute=False))
+        writes.append(g.to_zarr(path, group=name, mode="w-", zarr_format=3, consolidated=False, encoding=_encoding(g, clevel, gz), compute=False))
     return writes
 
 

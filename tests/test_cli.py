@@ -1,0 +1,66 @@
+"""The hyperspec command: info, simulate, demo, --help and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import hyperspec
+from hyperspec.cli import main
+
+
+def test_entry_point_help_everywhere():
+    for args in ([], ["info"], ["simulate"], ["demo"]):
+        out = subprocess.run([sys.executable, "-m", "hyperspec.cli", *args, "--help"], capture_output=True, text=True)
+        assert out.returncode == 0 and "usage: hyperspec" in out.stdout
+
+
+def test_simulate_then_info(tmp_path, capsys):
+    path = tmp_path / "k.zarr"
+    assert main(["simulate", "kinetic-line", str(path), "--size", "20x8", "--n-spectral", "64", "--seed", "4"]) == 0
+    assert "wrote kinetic-line" in capsys.readouterr().out
+    ds = hyperspec.open(path)
+    assert ds["spectra"].dims == ("t", "x", "spectral") and ds["spectra"].shape == (20, 8, 64)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "dims               t=20, x=8, spectral=64" in out
+    assert "Raman shift        -4500 … 3600 cm-1" in out
+    assert "laser              632.8 nm" in out
+    assert "complete           yes" in out
+    assert "t                  0 … 3.8 s" in out
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "missing.zarr")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hyperspec: error: ") and "does not exist" in err and "Traceback" not in err
+    path = tmp_path / "m.zarr"
+    assert main(["simulate", "map", str(path), "--size", "4x4", "--n-spectral", "32"]) == 0
+    assert main(["simulate", "map", str(path), "--size", "4x4", "--n-spectral", "32"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["simulate", "kinetic-map", str(tmp_path / "x.zarr"), "--size", "4x4"]) == 2
+    assert "FRAMESxNYxNX" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "map", str(tmp_path / "y.zarr"), "--size", "4by4"])
+    assert exc.value.code == 2
+
+
+def test_demo_writes_stores_and_pngs(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--size", "16x20", "--n-spectral", "256"]) == 0
+    text = capsys.readouterr().out
+    assert "hyperspec: backend" in text and "total" in text and "px/s" in text
+    res = hyperspec.open(out / "bands.zarr")
+    assert set(res.data_vars) == {"aspl_window_area", "lers_window_area", "hers_window_area", "aspl_centroid_ev"}
+    assert res["aspl_window_area"].shape == (16, 20)
+    for name in ("band_maps.png", "aspl_window_area.png", "spectra_by_region.png"):
+        png = out / "png" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    truth = hyperspec.open(out / "map.zarr", group="truth")
+    glass = truth["region"].values == 2
+    assert np.median(res["hers_window_area"].values[glass]) > 1e5
+    # a second run refuses to clobber without --overwrite
+    assert main(["demo", "--out", str(out), "--size", "16x20", "--n-spectral", "256"]) == 2
