@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from hyperspec import axes
+from hyperspec.bands.shapes import espl_peak
 from hyperspec.model import SPECTRAL_DIM, from_array
 from hyperspec.synthetic._scene import RAMAN_LINES, Fields, Scene, channel_axes, notch_transmission, parameters, render
 
@@ -28,6 +29,7 @@ __all__ = ["Generator"]
 
 DEFECT_CODES = {0: "ok", 1: "dead", 2: "saturated"}
 _AREA_COMPONENTS = ("aspl", "sbpl", "lers", "hers")
+_RENDER_BATCH = 1024
 
 
 class Generator:
@@ -62,6 +64,8 @@ class Generator:
         self.n_frames = self.sizes.get(self.frame_dim, 1) if self.frame_dim else 1
         self.wavelength, self.shift, self.energy = channel_axes(sc, self.n_spectral)
         self.notch = notch_transmission(self.shift, sc.notch_half_width_cm, sc.notch_floor)
+        step = np.diff(self.shift)
+        self._trapz_weights = np.r_[step, 0.0] / 2 + np.r_[0.0, step] / 2  # trapezoid rule as a dot product
         width_um = self.nx * sc.pixel_um
         height_um = self.ny * sc.pixel_um if "y" in self.sizes else 0.0
         self.fields = Fields(sc, width_um, height_um, self.seed)
@@ -150,40 +154,49 @@ class Generator:
         )
         sbpl = self._block_sbpl(starts, shape, idx, p)
         p.update(sbpl)
-        comps = render(p, self.shift, self.energy, sc, lines=True)
-        physical = sum(comps[c] for c in ("aspl", "sbpl", "lers", "hers", "raman", "background"))
-        signal = self.notch * physical
         defect = self._defects[y_i * self.nx + x_i]
-        peak = np.maximum(signal.max(axis=1, keepdims=True), 1e-9)
-        signal = np.where((defect == 2)[:, None], signal * (sc.saturated_overdrive * sc.saturation_counts / peak), signal)
-        signal = np.where((defect == 1)[:, None], 0.0, signal)
         rng = np.random.default_rng([self.seed, 606, *starts])
-        counts = self._add_noise(signal, rng) + sc.offset_counts
-        cosmic = np.zeros(counts.shape, dtype=bool)
-        if self.artefacts and sc.cosmic_probability > 0:
-            self._add_cosmic_rays(counts, cosmic, rng)
-        counts = np.clip(counts, 0.0, sc.saturation_counts)
+        counts = np.empty((n, self.n_spectral), dtype=self.dtype)
+        cosmic = np.zeros((n, self.n_spectral), dtype=bool)
+        areas = np.empty((n, len(_AREA_COMPONENTS) + len(RAMAN_LINES)))
+        for lo in range(0, n, _RENDER_BATCH):  # batches of spectra keep temporaries small (no page-fault storms)
+            rows = slice(lo, min(n, lo + _RENDER_BATCH))
+            counts[rows], areas[rows] = self._render_rows({k: v[rows] for k, v in p.items()}, defect[rows], cosmic[rows], rng)
 
         truth = dict(p)
         truth.update({k: fields[k] for k in ("region", "glass_fraction", "distance_um")})
-        from hyperspec.bands.shapes import espl_peak  # noqa: PLC0415
-
         truth["aspl_peak_ev"] = espl_peak(p["aspl_center_ev"], p["aspl_hwhm_ev"], p["aspl_beta_per_ev"])
         truth["n_sbpl"] = np.isfinite(sbpl["sbpl_center_ev"]).sum(axis=1)
         truth["n_cosmic"] = _count_runs(cosmic)
         truth["defect"] = defect
-        for c in _AREA_COMPONENTS:
-            truth[f"{c}_area"] = np.trapezoid(comps[c], self.shift, axis=-1)
-        for name in RAMAN_LINES:
-            truth[f"{name}_area"] = np.trapezoid(comps[f"line:{name}"], self.shift, axis=-1)
+        for j, name in enumerate([*_AREA_COMPONENTS, *RAMAN_LINES]):
+            truth[f"{name}_area"] = areas[:, j]
         params = np.stack([np.asarray(truth[k], dtype=np.float64) for k in self.param_names], axis=-1)
         sb = np.stack([sbpl["sbpl_center_ev"], sbpl["sbpl_hwhm_ev"], sbpl["sbpl_height"]], axis=-1)
         return {
-            "spectra": counts.astype(self.dtype).reshape(*shape, self.n_spectral),
+            "spectra": counts.reshape(*shape, self.n_spectral),
             "cosmic_ray": cosmic.reshape(*shape, self.n_spectral),
             "params": params.reshape(*shape, len(self.param_names)),
             "sbpl": sb.reshape(*shape, sb.shape[1], 3),
         }
+
+    def _render_rows(self, p: dict, defect: np.ndarray, cosmic: np.ndarray, rng: np.random.Generator):
+        """Counts (detector output) and true band areas of a batch of spectra; marks cosmic rays in ``cosmic``."""
+        sc = self.scene
+        comps = render(p, self.shift, self.energy, sc, lines=True)
+        areas = np.stack([comps[c] @ self._trapz_weights for c in _AREA_COMPONENTS] + [comps[f"line:{n}"] @ self._trapz_weights for n in RAMAN_LINES], axis=1)
+        signal = comps["aspl"]
+        for c in ("sbpl", "lers", "hers", "raman", "background"):
+            signal += comps[c]
+        signal *= self.notch
+        del comps
+        peak = np.maximum(signal.max(axis=1, keepdims=True), 1e-9)
+        signal = np.where((defect == 2)[:, None], signal * (sc.saturated_overdrive * sc.saturation_counts / peak), signal)
+        signal[defect == 1] = 0.0
+        counts = self._add_noise(signal, rng) + sc.offset_counts
+        if self.artefacts and sc.cosmic_probability > 0:
+            self._add_cosmic_rays(counts, cosmic, rng)
+        return np.clip(counts, 0.0, sc.saturation_counts), areas
 
     def _block_sbpl(self, starts, shape, idx, p) -> dict[str, np.ndarray]:
         sc = self.scene
