@@ -1,0 +1,281 @@
+"""Batched Levenberg–Marquardt: every pixel of a chunk fitted at once, through ``xp``.
+
+One call fits ``n`` independent problems (pixels) that share the abscissa ``x``:
+
+- per-pixel damping (Marquardt scaling, Nielsen's λ update) and convergence; pixels that are done
+  leave the active set, so the work shrinks as the chunk converges;
+- box bounds (projected steps), an optional Tikhonov penalty pulling parameters toward priors
+  (``prior=(mu, sigma)``: adds Σ((p − μ)/σ)² to χ²), optional per-point weights (1/σ², e.g. Poisson);
+- Jacobians analytic (``jacobian=``), by complex step (machine-precision for analytic models) or
+  by forward differences;
+- covariance → standard errors; a per-pixel ``status`` instead of exceptions.
+
+The normal equations are formed and solved in float64 (they square the condition number).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+from hyperspec._backend import get_namespace
+
+__all__ = ["FitStatus", "LMResult", "levenberg_marquardt", "complex_step_jacobian", "forward_jacobian"]
+
+
+class FitStatus(IntEnum):
+    """Per-pixel outcome of a fit (stored as int8 in result maps)."""
+
+    CONVERGED = 0  #: a tolerance was met
+    MAX_ITER = 1  #: stopped at ``max_iter`` before converging
+    SINGULAR = 2  #: converged or stopped, but the curvature matrix is singular: no standard errors
+    NONFINITE = 3  #: NaN/inf in the data (at a weighted point) or in the start values; not fitted
+    MASKED = 4  #: fewer usable points than parameters; not fitted
+    STALLED = 5  #: no step lowers χ² any more, but the gradient test is not met
+
+
+@dataclass
+class LMResult:
+    """Arrays on the input's device: ``params``/``stderr`` (n, P), ``covariance`` (n, P, P), the rest (n,)."""
+
+    params: Any
+    stderr: Any
+    covariance: Any
+    chi2: Any
+    chi2_red: Any
+    dof: Any
+    n_iter: Any
+    status: Any
+
+
+def complex_step_jacobian(model: Callable, x, p, h: float = 1e-30):
+    """∂f/∂p of shape (n, m, P) by the complex step: Im f(p + i·h·e_k)/h, exact to rounding for analytic f."""
+    xp = get_namespace(p)
+    n, n_par = p.shape
+    pc = p[:, None, :].astype(xp.complex128) + 1j * h * xp.eye(n_par)[None, :, :]
+    f = model(x, pc.reshape(n * n_par, n_par))
+    return xp.moveaxis(f.imag.reshape(n, n_par, -1) / h, 1, 2)
+
+
+def forward_jacobian(model: Callable, x, p, f0=None):
+    """∂f/∂p of shape (n, m, P) by forward differences, step √ε·max(|p|, 1)."""
+    xp = get_namespace(p)
+    n, n_par = p.shape
+    if f0 is None:
+        f0 = model(x, p)
+    step = 1.4901161193847656e-08 * xp.maximum(xp.abs(p), 1.0)
+    pp = p[:, None, :] + step[:, None, :] * xp.eye(n_par)[None, :, :]
+    f = model(x, pp.reshape(n * n_par, n_par)).reshape(n, n_par, -1)
+    return xp.moveaxis((f - f0[:, None, :]) / step[:, :, None], 1, 2)
+
+
+def _broadcast_rows(value, n: int, width: int, xp, name: str, fill: float | None = None):
+    if value is None:
+        return xp.full((n, width), fill, dtype=xp.float64)
+    arr = xp.asarray(value, dtype=xp.float64)
+    if arr.ndim == 1:
+        arr = xp.broadcast_to(arr, (n, width))
+    if arr.shape != (n, width):
+        raise ValueError(f"`{name}` must have shape ({width},) or ({n}, {width}); got {tuple(arr.shape)}.")
+    return xp.array(arr, copy=True)
+
+
+def levenberg_marquardt(
+    model: Callable,
+    x,
+    y,
+    p0,
+    *,
+    jacobian: Callable | str = "complex-step",
+    weights=None,
+    bounds=None,
+    prior=None,
+    absolute_weights: bool = False,
+    max_iter: int = 200,
+    xtol: float = 1e-10,
+    ftol: float = 1e-12,
+    gtol: float = 1e-10,
+    lambda0: float = 1e-3,
+) -> LMResult:
+    """Fit ``y ≈ model(x, p)`` for every row of ``y`` at once.
+
+    Parameters
+    ----------
+    model : callable
+        ``model(x, p)`` with ``p`` of shape (k, P) returns (k, m); written against ``xp`` (and
+        complex-safe for the complex-step Jacobian).
+    x : array
+        Abscissa shared by all rows (any shape the model understands).
+    y : array, shape (n, m) or (m,)
+        Data, one row per pixel.
+    p0 : array, shape (P,) or (n, P)
+        Start values.
+    jacobian : callable or {"complex-step", "forward"}
+        ``jacobian(x, p)`` → (k, m, P), or a numerical method. Default ``"complex-step"``.
+    weights : array, shape (m,) or (n, m), optional
+        Per-point weights 1/σ²; 0 masks a point (its data may then be NaN).
+    bounds : (lower, upper), optional
+        Box bounds, each (P,) or (n, P); ±inf for none. Steps are projected onto the box.
+    prior : (mu, sigma), optional
+        Tikhonov penalty Σ((p − μ)/σ)² added to χ²; ``sigma = inf`` switches it off per parameter.
+    absolute_weights : bool
+        If True, ``weights`` are exact 1/σ² and the covariance is not rescaled by χ²_red
+        (like ``curve_fit(absolute_sigma=True)``). Default False.
+    max_iter, xtol, ftol, gtol, lambda0
+        Iteration limit; relative step, relative χ² decrease and scaled-gradient tolerances;
+        initial damping.
+
+    Returns
+    -------
+    LMResult
+        With per-row ``status`` (``FitStatus``) — rows never raise.
+    """
+    xp = get_namespace(y, p0)
+    y = xp.asarray(y, dtype=xp.float64)
+    if y.ndim == 1:
+        y = y[None, :]
+    if y.ndim != 2:
+        raise ValueError(f"`y` must have shape (n, m) or (m,); got {tuple(y.shape)}.")
+    n, m = y.shape
+    p = xp.asarray(p0, dtype=xp.float64)
+    n_par = p.shape[-1]
+    p = _broadcast_rows(p, n, n_par, xp, "p0")
+    w = _broadcast_rows(weights, n, m, xp, "weights", fill=1.0)
+    if bool(xp.any(w < 0)) or not bool(xp.all(xp.isfinite(w))):
+        raise ValueError("`weights` must be finite and ≥ 0 (use 0 to mask a point).")
+    lo = _broadcast_rows(None if bounds is None else bounds[0], n, n_par, xp, "bounds[0]", fill=-np.inf)
+    hi = _broadcast_rows(None if bounds is None else bounds[1], n, n_par, xp, "bounds[1]", fill=np.inf)
+    if bool(xp.any(lo > hi)):
+        raise ValueError("`bounds`: every lower bound must be ≤ its upper bound.")
+    mu = _broadcast_rows(None if prior is None else prior[0], n, n_par, xp, "prior mu", fill=0.0)
+    inv_var = 1.0 / _broadcast_rows(None if prior is None else prior[1], n, n_par, xp, "prior sigma", fill=np.inf) ** 2
+
+    if isinstance(jacobian, str):
+        if jacobian not in ("complex-step", "forward"):
+            raise ValueError(f"`jacobian` must be a callable, 'complex-step' or 'forward'; got {jacobian!r}.")
+        method = jacobian
+    else:
+        method = "analytic"
+
+    def evaluate(xx, pp):
+        if method == "analytic":
+            return model(xx, pp), jacobian(xx, pp)
+        if method == "complex-step":
+            return model(xx, pp), complex_step_jacobian(model, xx, pp)
+        f = model(xx, pp)
+        return f, forward_jacobian(model, xx, pp, f)
+
+    # Input validation per row: non-finite weighted data or start values, too few points.
+    status = xp.full(n, -1, dtype=xp.int8)
+    used = w > 0
+    bad_data = xp.any(used & ~xp.isfinite(y), axis=1) | ~xp.all(xp.isfinite(p), axis=1)
+    dof = used.sum(axis=1) - n_par
+    status[bad_data] = FitStatus.NONFINITE
+    status[(dof <= 0) & ~bad_data] = FitStatus.MASKED
+    y = xp.where(used, y, 0.0)
+    sw = xp.sqrt(w)
+    p = xp.clip(p, lo, hi)
+
+    # Per-row state.
+    chi2 = xp.full(n, xp.nan)
+    A = xp.zeros((n, n_par, n_par))
+    g = xp.zeros((n, n_par))
+    lam = xp.full(n, float(lambda0))
+    nu = xp.full(n, 2.0)
+    n_iter = xp.zeros(n, dtype=xp.int32)
+    eye = xp.eye(n_par)
+
+    def normal_equations(idx, pp):
+        f, J = evaluate(x, pp)
+        r = sw[idx] * (y[idx] - f)
+        Jw = sw[idx][:, :, None] * J
+        dp = pp - mu[idx]
+        AA = xp.einsum("nmi,nmj->nij", Jw, Jw) + inv_var[idx][:, :, None] * eye
+        gg = xp.einsum("nmi,nm->ni", Jw, r) - inv_var[idx] * dp
+        cc = xp.sum(r * r, axis=1) + xp.sum(xp.where(inv_var[idx] > 0, inv_var[idx] * dp * dp, 0.0), axis=1)
+        return AA, gg, cc
+
+    active = xp.flatnonzero(status < 0)
+    if active.size:
+        A[active], g[active], chi2[active] = normal_equations(active, p[active])
+        nonfinite = active[~xp.isfinite(chi2[active]) | ~xp.all(xp.isfinite(g[active]), axis=1)]
+        status[nonfinite] = FitStatus.NONFINITE
+        active = xp.flatnonzero(status < 0)
+
+    # Damping scale (MINPACK): the running maximum of the curvature diagonal, floored so no
+    # parameter is left undamped; it never shrinks, which keeps far-off starts from running away.
+    diag0 = xp.diagonal(A, axis1=1, axis2=2)
+    scale = xp.maximum(diag0, 1e-12 * xp.max(diag0, axis=1, keepdims=True) + 1e-300)
+
+    for _ in range(int(max_iter)):
+        if active.size == 0:
+            break
+        Aa, ga, pa, la = A[active], g[active], p[active], lam[active]
+        D = scale[active]
+        step = xp.linalg.solve(Aa + (la[:, None] * D)[:, :, None] * eye, ga[:, :, None])[:, :, 0]
+        p_new = xp.clip(pa + step, lo[active], hi[active])
+        step = p_new - pa
+        f_new = model(x, p_new)
+        r_new = sw[active] * (y[active] - f_new)
+        dp_new = p_new - mu[active]
+        chi2_new = xp.sum(r_new * r_new, axis=1) + xp.sum(xp.where(inv_var[active] > 0, inv_var[active] * dp_new * dp_new, 0.0), axis=1)
+        n_iter[active] += 1
+        old = chi2[active]
+        predicted = 0.5 * xp.sum(step * (la[:, None] * D * step + ga), axis=1)
+        rho = 0.5 * (old - chi2_new) / xp.where(predicted > 0, predicted, 1e-300)
+        accept = xp.isfinite(chi2_new) & (chi2_new <= old) & (predicted > 0)
+        # converged by step size or χ² decrease (on accepted steps), or by a vanishing gradient
+        small_step = xp.sqrt(xp.sum(step * step, axis=1)) <= xtol * (xp.sqrt(xp.sum(pa * pa, axis=1)) + xtol)
+        small_drop = (old - chi2_new) <= ftol * old
+        done = small_step | (accept & small_drop)  # a tiny step, even a rejected one, means the floor is reached (MINPACK)
+        # damping update (Nielsen): shrink on success, grow geometrically on failure
+        shrink = xp.maximum(1.0 / 3.0, 1.0 - (2.0 * xp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
+        lam[active] = xp.where(accept, la * shrink, la * nu[active])
+        nu[active] = xp.where(accept, 2.0, nu[active] * 2.0)
+        acc = active[accept]
+        if acc.size:
+            p[acc] = p_new[accept]
+            A[acc], g[acc], chi2[acc] = normal_equations(acc, p[acc])
+            scale[acc] = xp.maximum(scale[acc], xp.diagonal(A[acc], axis1=1, axis2=2))
+        # gradient test at the current point
+        curvature = xp.maximum(xp.diagonal(A[active], axis1=1, axis2=2), 1e-300)
+        grad = xp.abs(g[active]) / xp.sqrt(curvature * xp.maximum(chi2[active], 1e-300)[:, None])
+        small_grad = xp.max(grad, axis=1) <= gtol
+        stalled = ~accept & (lam[active] > 1e16)
+        status[active[done | small_grad]] = FitStatus.CONVERGED
+        status[active[stalled & ~(done | small_grad)]] = FitStatus.STALLED
+        active = xp.flatnonzero(status < 0)
+    status[active] = FitStatus.MAX_ITER
+
+    # Covariance from the curvature matrix at the solution (eigen-decomposition: robust, batched).
+    fitted = xp.flatnonzero((status != FitStatus.NONFINITE) & (status != FitStatus.MASKED))
+    cov = xp.full((n, n_par, n_par), xp.nan)
+    data_chi2 = xp.full(n, xp.nan)
+    if fitted.size:
+        f = model(x, p[fitted])
+        r = sw[fitted] * (y[fitted] - f)
+        data_chi2[fitted] = xp.sum(r * r, axis=1)
+        # scale to unit diagonal first, so the singularity test does not depend on parameter units
+        Af = A[fitted]
+        d = xp.sqrt(xp.maximum(xp.diagonal(Af, axis1=1, axis2=2), 1e-300))
+        As = Af / (d[:, :, None] * d[:, None, :])
+        evals, evecs = xp.linalg.eigh(As)
+        singular = ~(xp.min(evals, axis=1) > 1e-13 * n_par)
+        inv = xp.where(evals > 0, 1.0 / xp.where(evals > 0, evals, 1.0), 0.0)
+        c = xp.einsum("nij,nj,nkj->nik", evecs, inv, evecs) / (d[:, :, None] * d[:, None, :])
+        if not absolute_weights:
+            c = c * (data_chi2[fitted] / xp.maximum(dof[fitted], 1))[:, None, None]
+        c[singular] = xp.nan
+        cov[fitted] = c
+        sing_rows = fitted[singular]
+        status[sing_rows] = FitStatus.SINGULAR
+    not_fitted = (status == FitStatus.NONFINITE) | (status == FitStatus.MASKED)
+    p[not_fitted] = xp.nan
+    stderr = xp.sqrt(xp.diagonal(cov, axis1=1, axis2=2))
+    dof_f = dof.astype(xp.float64)
+    chi2_red = xp.where(dof_f > 0, data_chi2 / xp.where(dof_f > 0, dof_f, 1.0), xp.nan)
+    return LMResult(params=p, stderr=stderr, covariance=cov, chi2=data_chi2, chi2_red=chi2_red, dof=dof, n_iter=n_iter, status=status)
