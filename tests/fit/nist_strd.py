@@ -102,4 +102,4 @@ def lre(estimate, certified):
     with np.errstate(divide="ignore", invalid="ignore"):
         err = np.abs(estimate - certified) / np.abs(certified)
         out = np.where(err == 0, 11.0, -np.log10(err))
-    return np.minimum(np.nan_to_num(out, nan=0.0), 11.0)
+    return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 11.0)  # conventional: 0 (no agreement) … 11 (certified digits)

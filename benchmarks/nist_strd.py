@@ -1,0 +1,63 @@
+"""Digits of agreement (LRE) of hyperspec's batched Levenberg–Marquardt with the NIST StRD certified values.
+
+For each of the 27 nonlinear-regression data sets, both official start vectors are fitted in one
+batched call (complex-step Jacobian, tight tolerances). Reported: the minimum LRE over parameters,
+of the standard deviations and of the residual sum of squares, the status and the iterations.
+Usage: ``python benchmarks/nist_strd.py --out benchmarks/results/nist_strd.md``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hyperspec.fit import FitStatus, levenberg_marquardt  # noqa: E402
+from tests.fit.nist_strd import AVERAGE, HIGHER, LOWER, MODELS, load, lre  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    lines = [
+        "# NIST StRD nonlinear regression: hyperspec.fit.levenberg_marquardt",
+        "",
+        "LRE = −log10(|estimate − certified| / |certified|), clipped to 0…11; minimum over parameters.",
+        "Both starts fitted in one batched call; complex-step Jacobian; xtol=1e-15, ftol=1e-16, gtol=1e-15.",
+        f"Run {time.strftime('%Y-%m-%d')} with NumPy {np.__version__}.",
+        "",
+        "| data set | difficulty | params LRE (start 1 / 2) | SD LRE | RSS LRE | status | iterations |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for level, names in (("lower", LOWER), ("average", AVERAGE), ("higher", HIGHER)):
+        for name in names:
+            d = load(name)
+            with np.errstate(all="ignore"):
+                res = levenberg_marquardt(MODELS[name], d.x, np.broadcast_to(d.y, (2, d.y.size)), d.starts, xtol=1e-15, ftol=1e-16, gtol=1e-15, max_iter=1000)
+            par = [lre(res.params[i], d.certified).min() for i in range(2)]
+            sd = [lre(res.stderr[i], d.certified_sd).min() for i in range(2)]
+            rss = [float(lre(res.chi2[i], d.rss)) for i in range(2)]
+            status = " / ".join(FitStatus(int(s)).name.lower() for s in res.status)
+            lines.append(
+                f"| {name} | {level} | {par[0]:.1f} / {par[1]:.1f} | {sd[0]:.1f} / {sd[1]:.1f} | {rss[0]:.1f} / {rss[1]:.1f} | {status} | {res.n_iter[0]} / {res.n_iter[1]} |"
+            )
+    lines += [
+        "",
+        "Notes: Lanczos1 is a zero-residual problem (certified RSS 1.4e-25), so its RSS and SD LREs are limited by",
+        "float64 rounding of the residuals, not by the fit. BoxBOD and MGH10 from start 1 are the classic failures of",
+        "Levenberg–Marquardt from far-off starts; BoxBOD start 1 stops on a flat plateau and is reported converged.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
