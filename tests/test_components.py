@@ -19,6 +19,7 @@ CASES = {
     "lers": (X_SHIFT, [[60.0, 295.0, 250.0], [120.0, 430.0, 600.0]]),
     "hers_lognormal": (X_SHIFT, [[1800.0, 0.55, 500.0], [900.0, 0.3, 80.0]]),
     "polynomial2": (X_SHIFT, [[40.0, 10.0, -6.0], [100.0, -3.0, 1.0]]),
+    "raman_pair": (X_SHIFT, [[73.0, 6.0, 260.0, 300.0], [310.0, 14.0, 70.0, 420.0]]),
 }
 
 REFERENCE = {
@@ -29,6 +30,8 @@ REFERENCE = {
     "lers": lambda x, p: shapes.lers(x, p[:, 0:1], p[:, 1:2], p[:, 2:3]),
     "hers_lognormal": lambda x, p: shapes.hers_lognormal(x, p[:, 0:1], p[:, 1:2], p[:, 2:3]),
     "polynomial2": lambda x, p: shapes.polynomial(x / 4000.0, p),
+    "raman_pair": lambda x, p: shapes.lorentzian(x, p[:, 0:1], p[:, 1:2], p[:, 2:3])
+    + shapes.lorentzian(x, -p[:, 0:1], p[:, 1:2], p[:, 2:3] * np.exp(-1.438776877 * p[:, 0:1] / p[:, 3:4])),
 }
 
 

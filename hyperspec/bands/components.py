@@ -40,7 +40,7 @@ class Component:
     name: str
     axis: str
     params: tuple[Param, ...]
-    value_and_jacobian: Callable
+    columns: Callable  #: columns(x, p, jac) → (f (n, m), [∂f/∂p_k (n, m) for each k] or None)
     description: str
     amplitude: str | None = "height"  #: the parameter the component is linear in (for the linear stage)
 
@@ -50,7 +50,13 @@ class Component:
 
     def value(self, x, p):
         """Values only, shape (n, m)."""
-        return self.value_and_jacobian(x, p)[0]
+        return self.columns(x, p, False)[0]
+
+    def value_and_jacobian(self, x, p):
+        """Values (n, m) and the Jacobian (n, m, k) with respect to the component's parameters."""
+        xp = get_namespace(x, p)
+        f, cols = self.columns(x, p, True)
+        return f, xp.stack(cols, axis=-1)
 
 
 COMPONENTS: dict[str, Component] = {}
@@ -85,15 +91,16 @@ def _cols(p, k):
 
 
 # ---- Lorentzian -------------------------------------------------------------------------------
-def _lorentzian(x, p):
-    xp = get_namespace(x, p)
+def _lorentzian(x, p, jac=True):
     center, hwhm, height = _cols(p, 3)
     d = x - center
     den = d * d + hwhm * hwhm
     s = hwhm * hwhm / den
     f = height * s
-    jac = xp.stack([2.0 * f * d / den, 2.0 * f * d * d / (hwhm * den), s], axis=-1)
-    return f, jac
+    if not jac:
+        return f, None
+    fd = 2.0 * f * d / den
+    return f, [fd, fd * d / hwhm, s]
 
 
 register(
@@ -108,14 +115,16 @@ register(
 
 
 # ---- Gaussian ---------------------------------------------------------------------------------
-def _gaussian(x, p):
+def _gaussian(x, p, jac=True):
     xp = get_namespace(x, p)
     center, hwhm, height = _cols(p, 3)
     d = x - center
     e = xp.exp(-_LN2 * d * d / (hwhm * hwhm))
     f = height * e
-    jac = xp.stack([2.0 * _LN2 * f * d / hwhm**2, 2.0 * _LN2 * f * d * d / hwhm**3, e], axis=-1)
-    return f, jac
+    if not jac:
+        return f, None
+    fd = 2.0 * _LN2 * f * d / hwhm**2
+    return f, [fd, fd * d / hwhm, e]
 
 
 register(
@@ -130,17 +139,17 @@ register(
 
 
 # ---- pseudo-Voigt -----------------------------------------------------------------------------
-def _pseudo_voigt(x, p):
+def _pseudo_voigt(x, p, jac=True):
     xp = get_namespace(x, p)
     center, hwhm, eta, height = _cols(p, 4)
     lp = xp.concatenate([center, hwhm, height], axis=1)
-    fl, jl = _lorentzian(x, lp)
-    fg, jg = _gaussian(x, lp)
+    fl, jl = _lorentzian(x, lp, jac)
+    fg, jg = _gaussian(x, lp, jac)
     f = eta * fl + (1.0 - eta) * fg
-    e = eta[..., None]
-    mix = e * jl + (1.0 - e) * jg
-    jac = xp.stack([mix[..., 0], mix[..., 1], fl - fg, mix[..., 2]], axis=-1)
-    return f, jac
+    if not jac:
+        return f, None
+    mix = [eta * a + (1.0 - eta) * b for a, b in zip(jl, jg, strict=True)]
+    return f, [mix[0], mix[1], fl - fg, mix[2]]
 
 
 register(
@@ -155,7 +164,7 @@ register(
 
 
 # ---- ESPL (aS-PL main band) -------------------------------------------------------------------
-def _espl(x, p):
+def _espl(x, p, jac=True):
     xp = get_namespace(x, p)
     center, hwhm, beta, height = _cols(p, 4)
     d = x - center
@@ -165,16 +174,9 @@ def _espl(x, p):
     free = xp.abs(arg) < _EXP_MAX  # where exp is clipped it is constant in β and x₀
     ex = xp.exp(xp.clip(arg, -_EXP_MAX, _EXP_MAX))
     f = height * s * ex
-    jac = xp.stack(
-        [
-            f * (2.0 * d / den - xp.where(free, beta, 0.0)),
-            2.0 * f * d * d / (hwhm * den),
-            xp.where(free, f * d, 0.0),
-            s * ex,
-        ],
-        axis=-1,
-    )
-    return f, jac
+    if not jac:
+        return f, None
+    return f, [f * (2.0 * d / den - xp.where(free, beta, 0.0)), 2.0 * f * d * d / (hwhm * den), xp.where(free, f * d, 0.0), s * ex]
 
 
 register(
@@ -194,7 +196,7 @@ register(
 
 
 # ---- l-ERS central peak -----------------------------------------------------------------------
-def _lers(x, p):
+def _lers(x, p, jac=True):
     xp = get_namespace(x, p)
     width, temperature, height = _cols(p, 3)
     q = HC_OVER_K_CM_K * x / temperature
@@ -205,11 +207,12 @@ def _lers(x, p):
     den = x * x + width * width
     lor = width / den
     f = height * a * lor
+    if not jac:
+        return f, None
     half = xp.clip(q, -_EXP_MAX, _EXP_MAX) / 2.0
     sh = xp.where(small, 1.0, half / xp.where(small, 1.0, xp.sinh(half)))  # (q/2)/sinh(q/2)
     da_dt = sh * sh / HC_OVER_K_CM_K  # ∂a/∂T = (q/(2 sinh(q/2)))²·k/hc
-    jac = xp.stack([height * a * (x * x - width * width) / (den * den), height * lor * da_dt, a * lor], axis=-1)
-    return f, jac
+    return f, [height * a * (x * x - width * width) / (den * den), height * lor * da_dt, a * lor]
 
 
 register(
@@ -224,15 +227,17 @@ register(
 
 
 # ---- h-ERS log-normal band --------------------------------------------------------------------
-def _hers(x, p):
+def _hers(x, p, jac=True):
     xp = get_namespace(x, p)
     peak, log_width, height = _cols(p, 3)
     positive = x > 0
     ln = xp.log(xp.where(positive, x, peak) / peak)
     e = xp.where(positive, xp.exp(-(ln * ln) / (2.0 * log_width * log_width)), 0.0)
     f = height * e
-    jac = xp.stack([f * ln / (log_width * log_width * peak), f * ln * ln / log_width**3, e], axis=-1)
-    return f, jac
+    if not jac:
+        return f, None
+    fl = f * ln / (log_width * log_width)
+    return f, [fl / peak, fl * ln / log_width, e]
 
 
 register(
@@ -253,16 +258,49 @@ def polynomial_component(order: int, scale_cm: float = 4000.0) -> Component:
         raise ValueError(f"polynomial order must be an integer ≥ 0; got {order!r}.")
     order = int(order)
 
-    def value_and_jacobian(x, p):
+    def columns(x, p, jac=True):
         xp = get_namespace(x, p)
         u = x / scale_cm
         powers = xp.stack([u**k for k in range(order + 1)], axis=-1)  # (m, K), loop over orders
-        f = p @ powers.T if u.ndim == 1 else xp.einsum("nk,nmk->nm", p, powers)
-        return f, xp.broadcast_to(powers, (p.shape[0], *powers.shape))
+        f = p @ powers.T
+        if not jac:
+            return f, None
+        return f, [xp.broadcast_to(powers[:, k], f.shape) for k in range(order + 1)]
 
     params = tuple(Param(f"c{k}", "counts", description=f"coefficient of (Δν̃/{scale_cm:g})^{k}") for k in range(order + 1))
-    return Component(f"polynomial{order}", "shift", params, value_and_jacobian, f"polynomial baseline of order {order} in Δν̃/{scale_cm:g} cm⁻¹", amplitude=None)
+    return Component(f"polynomial{order}", "shift", params, columns, f"polynomial baseline of order {order} in Δν̃/{scale_cm:g} cm⁻¹", amplitude=None)
 
 
 for _order in range(0, 6):
     register(polynomial_component(_order))
+
+
+# ---- Raman line with its anti-Stokes partner ---------------------------------------------------
+def _raman_pair(x, p, jac=True):
+    xp = get_namespace(x, p)
+    center, hwhm, height, temperature = _cols(p, 4)
+    ratio = xp.exp(-HC_OVER_K_CM_K * center / temperature)  # anti-Stokes/Stokes = n/(n + 1)
+    f1, j1 = _lorentzian(x, xp.concatenate([center, hwhm, height], axis=1), jac)
+    f2, j2 = _lorentzian(x, xp.concatenate([-center, hwhm, height * ratio], axis=1), jac)
+    if not jac:
+        return f1 + f2, None
+    s2 = j2[2]  # ∂L₂/∂h₂
+    dh2_dc = -height * ratio * HC_OVER_K_CM_K / temperature
+    dh2_dt = height * ratio * HC_OVER_K_CM_K * center / temperature**2
+    return f1 + f2, [j1[0] - j2[0] + s2 * dh2_dc, j1[1] + j2[1], j1[2] + s2 * ratio, s2 * dh2_dt]
+
+
+register(
+    Component(
+        "raman_pair",
+        "shift",
+        (
+            Param("center", "cm-1", 1e-3, math.inf, "Stokes shift ν of the line"),
+            Param("hwhm", "cm-1", 1e-3, math.inf),
+            Param("height", "counts", 0.0, math.inf, "Stokes peak height"),
+            Param("temperature", "K", 1.0, 5000.0, "sets the anti-Stokes height h·exp(−hcν/kT); tie it to the l-ERS temperature"),
+        ),
+        _raman_pair,
+        "Raman line at +ν with its anti-Stokes partner at −ν, heights in the Bose–Einstein ratio exp(−hcν/kT)",
+    )
+)

@@ -95,6 +95,7 @@ def levenberg_marquardt(
     bounds=None,
     prior=None,
     absolute_weights: bool = False,
+    covariance_mask: Callable | None = None,
     max_iter: int = 200,
     xtol: float = 1e-10,
     ftol: float = 1e-12,
@@ -116,6 +117,7 @@ def levenberg_marquardt(
         Start values.
     jacobian : callable or {"complex-step", "forward"}
         ``jacobian(x, p)`` → (k, m, P), or a numerical method. Default ``"complex-step"``.
+        A callable with the attribute ``returns_value = True`` returns ``(f, J)`` in one call.
     weights : array, shape (m,) or (n, m), optional
         Per-point weights 1/σ²; 0 masks a point (its data may then be NaN).
     bounds : (lower, upper), optional
@@ -125,6 +127,10 @@ def levenberg_marquardt(
     absolute_weights : bool
         If True, ``weights`` are exact 1/σ² and the covariance is not rescaled by χ²_red
         (like ``curve_fit(absolute_sigma=True)``). Default False.
+    covariance_mask : callable, optional
+        ``covariance_mask(p)`` → bool (n, P): parameters to include in the covariance. Excluded
+        ones (e.g. the shape of a band whose amplitude fitted to zero, which the data cannot
+        determine) get NaN errors instead of making the whole row singular.
     max_iter, xtol, ftol, gtol, lambda0
         Iteration limit; relative step, relative χ² decrease and scaled-gradient tolerances;
         initial damping.
@@ -154,7 +160,9 @@ def levenberg_marquardt(
     mu = _broadcast_rows(None if prior is None else prior[0], n, n_par, xp, "prior mu", fill=0.0)
     inv_var = 1.0 / _broadcast_rows(None if prior is None else prior[1], n, n_par, xp, "prior sigma", fill=np.inf) ** 2
 
-    if isinstance(jacobian, str):
+    if callable(jacobian) and getattr(jacobian, "returns_value", False):
+        method = "combined"  # jacobian(x, p) → (f, J) in one evaluation
+    elif isinstance(jacobian, str):
         if jacobian not in ("complex-step", "forward"):
             raise ValueError(f"`jacobian` must be a callable, 'complex-step' or 'forward'; got {jacobian!r}.")
         method = jacobian
@@ -162,6 +170,8 @@ def levenberg_marquardt(
         method = "analytic"
 
     def evaluate(xx, pp):
+        if method == "combined":
+            return jacobian(xx, pp)
         if method == "analytic":
             return model(xx, pp), jacobian(xx, pp)
         if method == "complex-step":
@@ -192,10 +202,11 @@ def levenberg_marquardt(
     def normal_equations(idx, pp):
         f, J = evaluate(x, pp)
         r = sw[idx] * (y[idx] - f)
-        Jw = sw[idx][:, :, None] * J
+        JwT = xp.swapaxes(J, 1, 2) * sw[idx][:, None, :]  # (n, P, m): contiguous when J is a parameter-major view
+        Jw = xp.swapaxes(JwT, 1, 2)
         dp = pp - mu[idx]
-        AA = xp.einsum("nmi,nmj->nij", Jw, Jw) + inv_var[idx][:, :, None] * eye
-        gg = xp.einsum("nmi,nm->ni", Jw, r) - inv_var[idx] * dp
+        AA = xp.matmul(JwT, Jw) + inv_var[idx][:, :, None] * eye  # batched GEMM
+        gg = xp.matmul(JwT, r[:, :, None])[:, :, 0] - inv_var[idx] * dp
         cc = xp.sum(r * r, axis=1) + xp.sum(xp.where(inv_var[idx] > 0, inv_var[idx] * dp * dp, 0.0), axis=1)
         return AA, gg, cc
 
@@ -215,7 +226,13 @@ def levenberg_marquardt(
         if active.size == 0:
             break
         Aa, ga, pa, la = A[active], g[active], p[active], lam[active]
-        D = scale[active]
+        # active set: a parameter on a bound whose descent direction points out of the box is frozen
+        # for this step (decoupled from the others), instead of being clipped after a step that assumed it moved
+        frozen = ((pa <= lo[active]) & (ga < 0)) | ((pa >= hi[active]) & (ga > 0))
+        free = ~frozen
+        Aa = xp.where(free[:, :, None] & free[:, None, :], Aa, 0.0) + frozen[:, :, None] * eye
+        ga = xp.where(frozen, 0.0, ga)
+        D = xp.where(frozen, 1.0, scale[active])
         step = xp.linalg.solve(Aa + (la[:, None] * D)[:, :, None] * eye, ga[:, :, None])[:, :, 0]
         p_new = xp.clip(pa + step, lo[active], hi[active])
         step = p_new - pa
@@ -241,9 +258,11 @@ def levenberg_marquardt(
             p[acc] = p_new[accept]
             A[acc], g[acc], chi2[acc] = normal_equations(acc, p[acc])
             scale[acc] = xp.maximum(scale[acc], xp.diagonal(A[acc], axis1=1, axis2=2))
-        # gradient test at the current point
+        # gradient test at the current point, on the projected gradient (bound-blocked directions do not count)
+        pa_now, g_now = p[active], g[active]
+        blocked = ((pa_now <= lo[active]) & (g_now < 0)) | ((pa_now >= hi[active]) & (g_now > 0))
         curvature = xp.maximum(xp.diagonal(A[active], axis1=1, axis2=2), 1e-300)
-        grad = xp.abs(g[active]) / xp.sqrt(curvature * xp.maximum(chi2[active], 1e-300)[:, None])
+        grad = xp.where(blocked, 0.0, xp.abs(g_now)) / xp.sqrt(curvature * xp.maximum(chi2[active], 1e-300)[:, None])
         small_grad = xp.max(grad, axis=1) <= gtol
         stalled = ~accept & (lam[active] > 1e16)
         status[active[done | small_grad]] = FitStatus.CONVERGED
@@ -261,6 +280,11 @@ def levenberg_marquardt(
         data_chi2[fitted] = xp.sum(r * r, axis=1)
         # scale to unit diagonal first, so the singularity test does not depend on parameter units
         Af = A[fitted]
+        include = None
+        if covariance_mask is not None:
+            include = xp.asarray(covariance_mask(p[fitted]), dtype=bool)
+            keep = include[:, :, None] & include[:, None, :]
+            Af = xp.where(keep, Af, 0.0) + (~include)[:, :, None] * eye  # decouple excluded parameters
         d = xp.sqrt(xp.maximum(xp.diagonal(Af, axis1=1, axis2=2), 1e-300))
         As = Af / (d[:, :, None] * d[:, None, :])
         evals, evecs = xp.linalg.eigh(As)
@@ -270,6 +294,8 @@ def levenberg_marquardt(
         if not absolute_weights:
             c = c * (data_chi2[fitted] / xp.maximum(dof[fitted], 1))[:, None, None]
         c[singular] = xp.nan
+        if include is not None:
+            c = xp.where(include[:, :, None] & include[:, None, :], c, xp.nan)
         cov[fitted] = c
         sing_rows = fitted[singular]
         status[sing_rows] = FitStatus.SINGULAR

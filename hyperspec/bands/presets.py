@@ -1,0 +1,80 @@
+"""Band presets: named model specs a user can copy into a recipe and edit.
+
+``get_preset(name)`` returns a fresh deep copy: a dict with ``description``, ``mask`` (Raman-shift
+intervals excluded from every fit, e.g. the notch) and ``terms`` (a composite-model spec, see
+``hyperspec.fit.composite``).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+
+__all__ = ["PRESETS", "get_preset", "preset_names"]
+
+
+def _pair(center, half_range, hwhm, hwhm_range):
+    return {
+        "shape": "raman_pair",
+        "init": {"center": center, "hwhm": hwhm},
+        "bounds": {"center": [center - half_range, center + half_range], "hwhm": list(hwhm_range)},
+        "tie": {"temperature": "lers.temperature"},  # anti-Stokes/Stokes ratio from the local temperature
+    }
+
+
+def _line(center, half_range, hwhm, hwhm_range):
+    return {"shape": "lorentzian", "init": {"center": center, "hwhm": hwhm}, "bounds": {"center": [center - half_range, center + half_range], "hwhm": list(hwhm_range)}}
+
+
+PRESETS = {
+    "cspbbr3-633": {
+        "description": (
+            "CsPbBr3 crystal/glass under a 632.8 nm pump (DOMAIN.md §3): aS-PL ESPL band on the anti-Stokes side, "
+            "l-ERS central peak with Bose-Einstein asymmetry and local temperature, log-normal h-ERS, CsPbBr3 phonon "
+            "lines (with anti-Stokes partners at the same temperature), carbon-nanotube D/G/2D lines, quadratic baseline; "
+            "the notch (±10 cm-1) is masked"
+        ),
+        "laser_nm": 632.8,
+        "mask": [[-10.0, 10.0]],
+        "terms": {
+            "aspl": {
+                "shape": "espl",
+                "window": [-4500.0, -1500.0],
+                "init": {"center": 2.37, "hwhm": 0.03, "beta": 8.0},
+                "bounds": {"center": [2.30, 2.46], "hwhm": [0.008, 0.09], "beta": [-25.0, 25.0]},
+            },
+            "lers": {
+                "shape": "lers",
+                "init": {"width": 80.0, "temperature": 320.0},
+                "bounds": {"width": [15.0, 400.0], "temperature": [150.0, 900.0]},
+            },
+            "hers": {
+                "shape": "hers_lognormal",
+                "init": {"peak": 1800.0, "log_width": 0.5},
+                "bounds": {"peak": [600.0, 3500.0], "log_width": [0.15, 1.2]},
+            },
+            "cspbbr3_73": _pair(73.0, 8.0, 6.0, (2.0, 15.0)),
+            "cspbbr3_127": _pair(127.0, 8.0, 7.0, (2.0, 18.0)),
+            "cspbbr3_160": _pair(160.0, 8.0, 8.0, (2.0, 20.0)),
+            "cspbbr3_310": _pair(310.0, 15.0, 14.0, (4.0, 35.0)),
+            "cnt_d": _line(1360.0, 30.0, 20.0, (5.0, 60.0)),
+            "cnt_g": _line(1590.0, 20.0, 12.0, (4.0, 40.0)),
+            "cnt_2d": _line(2720.0, 40.0, 30.0, (8.0, 80.0)),
+            "baseline": {"shape": "polynomial2"},
+        },
+    },
+}
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS)
+
+
+def get_preset(name: str) -> dict:
+    """A deep copy of preset ``name`` (edit it freely); a clear error with close matches otherwise."""
+    key = str(name).strip().lower()
+    if key not in PRESETS:
+        close = difflib.get_close_matches(key, preset_names(), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown preset {name!r}.{hint} Available presets: {', '.join(preset_names())}.")
+    return copy.deepcopy(PRESETS[key])

@@ -1,0 +1,237 @@
+"""Composite models: registry components summed into one model, described as data.
+
+A spec is a mapping ``term name → term spec``; a term spec has
+
+- ``shape``: a registry component (``"lorentzian"``, ``"espl"``, ``"lers"``, ``"polynomial2"`` …);
+- ``init``: start values by parameter name (amplitudes may be omitted: the linear stage finds them);
+- ``bounds``: ``{param: [low, high]}`` (defaults from the registry);
+- ``prior``: ``{param: [mu, sigma]}``, the Tikhonov penalty ((p − μ)/σ)² of regularised least squares;
+- ``fixed``: ``{param: value}`` held constant;
+- ``tie``: ``{param: "other_term.param"}`` shares another term's parameter;
+- ``window``: ``[low, high]`` in Raman shift (cm⁻¹): the term is zero outside it.
+
+Example, three Lorentzians and a linear baseline::
+
+    spec = {
+        "d": {"shape": "lorentzian", "init": {"center": 1360, "hwhm": 20}},
+        "g": {"shape": "lorentzian", "init": {"center": 1590, "hwhm": 12}, "bounds": {"center": [1570, 1610]}},
+        "2d": {"shape": "lorentzian", "init": {"center": 2720, "hwhm": 30}},
+        "baseline": {"shape": "polynomial1"},
+    }
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hyperspec._backend import get_namespace
+from hyperspec.bands.components import Component, get_component
+
+__all__ = ["CompositeModel", "Term", "TERM_KEYS"]
+
+TERM_KEYS = ("shape", "init", "bounds", "prior", "fixed", "tie", "window", "description")
+
+
+@dataclass
+class Term:
+    """One component of a composite model, with its parameter mapping."""
+
+    name: str
+    component: Component
+    window: tuple[float, float] | None
+    #: per component parameter: ("free", index into the free vector) or ("fixed", value)
+    slots: list[tuple[str, Any]] = field(default_factory=list)
+
+
+def _spec_error(where: str, msg: str) -> ValueError:
+    return ValueError(f"model spec, {where}: {msg}")
+
+
+def _check_keys(given, valid, where):
+    for key in given:
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), list(valid), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise _spec_error(where, f"unknown key {key!r}.{hint} Valid: {', '.join(valid)}.")
+
+
+class CompositeModel:
+    """Sum of registry components on a spectral axis; batched value and analytic Jacobian.
+
+    Parameters
+    ----------
+    spec : mapping
+        Term name → term spec (see the module docstring).
+    shift : array, shape (m,)
+        Raman shift of the channels, cm⁻¹ (NumPy or CuPy).
+    energy : array, shape (m,), optional
+        Photon energy of the channels, eV; needed by components on the energy axis (ESPL).
+    """
+
+    def __init__(self, spec: Mapping[str, Mapping[str, Any]], shift, energy=None):
+        if not isinstance(spec, Mapping) or not spec:
+            raise _spec_error("top level", "a model needs at least one term, e.g. {'peak': {'shape': 'lorentzian'}}.")
+        self.spec = copy.deepcopy(dict(spec))
+        xp = get_namespace(shift)
+        self.xp = xp
+        self.shift = xp.asarray(shift, dtype=xp.float64)
+        self.energy = None if energy is None else xp.asarray(energy, dtype=xp.float64)
+        self.terms: list[Term] = []
+        self.free_names: list[str] = []
+        init, lower, upper, mu, sigma = [], [], [], [], []
+        ties = []
+        for name, tspec in self.spec.items():
+            where = f"term {name!r}"
+            if not isinstance(tspec, Mapping):
+                raise _spec_error(where, f"must be a mapping with a 'shape'; got {tspec!r}.")
+            _check_keys(tspec, TERM_KEYS, where)
+            if "shape" not in tspec:
+                raise _spec_error(where, "has no 'shape' (a registry component such as 'lorentzian').")
+            comp = get_component(tspec["shape"])
+            if comp.axis == "energy" and self.energy is None:
+                raise _spec_error(where, f"component {comp.name!r} lives on the energy axis; the data needs a laser wavelength.")
+            pnames = comp.param_names
+            for key in ("init", "bounds", "prior", "fixed", "tie"):
+                sub = tspec.get(key, {}) or {}
+                if not isinstance(sub, Mapping):
+                    raise _spec_error(where, f"'{key}' must be a mapping of parameter names; got {sub!r}.")
+                _check_keys(sub, pnames, f"{where}, '{key}'")
+            window = tspec.get("window")
+            if window is not None:
+                if len(window) != 2 or not float(window[0]) < float(window[1]):
+                    raise _spec_error(where, f"'window' must be [low, high] in cm⁻¹ with low < high; got {window!r}.")
+                window = (float(window[0]), float(window[1]))
+            term = Term(name, comp, window)
+            for param in comp.params:
+                if param.name in (tspec.get("fixed") or {}):
+                    term.slots.append(("fixed", float(tspec["fixed"][param.name])))
+                    continue
+                if param.name in (tspec.get("tie") or {}):
+                    term.slots.append(("tie", str(tspec["tie"][param.name])))
+                    ties.append((term, len(term.slots) - 1, where))
+                    continue
+                lo, hi = (tspec.get("bounds") or {}).get(param.name, (param.lower, param.upper))
+                lo, hi = float(lo), float(hi)
+                if not lo <= hi:
+                    raise _spec_error(where, f"bounds of {param.name!r} = [{lo}, {hi}]: low must be ≤ high.")
+                start = (tspec.get("init") or {}).get(param.name)
+                if start is None:
+                    start = 1.0 if param.name == comp.amplitude else _default_start(lo, hi)
+                start = float(start)
+                if not lo <= start <= hi:
+                    raise _spec_error(where, f"start value of {param.name!r} = {start} lies outside its bounds [{lo}, {hi}].")
+                m, s = (tspec.get("prior") or {}).get(param.name, (0.0, math.inf))
+                if not float(s) > 0:
+                    raise _spec_error(where, f"prior sigma of {param.name!r} must be > 0 (inf for none); got {s!r}.")
+                term.slots.append(("free", len(self.free_names)))
+                self.free_names.append(f"{name}.{param.name}")
+                init.append(start)
+                lower.append(lo)
+                upper.append(hi)
+                mu.append(float(m))
+                sigma.append(float(s))
+            self.terms.append(term)
+        for term, k, where in ties:
+            target = term.slots[k][1]
+            if target not in self.free_names:
+                close = difflib.get_close_matches(target, self.free_names, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise _spec_error(where, f"tie target {target!r} is not a free parameter.{hint}")
+            term.slots[k] = ("free", self.free_names.index(target))
+        self.init = np.array(init)
+        self.lower = np.array(lower)
+        self.upper = np.array(upper)
+        self.prior_mu = np.array(mu)
+        self.prior_sigma = np.array(sigma)
+        self._windows = {t.name: (None if t.window is None else ((self.shift >= t.window[0]) & (self.shift <= t.window[1]))) for t in self.terms}
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    @property
+    def n_free(self) -> int:
+        return len(self.free_names)
+
+    def _axis(self, term: Term):
+        return self.energy if term.component.axis == "energy" else self.shift
+
+    def term_params(self, term: Term, p):
+        """The term's full parameter matrix (n, k) from the free parameters ``p`` (n, P)."""
+        xp = self.xp
+        cols = [p[:, idx : idx + 1] if kind == "free" else xp.full((p.shape[0], 1), idx) for kind, idx in term.slots]
+        return xp.concatenate(cols, axis=1)
+
+    def term_value_and_jacobian(self, term: Term, p):
+        """One term's value (n, m) and Jacobian w.r.t. its own parameters (n, m, k), window applied."""
+        f, cols = self.term_columns(term, p, True)
+        return f, self.xp.stack(cols, axis=-1)
+
+    def term_columns(self, term: Term, p, jac: bool = True):
+        """One term's value (n, m) and its Jacobian columns [(n, m) per parameter] (or None), window applied."""
+        f, cols = term.component.columns(self._axis(term), self.term_params(term, p), jac)
+        win = self._windows[term.name]
+        if win is not None:
+            f = f * win
+            cols = None if cols is None else [c * win for c in cols]
+        return f, cols
+
+    def value(self, x, p):
+        """Model spectra (n, m); ``x`` is ignored (the axes are bound at construction)."""
+        total = None
+        for term in self.terms:
+            f = self.term_columns(term, p, False)[0]
+            total = f if total is None else total + f
+        return total
+
+    def value_and_jacobian(self, x, p):
+        """Model spectra (n, m) and the Jacobian w.r.t. the free parameters (n, m, P); ties add up.
+
+        The Jacobian is built parameter-major, (n, P, m) in memory, and returned as a transposed
+        view: each column is one contiguous write, and JᵀJ maps onto a single batched GEMM.
+        """
+        xp = self.xp
+        n, m = p.shape[0], self.shift.shape[0]
+        total = xp.zeros((n, m))
+        jac = xp.zeros((n, self.n_free, m))
+        for term in self.terms:
+            f, cols = self.term_columns(term, p, True)
+            total += f
+            for col, (kind, idx) in zip(cols, term.slots, strict=True):
+                if kind == "free":
+                    jac[:, idx, :] += col
+        return total, xp.swapaxes(jac, 1, 2)
+
+    value_and_jacobian.returns_value = True  # tells the LM engine it gets (f, J) in one call
+
+    def components(self, p) -> dict[str, Any]:
+        """Each term's fitted spectrum (n, m), by term name."""
+        return {term.name: self.term_columns(term, p, False)[0] for term in self.terms}
+
+    # ---- linear stage ---------------------------------------------------------------------------
+    def amplitude_slots(self) -> list[tuple[Term, int, int]]:
+        """(term, parameter position, free index) of every free amplitude (the linear parameters)."""
+        out = []
+        for term in self.terms:
+            comp = term.component
+            names = comp.param_names
+            linear = [names.index(comp.amplitude)] if comp.amplitude else list(range(len(names)))
+            for k in linear:
+                kind, idx = term.slots[k]
+                if kind == "free":
+                    out.append((term, k, idx))
+        return out
+
+
+def _default_start(lo: float, hi: float) -> float:
+    if math.isfinite(lo) and math.isfinite(hi):
+        return 0.5 * (lo + hi)
+    if math.isfinite(lo):
+        return max(lo, 0.0) + 1.0 if lo >= 0 else 0.0
+    if math.isfinite(hi):
+        return min(hi, 0.0) - 1.0 if hi <= 0 else 0.0
+    return 0.0

@@ -1,0 +1,373 @@
+"""``hyperspec.decompose``: split every spectrum of a map into its bands by regularised least squares.
+
+Per chunk of pixels (the spectral axis whole), on NumPy or CuPy:
+
+1. preflight per pixel: non-finite data → ``NONFINITE``; flat spectra (dead pixels: no structure
+   above the noise) → ``FLAT``; saturated channels are masked and the pixel flagged ``SATURATED``;
+2. linear stage: with every shape at its start value, one shared design matrix and a batched
+   non-negative least squares give all amplitudes (start values of the next stage);
+3. nonlinear stage: batched Levenberg–Marquardt with analytic Jacobians, box bounds, priors,
+   Poisson weights, the notch masked;
+4. results: every parameter and its standard error, band areas (trapezoid of the fitted component
+   over the data's Raman-shift axis, counts·cm⁻¹) with errors by the delta method, derived values
+   (``<espl term>_peak_ev``, ``<espl term>_urbach_ev``), ``chi2_red``, ``status``, ``n_iter``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from hyperspec._backend import resolve_backend, to_numpy
+from hyperspec.bands.presets import get_preset
+from hyperspec.fit.composite import TERM_KEYS, CompositeModel
+from hyperspec.fit.linear import nnls
+from hyperspec.fit.lm import FitStatus, levenberg_marquardt
+from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
+
+__all__ = ["decompose", "build_model_spec", "result_names"]
+
+#: Status codes set by the preflight of ``decompose`` (the engine's codes are 0–5).
+SATURATED = 6
+FLAT = 7
+STATUS_MEANINGS = {**{int(s): s.name.lower() for s in FitStatus}, SATURATED: "saturated (channels masked)", FLAT: "flat (no signal; not fitted)"}
+
+_UNIT_SUFFIX = {"cm-1": "_cm", "K": "_k", "eV": "_ev", "1/eV": "_per_ev", "counts": "", "": ""}
+_OPTION_KEYS = ("mask", "drop", "terms")
+
+
+def build_model_spec(preset: str | Mapping | None = "cspbbr3-633", model: Mapping | None = None, **overrides) -> dict:
+    """The model spec ``{"mask": [...], "terms": {...}}`` from a preset or a custom model, with overrides.
+
+    Overrides: ``<term>={...}`` merges into that term's spec (``init``, ``bounds``, ``prior``,
+    ``fixed``, ``tie``, ``window``) or adds a new term when it has a ``shape``; ``drop=[...]``
+    removes terms; ``mask=[[lo, hi], ...]`` replaces the masked Raman-shift intervals.
+    """
+    if model is not None:
+        spec = copy.deepcopy(dict(model))
+        if "terms" not in spec:
+            spec = {"mask": [], "terms": spec}
+    elif isinstance(preset, Mapping):
+        spec = copy.deepcopy(dict(preset))
+    else:
+        spec = get_preset(preset)
+    spec.setdefault("mask", [])
+    terms = spec["terms"]
+    for key, value in overrides.items():
+        if key == "drop":
+            for name in value:
+                if name not in terms:
+                    raise ValueError(f"cannot drop term {name!r}: the model has {', '.join(terms)}.")
+                del terms[name]
+        elif key == "mask":
+            spec["mask"] = [list(map(float, iv)) for iv in value]
+        elif key in terms:
+            if not isinstance(value, Mapping):
+                raise ValueError(f"override for term {key!r} must be a mapping such as {{'bounds': {{...}}}}; got {value!r}.")
+            for sub, content in value.items():
+                if sub not in TERM_KEYS:
+                    close = difflib.get_close_matches(sub, TERM_KEYS, n=1)
+                    raise ValueError(f"override {key}.{sub}: unknown key.{' Did you mean ' + repr(close[0]) + '?' if close else ''} Valid: {', '.join(TERM_KEYS)}.")
+                if isinstance(content, Mapping):
+                    terms[key].setdefault(sub, {}).update(copy.deepcopy(dict(content)))
+                else:
+                    terms[key][sub] = copy.deepcopy(content)
+        elif isinstance(value, Mapping) and "shape" in value:
+            terms[key] = copy.deepcopy(dict(value))
+        else:
+            close = difflib.get_close_matches(key, [*terms, *_OPTION_KEYS], n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown override {key!r}.{hint} Terms of this model: {', '.join(terms)}; options: drop, mask.")
+    if not terms:
+        raise ValueError("the model has no terms left; keep at least one.")
+    return spec
+
+
+def result_names(model: CompositeModel) -> list[tuple[str, str, str]]:
+    """(variable name, units, meaning) of every per-pixel output, in output order (without ``_stderr``)."""
+    out = []
+    for term in model.terms:
+        out.append((f"{term.name}_area", "counts*cm-1", f"area of {term.name} over the Raman-shift axis"))
+        for param, (kind, _) in zip(term.component.params, term.slots, strict=True):
+            if kind == "free" or True:
+                out.append((f"{term.name}_{param.name}{_UNIT_SUFFIX.get(param.unit, '')}", param.unit, f"{term.name} {param.name}: {param.description or term.component.name}"))
+        if term.component.name == "espl":
+            out.append((f"{term.name}_peak_ev", "eV", f"energy of the maximum of the fitted {term.name} band"))
+            out.append((f"{term.name}_urbach_ev", "eV", f"Urbach energy 1/|β| of {term.name}"))
+    return out
+
+
+def _boxcar(xp, y, width: int):
+    c = xp.cumsum(xp.pad(y, ((0, 0), (width // 2 + 1, width // 2)), mode="edge"), axis=1)
+    return (c[:, width:] - c[:, :-width]) / width
+
+
+class _Decomposer:
+    """Holds the model and the per-chunk recipe; ``__call__`` maps (..., m) → (..., n_out)."""
+
+    def __init__(self, spec, shift, energy, xp, *, weights, saturation, batch_size, max_iter, tol):
+        self.xp = xp
+        self.tol = float(tol)
+        self.spec = spec
+        self.model = CompositeModel(spec["terms"], xp.asarray(shift), None if energy is None else xp.asarray(energy))
+        self.shift = np.asarray(shift)
+        self.weights = weights
+        self.saturation = saturation
+        self.batch_size = int(batch_size)
+        self.max_iter = int(max_iter)
+        base = np.ones(self.shift.size)
+        for lo, hi in spec.get("mask", []):
+            base[(self.shift >= lo) & (self.shift <= hi)] = 0.0
+        if base.sum() <= self.model.n_free:
+            raise ValueError(f"the mask leaves {int(base.sum())} channels for {self.model.n_free} free parameters; widen the axis or mask less.")
+        self.base_w = xp.asarray(base)
+        step = np.diff(self.shift)
+        self.trapz = xp.asarray(np.r_[step, 0.0] / 2 + np.r_[0.0, step] / 2)
+        # linear stage: the Jacobian columns of the amplitudes at the start values are the basis
+        p0 = xp.asarray(self.model.init[None, :])
+        f0, j0 = self.model.value_and_jacobian(None, p0)
+        slots = self.model.amplitude_slots()
+        self.amp_idx = [idx for _, _, idx in slots]
+        self.B = j0[0][:, self.amp_idx]
+        self.const = f0[0] - self.B @ p0[0, self.amp_idx]
+        self.amp_lower = xp.asarray(self.model.lower[self.amp_idx])
+        self.names = result_names(self.model)
+        self.n_out = 2 * len(self.names) + 3
+        # which free parameters belong to which term, and each term's amplitude (for identifiability)
+        self.term_free = [[idx for kind, idx in term.slots if kind == "free"] for term in self.model.terms]
+        self.lower = xp.asarray(self.model.lower)
+        self.upper = xp.asarray(self.model.upper)
+        self.prior = (xp.asarray(self.model.prior_mu), xp.asarray(self.model.prior_sigma))
+
+    def _identifiable(self, p):
+        """Shape parameters of a band whose amplitude is (numerically) zero cannot be determined."""
+        xp = self.xp
+        keep = xp.ones(p.shape, dtype=bool)
+        for term in self.model.terms:
+            comp = term.component
+            if not comp.amplitude:
+                continue
+            kind, a_idx = term.slots[comp.param_names.index(comp.amplitude)]
+            if kind != "free":
+                continue
+            zero = p[:, a_idx] <= 1e-9 * xp.maximum(xp.max(xp.abs(p), axis=1), 1.0)
+            for k, (kind2, idx) in enumerate(term.slots):
+                if kind2 == "free" and k != comp.param_names.index(comp.amplitude):
+                    if any(idx == s for t in self.model.terms if t is not term for kk, s in t.slots if kk == "free"):
+                        continue  # shared (tied) parameters stay determined by the other term
+                    keep[:, idx] &= ~zero
+        return keep
+
+    def fit_batch(self, y):
+        xp = self.xp
+        n, m = y.shape
+        status = xp.full(n, -1, dtype=xp.int8)
+        finite = xp.all(xp.isfinite(y) | (self.base_w[None, :] == 0), axis=1)
+        y_clean = xp.where(xp.isfinite(y), y, 0.0)
+        w = xp.broadcast_to(self.base_w, (n, m)).copy()
+        if self.saturation is not None:
+            sat = y_clean >= self.saturation
+            w = xp.where(sat, 0.0, w)
+            status[xp.any(sat & (self.base_w[None, :] > 0), axis=1)] = SATURATED
+        smooth = _boxcar(xp, y_clean, 9)
+        noise = 1.4826 * xp.median(xp.abs(xp.diff(y_clean, axis=1) - xp.median(xp.diff(y_clean, axis=1), axis=1, keepdims=True)), axis=1) / math.sqrt(2)
+        span = xp.percentile(smooth, 99, axis=1) - xp.percentile(smooth, 1, axis=1)
+        flat = finite & (span < 8.0 * xp.maximum(noise, 1e-12))
+        if self.weights == "poisson":
+            w = w / xp.maximum(smooth, 1.0)
+        elif self.weights != "uniform":
+            w = w * xp.asarray(self.weights)[None, :]
+        # linear stage → start values
+        p0 = xp.broadcast_to(xp.asarray(self.model.init), (n, self.model.n_free)).copy()
+        amps, _ = nnls(self.B, y_clean - self.const[None, :], weights=self.base_w, lower=self.amp_lower, max_iter=300, tol=1e-8)
+        p0[:, self.amp_idx] = xp.clip(amps, self.lower[self.amp_idx], self.upper[self.amp_idx])
+        fit_rows = xp.flatnonzero(finite & ~flat)
+        out = xp.full((n, self.n_out), xp.nan)
+        out[:, -3] = xp.nan
+        out[:, -1] = 0
+        if fit_rows.size:
+            res = levenberg_marquardt(
+                self.model.value,
+                None,
+                y_clean[fit_rows],
+                p0[fit_rows],
+                jacobian=self.model.value_and_jacobian,
+                weights=w[fit_rows],
+                bounds=(self.lower, self.upper),
+                prior=self.prior,
+                covariance_mask=self._identifiable,
+                max_iter=self.max_iter,
+                xtol=self.tol,
+                ftol=self.tol,
+                gtol=self.tol,
+            )
+            out[fit_rows] = self._outputs(res)
+            engine = res.status
+            prior_flag = status[fit_rows]
+            status[fit_rows] = xp.where((prior_flag == SATURATED) & (engine == FitStatus.CONVERGED), SATURATED, engine)
+        status[~finite] = FitStatus.NONFINITE
+        status[flat] = FLAT
+        out[:, -1] = status
+        return out
+
+    def _outputs(self, res):
+        xp = self.xp
+        p, cov = res.params, res.covariance
+        keep = self._identifiable(p)
+        n = p.shape[0]
+        vals, errs = [], []
+        for term in self.model.terms:
+            f, j = self.model.term_value_and_jacobian(term, p)
+            vals.append(f @ self.trapz)
+            grad = xp.zeros((n, self.model.n_free))
+            gterm = xp.einsum("nmk,m->nk", j, self.trapz)
+            for k, (kind, idx) in enumerate(term.slots):
+                if kind == "free":
+                    grad[:, idx] += gterm[:, k]
+            cov0 = xp.where(xp.isnan(cov), 0.0, cov)
+            var = xp.einsum("ni,nij,nj->n", grad, cov0, grad)
+            bad = xp.any(xp.isnan(cov) & (grad[:, :, None] != 0) & (grad[:, None, :] != 0), axis=(1, 2))
+            errs.append(xp.where(bad, xp.nan, xp.sqrt(xp.maximum(var, 0.0))))
+            tp = self.model.term_params(term, p)
+            for k, (kind, idx) in enumerate(term.slots):
+                if kind == "free":
+                    vals.append(xp.where(keep[:, idx], p[:, idx], xp.nan))
+                    errs.append(xp.where(keep[:, idx], res.stderr[:, idx], xp.nan))
+                else:
+                    vals.append(tp[:, k])
+                    errs.append(xp.zeros(n))
+            if term.component.name == "espl":
+                from hyperspec.bands.shapes import espl_peak  # noqa: PLC0415
+
+                c, g, b = tp[:, 0], tp[:, 1], tp[:, 2]
+                peak = espl_peak(c, g, b)
+                # delta method by central differences of the closed form (3 parameters)
+                idxs = [term.slots[k] for k in range(3)]
+                grad = xp.zeros((n, self.model.n_free))
+                for k, (kind, idx) in enumerate(idxs):
+                    if kind != "free":
+                        continue
+                    h = 1e-6 * xp.maximum(xp.abs(tp[:, k]), 1e-6)
+                    up, down = [c, g, b], [c, g, b]
+                    up = [v + h if i == k else v for i, v in enumerate(up)]
+                    down = [v - h if i == k else v for i, v in enumerate(down)]
+                    grad[:, idx] = (espl_peak(*up) - espl_peak(*down)) / (2 * h)
+                var = xp.einsum("ni,nij,nj->n", grad, xp.where(xp.isnan(cov), 0.0, cov), grad)
+                ok = keep[:, [i for kind, i in idxs if kind == "free"]].all(axis=1)
+                vals.append(xp.where(ok, peak, xp.nan))
+                errs.append(xp.where(ok, xp.sqrt(xp.maximum(var, 0.0)), xp.nan))
+                kind_b, idx_b = term.slots[2]
+                urbach = 1.0 / xp.abs(b)
+                vals.append(xp.where(ok, urbach, xp.nan))
+                errs.append(xp.where(ok, (res.stderr[:, idx_b] if kind_b == "free" else 0.0) / (b * b), xp.nan))
+        cols = []
+        for v, e in zip(vals, errs, strict=True):
+            cols += [v, e]
+        cols += [res.chi2_red, res.n_iter.astype(xp.float64), res.status.astype(xp.float64)]
+        return xp.stack(cols, axis=1)
+
+    def __call__(self, block):
+        xp = self.xp
+        lead = block.shape[:-1]
+        flat = xp.asarray(block.reshape(-1, block.shape[-1]), dtype=xp.float64)
+        outs = [self.fit_batch(flat[i : i + self.batch_size]) for i in range(0, flat.shape[0], self.batch_size)]  # batches, not pixels
+        out = xp.concatenate(outs, axis=0) if outs else xp.zeros((0, self.n_out))
+        return to_numpy(out).reshape(*lead, self.n_out)
+
+
+def decompose(
+    data: xr.Dataset,
+    preset: str | Mapping | None = "cspbbr3-633",
+    *,
+    model: Mapping | None = None,
+    backend: str | None = "auto",
+    weights: str | Any = "poisson",
+    saturation: float | None = None,
+    batch_size: int = 256,
+    max_iter: int = 200,
+    tol: float = 1e-8,
+    **overrides,
+) -> xr.Dataset:
+    """Decompose every spectrum of a map into its bands; return a results Dataset on the same grid.
+
+    Parameters
+    ----------
+    data : xarray.Dataset
+        A map (``spectra`` on ``(..., "spectral")`` with a Raman-shift axis); any leading dims
+        (maps, kinetic maps, series). Lazy (Dask) input gives lazy output, chunk by chunk.
+    preset : str or mapping
+        A preset name (``hyperspec.bands.presets.preset_names()``) or a preset-like mapping.
+    model : mapping, optional
+        A custom model spec (``term → {"shape", "init", "bounds", …}``) used instead of the preset.
+    backend : {"auto", "numpy", "cupy"}
+        Where the numerics run; float64 throughout (the normal equations need it).
+    weights : "poisson", "uniform" or array (m,)
+        Per-channel weights: Poisson (1/smoothed counts, default), uniform, or given 1/σ².
+    saturation : float, optional
+        Counts at or above which a channel is saturated (masked; pixel flagged). Default: the
+        map's ``attrs["saturation_counts"]`` when present.
+    batch_size : int
+        Pixels fitted together (bounds memory: the Jacobian is batch × channels × parameters).
+    max_iter : int
+        Levenberg–Marquardt iterations per pixel. Default 200.
+    tol : float
+        Relative tolerance on steps, χ² decrease and gradient (as SciPy's ``least_squares``). Default 1e-8.
+    **overrides
+        Edits of the preset: ``lers={"bounds": {"temperature": [250, 600]}}``, ``drop=["cnt_d"]``,
+        ``mask=[[-12, 12]]``, or a new term ``{"shape": …}``.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``<term>_area`` (counts·cm⁻¹), every parameter ``<term>_<param>[_unit]``, ``aspl_peak_ev``,
+        ``aspl_urbach_ev`` (for ESPL terms), each with ``<name>_stderr``; ``chi2_red``, ``status``
+        (see ``attrs["status_codes"]``) and ``n_iter``. Attrs record the model and the backend.
+    """
+    validate_map(data)
+    shift = shift_axis(data)
+    energy = np.asarray(data["energy"].values, dtype=np.float64) if "energy" in data.coords else None
+    spec = build_model_spec(preset, model, **overrides)
+    be = resolve_backend(backend)
+    if weights not in ("poisson", "uniform"):
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != shift.shape or np.any(weights < 0) or not np.all(np.isfinite(weights)):
+            raise ValueError(f"`weights` must be 'poisson', 'uniform' or {shift.size} finite values ≥ 0.")
+    if saturation is None:
+        saturation = data.attrs.get("saturation_counts")
+    engine = _Decomposer(spec, shift, energy, be.xp, weights=weights, saturation=saturation, batch_size=batch_size, max_iter=max_iter, tol=tol)
+    out = xr.apply_ufunc(
+        engine,
+        data["spectra"],
+        input_core_dims=[[SPECTRAL_DIM]],
+        output_core_dims=[["quantity"]],
+        dask="parallelized",
+        output_dtypes=[np.float64],
+        dask_gufunc_kwargs={"output_sizes": {"quantity": engine.n_out}},
+    )
+    result = xr.Dataset()
+    for i, (name, units, meaning) in enumerate(engine.names):
+        result[name] = out.isel(quantity=2 * i, drop=True).assign_attrs(units=units, long_name=meaning)
+        result[f"{name}_stderr"] = out.isel(quantity=2 * i + 1, drop=True).assign_attrs(units=units, long_name=f"standard error of {name}")
+    result["chi2_red"] = out.isel(quantity=-3, drop=True).assign_attrs(long_name="reduced chi-square (weighted)")
+    result["n_iter"] = out.isel(quantity=-2, drop=True).astype(np.int32).assign_attrs(long_name="Levenberg-Marquardt iterations")
+    result["status"] = out.isel(quantity=-1, drop=True).astype(np.int8).assign_attrs(long_name="fit status", flag_meanings=json.dumps(STATUS_MEANINGS))
+    result.attrs = {k: v for k, v in data.attrs.items() if k in ("laser_nm", "source", "history", "instrument", "sample", "store")}
+    result.attrs.update(
+        {
+            "model": json.dumps(spec),
+            "preset": preset if isinstance(preset, str) and model is None else "custom",
+            "backend": be.name,
+            "precision": "float64 (model, Jacobian and normal equations)",
+            "status_codes": json.dumps(STATUS_MEANINGS),
+            "areas": "trapezoid of each fitted component over the data's Raman-shift axis, counts*cm-1",
+        }
+    )
+    add_history(result.attrs, "decompose", preset=result.attrs["preset"], backend=be.name, weights=weights if isinstance(weights, str) else "array", batch_size=batch_size, max_iter=max_iter)
+    return result
