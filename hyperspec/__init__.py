@@ -6,6 +6,7 @@ The public API (importable without a GPU, CuPy, Qt or a cluster):
 - ``save`` / ``open`` the native Zarr v3 store (lazy, Dask-backed);
 - ``synthetic`` physics-based maps with ground truth;
 - ``axes`` unit conversions (nm, Raman shift, absolute cm⁻¹, eV) and the axis validator;
+- ``decompose`` every spectrum split into its bands by regularised least squares (presets or custom models);
 - ``window_integrals`` quick-look band maps;
 - ``resolve_backend`` the NumPy/CuPy switch (``HYPERSPEC_BACKEND``).
 """
@@ -22,7 +23,7 @@ from hyperspec.io.zarr_ import open_store as open  # noqa: A001  (hyperspec.open
 from hyperspec.io.zarr_ import save
 from hyperspec.model import from_array, validate_map, with_laser
 
-_LAZY_SUBMODULES = {"axes", "bands", "synthetic", "io", "model", "report", "cli"}
+_LAZY_SUBMODULES = {"axes", "bands", "fit", "synthetic", "io", "model", "report", "cli"}
 
 __all__ = [
     "__version__",
@@ -31,6 +32,7 @@ __all__ = [
     "with_laser",
     "save",
     "open",
+    "decompose",
     "window_integrals",
     "resolve_backend",
     "gpu_available",
@@ -49,6 +51,10 @@ __all__ = [
 def __getattr__(name: str):
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"hyperspec.{name}")
+    if name == "decompose":
+        from hyperspec.fit.decompose import decompose  # noqa: PLC0415
+
+        return decompose
     if name == "window_integrals":
         from hyperspec.bands.windows import window_integrals  # noqa: PLC0415
 

@@ -13,17 +13,21 @@ import difflib
 __all__ = ["PRESETS", "get_preset", "preset_names"]
 
 
-def _pair(center, half_range, hwhm, hwhm_range):
+def _line(center, half_range, hwhm, hwhm_range, shape="lorentzian"):
+    # Tikhonov priors hold a weak or absent line at its known position and width instead of letting it
+    # wander to a bound to soak up noise (σ = a third of the allowed range): regularised least squares
     return {
-        "shape": "raman_pair",
+        "shape": shape,
         "init": {"center": center, "hwhm": hwhm},
         "bounds": {"center": [center - half_range, center + half_range], "hwhm": list(hwhm_range)},
-        "tie": {"temperature": "lers.temperature"},  # anti-Stokes/Stokes ratio from the local temperature
+        "prior": {"center": [center, half_range / 3.0], "hwhm": [hwhm, (hwhm_range[1] - hwhm_range[0]) / 3.0]},
     }
 
 
-def _line(center, half_range, hwhm, hwhm_range):
-    return {"shape": "lorentzian", "init": {"center": center, "hwhm": hwhm}, "bounds": {"center": [center - half_range, center + half_range], "hwhm": list(hwhm_range)}}
+def _pair(center, half_range, hwhm, hwhm_range):
+    spec = _line(center, half_range, hwhm, hwhm_range, shape="raman_pair")
+    spec["tie"] = {"temperature": "lers.temperature"}  # anti-Stokes/Stokes ratio from the local temperature
+    return spec
 
 
 PRESETS = {
@@ -52,6 +56,8 @@ PRESETS = {
                 "shape": "hers_lognormal",
                 "init": {"peak": 1800.0, "log_width": 0.5},
                 "bounds": {"peak": [600.0, 3500.0], "log_width": [0.15, 1.2]},
+                # where h-ERS is absent (crystal) its shape is undetermined; the priors keep it physical
+                "prior": {"peak": [1800.0, 400.0], "log_width": [0.5, 0.15]},
             },
             "cspbbr3_73": _pair(73.0, 8.0, 6.0, (2.0, 15.0)),
             "cspbbr3_127": _pair(127.0, 8.0, 7.0, (2.0, 18.0)),

@@ -190,8 +190,7 @@ class _Decomposer:
         p0[:, self.amp_idx] = xp.clip(amps, self.lower[self.amp_idx], self.upper[self.amp_idx])
         fit_rows = xp.flatnonzero(finite & ~flat)
         out = xp.full((n, self.n_out), xp.nan)
-        out[:, -3] = xp.nan
-        out[:, -1] = 0
+        out[:, -2] = 0  # n_iter of pixels that are not fitted
         if fit_rows.size:
             res = levenberg_marquardt(
                 self.model.value,

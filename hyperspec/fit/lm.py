@@ -246,9 +246,6 @@ def levenberg_marquardt(
         rho = 0.5 * (old - chi2_new) / xp.where(predicted > 0, predicted, 1e-300)
         accept = xp.isfinite(chi2_new) & (chi2_new <= old) & (predicted > 0)
         # converged by step size or χ² decrease (on accepted steps), or by a vanishing gradient
-        small_step = xp.sqrt(xp.sum(step * step, axis=1)) <= xtol * (xp.sqrt(xp.sum(pa * pa, axis=1)) + xtol)
-        small_drop = (old - chi2_new) <= ftol * old
-        done = small_step | (accept & small_drop)  # a tiny step, even a rejected one, means the floor is reached (MINPACK)
         # damping update (Nielsen): shrink on success, grow geometrically on failure
         shrink = xp.maximum(1.0 / 3.0, 1.0 - (2.0 * xp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
         lam[active] = xp.where(accept, la * shrink, la * nu[active])
@@ -264,6 +261,17 @@ def levenberg_marquardt(
         curvature = xp.maximum(xp.diagonal(A[active], axis1=1, axis2=2), 1e-300)
         grad = xp.where(blocked, 0.0, xp.abs(g_now)) / xp.sqrt(curvature * xp.maximum(chi2[active], 1e-300)[:, None])
         small_grad = xp.max(grad, axis=1) <= gtol
+        # at the floor: even the undamped Gauss–Newton model predicts no decrease worth ftol·χ²
+        A_now = xp.where(~blocked[:, :, None] & ~blocked[:, None, :], A[active], 0.0) + blocked[:, :, None] * eye
+        g_free = xp.where(blocked, 0.0, g_now)
+        diag_now = xp.diagonal(A_now, axis1=1, axis2=2)
+        d_now = xp.maximum(diag_now, 1e-12 * xp.max(diag_now, axis=1, keepdims=True) + 1e-300)  # no all-zero rows
+        gn = xp.linalg.solve(A_now + (1e-12 * d_now)[:, :, None] * eye, g_free[:, :, None])[:, :, 0]
+        floor_reached = 0.5 * xp.sum(g_free * gn, axis=1) <= ftol * chi2[active]
+        gn_small = xp.sqrt(xp.sum(gn * gn, axis=1)) <= xtol * (xp.sqrt(xp.sum(pa_now * pa_now, axis=1)) + xtol)
+        # judged at the current point, independent of the damping λ: a heavily damped step is small and
+        # lowers χ² little however far the minimum is, so step size and χ² drop alone stop too early
+        done = floor_reached | gn_small
         stalled = ~accept & (lam[active] > 1e16)
         status[active[done | small_grad]] = FitStatus.CONVERGED
         status[active[stalled & ~(done | small_grad)]] = FitStatus.STALLED

@@ -240,8 +240,8 @@ def render(p: dict, shift, energy, scene: Scene, *, lines: bool = False) -> dict
 
     ``shift`` (cm⁻¹) and ``energy`` (eV) are the channel positions, shape ``(N,)``, NumPy or
     CuPy (parameters are moved to the same namespace). Components are physical band
-    intensities before the notch filter; with ``lines=True`` each Raman line (Stokes side)
-    is returned too as ``line:<name>``.
+    intensities before the notch filter; with ``lines=True`` each Raman line (its Stokes and
+    anti-Stokes peaks together) is returned too as ``line:<name>``.
     """
     xp = get_namespace(shift)
 
@@ -273,7 +273,7 @@ def render(p: dict, shift, energy, scene: Scene, *, lines: bool = False) -> dict
         anti = shapes.lorentzian(shift, -nu, hwhm, height * xp.exp(-shapes.HC_OVER_K_CM_K * nu / temperature))
         raman = raman + stokes + anti
         if lines:
-            out[f"line:{name}"] = stokes
+            out[f"line:{name}"] = stokes + anti  # a line's area counts its anti-Stokes partner (one physical line)
     out["raman"] = raman
     coeffs = xp.concatenate([col("background_c0"), col("background_c1"), col("background_c2")], axis=1)
     out["background"] = shapes.polynomial(shift / 4000.0, coeffs)
