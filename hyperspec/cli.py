@@ -94,13 +94,16 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+DEMO_MAPS = ("aspl_area", "lers_area", "hers_area", "aspl_peak_ev", "lers_temperature_k", "aspl_urbach_ev", "lers_width_cm", "chi2_red", "status")
+
+
 def cmd_demo(args) -> int:
     import numpy as np  # noqa: PLC0415
 
     import hyperspec  # noqa: PLC0415
     from hyperspec import report, synthetic  # noqa: PLC0415
     from hyperspec._progress import Progress, format_rate  # noqa: PLC0415
-    from hyperspec.bands.windows import window_integrals  # noqa: PLC0415
+    from hyperspec.fit.decompose import STATUS_MEANINGS, fitted_components  # noqa: PLC0415
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -109,38 +112,53 @@ def cmd_demo(args) -> int:
     print(backend.notice)
     t_start = time.perf_counter()
     ny, nx = args.size
+    n_pix = ny * nx
     print(f"1/4 simulate a {ny}x{nx}x{args.n_spectral} CsPbBr3 map (crystal | interface | glass, 500 nm pixels, 632.8 nm laser, seed {args.seed})")
     out.mkdir(parents=True, exist_ok=True)
     map_path = synthetic.write("map", out / "map.zarr", (ny, nx), overwrite=args.overwrite, n_spectral=args.n_spectral, seed=args.seed)
     ds = hyperspec.open(map_path)
-    truth = hyperspec.open(map_path, group="truth")
+    truth = hyperspec.open(map_path, group="truth").compute()
 
-    print("2/4 band maps: baseline-corrected window integrals of aS-PL, l-ERS, h-ERS and the aS-PL centroid")
-    t0 = time.perf_counter()
-    results = window_integrals(ds, backend=backend.name)
-    n_pix = ny * nx
-    with Progress("bands", n_pix) as prog:
+    print("2/4 decompose every spectrum (preset cspbbr3-633: aS-PL, l-ERS, h-ERS, Raman lines, baseline; regularised least squares)")
+    ds = ds.chunk({"y": max(1, min(ny, 8))})  # chunks of rows run in parallel
+    results = hyperspec.decompose(ds, "cspbbr3-633", backend=backend.name)
+    with Progress("decompose", n_pix) as prog:
         results = results.compute()
-    t_bands = prog.elapsed if prog.elapsed else time.perf_counter() - t0
+    t_fit = prog.elapsed
 
     print("3/4 write the results store")
-    results_path = hyperspec.save(results, out / "bands.zarr", overwrite=args.overwrite, progress=False)
+    results_path = hyperspec.save(results, out / "results.zarr", overwrite=args.overwrite, progress=False)
 
-    print("4/4 draw PNG band maps and region spectra")
-    pngs = report.write_band_maps(results, out / "png")
-    region = np.asarray(truth["region"].values).reshape(-1)
+    print("4/4 draw PNG band maps, region spectra and one fit")
+    pngs = report.write_band_maps(results, out / "png", [v for v in DEMO_MAPS if v in results])
+    region = np.asarray(truth["region"].values)
     pngs.append(report.plot_spectra(ds, out / "png" / "spectra_by_region.png", {"crystal": region == 0, "interface": region == 1, "glass": region == 2}))
+    iy, ix = np.argwhere(region == 1)[len(np.argwhere(region == 1)) // 2]
+    comps = fitted_components(results, ds, y=int(iy), x=int(ix))
+    pngs.append(report.plot_fit(comps, out / "png" / "fit_interface_pixel.png", title=f"interface pixel y={iy}, x={ix}: data, fitted bands, residual"))
 
     total = time.perf_counter() - t_start
-    centroid = results["aspl_centroid_ev"].values.reshape(-1)
-    hers = results["hers_window_area"].values.reshape(-1)
+    status = results["status"].values
+    ok = status == 0
+
+    def rel_err(name, mask):
+        r, t = results[name].values[mask], truth[name].values[mask]
+        return 100 * np.nanmedian(np.abs(r - t) / np.abs(t))
+
+    peak = results["aspl_peak_ev"].values
+    counts = ", ".join(f"{int((status == code).sum())} {STATUS_MEANINGS[code]}" for code in np.unique(status))
     print()
-    print(f"map        {map_path}  ({ny}x{nx} pixels x {args.n_spectral} channels, truth in group 'truth')")
-    print(f"results    {results_path}  ({', '.join(results.data_vars)})")
-    print(f"pictures   {out / 'png'}  ({len(pngs)} PNG files, overview: band_maps.png)")
-    print(f"aS-PL centroid: crystal {np.nanmedian(centroid[region == 0]):.3f} eV, glass {np.nanmedian(centroid[region == 2]):.3f} eV (blue shift in glass)")
-    print(f"h-ERS window area: crystal {np.median(hers[region == 0]):.3g}, glass {np.median(hers[region == 2]):.3g} counts·cm⁻¹")
-    print(f"band maps: {format_rate(n_pix, t_bands)} on {backend.name}; total {total:.1f} s")
+    print(f"map        {map_path}  ({ny}x{nx} pixels x {args.n_spectral} channels, ground truth in group 'truth')")
+    print(f"results    {results_path}  ({len(results.data_vars)} variables: areas, positions, widths, temperature, errors, status)")
+    print(f"pictures   {out / 'png'}  ({len(pngs)} PNG files; overview band_maps.png, fit_interface_pixel.png)")
+    print(f"status     {counts}")
+    print(
+        f"vs truth   median error: aS-PL area {rel_err('aspl_area', ok):.1f} %, l-ERS area {rel_err('lers_area', ok):.1f} %, "
+        f"h-ERS area (glass) {rel_err('hers_area', ok & (region == 2)):.1f} %, "
+        f"T {np.nanmedian(np.abs(results['lers_temperature_k'].values - truth['lers_temperature_k'].values)[ok]):.0f} K"
+    )
+    print(f"aS-PL peak crystal {np.nanmedian(peak[ok & (region == 0)]):.3f} eV, glass {np.nanmedian(peak[ok & (region == 2)]):.3f} eV (blue shift in glass)")
+    print(f"decompose  {format_rate(n_pix, t_fit)} on {backend.name}; total {total:.1f} s")
     return 0
 
 
@@ -170,9 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("demo", help="run the full pipeline on a synthetic map", description="Simulate a CsPbBr3 map, compute band maps, write Zarr stores and PNG pictures.")
+    p = sub.add_parser("demo", help="run the full pipeline on a synthetic map", description="Simulate a CsPbBr3 map, decompose every spectrum into its bands, write Zarr stores and PNG pictures.")
     p.add_argument("--out", default="hyperspec-demo", help="output directory (default ./hyperspec-demo)")
-    p.add_argument("--size", type=_parse_size, default=(64, 64), help="map size NYxNX (default 64x64)")
+    p.add_argument("--size", type=_parse_size, default=(48, 48), help="map size NYxNX (default 48x48)")
     p.add_argument("--n-spectral", type=int, default=1024, help="spectral channels (default 1024)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="compute backend (default: $HYPERSPEC_BACKEND or auto)")

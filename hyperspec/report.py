@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["write_band_maps", "plot_spectra", "plottable_variables"]
+__all__ = ["write_band_maps", "plot_spectra", "plot_fit", "plottable_variables"]
 
 
 def _pyplot():
@@ -129,6 +129,36 @@ def plot_spectra(ds: xr.Dataset, path: str | Path, groups: dict[str, np.ndarray]
     ax.set_xlabel(xlabel)
     ax.set_ylabel("counts (median)")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+def plot_fit(components: xr.Dataset, path: str | Path, *, title: str = "", dpi: int = 110) -> Path:
+    """Data, fitted model, each component and the residual of one pixel (``fitted_components`` output)."""
+    plt = _pyplot()
+    x = np.asarray(components["shift"].values)
+    fig, (ax, axr) = plt.subplots(2, 1, figsize=(9, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot(x, components["data"].values, color="0.6", lw=0.8, label="data")
+    ax.plot(x, components["model"].values, color="k", lw=1.2, label="fit")
+    skip = {"data", "model", "residual"}
+    for name in components.data_vars:
+        if name in skip:
+            continue
+        values = np.asarray(components[name].values)
+        if np.nanmax(np.abs(values)) > 1e-3 * np.nanmax(np.abs(components["model"].values)):
+            ax.plot(x, values, lw=1, label=name)
+    ax.set_ylabel("counts")
+    ax.legend(fontsize=7, ncol=3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    axr.plot(x, components["residual"].values, color="0.3", lw=0.6)
+    axr.axhline(0, color="k", lw=0.5)
+    axr.set_xlabel("Raman shift (cm⁻¹)")
+    axr.set_ylabel("residual")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

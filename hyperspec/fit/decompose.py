@@ -32,7 +32,7 @@ from hyperspec.fit.linear import nnls
 from hyperspec.fit.lm import FitStatus, levenberg_marquardt
 from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
 
-__all__ = ["decompose", "build_model_spec", "result_names"]
+__all__ = ["decompose", "build_model_spec", "result_names", "fitted_components"]
 
 #: Status codes set by the preflight of ``decompose`` (the engine's codes are 0–5).
 SATURATED = 6
@@ -350,6 +350,7 @@ def decompose(
         output_dtypes=[np.float64],
         dask_gufunc_kwargs={"output_sizes": {"quantity": engine.n_out}},
     )
+    out.attrs = {}  # not the spectra's units
     result = xr.Dataset()
     for i, (name, units, meaning) in enumerate(engine.names):
         result[name] = out.isel(quantity=2 * i, drop=True).assign_attrs(units=units, long_name=meaning)
@@ -370,3 +371,42 @@ def decompose(
     )
     add_history(result.attrs, "decompose", preset=result.attrs["preset"], backend=be.name, weights=weights if isinstance(weights, str) else "array", batch_size=batch_size, max_iter=max_iter)
     return result
+
+
+def fitted_components(results: xr.Dataset, data: xr.Dataset, **sel) -> xr.Dataset:
+    """The fitted spectrum of every term (and their sum and the residual) at the pixels ``sel``.
+
+    ``results`` is what ``decompose`` returned for ``data``; ``sel`` picks pixels by index
+    (e.g. ``y=10, x=20``, or slices). Returns a Dataset with one variable per term, ``model``
+    (their sum), ``data`` and ``residual``, on the selected pixels × ``spectral``.
+    """
+    spec = json.loads(results.attrs["model"])
+    sub_res = results.isel(**sel) if sel else results
+    sub_data = data.isel(**sel) if sel else data
+    shift = shift_axis(data)
+    energy = np.asarray(data["energy"].values, dtype=np.float64) if "energy" in data.coords else None
+    model = CompositeModel(spec["terms"], shift, energy)
+    lead = [d for d in sub_res["status"].dims]
+    stacked = sub_res.stack(_pix=lead) if lead else sub_res.expand_dims("_pix")
+    p = np.empty((stacked.sizes["_pix"], model.n_free))
+    for term in model.terms:
+        for param, (kind, idx) in zip(term.component.params, term.slots, strict=True):
+            if kind == "free":
+                name = f"{term.name}_{param.name}{_UNIT_SUFFIX.get(param.unit, '')}"
+                values = np.asarray(stacked[name].values, dtype=np.float64)
+                # unidentified shape parameters (NaN) belong to zero-amplitude bands: any value gives 0
+                p[:, idx] = np.where(np.isfinite(values), values, model.init[idx])
+    comps = model.components(p)
+    spectra = sub_data["spectra"]
+    y = np.asarray((spectra.stack(_pix=lead) if lead else spectra.expand_dims("_pix")).transpose("_pix", SPECTRAL_DIM).values, dtype=np.float64)
+    out = xr.Dataset({name: (("_pix", SPECTRAL_DIM), v) for name, v in comps.items()})
+    out["model"] = (("_pix", SPECTRAL_DIM), sum(comps.values()))
+    out["data"] = (("_pix", SPECTRAL_DIM), y)
+    excluded = np.zeros(shift.size, dtype=bool)
+    for lo, hi in spec.get("mask", []):
+        excluded |= (shift >= lo) & (shift <= hi)
+    out["residual"] = (out["data"] - out["model"]).where(~xr.DataArray(excluded, dims=SPECTRAL_DIM))  # NaN where not fitted
+    out = out.assign_coords(_pix=stacked["_pix"]) if lead else out
+    out = out.unstack("_pix") if lead else out.isel(_pix=0)
+    out = out.assign_coords(shift=(SPECTRAL_DIM, shift))
+    return out.transpose(*lead, SPECTRAL_DIM)

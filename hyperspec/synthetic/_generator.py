@@ -355,6 +355,7 @@ class Generator:
             "synthetic_kind": self.kind,
             "synthetic_seed": self.seed,
             "exposure_s": self.scene.frame_s,
+            "saturation_counts": float(self.scene.saturation_counts),
         }
         ds = from_array(arrays["spectra"], self.wavelength, unit="nm", laser_nm=self.scene.laser_nm, dims=(*self.dims, SPECTRAL_DIM), coords=coords, attrs=attrs)
         tcoords = {k: (k, v, {"units": {"x": "um", "y": "um", "t": "s", "power": "mW"}[k]}) for k, v in coords.items()}

@@ -165,3 +165,18 @@ def test_cupy_equals_numpy(small_map):
     gpu = decompose(sub, backend="cupy")
     for name in ("aspl_area", "lers_temperature_k", "status"):
         np.testing.assert_allclose(gpu[name].values, cpu[name].values, rtol=1e-6)
+
+
+def test_fitted_components_sum_to_the_model_and_residual(small_map):
+    from hyperspec.fit.decompose import fitted_components
+
+    ds, truth = small_map  # noiseless
+    sub = ds.isel(y=slice(0, 3), x=slice(0, 4))
+    res = decompose(sub, backend="numpy", hers=NO_HERS_PRIOR)
+    comps = fitted_components(res, sub, y=1, x=2)
+    terms = [n for n in comps.data_vars if n not in ("model", "data", "residual")]
+    np.testing.assert_allclose(sum(comps[n] for n in terms).values, comps["model"].values)
+    notch = np.abs(comps["shift"].values) <= 10
+    assert np.all(np.isnan(comps["residual"].values[notch]))
+    assert np.nanmax(np.abs(comps["residual"].values)) < 1e-3 * comps["data"].values.max()
+    np.testing.assert_allclose(np.trapezoid(comps["aspl"].values, comps["shift"].values), res["aspl_area"].values[1, 2], rtol=1e-9)
