@@ -94,6 +94,54 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def cmd_decompose(args) -> int:
+    import numpy as np  # noqa: PLC0415
+
+    import hyperspec  # noqa: PLC0415
+    from hyperspec import report  # noqa: PLC0415
+    from hyperspec.fit.decompose import STATUS_MEANINGS  # noqa: PLC0415
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise hyperspec.StoreExistsError(f"{out} already exists; pass --overwrite to replace it, or choose another output.")
+    backend = hyperspec.resolve_backend(args.backend)
+    print(backend.notice)
+    ds = hyperspec.open(args.input)
+    overrides = {"drop": args.drop} if args.drop else {}
+    results = hyperspec.decompose(ds, args.preset, backend=backend.name, batch_size=args.batch_size, max_iter=args.max_iter, **overrides)
+    lead = [d for d in ds["spectra"].dims if d != "spectral"]
+    n_pix = int(np.prod([ds.sizes[d] for d in lead]))
+    t0 = time.perf_counter()
+    hyperspec.save(results, out, overwrite=args.overwrite, label="decompose")  # computes chunk by chunk, with progress
+    written = hyperspec.open(out)
+    codes, counts = np.unique(written["status"].values, return_counts=True)
+    print(f"wrote {out}: {len(results.data_vars)} variables on ({', '.join(lead)}); {n_pix:,} pixels in {time.perf_counter() - t0:.1f} s")
+    print("status: " + ", ".join(f"{int(c)} {STATUS_MEANINGS.get(int(k), k)}" for k, c in zip(codes, counts, strict=True)))
+    if args.png:
+        paths = report.write_band_maps(written, args.png, [v for v in DEMO_MAPS if v in written])
+        print(f"pictures: {len(paths)} PNG files in {args.png}")
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from hyperspec.bands.components import COMPONENTS  # noqa: PLC0415
+    from hyperspec.bands.presets import PRESETS, get_preset  # noqa: PLC0415
+
+    if args.name:
+        import json  # noqa: PLC0415
+
+        print(json.dumps(get_preset(args.name), indent=2))
+        return 0
+    print("presets (hyperspec presets NAME prints one as JSON to copy and edit):")
+    for name, preset in PRESETS.items():
+        print(f"  {name}: {preset['description']}")
+    print("components (shapes a model term can use):")
+    for comp in COMPONENTS.values():
+        params = ", ".join(f"{p.name} [{p.unit}]" if p.unit else p.name for p in comp.params)
+        print(f"  {comp.name} ({comp.axis}): {params} - {comp.description}")
+    return 0
+
+
 DEMO_MAPS = ("aspl_area", "lers_area", "hers_area", "aspl_peak_ev", "lers_temperature_k", "aspl_urbach_ev", "lers_width_cm", "chi2_red", "status")
 
 
@@ -187,6 +235,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-artefacts", action="store_true", help="no cosmic rays, dead or saturated pixels")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("decompose", help="decompose every spectrum of a map into its bands", description="Fit a band model (a preset) to every spectrum of a hyperspec store and write the per-pixel results (areas, positions, widths, temperature, errors, status) to a new store.")
+    p.add_argument("input", help="a hyperspec map store")
+    p.add_argument("output", help="the results store to write")
+    p.add_argument("--preset", default="cspbbr3-633", help="band preset (see: hyperspec presets); default cspbbr3-633")
+    p.add_argument("--drop", nargs="+", metavar="TERM", help="leave these terms out of the preset (e.g. cnt_d cnt_2d)")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="compute backend (default: $HYPERSPEC_BACKEND or auto)")
+    p.add_argument("--batch-size", type=int, default=256, help="pixels fitted together (memory: batch x channels x parameters); default 256")
+    p.add_argument("--max-iter", type=int, default=200, help="Levenberg-Marquardt iterations per pixel; default 200")
+    p.add_argument("--png", metavar="DIR", help="also draw PNG band maps into DIR")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output store")
+    p.set_defaults(func=cmd_decompose)
+
+    p = sub.add_parser("presets", help="list band presets and components", description="List the band presets and the line-shape components models are built from; with NAME, print that preset as JSON.")
+    p.add_argument("name", nargs="?", help="a preset to print in full")
+    p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser("demo", help="run the full pipeline on a synthetic map", description="Simulate a CsPbBr3 map, decompose every spectrum into its bands, write Zarr stores and PNG pictures.")
     p.add_argument("--out", default="hyperspec-demo", help="output directory (default ./hyperspec-demo)")

@@ -13,7 +13,7 @@ from hyperspec.cli import main
 
 
 def test_entry_point_help_everywhere():
-    for args in ([], ["info"], ["simulate"], ["demo"]):
+    for args in ([], ["info"], ["simulate"], ["demo"], ["decompose"], ["presets"]):
         out = subprocess.run([sys.executable, "-m", "hyperspec.cli", *args, "--help"], capture_output=True, text=True)
         assert out.returncode == 0 and "usage: hyperspec" in out.stdout
 
@@ -68,3 +68,33 @@ def test_demo_writes_stores_and_pngs(tmp_path, capsys):
     assert sel.sum() > 20 and np.median(rel) < 0.1
     # a second run refuses to clobber without --overwrite
     assert main(["demo", "--out", str(out), "--size", "12x16"]) == 2
+
+
+def test_decompose_command(tmp_path, capsys):
+    src = tmp_path / "m.zarr"
+    assert main(["simulate", "map", str(src), "--size", "4x6", "--n-spectral", "1024", "--no-artefacts"]) == 0
+    out = tmp_path / "r.zarr"
+    assert main(["decompose", str(src), str(out), "--drop", "cnt_d", "cnt_g", "cnt_2d", "--png", str(tmp_path / "png")]) == 0
+    text = capsys.readouterr().out
+    assert "status: 24 converged" in text and "PNG files" in text
+    res = hyperspec.open(out)
+    truth = hyperspec.open(src, group="truth")
+    assert "cnt_d_area" not in res and res["aspl_area"].shape == (4, 6)
+    clean = truth["n_sbpl"].values == 0  # the preset has no SBPL terms: the ESPL absorbs them where present
+    assert clean.sum() >= 15
+    np.testing.assert_allclose(res["aspl_area"].values[clean], truth["aspl_area"].values[clean], rtol=0.05)
+    assert (tmp_path / "png" / "lers_temperature_k.png").is_file()
+    assert main(["decompose", str(src), str(out), "--preset", "cspbbr3"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["decompose", str(src), str(tmp_path / "x.zarr"), "--preset", "cspbbr3"]) == 2
+    assert "unknown preset 'cspbbr3'" in capsys.readouterr().err
+
+
+def test_presets_command(capsys):
+    assert main(["presets"]) == 0
+    text = capsys.readouterr().out
+    assert "cspbbr3-633:" in text and "lers (shift): width [cm-1], temperature [K], height [counts]" in text
+    assert main(["presets", "cspbbr3-633"]) == 0
+    import json
+
+    assert json.loads(capsys.readouterr().out)["terms"]["lers"]["shape"] == "lers"
