@@ -32,6 +32,13 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+def _refuse_existing(out: Path, overwrite: bool, what: str) -> None:
+    from hyperspec._errors import StoreExistsError  # noqa: PLC0415
+
+    if out.exists() and not overwrite:
+        raise StoreExistsError(f"{out} already exists; pass --overwrite to replace {what}, or choose another output.")
+
+
 def cmd_info(args) -> int:
     from hyperspec.io.zarr_ import store_info  # noqa: PLC0415
 
@@ -102,8 +109,7 @@ def cmd_decompose(args) -> int:
     from hyperspec.fit.decompose import STATUS_MEANINGS  # noqa: PLC0415
 
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise hyperspec.StoreExistsError(f"{out} already exists; pass --overwrite to replace it, or choose another output.")
+    _refuse_existing(out, args.overwrite, "it")
     backend = hyperspec.resolve_backend(args.backend)
     print(backend.notice)
     ds = hyperspec.open(args.input)
@@ -154,8 +160,7 @@ def cmd_demo(args) -> int:
     from hyperspec.fit.decompose import STATUS_MEANINGS, fitted_components  # noqa: PLC0415
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise hyperspec.StoreExistsError(f"{out} already exists; pass --overwrite to replace the demo output, or choose --out.")
+    _refuse_existing(out, args.overwrite, "the demo output")
     backend = hyperspec.resolve_backend(args.backend)
     print(backend.notice)
     t_start = time.perf_counter()

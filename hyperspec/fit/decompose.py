@@ -40,7 +40,7 @@ FLAT = 7
 STATUS_MEANINGS = {**{int(s): s.name.lower() for s in FitStatus}, SATURATED: "saturated (channels masked)", FLAT: "flat (no signal; not fitted)"}
 
 _UNIT_SUFFIX = {"cm-1": "_cm", "K": "_k", "eV": "_ev", "1/eV": "_per_ev", "counts": "", "": ""}
-_OPTION_KEYS = ("mask", "drop", "terms")
+_OPTION_KEYS = ("mask", "drop")
 
 
 def build_model_spec(preset: str | Mapping | None = "cspbbr3-633", model: Mapping | None = None, **overrides) -> dict:
@@ -95,9 +95,8 @@ def result_names(model: CompositeModel) -> list[tuple[str, str, str]]:
     out = []
     for term in model.terms:
         out.append((f"{term.name}_area", "counts*cm-1", f"area of {term.name} over the Raman-shift axis"))
-        for param, (kind, _) in zip(term.component.params, term.slots, strict=True):
-            if kind == "free" or True:
-                out.append((f"{term.name}_{param.name}{_UNIT_SUFFIX.get(param.unit, '')}", param.unit, f"{term.name} {param.name}: {param.description or term.component.name}"))
+        for param in term.component.params:  # fixed and tied parameters are reported too
+            out.append((f"{term.name}_{param.name}{_UNIT_SUFFIX.get(param.unit, '')}", param.unit, f"{term.name} {param.name}: {param.description or term.component.name}"))
         if term.component.name == "espl":
             out.append((f"{term.name}_peak_ev", "eV", f"energy of the maximum of the fitted {term.name} band"))
             out.append((f"{term.name}_urbach_ev", "eV", f"Urbach energy 1/|β| of {term.name}"))
@@ -221,6 +220,7 @@ class _Decomposer:
         p, cov = res.params, res.covariance
         keep = self._identifiable(p)
         n = p.shape[0]
+        cov0 = xp.where(xp.isnan(cov), 0.0, cov)  # NaN marks excluded parameters; they carry no variance
         vals, errs = [], []
         for term in self.model.terms:
             f, j = self.model.term_value_and_jacobian(term, p)
@@ -230,7 +230,6 @@ class _Decomposer:
             for k, (kind, idx) in enumerate(term.slots):
                 if kind == "free":
                     grad[:, idx] += gterm[:, k]
-            cov0 = xp.where(xp.isnan(cov), 0.0, cov)
             var = xp.einsum("ni,nij,nj->n", grad, cov0, grad)
             bad = xp.any(xp.isnan(cov) & (grad[:, :, None] != 0) & (grad[:, None, :] != 0), axis=(1, 2))
             errs.append(xp.where(bad, xp.nan, xp.sqrt(xp.maximum(var, 0.0))))
@@ -258,7 +257,7 @@ class _Decomposer:
                     up = [v + h if i == k else v for i, v in enumerate(up)]
                     down = [v - h if i == k else v for i, v in enumerate(down)]
                     grad[:, idx] = (espl_peak(*up) - espl_peak(*down)) / (2 * h)
-                var = xp.einsum("ni,nij,nj->n", grad, xp.where(xp.isnan(cov), 0.0, cov), grad)
+                var = xp.einsum("ni,nij,nj->n", grad, cov0, grad)
                 ok = keep[:, [i for kind, i in idxs if kind == "free"]].all(axis=1)
                 vals.append(xp.where(ok, peak, xp.nan))
                 errs.append(xp.where(ok, xp.sqrt(xp.maximum(var, 0.0)), xp.nan))

@@ -12,11 +12,16 @@ from hyperspec._backend import get_namespace
 __all__ = ["tikhonov", "nnls"]
 
 
-def _normal(B, y, weights):
+def _normal(B, y, weights, lam):
+    """Shared normal matrix G = BᵀWB + λI (K, K) and right-hand sides h = (W y)·B (n, K), in float64."""
     xp = get_namespace(B, y)
+    B = xp.asarray(B, dtype=xp.float64)
+    y = xp.asarray(y, dtype=xp.float64)
     w = xp.ones(B.shape[0]) if weights is None else xp.asarray(weights, dtype=xp.float64)
-    Bw = B * w[:, None]
-    return B.T @ Bw, (y * w[None, :]) @ B
+    G = B.T @ (B * w[:, None])
+    if lam:
+        G = G + lam * xp.eye(B.shape[1])
+    return xp, G, (y * w[None, :]) @ B
 
 
 def tikhonov(B, y, *, weights=None, lam: float = 0.0, smoothness: float = 0.0):
@@ -26,13 +31,8 @@ def tikhonov(B, y, *, weights=None, lam: float = 0.0, smoothness: float = 0.0):
     penalty; ``smoothness`` penalises second differences of consecutive amplitudes (a free-form
     continuum sampled on K nodes). Solved with one Cholesky-free symmetric solve for all rows.
     """
-    xp = get_namespace(B, y)
-    B = xp.asarray(B, dtype=xp.float64)
-    y = xp.asarray(y, dtype=xp.float64)
-    G, h = _normal(B, y, weights)
-    K = B.shape[1]
-    if lam:
-        G = G + lam * xp.eye(K)
+    xp, G, h = _normal(B, y, weights, lam)
+    K = G.shape[0]
     if smoothness and K >= 3:
         D = xp.diff(xp.eye(K), n=2, axis=0)
         G = G + smoothness * (D.T @ D)
@@ -46,13 +46,8 @@ def nnls(B, y, *, weights=None, lower=0.0, lam: float = 0.0, max_iter: int = 500
     The iteration works on the shared normal matrix (K, K), so each step is one (n, K)·(K, K)
     product for the whole chunk. Returns ``(a, n_iter)``.
     """
-    xp = get_namespace(B, y)
-    B = xp.asarray(B, dtype=xp.float64)
-    y = xp.asarray(y, dtype=xp.float64)
-    G, h = _normal(B, y, weights)
-    K = B.shape[1]
-    if lam:
-        G = G + lam * xp.eye(K)
+    xp, G, h = _normal(B, y, weights, lam)
+    K = G.shape[0]
     lo = xp.broadcast_to(xp.asarray(lower, dtype=xp.float64), (K,))
     # Jacobi preconditioning: iterate on b = s·a so the scaled normal matrix has a unit diagonal
     s = xp.sqrt(xp.maximum(xp.diagonal(G), 1e-300))
