@@ -139,7 +139,9 @@ def main() -> None:
             lines.append(f"| {case} | — | — | — | — | failed: {r['error']} | — |")
             continue
         rate = r["pixels"] / r["seconds"]
-        lines.append(f"| {case} | {r['pixels']} | {r['seconds']:.1f} | {rate:.2f} | {ours / rate:.0f}× | {100 * r['err']:.2f} % | {r['rss'] / 2**20:.0f} |")
+        lines.append(
+            f"| {case} | {r['pixels']} | {r['seconds']:.1f} | {rate:.2f} | {ours / rate:.0f}× | {100 * r['err']:.2f} % | {r['rss'] / 2**20:.0f} |"
+        )
     lin = rows["linear"]
     if "error" not in lin:
         lines += [

@@ -106,7 +106,9 @@ def main() -> None:
     gen_dir.mkdir()
     n_pix = ny * nx
     mib = ny * nx * args.n_spectral * 4 / 2**20
-    rows = {case: run_case(case, gen_dir if case == "generate" else tmp) for case in ("hyperspec", "xarray-default", "numpy-raw", "generate")}
+    rows = {
+        case: run_case(case, gen_dir if case == "generate" else tmp) for case in ("hyperspec", "xarray-default", "numpy-raw", "generate")
+    }
     shutil.rmtree(tmp, ignore_errors=True)
     ref = rows["hyperspec"]
     lines = [

@@ -39,7 +39,9 @@ def main() -> None:
         for name in names:
             d = load(name)
             with np.errstate(all="ignore"):
-                res = levenberg_marquardt(MODELS[name], d.x, np.broadcast_to(d.y, (2, d.y.size)), d.starts, xtol=1e-15, ftol=1e-15, gtol=1e-15, max_iter=1000)
+                res = levenberg_marquardt(
+                    MODELS[name], d.x, np.broadcast_to(d.y, (2, d.y.size)), d.starts, xtol=1e-15, ftol=1e-15, gtol=1e-15, max_iter=1000
+                )
             par = [lre(res.params[i], d.certified).min() for i in range(2)]
             sd = [lre(res.stderr[i], d.certified_sd).min() for i in range(2)]
             rss = [float(lre(res.chi2[i], d.rss)) for i in range(2)]

@@ -83,8 +83,7 @@ def resolve_backend(backend: str | None = None) -> Backend:
             chosen = Backend("cupy", cupy, why)
         elif name == "cupy":
             raise BackendError(
-                f"backend 'cupy' was requested by {source} but cannot be used: {why}. "
-                "Use backend='auto' or 'numpy' on this machine."
+                f"backend 'cupy' was requested by {source} but cannot be used: {why}. Use backend='auto' or 'numpy' on this machine."
             )
         else:
             chosen = Backend("numpy", np, f"auto: {why}")

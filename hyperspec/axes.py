@@ -98,8 +98,7 @@ def normalize_unit(unit: str, *, field: str = "unit") -> str:
 def _check_laser(laser_nm: Any) -> float:
     if laser_nm is None:
         raise AxisError(
-            "a laser wavelength is needed to convert to or from Raman shift; "
-            "pass `laser_nm=` (e.g. laser_nm=632.8 for a He-Ne laser)."
+            "a laser wavelength is needed to convert to or from Raman shift; pass `laser_nm=` (e.g. laser_nm=632.8 for a He-Ne laser)."
         )
     try:
         value = float(laser_nm)

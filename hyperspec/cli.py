@@ -51,7 +51,9 @@ def cmd_info(args) -> int:
     ]
     for name, var in info["variables"].items():
         chunks = f", chunks {var['chunks']}" if var["chunks"] else ""
-        rows.append((name if len(info["variables"]) < 8 or name == "spectra" else None, f"{var['dtype']} on ({', '.join(var['dims'])}){chunks}"))
+        rows.append(
+            (name if len(info["variables"]) < 8 or name == "spectra" else None, f"{var['dtype']} on ({', '.join(var['dims'])}){chunks}")
+        )
     if len(info["variables"]) >= 8:
         rows = [r for r in rows if r[0] is not None]
         rows.append(("variables", ", ".join(info["variables"])))
@@ -148,7 +150,17 @@ def cmd_presets(args) -> int:
     return 0
 
 
-DEMO_MAPS = ("aspl_area", "lers_area", "hers_area", "aspl_peak_ev", "lers_temperature_k", "aspl_urbach_ev", "lers_width_cm", "chi2_red", "status")
+DEMO_MAPS = (
+    "aspl_area",
+    "lers_area",
+    "hers_area",
+    "aspl_peak_ev",
+    "lers_temperature_k",
+    "aspl_urbach_ev",
+    "lers_width_cm",
+    "chi2_red",
+    "status",
+)
 
 
 def cmd_demo(args) -> int:
@@ -166,7 +178,10 @@ def cmd_demo(args) -> int:
     t_start = time.perf_counter()
     ny, nx = args.size
     n_pix = ny * nx
-    print(f"1/4 simulate a {ny}x{nx}x{args.n_spectral} CsPbBr3 map (crystal | interface | glass, 500 nm pixels, 632.8 nm laser, seed {args.seed})")
+    print(
+        f"1/4 simulate a {ny}x{nx}x{args.n_spectral} CsPbBr3 map "
+        f"(crystal | interface | glass, 500 nm pixels, 632.8 nm laser, seed {args.seed})"
+    )
     out.mkdir(parents=True, exist_ok=True)
     map_path = synthetic.write("map", out / "map.zarr", (ny, nx), overwrite=args.overwrite, n_spectral=args.n_spectral, seed=args.seed)
     ds = hyperspec.open(map_path)
@@ -185,10 +200,18 @@ def cmd_demo(args) -> int:
     print("4/4 draw PNG band maps, region spectra and one fit")
     pngs = report.write_band_maps(results, out / "png", [v for v in DEMO_MAPS if v in results])
     region = np.asarray(truth["region"].values)
-    pngs.append(report.plot_spectra(ds, out / "png" / "spectra_by_region.png", {"crystal": region == 0, "interface": region == 1, "glass": region == 2}))
+    pngs.append(
+        report.plot_spectra(
+            ds, out / "png" / "spectra_by_region.png", {"crystal": region == 0, "interface": region == 1, "glass": region == 2}
+        )
+    )
     iy, ix = np.argwhere(region == 1)[len(np.argwhere(region == 1)) // 2]
     comps = fitted_components(results, ds, y=int(iy), x=int(ix))
-    pngs.append(report.plot_fit(comps, out / "png" / "fit_interface_pixel.png", title=f"interface pixel y={iy}, x={ix}: data, fitted bands, residual"))
+    pngs.append(
+        report.plot_fit(
+            comps, out / "png" / "fit_interface_pixel.png", title=f"interface pixel y={iy}, x={ix}: data, fitted bands, residual"
+        )
+    )
 
     total = time.perf_counter() - t_start
     status = results["status"].values
@@ -210,7 +233,10 @@ def cmd_demo(args) -> int:
         f"h-ERS area (glass) {rel_err('hers_area', ok & (region == 2)):.1f} %, "
         f"T {np.nanmedian(np.abs(results['lers_temperature_k'].values - truth['lers_temperature_k'].values)[ok]):.0f} K"
     )
-    print(f"aS-PL peak crystal {np.nanmedian(peak[ok & (region == 0)]):.3f} eV, glass {np.nanmedian(peak[ok & (region == 2)]):.3f} eV (blue shift in glass)")
+    print(
+        f"aS-PL peak crystal {np.nanmedian(peak[ok & (region == 0)]):.3f} eV, "
+        f"glass {np.nanmedian(peak[ok & (region == 2)]):.3f} eV (blue shift in glass)"
+    )
     print(f"decompose  {format_rate(n_pix, t_fit)} on {backend.name}; total {total:.1f} s")
     return 0
 
@@ -224,11 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hyperspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("info", help="describe a hyperspec store", description="Print dims, sizes, spectral axis range and unit, laser, chunking, schema and completeness of a store.")
+    p = sub.add_parser(
+        "info",
+        help="describe a hyperspec store",
+        description="Print dims, sizes, spectral axis range and unit, laser, chunking, schema and completeness of a store.",
+    )
     p.add_argument("path", help="a hyperspec Zarr store (directory)")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("simulate", help="write a synthetic map with ground truth", description="Simulate a CsPbBr3 map with ground truth (group 'truth') and write it chunk by chunk to a Zarr store.")
+    p = sub.add_parser(
+        "simulate",
+        help="write a synthetic map with ground truth",
+        description="Simulate a CsPbBr3 map with ground truth (group 'truth') and write it chunk by chunk to a Zarr store.",
+    )
     p.add_argument("kind", choices=KINDS, help="map (y,x), kinetic-line (t,x), kinetic-map (t,y,x) or power (power,y,x)")
     p.add_argument("out", help="output store (directory)")
     p.add_argument("--size", type=_parse_size, help="NYxNX (map, power), FRAMESxNX (kinetic-line) or FRAMESxNYxNX (kinetic-map)")
@@ -241,23 +275,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("decompose", help="decompose every spectrum of a map into its bands", description="Fit a band model (a preset) to every spectrum of a hyperspec store and write the per-pixel results (areas, positions, widths, temperature, errors, status) to a new store.")
+    p = sub.add_parser(
+        "decompose",
+        help="decompose every spectrum of a map into its bands",
+        description=(
+            "Fit a band model (a preset) to every spectrum of a hyperspec store and write the per-pixel results "
+            "(areas, positions, widths, temperature, errors, status) to a new store."
+        ),
+    )
     p.add_argument("input", help="a hyperspec map store")
     p.add_argument("output", help="the results store to write")
     p.add_argument("--preset", default="cspbbr3-633", help="band preset (see: hyperspec presets); default cspbbr3-633")
     p.add_argument("--drop", nargs="+", metavar="TERM", help="leave these terms out of the preset (e.g. cnt_d cnt_2d)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="compute backend (default: $HYPERSPEC_BACKEND or auto)")
-    p.add_argument("--batch-size", type=int, default=256, help="pixels fitted together (memory: batch x channels x parameters); default 256")
+    p.add_argument(
+        "--batch-size", type=int, default=256, help="pixels fitted together (memory: batch x channels x parameters); default 256"
+    )
     p.add_argument("--max-iter", type=int, default=200, help="Levenberg-Marquardt iterations per pixel; default 200")
     p.add_argument("--png", metavar="DIR", help="also draw PNG band maps into DIR")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output store")
     p.set_defaults(func=cmd_decompose)
 
-    p = sub.add_parser("presets", help="list band presets and components", description="List the band presets and the line-shape components models are built from; with NAME, print that preset as JSON.")
+    p = sub.add_parser(
+        "presets",
+        help="list band presets and components",
+        description="List the band presets and the line-shape components models are built from; with NAME, print that preset as JSON.",
+    )
     p.add_argument("name", nargs="?", help="a preset to print in full")
     p.set_defaults(func=cmd_presets)
 
-    p = sub.add_parser("demo", help="run the full pipeline on a synthetic map", description="Simulate a CsPbBr3 map, decompose every spectrum into its bands, write Zarr stores and PNG pictures.")
+    p = sub.add_parser(
+        "demo",
+        help="run the full pipeline on a synthetic map",
+        description="Simulate a CsPbBr3 map, decompose every spectrum into its bands, write Zarr stores and PNG pictures.",
+    )
     p.add_argument("--out", default="hyperspec-demo", help="output directory (default ./hyperspec-demo)")
     p.add_argument("--size", type=_parse_size, default=(48, 48), help="map size NYxNX (default 48x48)")
     p.add_argument("--n-spectral", type=int, default=1024, help="spectral channels (default 1024)")

@@ -108,8 +108,7 @@ def _check_dims(dims: Sequence[str], ndim: int, *, source: str) -> tuple[str, ..
         raise DataModelError(f"`dims` {dims} repeats a name; every dimension needs its own name.")
     if dims.count(SPECTRAL_DIM) != 1:
         raise DataModelError(
-            f"`dims` {dims} must contain {SPECTRAL_DIM!r} exactly once (the spectral axis), "
-            "e.g. dims=('y', 'x', 'spectral')."
+            f"`dims` {dims} must contain {SPECTRAL_DIM!r} exactly once (the spectral axis), e.g. dims=('y', 'x', 'spectral')."
         )
     return dims
 
@@ -171,10 +170,7 @@ def from_array(
         raise DataModelError(f"spectra{where} must have at least one dimension (the spectral one); got a scalar.")
     if dims is None:
         if data.ndim not in _DEFAULT_DIMS:
-            raise DataModelError(
-                f"data{where} has {data.ndim} dims; pass `dims=` naming each, e.g. "
-                "('power', 't', 'y', 'x', 'spectral')."
-            )
+            raise DataModelError(f"data{where} has {data.ndim} dims; pass `dims=` naming each, e.g. ('power', 't', 'y', 'x', 'spectral').")
         dims = _DEFAULT_DIMS[data.ndim]
     dims = _check_dims(dims, data.ndim, source=where)
     dtype = _float_dtype(np.dtype(data.dtype), source=where)
@@ -264,8 +260,7 @@ def validate_map(ds: xr.Dataset, *, source: str | None = None) -> xr.Dataset:
     spectra = ds["spectra"]
     if spectra.dims[-1] != SPECTRAL_DIM:
         raise DataModelError(
-            f"'spectra'{where} must have {SPECTRAL_DIM!r} as its last dim; got {spectra.dims}. "
-            f"Use ds.transpose(..., {SPECTRAL_DIM!r})."
+            f"'spectra'{where} must have {SPECTRAL_DIM!r} as its last dim; got {spectra.dims}. Use ds.transpose(..., {SPECTRAL_DIM!r})."
         )
     if not any(c in ds.coords for c in ("shift", "wavelength")):
         raise DataModelError(f"Dataset{where} has neither a 'shift' nor a 'wavelength' coordinate on {SPECTRAL_DIM!r}.")

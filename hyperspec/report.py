@@ -66,8 +66,17 @@ def _as_image(var: xr.DataArray) -> tuple[np.ndarray, list[float] | None, str, s
 def _draw(ax, var: xr.DataArray, plt):
     img, extent, xl, yl, note = _as_image(var)
     finite = img[np.isfinite(img)]
-    vmin, vmax = (np.percentile(finite, [1, 99]) if finite.size else (0, 1))
-    im = ax.imshow(img, extent=extent, origin="upper", cmap="magma", vmin=vmin, vmax=vmax, aspect="auto" if "t" in var.dims else "equal", interpolation="nearest")
+    vmin, vmax = np.percentile(finite, [1, 99]) if finite.size else (0, 1)
+    im = ax.imshow(
+        img,
+        extent=extent,
+        origin="upper",
+        cmap="magma",
+        vmin=vmin,
+        vmax=vmax,
+        aspect="auto" if "t" in var.dims else "equal",
+        interpolation="nearest",
+    )
     units = var.attrs.get("units", "")
     ax.set_title(f"{var.name}{note}", fontsize=9)
     ax.set_xlabel(xl, fontsize=8)
@@ -78,7 +87,9 @@ def _draw(ax, var: xr.DataArray, plt):
     cb.ax.tick_params(labelsize=7)
 
 
-def write_band_maps(results: xr.Dataset, outdir: str | Path, variables: Sequence[str] | None = None, *, overview: str = "band_maps.png", dpi: int = 110) -> list[Path]:
+def write_band_maps(
+    results: xr.Dataset, outdir: str | Path, variables: Sequence[str] | None = None, *, overview: str = "band_maps.png", dpi: int = 110
+) -> list[Path]:
     """Write one PNG per map variable and an overview panel into ``outdir``; return the paths."""
     plt = _pyplot()
     outdir = Path(outdir)

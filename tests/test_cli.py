@@ -54,7 +54,17 @@ def test_demo_writes_stores_and_pngs(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "hyperspec: backend" in text and "total" in text and "px/s" in text and "vs truth" in text
     res = hyperspec.open(out / "results.zarr")
-    for name in ("aspl_area", "lers_area", "hers_area", "aspl_peak_ev", "lers_temperature_k", "aspl_urbach_ev", "chi2_red", "status", "n_iter"):
+    for name in (
+        "aspl_area",
+        "lers_area",
+        "hers_area",
+        "aspl_peak_ev",
+        "lers_temperature_k",
+        "aspl_urbach_ev",
+        "chi2_red",
+        "status",
+        "n_iter",
+    ):
         assert res[name].shape == (12, 16)
     assert res["aspl_area_stderr"].attrs["units"] == "counts*cm-1" and "units" not in res["status"].attrs
     for name in ("band_maps.png", "aspl_area.png", "spectra_by_region.png", "fit_interface_pixel.png"):

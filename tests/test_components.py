@@ -30,8 +30,10 @@ REFERENCE = {
     "lers": lambda x, p: shapes.lers(x, p[:, 0:1], p[:, 1:2], p[:, 2:3]),
     "hers_lognormal": lambda x, p: shapes.hers_lognormal(x, p[:, 0:1], p[:, 1:2], p[:, 2:3]),
     "polynomial2": lambda x, p: shapes.polynomial(x / 4000.0, p),
-    "raman_pair": lambda x, p: shapes.lorentzian(x, p[:, 0:1], p[:, 1:2], p[:, 2:3])
-    + shapes.lorentzian(x, -p[:, 0:1], p[:, 1:2], p[:, 2:3] * np.exp(-1.438776877 * p[:, 0:1] / p[:, 3:4])),
+    "raman_pair": lambda x, p: (
+        shapes.lorentzian(x, p[:, 0:1], p[:, 1:2], p[:, 2:3])
+        + shapes.lorentzian(x, -p[:, 0:1], p[:, 1:2], p[:, 2:3] * np.exp(-1.438776877 * p[:, 0:1] / p[:, 3:4]))
+    ),
 }
 
 

@@ -79,7 +79,9 @@ def test_nm_without_laser_has_no_shift_and_says_how_to_fix():
     ],
 )
 def test_kinetic_and_series_dims(shape, dims, coords):
-    ds = hyperspec.from_array(np.ones(shape, np.float32), np.linspace(-100, 3000, 32), laser_nm=LASER, dims=dims, coords=coords, pixel_size_um=0.5, frame_s=0.2)
+    ds = hyperspec.from_array(
+        np.ones(shape, np.float32), np.linspace(-100, 3000, 32), laser_nm=LASER, dims=dims, coords=coords, pixel_size_um=0.5, frame_s=0.2
+    )
     assert ds["spectra"].dims == dims
     assert pixel_dims(ds) == dims[:-1]
     assert n_pixels(ds) == int(np.prod(shape[:-1]))
@@ -97,7 +99,9 @@ def test_spectral_dim_moved_last():
     np.testing.assert_array_equal(ds["spectra"].values, data.transpose(0, 2, 1))
 
 
-@pytest.mark.parametrize(("dtype", "expected"), [(np.uint16, np.float32), (np.int32, np.float64), (np.float16, np.float32), (np.float64, np.float64)])
+@pytest.mark.parametrize(
+    ("dtype", "expected"), [(np.uint16, np.float32), (np.int32, np.float64), (np.float16, np.float32), (np.float64, np.float64)]
+)
 def test_dtype_policy(dtype, expected):
     ds = hyperspec.from_array(np.ones((2, 8), dtype), np.arange(8.0))
     assert ds["spectra"].dtype == expected

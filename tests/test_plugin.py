@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
 from napari_hyperspec import make_synthetic_map
 
 

@@ -50,7 +50,9 @@ def test_store_layout_chunks_and_codec(tmp_path):
 
 def test_round_trip_kinetic_dask(tmp_path):
     data = da.random.default_rng(2).poisson(50.0, (20, 16, 48), chunks=(5, 16, 48)).astype(np.float32)
-    ds = hyperspec.from_array(data, np.linspace(500, 700, 48), unit="nm", laser_nm=LASER, dims=("t", "x", "spectral"), frame_s=0.2, pixel_size_um=0.5)
+    ds = hyperspec.from_array(
+        data, np.linspace(500, 700, 48), unit="nm", laser_nm=LASER, dims=("t", "x", "spectral"), frame_s=0.2, pixel_size_um=0.5
+    )
     path = hyperspec.save(ds, tmp_path / "k.zarr", progress=False)
     back = hyperspec.open(path)
     assert back["spectra"].dims == ("t", "x", "spectral")

@@ -218,7 +218,9 @@ def test_emccd_excess_noise_factor():
     assert counts.mean() == pytest.approx(5000, rel=0.01)
     # EM multiplication doubles the shot-noise variance: var = 2·G·mean
     assert counts.var() / (200.0 * 5000) == pytest.approx(2.0, rel=0.05)
-    plain = Generator("map", {"y": 8, "x": 8}, n_spectral=32, scene=Scene(read_noise_counts=0.0))._add_noise(signal, np.random.default_rng(0))
+    plain = Generator("map", {"y": 8, "x": 8}, n_spectral=32, scene=Scene(read_noise_counts=0.0))._add_noise(
+        signal, np.random.default_rng(0)
+    )
     assert plain.var() / 5000 == pytest.approx(1.0, rel=0.05)
 
 

@@ -107,7 +107,11 @@ register(
     Component(
         "lorentzian",
         "shift",
-        (Param("center", "cm-1", description="peak position"), Param("hwhm", "cm-1", 1e-6, math.inf, "half width at half maximum"), Param("height", "counts", 0.0, math.inf, "peak height")),
+        (
+            Param("center", "cm-1", description="peak position"),
+            Param("hwhm", "cm-1", 1e-6, math.inf, "half width at half maximum"),
+            Param("height", "counts", 0.0, math.inf, "peak height"),
+        ),
         _lorentzian,
         "Lorentzian, peak-height form: h·Γ²/((x − x₀)² + Γ²); area π·Γ·h",
     )
@@ -156,7 +160,12 @@ register(
     Component(
         "pseudo_voigt",
         "shift",
-        (Param("center", "cm-1"), Param("hwhm", "cm-1", 1e-6, math.inf), Param("eta", "", 0.0, 1.0, "Lorentzian fraction"), Param("height", "counts", 0.0, math.inf)),
+        (
+            Param("center", "cm-1"),
+            Param("hwhm", "cm-1", 1e-6, math.inf),
+            Param("eta", "", 0.0, 1.0, "Lorentzian fraction"),
+            Param("height", "counts", 0.0, math.inf),
+        ),
         _pseudo_voigt,
         "pseudo-Voigt: η·Lorentzian + (1 − η)·Gaussian with a shared centre and HWHM",
     )
@@ -219,7 +228,11 @@ register(
     Component(
         "lers",
         "shift",
-        (Param("width", "cm-1", 1e-3, math.inf, "relaxation width Γ (the 'Urbach energy' of the central peak)"), Param("temperature", "K", 1.0, 5000.0, "local temperature"), Param("height", "counts", 0.0, math.inf)),
+        (
+            Param("width", "cm-1", 1e-3, math.inf, "relaxation width Γ (the 'Urbach energy' of the central peak)"),
+            Param("temperature", "K", 1.0, 5000.0, "local temperature"),
+            Param("height", "counts", 0.0, math.inf),
+        ),
         _lers,
         "l-ERS central peak: A·[n(Δν̃, T) + 1]·Δν̃·Γ/(Δν̃² + Γ²), exact at Δν̃ = 0; Bose–Einstein asymmetry",
     )
@@ -244,7 +257,11 @@ register(
     Component(
         "hers_lognormal",
         "shift",
-        (Param("peak", "cm-1", 1e-3, math.inf, "position of the maximum c"), Param("log_width", "", 1e-3, 10.0, "width s in ln(Δν̃)"), Param("height", "counts", 0.0, math.inf)),
+        (
+            Param("peak", "cm-1", 1e-3, math.inf, "position of the maximum c"),
+            Param("log_width", "", 1e-3, 10.0, "width s in ln(Δν̃)"),
+            Param("height", "counts", 0.0, math.inf),
+        ),
         _hers,
         "h-ERS band: A·exp(−ln²(Δν̃/c)/(2s²)) for Δν̃ > 0, 0 otherwise; heavy tail to large shifts",
     )
@@ -268,7 +285,9 @@ def polynomial_component(order: int, scale_cm: float = 4000.0) -> Component:
         return f, [xp.broadcast_to(powers[:, k], f.shape) for k in range(order + 1)]
 
     params = tuple(Param(f"c{k}", "counts", description=f"coefficient of (Δν̃/{scale_cm:g})^{k}") for k in range(order + 1))
-    return Component(f"polynomial{order}", "shift", params, columns, f"polynomial baseline of order {order} in Δν̃/{scale_cm:g} cm⁻¹", amplitude=None)
+    return Component(
+        f"polynomial{order}", "shift", params, columns, f"polynomial baseline of order {order} in Δν̃/{scale_cm:g} cm⁻¹", amplitude=None
+    )
 
 
 for _order in range(0, 6):

@@ -74,7 +74,14 @@ def integrate_windows_array(spectra, shift, energy, windows: Mapping[str, tuple[
     return xp.stack(outs + [centroid], axis=1)
 
 
-def window_integrals(ds: xr.Dataset, windows: Mapping[str, tuple[float, float]] | None = None, *, edge: int = 3, notch_cm: float = 10.0, backend: str | None = None) -> xr.Dataset:
+def window_integrals(
+    ds: xr.Dataset,
+    windows: Mapping[str, tuple[float, float]] | None = None,
+    *,
+    edge: int = 3,
+    notch_cm: float = 10.0,
+    backend: str | None = None,
+) -> xr.Dataset:
     """Quick-look band maps of a map Dataset: ``<band>_window_area`` (counts·cm⁻¹) and ``aspl_centroid_ev``.
 
     Lazy for dask-backed maps (computed chunk by chunk). Any leading dims are kept.
@@ -110,5 +117,7 @@ def window_integrals(ds: xr.Dataset, windows: Mapping[str, tuple[float, float]] 
     result["aspl_centroid_ev"].attrs = {"units": "eV", "long_name": "aS-PL centroid energy"}
     result.attrs = {k: v for k, v in ds.attrs.items() if k in ("laser_nm", "source", "history", "instrument", "sample")}
     result.attrs["backend"] = be.name
-    add_history(result.attrs, "window_integrals", windows={k: list(v) for k, v in windows.items()}, edge=edge, notch_cm=notch_cm, backend=be.name)
+    add_history(
+        result.attrs, "window_integrals", windows={k: list(v) for k, v in windows.items()}, edge=edge, notch_cm=notch_cm, backend=be.name
+    )
     return result

@@ -150,7 +150,9 @@ class CompositeModel:
         self.upper = np.array(upper)
         self.prior_mu = np.array(mu)
         self.prior_sigma = np.array(sigma)
-        self._windows = {t.name: (None if t.window is None else ((self.shift >= t.window[0]) & (self.shift <= t.window[1]))) for t in self.terms}
+        self._windows = {
+            t.name: (None if t.window is None else ((self.shift >= t.window[0]) & (self.shift <= t.window[1]))) for t in self.terms
+        }
 
     # ---- evaluation ---------------------------------------------------------------------------
     @property

@@ -37,7 +37,11 @@ __all__ = ["decompose", "build_model_spec", "result_names", "fitted_components"]
 #: Status codes set by the preflight of ``decompose`` (the engine's codes are 0–5).
 SATURATED = 6
 FLAT = 7
-STATUS_MEANINGS = {**{int(s): s.name.lower() for s in FitStatus}, SATURATED: "saturated (channels masked)", FLAT: "flat (no signal; not fitted)"}
+STATUS_MEANINGS = {
+    **{int(s): s.name.lower() for s in FitStatus},
+    SATURATED: "saturated (channels masked)",
+    FLAT: "flat (no signal; not fitted)",
+}
 
 _UNIT_SUFFIX = {"cm-1": "_cm", "K": "_k", "eV": "_ev", "1/eV": "_per_ev", "counts": "", "": ""}
 _OPTION_KEYS = ("mask", "drop")
@@ -74,7 +78,10 @@ def build_model_spec(preset: str | Mapping | None = "cspbbr3-633", model: Mappin
             for sub, content in value.items():
                 if sub not in TERM_KEYS:
                     close = difflib.get_close_matches(sub, TERM_KEYS, n=1)
-                    raise ValueError(f"override {key}.{sub}: unknown key.{' Did you mean ' + repr(close[0]) + '?' if close else ''} Valid: {', '.join(TERM_KEYS)}.")
+                    raise ValueError(
+                        f"override {key}.{sub}: unknown key.{' Did you mean ' + repr(close[0]) + '?' if close else ''} "
+                        f"Valid: {', '.join(TERM_KEYS)}."
+                    )
                 if isinstance(content, Mapping):
                     terms[key].setdefault(sub, {}).update(copy.deepcopy(dict(content)))
                 else:
@@ -96,7 +103,13 @@ def result_names(model: CompositeModel) -> list[tuple[str, str, str]]:
     for term in model.terms:
         out.append((f"{term.name}_area", "counts*cm-1", f"area of {term.name} over the Raman-shift axis"))
         for param in term.component.params:  # fixed and tied parameters are reported too
-            out.append((f"{term.name}_{param.name}{_UNIT_SUFFIX.get(param.unit, '')}", param.unit, f"{term.name} {param.name}: {param.description or term.component.name}"))
+            out.append(
+                (
+                    f"{term.name}_{param.name}{_UNIT_SUFFIX.get(param.unit, '')}",
+                    param.unit,
+                    f"{term.name} {param.name}: {param.description or term.component.name}",
+                )
+            )
         if term.component.name == "espl":
             out.append((f"{term.name}_peak_ev", "eV", f"energy of the maximum of the fitted {term.name} band"))
             out.append((f"{term.name}_urbach_ev", "eV", f"Urbach energy 1/|β| of {term.name}"))
@@ -125,7 +138,9 @@ class _Decomposer:
         for lo, hi in spec.get("mask", []):
             base[(self.shift >= lo) & (self.shift <= hi)] = 0.0
         if base.sum() <= self.model.n_free:
-            raise ValueError(f"the mask leaves {int(base.sum())} channels for {self.model.n_free} free parameters; widen the axis or mask less.")
+            raise ValueError(
+                f"the mask leaves {int(base.sum())} channels for {self.model.n_free} free parameters; widen the axis or mask less."
+            )
         self.base_w = xp.asarray(base)
         step = np.diff(self.shift)
         self.trapz = xp.asarray(np.r_[step, 0.0] / 2 + np.r_[0.0, step] / 2)
@@ -176,7 +191,11 @@ class _Decomposer:
             w = xp.where(sat, 0.0, w)
             status[xp.any(sat & (self.base_w[None, :] > 0), axis=1)] = SATURATED
         smooth = _boxcar(xp, y_clean, 9)
-        noise = 1.4826 * xp.median(xp.abs(xp.diff(y_clean, axis=1) - xp.median(xp.diff(y_clean, axis=1), axis=1, keepdims=True)), axis=1) / math.sqrt(2)
+        noise = (
+            1.4826
+            * xp.median(xp.abs(xp.diff(y_clean, axis=1) - xp.median(xp.diff(y_clean, axis=1), axis=1, keepdims=True)), axis=1)
+            / math.sqrt(2)
+        )
         span = xp.percentile(smooth, 99, axis=1) - xp.percentile(smooth, 1, axis=1)
         flat = finite & (span < 8.0 * xp.maximum(noise, 1e-12))
         if self.weights == "poisson":
@@ -339,7 +358,9 @@ def decompose(
             raise ValueError(f"`weights` must be 'poisson', 'uniform' or {shift.size} finite values ≥ 0.")
     if saturation is None:
         saturation = data.attrs.get("saturation_counts")
-    engine = _Decomposer(spec, shift, energy, be.xp, weights=weights, saturation=saturation, batch_size=batch_size, max_iter=max_iter, tol=tol)
+    engine = _Decomposer(
+        spec, shift, energy, be.xp, weights=weights, saturation=saturation, batch_size=batch_size, max_iter=max_iter, tol=tol
+    )
     out = xr.apply_ufunc(
         engine,
         data["spectra"],
@@ -356,7 +377,9 @@ def decompose(
         result[f"{name}_stderr"] = out.isel(quantity=2 * i + 1, drop=True).assign_attrs(units=units, long_name=f"standard error of {name}")
     result["chi2_red"] = out.isel(quantity=-3, drop=True).assign_attrs(long_name="reduced chi-square (weighted)")
     result["n_iter"] = out.isel(quantity=-2, drop=True).astype(np.int32).assign_attrs(long_name="Levenberg-Marquardt iterations")
-    result["status"] = out.isel(quantity=-1, drop=True).astype(np.int8).assign_attrs(long_name="fit status", flag_meanings=json.dumps(STATUS_MEANINGS))
+    result["status"] = (
+        out.isel(quantity=-1, drop=True).astype(np.int8).assign_attrs(long_name="fit status", flag_meanings=json.dumps(STATUS_MEANINGS))
+    )
     result.attrs = {k: v for k, v in data.attrs.items() if k in ("laser_nm", "source", "history", "instrument", "sample", "store")}
     result.attrs.update(
         {
@@ -368,7 +391,15 @@ def decompose(
             "areas": "trapezoid of each fitted component over the data's Raman-shift axis, counts*cm-1",
         }
     )
-    add_history(result.attrs, "decompose", preset=result.attrs["preset"], backend=be.name, weights=weights if isinstance(weights, str) else "array", batch_size=batch_size, max_iter=max_iter)
+    add_history(
+        result.attrs,
+        "decompose",
+        preset=result.attrs["preset"],
+        backend=be.name,
+        weights=weights if isinstance(weights, str) else "array",
+        batch_size=batch_size,
+        max_iter=max_iter,
+    )
     return result
 
 
@@ -397,7 +428,9 @@ def fitted_components(results: xr.Dataset, data: xr.Dataset, **sel) -> xr.Datase
                 p[:, idx] = np.where(np.isfinite(values), values, model.init[idx])
     comps = model.components(p)
     spectra = sub_data["spectra"]
-    y = np.asarray((spectra.stack(_pix=lead) if lead else spectra.expand_dims("_pix")).transpose("_pix", SPECTRAL_DIM).values, dtype=np.float64)
+    y = np.asarray(
+        (spectra.stack(_pix=lead) if lead else spectra.expand_dims("_pix")).transpose("_pix", SPECTRAL_DIM).values, dtype=np.float64
+    )
     out = xr.Dataset({name: (("_pix", SPECTRAL_DIM), v) for name, v in comps.items()})
     out["model"] = (("_pix", SPECTRAL_DIM), sum(comps.values()))
     out["data"] = (("_pix", SPECTRAL_DIM), y)

@@ -58,7 +58,7 @@ def nnls(B, y, *, weights=None, lower=0.0, lam: float = 0.0, max_iter: int = 500
     b = xp.maximum(xp.linalg.solve(Gs + 1e-12 * xp.eye(K), hs.T).T, los)  # start: clipped unconstrained solution
     z, t = b, 1.0
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # iterations over the whole batch, not over pixels
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (reported after the loop); iterations over the batch, not pixels
         b_new = xp.maximum(z - (z @ Gs - hs) / L, los)
         t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5)
         z = b_new + ((t - 1.0) / t_new) * (b_new - b)

@@ -160,7 +160,9 @@ def create_store(
     for name, gds in groups.items():
         g, gz = _prepare(gds, {d: c for d, c in used.items() if d in gds.dims} or None)
         g.attrs = dict(gds.attrs)
-        writes.append(g.to_zarr(path, group=name, mode="w-", zarr_format=3, consolidated=False, encoding=_encoding(g, clevel, gz), compute=False))
+        writes.append(
+            g.to_zarr(path, group=name, mode="w-", zarr_format=3, consolidated=False, encoding=_encoding(g, clevel, gz), compute=False)
+        )
     return writes
 
 
@@ -275,7 +277,9 @@ def open_store(
     try:
         ds = xr.open_zarr(path, group=group, consolidated=False, zarr_format=3, chunks=chunks if chunks is not None else {})
     except Exception as exc:  # zarr/xarray raise many types for damaged stores
-        raise StoreError(f"{path}{'/' + group if group else ''} could not be opened as a Zarr v3 store: {type(exc).__name__}: {exc}") from None
+        raise StoreError(
+            f"{path}{'/' + group if group else ''} could not be opened as a Zarr v3 store: {type(exc).__name__}: {exc}"
+        ) from None
     ds = ds.set_coords([c for c in ds.coords])
     ds = ds.assign_coords({name: ds[name].load() for name in ds.coords})
     if group is None:
@@ -318,4 +322,3 @@ def store_info(path: str | Path) -> dict[str, Any]:
     nbytes = sum(v.size * v.dtype.itemsize for v in ds.data_vars.values())
     info["compression_ratio"] = (nbytes / size) if size else math.nan
     return info
-

@@ -60,13 +60,28 @@ def _check_size(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def _generator(kind: str, sizes: dict[str, int], *, n_spectral=1024, seed=0, noise=True, artefacts=True, chunks=None, scene=None, powers_mw=None, dtype=np.float32, **overrides):
+def _generator(
+    kind: str,
+    sizes: dict[str, int],
+    *,
+    n_spectral=1024,
+    seed=0,
+    noise=True,
+    artefacts=True,
+    chunks=None,
+    scene=None,
+    powers_mw=None,
+    dtype=np.float32,
+    **overrides,
+):
     """Validate arguments and build the Generator and its chunking (the one place all kinds go through)."""
     for name, value in sizes.items():
         _check_size(f"size of {name!r}", value)
     _check_size("n_spectral", n_spectral, 16)
     sc = with_overrides(scene, overrides)
-    gen = Generator(kind, sizes, n_spectral=n_spectral, seed=seed, noise=noise, artefacts=artefacts, scene=sc, powers_mw=powers_mw, dtype=dtype)
+    gen = Generator(
+        kind, sizes, n_spectral=n_spectral, seed=seed, noise=noise, artefacts=artefacts, scene=sc, powers_mw=powers_mw, dtype=dtype
+    )
     return gen, _chunks(sizes, n_spectral, chunks)
 
 
@@ -162,7 +177,6 @@ def write(kind: str, path, size=None, *, overwrite=False, progress=True, **kwarg
 
     from hyperspec._progress import Progress  # noqa: PLC0415
     from hyperspec.io.zarr_ import create_store, mark_complete  # noqa: PLC0415
-
     from hyperspec.synthetic._generator import _open_for_blocks  # noqa: PLC0415
 
     gen, chunks = _build(kind, size, **kwargs)
@@ -200,7 +214,9 @@ def components(truth: xr.Dataset, ds: xr.Dataset | None = None, *, scene: Scene 
     for n in ("sbpl_center_ev", "sbpl_hwhm_ev", "sbpl_height"):
         p[n] = np.asarray(stacked[n].transpose("_pix", "sbpl").values)
     comps = render(p, shift, energy, sc)
-    out = xr.Dataset({c: (("_pix", "spectral"), comps[c]) for c in COMPONENTS}, coords={"_pix": stacked["_pix"], "shift": ("spectral", shift)})
+    out = xr.Dataset(
+        {c: (("_pix", "spectral"), comps[c]) for c in COMPONENTS}, coords={"_pix": stacked["_pix"], "shift": ("spectral", shift)}
+    )
     out = out.unstack("_pix") if lead else out.isel(_pix=0)
     out = out.transpose(*lead, "spectral")
     out["notch_transmission"] = ("spectral", notch_transmission(shift, sc.notch_half_width_cm, sc.notch_floor))

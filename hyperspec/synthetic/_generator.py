@@ -127,7 +127,14 @@ class Generator:
 
     def _param_names(self) -> list[str]:
         probe = {k: np.zeros(1) for k in ("glass_fraction", "interface", "texture", "temperature", "electrode")}
-        names = list(parameters(self.scene, probe, t_s=np.zeros(1) if self.t_s is not None else None, power_mw=np.ones(1) if self.powers_mw is not None else None))
+        names = list(
+            parameters(
+                self.scene,
+                probe,
+                t_s=np.zeros(1) if self.t_s is not None else None,
+                power_mw=np.ones(1) if self.powers_mw is not None else None,
+            )
+        )
         extra = ["region", "glass_fraction", "distance_um", "aspl_peak_ev", "n_sbpl", "n_cosmic", "defect"]
         areas = [f"{c}_area" for c in _AREA_COMPONENTS] + [f"{n}_area" for n in RAMAN_LINES]
         return names + extra + areas
@@ -184,7 +191,10 @@ class Generator:
         """Counts (detector output) and true band areas of a batch of spectra; marks cosmic rays in ``cosmic``."""
         sc = self.scene
         comps = render(p, self.shift, self.energy, sc, lines=True)
-        areas = np.stack([comps[c] @ self._trapz_weights for c in _AREA_COMPONENTS] + [comps[f"line:{n}"] @ self._trapz_weights for n in RAMAN_LINES], axis=1)
+        areas = np.stack(
+            [comps[c] @ self._trapz_weights for c in _AREA_COMPONENTS] + [comps[f"line:{n}"] @ self._trapz_weights for n in RAMAN_LINES],
+            axis=1,
+        )
         signal = comps["aspl"]
         for c in ("sbpl", "lers", "hers", "raman", "background"):
             signal += comps[c]
@@ -279,7 +289,18 @@ class Generator:
     def to_dask(self, chunks: dict[str, int]) -> dict[str, da.Array]:
         """Lazy arrays ``spectra``, ``cosmic_ray``, ``params`` and ``sbpl`` assembled from blocks."""
         blocks = list(self.blocks(chunks))
-        token = dask.base.tokenize(self.kind, self.sizes, self.n_spectral, self.seed, self.noise, self.artefacts, self.scene, blocks, None if self.powers_mw is None else self.powers_mw.tolist(), str(self.dtype))
+        token = dask.base.tokenize(
+            self.kind,
+            self.sizes,
+            self.n_spectral,
+            self.seed,
+            self.noise,
+            self.artefacts,
+            self.scene,
+            blocks,
+            None if self.powers_mw is None else self.powers_mw.tolist(),
+            str(self.dtype),
+        )
         grid_shape = tuple(len(set(starts[d] for starts, _ in blocks)) for d in range(len(self.dims)))
         k_max = max(1, self.scene.sbpl_max_per_spectrum)
         pieces = {name: np.empty(grid_shape, dtype=object) for name in ("spectra", "cosmic_ray", "params", "sbpl")}
@@ -357,7 +378,15 @@ class Generator:
             "exposure_s": self.scene.frame_s,
             "saturation_counts": float(self.scene.saturation_counts),
         }
-        ds = from_array(arrays["spectra"], self.wavelength, unit="nm", laser_nm=self.scene.laser_nm, dims=(*self.dims, SPECTRAL_DIM), coords=coords, attrs=attrs)
+        ds = from_array(
+            arrays["spectra"],
+            self.wavelength,
+            unit="nm",
+            laser_nm=self.scene.laser_nm,
+            dims=(*self.dims, SPECTRAL_DIM),
+            coords=coords,
+            attrs=attrs,
+        )
         tcoords = {k: (k, v, {"units": {"x": "um", "y": "um", "t": "s", "power": "mW"}[k]}) for k, v in coords.items()}
         tcoords["shift"] = ds["shift"].variable
         truth_vars = {}
@@ -379,11 +408,17 @@ class Generator:
             "noise": self.noise,
             "artefacts": self.artefacts,
             "scene": self.scene.to_attrs(),
-            "blink_periods_s": {"aspl": list(self.scene.aspl_periods_s), "lers": list(self.scene.lers_periods_s), "hers": list(self.scene.hers_periods_s)},
+            "blink_periods_s": {
+                "aspl": list(self.scene.aspl_periods_s),
+                "lers": list(self.scene.lers_periods_s),
+                "hers": list(self.scene.hers_periods_s),
+            },
             "blink_phases_rad": {k: [float(x) for x in v] for k, v in self.phases.items()},
             "region_codes": {"0": "crystal", "1": "interface", "2": "glass"},
             "defect_codes": {str(k): v for k, v in DEFECT_CODES.items()},
-            "areas": "band areas: trapezoid of the noiseless component over the data's Raman-shift axis, counts·cm⁻¹, before the notch filter",
+            "areas": (
+                "band areas: trapezoid of the noiseless component over the data's Raman-shift axis, counts·cm⁻¹, before the notch filter"
+            ),
         }
         truth = xr.Dataset(truth_vars, coords=tcoords, attrs=tattrs)
         return ds, truth

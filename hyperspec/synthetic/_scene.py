@@ -178,7 +178,15 @@ class Fields:
             electrode = np.zeros_like(xs)
         else:
             electrode = _smoothstep((ys - self.electrode_y) / 0.5)
-        return {"distance_um": d, "glass_fraction": glass, "region": region, "interface": iface, "texture": texture, "temperature": temp, "electrode": electrode}
+        return {
+            "distance_um": d,
+            "glass_fraction": glass,
+            "region": region,
+            "interface": iface,
+            "texture": texture,
+            "temperature": temp,
+            "electrode": electrode,
+        }
 
 
 def _blink(t, periods, depths, phases):
@@ -206,7 +214,10 @@ def parameters(scene: Scene, f: dict, *, t_s=None, power_mw=None, phases=None) -
         "aspl_height": b * lerp(scene.aspl_height_crystal, scene.aspl_height_glass) * f["texture"],
         "lers_width_cm": lerp(scene.lers_width_crystal_cm, scene.lers_width_glass_cm),
         "lers_temperature_k": f["temperature"].copy(),
-        "lers_height": b * lerp(scene.lers_height_crystal, scene.lers_height_glass) * (1 + scene.lers_height_interface_boost * f["interface"]) * f["texture"],
+        "lers_height": b
+        * lerp(scene.lers_height_crystal, scene.lers_height_glass)
+        * (1 + scene.lers_height_interface_boost * f["interface"])
+        * f["texture"],
         "hers_height": b * scene.hers_height_glass * g,
         "hers_peak_cm": np.full_like(g, scene.hers_center_cm),
         "hers_log_width": np.full_like(g, scene.hers_log_width),
@@ -219,16 +230,30 @@ def parameters(scene: Scene, f: dict, *, t_s=None, power_mw=None, phases=None) -
         p[f"{name}_height"] = b * (lerp(heights[0], heights[1]) if where == "perovskite" else heights[0] * f["electrode"])
     if t_s is not None:
         ph = phases or {}
-        growth = np.where(t_s > scene.aspl_onset_s, 1.0 + scene.aspl_growth * -np.expm1(-(t_s - scene.aspl_onset_s) / scene.aspl_growth_tau_s), 1.0)
-        p["aspl_height"] = p["aspl_height"] * _blink(t_s, scene.aspl_periods_s, scene.aspl_depths, ph.get("aspl", [0.0] * len(scene.aspl_periods_s))) * growth
-        p["lers_height"] = p["lers_height"] * _blink(t_s, scene.lers_periods_s, scene.lers_depths, ph.get("lers", [0.0] * len(scene.lers_periods_s)))
-        p["hers_height"] = p["hers_height"] * _blink(t_s, scene.hers_periods_s, scene.hers_depths, ph.get("hers", [0.0] * len(scene.hers_periods_s))) * np.exp(-t_s / scene.hers_decay_tau_s)
+        growth = np.where(
+            t_s > scene.aspl_onset_s, 1.0 + scene.aspl_growth * -np.expm1(-(t_s - scene.aspl_onset_s) / scene.aspl_growth_tau_s), 1.0
+        )
+        p["aspl_height"] = (
+            p["aspl_height"]
+            * _blink(t_s, scene.aspl_periods_s, scene.aspl_depths, ph.get("aspl", [0.0] * len(scene.aspl_periods_s)))
+            * growth
+        )
+        p["lers_height"] = p["lers_height"] * _blink(
+            t_s, scene.lers_periods_s, scene.lers_depths, ph.get("lers", [0.0] * len(scene.lers_periods_s))
+        )
+        p["hers_height"] = (
+            p["hers_height"]
+            * _blink(t_s, scene.hers_periods_s, scene.hers_depths, ph.get("hers", [0.0] * len(scene.hers_periods_s)))
+            * np.exp(-t_s / scene.hers_decay_tau_s)
+        )
     if power_mw is not None:
         rel = power_mw / scene.reference_power_mw
         k = lerp(scene.aspl_exponent_crystal, scene.aspl_exponent_glass)
         p["aspl_exponent"] = k
         p["aspl_height"] = p["aspl_height"] * rel**k
-        for name in ["lers_height", "hers_height", "background_c0", "background_c1", "background_c2"] + [f"{n}_height" for n in RAMAN_LINES]:
+        for name in ["lers_height", "hers_height", "background_c0", "background_c1", "background_c2"] + [
+            f"{n}_height" for n in RAMAN_LINES
+        ]:
             p[name] = p[name] * rel
         base = scene.temperature_base_k
         p["lers_temperature_k"] = base + (p["lers_temperature_k"] - base) * rel

@@ -37,10 +37,16 @@ MODELS = {
     "Lanczos1": lambda x, p: _c(p, 0) * _exp(-_c(p, 1) * x) + _c(p, 2) * _exp(-_c(p, 3) * x) + _c(p, 4) * _exp(-_c(p, 5) * x),
     "Lanczos2": lambda x, p: _c(p, 0) * _exp(-_c(p, 1) * x) + _c(p, 2) * _exp(-_c(p, 3) * x) + _c(p, 4) * _exp(-_c(p, 5) * x),
     "Lanczos3": lambda x, p: _c(p, 0) * _exp(-_c(p, 1) * x) + _c(p, 2) * _exp(-_c(p, 3) * x) + _c(p, 4) * _exp(-_c(p, 5) * x),
-    "Gauss1": lambda x, p: _c(p, 0) * _exp(-_c(p, 1) * x) + _c(p, 2) * _exp(-((x - _c(p, 3)) ** 2) / _c(p, 4) ** 2) + _c(p, 5) * _exp(-((x - _c(p, 6)) ** 2) / _c(p, 7) ** 2),
+    "Gauss1": lambda x, p: (
+        _c(p, 0) * _exp(-_c(p, 1) * x)
+        + _c(p, 2) * _exp(-((x - _c(p, 3)) ** 2) / _c(p, 4) ** 2)
+        + _c(p, 5) * _exp(-((x - _c(p, 6)) ** 2) / _c(p, 7) ** 2)
+    ),
     "Misra1b": lambda x, p: _c(p, 0) * (1 - (1 + _c(p, 1) * x / 2) ** (-2)),
     "Kirby2": lambda x, p: (_c(p, 0) + _c(p, 1) * x + _c(p, 2) * x**2) / (1 + _c(p, 3) * x + _c(p, 4) * x**2),
-    "Hahn1": lambda x, p: (_c(p, 0) + _c(p, 1) * x + _c(p, 2) * x**2 + _c(p, 3) * x**3) / (1 + _c(p, 4) * x + _c(p, 5) * x**2 + _c(p, 6) * x**3),
+    "Hahn1": lambda x, p: (
+        (_c(p, 0) + _c(p, 1) * x + _c(p, 2) * x**2 + _c(p, 3) * x**3) / (1 + _c(p, 4) * x + _c(p, 5) * x**2 + _c(p, 6) * x**3)
+    ),
     "Nelson": lambda x, p: _c(p, 0) - _c(p, 1) * _x(x, 0) * _exp(-_c(p, 2) * _x(x, 1)),
     "MGH17": lambda x, p: _c(p, 0) + _c(p, 1) * _exp(-x * _c(p, 3)) + _c(p, 2) * _exp(-x * _c(p, 4)),
     "Misra1c": lambda x, p: _c(p, 0) * (1 - (1 + 2 * _c(p, 1) * x) ** (-0.5)),
@@ -56,7 +62,9 @@ MODELS = {
         + _c(p, 8) * np.sin(2 * np.pi * x / _c(p, 6))
     ),
     "MGH09": lambda x, p: _c(p, 0) * (x**2 + x * _c(p, 1)) / (x**2 + x * _c(p, 2) + _c(p, 3)),
-    "Thurber": lambda x, p: (_c(p, 0) + _c(p, 1) * x + _c(p, 2) * x**2 + _c(p, 3) * x**3) / (1 + _c(p, 4) * x + _c(p, 5) * x**2 + _c(p, 6) * x**3),
+    "Thurber": lambda x, p: (
+        (_c(p, 0) + _c(p, 1) * x + _c(p, 2) * x**2 + _c(p, 3) * x**3) / (1 + _c(p, 4) * x + _c(p, 5) * x**2 + _c(p, 6) * x**3)
+    ),
     "Rat42": lambda x, p: _c(p, 0) / (1 + _exp(_c(p, 1) - _c(p, 2) * x)),
     "MGH10": lambda x, p: _c(p, 0) * _exp(_c(p, 1) / (x + _c(p, 2))),
     "Eckerle4": lambda x, p: (_c(p, 0) / _c(p, 1)) * _exp(-0.5 * ((x - _c(p, 2)) / _c(p, 1)) ** 2),

@@ -12,7 +12,6 @@ from hyperspec.bands import shapes
 from hyperspec.fit.decompose import FLAT, SATURATED, _Decomposer, build_model_spec, decompose
 from hyperspec.fit.lm import FitStatus
 
-
 NO_HERS_PRIOR = {"prior": {"peak": [1800.0, np.inf], "log_width": [0.5, np.inf]}}
 
 
@@ -75,7 +74,17 @@ def test_agrees_with_scipy_least_squares_pixel_by_pixel():
     ds, truth = synthetic.cspbbr3_map((10, 20), n_spectral=1024, seed=5, artefacts=False)  # 200 pixels, crystal to glass
     ds = ds.compute()
     res = decompose(ds, backend="numpy", tol=1e-10, max_iter=400)
-    eng = _Decomposer(build_model_spec("cspbbr3-633"), ds["shift"].values, ds["energy"].values, np, weights="poisson", saturation=None, batch_size=64, max_iter=400, tol=1e-10)
+    eng = _Decomposer(
+        build_model_spec("cspbbr3-633"),
+        ds["shift"].values,
+        ds["energy"].values,
+        np,
+        weights="poisson",
+        saturation=None,
+        batch_size=64,
+        max_iter=400,
+        tol=1e-10,
+    )
     y = ds["spectra"].values.reshape(-1, ds.sizes["spectral"]).astype(np.float64)
     model = eng.model
     smooth = np.array([np.convolve(np.pad(r, 4, mode="edge"), np.ones(9) / 9, mode="valid") for r in y])
@@ -98,7 +107,18 @@ def test_agrees_with_scipy_least_squares_pixel_by_pixel():
         def jac(p, sw=sw):
             return np.vstack([-sw[:, None] * model.value_and_jacobian(None, p[None])[1][0], np.diag(1.0 / sigma)[has_prior]])
 
-        ref = optimize.least_squares(resid, p0[i], jac=jac, bounds=(model.lower, model.upper), method="trf", x_scale="jac", xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=2000)
+        ref = optimize.least_squares(
+            resid,
+            p0[i],
+            jac=jac,
+            bounds=(model.lower, model.upper),
+            method="trf",
+            x_scale="jac",
+            xtol=1e-12,
+            ftol=1e-12,
+            gtol=1e-12,
+            max_nfev=2000,
+        )
         ours = {n: res[n].values.reshape(-1)[i] for n in names}
         theirs = {
             "aspl_area": model.term_columns(model.terms[0], ref.x[None], False)[0][0] @ np.asarray(eng.trapz),
@@ -115,7 +135,11 @@ def test_custom_model_three_lorentzians_and_a_line():
     rng = np.random.default_rng(4)
     n = 12
     centers = np.column_stack([rng.uniform(1350, 1370, n), rng.uniform(1580, 1600, n), rng.uniform(2700, 2740, n)])
-    clean = sum(shapes.lorentzian(shift, centers[:, k : k + 1], w, h) for k, (w, h) in enumerate([(20, 300), (12, 800), (30, 400)])) + 50 + 0.01 * shift
+    clean = (
+        sum(shapes.lorentzian(shift, centers[:, k : k + 1], w, h) for k, (w, h) in enumerate([(20, 300), (12, 800), (30, 400)]))
+        + 50
+        + 0.01 * shift
+    )
     data = clean + rng.normal(0, 3, clean.shape)
     ds = hyperspec.from_array(data.reshape(3, 4, -1), shift, laser_nm=532.0)
     spec = {
@@ -129,7 +153,9 @@ def test_custom_model_three_lorentzians_and_a_line():
     for k, term in enumerate(("d", "g", "2d")):
         got = res[f"{term}_center_cm"].values.reshape(-1)
         np.testing.assert_allclose(got, centers[:, k], atol=4 * res[f"{term}_center_cm_stderr"].values.max())
-    np.testing.assert_allclose(res["g_area"].values.reshape(-1), np.trapezoid(shapes.lorentzian(shift, centers[:, 1:2], 12, 800), shift), rtol=0.02)
+    np.testing.assert_allclose(
+        res["g_area"].values.reshape(-1), np.trapezoid(shapes.lorentzian(shift, centers[:, 1:2], 12, 800), shift), rtol=0.02
+    )
     assert res.attrs["preset"] == "custom"
 
 

@@ -47,7 +47,9 @@ def test_nist_higher_difficulty():
 def _gauss_batch(n=40, m=200, seed=0):
     rng = np.random.default_rng(seed)
     x = np.linspace(-10, 10, m)
-    true = np.column_stack([rng.uniform(50, 200, n), rng.uniform(-3, 3, n), rng.uniform(0.8, 2.5, n), rng.uniform(5, 20, n), rng.uniform(-0.5, 0.5, n)])
+    true = np.column_stack(
+        [rng.uniform(50, 200, n), rng.uniform(-3, 3, n), rng.uniform(0.8, 2.5, n), rng.uniform(5, 20, n), rng.uniform(-0.5, 0.5, n)]
+    )
 
     def model(xx, p):
         return p[:, 0:1] * np.exp(-0.5 * ((xx - p[:, 1:2]) / p[:, 2:3]) ** 2) + p[:, 3:4] + p[:, 4:5] * xx
@@ -74,7 +76,16 @@ def test_weights_and_covariance_match_curve_fit():
     for absolute in (False, True):
         res = levenberg_marquardt(model, x, y, p0, weights=1 / sigma**2, absolute_weights=absolute, **PRECISE)
         for i in range(5):
-            popt, pcov = optimize.curve_fit(lambda xx, *p: model(xx, np.array(p)[None])[0], x, y[i], p0=p0[i], sigma=sigma, absolute_sigma=absolute, xtol=1e-14, ftol=1e-14)
+            popt, pcov = optimize.curve_fit(
+                lambda xx, *p: model(xx, np.array(p)[None])[0],
+                x,
+                y[i],
+                p0=p0[i],
+                sigma=sigma,
+                absolute_sigma=absolute,
+                xtol=1e-14,
+                ftol=1e-14,
+            )
             assert np.all(np.abs(res.params[i] - popt) <= 1e-4 * res.stderr[i])
             np.testing.assert_allclose(res.covariance[i], pcov, rtol=1e-5, atol=1e-12)
             np.testing.assert_allclose(res.stderr[i], np.sqrt(np.diag(pcov)), rtol=1e-5)
@@ -110,7 +121,9 @@ def test_prior_equals_augmented_least_squares():
     res = levenberg_marquardt(model, x, y, p0, prior=(mu, sigma), **PRECISE)
     finite = np.isfinite(sigma)
     for i in range(4):
-        ref = optimize.least_squares(lambda p, i=i: np.r_[model(x, p[None])[0] - y[i], ((p - mu[i]) / sigma)[finite]], p0[i], method="lm", xtol=1e-14, ftol=1e-14)
+        ref = optimize.least_squares(
+            lambda p, i=i: np.r_[model(x, p[None])[0] - y[i], ((p - mu[i]) / sigma)[finite]], p0[i], method="lm", xtol=1e-14, ftol=1e-14
+        )
         assert np.all(np.abs(res.params[i] - ref.x) <= 1e-4 * res.stderr[i])
     # a tight prior wins over the data
     tight = levenberg_marquardt(model, x, y, p0, prior=(mu, np.where(finite, 1e-9, np.inf)))
@@ -128,7 +141,14 @@ def test_status_codes_per_row_without_exceptions():
     y[4, 50] = np.nan
     w[4, 50] = 0.0  # masked NaN is fine
     res = levenberg_marquardt(model, x, y, p0, weights=w)
-    assert res.status.tolist() == [FitStatus.CONVERGED, FitStatus.NONFINITE, FitStatus.NONFINITE, FitStatus.MASKED, FitStatus.CONVERGED, FitStatus.CONVERGED]
+    assert res.status.tolist() == [
+        FitStatus.CONVERGED,
+        FitStatus.NONFINITE,
+        FitStatus.NONFINITE,
+        FitStatus.MASKED,
+        FitStatus.CONVERGED,
+        FitStatus.CONVERGED,
+    ]
     assert np.all(np.isnan(res.params[[1, 2, 3]])) and np.all(np.isfinite(res.params[[0, 4, 5]]))
     short = levenberg_marquardt(model, x, y[[0]], p0[[0]] * 1.5, max_iter=2)
     assert short.status[0] == FitStatus.MAX_ITER and short.n_iter[0] == 2

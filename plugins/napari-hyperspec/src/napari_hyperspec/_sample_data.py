@@ -10,7 +10,7 @@ def make_synthetic_map(shape=(48, 48), n_spectral=512, seed=0):
 
     The spectral axis becomes napari's slider; pixel scale is in µm.
     """
-    from hyperspec import synthetic  # imported here so napari's plugin discovery stays light
+    from hyperspec import synthetic  # noqa: PLC0415 (imported here so napari's plugin discovery stays light)
 
     ds, truth = synthetic.cspbbr3_map(shape, n_spectral=n_spectral, seed=seed)
     cube = np.moveaxis(np.asarray(ds["spectra"].values), -1, 0)
