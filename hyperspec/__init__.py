@@ -17,7 +17,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-from hyperspec._backend import gpu_available, resolve_backend, to_numpy
+from hyperspec._backend import gpu_available, resolve_backend, single_threaded_blas, to_numpy
 from hyperspec._errors import AxisError, BackendError, DataModelError, HyperspecError, StoreError, StoreExistsError, StoreNotFoundError
 from hyperspec.io.zarr_ import open_store as open  # noqa: A001  (hyperspec.open, like xarray.open_dataset)
 from hyperspec.io.zarr_ import save
@@ -36,6 +36,7 @@ __all__ = [
     "window_integrals",
     "resolve_backend",
     "gpu_available",
+    "single_threaded_blas",
     "to_numpy",
     "HyperspecError",
     "AxisError",

@@ -8,6 +8,7 @@ Algorithms never branch on a flag: they call ``get_namespace(array)`` and use ``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -18,7 +19,7 @@ import numpy as np
 
 from hyperspec._errors import BackendError
 
-__all__ = ["BACKENDS", "ENV_VAR", "Backend", "resolve_backend", "gpu_available", "get_namespace", "to_numpy"]
+__all__ = ["BACKENDS", "ENV_VAR", "Backend", "resolve_backend", "gpu_available", "get_namespace", "to_numpy", "single_threaded_blas"]
 
 BACKENDS = ("auto", "numpy", "cupy")
 ENV_VAR = "HYPERSPEC_BACKEND"
@@ -115,3 +116,22 @@ def to_numpy(array) -> np.ndarray:
     if get is not None and type(array).__module__.startswith("cupy"):
         return get()
     return np.asarray(array)
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """Compute the block with BLAS on one thread; use it around ``compute()`` in the calling thread.
+
+    The batched engines issue many small matrix products (P × m by m × P per pixel) from several
+    dask threads at once; a multi-threaded BLAS inside each oversubscribes the cores (measured on
+    2 cores: ``decompose`` 132 → 202 px/s). The limit is process-wide and must be set and restored by
+    the thread that starts the computation: OpenBLAS does not raise its thread count again from a
+    worker thread. ``hyperspec.decompose`` does this itself for in-memory input, the CLI for every run::
+
+        with hyperspec.single_threaded_blas():
+            results = hyperspec.decompose(lazy_map).compute()
+    """
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

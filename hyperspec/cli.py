@@ -120,7 +120,8 @@ def cmd_decompose(args) -> int:
     lead = [d for d in ds["spectra"].dims if d != "spectral"]
     n_pix = int(np.prod([ds.sizes[d] for d in lead]))
     t0 = time.perf_counter()
-    hyperspec.save(results, out, overwrite=args.overwrite, label="decompose")  # computes chunk by chunk, with progress
+    with hyperspec.single_threaded_blas():  # chunks are the parallel unit
+        hyperspec.save(results, out, overwrite=args.overwrite, label="decompose")  # computes chunk by chunk, with progress
     written = hyperspec.open(out)
     codes, counts = np.unique(written["status"].values, return_counts=True)
     print(f"wrote {out}: {len(results.data_vars)} variables on ({', '.join(lead)}); {n_pix:,} pixels in {time.perf_counter() - t0:.1f} s")
@@ -190,7 +191,7 @@ def cmd_demo(args) -> int:
     print("2/4 decompose every spectrum (preset cspbbr3-633: aS-PL, l-ERS, h-ERS, Raman lines, baseline; regularised least squares)")
     ds = ds.chunk({"y": max(1, min(ny, 8))})  # chunks of rows run in parallel
     results = hyperspec.decompose(ds, "cspbbr3-633", backend=backend.name)
-    with Progress("decompose", n_pix) as prog:
+    with Progress("decompose", n_pix) as prog, hyperspec.single_threaded_blas():
         results = results.compute()
     t_fit = prog.elapsed
 

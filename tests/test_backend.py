@@ -65,3 +65,27 @@ def test_import_needs_no_gpu_qt_or_cluster():
     code = "import sys, hyperspec; bad = [m for m in ('cupy', 'PyQt6', 'PySide6', 'napari', 'distributed') if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_single_threaded_blas_limits_workers_and_restores():
+    import threading
+
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    from hyperspec import single_threaded_blas
+
+    np.linalg.inv(np.eye(3))  # load BLAS
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    seen = []
+    with single_threaded_blas():
+        t = threading.Thread(target=lambda: seen.append(blas_threads()))  # a dask worker thread sees the limit
+        t.start()
+        t.join(5)
+        assert all(n == 1 for n in blas_threads())
+    assert seen and all(n == 1 for n in seen[0])
+    assert blas_threads() == before

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from hyperspec._backend import resolve_backend, to_numpy
+from hyperspec._backend import resolve_backend, single_threaded_blas, to_numpy
 from hyperspec.bands.presets import get_preset
 from hyperspec.fit.composite import TERM_KEYS, CompositeModel
 from hyperspec.fit.linear import nnls
@@ -340,6 +340,11 @@ def decompose(
         Edits of the preset: ``lers={"bounds": {"temperature": [250, 600]}}``, ``drop=["cnt_d"]``,
         ``mask=[[-12, 12]]``, or a new term ``{"shape": …}``.
 
+    Notes
+    -----
+    Lazy results compute fastest with BLAS on one thread per process (the chunks are the parallel
+    unit): ``with hyperspec.single_threaded_blas(): res.compute()``.
+
     Returns
     -------
     xarray.Dataset
@@ -361,15 +366,16 @@ def decompose(
     engine = _Decomposer(
         spec, shift, energy, be.xp, weights=weights, saturation=saturation, batch_size=batch_size, max_iter=max_iter, tol=tol
     )
-    out = xr.apply_ufunc(
-        engine,
-        data["spectra"],
-        input_core_dims=[[SPECTRAL_DIM]],
-        output_core_dims=[["quantity"]],
-        dask="parallelized",
-        output_dtypes=[np.float64],
-        dask_gufunc_kwargs={"output_sizes": {"quantity": engine.n_out}},
-    )
+    with single_threaded_blas():  # in-memory input is computed right here; lazy input when the caller computes
+        out = xr.apply_ufunc(
+            engine,
+            data["spectra"],
+            input_core_dims=[[SPECTRAL_DIM]],
+            output_core_dims=[["quantity"]],
+            dask="parallelized",
+            output_dtypes=[np.float64],
+            dask_gufunc_kwargs={"output_sizes": {"quantity": engine.n_out}},
+        )
     out.attrs = {}  # not the spectra's units
     result = xr.Dataset()
     for i, (name, units, meaning) in enumerate(engine.names):
