@@ -68,6 +68,19 @@ PRESETS = {
             "cnt_2d": _line(2720.0, 40.0, 30.0, (8.0, 80.0)),
             "baseline": {"shape": "polynomial2"},
         },
+        # switched on with decompose(..., include=["sbpl1", "sbpl2"]): sporadic narrow SBPL peaks on the ESPL band
+        # (Lorentzian in energy = Lorentzian in Raman shift, HWHM ≈ 1 nm ≈ 37 cm⁻¹), each started on the
+        # largest residual peak of a first fit without them
+        "optional_terms": {
+            name: {
+                "shape": "lorentzian",
+                "seed": "residual_peak",
+                "init": {"center": -3313.0, "hwhm": 40.0},
+                "bounds": {"center": [-4300.0, -2300.0], "hwhm": [15.0, 90.0]},
+                "prior": {"hwhm": [40.0, 20.0]},
+            }
+            for name in ("sbpl1", "sbpl2")
+        },
     },
 }
 

@@ -8,7 +8,10 @@ A spec is a mapping ``term name → term spec``; a term spec has
 - ``prior``: ``{param: [mu, sigma]}``, the Tikhonov penalty ((p − μ)/σ)² of regularised least squares;
 - ``fixed``: ``{param: value}`` held constant;
 - ``tie``: ``{param: "other_term.param"}`` shares another term's parameter;
-- ``window``: ``[low, high]`` in Raman shift (cm⁻¹): the term is zero outside it.
+- ``window``: ``[low, high]`` in Raman shift (cm⁻¹): the term is zero outside it;
+- ``seed``: ``"residual_peak"`` starts a line (center, hwhm, height) per pixel on the largest peak of
+  the residual of a first fit without it (``decompose`` does the two passes): for lines at random
+  positions, such as SBPL.
 
 Example, three Lorentzians and a linear baseline::
 
@@ -36,7 +39,7 @@ from hyperspec.bands.components import Component, get_component
 
 __all__ = ["CompositeModel", "Term", "TERM_KEYS"]
 
-TERM_KEYS = ("shape", "init", "bounds", "prior", "fixed", "tie", "window", "description")
+TERM_KEYS = ("shape", "init", "bounds", "prior", "fixed", "tie", "window", "seed", "description")
 
 
 @dataclass

@@ -29,7 +29,7 @@ from hyperspec._backend import resolve_backend, single_threaded_blas, to_numpy
 from hyperspec.bands.presets import get_preset
 from hyperspec.fit.composite import TERM_KEYS, CompositeModel
 from hyperspec.fit.linear import nnls
-from hyperspec.fit.lm import FitStatus, levenberg_marquardt
+from hyperspec.fit.lm import FitStatus, LMResult, levenberg_marquardt
 from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
 
 __all__ = ["decompose", "build_model_spec", "result_names", "fitted_components"]
@@ -44,7 +44,7 @@ STATUS_MEANINGS = {
 }
 
 _UNIT_SUFFIX = {"cm-1": "_cm", "K": "_k", "eV": "_ev", "1/eV": "_per_ev", "counts": "", "": ""}
-_OPTION_KEYS = ("mask", "drop")
+_OPTION_KEYS = ("mask", "drop", "include")
 
 
 def build_model_spec(preset: str | Mapping | None = "cspbbr3-633", model: Mapping | None = None, **overrides) -> dict:
@@ -64,6 +64,15 @@ def build_model_spec(preset: str | Mapping | None = "cspbbr3-633", model: Mappin
         spec = get_preset(preset)
     spec.setdefault("mask", [])
     terms = spec["terms"]
+    optional = spec.pop("optional_terms", {})
+    for name in overrides.pop("include", []) or []:  # first, so the included terms can be edited below
+        if name not in optional:
+            close = difflib.get_close_matches(str(name), list(optional), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"cannot include {name!r}: not an optional term of this model.{hint} Optional: {', '.join(optional) or 'none'}."
+            )
+        terms[name] = copy.deepcopy(optional[name])
     for key, value in overrides.items():
         if key == "drop":
             for name in value:
@@ -91,7 +100,7 @@ def build_model_spec(preset: str | Mapping | None = "cspbbr3-633", model: Mappin
         else:
             close = difflib.get_close_matches(key, [*terms, *_OPTION_KEYS], n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown override {key!r}.{hint} Terms of this model: {', '.join(terms)}; options: drop, mask.")
+            raise ValueError(f"unknown override {key!r}.{hint} Terms of this model: {', '.join(terms)}; options: drop, mask, include.")
     if not terms:
         raise ValueError("the model has no terms left; keep at least one.")
     return spec
@@ -159,6 +168,26 @@ class _Decomposer:
         self.lower = xp.asarray(self.model.lower)
         self.upper = xp.asarray(self.model.upper)
         self.prior = (xp.asarray(self.model.prior_mu), xp.asarray(self.model.prior_sigma))
+        # terms started from the data ("seed": "residual_peak") are added one per pass: this engine adds the
+        # last one on the residual of its base engine (the same model without it), which adds the others
+        seeded = [t for t in self.model.terms if spec["terms"][t.name].get("seed")]
+        self.seeded = seeded[-1:]
+        self.earlier_seeded = seeded[:-1]  # decided by earlier passes: a rejected one stays at zero height
+        self.base = None
+        if seeded:
+            for t in seeded:
+                seed = spec["terms"][t.name]["seed"]
+                if seed != "residual_peak" or not {"center", "hwhm", "height"} <= set(t.component.param_names):
+                    raise ValueError(
+                        f"term {t.name!r}: 'seed' must be 'residual_peak' on a line with center, hwhm and height; got {seed!r}."
+                    )
+                if any(t.slots[t.component.param_names.index(k)][0] != "free" for k in ("center", "hwhm", "height")):
+                    raise ValueError(f"term {t.name!r}: a seeded line needs a free center, hwhm and height.")
+            base_spec = copy.deepcopy(spec)
+            base_spec["terms"] = {k: v for k, v in spec["terms"].items() if k != seeded[-1].name}
+            self.base = _Decomposer(
+                base_spec, shift, energy, xp, weights=weights, saturation=saturation, batch_size=batch_size, max_iter=max_iter, tol=tol
+            )
 
     def _identifiable(self, p):
         """Shape parameters of a band whose amplitude is (numerically) zero cannot be determined."""
@@ -179,7 +208,8 @@ class _Decomposer:
                     keep[:, idx] &= ~zero
         return keep
 
-    def fit_batch(self, y):
+    def _preflight(self, y):
+        """Status flags, cleaned data and per-channel weights of a batch (n, m)."""
         xp = self.xp
         n, m = y.shape
         status = xp.full(n, -1, dtype=xp.int8)
@@ -191,40 +221,126 @@ class _Decomposer:
             w = xp.where(sat, 0.0, w)
             status[xp.any(sat & (self.base_w[None, :] > 0), axis=1)] = SATURATED
         smooth = _boxcar(xp, y_clean, 9)
-        noise = (
-            1.4826
-            * xp.median(xp.abs(xp.diff(y_clean, axis=1) - xp.median(xp.diff(y_clean, axis=1), axis=1, keepdims=True)), axis=1)
-            / math.sqrt(2)
-        )
+        diff = xp.diff(y_clean, axis=1)
+        noise = 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / math.sqrt(2)
         span = xp.percentile(smooth, 99, axis=1) - xp.percentile(smooth, 1, axis=1)
         flat = finite & (span < 8.0 * xp.maximum(noise, 1e-12))
         if self.weights == "poisson":
             w = w / xp.maximum(smooth, 1.0)
         elif self.weights != "uniform":
             w = w * xp.asarray(self.weights)[None, :]
-        # linear stage → start values
-        p0 = xp.broadcast_to(xp.asarray(self.model.init), (n, self.model.n_free)).copy()
-        amps, _ = nnls(self.B, y_clean - self.const[None, :], weights=self.base_w, lower=self.amp_lower, max_iter=300, tol=1e-8)
+        return status, finite, flat, y_clean, w
+
+    def start_values(self, y, w):
+        """Start values (n, P) and, for models with seeded terms, the first fit without them (else None).
+
+        Amplitudes come from the linear stage; seeded lines sit on the residual peaks of the first fit.
+        """
+        xp = self.xp
+        p0 = xp.broadcast_to(xp.asarray(self.model.init), (y.shape[0], self.model.n_free)).copy()
+        amps, _ = nnls(self.B, y - self.const[None, :], weights=self.base_w, lower=self.amp_lower, max_iter=300, tol=1e-8)
         p0[:, self.amp_idx] = xp.clip(amps, self.lower[self.amp_idx], self.upper[self.amp_idx])
+        if self.base is None:
+            return p0, None
+        first = self.base.fit_rows(y, w)
+        pb = xp.where(xp.isfinite(first.params), first.params, xp.asarray(self.base.model.init)[None, :])
+        names = self.model.free_names
+        for k, name in enumerate(self.base.model.free_names):
+            p0[:, names.index(name)] = pb[:, k]
+        residual = _boxcar(xp, (y - self.base.model.value(None, pb)) * (self.base_w > 0)[None, :], 5)
+        shift = xp.asarray(self.shift)
+        for term in self.seeded:  # place each seeded line on the largest remaining residual peak in its range
+            slot = dict(zip(term.component.param_names, term.slots, strict=True))
+            c_idx, h_idx, w_idx = slot["center"][1], slot["height"][1], slot["hwhm"][1]
+            inside = (shift >= self.model.lower[c_idx]) & (shift <= self.model.upper[c_idx]) & (self.base_w > 0)
+            masked = xp.where(inside[None, :], residual, -xp.inf)
+            j = xp.argmax(masked, axis=1)
+            center = shift[j]
+            height = xp.take_along_axis(residual, j[:, None], axis=1)[:, 0]
+            p0[:, c_idx] = center
+            p0[:, h_idx] = xp.clip(height, self.lower[h_idx], self.upper[h_idx])
+            hw = p0[:, w_idx : w_idx + 1]
+            residual = residual - xp.maximum(height, 0.0)[:, None] * hw**2 / ((shift[None, :] - center[:, None]) ** 2 + hw**2)
+        return p0, first
+
+    def fit_rows(self, y, w):
+        """Fit rows that passed the preflight; with a seeded line, keep it only where it pays for itself."""
+        p0, first = self.start_values(y, w)
+        if first is None:
+            return self.solve(y, w, p0)
+        upper = self.xp.broadcast_to(self.upper, p0.shape).copy()
+        for term in self.earlier_seeded:  # a line an earlier pass rejected (height 0) is not revived here
+            h_idx = term.slots[term.component.param_names.index("height")][1]
+            upper[:, h_idx] = self.xp.where(p0[:, h_idx] <= 0, 0.0, upper[:, h_idx])
+        return self._select(self.solve(y, w, p0, upper), first)
+
+    def _select(self, full, first):
+        """Per pixel, keep the fit with the new seeded line only where it pays for itself (BIC), else the base fit.
+
+        A seeded line adds 3 parameters; it is kept when the χ² it removes, in units of the pixel's
+        χ²_red, exceeds 3·ln(m) (m: fitted channels). Otherwise a free line fits noise and biases the
+        bands it overlaps.
+        """
+        xp = self.xp
+        m_used = float((self.base_w > 0).sum())
+        penalty = 3.0 * math.log(m_used) * len(self.seeded)
+        gain = (first.chi2 - full.chi2) / xp.maximum(full.chi2_red, 1e-12)
+        keep = xp.isfinite(gain) & (gain > penalty) & (full.status != FitStatus.NONFINITE)
+        names = self.model.free_names
+        idx = xp.asarray([names.index(n) for n in self.base.model.free_names])
+        n, P = full.params.shape
+        seeded_free = [i for i in range(P) if names[i] not in self.base.model.free_names]
+        p = xp.asarray(self.model.init)[None, :].repeat(n, axis=0)
+        p[:, idx] = first.params
+        for term in self.seeded:  # not detected: zero height (shape parameters are then reported NaN)
+            p[:, term.slots[term.component.param_names.index("height")][1]] = 0.0
+        cov = xp.full((n, P, P), xp.nan)
+        cov[:, idx[:, None], idx[None, :]] = first.covariance
+        stderr = xp.full((n, P), xp.nan)
+        stderr[:, idx] = first.stderr
+        stderr[:, seeded_free] = xp.nan
+
+        def pick(a, b):
+            shape = (n,) + (1,) * (a.ndim - 1)
+            return xp.where(keep.reshape(shape), a, b)
+
+        return LMResult(
+            params=pick(full.params, p),
+            stderr=pick(full.stderr, stderr),
+            covariance=pick(full.covariance, cov),
+            chi2=pick(full.chi2, first.chi2),
+            chi2_red=pick(full.chi2_red, first.chi2_red),
+            dof=pick(full.dof, first.dof),
+            n_iter=full.n_iter + first.n_iter,
+            status=pick(full.status, first.status),
+        )
+
+    def solve(self, y, w, p0, upper=None):
+        """Batched Levenberg–Marquardt of this model on rows ``y`` with weights ``w`` from ``p0`` (per-row ``upper``)."""
+        return levenberg_marquardt(
+            self.model.value,
+            None,
+            y,
+            p0,
+            jacobian=self.model.value_and_jacobian,
+            weights=w,
+            bounds=(self.lower, self.upper if upper is None else upper),
+            prior=self.prior,
+            covariance_mask=self._identifiable,
+            max_iter=self.max_iter,
+            xtol=self.tol,
+            ftol=self.tol,
+            gtol=self.tol,
+        )
+
+    def fit_batch(self, y):
+        xp = self.xp
+        status, finite, flat, y_clean, w = self._preflight(y)
         fit_rows = xp.flatnonzero(finite & ~flat)
-        out = xp.full((n, self.n_out), xp.nan)
+        out = xp.full((y.shape[0], self.n_out), xp.nan)
         out[:, -2] = 0  # n_iter of pixels that are not fitted
         if fit_rows.size:
-            res = levenberg_marquardt(
-                self.model.value,
-                None,
-                y_clean[fit_rows],
-                p0[fit_rows],
-                jacobian=self.model.value_and_jacobian,
-                weights=w[fit_rows],
-                bounds=(self.lower, self.upper),
-                prior=self.prior,
-                covariance_mask=self._identifiable,
-                max_iter=self.max_iter,
-                xtol=self.tol,
-                ftol=self.tol,
-                gtol=self.tol,
-            )
+            res = self.fit_rows(y_clean[fit_rows], w[fit_rows])
             out[fit_rows] = self._outputs(res)
             engine = res.status
             prior_flag = status[fit_rows]

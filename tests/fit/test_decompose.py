@@ -206,3 +206,30 @@ def test_fitted_components_sum_to_the_model_and_residual(small_map):
     assert np.all(np.isnan(comps["residual"].values[notch]))
     assert np.nanmax(np.abs(comps["residual"].values)) < 1e-3 * comps["data"].values.max()
     np.testing.assert_allclose(np.trapezoid(comps["aspl"].values, comps["shift"].values), res["aspl_area"].values[1, 2], rtol=1e-9)
+
+
+def test_optional_sbpl_lines_detected_and_selected_per_pixel():
+    from hyperspec import axes
+
+    ds, truth = synthetic.cspbbr3_map((8, 12), n_spectral=1024, seed=4, artefacts=False, sbpl_probability=0.5)
+    ds, truth = ds.compute(), truth.compute()
+    plain = decompose(ds, backend="numpy")
+    res = decompose(ds, backend="numpy", include=["sbpl1", "sbpl2"])
+    n_true = truth["n_sbpl"].values
+    found = sum((np.nan_to_num(res[f"sbpl{k}_height"].values) > 0).astype(int) for k in (1, 2))
+    assert np.mean(found == n_true) >= 0.9, np.array([[np.sum((n_true == a) & (found == b)) for b in range(3)] for a in range(3)])
+    # with SBPL modelled, the ESPL area is right again where SBPL peaks sit on it
+    err = np.abs(res["aspl_area"].values - truth["aspl_area"].values) / truth["aspl_area"].values
+    err_plain = np.abs(plain["aspl_area"].values - truth["aspl_area"].values) / truth["aspl_area"].values
+    assert np.median(err[n_true > 0]) < 0.02 < np.median(err_plain[n_true > 0])
+    # where no line pays for itself, the result is exactly the fit without SBPL terms
+    none = found == 0
+    np.testing.assert_array_equal(res["aspl_area"].values[none], plain["aspl_area"].values[none])
+    assert np.all(res["sbpl1_area"].values[none] == 0) and np.all(np.isnan(res["sbpl1_center_cm"].values[none]))
+    # positions of single SBPL peaks against the truth (a Lorentzian in energy is one in Raman shift)
+    single = (n_true == 1) & (found == 1)
+    true_c = axes.convert_axis(truth["sbpl_center_ev"].values[..., 0], "eV", "cm-1", laser_nm=632.8)
+    got = np.where(np.nan_to_num(res["sbpl1_height"].values) > 0, res["sbpl1_center_cm"].values, res["sbpl2_center_cm"].values)
+    assert np.median(np.abs(got - true_c)[single]) < 3.0
+    with pytest.raises(ValueError, match="cannot include 'sbpl3': not an optional term"):
+        decompose(ds, include=["sbpl3"])
