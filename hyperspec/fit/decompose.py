@@ -125,6 +125,40 @@ def result_names(model: CompositeModel) -> list[tuple[str, str, str]]:
     return out
 
 
+def _check_support(model: CompositeModel, shift: np.ndarray, mask_w: np.ndarray) -> None:
+    """Refuse terms this spectral axis cannot see, before any work, naming them and the fix.
+
+    A windowed term needs fitted channels in its window; a line needs its centre range on the axis; the
+    l-ERS central peak needs channels around 0 cm⁻¹. Otherwise its parameters are undetermined and
+    every pixel would come back singular.
+    """
+    lo_ax, hi_ax = float(shift.min()), float(shift.max())
+    used = shift[mask_w > 0]
+    problems = []
+    for term in model.terms:
+        names = term.component.param_names
+        if term.window is not None:
+            inside = int(((used >= term.window[0]) & (used <= term.window[1])).sum())
+            if inside < len(names):
+                problems.append(f"{term.name} (window {term.window[0]:g}…{term.window[1]:g} cm⁻¹ holds {inside} fitted channels)")
+                continue
+        for key in ("center", "peak"):
+            if key in names and term.component.axis == "shift":
+                kind, idx = term.slots[names.index(key)]
+                lo, hi = (model.lower[idx], model.upper[idx]) if kind == "free" else (idx, idx)
+                if term.component.name == "raman_pair":  # the line shows at +ν and at −ν
+                    lo, hi = -hi, hi
+                if hi < lo_ax or lo > hi_ax:
+                    problems.append(f"{term.name} ({key} {lo:g}…{hi:g} cm⁻¹)")
+        if term.component.name == "lers" and not np.any(np.abs(used) < 300.0):
+            problems.append(f"{term.name} (central peak: no fitted channel within ±300 cm⁻¹)")
+    if problems:
+        raise ValueError(
+            f"the spectral axis ({lo_ax:.6g} … {hi_ax:.6g} cm⁻¹) does not cover these terms: {'; '.join(problems)}. "
+            f"Leave them out with drop={[p.split(' ')[0] for p in problems]!r}, or use a model for this range."
+        )
+
+
 def _boxcar(xp, y, width: int):
     c = xp.cumsum(xp.pad(y, ((0, 0), (width // 2 + 1, width // 2)), mode="edge"), axis=1)
     return (c[:, width:] - c[:, :-width]) / width
@@ -146,6 +180,7 @@ class _Decomposer:
         base = np.ones(self.shift.size)
         for lo, hi in spec.get("mask", []):
             base[(self.shift >= lo) & (self.shift <= hi)] = 0.0
+        _check_support(self.model, self.shift, base)
         if base.sum() <= self.model.n_free:
             raise ValueError(
                 f"the mask leaves {int(base.sum())} channels for {self.model.n_free} free parameters; widen the axis or mask less."

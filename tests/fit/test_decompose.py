@@ -233,3 +233,20 @@ def test_optional_sbpl_lines_detected_and_selected_per_pixel():
     assert np.median(np.abs(got - true_c)[single]) < 3.0
     with pytest.raises(ValueError, match="cannot include 'sbpl3': not an optional term"):
         decompose(ds, include=["sbpl3"])
+
+
+def test_terms_the_axis_cannot_see_are_refused_up_front(small_map):
+    ds, _ = small_map
+    stokes_only = ds.isel(spectral=np.flatnonzero(ds["shift"].values > 100))
+    # from 107 cm⁻¹ on: no anti-Stokes side (aS-PL) and the 73 cm⁻¹ line is cut; the l-ERS Stokes tail remains
+    with pytest.raises(
+        ValueError,
+        match=r"does not cover these terms: aspl \(window -4500…-1500 cm⁻¹ holds 0 fitted channels\); cspbbr3_73 \(center -81…81 cm⁻¹\)\. Leave them out with drop=\['aspl', 'cspbbr3_73'\]",
+    ):
+        decompose(stokes_only)
+    narrow = ds.isel(spectral=np.flatnonzero((ds["shift"].values > 1000) & (ds["shift"].values < 2000)))
+    with pytest.raises(ValueError, match=r"cspbbr3_73 \(center -81…81 cm⁻¹\).*cnt_2d \(center 2680…2760 cm⁻¹\)"):
+        decompose(narrow)
+    # dropping what the axis cannot see makes the fit possible
+    res = decompose(narrow, drop=["aspl", "lers", "cspbbr3_73", "cspbbr3_127", "cspbbr3_160", "cspbbr3_310", "cnt_2d"], backend="numpy")
+    assert np.mean(res["status"].values == FitStatus.CONVERGED) > 0.9
