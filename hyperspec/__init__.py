@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 
 from hyperspec._backend import gpu_available, resolve_backend, single_threaded_blas, to_numpy
 from hyperspec._errors import AxisError, BackendError, DataModelError, HyperspecError, StoreError, StoreExistsError, StoreNotFoundError
+from hyperspec._progress import progress
 from hyperspec.io.zarr_ import open_store as open  # noqa: A001  (hyperspec.open, like xarray.open_dataset)
 from hyperspec.io.zarr_ import save
 from hyperspec.model import from_array, validate_map, with_laser
@@ -37,6 +38,7 @@ __all__ = [
     "resolve_backend",
     "gpu_available",
     "single_threaded_blas",
+    "progress",
     "to_numpy",
     "HyperspecError",
     "AxisError",

@@ -14,9 +14,10 @@ import sys
 import time
 from typing import TextIO
 
+import numpy as np
 from dask.callbacks import Callback
 
-__all__ = ["Progress", "format_rate"]
+__all__ = ["Progress", "format_rate", "progress"]
 
 
 def format_rate(n_pixels: float, seconds: float) -> str:
@@ -83,3 +84,17 @@ class Progress(Callback):
         line = f"{self.label}: {status}, {self.n_pixels:,} px in {_fmt_time(self.elapsed)} ({format_rate(self.n_pixels, self.elapsed)})"
         self.stream.write(("\r" + line + " " * 10 + "\n") if self._tty else line + "\n")
         self.stream.flush()
+
+
+def progress(label: str, pixels) -> Progress:
+    """Progress (percent, pixels/s, ETA) for the dask computations run inside the ``with`` block.
+
+    ``pixels`` is a pixel count or a map Dataset (its spectra count is used)::
+
+        with hyperspec.progress("decompose", ds):
+            res = hyperspec.decompose(ds).compute()
+    """
+    if hasattr(pixels, "data_vars"):
+        ref = pixels["spectra"] if "spectra" in pixels.data_vars else next(iter(pixels.data_vars.values()))
+        pixels = int(np.prod([ref.sizes[d] for d in ref.dims if d != "spectral"], dtype=np.int64))
+    return Progress(label, int(pixels))

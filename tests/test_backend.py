@@ -89,3 +89,14 @@ def test_single_threaded_blas_limits_workers_and_restores():
         assert all(n == 1 for n in blas_threads())
     assert seen and all(n == 1 for n in seen[0])
     assert blas_threads() == before
+
+
+def test_progress_reports_pixels_per_second(small_map, capsys):
+    import hyperspec
+
+    ds, _ = small_map
+    with hyperspec.progress("quick look", ds.chunk({"y": 4})) as prog:
+        hyperspec.window_integrals(ds.chunk({"y": 4})).compute()
+    err = capsys.readouterr().err
+    assert "quick look: done, 384 px in" in err and "px/s" in err
+    assert prog.n_pixels == 16 * 24 and prog.elapsed > 0

@@ -168,7 +168,7 @@ class CompositeModel:
     def term_params(self, term: Term, p):
         """The term's full parameter matrix (n, k) from the free parameters ``p`` (n, P)."""
         xp = self.xp
-        cols = [p[:, idx : idx + 1] if kind == "free" else xp.full((p.shape[0], 1), idx) for kind, idx in term.slots]
+        cols = [p[:, idx : idx + 1] if kind == "free" else xp.full((p.shape[0], 1), idx, dtype=p.dtype) for kind, idx in term.slots]
         return xp.concatenate(cols, axis=1)
 
     def term_value_and_jacobian(self, term: Term, p):
@@ -201,8 +201,8 @@ class CompositeModel:
         """
         xp = self.xp
         n, m = p.shape[0], self.shift.shape[0]
-        total = xp.zeros((n, m))
-        jac = xp.zeros((n, self.n_free, m))
+        total = xp.zeros((n, m), dtype=p.dtype)
+        jac = xp.zeros((n, self.n_free, m), dtype=p.dtype)
         for term in self.terms:
             f, cols = self.term_columns(term, p, True)
             total += f
