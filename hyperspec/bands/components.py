@@ -43,6 +43,7 @@ class Component:
     columns: Callable  #: columns(x, p, jac) → (f (n, m), [∂f/∂p_k (n, m) for each k] or None)
     description: str
     amplitude: str | None = "height"  #: the parameter the component is linear in (for the linear stage)
+    scale: float | None = None  #: abscissa scale of polynomial components (cm⁻¹)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -286,7 +287,13 @@ def polynomial_component(order: int, scale_cm: float = 4000.0) -> Component:
 
     params = tuple(Param(f"c{k}", "counts", description=f"coefficient of (Δν̃/{scale_cm:g})^{k}") for k in range(order + 1))
     return Component(
-        f"polynomial{order}", "shift", params, columns, f"polynomial baseline of order {order} in Δν̃/{scale_cm:g} cm⁻¹", amplitude=None
+        f"polynomial{order}",
+        "shift",
+        params,
+        columns,
+        f"polynomial baseline of order {order} in Δν̃/{scale_cm:g} cm⁻¹",
+        amplitude=None,
+        scale=scale_cm,
     )
 
 

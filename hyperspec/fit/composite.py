@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,9 +77,12 @@ class CompositeModel:
         Raman shift of the channels, cm⁻¹ (NumPy or CuPy).
     energy : array, shape (m,), optional
         Photon energy of the channels, eV; needed by components on the energy axis (ESPL).
+    fused : bool, optional
+        Use the fused numba kernel on NumPy (value and Jacobian in one pass) when every term is a
+        built-in component. Default: when numba is installed, unless ``HYPERSPEC_FUSED=0``.
     """
 
-    def __init__(self, spec: Mapping[str, Mapping[str, Any]], shift, energy=None):
+    def __init__(self, spec: Mapping[str, Mapping[str, Any]], shift, energy=None, *, fused: bool | None = None):
         if not isinstance(spec, Mapping) or not spec:
             raise _spec_error("top level", "a model needs at least one term, e.g. {'peak': {'shape': 'lorentzian'}}.")
         self.spec = copy.deepcopy(dict(spec))
@@ -156,6 +160,22 @@ class CompositeModel:
         self._windows = {
             t.name: (None if t.window is None else ((self.shift >= t.window[0]) & (self.shift <= t.window[1]))) for t in self.terms
         }
+        self._fused = None
+        if fused is None:
+            fused = os.environ.get("HYPERSPEC_FUSED", "1") != "0"
+        if fused and xp is np:
+            from hyperspec.fit import _fused  # noqa: PLC0415
+
+            if _fused.available():
+                try:
+                    self._fused = _fused.FusedModel(self)
+                except NotImplementedError:  # a custom component: the NumPy path serves
+                    self._fused = None
+
+    @property
+    def engine(self) -> str:
+        """Which evaluation runs: ``"numba-fused"`` or the array namespace (``"numpy"``, ``"cupy"``)."""
+        return "numba-fused" if self._fused is not None else self.xp.__name__
 
     # ---- evaluation ---------------------------------------------------------------------------
     @property
@@ -187,6 +207,8 @@ class CompositeModel:
 
     def value(self, x, p):
         """Model spectra (n, m); ``x`` is ignored (the axes are bound at construction)."""
+        if self._fused is not None:
+            return self._fused(p, False)[0]
         total = None
         for term in self.terms:
             f = self.term_columns(term, p, False)[0]
@@ -199,6 +221,8 @@ class CompositeModel:
         The Jacobian is built parameter-major, (n, P, m) in memory, and returned as a transposed
         view: each column is one contiguous write, and JᵀJ maps onto a single batched GEMM.
         """
+        if self._fused is not None:
+            return self._fused(p, True)
         xp = self.xp
         n, m = p.shape[0], self.shift.shape[0]
         total = xp.zeros((n, m), dtype=p.dtype)

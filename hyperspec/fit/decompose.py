@@ -543,6 +543,7 @@ def decompose(
             "model": json.dumps(spec),
             "preset": preset if isinstance(preset, str) and model is None else "custom",
             "backend": be.name,
+            "engine": engine.model.engine,
             "precision": "float64 (model, Jacobian and normal equations)",
             "status_codes": json.dumps(STATUS_MEANINGS),
             "areas": "trapezoid of each fitted component over the data's Raman-shift axis, counts*cm-1",

@@ -1,0 +1,71 @@
+"""The fused numba evaluation equals the NumPy path (its reference) for every built-in component."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from hyperspec import synthetic  # noqa: E402
+from hyperspec.fit.composite import CompositeModel  # noqa: E402
+from hyperspec.fit.decompose import build_model_spec, decompose  # noqa: E402
+
+SPEC = {
+    "espl": {"shape": "espl", "window": [-4500, -1500], "init": {"center": 2.37, "hwhm": 0.03, "beta": 8.0}},
+    "lers": {"shape": "lers", "init": {"width": 80.0, "temperature": 350.0}},
+    "hers": {"shape": "hers_lognormal", "init": {"peak": 1800.0, "log_width": 0.5}},
+    "pair": {"shape": "raman_pair", "init": {"center": 127.0, "hwhm": 7.0}, "tie": {"temperature": "lers.temperature"}},
+    "lor": {"shape": "lorentzian", "init": {"center": 1590.0, "hwhm": 12.0}},
+    "gau": {"shape": "gaussian", "init": {"center": 900.0, "hwhm": 30.0}, "fixed": {"hwhm": 30.0}},
+    "pv": {"shape": "pseudo_voigt", "init": {"center": 500.0, "hwhm": 20.0, "eta": 0.4}, "window": [300, 700]},
+    "base": {"shape": "polynomial3"},
+}
+
+
+def test_value_and_jacobian_equal_the_numpy_reference():
+    ds, _ = synthetic.cspbbr3_map((2, 2), n_spectral=777, noise=False)
+    shift, energy = ds["shift"].values, ds["energy"].values
+    ref = CompositeModel(SPEC, shift, energy, fused=False)
+    fused = CompositeModel(SPEC, shift, energy)
+    assert fused.engine == "numba-fused" and ref.engine == "numpy"
+    rng = np.random.default_rng(3)
+    p = np.clip(ref.init * rng.uniform(0.8, 1.2, (40, ref.n_free)) + rng.normal(0, 1, (40, ref.n_free)), ref.lower, ref.upper)
+    f_ref, j_ref = ref.value_and_jacobian(None, p)
+    f_fus, j_fus = fused.value_and_jacobian(None, p)
+    np.testing.assert_allclose(f_fus, f_ref, rtol=1e-12, atol=1e-12 * np.abs(f_ref).max())
+    scale = np.abs(j_ref).max(axis=1, keepdims=True) + 1e-300
+    np.testing.assert_allclose(j_fus / scale, j_ref / scale, atol=1e-12)
+    np.testing.assert_allclose(fused.value(None, p), f_ref, rtol=1e-12, atol=1e-12 * np.abs(f_ref).max())
+
+
+def test_decompose_is_the_same_with_and_without_the_fused_path(monkeypatch, small_map):
+    ds, _ = small_map
+    sub = ds.isel(y=slice(0, 4), x=slice(0, 6))
+    fused = decompose(sub, backend="numpy")
+    monkeypatch.setenv("HYPERSPEC_FUSED", "0")
+    plain = decompose(sub, backend="numpy")
+    assert fused.attrs["engine"] == "numba-fused" and plain.attrs["engine"] == "numpy"
+    for name in ("aspl_area", "lers_area", "hers_area", "lers_temperature_k", "aspl_peak_ev"):
+        np.testing.assert_allclose(fused[name].values, plain[name].values, rtol=1e-6)
+    np.testing.assert_array_equal(fused["status"].values, plain["status"].values)
+
+
+def test_custom_components_fall_back_to_numpy():
+    from hyperspec.bands.components import COMPONENTS, Component, Param, register
+
+    register(
+        Component(
+            "test_step",
+            "shift",
+            (Param("height", "counts"),),
+            lambda x, p, jac=True: (p[:, :1] * (x > 0), [x * 0 + (x > 0)] if jac else None),
+            "step",
+        )
+    )
+    try:
+        assert CompositeModel({"s": {"shape": "test_step"}}, np.linspace(-10, 10, 21)).engine == "numpy"
+    finally:
+        COMPONENTS.pop("test_step")  # leave the registry as the other tests expect it
+    spec = build_model_spec("cspbbr3-633")
+    assert CompositeModel(spec["terms"], np.linspace(-4500, 3600, 100), np.linspace(2.5, 1.5, 100)).engine == "numba-fused"
