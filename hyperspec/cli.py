@@ -238,7 +238,7 @@ def cmd_demo(args) -> int:
         f"aS-PL peak crystal {np.nanmedian(peak[ok & (region == 0)]):.3f} eV, "
         f"glass {np.nanmedian(peak[ok & (region == 2)]):.3f} eV (blue shift in glass)"
     )
-    print(f"decompose  {format_rate(n_pix, t_fit)} on {backend.name}; total {total:.1f} s")
+    print(f"decompose  {format_rate(n_pix, t_fit)} on {backend.name} ({results.attrs['engine']}); total {total:.1f} s")
     return 0
 
 
