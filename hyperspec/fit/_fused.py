@@ -37,9 +37,20 @@ def available() -> bool:
 def _kernel():
     import numba  # noqa: PLC0415
 
+    @numba.njit(inline="always")
+    def _put(j_out, i, row, j, value, assign):
+        if assign[row]:  # the only writer of this row over the whole axis: no need to clear it first
+            j_out[i, row, j] = value
+        else:
+            j_out[i, row, j] += value
+
     @numba.njit(cache=True, nogil=True, fastmath=False)
-    def evaluate(shift, energy, p, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, want_jac, f_out, j_out):
-        # j_out has one extra row (index n_free) that takes the derivatives of fixed parameters
+    def evaluate(
+        shift, energy, p, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, zero_rows, assign, want_jac, f_out, j_out
+    ):
+        # j_out has one extra row (index n_free) for the derivatives of fixed parameters. Rows written by one
+        # term over the whole axis are overwritten completely, so only ``zero_rows`` (tied parameters,
+        # windowed terms, the scratch row) need clearing first.
         n, n_free = p.shape
         n_terms = codes.shape[0]
         tp = np.empty(8)
@@ -47,7 +58,8 @@ def _kernel():
         for i in range(n):
             f_out[i, :] = 0.0
             if want_jac:
-                j_out[i, :, :] = 0.0
+                for r in zero_rows:
+                    j_out[i, r, :] = 0.0
             for t in range(n_terms):
                 k = counts[t]
                 for q in range(k):
@@ -83,12 +95,12 @@ def _kernel():
                             d1 += fd2 * e2 / g
                             d2 += s2 * r
                             if want_jac:
-                                j_out[i, sl[3], j] += s2 * h * r * _K * c / (temp * temp)
+                                _put(j_out, i, sl[3], j, s2 * h * r * _K * c / (temp * temp), assign)
                         f_out[i, j] += v
                         if want_jac:
-                            j_out[i, sl[0], j] += d0
-                            j_out[i, sl[1], j] += d1
-                            j_out[i, sl[2], j] += d2
+                            _put(j_out, i, sl[0], j, d0, assign)
+                            _put(j_out, i, sl[1], j, d1, assign)
+                            _put(j_out, i, sl[2], j, d2, assign)
                 elif code == 1 or code == 2:  # Gaussian / pseudo-Voigt
                     c, g = tp[0], tp[1]
                     eta = tp[2] if code == 2 else 1.0
@@ -102,9 +114,9 @@ def _kernel():
                         if code == 1:
                             f_out[i, j] += fg
                             if want_jac:
-                                j_out[i, sl[0], j] += fdg
-                                j_out[i, sl[1], j] += fdg * dd / g
-                                j_out[i, sl[2], j] += e
+                                _put(j_out, i, sl[0], j, fdg, assign)
+                                _put(j_out, i, sl[1], j, fdg * dd / g, assign)
+                                _put(j_out, i, sl[2], j, e, assign)
                         else:
                             den = dd * dd + g2
                             slr = g2 / den
@@ -112,10 +124,10 @@ def _kernel():
                             fdl = 2.0 * fl * dd / den
                             f_out[i, j] += eta * fl + (1.0 - eta) * fg
                             if want_jac:
-                                j_out[i, sl[0], j] += eta * fdl + (1.0 - eta) * fdg
-                                j_out[i, sl[1], j] += (eta * fdl + (1.0 - eta) * fdg) * dd / g
-                                j_out[i, sl[2], j] += fl - fg
-                                j_out[i, sl[3], j] += eta * slr + (1.0 - eta) * e
+                                _put(j_out, i, sl[0], j, eta * fdl + (1.0 - eta) * fdg, assign)
+                                _put(j_out, i, sl[1], j, (eta * fdl + (1.0 - eta) * fdg) * dd / g, assign)
+                                _put(j_out, i, sl[2], j, fl - fg, assign)
+                                _put(j_out, i, sl[3], j, eta * slr + (1.0 - eta) * e, assign)
                 elif code == 3:  # ESPL
                     c, g, beta, h = tp[0], tp[1], tp[2], tp[3]
                     g2 = g * g
@@ -129,10 +141,10 @@ def _kernel():
                         v = h * sv * ex
                         f_out[i, j] += v
                         if want_jac:
-                            j_out[i, sl[0], j] += v * (2.0 * dd / den - (beta if free else 0.0))
-                            j_out[i, sl[1], j] += 2.0 * v * dd * dd / (g * den)
-                            j_out[i, sl[2], j] += v * dd if free else 0.0
-                            j_out[i, sl[3], j] += sv * ex
+                            _put(j_out, i, sl[0], j, v * (2.0 * dd / den - (beta if free else 0.0)), assign)
+                            _put(j_out, i, sl[1], j, 2.0 * v * dd * dd / (g * den), assign)
+                            _put(j_out, i, sl[2], j, v * dd if free else 0.0, assign)
+                            _put(j_out, i, sl[3], j, sv * ex, assign)
                 elif code == 4:  # l-ERS
                     w, temp, h = tp[0], tp[1], tp[2]
                     w2 = w * w
@@ -149,15 +161,19 @@ def _kernel():
                         if want_jac:
                             half = qc / 2.0
                             sh = 1.0 if small else half / math.sinh(half)
-                            j_out[i, sl[0], j] += h * a * (x * x - w2) / (den * den)
-                            j_out[i, sl[1], j] += h * lor * sh * sh / _K
-                            j_out[i, sl[2], j] += a * lor
+                            _put(j_out, i, sl[0], j, h * a * (x * x - w2) / (den * den), assign)
+                            _put(j_out, i, sl[1], j, h * lor * sh * sh / _K, assign)
+                            _put(j_out, i, sl[2], j, a * lor, assign)
                 elif code == 5:  # h-ERS log-normal (zero for shifts ≤ 0)
                     c, sw, h = tp[0], tp[1], tp[2]
                     s2w = 2.0 * sw * sw
                     for j in range(j_lo[t], j_hi[t]):
                         x = xs[j]
-                        if x <= 0.0:
+                        if x <= 0.0:  # zero there, but the Jacobian rows must still be written
+                            if want_jac:
+                                _put(j_out, i, sl[0], j, 0.0, assign)
+                                _put(j_out, i, sl[1], j, 0.0, assign)
+                                _put(j_out, i, sl[2], j, 0.0, assign)
                             continue
                         ln = math.log(x / c)
                         e = math.exp(-(ln * ln) / s2w)
@@ -165,9 +181,9 @@ def _kernel():
                         f_out[i, j] += v
                         if want_jac:
                             fl = v * ln / (sw * sw)
-                            j_out[i, sl[0], j] += fl / c
-                            j_out[i, sl[1], j] += fl * ln / sw
-                            j_out[i, sl[2], j] += e
+                            _put(j_out, i, sl[0], j, fl / c, assign)
+                            _put(j_out, i, sl[1], j, fl * ln / sw, assign)
+                            _put(j_out, i, sl[2], j, e, assign)
                 else:  # polynomial in x/scale
                     for j in range(j_lo[t], j_hi[t]):
                         u = xs[j] / scale[t]
@@ -176,7 +192,7 @@ def _kernel():
                         for q in range(k):
                             v += tp[q] * pw
                             if want_jac:
-                                j_out[i, sl[q], j] += pw
+                                _put(j_out, i, sl[q], j, pw, assign)
                             pw *= u
                         f_out[i, j] += v
 
@@ -214,6 +230,18 @@ class FusedModel:
                 hi.append(int(np.searchsorted(shift, term.window[1], "right")))
             scale.append(poly_scale)
         self.n_free = model.n_free
+        m = np.asarray(model.shift).size
+        writers = np.zeros(model.n_free + 1, dtype=np.int64)
+        covers = np.ones(model.n_free + 1, dtype=bool)
+        for t_lo, t_hi, start, count in zip(lo, hi, starts, counts, strict=True):
+            for s_ in slots[start : start + count]:
+                row = s_ if s_ >= 0 else model.n_free
+                writers[row] += 1
+                covers[row] &= t_lo == 0 and t_hi == m
+        assign = (writers == 1) & covers
+        assign[model.n_free] = False  # the scratch row is cleared and accumulated
+        self.zero_rows = np.flatnonzero(~assign).astype(np.int64)
+        self.assign = assign
         self.shift = np.ascontiguousarray(np.asarray(model.shift, dtype=np.float64))
         self.energy = np.ascontiguousarray(np.asarray(model.energy if model.energy is not None else model.shift, dtype=np.float64))
         self.args = (
@@ -233,5 +261,5 @@ class FusedModel:
         n, m = p.shape[0], self.shift.shape[0]
         f = np.empty((n, m))
         jac = np.empty((n, self.n_free + 1, m)) if want_jac else np.empty((1, 1, 1))  # +1: scratch row
-        _kernel()(self.shift, self.energy, p, *self.args, want_jac, f, jac)
+        _kernel()(self.shift, self.energy, p, *self.args, self.zero_rows, self.assign, want_jac, f, jac)
         return f, (np.swapaxes(jac[:, : self.n_free, :], 1, 2) if want_jac else None)
