@@ -53,7 +53,7 @@ def main() -> None:
         "",
         "Notes: Lanczos1 is a zero-residual problem (certified RSS 1.4e-25), so its RSS and SD LREs are limited by",
         "float64 rounding of the residuals, not by the fit. BoxBOD and MGH10 from start 1 are the classic failures of",
-        "Levenberg–Marquardt from far-off starts (BoxBOD start 1 stalls on a flat plateau and says so). 'stalled'",
+        "Levenberg–Marquardt from far-off starts: both end on a flat stationary region far from the solution. 'stalled'",
         "elsewhere means no representable step lowers χ² any more: the float64 floor on exact, zero-residual data.",
     ]
     text = "\n".join(lines) + "\n"

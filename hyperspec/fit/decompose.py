@@ -460,7 +460,7 @@ def decompose(
     saturation: float | None = None,
     batch_size: int = 256,
     max_iter: int = 200,
-    tol: float = 1e-8,
+    tol: float = 1e-7,
     **overrides,
 ) -> xr.Dataset:
     """Decompose every spectrum of a map into its bands; return a results Dataset on the same grid.
@@ -486,7 +486,9 @@ def decompose(
     max_iter : int
         Levenberg–Marquardt iterations per pixel. Default 200.
     tol : float
-        Relative tolerance on steps, χ² decrease and gradient (as SciPy's ``least_squares``). Default 1e-8.
+        Convergence: every parameter's Gauss–Newton step below ``tol`` relative, or a predicted χ² decrease
+        below ``tol``·χ². Default 1e-7, measured to leave results within 0.03 σ of the exact optimum
+        (1e-8: 0.008 σ, ≈20 % slower).
     **overrides
         Edits of the preset: ``lers={"bounds": {"temperature": [250, 600]}}``, ``drop=["cnt_d"]``,
         ``mask=[[-12, 12]]``, or a new term ``{"shape": …}``.

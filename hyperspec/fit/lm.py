@@ -268,7 +268,8 @@ def levenberg_marquardt(
         d_now = xp.maximum(diag_now, 1e-12 * xp.max(diag_now, axis=1, keepdims=True) + 1e-300)  # no all-zero rows
         gn = xp.linalg.solve(A_now + (1e-12 * d_now)[:, :, None] * eye, g_free[:, :, None])[:, :, 0]
         floor_reached = 0.5 * xp.sum(g_free * gn, axis=1) <= ftol * chi2[active]
-        gn_small = xp.sqrt(xp.sum(gn * gn, axis=1)) <= xtol * (xp.sqrt(xp.sum(pa_now * pa_now, axis=1)) + xtol)
+        # per parameter, so that no parameter's units hide behind another's (heights ~1e3, energies ~1e-4 σ)
+        gn_small = xp.all(xp.abs(gn) <= xtol * (xp.abs(pa_now) + xtol), axis=1)
         # judged at the current point, independent of the damping λ: a heavily damped step is small and
         # lowers χ² little however far the minimum is, so step size and χ² drop alone stop too early
         done = floor_reached | gn_small
