@@ -35,6 +35,7 @@ __all__ = [
     "add_history",
     "shift_axis",
     "with_laser",
+    "map_spectra",
 ]
 
 SPECTRAL_DIM = "spectral"
@@ -328,4 +329,23 @@ def with_laser(ds: xr.Dataset, laser_nm: float) -> xr.Dataset:
     out.attrs = dict(ds.attrs)
     out.attrs["laser_nm"] = laser
     add_history(out.attrs, "with_laser", laser_nm=laser)
+    return out
+
+
+def map_spectra(func, spectra: xr.DataArray, n_out: int) -> xr.DataArray:
+    """Apply ``func`` — (..., N) spectra block → (..., n_out) values — to every pixel, chunk by chunk.
+
+    Lazy (Dask) input stays lazy; the leading dims are kept and a new last dim ``"quantity"`` holds
+    the ``n_out`` values. The spectra's attrs are not carried over (the outputs have their own units).
+    """
+    out = xr.apply_ufunc(
+        func,
+        spectra,
+        input_core_dims=[[SPECTRAL_DIM]],
+        output_core_dims=[["quantity"]],
+        dask="parallelized",
+        output_dtypes=[np.float64],
+        dask_gufunc_kwargs={"output_sizes": {"quantity": n_out}},
+    )
+    out.attrs = {}
     return out

@@ -25,6 +25,17 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path, dpi: int) -> Path:
+    """Write ``fig`` to ``path`` (creating folders) and free it."""
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def plottable_variables(results: xr.Dataset) -> list[str]:
     """Numeric variables with two leading dims (a map or kymograph), skipping ``*_stderr``."""
     out = []
@@ -103,11 +114,7 @@ def write_band_maps(
     for name in names:
         fig, ax = plt.subplots(figsize=(4.6, 3.8))
         _draw(ax, loaded[name], plt)
-        fig.tight_layout()
-        path = outdir / f"{name}.png"
-        fig.savefig(path, dpi=dpi)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, outdir / f"{name}.png", dpi))
     if overview and names:
         ncol = min(3, len(names))
         nrow = math.ceil(len(names) / ncol)
@@ -116,11 +123,7 @@ def write_band_maps(
             _draw(ax, loaded[name], plt)
         for ax in list(axs.flat)[len(names) :]:
             ax.axis("off")
-        fig.tight_layout()
-        path = outdir / overview
-        fig.savefig(path, dpi=dpi)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_save(fig, outdir / overview, dpi))
     return paths
 
 
@@ -140,12 +143,7 @@ def plot_spectra(ds: xr.Dataset, path: str | Path, groups: dict[str, np.ndarray]
     ax.set_xlabel(xlabel)
     ax.set_ylabel("counts (median)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi)
 
 
 def plot_fit(components: xr.Dataset, path: str | Path, *, title: str = "", dpi: int = 110) -> Path:
@@ -170,9 +168,4 @@ def plot_fit(components: xr.Dataset, path: str | Path, *, title: str = "", dpi: 
     axr.axhline(0, color="k", lw=0.5)
     axr.set_xlabel("Raman shift (cm⁻¹)")
     axr.set_ylabel("residual")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi)

@@ -16,7 +16,7 @@ import xarray as xr
 
 from hyperspec._backend import get_namespace, resolve_backend, to_numpy
 from hyperspec._errors import DataModelError
-from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
+from hyperspec.model import add_history, map_spectra, shift_axis, validate_map
 
 __all__ = ["DEFAULT_WINDOWS", "window_integrals", "integrate_windows_array"]
 
@@ -101,15 +101,7 @@ def window_integrals(
         res = integrate_windows_array(flat, xp.asarray(shift), xp.asarray(energy), windows, edge=edge, notch_cm=notch_cm)
         return to_numpy(res).reshape(*lead, n_out)
 
-    out = xr.apply_ufunc(
-        block,
-        ds["spectra"],
-        input_core_dims=[[SPECTRAL_DIM]],
-        output_core_dims=[["quantity"]],
-        dask="parallelized",
-        output_dtypes=[np.float64],
-        dask_gufunc_kwargs={"output_sizes": {"quantity": n_out}},
-    )
+    out = map_spectra(block, ds["spectra"], n_out)
     names = [f"{b}_window_area" for b in windows] + ["aspl_centroid_ev"]
     result = xr.Dataset({n: out.isel(quantity=i, drop=True) for i, n in enumerate(names)})
     for n in names[:-1]:

@@ -30,7 +30,7 @@ from hyperspec.bands.presets import get_preset
 from hyperspec.fit.composite import TERM_KEYS, CompositeModel
 from hyperspec.fit.linear import nnls
 from hyperspec.fit.lm import FitStatus, LMResult, levenberg_marquardt
-from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
+from hyperspec.model import SPECTRAL_DIM, add_history, map_spectra, shift_axis, validate_map
 
 __all__ = ["decompose", "build_model_spec", "result_names", "fitted_components"]
 
@@ -520,16 +520,7 @@ def decompose(
         spec, shift, energy, be.xp, weights=weights, saturation=saturation, batch_size=batch_size, max_iter=max_iter, tol=tol
     )
     with single_threaded_blas():  # in-memory input is computed right here; lazy input when the caller computes
-        out = xr.apply_ufunc(
-            engine,
-            data["spectra"],
-            input_core_dims=[[SPECTRAL_DIM]],
-            output_core_dims=[["quantity"]],
-            dask="parallelized",
-            output_dtypes=[np.float64],
-            dask_gufunc_kwargs={"output_sizes": {"quantity": engine.n_out}},
-        )
-    out.attrs = {}  # not the spectra's units
+        out = map_spectra(engine, data["spectra"], engine.n_out)
     result = xr.Dataset()
     for i, (name, units, meaning) in enumerate(engine.names):
         result[name] = out.isel(quantity=2 * i, drop=True).assign_attrs(units=units, long_name=meaning)
