@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from hyperspec._backend import get_namespace
 from hyperspec.bands.shapes import _EXP_MAX, HC_OVER_K_CM_K
 
-__all__ = ["Param", "Component", "COMPONENTS", "register", "get_component", "component_names"]
+__all__ = ["Param", "Component", "COMPONENTS", "register", "get_component", "component_names", "freeform_component"]
 
 _LN2 = math.log(2.0)
 
@@ -330,3 +330,35 @@ register(
         "Raman line at +ν with its anti-Stokes partner at −ν, heights in the Bose–Einstein ratio exp(−hcν/kT)",
     )
 )
+
+
+def freeform_component(n_nodes: int, low: float, high: float) -> Component:
+    """A free-form continuum: amplitudes c₀ … c_{K−1} ≥ 0 on K evenly spaced nodes over [low, high] (cm⁻¹).
+
+    The continuum is the piecewise-linear interpolation of the node amplitudes (hat functions), zero
+    outside the window, and linear in every amplitude. Its smoothness comes from a second-difference
+    penalty on the amplitudes that the model adds to χ² (the ``smoothness`` of a ``freeform`` term):
+    a Whittaker/P-spline-style regularised reconstruction for bands without an agreed line shape (h-ERS).
+    """
+    if int(n_nodes) != n_nodes or n_nodes < 3:
+        raise ValueError(f"a free-form continuum needs an integer number of nodes ≥ 3; got {n_nodes!r}.")
+    if not float(low) < float(high):
+        raise ValueError(f"a free-form continuum needs a window low < high; got [{low}, {high}].")
+    n_nodes = int(n_nodes)
+    nodes = [float(low) + k * (float(high) - float(low)) / (n_nodes - 1) for k in range(n_nodes)]
+    spacing = nodes[1] - nodes[0]
+
+    def columns(x, p, jac=True):
+        xp = get_namespace(x, p)
+        z = xp.asarray(nodes)
+        basis = xp.clip(1.0 - xp.abs(x[:, None] - z[None, :]) / spacing, 0.0, None)  # (m, K) hat functions
+        basis = basis * ((x >= low) & (x <= high))[:, None]
+        f = p @ basis.T
+        if not jac:
+            return f, None
+        return f, [xp.broadcast_to(basis[:, k], f.shape) for k in range(n_nodes)]
+
+    params = tuple(Param(f"c{k}", "counts", 0.0, math.inf, f"continuum at {nodes[k]:.0f} cm⁻¹") for k in range(n_nodes))
+    return Component(
+        f"freeform{n_nodes}", "shift", params, columns, f"free-form continuum on {n_nodes} nodes over {low:g}…{high:g} cm⁻¹", amplitude=None
+    )

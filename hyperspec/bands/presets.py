@@ -85,6 +85,19 @@ PRESETS = {
 }
 
 
+def _freeform_variant(name: str) -> dict:
+    preset = copy.deepcopy(PRESETS[name])
+    preset["description"] = preset["description"].replace(
+        "log-normal h-ERS", "free-form h-ERS continuum (24 nodes over 300-3600 cm-1, second-difference smoothness)"
+    )
+    # no agreed h-ERS line shape: a smooth non-negative continuum, zero at its low end (it falls toward the laser)
+    preset["terms"]["hers"] = {"shape": "freeform", "window": [300.0, 3600.0], "nodes": 24, "smoothness": 0.1, "fixed": {"c0": 0.0}}
+    return preset
+
+
+PRESETS["cspbbr3-633-freeform"] = _freeform_variant("cspbbr3-633")
+
+
 def preset_names() -> list[str]:
     return sorted(PRESETS)
 

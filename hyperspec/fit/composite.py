@@ -11,7 +11,9 @@ A spec is a mapping ``term name → term spec``; a term spec has
 - ``window``: ``[low, high]`` in Raman shift (cm⁻¹): the term is zero outside it;
 - ``seed``: ``"residual_peak"`` starts a line (center, hwhm, height) per pixel on the largest peak of
   the residual of a first fit without it (``decompose`` does the two passes): for lines at random
-  positions, such as SBPL.
+  positions, such as SBPL;
+- ``shape: "freeform"`` with ``window``, ``nodes`` (K) and ``smoothness`` (λ): a non-negative continuum
+  on K nodes whose second differences are penalised, λ·‖D₂c‖² added to χ² (parameters ``c0`` …).
 
 Example, three Lorentzians and a linear baseline::
 
@@ -36,11 +38,11 @@ from typing import Any
 import numpy as np
 
 from hyperspec._backend import get_namespace
-from hyperspec.bands.components import Component, get_component
+from hyperspec.bands.components import Component, freeform_component, get_component
 
 __all__ = ["CompositeModel", "Term", "TERM_KEYS"]
 
-TERM_KEYS = ("shape", "init", "bounds", "prior", "fixed", "tie", "window", "seed", "description")
+TERM_KEYS = ("shape", "init", "bounds", "prior", "fixed", "tie", "window", "seed", "nodes", "smoothness", "description")
 
 
 @dataclass
@@ -94,6 +96,7 @@ class CompositeModel:
         self.free_names: list[str] = []
         init, lower, upper, mu, sigma = [], [], [], [], []
         ties = []
+        smoothness_of: dict[int, tuple[str, float]] = {}
         for name, tspec in self.spec.items():
             where = f"term {name!r}"
             if not isinstance(tspec, Mapping):
@@ -101,7 +104,20 @@ class CompositeModel:
             _check_keys(tspec, TERM_KEYS, where)
             if "shape" not in tspec:
                 raise _spec_error(where, "has no 'shape' (a registry component such as 'lorentzian').")
-            comp = get_component(tspec["shape"])
+            if str(tspec["shape"]).lower() == "freeform":
+                if "window" not in tspec or "nodes" not in tspec:
+                    raise _spec_error(where, "a 'freeform' continuum needs a 'window' [low, high] in cm⁻¹ and 'nodes' (how many).")
+                try:
+                    comp = freeform_component(tspec["nodes"], *tspec["window"])
+                except (TypeError, ValueError) as exc:
+                    raise _spec_error(where, str(exc)) from None
+                smooth = float(tspec.get("smoothness", 0.0))
+                if not smooth >= 0:
+                    raise _spec_error(where, f"'smoothness' must be ≥ 0; got {tspec.get('smoothness')!r}.")
+            else:
+                comp = get_component(tspec["shape"])
+                if "nodes" in tspec or "smoothness" in tspec:
+                    raise _spec_error(where, "'nodes' and 'smoothness' belong to a 'freeform' continuum only.")
             if comp.axis == "energy" and self.energy is None:
                 raise _spec_error(where, f"component {comp.name!r} lives on the energy axis; the data needs a laser wavelength.")
             pnames = comp.param_names
@@ -139,6 +155,8 @@ class CompositeModel:
                     raise _spec_error(where, f"prior sigma of {param.name!r} must be > 0 (inf for none); got {s!r}.")
                 term.slots.append(("free", len(self.free_names)))
                 self.free_names.append(f"{name}.{param.name}")
+                if str(tspec["shape"]).lower() == "freeform":
+                    smoothness_of[len(self.free_names) - 1] = (name, float(tspec.get("smoothness", 0.0)))
                 init.append(start)
                 lower.append(lo)
                 upper.append(hi)
@@ -152,6 +170,16 @@ class CompositeModel:
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise _spec_error(where, f"tie target {target!r} is not a free parameter.{hint}")
             term.slots[k] = ("free", self.free_names.index(target))
+        # second-difference penalty rows of free-form continua: √λ·(c[k−1] − 2c[k] + c[k+1]) over free nodes
+        rows = []
+        for tname in dict.fromkeys(n for n, _ in smoothness_of.values()):
+            idx = [i for i, (n, _) in smoothness_of.items() if n == tname]
+            lam = smoothness_of[idx[0]][1]
+            for a, b, c in zip(idx, idx[1:], idx[2:], strict=False):  # consecutive triples
+                row = np.zeros(len(self.free_names))
+                row[[a, b, c]] = np.sqrt(lam) * np.array([1.0, -2.0, 1.0])
+                rows.append(row)
+        self.penalty = np.array(rows) if rows and np.any(rows) else None
         self.init = np.array(init)
         self.lower = np.array(lower)
         self.upper = np.array(upper)

@@ -196,6 +196,8 @@ class _Decomposer:
         self.B = j0[0][:, self.amp_idx]
         self.const = f0[0] - self.B @ p0[0, self.amp_idx]
         self.amp_lower = xp.asarray(self.model.lower[self.amp_idx])
+        self.penalty = None if self.model.penalty is None else xp.asarray(self.model.penalty)
+        self.amp_penalty = None if self.model.penalty is None else xp.asarray(self.model.penalty[:, self.amp_idx])
         self.names = result_names(self.model)
         self.n_out = 2 * len(self.names) + 3
         # which free parameters belong to which term, and each term's amplitude (for identifiability)
@@ -273,7 +275,9 @@ class _Decomposer:
         """
         xp = self.xp
         p0 = xp.broadcast_to(xp.asarray(self.model.init), (y.shape[0], self.model.n_free)).copy()
-        amps, _ = nnls(self.B, y - self.const[None, :], weights=self.base_w, lower=self.amp_lower, max_iter=300, tol=1e-8)
+        amps, _ = nnls(
+            self.B, y - self.const[None, :], weights=self.base_w, lower=self.amp_lower, penalty=self.amp_penalty, max_iter=300, tol=1e-8
+        )
         p0[:, self.amp_idx] = xp.clip(amps, self.lower[self.amp_idx], self.upper[self.amp_idx])
         if self.base is None:
             return p0, None
@@ -361,6 +365,7 @@ class _Decomposer:
             weights=w,
             bounds=(self.lower, self.upper if upper is None else upper),
             prior=self.prior,
+            penalty=self.penalty,
             covariance_mask=self._identifiable,
             max_iter=self.max_iter,
             xtol=self.tol,

@@ -12,8 +12,8 @@ from hyperspec._backend import get_namespace
 __all__ = ["tikhonov", "nnls"]
 
 
-def _normal(B, y, weights, lam):
-    """Shared normal matrix G = BᵀWB + λI (K, K) and right-hand sides h = (W y)·B (n, K), in float64."""
+def _normal(B, y, weights, lam, penalty=None):
+    """Shared normal matrix G = BᵀWB + λI + RᵀR (K, K) and right-hand sides h = (W y)·B (n, K), in float64."""
     xp = get_namespace(B, y)
     B = xp.asarray(B, dtype=xp.float64)
     y = xp.asarray(y, dtype=xp.float64)
@@ -21,6 +21,9 @@ def _normal(B, y, weights, lam):
     G = B.T @ (B * w[:, None])
     if lam:
         G = G + lam * xp.eye(B.shape[1])
+    if penalty is not None:
+        R = xp.asarray(penalty, dtype=xp.float64)
+        G = G + R.T @ R
     return xp, G, (y * w[None, :]) @ B
 
 
@@ -39,14 +42,15 @@ def tikhonov(B, y, *, weights=None, lam: float = 0.0, smoothness: float = 0.0):
     return xp.linalg.solve(G, h.T).T
 
 
-def nnls(B, y, *, weights=None, lower=0.0, lam: float = 0.0, max_iter: int = 500, tol: float = 1e-10):
+def nnls(B, y, *, weights=None, lower=0.0, lam: float = 0.0, penalty=None, max_iter: int = 500, tol: float = 1e-10):
     """Bounded least squares a ≥ ``lower`` for every row of ``y``, by accelerated projected gradient (FISTA).
 
     ``lower`` is a scalar or (K,) (use -inf for unbounded amplitudes, e.g. baseline coefficients).
     The iteration works on the shared normal matrix (K, K), so each step is one (n, K)·(K, K)
-    product for the whole chunk. Returns ``(a, n_iter)``.
+    product for the whole chunk. ``penalty`` (r, K) adds ‖R·a‖² (e.g. smoothness of a free-form
+    continuum). Returns ``(a, n_iter)``.
     """
-    xp, G, h = _normal(B, y, weights, lam)
+    xp, G, h = _normal(B, y, weights, lam, penalty)
     K = G.shape[0]
     lo = xp.broadcast_to(xp.asarray(lower, dtype=xp.float64), (K,))
     # Jacobi preconditioning: iterate on b = s·a so the scaled normal matrix has a unit diagonal

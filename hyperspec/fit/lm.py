@@ -94,6 +94,7 @@ def levenberg_marquardt(
     weights=None,
     bounds=None,
     prior=None,
+    penalty=None,
     absolute_weights: bool = False,
     covariance_mask: Callable | None = None,
     max_iter: int = 200,
@@ -124,6 +125,9 @@ def levenberg_marquardt(
         Box bounds, each (P,) or (n, P); ±inf for none. Steps are projected onto the box.
     prior : (mu, sigma), optional
         Tikhonov penalty Σ((p − μ)/σ)² added to χ²; ``sigma = inf`` switches it off per parameter.
+    penalty : array, shape (r, P), optional
+        A general quadratic penalty ‖R·p‖² shared by all rows (e.g. √λ times second differences of
+        the node amplitudes of a free-form continuum), added to χ².
     absolute_weights : bool
         If True, ``weights`` are exact 1/σ² and the covariance is not rescaled by χ²_red
         (like ``curve_fit(absolute_sigma=True)``). Default False.
@@ -159,6 +163,13 @@ def levenberg_marquardt(
         raise ValueError("`bounds`: every lower bound must be ≤ its upper bound.")
     mu = _broadcast_rows(None if prior is None else prior[0], n, n_par, xp, "prior mu", fill=0.0)
     inv_var = 1.0 / _broadcast_rows(None if prior is None else prior[1], n, n_par, xp, "prior sigma", fill=np.inf) ** 2
+    if penalty is not None:
+        R = xp.asarray(penalty, dtype=xp.float64)
+        if R.ndim != 2 or R.shape[1] != n_par:
+            raise ValueError(f"`penalty` must have shape (r, {n_par}); got {tuple(R.shape)}.")
+        RtR = R.T @ R
+    else:
+        RtR = None
 
     if callable(jacobian) and getattr(jacobian, "returns_value", False):
         method = "combined"  # jacobian(x, p) → (f, J) in one evaluation
@@ -208,6 +219,11 @@ def levenberg_marquardt(
         AA = xp.matmul(JwT, Jw) + inv_var[idx][:, :, None] * eye  # batched GEMM
         gg = xp.matmul(JwT, r[:, :, None])[:, :, 0] - inv_var[idx] * dp
         cc = xp.sum(r * r, axis=1) + xp.sum(xp.where(inv_var[idx] > 0, inv_var[idx] * dp * dp, 0.0), axis=1)
+        if RtR is not None:
+            Rp = pp @ RtR
+            AA = AA + RtR
+            gg = gg - Rp
+            cc = cc + xp.sum(pp * Rp, axis=1)
         return AA, gg, cc
 
     active = xp.flatnonzero(status < 0)
@@ -240,6 +256,8 @@ def levenberg_marquardt(
         r_new = sw[active] * (y[active] - f_new)
         dp_new = p_new - mu[active]
         chi2_new = xp.sum(r_new * r_new, axis=1) + xp.sum(xp.where(inv_var[active] > 0, inv_var[active] * dp_new * dp_new, 0.0), axis=1)
+        if RtR is not None:
+            chi2_new = chi2_new + xp.sum(p_new * (p_new @ RtR), axis=1)
         n_iter[active] += 1
         old = chi2[active]
         predicted = 0.5 * xp.sum(step * (la[:, None] * D * step + ga), axis=1)

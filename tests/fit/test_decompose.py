@@ -251,3 +251,35 @@ def test_terms_the_axis_cannot_see_are_refused_up_front(small_map):
     # dropping what the axis cannot see makes the fit possible
     res = decompose(narrow, drop=["aspl", "lers", "cspbbr3_73", "cspbbr3_127", "cspbbr3_160", "cspbbr3_310", "cnt_2d"], backend="numpy")
     assert np.mean(res["status"].values == FitStatus.CONVERGED) > 0.9
+
+
+def test_freeform_continuum_recovers_piecewise_linear_data_exactly():
+    shift = np.linspace(-200, 3000, 700)
+    nodes = np.linspace(300, 3000, 10)
+    values = np.array([0, 50, 120, 200, 180, 150, 110, 80, 40, 20.0])
+    continuum = np.interp(shift, nodes, values, left=0, right=0) * (shift >= 300)
+    data = np.tile(continuum + 100.0, (2, 1))
+    ds = hyperspec.from_array(data, shift, laser_nm=632.8)
+    spec = {"cont": {"shape": "freeform", "window": [300, 3000], "nodes": 10, "smoothness": 0.0}, "base": {"shape": "polynomial0"}}
+    res = decompose(ds, model=spec, weights="uniform", backend="numpy", tol=1e-12)
+    got = np.array([res[f"cont_c{k}"].values[0] for k in range(10)])
+    np.testing.assert_allclose(got, values, atol=1e-6)
+    np.testing.assert_allclose(res["cont_area"].values, np.trapezoid(continuum, shift), rtol=1e-9)
+
+
+def test_freeform_hers_preset_on_the_synthetic_truth():
+    ds, truth = synthetic.cspbbr3_map((6, 10), n_spectral=1024, seed=2, artefacts=False, sbpl_probability=0.0)
+    ds, truth = ds.compute(), truth.compute()
+    res = decompose(ds, "cspbbr3-633-freeform", backend="numpy")
+    assert np.mean(res["status"].values == FitStatus.CONVERGED) >= 0.95
+    glass, crystal = truth["region"].values == 2, truth["region"].values == 0
+    err = np.abs(res["hers_area"].values[glass] - truth["hers_area"].values[glass]) / truth["hers_area"].values[glass]
+    assert np.median(err) < 0.05
+    # where h-ERS is absent the continuum stays small (it shares the Stokes side with the baseline)
+    assert np.median(res["hers_area"].values[crystal]) < 0.05 * np.median(truth["hers_area"].values[glass])
+    with pytest.raises(ValueError, match="a 'freeform' continuum needs a 'window'"):
+        decompose(ds, model={"c": {"shape": "freeform", "nodes": 5}})
+    with pytest.raises(ValueError, match="'nodes' and 'smoothness' belong to a 'freeform' continuum only"):
+        decompose(ds, model={"c": {"shape": "lorentzian", "nodes": 5}})
+    with pytest.raises(ValueError, match="number of nodes ≥ 3"):
+        decompose(ds, model={"c": {"shape": "freeform", "nodes": 2, "window": [100, 200]}})

@@ -68,3 +68,15 @@ def test_cupy_equals_numpy():
     ref, _ = nnls(B, y, lower=0.0)
     got, _ = nnls(cupy.asarray(B), cupy.asarray(y), lower=0.0)
     np.testing.assert_allclose(cupy.asnumpy(got), ref, rtol=1e-7, atol=1e-7)
+
+
+def test_nnls_with_a_penalty_equals_the_augmented_problem():
+    B, y, _ = _problem(n=5)
+    R = np.zeros((3, B.shape[1]))
+    R[:, :5] = 3.0 * np.diff(np.eye(5), n=2, axis=0)  # smoothness across the first five amplitudes
+    got, _ = nnls(B, y, lower=np.r_[np.zeros(7), -np.inf, -np.inf], penalty=R, tol=1e-13, max_iter=5000)
+    for i in range(y.shape[0]):
+        Ba = np.vstack([np.column_stack([B, -B[:, 7:]]), np.column_stack([R, -R[:, 7:]])])
+        ref = optimize.nnls(Ba, np.r_[y[i], np.zeros(3)])[0]
+        ref = np.r_[ref[:7], ref[7:9] - ref[9:]]
+        np.testing.assert_allclose(got[i], ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())

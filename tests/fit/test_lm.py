@@ -184,3 +184,14 @@ def test_cupy_equals_numpy():
     res = levenberg_marquardt(lambda xx, p: model(xx, p), cupy.asarray(x), cupy.asarray(y), cupy.asarray(p0))
     np.testing.assert_allclose(cupy.asnumpy(res.params), ref.params, rtol=1e-8)
     np.testing.assert_array_equal(cupy.asnumpy(res.status), ref.status)
+
+
+def test_quadratic_penalty_equals_augmented_least_squares():
+    x, y, p0, _, model = _gauss_batch(n=3)
+    R = np.array([[0.0, 2.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.5, 0.5]])  # couples parameters
+    res = levenberg_marquardt(model, x, y, p0, penalty=R, **PRECISE)
+    for i in range(3):
+        ref = optimize.least_squares(lambda p, i=i: np.r_[model(x, p[None])[0] - y[i], R @ p], p0[i], method="lm", xtol=1e-14, ftol=1e-14)
+        assert np.all(np.abs(res.params[i] - ref.x) <= 1e-4 * res.stderr[i])
+    with pytest.raises(ValueError, match=r"`penalty` must have shape \(r, 5\)"):
+        levenberg_marquardt(model, x, y, p0, penalty=np.ones((2, 4)))
