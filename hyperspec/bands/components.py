@@ -44,6 +44,7 @@ class Component:
     description: str
     amplitude: str | None = "height"  #: the parameter the component is linear in (for the linear stage)
     scale: float | None = None  #: abscissa scale of polynomial components (cm⁻¹)
+    nodes: tuple[float, ...] | None = None  #: node positions of a free-form continuum (cm⁻¹, evenly spaced)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -360,5 +361,11 @@ def freeform_component(n_nodes: int, low: float, high: float) -> Component:
 
     params = tuple(Param(f"c{k}", "counts", 0.0, math.inf, f"continuum at {nodes[k]:.0f} cm⁻¹") for k in range(n_nodes))
     return Component(
-        f"freeform{n_nodes}", "shift", params, columns, f"free-form continuum on {n_nodes} nodes over {low:g}…{high:g} cm⁻¹", amplitude=None
+        f"freeform{n_nodes}",
+        "shift",
+        params,
+        columns,
+        f"free-form continuum on {n_nodes} nodes over {low:g}…{high:g} cm⁻¹",
+        amplitude=None,
+        nodes=tuple(nodes),
     )

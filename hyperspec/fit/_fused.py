@@ -18,6 +18,7 @@ __all__ = ["available", "FusedModel"]
 
 _CODES = {"lorentzian": 0, "gaussian": 1, "pseudo_voigt": 2, "espl": 3, "lers": 4, "hers_lognormal": 5, "raman_pair": 6}
 _POLY = 7
+_FREEFORM = 8
 _K = 1.438776877  # hc/k, cm·K
 _EXP_MAX = 700.0
 _LN2 = math.log(2.0)
@@ -46,15 +47,35 @@ def _kernel():
 
     @numba.njit(cache=True, nogil=True, fastmath=False)
     def evaluate(
-        shift, energy, p, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, zero_rows, assign, want_jac, f_out, j_out
+        shift,
+        energy,
+        p,
+        codes,
+        on_energy,
+        starts,
+        counts,
+        slots,
+        fixed,
+        j_lo,
+        j_hi,
+        scale,
+        node_start,
+        zero_rows,
+        assign,
+        want_jac,
+        f_out,
+        j_out,
     ):
         # j_out has one extra row (index n_free) for the derivatives of fixed parameters. Rows written by one
         # term over the whole axis are overwritten completely, so only ``zero_rows`` (tied parameters,
         # windowed terms, the scratch row) need clearing first.
         n, n_free = p.shape
         n_terms = codes.shape[0]
-        tp = np.empty(8)
-        sl = np.empty(8, np.int64)
+        width = 1
+        for t in range(n_terms):
+            width = max(width, counts[t])
+        tp = np.empty(width)
+        sl = np.empty(width, np.int64)
         for i in range(n):
             f_out[i, :] = 0.0
             if want_jac:
@@ -184,6 +205,18 @@ def _kernel():
                             _put(j_out, i, sl[0], j, fl / c, assign)
                             _put(j_out, i, sl[1], j, fl * ln / sw, assign)
                             _put(j_out, i, sl[2], j, e, assign)
+                elif code == 8:  # free-form continuum: linear interpolation between nodes (start, step)
+                    start, step = node_start[t], scale[t]
+                    for j in range(j_lo[t], j_hi[t]):
+                        u = (xs[j] - start) / step
+                        kk = min(max(int(math.floor(u)), 0), k - 2)
+                        frac = u - kk
+                        f_out[i, j] += tp[kk] * (1.0 - frac) + tp[kk + 1] * frac
+                        if want_jac:
+                            for q in range(k):  # every node row is written (assign mode needs full rows)
+                                _put(j_out, i, sl[q], j, 0.0, assign)
+                            _put(j_out, i, sl[kk], j, 1.0 - frac, assign)
+                            _put(j_out, i, sl[kk + 1], j, frac, assign)
                 else:  # polynomial in x/scale
                     for j in range(j_lo[t], j_hi[t]):
                         u = xs[j] / scale[t]
@@ -203,7 +236,7 @@ class FusedModel:
     """The fused evaluation of a ``CompositeModel`` whose terms are all built-in components."""
 
     def __init__(self, model):
-        codes, on_energy, starts, counts, slots, fixed, lo, hi, scale = [], [], [], [], [], [], [], [], []
+        codes, on_energy, starts, counts, slots, fixed, lo, hi, scale, node_start = [], [], [], [], [], [], [], [], [], []
         for term in model.terms:
             name = term.component.name
             if name in _CODES:
@@ -212,6 +245,9 @@ class FusedModel:
             elif term.component.scale is not None and term.component.amplitude is None:
                 code = _POLY
                 poly_scale = float(term.component.scale)
+            elif term.component.nodes is not None:
+                code = _FREEFORM
+                poly_scale = term.component.nodes[1] - term.component.nodes[0]  # node spacing
             else:
                 raise NotImplementedError(f"component {name!r} has no fused kernel")
             codes.append(code)
@@ -229,6 +265,7 @@ class FusedModel:
                 lo.append(int(np.searchsorted(shift, term.window[0], "left")))
                 hi.append(int(np.searchsorted(shift, term.window[1], "right")))
             scale.append(poly_scale)
+            node_start.append(term.component.nodes[0] if term.component.nodes is not None else 0.0)
         self.n_free = model.n_free
         m = np.asarray(model.shift).size
         writers = np.zeros(model.n_free + 1, dtype=np.int64)
@@ -254,6 +291,7 @@ class FusedModel:
             np.asarray(lo, np.int64),
             np.asarray(hi, np.int64),
             np.asarray(scale, np.float64),
+            np.asarray(node_start, np.float64),
         )
 
     def __call__(self, p, want_jac: bool):

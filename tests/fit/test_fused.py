@@ -20,6 +20,7 @@ SPEC = {
     "gau": {"shape": "gaussian", "init": {"center": 900.0, "hwhm": 30.0}, "fixed": {"hwhm": 30.0}},
     "pv": {"shape": "pseudo_voigt", "init": {"center": 500.0, "hwhm": 20.0, "eta": 0.4}, "window": [300, 700]},
     "base": {"shape": "polynomial3"},
+    "cont": {"shape": "freeform", "window": [300, 3500], "nodes": 12, "smoothness": 0.1, "fixed": {"c0": 0.0}},
 }
 
 
