@@ -84,6 +84,19 @@ def _broadcast_rows(value, n: int, width: int, xp, name: str, fill: float | None
     return xp.array(arr, copy=True)
 
 
+def _active_set(A, g, p, lo, hi, eye, xp):
+    """Freeze parameters on a bound whose descent direction points out of the box.
+
+    Returns the curvature matrix with the frozen rows/columns decoupled (identity), the gradient with
+    their entries zeroed, and the frozen mask: the step and the convergence tests then see only the
+    directions the box leaves open.
+    """
+    frozen = ((p <= lo) & (g < 0)) | ((p >= hi) & (g > 0))
+    free = ~frozen
+    A_free = xp.where(free[:, :, None] & free[:, None, :], A, 0.0) + frozen[:, :, None] * eye
+    return A_free, xp.where(frozen, 0.0, g), frozen
+
+
 def levenberg_marquardt(
     model: Callable,
     x,
@@ -136,8 +149,9 @@ def levenberg_marquardt(
         ones (e.g. the shape of a band whose amplitude fitted to zero, which the data cannot
         determine) get NaN errors instead of making the whole row singular.
     max_iter, xtol, ftol, gtol, lambda0
-        Iteration limit; relative step, relative χ² decrease and scaled-gradient tolerances;
-        initial damping.
+        Iteration limit; convergence when every parameter's undamped Gauss–Newton step is below
+        ``xtol`` relative, or that step predicts a χ² decrease below ``ftol``·χ², or the scaled
+        gradient is below ``gtol`` (all on the directions the bounds leave open); initial damping.
 
     Returns
     -------
@@ -210,21 +224,22 @@ def levenberg_marquardt(
     n_iter = xp.zeros(n, dtype=xp.int32)
     eye = xp.eye(n_par)
 
+    def regularisation(idx, pp):
+        """The χ² added by the priors and the quadratic penalty for rows ``idx`` at ``pp``."""
+        dp = pp - mu[idx]
+        out = xp.sum(xp.where(inv_var[idx] > 0, inv_var[idx] * dp * dp, 0.0), axis=1)
+        return out if RtR is None else out + xp.sum(pp * (pp @ RtR), axis=1)
+
     def normal_equations(idx, pp):
         f, J = evaluate(x, pp)
         r = sw[idx] * (y[idx] - f)
         JwT = xp.swapaxes(J, 1, 2) * sw[idx][:, None, :]  # (n, P, m): contiguous when J is a parameter-major view
-        Jw = xp.swapaxes(JwT, 1, 2)
-        dp = pp - mu[idx]
-        AA = xp.matmul(JwT, Jw) + inv_var[idx][:, :, None] * eye  # batched GEMM
-        gg = xp.matmul(JwT, r[:, :, None])[:, :, 0] - inv_var[idx] * dp
-        cc = xp.sum(r * r, axis=1) + xp.sum(xp.where(inv_var[idx] > 0, inv_var[idx] * dp * dp, 0.0), axis=1)
+        AA = xp.matmul(JwT, xp.swapaxes(JwT, 1, 2)) + inv_var[idx][:, :, None] * eye  # batched GEMM
+        gg = xp.matmul(JwT, r[:, :, None])[:, :, 0] - inv_var[idx] * (pp - mu[idx])
         if RtR is not None:
-            Rp = pp @ RtR
             AA = AA + RtR
-            gg = gg - Rp
-            cc = cc + xp.sum(pp * Rp, axis=1)
-        return AA, gg, cc
+            gg = gg - pp @ RtR
+        return AA, gg, xp.sum(r * r, axis=1) + regularisation(idx, pp)
 
     active = xp.flatnonzero(status < 0)
     if active.size:
@@ -241,29 +256,22 @@ def levenberg_marquardt(
     for _ in range(int(max_iter)):
         if active.size == 0:
             break
-        Aa, ga, pa, la = A[active], g[active], p[active], lam[active]
-        # active set: a parameter on a bound whose descent direction points out of the box is frozen
-        # for this step (decoupled from the others), instead of being clipped after a step that assumed it moved
-        frozen = ((pa <= lo[active]) & (ga < 0)) | ((pa >= hi[active]) & (ga > 0))
-        free = ~frozen
-        Aa = xp.where(free[:, :, None] & free[:, None, :], Aa, 0.0) + frozen[:, :, None] * eye
-        ga = xp.where(frozen, 0.0, ga)
+        pa, la = p[active], lam[active]
+        # a parameter on a bound whose descent direction points out of the box is frozen for this step,
+        # instead of being clipped after a step that assumed it moved
+        Aa, ga, frozen = _active_set(A[active], g[active], pa, lo[active], hi[active], eye, xp)
         D = xp.where(frozen, 1.0, scale[active])
         step = xp.linalg.solve(Aa + (la[:, None] * D)[:, :, None] * eye, ga[:, :, None])[:, :, 0]
         p_new = xp.clip(pa + step, lo[active], hi[active])
         step = p_new - pa
         f_new = model(x, p_new)
         r_new = sw[active] * (y[active] - f_new)
-        dp_new = p_new - mu[active]
-        chi2_new = xp.sum(r_new * r_new, axis=1) + xp.sum(xp.where(inv_var[active] > 0, inv_var[active] * dp_new * dp_new, 0.0), axis=1)
-        if RtR is not None:
-            chi2_new = chi2_new + xp.sum(p_new * (p_new @ RtR), axis=1)
+        chi2_new = xp.sum(r_new * r_new, axis=1) + regularisation(active, p_new)
         n_iter[active] += 1
         old = chi2[active]
         predicted = 0.5 * xp.sum(step * (la[:, None] * D * step + ga), axis=1)
         rho = 0.5 * (old - chi2_new) / xp.where(predicted > 0, predicted, 1e-300)
         accept = xp.isfinite(chi2_new) & (chi2_new <= old) & (predicted > 0)
-        # converged by step size or χ² decrease (on accepted steps), or by a vanishing gradient
         # damping update (Nielsen): shrink on success, grow geometrically on failure
         shrink = xp.maximum(1.0 / 3.0, 1.0 - (2.0 * xp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
         lam[active] = xp.where(accept, la * shrink, la * nu[active])
@@ -273,15 +281,13 @@ def levenberg_marquardt(
             p[acc] = p_new[accept]
             A[acc], g[acc], chi2[acc] = normal_equations(acc, p[acc])
             scale[acc] = xp.maximum(scale[acc], xp.diagonal(A[acc], axis1=1, axis2=2))
-        # gradient test at the current point, on the projected gradient (bound-blocked directions do not count)
-        pa_now, g_now = p[active], g[active]
-        blocked = ((pa_now <= lo[active]) & (g_now < 0)) | ((pa_now >= hi[active]) & (g_now > 0))
+        # convergence at the current point, on the directions the bounds leave open
+        pa_now = p[active]
+        A_now, g_free, _ = _active_set(A[active], g[active], pa_now, lo[active], hi[active], eye, xp)
         curvature = xp.maximum(xp.diagonal(A[active], axis1=1, axis2=2), 1e-300)
-        grad = xp.where(blocked, 0.0, xp.abs(g_now)) / xp.sqrt(curvature * xp.maximum(chi2[active], 1e-300)[:, None])
+        grad = xp.abs(g_free) / xp.sqrt(curvature * xp.maximum(chi2[active], 1e-300)[:, None])
         small_grad = xp.max(grad, axis=1) <= gtol
         # at the floor: even the undamped Gauss–Newton model predicts no decrease worth ftol·χ²
-        A_now = xp.where(~blocked[:, :, None] & ~blocked[:, None, :], A[active], 0.0) + blocked[:, :, None] * eye
-        g_free = xp.where(blocked, 0.0, g_now)
         diag_now = xp.diagonal(A_now, axis1=1, axis2=2)
         d_now = xp.maximum(diag_now, 1e-12 * xp.max(diag_now, axis=1, keepdims=True) + 1e-300)  # no all-zero rows
         gn = xp.linalg.solve(A_now + (1e-12 * d_now)[:, :, None] * eye, g_free[:, :, None])[:, :, 0]
