@@ -34,6 +34,7 @@ __all__ = [
     "normalize_unit",
     "validate_axis",
     "laser_invcm",
+    "trapezoid_weights",
 ]
 
 #: hc in eV·nm (CODATA 2018: h = 4.135667696e-15 eV·s, c = 299792458 m/s).
@@ -272,3 +273,9 @@ def validate_axis(
                 "Check the unit (absolute cm⁻¹ is unit='cm-1-abs') and `laser_nm`."
             )
     return arr, canonical
+
+
+def trapezoid_weights(axis) -> np.ndarray:
+    """Weights w (N,) with ``f @ w`` = trapezoid integral of f over ``axis`` (one dot product per spectrum)."""
+    step = np.diff(np.asarray(axis, dtype=np.float64))
+    return np.r_[step, 0.0] / 2 + np.r_[0.0, step] / 2

@@ -26,7 +26,9 @@ import numpy as np
 import xarray as xr
 
 from hyperspec._backend import resolve_backend, single_threaded_blas, to_numpy
+from hyperspec.axes import trapezoid_weights
 from hyperspec.bands.presets import get_preset
+from hyperspec.bands.shapes import espl_peak, lorentzian
 from hyperspec.fit.composite import TERM_KEYS, CompositeModel
 from hyperspec.fit.linear import nnls
 from hyperspec.fit.lm import FitStatus, LMResult, levenberg_marquardt
@@ -186,8 +188,7 @@ class _Decomposer:
                 f"the mask leaves {int(base.sum())} channels for {self.model.n_free} free parameters; widen the axis or mask less."
             )
         self.base_w = xp.asarray(base)
-        step = np.diff(self.shift)
-        self.trapz = xp.asarray(np.r_[step, 0.0] / 2 + np.r_[0.0, step] / 2)
+        self.trapz = xp.asarray(trapezoid_weights(self.shift))
         # linear stage: the Jacobian columns of the amplitudes at the start values are the basis
         p0 = xp.asarray(self.model.init[None, :])
         f0, j0 = self.model.value_and_jacobian(None, p0)
@@ -200,8 +201,22 @@ class _Decomposer:
         self.amp_penalty = None if self.model.penalty is None else xp.asarray(self.model.penalty[:, self.amp_idx])
         self.names = result_names(self.model)
         self.n_out = 2 * len(self.names) + 3
-        # which free parameters belong to which term, and each term's amplitude (for identifiability)
-        self.term_free = [[idx for kind, idx in term.slots if kind == "free"] for term in self.model.terms]
+        # each free amplitude with the free shape parameters only its band determines (tied ones are shared)
+        owners: dict[int, int] = {}
+        for term in self.model.terms:
+            for kind, idx in term.slots:
+                if kind == "free":
+                    owners[idx] = owners.get(idx, 0) + 1
+        self._shapes_of = []
+        for term in self.model.terms:
+            comp = term.component
+            if not comp.amplitude:
+                continue
+            a_pos = comp.param_names.index(comp.amplitude)
+            kind, a_idx = term.slots[a_pos]
+            if kind == "free":
+                shapes_ = [idx for k, (kd, idx) in enumerate(term.slots) if kd == "free" and k != a_pos and owners[idx] == 1]
+                self._shapes_of.append((a_idx, shapes_))
         self.lower = xp.asarray(self.model.lower)
         self.upper = xp.asarray(self.model.upper)
         self.prior = (xp.asarray(self.model.prior_mu), xp.asarray(self.model.prior_sigma))
@@ -212,7 +227,7 @@ class _Decomposer:
         self.earlier_seeded = seeded[:-1]  # decided by earlier passes: a rejected one stays at zero height
         self.base = None
         if seeded:
-            for t in seeded:
+            for t in self.seeded:  # the base engines check the earlier ones
                 seed = spec["terms"][t.name]["seed"]
                 if seed != "residual_peak" or not {"center", "hwhm", "height"} <= set(t.component.param_names):
                     raise ValueError(
@@ -230,19 +245,11 @@ class _Decomposer:
         """Shape parameters of a band whose amplitude is (numerically) zero cannot be determined."""
         xp = self.xp
         keep = xp.ones(p.shape, dtype=bool)
-        for term in self.model.terms:
-            comp = term.component
-            if not comp.amplitude:
-                continue
-            kind, a_idx = term.slots[comp.param_names.index(comp.amplitude)]
-            if kind != "free":
-                continue
-            zero = p[:, a_idx] <= 1e-9 * xp.maximum(xp.max(xp.abs(p), axis=1), 1.0)
-            for k, (kind2, idx) in enumerate(term.slots):
-                if kind2 == "free" and k != comp.param_names.index(comp.amplitude):
-                    if any(idx == s for t in self.model.terms if t is not term for kk, s in t.slots if kk == "free"):
-                        continue  # shared (tied) parameters stay determined by the other term
-                    keep[:, idx] &= ~zero
+        scale = xp.maximum(xp.max(xp.abs(p), axis=1), 1.0)
+        for a_idx, shape_idx in self._shapes_of:
+            zero = p[:, a_idx] <= 1e-9 * scale
+            for idx in shape_idx:
+                keep[:, idx] &= ~zero
         return keep
 
     def _preflight(self, y):
@@ -298,8 +305,7 @@ class _Decomposer:
             height = xp.take_along_axis(residual, j[:, None], axis=1)[:, 0]
             p0[:, c_idx] = center
             p0[:, h_idx] = xp.clip(height, self.lower[h_idx], self.upper[h_idx])
-            hw = p0[:, w_idx : w_idx + 1]
-            residual = residual - xp.maximum(height, 0.0)[:, None] * hw**2 / ((shift[None, :] - center[:, None]) ** 2 + hw**2)
+            residual = residual - lorentzian(shift[None, :], center[:, None], p0[:, w_idx : w_idx + 1], xp.maximum(height, 0.0)[:, None])
         return p0, first
 
     def fit_rows(self, y, w):
@@ -322,9 +328,9 @@ class _Decomposer:
         """
         xp = self.xp
         m_used = float((self.base_w > 0).sum())
-        penalty = 3.0 * math.log(m_used) * len(self.seeded)
+        bic = 3.0 * math.log(m_used) * len(self.seeded)
         gain = (first.chi2 - full.chi2) / xp.maximum(full.chi2_red, 1e-12)
-        keep = xp.isfinite(gain) & (gain > penalty) & (full.status != FitStatus.NONFINITE)
+        keep = xp.isfinite(gain) & (gain > bic) & (full.status != FitStatus.NONFINITE)
         names = self.model.free_names
         idx = xp.asarray([names.index(n) for n in self.base.model.free_names])
         n, P = full.params.shape
@@ -417,8 +423,6 @@ class _Decomposer:
                     vals.append(tp[:, k])
                     errs.append(xp.zeros(n))
             if term.component.name == "espl":
-                from hyperspec.bands.shapes import espl_peak  # noqa: PLC0415
-
                 c, g, b = tp[:, 0], tp[:, 1], tp[:, 2]
                 peak = espl_peak(c, g, b)
                 # delta method by central differences of the closed form (3 parameters)

@@ -64,8 +64,7 @@ class Generator:
         self.n_frames = self.sizes.get(self.frame_dim, 1) if self.frame_dim else 1
         self.wavelength, self.shift, self.energy = channel_axes(sc, self.n_spectral)
         self.notch = notch_transmission(self.shift, sc.notch_half_width_cm, sc.notch_floor)
-        step = np.diff(self.shift)
-        self._trapz_weights = np.r_[step, 0.0] / 2 + np.r_[0.0, step] / 2  # trapezoid rule as a dot product
+        self._trapz_weights = axes.trapezoid_weights(self.shift)
         width_um = self.nx * sc.pixel_um
         height_um = self.ny * sc.pixel_um if "y" in self.sizes else 0.0
         self.fields = Fields(sc, width_um, height_um, self.seed)
