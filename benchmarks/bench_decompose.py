@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import _machine  # noqa: E402
+from bench_store import _machine, write_table  # noqa: E402
 
 CASE = r"""
 import json, resource, sys, time, warnings
@@ -165,10 +165,7 @@ def main() -> None:
             f"stage runs at {100 * lin['floor'] / lin['seconds']:.0f} % of the memory-bandwidth floor.",
         ]
     lines += ["", "HyperSpy `Model1D.multifit` is not benchmarked: HyperSpy is GPL-3 and not installed in this environment."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    write_table(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,15 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}, {platform.system()}"
 
 
+def write_table(lines: list[str], out: str | None) -> None:
+    """Print a result table and, with ``out``, write it there (the committed copy)."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text)
+
+
 def run_case(case: str, src: Path) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{case}-"))
     try:
@@ -131,11 +140,7 @@ def main() -> None:
         "`generate` is `hyperspec.synthetic.write`: rendering the physics (all bands, noise, artefacts,",
         "ground truth) and streaming it to a store block by block; its on-disk size includes the truth group.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+    write_table(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_store import write_table  # noqa: E402
 
 from hyperspec.fit import FitStatus, levenberg_marquardt  # noqa: E402
 from tests.fit.nist_strd import AVERAGE, HIGHER, LOWER, MODELS, load, lre  # noqa: E402
@@ -56,10 +59,7 @@ def main() -> None:
         "Levenberg–Marquardt from far-off starts: both end on a flat stationary region far from the solution. 'stalled'",
         "elsewhere means no representable step lowers χ² any more: the float64 floor on exact, zero-residual data.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    write_table(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -237,6 +237,7 @@ class FusedModel:
 
     def __init__(self, model):
         codes, on_energy, starts, counts, slots, fixed, lo, hi, scale, node_start = [], [], [], [], [], [], [], [], [], []
+        shift = np.asarray(model.shift, dtype=np.float64)
         for term in model.terms:
             name = term.component.name
             if name in _CODES:
@@ -257,7 +258,6 @@ class FusedModel:
             for kind, value in term.slots:
                 slots.append(value if kind == "free" else -1)
                 fixed.append(0.0 if kind == "free" else float(value))
-            shift = np.asarray(model.shift, dtype=np.float64)
             if term.window is None:
                 lo.append(0)
                 hi.append(shift.size)
