@@ -45,7 +45,7 @@ def _kernel():
         else:
             j_out[i, row, j] += value
 
-    @numba.njit(cache=True, nogil=True, fastmath=False)
+    @numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp"})
     def evaluate(
         shift,
         energy,

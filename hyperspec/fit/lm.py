@@ -230,10 +230,23 @@ def levenberg_marquardt(
         out = xp.sum(xp.where(inv_var[idx] > 0, inv_var[idx] * dp * dp, 0.0), axis=1)
         return out if RtR is None else out + xp.sum(pp * (pp @ RtR), axis=1)
 
-    def normal_equations(idx, pp):
-        f, J = evaluate(x, pp)
+    # With a combined value-and-Jacobian callable the Jacobian costs little more than the value, so the
+    # trial point is evaluated with it: an accepted step needs no second evaluation. The callable then
+    # owns fresh arrays, so the weighting may overwrite them. On the CPU the rows go through in blocks
+    # whose Jacobian (≈4 MiB) stays in cache between its evaluation and the normal-equation product.
+    jacobian_at_trial = method == "combined"
+    block = n
+    if jacobian_at_trial and xp is np:
+        block = max(8, (4 << 20) // (8 * m * (n_par + 1)))
+
+    def normal_equations(idx, pp, fJ=None):
+        f, J = evaluate(x, pp) if fJ is None else fJ
         r = sw[idx] * (y[idx] - f)
-        JwT = xp.swapaxes(J, 1, 2) * sw[idx][:, None, :]  # (n, P, m): contiguous when J is a parameter-major view
+        if jacobian_at_trial:
+            JwT = xp.swapaxes(J, 1, 2)  # (n, P, m): contiguous rows when J is a parameter-major view
+            JwT *= sw[idx][:, None, :]
+        else:
+            JwT = xp.swapaxes(J, 1, 2) * sw[idx][:, None, :]
         AA = xp.matmul(JwT, xp.swapaxes(JwT, 1, 2)) + inv_var[idx][:, :, None] * eye  # batched GEMM
         gg = xp.matmul(JwT, r[:, :, None])[:, :, 0] - inv_var[idx] * (pp - mu[idx])
         if RtR is not None:
@@ -242,8 +255,10 @@ def levenberg_marquardt(
         return AA, gg, xp.sum(r * r, axis=1) + regularisation(idx, pp)
 
     active = xp.flatnonzero(status < 0)
+    for b0 in range(0, active.size, block):
+        rows = active[b0 : b0 + block]
+        A[rows], g[rows], chi2[rows] = normal_equations(rows, p[rows])
     if active.size:
-        A[active], g[active], chi2[active] = normal_equations(active, p[active])
         nonfinite = active[~xp.isfinite(chi2[active]) | ~xp.all(xp.isfinite(g[active]), axis=1)]
         status[nonfinite] = FitStatus.NONFINITE
         active = xp.flatnonzero(status < 0)
@@ -264,14 +279,28 @@ def levenberg_marquardt(
         step = xp.linalg.solve(Aa + (la[:, None] * D)[:, :, None] * eye, ga[:, :, None])[:, :, 0]
         p_new = xp.clip(pa + step, lo[active], hi[active])
         step = p_new - pa
-        f_new = model(x, p_new)
-        r_new = sw[active] * (y[active] - f_new)
-        chi2_new = xp.sum(r_new * r_new, axis=1) + regularisation(active, p_new)
         n_iter[active] += 1
         old = chi2[active]
         predicted = 0.5 * xp.sum(step * (la[:, None] * D * step + ga), axis=1)
+        chi2_new = xp.empty(active.size)
+        accept = xp.zeros(active.size, dtype=bool)
+        for b0 in range(0, active.size, block):
+            sl = slice(b0, b0 + block)
+            rows, p_b = active[sl], p_new[sl]
+            if jacobian_at_trial:
+                f_b, J_b = evaluate(x, p_b)
+            else:
+                f_b = model(x, p_b)
+            r_b = sw[rows] * (y[rows] - f_b)
+            c_b = xp.sum(r_b * r_b, axis=1) + regularisation(rows, p_b)
+            a_b = xp.isfinite(c_b) & (c_b <= old[sl]) & (predicted[sl] > 0)
+            chi2_new[sl], accept[sl] = c_b, a_b
+            if jacobian_at_trial and bool(a_b.any()):  # the normal equations of the accepted rows, J still hot
+                if not bool(a_b.all()):  # keep J parameter-major (rows contiguous) for the GEMM
+                    f_b, J_b = f_b[a_b], xp.swapaxes(xp.swapaxes(J_b, 1, 2)[a_b], 1, 2)
+                ra = rows[a_b]
+                A[ra], g[ra], chi2[ra] = normal_equations(ra, p_b[a_b], (f_b, J_b))
         rho = 0.5 * (old - chi2_new) / xp.where(predicted > 0, predicted, 1e-300)
-        accept = xp.isfinite(chi2_new) & (chi2_new <= old) & (predicted > 0)
         # damping update (Nielsen): shrink on success, grow geometrically on failure
         shrink = xp.maximum(1.0 / 3.0, 1.0 - (2.0 * xp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
         lam[active] = xp.where(accept, la * shrink, la * nu[active])
@@ -279,7 +308,8 @@ def levenberg_marquardt(
         acc = active[accept]
         if acc.size:
             p[acc] = p_new[accept]
-            A[acc], g[acc], chi2[acc] = normal_equations(acc, p[acc])
+            if not jacobian_at_trial:
+                A[acc], g[acc], chi2[acc] = normal_equations(acc, p[acc])
             scale[acc] = xp.maximum(scale[acc], xp.diagonal(A[acc], axis1=1, axis2=2))
         # convergence at the current point, on the directions the bounds leave open
         pa_now = p[active]
