@@ -1,0 +1,365 @@
+"""Baselines, batched over pixels: the asymmetric-least-squares family and (modified) polynomials.
+
+Definitions, defaults and stopping rules are those of pybaselines 1.2 (``Baseline.asls``, ``arpls``,
+``airpls``, ``poly``, ``modpoly``), so a user can switch without surprises; every pixel stops on its
+own criterion, exactly where pybaselines would stop for that spectrum alone. The Whittaker systems
+``(W + λDᵀD) z = W y`` are solved per pixel by band Cholesky (``hyperspec.preprocess._banded``): a
+compiled numba kernel on the CPU when installed, else a loop over channels vectorised over pixels
+through ``xp`` (NumPy or CuPy). ``info["engine"]`` says which ran.
+
+Array functions take ``y`` of shape (n, m) (or (m,)) and return ``(baseline, info)``; ``baseline(ds,
+method, ...)`` applies one to a map Dataset, chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+
+import numpy as np
+import xarray as xr
+
+from hyperspec._backend import get_namespace, resolve_backend, to_numpy
+from hyperspec.model import SPECTRAL_DIM, add_history, validate_map
+from hyperspec.preprocess import _banded
+
+__all__ = ["asls", "arpls", "airpls", "poly", "modpoly", "whittaker_smooth", "baseline", "METHODS"]
+
+_EPS = float(np.finfo(float).eps)
+
+
+def _rows(y, xp):
+    y = xp.asarray(y, dtype=xp.float64)
+    if y.ndim == 1:
+        y = y[None, :]
+    if y.ndim != 2:
+        raise ValueError(f"spectra must have shape (n, m) or (m,); got {tuple(y.shape)}.")
+    return y
+
+
+def _initial_weights(weights, n, m, xp):
+    if weights is None:
+        return xp.ones((n, m))
+    w = xp.asarray(weights, dtype=xp.float64)
+    if w.shape not in ((m,), (n, m)):
+        raise ValueError(f"weights must have shape ({m},) or ({n}, {m}); got {tuple(w.shape)}.")
+    return xp.array(xp.broadcast_to(w, (n, m)), copy=True)
+
+
+def _relative_difference(old, new, xp):
+    """‖new − old‖₂ / max(‖old‖₂, ε) per row (pybaselines' ``relative_difference``)."""
+    return xp.linalg.norm(new - old, axis=1) / xp.maximum(xp.linalg.norm(old, axis=1), _EPS)
+
+
+def _neg_stats(r, xp):
+    """Per row: count, mean and sample std (ddof 1) of the negative residuals."""
+    neg = r < 0
+    cnt = neg.sum(axis=1)
+    mean = xp.where(neg, r, 0.0).sum(axis=1) / xp.maximum(cnt, 1)
+    var = xp.where(neg, (r - mean[:, None]) ** 2, 0.0).sum(axis=1) / xp.maximum(cnt - 1, 1)
+    std = xp.sqrt(var)
+    std = xp.where((cnt < 2) | (std == 0), _EPS, std)
+    return neg, cnt, mean, std
+
+
+_KERNEL_CODE = {"asls": 0, "arpls": 1, "airpls": 2}
+
+
+def _whittaker_loop(y, w, lam, diff_order, rounds, update, engine, kernel=None):
+    """Iterate solve → ``update`` per row until each row finishes; pybaselines' loop, batched.
+
+    ``update(y_rows, z_rows, w_rows, round)`` → ``(new_w, finish, converged)``: rows that ``finish``
+    keep this round's baseline and their current weights. On NumPy with numba, ``kernel = (method,
+    p, normalize, tol)`` runs the whole loop compiled, one pixel at a time in cache.
+    """
+    xp = get_namespace(y)
+    n, m = y.shape
+    bands = _banded.difference_penalty(m, diff_order, lam)
+    if engine not in ("auto", "numba", "xp"):
+        raise ValueError(f"engine must be 'auto', 'numba' or 'xp'; got {engine!r}.")
+    if engine == "numba" and not (xp is np and _banded.numba_available()):
+        raise ValueError("engine='numba' needs NumPy arrays and numba (pip install 'hyperspec[fast]').")
+    if kernel is not None and xp is np and engine != "xp" and _banded.numba_available():
+        from hyperspec.preprocess._banded_kernel import reweighted_whittaker_blocked  # noqa: PLC0415
+
+        method, p, normalize, tol = kernel
+        base = np.empty((n, m))
+        n_iter = np.zeros(n, dtype=np.int32)
+        converged = np.zeros(n, dtype=bool)
+        w = np.ascontiguousarray(w)
+        reweighted_whittaker_blocked(
+            _KERNEL_CODE[method],
+            np.ascontiguousarray(y),
+            w,
+            bands,
+            rounds - 1,
+            float(tol),
+            float(p),
+            bool(normalize),
+            base,
+            n_iter,
+            converged,
+        )
+        return base, {"weights": w, "n_iter": n_iter, "converged": converged, "engine": "numba"}
+    base = xp.full((n, m), xp.nan)
+    n_iter = xp.zeros(n, dtype=xp.int32)
+    converged = xp.zeros(n, dtype=bool)
+    ok = xp.all(xp.isfinite(y), axis=1) & xp.all(xp.isfinite(w), axis=1)
+    active = xp.flatnonzero(ok)
+    used = "xp"
+    for rnd in range(rounds):
+        if active.size == 0:
+            break
+        ya, wa = y[active], w[active]
+        z, used = _banded.solve(wa, wa * ya, bands, engine=engine)
+        base[active] = z
+        n_iter[active] = rnd + 1
+        new_w, finish, conv = update(ya, z, wa, rnd)
+        finish = finish | ~xp.all(xp.isfinite(z), axis=1)
+        converged[active[finish]] = conv[finish]
+        keep = ~finish
+        w[active[keep]] = new_w[keep]
+        active = active[keep]
+    return base, {"weights": w, "n_iter": n_iter, "converged": converged, "engine": used}
+
+
+def asls(y, lam=1e6, p=1e-2, diff_order=2, max_iter=50, tol=1e-3, weights=None, *, engine="auto"):
+    """Asymmetric least squares (Eilers & Boelens 2005): weights ``p`` above the baseline, ``1 − p`` below."""
+    if not 0 < p < 1:
+        raise ValueError(f"p must be between 0 and 1; got {p}.")
+    xp = get_namespace(y)
+    y = _rows(y, xp)
+    w = _initial_weights(weights, *y.shape, xp)
+
+    def update(ya, z, wa, rnd):
+        new = xp.where(ya > z, p, 1.0 - p)
+        crit = _relative_difference(wa, new, xp)
+        return new, crit < tol, crit < tol
+
+    return _whittaker_loop(y, w, lam, diff_order, max_iter + 1, update, engine, kernel=("asls", p, False, tol))
+
+
+def arpls(y, lam=1e5, diff_order=2, max_iter=50, tol=1e-3, weights=None, *, engine="auto"):
+    """Asymmetrically reweighted penalised least squares (Baek et al. 2015): logistic weights from the negative residuals."""
+    xp = get_namespace(y)
+    y = _rows(y, xp)
+    w = _initial_weights(weights, *y.shape, xp)
+
+    def update(ya, z, wa, rnd):
+        r = ya - z
+        _, cnt, mean, std = _neg_stats(r, xp)
+        early = cnt < 2  # almost all points below the baseline: stop with the current weights
+        arg = (2.0 / std)[:, None] * (r - (2.0 * std - mean)[:, None])
+        new = 0.5 * (1.0 + xp.tanh(-0.5 * arg))  # expit(−arg), overflow-free
+        crit = _relative_difference(wa, new, xp)
+        return new, early | (crit < tol), ~early & (crit < tol)
+
+    return _whittaker_loop(y, w, lam, diff_order, max_iter + 1, update, engine, kernel=("arpls", 0.0, False, tol))
+
+
+def airpls(y, lam=1e6, diff_order=2, max_iter=50, tol=1e-3, weights=None, normalize_weights=False, *, engine="auto"):
+    """Adaptive iteratively reweighted penalised least squares (Zhang et al. 2010)."""
+    xp = get_namespace(y)
+    y = _rows(y, xp)
+    w = _initial_weights(weights, *y.shape, xp)
+    log_max = float(np.log(np.finfo(np.float64).max))
+    cap = log_max - float(np.spacing(log_max))
+
+    def update(ya, z, wa, rnd):
+        r = ya - z
+        neg = r < 0
+        early = neg.sum(axis=1) < 2  # almost all points below the baseline: stop with the current weights
+        l1_neg = xp.where(neg, r, 0.0).sum(axis=1)  # ≤ 0
+        safe = xp.where(l1_neg == 0, -1.0, l1_neg)
+        inner = xp.clip((min(rnd + 1, 50) / safe)[:, None] * r, 0.0, cap)
+        new = xp.where(neg, xp.exp(inner), 0.0)
+        if normalize_weights:
+            new = new / xp.maximum(xp.max(new, axis=1, keepdims=True), _EPS)
+        crit = xp.abs(l1_neg) / xp.maximum(xp.abs(ya).sum(axis=1), _EPS)
+        done = ~early & (crit < tol)
+        return new, early | done, done
+
+    return _whittaker_loop(y, w, lam, diff_order, max_iter + 1, update, engine, kernel=("airpls", 0.0, normalize_weights, tol))
+
+
+def whittaker_smooth(y, lam=1e6, diff_order=2, weights=None, *, engine="auto"):
+    """The Whittaker smoother (Eilers 2003): ``(W + λDᵀD)⁻¹ W y`` per row; returns ``(smooth, engine)``."""
+    xp = get_namespace(y)
+    y = _rows(y, xp)
+    w = _initial_weights(weights, *y.shape, xp)
+    z, used = _banded.solve(w, w * y, _banded.difference_penalty(y.shape[1], diff_order, lam), engine=engine)
+    return z, used
+
+
+def _vandermonde(x, m, poly_order, xp):
+    if x is None:
+        u = np.linspace(-1.0, 1.0, m)
+    else:
+        x = np.asarray(to_numpy(x), dtype=np.float64)
+        if x.shape != (m,):
+            raise ValueError(f"x must have shape ({m},); got {x.shape}.")
+        lo, hi = x.min(), x.max()
+        u = 2.0 * (x - lo) / (hi - lo) - 1.0  # pybaselines maps x_domain onto [−1, 1]
+    return xp.asarray(np.polynomial.polynomial.polyvander(u, int(poly_order)))
+
+
+def _poly_solver(V, w, xp):
+    """Weighted least-squares operator: per-row pseudo-inverses of √w·V (shared when w is shared)."""
+    sw = xp.sqrt(w)
+    if w.ndim == 1:
+        return sw, xp.linalg.pinv(sw[:, None] * V)
+    return sw, xp.linalg.pinv(sw[:, :, None] * V[None])
+
+
+def _poly_fit(V, pinv, sw, y, xp):
+    if pinv.ndim == 2:
+        coef = (sw * y) @ pinv.T
+    else:
+        coef = xp.matmul(pinv, (sw * y)[:, :, None])[:, :, 0]
+    return coef @ V.T
+
+
+def poly(y, x=None, poly_order=2, weights=None):
+    """Weighted least-squares polynomial of ``poly_order`` (x mapped onto [−1, 1])."""
+    xp = get_namespace(y)
+    y = _rows(y, xp)
+    V = _vandermonde(x, y.shape[1], poly_order, xp)
+    w = xp.ones(y.shape[1]) if weights is None else xp.asarray(weights, dtype=xp.float64)
+    sw, pinv = _poly_solver(V, w, xp)
+    base = _poly_fit(V, pinv, sw, y, xp)
+    n = y.shape[0]
+    return base, {"weights": w, "n_iter": xp.ones(n, dtype=xp.int32), "converged": xp.ones(n, dtype=bool), "engine": "xp"}
+
+
+def modpoly(y, x=None, poly_order=2, tol=1e-3, max_iter=250, weights=None, use_original=False, mask_initial_peaks=False, *, engine="auto"):
+    """Modified polynomial (Lieber & Mahadevan-Jansen 2003): refit to min(y, baseline) until it settles."""
+    xp = get_namespace(y)
+    y = _rows(y, xp)
+    n, m = y.shape
+    V = _vandermonde(x, m, poly_order, xp)
+    w = xp.ones(m) if weights is None else xp.array(xp.asarray(weights, dtype=xp.float64), copy=True)
+    sw, pinv = _poly_solver(V, w, xp)
+    y0 = y
+    base = _poly_fit(V, pinv, sw, y, xp)
+    if mask_initial_peaks:
+        w = xp.array(xp.broadcast_to(w, (n, m)), copy=True)
+        std = xp.std(y - base, axis=1, keepdims=True)
+        w[base + std < y] = 0.0
+        sw, pinv = _poly_solver(V, w, xp)
+    n_iter = xp.zeros(n, dtype=xp.int32)
+    converged = xp.zeros(n, dtype=bool)
+    if engine == "numba" and not (xp is np and pinv.ndim == 2 and _banded.numba_available()):
+        raise ValueError("engine='numba' needs NumPy arrays, shared weights and numba (pip install 'hyperspec[fast]').")
+    if engine != "xp" and xp is np and pinv.ndim == 2 and _banded.numba_available():  # compiled: each row stays in cache
+        from hyperspec.preprocess._banded_kernel import modpoly_loop  # noqa: PLC0415
+
+        base = np.ascontiguousarray(base)
+        modpoly_loop(
+            np.ascontiguousarray(y),
+            np.ascontiguousarray(y0),
+            np.ascontiguousarray(V),
+            np.ascontiguousarray(pinv),
+            np.ascontiguousarray(sw),
+            int(max_iter),
+            float(tol),
+            bool(use_original),
+            base,
+            n_iter,
+            converged,
+        )
+        return base, {"weights": w, "n_iter": n_iter, "converged": converged, "engine": "numba"}
+    cur = y.copy()
+    active = xp.flatnonzero(xp.all(xp.isfinite(y), axis=1))
+    base[~xp.all(xp.isfinite(y), axis=1)] = xp.nan
+    for i in range(int(max_iter)):
+        if active.size == 0:
+            break
+        old = base[active]
+        cur[active] = xp.minimum(y0[active] if use_original else cur[active], old)
+        swa = sw if sw.ndim == 1 else sw[active]
+        pa = pinv if pinv.ndim == 2 else pinv[active]
+        new = _poly_fit(V, pa, swa, cur[active], xp)
+        base[active] = new
+        n_iter[active] = i + 1
+        done = _relative_difference(old, new, xp) < tol
+        converged[active[done]] = True
+        active = active[~done]
+    return base, {"weights": w, "n_iter": n_iter, "converged": converged, "engine": "xp"}
+
+
+METHODS = {"asls": asls, "arpls": arpls, "airpls": airpls, "poly": poly, "modpoly": modpoly}
+_USES_X = {"poly", "modpoly"}
+
+
+def _check_params(method: str, params: dict) -> None:
+    if method not in METHODS:
+        close = difflib.get_close_matches(str(method), list(METHODS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown baseline method {method!r}.{hint} Methods: {', '.join(METHODS)}.")
+    allowed = [p for p in inspect.signature(METHODS[method]).parameters if p not in ("y", "x", "engine")]
+    for key in params:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"baseline method {method!r} has no parameter {key!r}.{hint} Parameters: {', '.join(allowed)}.")
+
+
+def baseline(ds: xr.Dataset, method: str = "asls", *, subtract: bool = False, backend: str = "auto", **params) -> xr.Dataset:
+    """The map with a ``baseline`` variable (same grid as ``spectra``), optionally subtracted.
+
+    ``method`` and ``params`` as in pybaselines (``"asls"``, ``"arpls"``, ``"airpls"``, ``"poly"``,
+    ``"modpoly"``); the polynomial methods use the Raman-shift axis (else the wavelength) as x.
+    Pixels with NaN/inf get a NaN baseline; ``baseline_n_iter`` and ``baseline_converged`` are kept
+    per pixel. Lazy (Dask) maps stay lazy, chunk by chunk. With ``subtract=True``, ``spectra`` become
+    spectra − baseline (recorded in the history).
+    """
+    validate_map(ds)
+    _check_params(method, params)
+    be = resolve_backend(backend)
+    func = METHODS[method]
+    x = None
+    if method in _USES_X:
+        x = ds["shift"].values if "shift" in ds.coords else ds["wavelength"].values
+    spectra = ds["spectra"]
+    out_dtype = np.result_type(spectra.dtype, np.float32)
+    m = spectra.sizes[SPECTRAL_DIM]
+
+    def block(arr):
+        xp = be.xp
+        lead = arr.shape[:-1]
+        yb = xp.asarray(arr.reshape(-1, m), dtype=xp.float64)
+        kw = dict(params)
+        if method in _USES_X:
+            kw["x"] = x
+        base, info = func(yb, **kw)
+        packed = np.concatenate(
+            [to_numpy(base), to_numpy(info["n_iter"])[:, None].astype(np.float64), to_numpy(info["converged"])[:, None].astype(np.float64)],
+            axis=1,
+        )
+        return packed.reshape(*lead, m + 2)
+
+    packed = xr.apply_ufunc(
+        block,
+        spectra,
+        input_core_dims=[[SPECTRAL_DIM]],
+        output_core_dims=[["_packed"]],
+        dask="parallelized",
+        output_dtypes=[np.float64],
+        dask_gufunc_kwargs={"output_sizes": {"_packed": m + 2}},
+    )
+    base = packed.isel(_packed=slice(0, m)).rename({"_packed": SPECTRAL_DIM}).astype(out_dtype)
+    base = base.assign_coords({k: v for k, v in spectra.coords.items() if SPECTRAL_DIM in v.dims})
+    out = ds.copy()
+    out["baseline"] = base.transpose(*spectra.dims)
+    out["baseline"].attrs = {"units": spectra.attrs.get("units", "counts"), "method": method, "params": repr(params)}
+    out["baseline_n_iter"] = packed.isel(_packed=m).astype(np.int32)
+    out["baseline_converged"] = packed.isel(_packed=m + 1).astype(bool)
+    compiled = method in _KERNEL_CODE or (method == "modpoly" and not params.get("mask_initial_peaks"))
+    engine = "numba" if (be.name == "numpy" and compiled and _banded.numba_available()) else "xp"
+    if subtract:
+        out["spectra"] = (spectra - out["baseline"]).astype(spectra.dtype)
+        out["spectra"].attrs = spectra.attrs
+    out.attrs = dict(ds.attrs, baseline_engine=engine)
+    scalars = {k: v for k, v in params.items() if np.isscalar(v)}
+    add_history(out.attrs, "baseline", method=method, subtract=subtract, engine=engine, backend=be.name, **scalars)
+    return out

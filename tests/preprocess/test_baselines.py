@@ -1,0 +1,153 @@
+"""Baselines against pybaselines on real spectra, per pixel and batched, on both solver engines."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import hyperspec
+from hyperspec.preprocess import baselines as B
+from hyperspec.preprocess._banded import difference_penalty, solve
+from tests.conftest import SHARED_DATA
+
+pybaselines = pytest.importorskip("pybaselines")
+
+CASES = [
+    ("asls", {}),
+    ("asls", {"lam": 1e4, "p": 0.05, "diff_order": 1}),
+    ("arpls", {}),
+    ("arpls", {"lam": 1e6, "diff_order": 3}),
+    ("airpls", {}),
+    ("airpls", {"lam": 1e5, "normalize_weights": True}),
+    ("poly", {"poly_order": 3}),
+    ("modpoly", {"poly_order": 3}),
+    ("modpoly", {"poly_order": 2, "mask_initial_peaks": True, "use_original": True}),
+]
+
+
+@pytest.fixture(scope="module")
+def real_spectra():
+    """Thin-film absorber Raman spectra (spectrapepper, 196 × 1024, normalised) and the WITec Si wafer spectrum."""
+    d = np.loadtxt(SHARED_DATA / "spectrapepper" / "spectras.txt")
+    return d[0], d[1:41]
+
+
+@pytest.fixture(scope="module")
+def silicon():
+    path = SHARED_DATA / "nirs4all-formats" / "raman_witec" / "Si-wafer-Raman-Spectrum-1.txt"
+    rows = [line.replace(",", " ").split() for line in path.read_text(errors="replace").splitlines()]
+    data = np.array([[float(v) for v in r[:2]] for r in rows if len(r) >= 2 and _is_number(r[0]) and _is_number(r[1])])
+    return data[:, 0], data[:, 1]
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _reference(name, x, Y, kw):
+    fitter = pybaselines.Baseline(x_data=x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = [getattr(fitter, name)(y, **kw) for y in Y]
+    iters = np.array([len(o[1].get("tol_history", [0])) for o in out])
+    return np.stack([o[0] for o in out]), iters
+
+
+# every iterative method on both engines; poly is one matrix product
+RUNS = [(n, kw, e) for n, kw in CASES for e in (("numba", "xp") if n != "poly" else ("xp",))]
+
+
+@pytest.mark.parametrize(("name", "kw", "engine"), RUNS, ids=[f"{n}-{i}-{e}" for i, (n, _, e) in enumerate(RUNS)])
+def test_equals_pybaselines_on_real_spectra(real_spectra, name, kw, engine):
+    x, Y = real_spectra
+    ref, ref_iters = _reference(name, x, Y, kw)
+    args = dict(kw, x=x) if name == "poly" else dict(kw, engine=engine)
+    if name == "modpoly":
+        args["x"] = x
+        if kw.get("mask_initial_peaks") and engine == "numba":  # per-pixel weights: the xp path only
+            with pytest.raises(ValueError, match="shared weights"):
+                getattr(B, name)(Y, **args)
+            return
+    ours, info = getattr(B, name)(Y, **args)
+    scale = np.abs(ref).max(axis=1, keepdims=True)
+    assert np.max(np.abs(ours - ref) / scale) < 1e-6
+    # the same stopping point per spectrum: iterations as pybaselines counts them (its tol_history length)
+    n_iter = np.asarray(info["n_iter"])
+    if name in ("asls", "arpls", "airpls", "modpoly"):
+        np.testing.assert_array_equal(n_iter, ref_iters)
+
+
+def test_equals_pybaselines_on_silicon_wafer(silicon):
+    x, y = silicon
+    ref = pybaselines.Baseline(x_data=x).arpls(y, lam=1e5)[0]
+    ours, _ = B.arpls(y, lam=1e5)
+    assert np.max(np.abs(ours[0] - ref)) / np.abs(ref).max() < 1e-6
+
+
+def test_whittaker_smooth_matches_dense_solution():
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(3, 150)).cumsum(axis=1)
+    D = np.diff(np.eye(150), n=2, axis=0)
+    ref = np.stack([np.linalg.solve(np.eye(150) + 1e2 * D.T @ D, row) for row in y])
+    for engine in ("numba", "xp"):
+        z, used = B.whittaker_smooth(y, lam=1e2, engine=engine)
+        assert used == engine
+        np.testing.assert_allclose(z, ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_banded_solver_against_dense(order, xp):
+    m = 120
+    rng = np.random.default_rng(order)
+    w, b = rng.random((4, m)), rng.normal(size=(4, m))
+    D = np.diff(np.eye(m), n=order, axis=0)
+    P = 1e3 * D.T @ D
+    ref = np.stack([np.linalg.solve(np.diag(w[i]) + P, b[i]) for i in range(4)])
+    z, _ = solve(xp.asarray(w), xp.asarray(b), difference_penalty(m, order, 1e3), engine="xp")
+    np.testing.assert_allclose(hyperspec.to_numpy(z), ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max())
+
+
+def test_nonfinite_pixel_gets_nan_and_others_are_untouched(real_spectra):
+    x, Y = real_spectra
+    Y = Y[:4].copy()
+    clean, _ = B.asls(Y)
+    Y[2, 100] = np.nan
+    out, info = B.asls(Y)
+    assert np.all(np.isnan(out[2]))
+    np.testing.assert_array_equal(out[[0, 1, 3]], clean[[0, 1, 3]])
+    assert not info["converged"][2]
+
+
+def test_dataset_baseline_lazy_and_subtracted(real_spectra):
+    x, Y = real_spectra
+    ds = hyperspec.from_array(Y[:24].reshape(4, 6, -1), x, unit="cm-1", laser_nm=633.0).chunk({"y": 2})
+    out = hyperspec.preprocess.baseline(ds, "arpls", lam=1e5, subtract=True)
+    assert out["baseline"].chunks is not None  # still lazy
+    out = out.compute()
+    ref, _ = _reference("arpls", None, ds["spectra"].values.reshape(24, -1).astype(np.float64), {"lam": 1e5})
+    got = out["baseline"].values.reshape(24, -1)
+    assert np.max(np.abs(got - ref)) / np.abs(ref).max() < 1e-6
+    np.testing.assert_allclose(out["spectra"].values, ds["spectra"].values - out["baseline"].values, rtol=1e-6, atol=1e-6)
+    # one spectrum needs more than 50 reweightings at this λ, in pybaselines too (51 solves, tol not met)
+    _, iters = _reference("arpls", None, ds["spectra"].values.reshape(24, -1).astype(np.float64), {"lam": 1e5})
+    np.testing.assert_array_equal(out["baseline_n_iter"].values.reshape(-1), iters)
+    np.testing.assert_array_equal(out["baseline_converged"].values.reshape(-1), iters < 51)
+    assert out.attrs["history"][-1]["step"] == "baseline"
+    assert out.attrs["baseline_engine"] == "numba"
+
+
+def test_typos_name_the_closest_valid_name(real_spectra):
+    x, Y = real_spectra
+    ds = hyperspec.from_array(Y[:4].reshape(2, 2, -1), x, unit="cm-1", laser_nm=633.0)
+    with pytest.raises(ValueError, match="Did you mean 'arpls'"):
+        hyperspec.preprocess.baseline(ds, "arpsl")
+    with pytest.raises(ValueError, match="Did you mean 'lam'"):
+        hyperspec.preprocess.baseline(ds, "asls", lamda=1e5)
+    with pytest.raises(ValueError, match="p must be between 0 and 1"):
+        B.asls(Y[:2], p=1.5)
