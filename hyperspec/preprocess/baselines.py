@@ -332,10 +332,8 @@ def baseline(ds: xr.Dataset, method: str = "asls", *, subtract: bool = False, ba
         if method in _USES_X:
             kw["x"] = x
         base, info = func(yb, **kw)
-        packed = np.concatenate(
-            [to_numpy(base), to_numpy(info["n_iter"])[:, None].astype(np.float64), to_numpy(info["converged"])[:, None].astype(np.float64)],
-            axis=1,
-        )
+        extra = np.stack([to_numpy(info["n_iter"]), to_numpy(info["converged"])], axis=1).astype(np.float64)
+        packed = np.concatenate([to_numpy(base), extra], axis=1)
         return packed.reshape(*lead, m + 2)
 
     packed = xr.apply_ufunc(
