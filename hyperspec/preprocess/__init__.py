@@ -1,8 +1,10 @@
 """Preprocessing and spatial tools, batched over pixels on NumPy and CuPy (``xp``).
 
+- ``remove_spikes`` cosmic rays judged against neighbouring pixels and frames; dead/saturated masks;
 - ``baseline`` the asymmetric-least-squares family and (modified) polynomials, as in pybaselines;
 """
 
 from hyperspec.preprocess.baselines import baseline
+from hyperspec.preprocess.spikes import remove_spikes
 
-__all__ = ["baseline"]
+__all__ = ["baseline", "remove_spikes"]

@@ -1,0 +1,258 @@
+"""Cosmic-ray (spike) removal that uses the map, and masks for dead and saturated pixels.
+
+A spike is judged against the **same channel in neighbouring pixels and frames**: the 8 spatial
+neighbours in (y, x) and the same pixel in the previous and next frame (``t``), whichever the map
+has. For a single spectrum (no neighbours) the reference is a running median along the spectrum.
+A channel is a spike when
+
+1. its excess over the neighbours' median is above ``threshold`` × the local noise (a robust
+   scale of the excess in 32-channel blocks of the same spectrum), and is a local maximum;
+2. the excess is **spectrally narrow**: its equivalent width Σ_{|k|≤3} e[c+k] / e[c] is below
+   ``max_width`` channels. Cosmic rays hit 1–3 camera pixels (equivalent width ≤ 2.4); real
+   emission, such as the Lorentzian SBPL lines (HWHM ≥ 2.5 channels, width ≥ 4.7), is wider and kept.
+
+Flagged channels grow to their neighbours while the excess stays above ``grow`` × noise, are
+replaced by the neighbours' median, and are recorded in ``spike_mask``. Saturated channels and
+dead (flat) pixels are never "repaired": they are flagged in ``saturated_mask`` and ``dead_pixel``.
+Everything is written against ``xp`` (NumPy or CuPy) and batched over pixels; lazy maps are processed
+chunk by chunk with a one-pixel overlap.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import xarray as xr
+
+from hyperspec._backend import get_namespace, resolve_backend, to_numpy
+from hyperspec.model import SPECTRAL_DIM, add_history, validate_map
+
+__all__ = ["find_spikes", "remove_spikes"]
+
+_SPATIAL = ("y", "x")
+_TIME = ("t",)
+_BLOCK = 32
+
+
+def _neighbour_offsets(dims: tuple[str, ...], shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Offsets (one per pixel dim) of the neighbours a pixel is compared with."""
+    spatial = [i for i, d in enumerate(dims) if d in _SPATIAL and shape[i] > 1]
+    if not spatial and len(dims) == 1 and dims[0] not in _TIME and shape[0] > 1:
+        spatial = [0]  # a line scan with a non-standard dim name
+    timelike = [i for i, d in enumerate(dims) if d in _TIME and shape[i] > 1]
+    offsets = []
+    for combo in itertools.product((-1, 0, 1), repeat=len(spatial)):
+        if any(combo):
+            off = [0] * len(dims)
+            for i, c in zip(spatial, combo, strict=True):
+                off[i] = c
+            offsets.append(tuple(off))
+    for i in timelike:
+        for c in (-1, 1):
+            off = [0] * len(dims)
+            off[i] = c
+            offsets.append(tuple(off))
+    return offsets
+
+
+def _reference(y, dims, xp, include_self: bool = False):
+    """The median of each channel over the neighbours (edges: mirrored), shape of ``y``."""
+    pix_shape = y.shape[:-1]
+    offsets = _neighbour_offsets(dims, pix_shape)
+    if len(offsets) < 2:
+        return None
+    if include_self:
+        offsets = [(0,) * len(pix_shape), *offsets]
+    yp = y
+    for axis, n in enumerate(pix_shape):  # mirror (not replicate): an edge pixel must never be its own neighbour
+        pad = [(0, 0)] * y.ndim
+        pad[axis] = (1, 1)
+        yp = xp.pad(yp, pad, mode="reflect" if n > 1 else "edge")
+    views = []
+    for off in offsets:
+        sl = tuple(slice(1 + o, 1 + o + n) for o, n in zip(off, pix_shape, strict=True)) + (slice(None),)
+        views.append(yp[sl])
+    return xp.median(xp.stack(views), axis=0)
+
+
+def _running_median(y, xp, width: int = 7):
+    h = width // 2
+    yp = xp.pad(y, [(0, 0)] * (y.ndim - 1) + [(h, h)], mode="edge")
+    m = y.shape[-1]
+    return xp.median(xp.stack([yp[..., k : k + m] for k in range(width)]), axis=0)
+
+
+def _blocks(a, xp):
+    """(…, m) → (…, n_blocks, 32), the last block padded with edge values."""
+    m = a.shape[-1]
+    nb = -(-m // _BLOCK)
+    return xp.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, nb * _BLOCK - m)], mode="edge").reshape(*a.shape[:-1], nb, _BLOCK)
+
+
+def _unblock(b, m, xp):
+    """Per-block values (…, n_blocks, 1) broadcast back to channels (…, m)."""
+    full = xp.broadcast_to(b, (*b.shape[:-1], _BLOCK))
+    return full.reshape(*b.shape[:-2], b.shape[-2] * _BLOCK)[..., :m]
+
+
+def _block_noise(e, level, xp, dims=None):
+    """Noise of the excess per channel: a robust (MAD) scale per pixel and 32-channel block, for the
+    shot noise scaled by √level within the block (so a bright band does not pass for a spike). With
+    ``dims``, the scale is pooled (median) over the pixel and its neighbours: 9 × 32 samples, not 32."""
+    m = e.shape[-1]
+    root = xp.sqrt(xp.maximum(level, 1.0))
+    eb = _blocks(e, xp)
+    med = xp.median(eb, axis=-1, keepdims=True)
+    k = 1.4826 * xp.median(xp.abs(eb - med) / _blocks(root, xp), axis=-1, keepdims=True)
+    pooled = None if dims is None else _reference(k[..., 0], dims, xp, include_self=True)
+    if pooled is not None:
+        k = pooled[..., None]
+    else:  # no neighbours: pool over the spectrum's own blocks (a single noise scale per spectrum)
+        k = xp.broadcast_to(xp.median(k, axis=-2, keepdims=True), k.shape)
+    return _unblock(k, m, xp) * root, _unblock(med, m, xp)
+
+
+def _scaled(ref, y, xp):
+    """The neighbours' median scaled to the pixel per 32-channel block (ratio of block medians), so a
+    band that is brighter here than next door (e.g. behind the steep notch edge) leaves no narrow excess."""
+    m = y.shape[-1]
+    num = xp.median(_blocks(y, xp), axis=-1, keepdims=True)
+    den = xp.median(_blocks(ref, xp), axis=-1, keepdims=True)
+    ok = (den > 0) & (num > 0)
+    scale = xp.where(ok, num / xp.where(ok, den, 1.0), 1.0)[..., 0]  # (…, n_blocks)
+    nb = scale.shape[-1]
+    if nb == 1:
+        return ref * scale
+    # linear between block centres, so the scaled reference has no steps at block edges
+    u = np.clip((np.arange(m) + 0.5) / _BLOCK - 0.5, 0.0, nb - 1.0)
+    lo = np.minimum(np.floor(u).astype(np.int64), nb - 2)
+    frac = xp.asarray(u - lo)
+    lo = xp.asarray(lo)
+    return ref * (scale[..., lo] * (1.0 - frac) + scale[..., lo + 1] * frac)
+
+
+def _shift(a, k, xp, fill=0.0):
+    """``a`` moved by ``k`` channels along the last axis: out[..., j] = a[..., j − k] (``fill`` outside)."""
+    out = xp.full_like(a, fill)
+    if k > 0:
+        out[..., k:] = a[..., :-k]
+    elif k < 0:
+        out[..., :k] = a[..., -k:]
+    else:
+        out[...] = a
+    return out
+
+
+def find_spikes(y, dims: tuple[str, ...], *, threshold: float = 7.0, max_width: float = 3.2, grow: float = 3.0, valid=None):
+    """Spike mask and replacement values for spectra ``y`` (…pixel dims…, m) named by ``dims``.
+
+    Returns ``(mask, reference)``: boolean spikes and the values that replace them. ``valid``
+    (pixel-shaped bool) excludes pixels (dead, non-finite) from detection.
+    """
+    xp = get_namespace(y)
+    y = xp.asarray(y, dtype=xp.float64)
+    finite = xp.isfinite(y)
+    yc = xp.where(finite, y, 0.0)
+    level = _running_median(yc, xp)
+    raw = _reference(yc, dims, xp)
+    ref = level if raw is None else _scaled(raw, yc, xp)
+    e = yc - ref
+    sig, base = _block_noise(e, level, xp, dims)
+    sig = xp.maximum(sig, 1e-9 + 1e-6 * xp.abs(ref))
+    z = (e - base) / sig
+    peak = (z > threshold) & (e >= _shift(e, 1, xp, -np.inf)) & (e >= _shift(e, -1, xp, -np.inf)) & finite
+    narrow = _narrow(e - base, max_width, xp)
+    if raw is not None:  # narrow against the unscaled neighbours too: scaling a block with a band in it
+        raw_e = yc - raw  # must not carve a narrow excess out of that band
+        raw_base = _unblock(xp.median(_blocks(raw_e, xp), axis=-1, keepdims=True), raw_e.shape[-1], xp)
+        narrow &= _narrow(raw_e - raw_base, max_width, xp)
+    mask = peak & narrow
+    if valid is not None:
+        mask = mask & xp.asarray(valid)[..., None]
+    above = (z > grow) & finite
+    for _ in range(2):  # grow to the ray's wings (rays are ≤ 3 channels; allow 2 each side)
+        mask = mask | ((_shift(mask, 1, xp, False) | _shift(mask, -1, xp, False)) & above)
+    return mask, ref
+
+
+def _narrow(e, max_width, xp):
+    """Where the excess ``e`` is spectrally narrow: Σ_{|k|≤3} e[c+k] < max_width · e[c]."""
+    width = xp.zeros_like(e)
+    for k in range(-3, 4):
+        width = width + _shift(e, k, xp)
+    return width < max_width * xp.maximum(e, 1e-300)
+
+
+def _dead_pixels(y, xp):
+    """Pixels whose spectrum has no structure above its noise (the decompose preflight's ``flat``)."""
+    flat_y = y.reshape(-1, y.shape[-1])
+    c = xp.cumsum(xp.pad(flat_y, ((0, 0), (5, 4)), mode="edge"), axis=1)
+    smooth = (c[:, 9:] - c[:, :-9]) / 9
+    diff = xp.diff(flat_y, axis=1)
+    noise = 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / np.sqrt(2)
+    span = xp.percentile(smooth, 99, axis=1) - xp.percentile(smooth, 1, axis=1)
+    return (span < 8.0 * xp.maximum(noise, 1e-12)).reshape(y.shape[:-1])
+
+
+def remove_spikes(
+    ds: xr.Dataset,
+    *,
+    threshold: float = 7.0,
+    max_width: float = 3.2,
+    grow: float = 3.0,
+    saturation: float | None = None,
+    backend: str = "auto",
+) -> xr.Dataset:
+    """The map with spikes replaced from neighbouring pixels/frames, plus the masks to inspect.
+
+    Adds ``spike_mask`` (bool, the spectra's grid), ``saturated_mask`` (bool, channels at or above
+    ``saturation``, default the ``saturation_counts`` attr or 65535 for integer-range data) and
+    ``dead_pixel`` (bool per pixel). Spectra without spikes are returned unchanged, bit for bit.
+    Parameters: ``threshold`` (× local noise), ``max_width`` (equivalent width in channels below which
+    an excess counts as a spike), ``grow`` (× noise, for the wings).
+    """
+    validate_map(ds)
+    be = resolve_backend(backend)
+    spectra = ds["spectra"]
+    dims = tuple(d for d in spectra.dims if d != SPECTRAL_DIM)
+    if saturation is None:
+        saturation = float(ds.attrs.get("saturation_counts", 65535.0))
+
+    def block(arr):
+        xp = be.xp
+        y = xp.asarray(arr)
+        finite_px = xp.all(xp.isfinite(y), axis=-1)
+        dead = _dead_pixels(xp.where(xp.isfinite(y), y, 0.0), xp) & finite_px
+        sat = xp.isfinite(y) & (y >= saturation)
+        mask, ref = find_spikes(y, dims, threshold=threshold, max_width=max_width, grow=grow, valid=~dead)
+        mask = mask & ~sat
+        cleaned = xp.where(mask, ref.astype(y.dtype), y)
+        flags = (mask.astype(xp.uint8) | (sat.astype(xp.uint8) << 1)) | (dead[..., None].astype(xp.uint8) << 2)
+        return to_numpy(cleaned), to_numpy(flags)
+
+    data = spectra.data
+    if hasattr(data, "dask"):
+        import dask.array as da  # noqa: PLC0415
+
+        depth = {i: (1 if d in _SPATIAL + _TIME else 0) for i, d in enumerate(spectra.dims)}
+        depth[spectra.ndim - 1] = 0
+        cleaned = da.map_overlap(lambda a: block(a)[0], data, depth=depth, boundary="none", dtype=data.dtype, trim=True)
+        flags = da.map_overlap(lambda a: block(a)[1], data, depth=depth, boundary="none", dtype=np.uint8, trim=True)
+    else:
+        cleaned, flags = block(np.asarray(data))
+    out = ds.copy()
+    out["spectra"] = spectra.copy(data=cleaned)
+    flags = spectra.copy(data=flags)
+    out["spike_mask"] = (flags & 1).astype(bool)
+    out["saturated_mask"] = (flags & 2).astype(bool)
+    out["dead_pixel"] = ((flags & 4) > 0).any(SPECTRAL_DIM)
+    for name, text in (
+        ("spike_mask", "channels replaced as spikes"),
+        ("saturated_mask", f"channels at or above {saturation:g} counts (not repaired)"),
+        ("dead_pixel", "pixels with no signal above the noise (not repaired)"),
+    ):
+        out[name].attrs = {"long_name": text}
+    out.attrs = dict(ds.attrs)
+    add_history(out.attrs, "remove_spikes", threshold=threshold, max_width=max_width, grow=grow, saturation=saturation, backend=be.name)
+    return out
