@@ -1,0 +1,264 @@
+"""Axis calibration, intensity normalisation, the notch mask, cropping and resampling.
+
+- ``find_line(ds, expected)``: the fitted centre of a reference line (Lorentzian + linear
+  background, batched Levenberg–Marquardt) and the offset that moves it to ``expected``;
+  ``SILICON_CM = 520.7``; ``neon_lines_nm`` the neon lamp lines for wavelength checks;
+- ``calibrate_shift(ds, offset)``: one offset for the map (the axis coordinates move; wavelength and
+  energy follow, the laser stays), or one per frame (each frame resampled onto the common axis);
+- ``normalise(ds, by=...)``: counts per second (exposure, accumulations) or per reference-band area;
+- ``mask_notch``, ``crop``, ``resample`` (batched linear interpolation onto any axis, e.g. a
+  common axis for files that disagree).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from hyperspec import axes as _axes
+from hyperspec._backend import get_namespace
+from hyperspec._errors import AxisError
+from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
+
+__all__ = ["SILICON_CM", "NEON_LINES_NM", "find_line", "calibrate_shift", "normalise", "mask_notch", "crop", "resample", "interp_rows"]
+
+#: The first-order silicon phonon at room temperature (cm⁻¹), the usual Raman shift reference.
+SILICON_CM = 520.7
+#: Strong neon lamp lines (nm, air), 585–754 nm: the range of 633 nm Stokes Raman spectrometers.
+NEON_LINES_NM = (
+    585.249, 588.190, 594.483, 597.553, 602.000, 607.434, 609.616, 614.306, 616.359, 621.728, 626.650,
+    630.479, 633.443, 638.299, 640.225, 650.653, 653.288, 659.895, 667.828, 671.704, 692.947, 703.241,
+    717.394, 724.517, 743.890, 747.244, 748.887, 753.577,
+)  # fmt: skip
+
+
+def interp_rows(x_new, x, y):
+    """Linear interpolation of every row of ``y`` (…, m) from the ascending axis ``x`` (m,) onto ``x_new``;
+    NaN outside ``x``. Batched through ``xp``: one ``searchsorted`` for all rows."""
+    xp = get_namespace(y)
+    x = xp.asarray(x, dtype=xp.float64)
+    x_new = xp.asarray(x_new, dtype=xp.float64)
+    j = xp.clip(xp.searchsorted(x, x_new) - 1, 0, x.size - 2)
+    t = (x_new - x[j]) / (x[j + 1] - x[j])
+    out = y[..., j] * (1.0 - t) + y[..., j + 1] * t
+    outside = (x_new < x[0]) | (x_new > x[-1])
+    return xp.where(outside, xp.nan, out)
+
+
+def find_line(
+    ds: xr.Dataset, expected: float = SILICON_CM, *, window: float = 20.0, search: float = 60.0, unit: str = "cm-1"
+) -> xr.Dataset:
+    """Fit the reference line near ``expected`` in every spectrum: pseudo-Voigt + linear background.
+
+    The line is first located as the maximum within ±``search`` of ``expected``; the fit then uses
+    ±``window`` around that maximum, so the result does not depend on how far off the axis is.
+    Returns a Dataset on the map's pixel grid with ``center`` (axis unit), ``center_stderr``,
+    ``hwhm``, ``offset`` (= expected − center: add it to the axis) and ``status`` (``FitStatus``).
+    """
+    from hyperspec.fit.lm import levenberg_marquardt  # noqa: PLC0415
+
+    validate_map(ds)
+    axis = _axis_values(ds, unit)
+    order = np.argsort(axis)
+    if not np.array_equal(order, np.arange(axis.size)):  # energy descends on the canonical axis
+        axis = axis[order]
+    spectra = ds["spectra"]
+    y_all = np.asarray(spectra.values, dtype=np.float64).reshape(-1, axis.size)[:, order]
+    near = np.abs(axis - expected) <= search
+    if near.sum() < 8:
+        raise AxisError(
+            f"only {int(near.sum())} channels within ±{search} {unit} of the reference line at {expected} {unit}; "
+            f"the axis covers {axis.min():.1f}…{axis.max():.1f}. Check the unit and the laser, or widen `search`."
+        )
+    # one window for all pixels, centred on the mean spectrum's maximum
+    mean = np.nanmean(y_all[:, near], axis=0)
+    peak = axis[near][np.nanargmax(mean - np.linspace(mean[0], mean[-1], mean.size))]
+    sel = np.flatnonzero(np.abs(axis - peak) <= window)
+    if sel.size < 8:
+        raise AxisError(f"only {sel.size} channels within ±{window} {unit} of the line at {peak:.1f} {unit}; widen `window`.")
+    x = axis[sel]
+    y = y_all[:, sel]
+    bg0, bg1 = y[:, :3].mean(1), y[:, -3:].mean(1)
+    slope = (bg1 - bg0) / (x[-1] - x[0])
+    above = y - (bg0[:, None] + slope[:, None] * (x - x[0]))
+    k = np.argmax(above, axis=1)
+    step = float(np.median(np.diff(x)))
+    p0 = np.stack([x[k], np.full(len(y), 2.0 * abs(step) + 1.0), above[np.arange(len(y)), k], np.full(len(y), 0.5), bg0, slope], axis=1)
+    ln2 = np.log(2.0)
+
+    def model(xx, p):
+        c, g, h, eta, b0, b1 = (p[:, i : i + 1] for i in range(6))
+        d2 = (xx - c) ** 2
+        return h * (eta * g * g / (d2 + g * g) + (1 - eta) * np.exp(-ln2 * d2 / (g * g))) + b0 + b1 * (xx - xx[0])
+
+    lo = [x[0], 0.1 * abs(step), 0.0, 0.0, -np.inf, -np.inf]
+    hi = [x[-1], window, np.inf, 1.0, np.inf, np.inf]
+    res = levenberg_marquardt(model, x, y, p0, bounds=(lo, hi), jacobian="forward")
+    shape = spectra.shape[:-1]
+    dims = spectra.dims[:-1]
+    return xr.Dataset(
+        {
+            "center": (dims, res.params[:, 0].reshape(shape), {"units": unit}),
+            "center_stderr": (dims, res.stderr[:, 0].reshape(shape), {"units": unit}),
+            "hwhm": (dims, res.params[:, 1].reshape(shape), {"units": unit}),
+            "offset": (dims, (expected - res.params[:, 0]).reshape(shape), {"units": unit, "long_name": "add to the axis"}),
+            "status": (dims, np.asarray(res.status).reshape(shape)),
+        },
+        coords={d: ds.coords[d] for d in dims if d in ds.coords},
+        attrs={"expected": expected, "unit": unit, "window": [float(x[0]), float(x[-1])]},
+    )
+
+
+def _axis_values(ds, unit):
+    unit = _axes.normalize_unit(unit)
+    if unit == "cm-1":
+        return shift_axis(ds)
+    if unit == "nm":
+        return np.asarray(ds["wavelength"].values, dtype=np.float64)
+    if unit == "eV":
+        return np.asarray(ds["energy"].values, dtype=np.float64)
+    return _axes.nm2invcm(np.asarray(ds["wavelength"].values, dtype=np.float64))
+
+
+def calibrate_shift(ds: xr.Dataset, offset, *, frame_dim: str = "t") -> xr.Dataset:
+    """Correct the Raman-shift axis by ``offset`` cm⁻¹ (corrected shift = shift + offset).
+
+    A scalar moves the axis coordinates (``shift``, and ``wavelength``/``energy`` consistently, for the
+    same laser); the data are untouched. An array along ``frame_dim`` (one offset per frame, e.g. from
+    ``find_line`` on a reference in every frame) resamples each frame onto the map's axis instead, so all
+    frames share one axis.
+    """
+    validate_map(ds)
+    shift = shift_axis(ds)
+    off = np.asarray(offset, dtype=np.float64)
+    if off.ndim == 0:
+        if not np.isfinite(off):
+            raise ValueError(f"calibration offset must be finite; got {offset!r}.")
+        new_shift = shift + float(off)
+        out = ds.assign_coords(shift=(SPECTRAL_DIM, new_shift, ds["shift"].attrs))
+        laser = ds.attrs.get("laser_nm")
+        if laser is not None and "wavelength" in ds.coords:
+            wl = _axes.shift2nm(new_shift, float(laser))
+            out = out.assign_coords(
+                wavelength=(SPECTRAL_DIM, wl, ds["wavelength"].attrs),
+                energy=(SPECTRAL_DIM, _axes.nm2ev(wl), ds["energy"].attrs),
+            )
+        out.attrs = dict(ds.attrs)
+        add_history(out.attrs, "calibrate_shift", offset_cm=float(off))
+        return out
+    if frame_dim not in ds["spectra"].dims or off.shape != (ds.sizes[frame_dim],):
+        raise ValueError(f"per-frame offsets must have one value per {frame_dim!r} frame; got shape {off.shape}.")
+    spectra = ds["spectra"]
+    frames = []
+    for i, o in enumerate(off):  # a loop over frames (few), each frame batched over its pixels
+        frames.append(
+            xr.apply_ufunc(
+                lambda a, o=float(o): interp_rows(shift, shift + o, a).astype(a.dtype),
+                spectra.isel({frame_dim: i}),
+                input_core_dims=[[SPECTRAL_DIM]],
+                output_core_dims=[[SPECTRAL_DIM]],
+                dask="parallelized",
+                output_dtypes=[spectra.dtype],
+            )
+        )
+    moved = xr.concat(frames, dim=frame_dim)
+    out = ds.copy()
+    out["spectra"] = moved.transpose(*spectra.dims).assign_attrs(spectra.attrs)
+    out.attrs = dict(ds.attrs)
+    add_history(out.attrs, "calibrate_shift", per_frame=frame_dim, offsets_cm=off.tolist())
+    return out
+
+
+def normalise(ds: xr.Dataset, by: str = "exposure", *, window: tuple[float, float] | None = None) -> xr.Dataset:
+    """Intensity normalisation: ``"exposure"`` (÷ exposure_s × accumulations → counts/s), or ``"band"``
+    (÷ each pixel's area of the band in ``window`` (cm⁻¹), e.g. a reference line)."""
+    validate_map(ds)
+    spectra = ds["spectra"]
+    if by == "exposure":
+        if "exposure_s" not in ds.attrs:
+            raise ValueError("normalise(by='exposure') needs the attr 'exposure_s' (seconds per accumulation); set ds.attrs['exposure_s'].")
+        total = float(ds.attrs["exposure_s"]) * float(ds.attrs.get("accumulations", 1))
+        if not total > 0:
+            raise ValueError(f"exposure_s × accumulations must be > 0; got {total}.")
+        out = ds.copy()
+        out["spectra"] = (spectra / total).astype(spectra.dtype).assign_attrs(spectra.attrs, units="counts/s")
+        out.attrs = dict(ds.attrs)
+        add_history(out.attrs, "normalise", by=by, divisor_s=total)
+        return out
+    if by == "band":
+        if window is None:
+            raise ValueError("normalise(by='band') needs window=(lo, hi) in cm⁻¹.")
+        shift = shift_axis(ds)
+        sel = (shift >= min(window)) & (shift <= max(window))
+        if sel.sum() < 2:
+            raise AxisError(
+                f"the band window {window} cm⁻¹ holds {int(sel.sum())} channels; the axis covers {shift.min():.0f}…{shift.max():.0f}."
+            )
+        w = np.zeros(shift.size)
+        w[sel] = _axes.trapezoid_weights(shift[sel])
+        area = spectra.dot(xr.DataArray(w, dims=(SPECTRAL_DIM,)))
+        out = ds.copy()
+        out["spectra"] = (spectra / area.where(area > 0)).astype(spectra.dtype).assign_attrs(spectra.attrs, units="1/cm-1")
+        out["reference_area"] = area.assign_attrs(units="counts·cm-1", window=list(window))
+        out.attrs = dict(ds.attrs)
+        add_history(out.attrs, "normalise", by=by, window=list(window))
+        return out
+    raise ValueError(f"unknown normalisation {by!r}; use 'exposure' or 'band'.")
+
+
+def mask_notch(ds: xr.Dataset, half_width: float = 10.0, *, fill: float | None = None) -> xr.Dataset:
+    """Mark the laser-blocking region |shift| ≤ ``half_width`` cm⁻¹ in a ``notch_mask`` coordinate;
+    with ``fill`` (e.g. ``np.nan``) also replace those channels' values."""
+    validate_map(ds)
+    shift = shift_axis(ds)
+    mask = np.abs(shift) <= half_width
+    out = ds.assign_coords(notch_mask=(SPECTRAL_DIM, mask, {"long_name": f"|shift| ≤ {half_width} cm-1 (laser notch)"}))
+    if fill is not None:
+        out["spectra"] = ds["spectra"].where(~out["notch_mask"], fill).astype(ds["spectra"].dtype)
+    out.attrs = dict(ds.attrs)
+    add_history(out.attrs, "mask_notch", half_width_cm=half_width, fill=fill)
+    return out
+
+
+def crop(ds: xr.Dataset, lo: float, hi: float, *, unit: str = "cm-1") -> xr.Dataset:
+    """The channels with ``lo ≤ axis ≤ hi`` in ``unit``."""
+    validate_map(ds)
+    axis = _axis_values(ds, unit)
+    keep = np.flatnonzero((axis >= min(lo, hi)) & (axis <= max(lo, hi)))
+    if keep.size < 2:
+        raise AxisError(f"crop({lo}, {hi}, unit={unit!r}) keeps {keep.size} channels; the axis covers {axis.min():.4g}…{axis.max():.4g}.")
+    out = ds.isel({SPECTRAL_DIM: keep})
+    out.attrs = dict(ds.attrs)
+    add_history(out.attrs, "crop", lo=lo, hi=hi, unit=unit)
+    return out
+
+
+def resample(ds: xr.Dataset, shift) -> xr.Dataset:
+    """Linear interpolation of every spectrum onto the Raman-shift axis ``shift`` (cm⁻¹, ascending):
+    e.g. a common axis for maps whose axes disagree. Channels outside the map's range are NaN."""
+    validate_map(ds)
+    old = shift_axis(ds)
+    new = np.asarray(shift, dtype=np.float64)
+    _axes.validate_axis(new, "cm-1", source="resample(shift=...)")
+    spectra = ds["spectra"]
+    data = xr.apply_ufunc(
+        lambda a: interp_rows(new, old, a).astype(a.dtype),
+        spectra,
+        input_core_dims=[[SPECTRAL_DIM]],
+        output_core_dims=[["_new"]],
+        dask="parallelized",
+        output_dtypes=[spectra.dtype],
+        dask_gufunc_kwargs={"output_sizes": {"_new": new.size}},
+    ).rename({"_new": SPECTRAL_DIM})
+    coords = {"shift": (SPECTRAL_DIM, new, {"units": "cm-1", "long_name": "Raman shift"})}
+    laser = ds.attrs.get("laser_nm")
+    if laser is not None:
+        wl = _axes.shift2nm(new, float(laser))
+        coords["wavelength"] = (SPECTRAL_DIM, wl, {"units": "nm", "long_name": "wavelength"})
+        coords["energy"] = (SPECTRAL_DIM, _axes.nm2ev(wl), {"units": "eV", "long_name": "photon energy"})
+    others = {k: v for k, v in ds.data_vars.items() if k != "spectra" and SPECTRAL_DIM not in v.dims}
+    out = xr.Dataset({"spectra": data.transpose(*spectra.dims).assign_attrs(spectra.attrs), **others}, coords=coords)
+    out = out.assign_coords({k: v for k, v in ds.coords.items() if SPECTRAL_DIM not in v.dims})
+    out.attrs = dict(ds.attrs)
+    add_history(out.attrs, "resample", n_channels=int(new.size), lo=float(new[0]), hi=float(new[-1]))
+    return out
