@@ -5,6 +5,8 @@
 """
 
 from hyperspec.preprocess.baselines import baseline
+from hyperspec.preprocess.calibrate import calibrate_shift, crop, find_line, mask_notch, normalise, resample
+from hyperspec.preprocess.denoise import denoise
 from hyperspec.preprocess.spikes import remove_spikes
 
-__all__ = ["baseline", "remove_spikes"]
+__all__ = ["baseline", "remove_spikes", "find_line", "calibrate_shift", "normalise", "mask_notch", "crop", "resample", "denoise"]
