@@ -7,6 +7,22 @@
 from hyperspec.preprocess.baselines import baseline
 from hyperspec.preprocess.calibrate import calibrate_shift, crop, find_line, mask_notch, normalise, resample
 from hyperspec.preprocess.denoise import denoise
+from hyperspec.preprocess.spatial import filter_map, line_profile, region_spectra, register_drift, segment_regions
 from hyperspec.preprocess.spikes import remove_spikes
 
-__all__ = ["baseline", "remove_spikes", "find_line", "calibrate_shift", "normalise", "mask_notch", "crop", "resample", "denoise"]
+__all__ = [
+    "baseline",
+    "remove_spikes",
+    "find_line",
+    "calibrate_shift",
+    "normalise",
+    "mask_notch",
+    "crop",
+    "resample",
+    "denoise",
+    "register_drift",
+    "line_profile",
+    "segment_regions",
+    "region_spectra",
+    "filter_map",
+]

@@ -1,0 +1,228 @@
+"""Spatial tools on band maps and spectra: drift registration, line profiles, regions, filters.
+
+- ``register_drift(ds)``: sub-pixel translation of every frame of a kinetic map against a reference
+  frame, measured on an intensity image (the total counts, or a band window) by Gauss–Newton on
+  I_t(r) ≈ a·I_ref(r − d) + b (gain and offset absorb blinking), started from scikit-image's phase
+  correlation; then applied to the spectra (all channels at once, linear interpolation);
+- ``line_profile(image, start, end, width)``: a profile with a width (scikit-image ``profile_line``),
+  with its distance axis in µm;
+- ``segment_regions(features)``: crystal / interface / glass labels from band maps (k-means on
+  standardised features, then the boundary band between the two phases);
+- ``region_spectra(ds, labels)``: mean spectrum per region; ``filter_map``: median/Gaussian filters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
+
+__all__ = ["register_drift", "line_profile", "segment_regions", "region_spectra", "filter_map", "REGION_NAMES"]
+
+REGION_NAMES = {0: "crystal", 1: "interface", 2: "glass"}
+
+
+def _frame_images(ds: xr.Dataset, band, n_bands: int) -> np.ndarray:
+    """Intensity images (t, K, y, x): the ``band`` window (K = 1), or the axis cut into ``n_bands`` windows."""
+    spectra = ds["spectra"].transpose("t", "y", "x", SPECTRAL_DIM)
+    if band is not None:
+        shift = shift_axis(ds)
+        sel = np.flatnonzero((shift >= min(band)) & (shift <= max(band)))
+        if sel.size == 0:
+            raise ValueError(f"the band window {band} cm⁻¹ holds no channels.")
+        groups = [sel]
+    else:
+        groups = np.array_split(np.arange(spectra.sizes[SPECTRAL_DIM]), n_bands)
+    data = np.asarray(spectra.values, dtype=np.float64)
+    return np.stack([data[..., g].sum(-1) for g in groups], axis=1)
+
+
+def _refine(ref: np.ndarray, img: np.ndarray, d0, border: int, n_iter: int = 30):
+    """Two passes of ``_refine_pass``: the second weighs each band image by 1/σ² of its own residual
+    after the first, so bands the translation model explains poorly (noise, region-dependent
+    blinking) count less."""
+    d, scale = _refine_pass(ref, img, d0, border, n_iter, None)
+    return _refine_pass(ref, img, d, border, n_iter, scale)[0]
+
+
+def _refine_pass(ref, img, d0, border, n_iter, scale):
+    """Gauss–Newton for a shared shift d and per-image gain/offset (a_k, b_k): img_k(r) ≈ a_k·ref_k(r − d) + b_k.
+
+    ``ref``, ``img``: (K, y, x). Each band image gets its own gain, so bands that blink differently
+    (or differ by region) all contribute their structure to the one displacement.
+    """
+    from scipy import ndimage  # noqa: PLC0415
+
+    K = ref.shape[0]
+    inner = (slice(None), slice(border, -border or None), slice(border, -border or None))
+    if scale is None:
+        scale = np.maximum(img[inner].std(axis=(1, 2)), 1e-300)  # first pass: each image by its own contrast
+    d = np.asarray(d0, dtype=np.float64)
+    a, b = np.ones(K), np.zeros(K)
+    for _ in range(n_iter):
+        warped = np.stack([ndimage.shift(r, d, order=3, mode="nearest") for r in ref])
+        gy, gx = np.gradient(warped, axis=(1, 2))
+        w = warped[inner].reshape(K, -1) / scale[:, None]
+        y = img[inner].reshape(K, -1) / scale[:, None]
+        n = w.shape[1]
+        J = np.zeros((K * n, 2 + 2 * K))
+        J[:, 0] = (-a[:, None] * gy[inner].reshape(K, -1) / scale[:, None]).ravel()
+        J[:, 1] = (-a[:, None] * gx[inner].reshape(K, -1) / scale[:, None]).ravel()
+        for k in range(K):
+            J[k * n : (k + 1) * n, 2 + k] = w[k]
+            J[k * n : (k + 1) * n, 2 + K + k] = 1.0 / scale[k]
+        r = (y - (a[:, None] * w + b[:, None] / scale[:, None])).ravel()
+        step, *_ = np.linalg.lstsq(J, r, rcond=None)
+        d = d + step[:2]
+        a, b = a + step[2 : 2 + K], b + step[2 + K :]
+        if np.max(np.abs(step[:2])) < 1e-5:
+            break
+    warped = np.stack([ndimage.shift(r, d, order=3, mode="nearest") for r in ref])
+    resid = img[inner] - (a[:, None, None] * warped[inner] + b[:, None, None])
+    return d, np.maximum(resid.std(axis=(1, 2)), 1e-300)
+
+
+def register_drift(ds: xr.Dataset, *, band=None, n_bands: int = 8, reference: int = 0, border: int = 3, apply: bool = True) -> xr.Dataset:
+    """Measure (and by default correct) the sample drift of a ``(t, y, x, spectral)`` map.
+
+    Adds ``drift_px`` (t × 2: dy, dx in pixels; the sample moved by +d between the reference and
+    frame t) and ``drift_um`` when the pixel size is known; with ``apply``, every frame's spectra are
+    shifted back by −d (linear interpolation over y, x for all channels at once) and ``drift_valid``
+    marks the pixels that stayed inside the field of view.
+    """
+    from scipy import ndimage  # noqa: PLC0415
+    from skimage.registration import phase_cross_correlation  # noqa: PLC0415
+
+    validate_map(ds)
+    dims = ds["spectra"].dims
+    if not {"t", "y", "x"} <= set(dims):
+        raise ValueError(f"register_drift needs a kinetic area map with dims (t, y, x, spectral); this map has {dims}.")
+    imgs = _frame_images(ds, band, n_bands)
+    ref = imgs[reference]
+    drift = np.zeros((imgs.shape[0], 2))
+    for t in range(imgs.shape[0]):  # a loop over frames: each is one small 2-D registration
+        coarse = phase_cross_correlation(imgs[t].sum(0), ref.sum(0), upsample_factor=10, normalization=None)[0]
+        drift[t] = _refine(ref, imgs[t], coarse, border)
+    drift -= drift[reference]
+    out = ds.copy()
+    out["drift_px"] = xr.Variable(("t", "axis"), drift, {"long_name": "sample drift (dy, dx) since the reference frame", "units": "pixel"})
+    out = out.assign_coords(axis=["y", "x"])
+    if "x" in ds.coords and ds.sizes["x"] > 1:
+        step = float(ds["x"].values[1] - ds["x"].values[0])
+        out["drift_um"] = xr.Variable(("t", "axis"), drift * step, {"units": "um"})
+    if apply:
+        spectra = ds["spectra"].transpose("t", "y", "x", SPECTRAL_DIM)
+        data = np.asarray(spectra.values)
+        fixed = np.empty_like(data)
+        valid = np.ones(data.shape[:3], dtype=bool)
+        ny, nx = data.shape[1:3]
+        for t in range(data.shape[0]):
+            dy, dx = drift[t]
+            fixed[t] = ndimage.shift(data[t].astype(np.float64), (-dy, -dx, 0.0), order=1, mode="nearest")
+            yy, xx = np.meshgrid(np.arange(ny) + dy, np.arange(nx) + dx, indexing="ij")
+            valid[t] = (yy >= 0) & (yy <= ny - 1) & (xx >= 0) & (xx <= nx - 1)
+        out["spectra"] = xr.Variable(spectra.dims, fixed, ds["spectra"].attrs).transpose(*dims)
+        out["drift_valid"] = xr.Variable(("t", "y", "x"), valid, {"long_name": "pixel stayed inside the field of view"})
+    out.attrs = dict(ds.attrs)
+    add_history(out.attrs, "register_drift", band=None if band is None else list(band), reference=reference, applied=apply,
+                max_drift_px=float(np.abs(drift).max()))  # fmt: skip
+    return out
+
+
+def line_profile(image: xr.DataArray, start, end, *, width: int = 1, order: int = 1) -> xr.DataArray:
+    """Values along the line ``start`` → ``end`` ((y, x) in pixels), averaged over ``width`` pixels across it.
+
+    Returns a DataArray along ``distance`` (µm when the map has x/y coordinates, else pixels).
+    """
+    from skimage.measure import profile_line  # noqa: PLC0415
+
+    img = np.asarray(image.transpose("y", "x").values, dtype=np.float64)
+    prof = profile_line(img, start, end, linewidth=int(width), order=order, mode="reflect", reduce_func=np.mean)
+    step = 1.0
+    unit = "pixel"
+    if "x" in image.coords and image.sizes["x"] > 1:
+        step = float(image["x"].values[1] - image["x"].values[0])
+        unit = "um"
+    dist = np.linspace(0.0, np.hypot(end[0] - start[0], end[1] - start[1]) * step, prof.size)
+    return xr.DataArray(prof, dims=("distance",), coords={"distance": ("distance", dist, {"units": unit})},
+                        attrs={"start": list(start), "end": list(end), "width": int(width), **image.attrs})  # fmt: skip
+
+
+def segment_regions(
+    features: dict | xr.Dataset, *, interface_um: float = 2.0, interface_px: int | None = None, seed: int = 0
+) -> xr.DataArray:
+    """Label pixels crystal (0) / interface (1) / glass (2) from band maps.
+
+    ``features``: maps on one (y, x) grid, e.g. ``{"aspl_peak_ev": …, "hers_area": …}``. The pixels
+    are split into two phases by k-means on standardised features; the phase with the larger h-ERS
+    (else the higher aS-PL peak energy: the glass is blue-shifted) is glass; the interface is the band
+    ``interface_um`` wide (µm; ``interface_px`` pixels each side when given) around the phase boundary.
+    """
+    from scipy import ndimage  # noqa: PLC0415
+    from scipy.cluster.vq import kmeans2  # noqa: PLC0415
+
+    maps = dict(features.data_vars) if isinstance(features, xr.Dataset) else dict(features)
+    if not maps:
+        raise ValueError("segment_regions needs at least one band map.")
+    first = next(iter(maps.values()))
+    grid = first.transpose("y", "x") if isinstance(first, xr.DataArray) else None
+    arrays = [np.asarray(v.transpose("y", "x").values if isinstance(v, xr.DataArray) else v, dtype=np.float64) for v in maps.values()]
+    X = np.stack([a.ravel() for a in arrays], axis=1)
+    ok = np.all(np.isfinite(X), axis=1)
+    Z = (X[ok] - np.median(X[ok], axis=0)) / np.maximum(X[ok].std(axis=0), 1e-300)
+    _, lab = kmeans2(Z, 2, seed=seed, minit="++")
+    names = list(maps)
+    key = names.index("hers_area") if "hers_area" in names else (names.index("aspl_peak_ev") if "aspl_peak_ev" in names else 0)
+    glass_cluster = int(np.argmax([Z[lab == c, key].mean() if np.any(lab == c) else -np.inf for c in (0, 1)]))
+    glass = np.zeros(X.shape[0], dtype=bool)
+    glass[np.flatnonzero(ok)] = lab == glass_cluster
+    glass = glass.reshape(arrays[0].shape)
+    if interface_px is None:
+        step = 1.0
+        if grid is not None and "x" in grid.coords and grid.sizes["x"] > 1:
+            step = float(grid["x"].values[1] - grid["x"].values[0])
+        interface_px = max(1, round(interface_um / (2.0 * step)))
+    structure = np.ones((3, 3), dtype=bool)
+    near_crystal = ndimage.binary_dilation(~glass, structure, iterations=interface_px)
+    near_glass = ndimage.binary_dilation(glass, structure, iterations=interface_px)
+    labels = np.where(glass, 2, 0).astype(np.int8)
+    labels[(glass & near_crystal) | (~glass & near_glass)] = 1
+    labels[~ok.reshape(labels.shape)] = -1
+    coords = {} if grid is None else {k: v for k, v in grid.coords.items() if set(v.dims) <= {"y", "x"}}
+    return xr.DataArray(labels, dims=("y", "x"), coords=coords, name="region",
+                        attrs={"flag_values": [-1, 0, 1, 2], "flag_meanings": "unknown crystal interface glass"})  # fmt: skip
+
+
+def region_spectra(ds: xr.Dataset, labels: xr.DataArray) -> xr.DataArray:
+    """Mean spectrum of every region label (≥ 0): dims ``(region, spectral)``; counts in attrs."""
+    validate_map(ds)
+    spectra = ds["spectra"]
+    lab = labels.broadcast_like(spectra.isel({SPECTRAL_DIM: 0}, drop=True))
+    values = [int(v) for v in np.unique(lab.values) if v >= 0]
+    means = [spectra.where(lab == v).mean([d for d in spectra.dims if d != SPECTRAL_DIM]) for v in values]
+    out = xr.concat(means, dim="region").assign_coords(region=values)
+    out.attrs = {"n_pixels": [int((lab.values == v).sum()) for v in values], "names": [REGION_NAMES.get(v, str(v)) for v in values]}
+    return out.compute() if hasattr(out.data, "dask") else out
+
+
+def filter_map(image: xr.DataArray, kind: str = "median", size: float = 3) -> xr.DataArray:
+    """Median (``size`` pixels) or Gaussian (σ = ``size`` pixels) filter of a parameter map over (y, x); NaN-aware for Gaussian."""
+    from scipy import ndimage  # noqa: PLC0415
+
+    img = np.asarray(image.transpose(..., "y", "x").values, dtype=np.float64)
+    axes = (img.ndim - 2, img.ndim - 1)
+    if kind == "median":
+        footprint = [1] * (img.ndim - 2) + [int(size), int(size)]
+        out = ndimage.median_filter(img, size=footprint, mode="nearest")
+    elif kind == "gaussian":
+        sigma = [0.0] * (img.ndim - 2) + [float(size), float(size)]
+        finite = np.isfinite(img)
+        num = ndimage.gaussian_filter(np.where(finite, img, 0.0), sigma, mode="nearest")
+        den = ndimage.gaussian_filter(finite.astype(float), sigma, mode="nearest")
+        out = np.where(den > 1e-6, num / np.where(den > 1e-6, den, 1.0), np.nan)
+    else:
+        raise ValueError(f"unknown filter {kind!r}; use 'median' or 'gaussian'.")
+    del axes
+    res = image.transpose(..., "y", "x").copy(data=out.astype(np.result_type(image.dtype, np.float32)))
+    return res.transpose(*image.dims)
