@@ -2,6 +2,10 @@
 
 - ``remove_spikes`` cosmic rays judged against neighbouring pixels and frames; dead/saturated masks;
 - ``baseline`` the asymmetric-least-squares family and (modified) polynomials, as in pybaselines;
+- ``find_line`` / ``calibrate_shift`` axis calibration on a reference line (silicon 520.7 cm⁻¹);
+  ``normalise``, ``mask_notch``, ``crop``, ``resample``;
+- ``denoise`` PCA/SVD with an automatic rank;
+- ``register_drift``, ``line_profile``, ``segment_regions``, ``region_spectra``, ``filter_map``.
 """
 
 from hyperspec.preprocess.baselines import baseline
@@ -11,8 +15,8 @@ from hyperspec.preprocess.spatial import filter_map, line_profile, region_spectr
 from hyperspec.preprocess.spikes import remove_spikes
 
 __all__ = [
-    "baseline",
     "remove_spikes",
+    "baseline",
     "find_line",
     "calibrate_shift",
     "normalise",
