@@ -1,4 +1,4 @@
-"""The ``hyperspec`` command: ``info``, ``simulate`` and ``demo``.
+"""The ``hyperspec`` command: ``info``, ``simulate``, ``decompose``, ``preprocess``, ``presets`` and ``demo``.
 
 Errors caused by the user (bad paths, units, sizes, existing outputs …) print one line
 ``hyperspec: error: …`` and exit with status 2; no traceback.
@@ -151,6 +151,81 @@ def cmd_presets(args) -> int:
     return 0
 
 
+def _param(text: str):
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--param {text!r} must look like name=value, e.g. lam=1e5")
+    low = value.strip().lower()
+    if low in ("true", "false"):
+        return key.strip(), low == "true"
+    try:
+        number = float(value)
+    except ValueError:
+        return key.strip(), value
+    return key.strip(), int(number) if number.is_integer() and "." not in value and "e" not in low else number
+
+
+def cmd_preprocess(args) -> int:
+    import numpy as np  # noqa: PLC0415
+
+    import hyperspec  # noqa: PLC0415
+    from hyperspec import preprocess, report  # noqa: PLC0415
+
+    out = Path(args.output)
+    _refuse_existing(out, args.overwrite, "the output store")
+    ds = hyperspec.open(args.input)
+    before = ds
+    steps = []
+    if args.spikes:
+        ds = preprocess.remove_spikes(ds, threshold=args.spike_threshold, backend=args.backend)
+        steps.append("remove_spikes")
+    if args.drift:
+        ds = preprocess.register_drift(ds.compute())
+        steps.append("register_drift")
+    if args.silicon:
+        line = preprocess.find_line(ds.compute() if args.silicon == "self" else hyperspec.open(args.silicon).compute())
+        offset = float(np.nanmedian(line["offset"].values))
+        print(f"silicon line at {float(np.nanmedian(line['center'].values)):.2f} cm-1: axis offset {offset:+.2f} cm-1")
+        ds = preprocess.calibrate_shift(ds, offset)
+        steps.append(f"calibrate_shift({offset:+.3f})")
+    elif args.offset is not None:
+        ds = preprocess.calibrate_shift(ds, args.offset)
+        steps.append(f"calibrate_shift({args.offset:+.3f})")
+    if args.notch is not None:
+        ds = preprocess.mask_notch(ds, args.notch)
+        steps.append("mask_notch")
+    if args.crop:
+        ds = preprocess.crop(ds, *args.crop)
+        steps.append("crop")
+    if args.baseline:
+        ds = preprocess.baseline(ds, args.baseline, subtract=args.subtract, backend=args.backend, **dict(args.param or []))
+        steps.append(f"baseline({args.baseline})")
+    if args.denoise:
+        ds = preprocess.denoise(ds, "auto" if args.denoise == "auto" else int(args.denoise), backend=args.backend)
+        steps.append(f"denoise(k={ds.attrs['pca_n_components']})")
+    if not steps:
+        raise ValueError("no step chosen; add e.g. --spikes, --baseline asls, --denoise auto (see hyperspec preprocess --help).")
+    print("steps: " + " -> ".join(steps))
+    from hyperspec._progress import Progress  # noqa: PLC0415
+
+    with Progress("preprocess", int(np.prod([ds.sizes[d] for d in ds["spectra"].dims[:-1]]))), hyperspec.single_threaded_blas():
+        ds = ds.compute()
+    path = hyperspec.save(ds, out, overwrite=args.overwrite, progress=False)
+    print(f"wrote {path}")
+    if "spike_mask" in ds:
+        print(f"spikes: {int(ds['spike_mask'].values.sum())} channels replaced in {int(ds['spike_mask'].values.any(-1).sum())} spectra; "
+              f"{int(ds['dead_pixel'].values.sum())} dead pixels, {int(ds['saturated_mask'].values.any(-1).sum())} with saturated channels")  # fmt: skip
+    if args.png:
+        dims = [d for d in ds["spectra"].dims if d != "spectral"]
+        pick = [dict(zip(dims, (int(v) for v in np.unravel_index(i, [ds.sizes[d] for d in dims])), strict=True)) for i in (0,)]
+        if "spike_mask" in ds and ds["spike_mask"].values.any():
+            idx = np.flatnonzero(ds["spike_mask"].values.reshape(-1, ds.sizes["spectral"]).any(-1))[0]
+            pick.append(dict(zip(dims, (int(v) for v in np.unravel_index(idx, [ds.sizes[d] for d in dims])), strict=True)))
+        png = report.plot_preprocess(before.compute() if "spike_mask" in ds else before, ds, Path(args.png) / "preprocess.png", pick)
+        print(f"picture: {png}")
+    return 0
+
+
 DEMO_MAPS = (
     "aspl_area",
     "lers_area",
@@ -296,6 +371,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", metavar="DIR", help="also draw PNG band maps into DIR")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output store")
     p.set_defaults(func=cmd_decompose)
+
+    p = sub.add_parser(
+        "preprocess",
+        help="clean a map: spikes, calibration, notch, crop, baseline, denoising",
+        description=(
+            "Apply preprocessing steps to a hyperspec store, in this order: spikes, drift, calibration, notch, crop, "
+            "baseline, denoise; write the result (with its masks, baseline and PCA) to a new store."
+        ),
+    )
+    p.add_argument("input", help="a hyperspec map store")
+    p.add_argument("output", help="the store to write")
+    p.add_argument("--spikes", action="store_true", help="remove cosmic rays (judged against neighbouring pixels/frames)")
+    p.add_argument("--spike-threshold", type=float, default=7.0, help="spike threshold in noise units (default 7)")
+    p.add_argument("--drift", action="store_true", help="register and correct stage drift between frames (t, y, x maps)")
+    p.add_argument("--silicon", metavar="STORE", help="calibrate the Raman shift on the Si line (520.7 cm-1) of STORE ('self': this map)")
+    p.add_argument("--offset", type=float, help="add this many cm-1 to the Raman-shift axis")
+    p.add_argument("--notch", type=float, metavar="CM", help="mark |shift| <= CM as the laser notch (coordinate notch_mask)")
+    p.add_argument("--crop", type=float, nargs=2, metavar=("LO", "HI"), help="keep LO <= shift <= HI (cm-1)")
+    p.add_argument("--baseline", metavar="METHOD", help="asls, arpls, airpls, poly or modpoly (as in pybaselines)")
+    p.add_argument("--param", type=_param, action="append", metavar="NAME=VALUE", help="baseline parameter, e.g. --param lam=1e5")
+    p.add_argument("--subtract", action="store_true", help="subtract the baseline from the spectra")
+    p.add_argument("--denoise", metavar="K", help="PCA denoising with K components, or 'auto'")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="compute backend (default: $HYPERSPEC_BACKEND or auto)")
+    p.add_argument("--png", metavar="DIR", help="draw before/after spectra into DIR/preprocess.png")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output store")
+    p.set_defaults(func=cmd_preprocess)
 
     p = sub.add_parser(
         "presets",

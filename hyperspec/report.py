@@ -169,3 +169,33 @@ def plot_fit(components: xr.Dataset, path: str | Path, *, title: str = "", dpi: 
     axr.set_xlabel("Raman shift (cm⁻¹)")
     axr.set_ylabel("residual")
     return _save(fig, path, dpi)
+
+
+def plot_preprocess(before: xr.Dataset, after: xr.Dataset, path: str | Path, pixels: Sequence[dict], *, dpi: int = 110) -> Path:
+    """Before/after spectra of chosen pixels (``[{"y": 3, "x": 5}, ...]``): raw, cleaned, the baseline
+    when there is one, and the channels flagged as spikes."""
+    plt = _pyplot()
+    x = np.asarray(after["shift"].values) if "shift" in after.coords else np.asarray(after["wavelength"].values)
+    xb = np.asarray(before["shift"].values) if "shift" in before.coords else np.asarray(before["wavelength"].values)
+    fig, axes = plt.subplots(len(pixels), 1, figsize=(9, 2.8 * len(pixels)), squeeze=False, sharex=True)
+    for ax, sel in zip(axes[:, 0], pixels, strict=True):
+        raw = np.asarray(before["spectra"].isel(sel).values, dtype=float)
+        ax.plot(xb, raw, color="0.65", lw=0.8, label="raw")
+        cleaned = np.asarray(after["spectra"].isel(sel).values, dtype=float)
+        label = (
+            "after (baseline subtracted)"
+            if "baseline" in after and any(h.get("params", {}).get("subtract") for h in after.attrs.get("history", []))
+            else "after"
+        )
+        ax.plot(x, cleaned, color="C0", lw=1.0, label=label)
+        if "baseline" in after:
+            ax.plot(x, np.asarray(after["baseline"].isel(sel).values, dtype=float), color="C3", lw=1.0, ls="--", label="baseline")
+        if "spike_mask" in after and after["spike_mask"].sizes.get("spectral") == xb.size:
+            m = np.asarray(after["spike_mask"].isel(sel).values)
+            if m.any():
+                ax.plot(xb[m], raw[m], "x", color="C1", ms=6, label=f"spikes ({int(m.sum())} channels)")
+        ax.set_title(", ".join(f"{k}={v}" for k, v in sel.items()), fontsize=9)
+        ax.set_ylabel("counts")
+        ax.legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("Raman shift (cm⁻¹)" if "shift" in after.coords else "wavelength (nm)")
+    return _save(fig, path, dpi)

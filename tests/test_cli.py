@@ -13,7 +13,7 @@ from hyperspec.cli import main
 
 
 def test_entry_point_help_everywhere():
-    for args in ([], ["info"], ["simulate"], ["demo"], ["decompose"], ["presets"]):
+    for args in ([], ["info"], ["simulate"], ["demo"], ["decompose"], ["preprocess"], ["presets"]):
         out = subprocess.run([sys.executable, "-m", "hyperspec.cli", *args, "--help"], capture_output=True, text=True)
         assert out.returncode == 0 and "usage: hyperspec" in out.stdout
 
@@ -108,3 +108,33 @@ def test_presets_command(capsys):
     import json
 
     assert json.loads(capsys.readouterr().out)["terms"]["lers"]["shape"] == "lers"
+
+
+def test_preprocess_command(tmp_path, capsys):
+    src = tmp_path / "map.zarr"
+    assert main(["simulate", "map", str(src), "--size", "12x12", "--n-spectral", "256", "--seed", "2"]) == 0
+    out = tmp_path / "clean.zarr"
+    argv = ["preprocess", str(src), str(out), "--spikes", "--baseline", "asls", "--param", "lam=1e5", "--param", "p=0.02"]
+    assert main([*argv, "--subtract", "--notch", "40", "--png", str(tmp_path / "png")]) == 0
+    res = hyperspec.open(out).compute()
+    raw = hyperspec.open(src).compute()
+    for name in ("spike_mask", "saturated_mask", "dead_pixel", "baseline"):
+        assert name in res
+    assert res["notch_mask"].values.sum() > 0
+    # the baseline is pybaselines' asls with these parameters, and it was subtracted from the de-spiked spectra
+    from hyperspec.preprocess.baselines import asls
+
+    y = np.where(res["spike_mask"].values, np.nan, raw["spectra"].values)[3, 4]
+    ref, _ = asls(res["spectra"].values[3, 4] + res["baseline"].values[3, 4], lam=1e5, p=0.02)
+    np.testing.assert_allclose(res["baseline"].values[3, 4], ref[0], rtol=1e-4, atol=1e-2)
+    assert np.isfinite(y).sum() > 200
+    assert (tmp_path / "png" / "preprocess.png").stat().st_size > 10_000
+    capsys.readouterr()
+    assert main(["preprocess", str(src), str(tmp_path / "x.zarr"), "--baseline", "arpsl"]) == 2
+    assert "Did you mean 'arpls'" in capsys.readouterr().err
+    assert main(["preprocess", str(src), str(tmp_path / "x.zarr"), "--baseline", "asls", "--param", "lamda=3"]) == 2
+    assert "Did you mean 'lam'" in capsys.readouterr().err
+    assert main(["preprocess", str(src), str(tmp_path / "x.zarr")]) == 2
+    assert "no step chosen" in capsys.readouterr().err
+    assert main([*argv]) == 2  # the output exists
+    assert "already exists" in capsys.readouterr().err

@@ -12,8 +12,9 @@ A channel is a spike when
    emission, such as the Lorentzian SBPL lines (HWHM ≥ 2.5 channels, width ≥ 4.7), is wider and kept.
 
 Flagged channels grow to their neighbours while the excess stays above ``grow`` × noise, are
-replaced by the neighbours' median, and are recorded in ``spike_mask``. Saturated channels and
-dead (flat) pixels are never "repaired": they are flagged in ``saturated_mask`` and ``dead_pixel``.
+replaced by the neighbours' median, and are recorded in ``spike_mask``. Saturated and dead (flat)
+pixels are never "repaired": they are flagged in ``saturated_mask`` and ``dead_pixel`` and left as
+they are (a clipped spectrum cannot be compared with its neighbours).
 Everything is written against ``xp`` (NumPy or CuPy) and batched over pixels; lazy maps are processed
 chunk by chunk with a one-pixel overlap.
 """
@@ -225,8 +226,8 @@ def remove_spikes(
         finite_px = xp.all(xp.isfinite(y), axis=-1)
         dead = _dead_pixels(xp.where(xp.isfinite(y), y, 0.0), xp) & finite_px
         sat = xp.isfinite(y) & (y >= saturation)
-        mask, ref = find_spikes(y, dims, threshold=threshold, max_width=max_width, grow=grow, valid=~dead)
-        mask = mask & ~sat
+        # a saturated spectrum is clipped: its shape no longer matches its neighbours', so it is only flagged
+        mask, ref = find_spikes(y, dims, threshold=threshold, max_width=max_width, grow=grow, valid=~dead & ~xp.any(sat, axis=-1))
         cleaned = xp.where(mask, ref.astype(y.dtype), y)
         flags = (mask.astype(xp.uint8) | (sat.astype(xp.uint8) << 1)) | (dead[..., None].astype(xp.uint8) << 2)
         return to_numpy(cleaned), to_numpy(flags)
