@@ -213,8 +213,11 @@ def cmd_preprocess(args) -> int:
     path = hyperspec.save(ds, out, overwrite=args.overwrite, progress=False)
     print(f"wrote {path}")
     if "spike_mask" in ds:
-        print(f"spikes: {int(ds['spike_mask'].values.sum())} channels replaced in {int(ds['spike_mask'].values.any(-1).sum())} spectra; "
-              f"{int(ds['dead_pixel'].values.sum())} dead pixels, {int(ds['saturated_mask'].values.any(-1).sum())} with saturated channels")  # fmt: skip
+        n_ch = int(ds["spike_mask"].values.sum())
+        n_sp = int(ds["spike_mask"].values.any(-1).sum())
+        n_dead = int(ds["dead_pixel"].values.sum())
+        n_sat = int(ds["saturated_mask"].values.any(-1).sum())
+        print(f"spikes: {n_ch} channels replaced in {n_sp} spectra; {n_dead} dead pixels, {n_sat} with saturated channels")
     if args.png:
         dims = [d for d in ds["spectra"].dims if d != "spectral"]
         pick = [dict(zip(dims, (int(v) for v in np.unravel_index(i, [ds.sizes[d] for d in dims])), strict=True)) for i in (0,)]
