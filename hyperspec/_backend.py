@@ -41,6 +41,16 @@ class Backend:
 
 
 @functools.lru_cache(maxsize=1)
+def numba_available() -> bool:
+    """True when numba imports (the ``fast`` extra): the compiled CPU kernels can run."""
+    try:
+        import numba  # noqa: F401, PLC0415
+    except Exception:  # a broken numba must not break hyperspec
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
 def gpu_available() -> tuple[bool, str]:
     """Return ``(usable, reason)``: whether CuPy imports and sees a CUDA device."""
     try:

@@ -39,3 +39,20 @@ def small_map():
 
     ds, truth = synthetic.cspbbr3_map((16, 24), n_spectral=512, noise=False, artefacts=False, seed=3)
     return ds.compute(), truth.compute()
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_witec_ascii(path: Path) -> np.ndarray:
+    """(n, 2) axis and counts of a single-spectrum WITec ASCII export (comma-separated rows after a header)."""
+    rows = [line.replace(",", " ").split() for line in path.read_text(errors="replace").splitlines()]
+    return np.array([[float(r[0]), float(r[1])] for r in rows if len(r) >= 2 and _is_number(r[0]) and _is_number(r[1])])
+
+
+SILICON_TXT = SHARED_DATA / "nirs4all-formats" / "raman_witec" / "Si-wafer-Raman-Spectrum-1.txt"

@@ -13,6 +13,8 @@ import functools
 
 import numpy as np
 
+from hyperspec._backend import numba_available
+
 __all__ = ["available", "FusedModel"]
 
 _CODES = {"lorentzian": 0, "gaussian": 1, "pseudo_voigt": 2, "espl": 3, "lers": 4, "hers_lognormal": 5, "raman_pair": 6}
@@ -20,14 +22,9 @@ _POLY = 7
 _FREEFORM = 8
 
 
-@functools.lru_cache(maxsize=1)
 def available() -> bool:
     """True when numba imports (the ``fast`` extra)."""
-    try:
-        import numba  # noqa: F401, PLC0415
-    except Exception:  # a broken numba must not break hyperspec
-        return False
-    return True
+    return numba_available()
 
 
 @functools.lru_cache(maxsize=1)

@@ -166,6 +166,17 @@ def _boxcar(xp, y, width: int):
     return (c[:, width:] - c[:, :-width]) / width
 
 
+def flat_spectra(xp, y, smooth=None):
+    """Rows (n, m) with no structure above their noise (dead pixels): the 1–99 % span of the 9-channel
+    boxcar is below 8 × the noise from channel-to-channel differences (robust, MAD)."""
+    if smooth is None:
+        smooth = _boxcar(xp, y, 9)
+    diff = xp.diff(y, axis=1)
+    noise = 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / math.sqrt(2)
+    span = xp.percentile(smooth, 99, axis=1) - xp.percentile(smooth, 1, axis=1)
+    return span < 8.0 * xp.maximum(noise, 1e-12)
+
+
 class _Decomposer:
     """Holds the model and the per-chunk recipe; ``__call__`` maps (..., m) → (..., n_out)."""
 
@@ -265,10 +276,7 @@ class _Decomposer:
             w = xp.where(sat, 0.0, w)
             status[xp.any(sat & (self.base_w[None, :] > 0), axis=1)] = SATURATED
         smooth = _boxcar(xp, y_clean, 9)
-        diff = xp.diff(y_clean, axis=1)
-        noise = 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / math.sqrt(2)
-        span = xp.percentile(smooth, 99, axis=1) - xp.percentile(smooth, 1, axis=1)
-        flat = finite & (span < 8.0 * xp.maximum(noise, 1e-12))
+        flat = finite & flat_spectra(xp, y_clean, smooth)
         if self.weights == "poisson":
             w = w / xp.maximum(smooth, 1.0)
         elif self.weights != "uniform":

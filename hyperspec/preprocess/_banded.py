@@ -14,12 +14,11 @@ Bands are stored "lower": ``bands[q, j] = P[j + q, j]`` for ``q = 0..d``, like
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
-from hyperspec._backend import get_namespace
+from hyperspec._backend import get_namespace, numba_available
 
 __all__ = ["difference_penalty", "solve", "numba_available"]
 
@@ -68,16 +67,6 @@ def _solve_xp(w, b, bands, xp):
             z[j] -= L[k, j] * z[j + k]
         z[j] /= L[0, j]
     return z.T
-
-
-@functools.lru_cache(maxsize=1)
-def numba_available() -> bool:
-    """True when numba imports (the ``fast`` extra)."""
-    try:
-        import numba  # noqa: F401, PLC0415
-    except Exception:  # a broken numba must not break hyperspec
-        return False
-    return True
 
 
 def solve(w, b, bands, *, engine: str = "auto"):

@@ -19,7 +19,7 @@ import inspect
 import numpy as np
 import xarray as xr
 
-from hyperspec._backend import get_namespace, resolve_backend, to_numpy
+from hyperspec._backend import get_namespace, numba_available, resolve_backend, to_numpy
 from hyperspec.model import SPECTRAL_DIM, add_history, validate_map
 from hyperspec.preprocess import _banded
 
@@ -77,9 +77,9 @@ def _whittaker_loop(y, w, lam, diff_order, rounds, update, engine, kernel=None):
     bands = _banded.difference_penalty(m, diff_order, lam)
     if engine not in ("auto", "numba", "xp"):
         raise ValueError(f"engine must be 'auto', 'numba' or 'xp'; got {engine!r}.")
-    if engine == "numba" and not (xp is np and _banded.numba_available()):
+    if engine == "numba" and not (xp is np and numba_available()):
         raise ValueError("engine='numba' needs NumPy arrays and numba (pip install 'hyperspec[fast]').")
-    if kernel is not None and xp is np and engine != "xp" and _banded.numba_available():
+    if kernel is not None and xp is np and engine != "xp" and numba_available():
         from hyperspec.preprocess._banded_kernel import reweighted_whittaker_blocked  # noqa: PLC0415
 
         method, p, normalize, tol = kernel
@@ -248,9 +248,9 @@ def modpoly(y, x=None, poly_order=2, tol=1e-3, max_iter=250, weights=None, use_o
         sw, pinv = _poly_solver(V, w, xp)
     n_iter = xp.zeros(n, dtype=xp.int32)
     converged = xp.zeros(n, dtype=bool)
-    if engine == "numba" and not (xp is np and pinv.ndim == 2 and _banded.numba_available()):
+    if engine == "numba" and not (xp is np and pinv.ndim == 2 and numba_available()):
         raise ValueError("engine='numba' needs NumPy arrays, shared weights and numba (pip install 'hyperspec[fast]').")
-    if engine != "xp" and xp is np and pinv.ndim == 2 and _banded.numba_available():  # compiled: each row stays in cache
+    if engine != "xp" and xp is np and pinv.ndim == 2 and numba_available():  # compiled: each row stays in cache
         from hyperspec.preprocess._banded_kernel import modpoly_loop  # noqa: PLC0415
 
         base = np.ascontiguousarray(base)
@@ -353,7 +353,7 @@ def baseline(ds: xr.Dataset, method: str = "asls", *, subtract: bool = False, ba
     out["baseline_n_iter"] = packed.isel(_packed=m).astype(np.int32)
     out["baseline_converged"] = packed.isel(_packed=m + 1).astype(bool)
     compiled = method in _KERNEL_CODE or (method == "modpoly" and not params.get("mask_initial_peaks"))
-    engine = "numba" if (be.name == "numpy" and compiled and _banded.numba_available()) else "xp"
+    engine = "numba" if (be.name == "numpy" and compiled and numba_available()) else "xp"
     if subtract:
         out["spectra"] = (spectra - out["baseline"]).astype(spectra.dtype)
         out["spectra"].attrs = spectra.attrs

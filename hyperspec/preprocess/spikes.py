@@ -187,13 +187,9 @@ def _narrow(e, max_width, xp):
 
 def _dead_pixels(y, xp):
     """Pixels whose spectrum has no structure above its noise (the decompose preflight's ``flat``)."""
-    flat_y = y.reshape(-1, y.shape[-1])
-    c = xp.cumsum(xp.pad(flat_y, ((0, 0), (5, 4)), mode="edge"), axis=1)
-    smooth = (c[:, 9:] - c[:, :-9]) / 9
-    diff = xp.diff(flat_y, axis=1)
-    noise = 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / np.sqrt(2)
-    span = xp.percentile(smooth, 99, axis=1) - xp.percentile(smooth, 1, axis=1)
-    return (span < 8.0 * xp.maximum(noise, 1e-12)).reshape(y.shape[:-1])
+    from hyperspec.fit.decompose import flat_spectra  # noqa: PLC0415
+
+    return flat_spectra(xp, y.reshape(-1, y.shape[-1])).reshape(y.shape[:-1])
 
 
 def remove_spikes(

@@ -10,7 +10,7 @@ import pytest
 import hyperspec
 from hyperspec.preprocess import baselines as B
 from hyperspec.preprocess._banded import difference_penalty, solve
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, SILICON_TXT, read_witec_ascii
 
 pybaselines = pytest.importorskip("pybaselines")
 
@@ -36,18 +36,8 @@ def real_spectra():
 
 @pytest.fixture(scope="module")
 def silicon():
-    path = SHARED_DATA / "nirs4all-formats" / "raman_witec" / "Si-wafer-Raman-Spectrum-1.txt"
-    rows = [line.replace(",", " ").split() for line in path.read_text(errors="replace").splitlines()]
-    data = np.array([[float(v) for v in r[:2]] for r in rows if len(r) >= 2 and _is_number(r[0]) and _is_number(r[1])])
+    data = read_witec_ascii(SILICON_TXT)
     return data[:, 0], data[:, 1]
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _reference(name, x, Y, kw):

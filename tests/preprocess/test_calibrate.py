@@ -8,24 +8,14 @@ import pytest
 import hyperspec
 from hyperspec._errors import AxisError
 from hyperspec.preprocess import calibrate as C
-from tests.conftest import SHARED_DATA
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+from tests.conftest import SILICON_TXT, read_witec_ascii
 
 
 @pytest.fixture(scope="module")
 def silicon():
     """WITec ASCII export of a silicon wafer (nm axis, 1600 channels); the file does not record the laser: 532 nm."""
-    path = SHARED_DATA / "nirs4all-formats" / "raman_witec" / "Si-wafer-Raman-Spectrum-1.txt"
-    rows = [line.replace(",", " ").split() for line in path.read_text(errors="replace").splitlines()]
-    data = np.array([[float(r[0]), float(r[1])] for r in rows if len(r) >= 2 and _is_number(r[0]) and _is_number(r[1])])
-    return hyperspec.from_array(data[:, 1], data[:, 0], unit="nm", laser_nm=532.0, source=path.name)
+    data = read_witec_ascii(SILICON_TXT)
+    return hyperspec.from_array(data[:, 1], data[:, 0], unit="nm", laser_nm=532.0, source=SILICON_TXT.name)
 
 
 def test_silicon_line_found_with_a_small_error(silicon):
