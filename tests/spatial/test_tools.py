@@ -8,7 +8,7 @@ import xarray as xr
 from scipy import ndimage
 
 import hyperspec
-from hyperspec.preprocess.spatial import filter_map, line_profile, region_spectra, register_drift, segment_regions
+from hyperspec.spatial import filter_map, line_profile, region_spectra, register_drift, segment_regions
 
 
 @pytest.mark.parametrize("seed", [3, 5])
