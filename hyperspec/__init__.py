@@ -24,7 +24,7 @@ from hyperspec.io.zarr_ import open_store as open  # noqa: A001  (hyperspec.open
 from hyperspec.io.zarr_ import save
 from hyperspec.model import from_array, validate_map, with_laser
 
-_LAZY_SUBMODULES = {"axes", "bands", "fit", "preprocess", "spatial", "synthetic", "io", "model", "report", "cli"}
+_LAZY_SUBMODULES = {"axes", "bands", "fit", "preprocess", "spatial", "pipeline", "cluster", "synthetic", "io", "model", "report", "cli"}
 
 __all__ = [
     "__version__",

@@ -44,3 +44,7 @@ class BackendError(HyperspecError, ValueError):
 
 class StoreNotFoundError(HyperspecError, FileNotFoundError):
     """The path given does not exist."""
+
+
+class RecipeError(HyperspecError, ValueError):
+    """A recipe that cannot run: unknown section/key/step, wrong type, missing field (names the file, line and key)."""

@@ -1,4 +1,4 @@
-"""The ``hyperspec`` command: ``info``, ``simulate``, ``decompose``, ``preprocess``, ``presets`` and ``demo``.
+"""The ``hyperspec`` command: ``info``, ``simulate``, ``decompose``, ``preprocess``, ``run``, ``report``, ``presets`` and ``demo``.
 
 Errors caused by the user (bad paths, units, sizes, existing outputs …) print one line
 ``hyperspec: error: …`` and exit with status 2; no traceback.
@@ -10,6 +10,8 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+import tomllib
 
 __all__ = ["main"]
 
@@ -229,6 +231,31 @@ def cmd_preprocess(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from hyperspec import cluster  # noqa: PLC0415
+    from hyperspec.pipeline import load_recipe, run_recipe  # noqa: PLC0415
+
+    recipe = load_recipe(args.recipe)
+    if args.show_job_script:
+        compute = dict(recipe["compute"])
+        if args.scheduler:
+            compute["scheduler"] = args.scheduler
+        print(cluster.job_script({**compute, "jobqueue": {**compute.get("jobqueue", {}), "system": compute.get("scheduler", "slurm")}}))
+        return 0
+    run_recipe(recipe, input=args.input, output=args.output, backend=args.backend, scheduler=args.scheduler, overwrite=args.overwrite)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from hyperspec.pipeline import write_report  # noqa: PLC0415
+
+    store = Path(args.store)
+    out = Path(args.out) if args.out else store.with_name(store.stem + "_png")
+    for path in write_report(store, png_dir=out, csv_path=out / "regions.csv"):
+        print(f"wrote {path}")
+    return 0
+
+
 DEMO_MAPS = (
     "aspl_area",
     "lers_area",
@@ -247,8 +274,9 @@ def cmd_demo(args) -> int:
 
     import hyperspec  # noqa: PLC0415
     from hyperspec import report, synthetic  # noqa: PLC0415
-    from hyperspec._progress import Progress, format_rate  # noqa: PLC0415
+    from hyperspec._progress import format_rate  # noqa: PLC0415
     from hyperspec.fit.decompose import STATUS_MEANINGS, fitted_components  # noqa: PLC0415
+    from hyperspec.pipeline import DEFAULT_RECIPE, run_recipe  # noqa: PLC0415
 
     out = Path(args.out)
     _refuse_existing(out, args.overwrite, "the demo output")
@@ -266,18 +294,22 @@ def cmd_demo(args) -> int:
     ds = hyperspec.open(map_path)
     truth = hyperspec.open(map_path, group="truth").compute()
 
-    print("2/4 decompose every spectrum (preset cspbbr3-633: aS-PL, l-ERS, h-ERS, Raman lines, baseline; regularised least squares)")
-    ds = ds.chunk({"y": max(1, min(ny, 8))})  # chunks of rows run in parallel
-    results = hyperspec.decompose(ds, "cspbbr3-633", backend=backend.name)
-    with Progress("decompose", n_pix) as prog, hyperspec.single_threaded_blas():
-        results = results.compute()
-    t_fit = prog.elapsed
+    print("2/4 run the embedded default recipe: remove spikes, then decompose every spectrum (preset cspbbr3-633:")
+    print("    aS-PL, l-ERS, h-ERS, Raman lines, baseline; regularised least squares), chunk by chunk into results.zarr")
+    recipe = tomllib.loads(DEFAULT_RECIPE)
+    recipe["input"]["path"] = str(map_path)
+    recipe["output"].update(path=str(out / "results.zarr"), png=str(out / "png"), csv=str(out / "regions.csv"))
+    recipe["compute"]["backend"] = backend.name
+    (out / "recipe.toml").write_text(DEFAULT_RECIPE)
+    t_fit0 = time.perf_counter()
+    results_path = run_recipe(recipe, overwrite=args.overwrite, stream=sys.stdout)
+    t_fit = time.perf_counter() - t_fit0
+    results = hyperspec.open(results_path).compute()
 
-    print("3/4 write the results store")
-    results_path = hyperspec.save(results, out / "results.zarr", overwrite=args.overwrite, progress=False)
+    print("3/4 results store written chunk by chunk (resumable); band maps and regions.csv drawn from it")
 
-    print("4/4 draw PNG band maps, region spectra and one fit")
-    pngs = report.write_band_maps(results, out / "png", [v for v in DEMO_MAPS if v in results])
+    print("4/4 draw region spectra and one fit")
+    pngs = sorted((out / "png").glob("*.png"))
     region = np.asarray(truth["region"].values)
     pngs.append(
         report.plot_spectra(
@@ -316,7 +348,12 @@ def cmd_demo(args) -> int:
         f"aS-PL peak crystal {np.nanmedian(peak[ok & (region == 0)]):.3f} eV, "
         f"glass {np.nanmedian(peak[ok & (region == 2)]):.3f} eV (blue shift in glass)"
     )
-    print(f"decompose  {format_rate(n_pix, t_fit)} on {backend.name} ({results.attrs['engine']}); total {total:.1f} s")
+    print(f"recipe     {out / 'recipe.toml'} (the embedded default; `hyperspec run` it on your own map)")
+    last = results.attrs["runs"][-1]
+    print(
+        f"run        {format_rate(n_pix, last['seconds'])} on {backend.name} ({results.attrs['engine']}; spikes + decompose), "
+        f"{t_fit:.1f} s with pictures; total {total:.1f} s"
+    )
     return 0
 
 
@@ -400,6 +437,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", metavar="DIR", help="draw before/after spectra into DIR/preprocess.png")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output store")
     p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser(
+        "run",
+        help="run a recipe (TOML): input -> preprocessing -> decomposition -> outputs, resumable",
+        description=(
+            "Run a recipe chunk by chunk into its output store. An interrupted run started again with the same recipe "
+            "computes only the missing chunks; a different recipe into an existing output is refused unless --overwrite."
+        ),
+    )
+    p.add_argument("recipe", help="a TOML recipe (see the README; `hyperspec run --help`)")
+    p.add_argument("--input", help="override [input] path")
+    p.add_argument("--output", help="override [output] path")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="override [compute] backend")
+    p.add_argument("--scheduler", help="threads (default), tcp://host:port, slurm, pbs or cuda")
+    p.add_argument("--show-job-script", action="store_true", help="print the SLURM/PBS job script of [compute.jobqueue] and exit")
+    p.add_argument("--overwrite", action="store_true", help="replace an output written by another recipe")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "report",
+        help="rebuild PNG band maps and the region CSV from a results store",
+        description="Draw the band maps (PNG) and write region statistics (CSV) of a results store.",
+    )
+    p.add_argument("store", help="a results store (from hyperspec run / decompose)")
+    p.add_argument("--out", help="output folder (default: STORE_png next to the store)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
         "presets",

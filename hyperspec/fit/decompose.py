@@ -413,7 +413,7 @@ class _Decomposer:
         vals, errs = [], []
         for term in self.model.terms:
             f, j = self.model.term_value_and_jacobian(term, p)
-            vals.append(f @ self.trapz)
+            vals.append(xp.einsum("nm,m->n", f, self.trapz))  # per row, whatever the batch (no BLAS gemv blocking)
             grad = xp.zeros((n, self.model.n_free))
             gterm = xp.einsum("nmk,m->nk", j, self.trapz)
             for k, (kind, idx) in enumerate(term.slots):

@@ -12,6 +12,12 @@ from hyperspec._backend import get_namespace
 __all__ = ["tikhonov", "nnls"]
 
 
+def _rowwise(a, M, xp):
+    """``a @ M`` computed so that each row's result does not depend on the other rows (no BLAS blocking
+    over the batch on the CPU): a pixel's amplitudes are then the same whatever chunk it is fitted in."""
+    return xp.einsum("nk,kj->nj", a, M) if xp.__name__ == "numpy" else a @ M
+
+
 def _normal(B, y, weights, lam, penalty=None):
     """Shared normal matrix G = BᵀWB + λI + RᵀR (K, K) and right-hand sides h = (W y)·B (n, K), in float64."""
     xp = get_namespace(B, y)
@@ -24,7 +30,7 @@ def _normal(B, y, weights, lam, penalty=None):
     if penalty is not None:
         R = xp.asarray(penalty, dtype=xp.float64)
         G = G + R.T @ R
-    return xp, G, (y * w[None, :]) @ B
+    return xp, G, _rowwise(y * w[None, :], B, xp)
 
 
 def tikhonov(B, y, *, weights=None, lam: float = 0.0, smoothness: float = 0.0):
@@ -59,16 +65,24 @@ def nnls(B, y, *, weights=None, lower=0.0, lam: float = 0.0, penalty=None, max_i
     hs = h / s[None, :]
     los = lo * s
     L = float(xp.linalg.eigvalsh(Gs)[-1])
-    b = xp.maximum(xp.linalg.solve(Gs + 1e-12 * xp.eye(K), hs.T).T, los)  # start: clipped unconstrained solution
-    z, t = b, 1.0
+    inv = xp.linalg.inv(Gs + 1e-12 * xp.eye(K))  # start: clipped unconstrained solution, row by row
+    b = xp.maximum(_rowwise(hs, inv.T, xp), los)
+    z = b.copy()
+    t = 1.0
     n_iter = 0
+    # each row stops on its own criterion, so a pixel's amplitudes never depend on the other pixels of
+    # its batch (chunking does not change results); the momentum sequence t is the same for every row
+    active = xp.arange(b.shape[0])
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (reported after the loop); iterations over the batch, not pixels
-        b_new = xp.maximum(z - (z @ Gs - hs) / L, los)
-        t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5)
-        z = b_new + ((t - 1.0) / t_new) * (b_new - b)
-        change = float(xp.max(xp.abs(b_new - b))) if b.size else 0.0
-        scale = float(xp.max(xp.abs(b_new))) if b.size else 1.0
-        b, t = b_new, t_new
-        if change <= tol * max(scale, 1e-300):
+        if active.size == 0:
             break
+        za, ba = z[active], b[active]
+        b_new = xp.maximum(za - (_rowwise(za, Gs, xp) - hs[active]) / L, los)
+        t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5)
+        z[active] = b_new + ((t - 1.0) / t_new) * (b_new - ba)
+        change = xp.max(xp.abs(b_new - ba), axis=1)
+        scale = xp.maximum(xp.max(xp.abs(b_new), axis=1), 1e-300)
+        b[active] = b_new
+        t = t_new
+        active = active[~(change <= tol * scale)]
     return b / s[None, :], n_iter

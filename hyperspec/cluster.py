@@ -1,0 +1,113 @@
+"""Where the work runs: threads on this machine (default), an existing Dask cluster, SLURM/PBS jobs
+(dask-jobqueue) or one worker per GPU (dask-cuda). ``executor(compute)`` returns an object with
+``submit(fn, *args)`` → future and ``as_completed(futures)``, and ``close()``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+from typing import Any
+
+from hyperspec._errors import HyperspecError
+
+__all__ = ["executor", "job_script", "ClusterError"]
+
+
+class ClusterError(HyperspecError, RuntimeError):
+    """The scheduler cannot be reached or the cluster cannot start."""
+
+
+class _Threads:
+    name = "threads"
+
+    def __init__(self, workers: int):
+        self.pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hyperspec")
+        self.description = f"{workers} threads on this machine"
+
+    def submit(self, fn, *args):
+        return self.pool.submit(fn, *args)
+
+    def as_completed(self, futures):
+        return cf.as_completed(futures)
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Dask:
+    name = "dask"
+
+    def __init__(self, client, description: str, cluster=None):
+        self.client, self.cluster, self.description = client, cluster, description
+
+    def submit(self, fn, *args):
+        return self.client.submit(fn, *args, pure=False, retries=3)
+
+    def as_completed(self, futures):
+        from distributed import as_completed  # noqa: PLC0415
+
+        return as_completed(futures)
+
+    def close(self):
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _jobqueue_cluster(cfg: dict[str, Any]):
+    try:
+        import dask_jobqueue  # noqa: PLC0415
+    except ImportError:
+        raise ClusterError("SLURM/PBS needs dask-jobqueue: pip install 'hyperspec[cluster]'.") from None
+    cfg = dict(cfg)
+    system = cfg.pop("system", "slurm").lower()
+    cfg.pop("jobs", None)
+    classes = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster"}
+    if system not in classes:
+        raise ClusterError(f"unknown job system {system!r}; use one of {', '.join(classes)}.")
+    cfg.setdefault("cores", 4)
+    cfg.setdefault("memory", "8GB")
+    return getattr(dask_jobqueue, classes[system])(**cfg)
+
+
+def job_script(compute: dict[str, Any]) -> str:
+    """The batch script dask-jobqueue would submit for ``[compute.jobqueue]`` (nothing is submitted)."""
+    cluster = _jobqueue_cluster(compute.get("jobqueue", {}))
+    try:
+        return cluster.job_script()
+    finally:
+        cluster.close()
+
+
+def executor(compute: dict[str, Any], backend: str = "numpy"):
+    """An executor for ``[compute]``: ``scheduler`` = "threads" (default), "tcp://host:port", "slurm"/"pbs"
+    (with ``[compute.jobqueue]``) or "cuda" (dask-cuda, one worker per GPU)."""
+    scheduler = str(compute.get("scheduler", "threads"))
+    workers = int(compute.get("workers", 0)) or (1 if backend == "cupy" else max(1, os.cpu_count() or 1))
+    if scheduler in ("threads", "local", ""):
+        return _Threads(workers)
+    try:
+        from distributed import Client  # noqa: PLC0415
+    except ImportError:
+        raise ClusterError(f"scheduler {scheduler!r} needs dask.distributed: pip install 'hyperspec[cluster]'.") from None
+    if scheduler.startswith(("tcp://", "tls://", "ws://", "inproc://")):
+        try:
+            client = Client(scheduler, timeout="5s")
+        except OSError as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}. Is `dask scheduler` running there?") from None
+        n = len(client.scheduler_info().get("workers", {}))
+        return _Dask(client, f"Dask cluster at {scheduler} ({n} workers)")
+    if scheduler in ("slurm", "pbs", "sge", "lsf"):
+        cfg = dict(compute.get("jobqueue", {}), system=scheduler)
+        cluster = _jobqueue_cluster(cfg)
+        cluster.scale(jobs=int(compute.get("jobqueue", {}).get("jobs", 1)))
+        return _Dask(Client(cluster), f"{scheduler.upper()} jobs via dask-jobqueue", cluster)
+    if scheduler == "cuda":
+        try:
+            from dask_cuda import LocalCUDACluster  # noqa: PLC0415
+        except ImportError:
+            raise ClusterError("scheduler 'cuda' needs dask-cuda (one worker per GPU): pip install dask-cuda.") from None
+        cluster = LocalCUDACluster()
+        return _Dask(Client(cluster), "one worker per GPU (dask-cuda)", cluster)
+    raise ClusterError(f"unknown scheduler {scheduler!r}; use 'threads', 'tcp://host:port', 'slurm', 'pbs' or 'cuda'.")

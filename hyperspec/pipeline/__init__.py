@@ -1,0 +1,17 @@
+"""Recipes (TOML) → chunks of pixels through the steps → a resumable Zarr output; clusters via ``hyperspec.cluster``."""
+
+from hyperspec.pipeline.outputs import region_statistics, write_report
+from hyperspec.pipeline.recipe import DEFAULT_RECIPE, STEPS, load_recipe, recipe_hash, validate_recipe
+from hyperspec.pipeline.run import plan_chunks, run_recipe
+
+__all__ = [
+    "run_recipe",
+    "load_recipe",
+    "validate_recipe",
+    "recipe_hash",
+    "plan_chunks",
+    "write_report",
+    "region_statistics",
+    "STEPS",
+    "DEFAULT_RECIPE",
+]

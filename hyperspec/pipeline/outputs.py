@@ -1,0 +1,93 @@
+"""Pictures and tables from a results store: PNG band maps and a CSV of region statistics.
+
+``write_report(store)`` is what ``hyperspec report STORE`` and a recipe's ``[output] png/csv`` run.
+Regions: crystal / interface / glass from ``aspl_peak_ev`` and ``hers_area`` when the results have
+both (``hyperspec.spatial.segment_regions``), else the whole map as one region.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["write_report", "region_statistics"]
+
+_MAPS = (
+    "aspl_area",
+    "lers_area",
+    "hers_area",
+    "aspl_peak_ev",
+    "lers_temperature_k",
+    "aspl_urbach_ev",
+    "lers_width_cm",
+    "chi2_red",
+    "status",
+)
+
+
+def region_statistics(results: xr.Dataset) -> tuple[list[dict], xr.DataArray | None]:
+    """Rows ``{region, variable, n, mean, median, std, p05, p95}`` over converged pixels, and the labels used."""
+    from hyperspec.spatial import REGION_NAMES, segment_regions  # noqa: PLC0415
+
+    pix = [d for d in ("y", "x") if d in results.dims]
+    labels = None
+    grid = results["status"].dims if "status" in results else ()
+    if tuple(grid) == ("y", "x") and pix == ["y", "x"] and {"aspl_peak_ev", "hers_area"} <= set(results.data_vars):
+        ok = results["status"] == 0 if "status" in results else True
+        feats = {k: results[k].where(ok) for k in ("aspl_peak_ev", "hers_area")}
+        try:
+            labels = segment_regions(feats)
+        except ValueError:
+            labels = None
+    good = (results["status"].values == 0) if "status" in results else np.ones(results[next(iter(results.data_vars))].shape, bool)
+    if labels is None:
+        groups = {"all": np.ones_like(good)}
+    else:
+        groups = {REGION_NAMES[k]: labels.values == k for k in (0, 1, 2) if np.any(labels.values == k)}
+    rows = []
+    for region, mask in groups.items():
+        sel = mask & good
+        for name, var in results.data_vars.items():
+            if "status" in results and var.dims != results["status"].dims:
+                continue
+            if var.dtype.kind not in "fi" or name == "status" or name.startswith("run_"):
+                continue
+            v = np.asarray(var.values, dtype=float)[sel]
+            v = v[np.isfinite(v)]
+            if v.size == 0:
+                continue
+            rows.append({"region": region, "variable": name, "n": int(v.size), "mean": float(v.mean()), "median": float(np.median(v)),
+                         "std": float(v.std(ddof=1)) if v.size > 1 else 0.0, "p05": float(np.percentile(v, 5)),
+                         "p95": float(np.percentile(v, 95))})  # fmt: skip
+    return rows, labels
+
+
+def write_report(store, *, png_dir=None, csv_path=None) -> list[Path]:
+    """Write PNG band maps into ``png_dir`` and the region statistics to ``csv_path`` (either may be None)."""
+    import hyperspec  # noqa: PLC0415
+    from hyperspec import report  # noqa: PLC0415
+
+    results = hyperspec.open(store).compute()
+    written: list[Path] = []
+    rows, labels = region_statistics(results) if csv_path is not None or png_dir is not None else ([], None)
+    if png_dir is not None:
+        names = [v for v in _MAPS if v in results and results[v].ndim == 2]
+        if not names:
+            names = [v for v in report.plottable_variables(results)][:9]
+        written += report.write_band_maps(results, Path(png_dir), names)
+        if labels is not None:
+            written += report.write_band_maps(
+                xr.Dataset({"region": labels.astype(float)}), Path(png_dir), ["region"], overview="regions_panel.png"
+            )
+    if csv_path is not None:
+        csv_path = Path(csv_path)
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        with csv_path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["region", "variable", "n", "mean", "median", "std", "p05", "p95"])
+            writer.writeheader()
+            writer.writerows(rows)
+        written.append(csv_path)
+    return written

@@ -1,0 +1,317 @@
+"""Run a recipe: chunks of pixels stream from the input store through every step to the output store.
+
+- The map is cut into chunks of whole rows of its first pixel dim (spectra whole); the chunk size
+  comes from ``[compute] chunk_pixels`` or from a memory budget (``memory_mb``, default 1024 MiB
+  shared by the workers), so memory is bounded by the chunk, not by the map.
+- Every chunk is one task: read its rows (plus a 2-row halo for steps that look at neighbours),
+  run the preprocessing steps and the decomposition, write the results into the output store's
+  region, then set that chunk's flag in ``run_chunk_done``. Tasks are independent and idempotent, so
+  a killed run (even ``kill -9``) re-run with the same recipe computes only the chunks whose flag is
+  missing, and a Dask cluster may retry a task on another worker.
+- The store is marked complete only after the last chunk; it records the recipe, its hash, the
+  versions, the backend and the timings. A different recipe into the same output is refused unless
+  ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from hyperspec._errors import RecipeError, StoreExistsError
+from hyperspec._progress import _fmt_time, format_rate
+from hyperspec.pipeline.recipe import load_recipe, recipe_hash, validate_recipe
+
+__all__ = ["run_recipe", "plan_chunks", "DONE"]
+
+DONE = "run_chunk_done"
+_HALO_STEPS = {"remove_spikes": 2}
+
+
+def _open_input(recipe: dict) -> xr.Dataset:
+    import hyperspec  # noqa: PLC0415
+
+    inp = recipe["input"]
+    ds = hyperspec.open(inp["path"], group=inp.get("group"))
+    if "laser_nm" in inp and "shift" not in ds.coords:
+        ds = hyperspec.with_laser(ds, inp["laser_nm"])
+    return ds
+
+
+def plan_chunks(ds: xr.Dataset, compute: dict, n_params: int = 40) -> dict[str, Any]:
+    """Rows per chunk along the first pixel dim, from ``chunk_pixels`` or the memory budget."""
+    spectra = ds["spectra"]
+    dims = [d for d in spectra.dims if d != "spectral"]
+    if not dims:
+        raise RecipeError(
+            "the input is a single spectrum; recipes run on maps, lines and series (use hyperspec.decompose for one spectrum)."
+        )
+    dim = dims[0]
+    row_pixels = int(np.prod([spectra.sizes[d] for d in dims[1:]], dtype=np.int64)) if len(dims) > 1 else 1
+    m = spectra.sizes["spectral"]
+    if "chunk_pixels" in compute:
+        chunk_pixels = int(compute["chunk_pixels"])
+    else:
+        workers = int(compute.get("workers", 0)) or (os.cpu_count() or 2)
+        budget = float(compute.get("memory_mb", 1024)) * 2**20 / workers
+        chunk_pixels = int(budget / (8.0 * m * (n_params + 12)))  # Jacobian, its copies and the data, float64
+    n_rows = spectra.sizes[dim]
+    workers = int(compute.get("workers", 0)) or (os.cpu_count() or 2)
+    rows = max(1, min(n_rows, chunk_pixels // max(1, row_pixels), math.ceil(n_rows / (2 * workers))))  # ≥ 2 chunks per worker
+    return {"dim": dim, "rows": rows, "n_rows": n_rows, "n_chunks": math.ceil(n_rows / rows), "row_pixels": row_pixels}
+
+
+def _apply_steps(ds: xr.Dataset, steps: list[dict], backend: str) -> xr.Dataset:
+    from hyperspec import preprocess  # noqa: PLC0415
+
+    for step in steps:
+        name, params = step["step"], {k: v for k, v in step.items() if k != "step"}
+        if name == "remove_spikes":
+            ds = preprocess.remove_spikes(ds, backend=backend, **params)
+        elif name == "baseline":
+            method = params.pop("method", "asls")
+            ds = preprocess.baseline(ds, method, backend=backend, **params)
+        elif name == "calibrate_shift":
+            ds = preprocess.calibrate_shift(ds, params["offset"])
+        elif name == "mask_notch":
+            ds = preprocess.mask_notch(ds, **params)
+        elif name == "crop":
+            ds = preprocess.crop(ds, params["lo"], params["hi"])
+        elif name == "normalise":
+            ds = preprocess.normalise(ds, params.get("by", "exposure"), window=params.get("window"))
+    return ds
+
+
+def _decompose(ds: xr.Dataset, dec: dict, backend: str) -> xr.Dataset:
+    from hyperspec.fit.decompose import decompose  # noqa: PLC0415
+
+    kw = {k: v for k, v in dec.items() if k not in ("preset", "model")}
+    return decompose(ds, dec.get("preset"), model=dec.get("model"), backend=backend, **kw)
+
+
+def _chunk_results(recipe: dict, plan: dict, k: int) -> xr.Dataset:
+    """Everything a chunk produces (results on its rows), computed in memory."""
+    from hyperspec._backend import single_threaded_blas  # noqa: PLC0415
+
+    ds = _open_input(recipe)
+    dim, rows, n_rows = plan["dim"], plan["rows"], plan["n_rows"]
+    a, b = k * rows, min(n_rows, (k + 1) * rows)
+    halo = max([_HALO_STEPS.get(s["step"], 0) for s in recipe["preprocess"]] + [0])
+    lo, hi = max(0, a - halo), min(n_rows, b + halo)
+    backend = recipe["compute"]["backend"]
+    with single_threaded_blas():
+        sub = ds.isel({dim: slice(lo, hi)}).compute()
+        sub = _apply_steps(sub, recipe["preprocess"], backend).isel({dim: slice(a - lo, b - lo)})
+        out = _decompose(sub, recipe["decompose"], backend) if "decompose" in recipe else xr.Dataset(coords=sub.coords)
+    if "spike_mask" in sub:
+        out["n_spikes"] = sub["spike_mask"].sum("spectral").astype(np.int32).assign_attrs(long_name="spectral channels replaced as spikes")
+        out["dead_pixel"] = sub["dead_pixel"]
+        out["saturated"] = sub["saturated_mask"].any("spectral").assign_attrs(long_name="pixel has saturated channels")
+    if "baseline" in sub:
+        out["baseline_converged"] = sub["baseline_converged"]
+    return out.drop_vars([c for c in out.coords if "spectral" in out[c].dims])
+
+
+def _process_chunk(recipe: dict, plan: dict, k: int, out_path: str) -> dict:
+    """One task: compute chunk ``k``, write its region, then its done flag. Safe to run twice."""
+    t0 = time.perf_counter()
+    info = _write_chunk(_chunk_results(recipe, plan, k), plan, k, out_path)
+    info["seconds"] = time.perf_counter() - t0
+    return info
+
+
+def _write_chunk(res: xr.Dataset, plan: dict, k: int, out_path: str) -> dict:
+    """Write a chunk's results into its region of the store, then set its done flag."""
+    import zarr  # noqa: PLC0415
+
+    dim, rows = plan["dim"], plan["rows"]
+    a = k * rows
+    b = a + res.sizes[dim]
+    region = {d: slice(None) for d in res.dims}
+    region[dim] = slice(a, b)
+    res = res.drop_vars(list(res.coords))
+    res.attrs = {}
+    for name in res.variables:
+        res[name].encoding = {}
+    res.to_zarr(out_path, region=region, mode="r+", zarr_format=3, consolidated=False)
+    zarr.open_array(str(Path(out_path) / DONE), mode="r+")[k] = True
+    return {"k": k, "pixels": int((b - a) * plan["row_pixels"])}
+
+
+def _template(first: xr.Dataset, ds: xr.Dataset, plan: dict) -> xr.Dataset:
+    """The full-size results Dataset (lazy zeros) shaped like chunk 0's results, plus the chunk flags."""
+    import dask.array as da  # noqa: PLC0415
+
+    dim = plan["dim"]
+    coords = {d: ds.coords[d] for d in first.dims if d in ds.coords}
+    data_vars = {}
+    for name, var in first.data_vars.items():
+        shape = tuple(ds.sizes[d] if d == dim else var.sizes[d] for d in var.dims)
+        chunks = tuple(plan["rows"] if d == dim else var.sizes[d] for d in var.dims)
+        data_vars[name] = xr.Variable(var.dims, da.zeros(shape, dtype=var.dtype, chunks=chunks), var.attrs)
+    data_vars[DONE] = xr.Variable(("run_chunk",), da.zeros(plan["n_chunks"], dtype=bool, chunks=1), {"long_name": "chunk written"})
+    return xr.Dataset(data_vars, coords=coords, attrs=dict(first.attrs))
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md  # noqa: PLC0415
+
+    out = {"python": platform.python_version()}
+    for pkg in ("hyperspec", "numpy", "scipy", "xarray", "dask", "zarr", "numba", "cupy-cuda12x", "distributed"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def _existing(out: Path, digest: str, overwrite: bool) -> str:
+    """'new', 'resume' or 'done' for the output path; refuse a store written by another recipe."""
+    from hyperspec.io.zarr_ import _read_root_attrs, is_store  # noqa: PLC0415
+
+    if not out.exists() or overwrite:
+        return "new"
+    if not is_store(out):
+        raise StoreExistsError(f"{out} exists and is not a hyperspec store; choose another output path.")
+    attrs = _read_root_attrs(out)
+    if attrs.get("recipe_hash") != digest:
+        raise StoreExistsError(
+            f"{out} was written by a different recipe (hash {attrs.get('recipe_hash')}, this one {digest}); "
+            "re-running into it is refused. Pass --overwrite (overwrite=True) to replace it, or choose another output."
+        )
+    return "done" if attrs.get("hyperspec_complete") else "resume"
+
+
+def run_recipe(
+    recipe,
+    *,
+    input: str | None = None,  # noqa: A002
+    output: str | None = None,
+    backend: str | None = None,
+    scheduler: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    stream=None,
+) -> Path:
+    """Run a recipe (a path to a TOML file or a dict); returns the output store's path.
+
+    ``input``, ``output``, ``backend`` and ``scheduler`` override the recipe. Re-running an
+    interrupted run with the same recipe resumes it; a finished one is left as it is.
+    """
+    import zarr  # noqa: PLC0415
+
+    from hyperspec import cluster  # noqa: PLC0415
+    from hyperspec._backend import resolve_backend  # noqa: PLC0415
+    from hyperspec.io.zarr_ import create_store, mark_complete  # noqa: PLC0415
+    from hyperspec.model import shift_axis  # noqa: PLC0415
+
+    stream = stream if stream is not None else sys.stderr
+    if isinstance(recipe, (str, Path)):
+        recipe = load_recipe(recipe)
+    else:
+        text = recipe.get("_text") if isinstance(recipe, dict) else None
+        recipe = {**validate_recipe({k: v for k, v in recipe.items() if not k.startswith("_")}), **({"_text": text} if text else {})}
+    if input is not None:
+        recipe["input"]["path"] = str(input)
+    if output is not None:
+        recipe["output"]["path"] = str(output)
+    if backend is not None:
+        recipe["compute"]["backend"] = backend
+    if scheduler is not None:
+        recipe["compute"]["scheduler"] = scheduler
+    be = resolve_backend(recipe["compute"].get("backend"))  # unset: $HYPERSPEC_BACKEND, else auto
+    recipe["compute"]["backend"] = be.name
+    out = Path(recipe["output"]["path"])
+    ds = _open_input(recipe)
+    if "decompose" in recipe:
+        shift_axis(ds)  # a clear error now if the laser is unknown
+    plan = plan_chunks(ds, recipe["compute"])
+    digest = recipe_hash(recipe)
+    state = _existing(out, digest, overwrite)
+    n_pix = plan["n_rows"] * plan["row_pixels"]
+    say = (lambda msg: print(msg, file=stream, flush=True)) if progress else (lambda msg: None)
+    if state == "done":
+        say(f"{out} is complete for this recipe (hash {digest}); nothing to do.")
+        return out
+    t0 = time.perf_counter()
+    todo = list(range(plan["n_chunks"]))
+    rows_of = {k: min(plan["rows"], plan["n_rows"] - k * plan["rows"]) for k in todo}
+    run_px = n_pix
+    if state == "new":
+        first = _chunk_results(recipe, {**plan, "rows": 1}, 0)  # one row shows the variables and dtypes
+        writes = create_store(_template(first, ds, plan), out, overwrite=overwrite, chunks={plan["dim"]: plan["rows"], "run_chunk": 1})
+        del writes  # metadata only: every chunk is written by its task
+        group = zarr.open_group(str(out), mode="r+", zarr_format=3)
+        public = {k: v for k, v in recipe.items() if not k.startswith("_")}
+        group.attrs.update(
+            {"recipe_hash": digest, "recipe": json.dumps(public, default=str), "recipe_text": recipe.get("_text", ""), "chunk_plan": plan}
+        )
+    else:
+        plan = dict(zarr.open_group(str(out), mode="r", zarr_format=3).attrs["chunk_plan"])  # the chunks the store was laid out in
+        rows_of = {k: min(plan["rows"], plan["n_rows"] - k * plan["rows"]) for k in range(plan["n_chunks"])}
+        todo = list(range(plan["n_chunks"]))
+        done = np.asarray(zarr.open_array(str(out / DONE), mode="r")[:], dtype=bool)
+        todo = [k for k in todo if not done[k]]
+        run_px = sum(rows_of[k] for k in todo) * plan["row_pixels"]
+        say(f"resuming {out}: {plan['n_chunks'] - len(todo)} of {plan['n_chunks']} chunks already written")
+    ex = cluster.executor(recipe["compute"], be.name)
+    chunks = f"{plan['n_chunks']} chunks of {plan['rows']} {plan['dim']} rows ({n_pix:,} px)"
+    say(f"hyperspec: backend {be.name} ({be.reason}); {ex.description}; {chunks}")
+    n_done_px, t_run = 0, time.perf_counter()
+    todo_px = sum(rows_of[k] for k in todo) * plan["row_pixels"]
+    try:
+        futures = [ex.submit(_process_chunk, recipe, plan, k, str(out)) for k in todo]
+        last = 0.0
+        for fut in ex.as_completed(futures):
+            info = fut.result()
+            n_done_px += info["pixels"]
+            now = time.perf_counter()
+            if progress and (now - last > 1.0 or n_done_px == todo_px):
+                last = now
+                el = now - t_run
+                eta = el * (todo_px - n_done_px) / max(n_done_px, 1)
+                say(f"run: {n_done_px / max(todo_px, 1):4.0%} | {format_rate(n_done_px, el)} | ETA {_fmt_time(eta)}")
+    finally:
+        ex.close()
+    elapsed = time.perf_counter() - t0
+    group = zarr.open_group(str(out), mode="r+", zarr_format=3)
+    runs = list(group.attrs.get("runs", []))
+    runs.append(
+        {
+            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "pixels": run_px,
+            "seconds": round(elapsed, 3),
+            "pixels_per_s": round(run_px / max(elapsed, 1e-9), 1),
+            "resumed": state == "resume",
+            "backend": be.name,
+            "executor": ex.description,
+            "host": platform.node(),
+        }
+    )
+    group.attrs.update({"runs": runs, "versions": _versions(), "backend": be.name})
+    mark_complete(out)
+    say(f"run: done, {run_px:,} px in {_fmt_time(elapsed)} ({format_rate(run_px, elapsed)}) -> {out}")
+    _write_outputs(recipe, out, say)
+    return out
+
+
+def _write_outputs(recipe: dict, out: Path, say) -> None:
+    from hyperspec.pipeline.outputs import write_report  # noqa: PLC0415
+
+    opts = recipe["output"]
+    if not opts.get("png") and not opts.get("csv"):
+        return
+    png = None if not opts.get("png") else Path(opts["png"]) if isinstance(opts["png"], str) else out.with_name(out.stem + "_png")
+    csv = None if not opts.get("csv") else Path(opts["csv"]) if isinstance(opts["csv"], str) else out.with_name(out.stem + "_regions.csv")
+    for path in write_report(out, png_dir=png, csv_path=csv):
+        say(f"wrote {path}")

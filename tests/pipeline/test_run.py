@@ -1,0 +1,207 @@
+"""Running recipes: same results as hyperspec.decompose, resume after kill -9, a real Dask cluster losing a worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import zarr
+
+import hyperspec
+from hyperspec._errors import StoreExistsError
+from hyperspec.cli import main
+from hyperspec.pipeline import run_recipe
+from hyperspec.pipeline.run import DONE
+
+
+@pytest.fixture(scope="module")
+def map_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("run") / "map.zarr"
+    hyperspec.synthetic.write("map", path, (12, 16), n_spectral=512, seed=4, progress=False)
+    return path
+
+
+def _recipe(map_store, out, **compute):
+    return {
+        "input": {"path": str(map_store)},
+        "preprocess": [{"step": "remove_spikes"}],
+        "decompose": {"preset": "cspbbr3-633"},
+        "output": {"path": str(out)},
+        "compute": {"backend": "numpy", **compute},
+    }
+
+
+def _assert_same(a_path, b_path):
+    a, b = hyperspec.open(a_path).compute(), hyperspec.open(b_path).compute()
+    assert set(a.data_vars) == set(b.data_vars)
+    for name in a.data_vars:
+        if name == DONE:  # the chunk flags follow each run's chunking
+            continue
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+def test_smallest_recipe_equals_decompose(map_store, tmp_path):
+    text = f'[input]\npath = "{map_store}"\n[decompose]\npreset = "cspbbr3-633"\n[output]\npath = "result.zarr"\n'
+    (tmp_path / "r.toml").write_text(text)
+    out = run_recipe(tmp_path / "r.toml", progress=False)
+    assert out == tmp_path / "result.zarr"
+    res = hyperspec.open(out).compute()
+    ds = hyperspec.open(map_store).compute()
+    with hyperspec.single_threaded_blas():
+        ref = hyperspec.decompose(ds, backend="numpy").compute()
+    for name in ("aspl_area", "aspl_area_stderr", "lers_temperature_k", "hers_area", "aspl_peak_ev", "chi2_red", "status", "n_iter"):
+        np.testing.assert_array_equal(res[name].values, ref[name].values, err_msg=name)
+    assert res["aspl_area"].dims == ("y", "x")
+    info = hyperspec.io.zarr_.store_info(out)
+    assert info["complete"]
+    attrs = res.attrs
+    assert attrs["recipe_text"] == text and len(attrs["recipe_hash"]) == 16
+    assert "numpy" in attrs["versions"] and attrs["runs"][-1]["pixels"] == 12 * 16
+    assert json.loads(attrs["recipe"])["decompose"]["preset"] == "cspbbr3-633"
+
+
+def test_rerun_changed_recipe_and_overwrite(map_store, tmp_path):
+    out = tmp_path / "o.zarr"
+    run_recipe(_recipe(map_store, out, chunk_pixels=64), progress=False)
+    before = (out / DONE / "zarr.json").stat().st_mtime_ns
+    run_recipe(_recipe(map_store, out, chunk_pixels=64), progress=False)  # complete: nothing to do
+    assert (out / DONE / "zarr.json").stat().st_mtime_ns == before
+    changed = _recipe(map_store, out, chunk_pixels=64)
+    changed["decompose"]["drop"] = ["cnt_d"]
+    with pytest.raises(StoreExistsError, match="different recipe"):
+        run_recipe(changed, progress=False)
+    run_recipe(changed, overwrite=True, progress=False)
+    assert "cnt_d_area" not in hyperspec.open(out)
+
+
+def test_chunking_does_not_change_results(map_store, tmp_path):
+    run_recipe(_recipe(map_store, tmp_path / "a.zarr", chunk_pixels=16), progress=False)  # 1 row per chunk, spikes with a halo
+    run_recipe(_recipe(map_store, tmp_path / "b.zarr", chunk_pixels=10_000), progress=False)
+    _assert_same(tmp_path / "a.zarr", tmp_path / "b.zarr")
+
+
+def _run_cli_in_background(recipe_path, log):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "hyperspec.cli", "run", str(recipe_path)], stdout=log, stderr=log, env=env)
+
+
+def _done_count(out):
+    try:
+        return int(np.asarray(zarr.open_array(str(out / DONE), mode="r")[:]).sum())
+    except Exception:
+        return 0
+
+
+def test_kill_9_then_rerun_gives_the_same_store(map_store, tmp_path):
+    ref = tmp_path / "ref.zarr"
+    run_recipe(_recipe(map_store, ref, chunk_pixels=16, workers=1), progress=False)
+    out = tmp_path / "killed.zarr"
+    rec = _recipe(map_store, out, chunk_pixels=16, workers=1)
+    lines = [
+        f'[input]\npath = "{map_store}"',
+        '[[preprocess]]\nstep = "remove_spikes"',
+        '[decompose]\npreset = "cspbbr3-633"',
+        f'[output]\npath = "{out}"',
+        '[compute]\nbackend = "numpy"\nchunk_pixels = 16\nworkers = 1',
+    ]
+    (tmp_path / "r.toml").write_text("\n".join(lines) + "\n")
+    assert rec["compute"]["chunk_pixels"] == 16
+    with open(tmp_path / "log.txt", "w") as log:
+        proc = _run_cli_in_background(tmp_path / "r.toml", log)
+        deadline = time.time() + 120
+        while _done_count(out) < 3 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    n_done = _done_count(out)
+    assert 3 <= n_done < 12, (n_done, (tmp_path / "log.txt").read_text())
+    assert not hyperspec.io.zarr_.store_info(out)["complete"]
+    with pytest.raises(hyperspec.StoreError):
+        hyperspec.open(out)  # an interrupted store never looks complete
+    assert main(["run", str(tmp_path / "r.toml")]) == 0
+    assert hyperspec.open(out).attrs["runs"][-1]["resumed"] is True
+    assert hyperspec.open(out).attrs["runs"][-1]["pixels"] == (12 - n_done) * 16
+    _assert_same(out, ref)
+
+
+def test_dask_cluster_survives_a_killed_worker(map_store, tmp_path):
+    pytest.importorskip("distributed")
+    ref = tmp_path / "ref.zarr"
+    run_recipe(_recipe(map_store, ref, chunk_pixels=16), progress=False)
+    sched_file = tmp_path / "scheduler.json"
+    env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False", PYTHONUNBUFFERED="1")
+    logs = open(tmp_path / "cluster.log", "w")  # noqa: SIM115
+    dask_cli = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    procs = [subprocess.Popen([*dask_cli, "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file)],
+                              stdout=logs, stderr=logs, env=env)]  # fmt: skip
+    try:
+        deadline = time.time() + 60
+        while not sched_file.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        address = json.loads(sched_file.read_text())["address"]
+        worker_cli = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
+        workers = [subprocess.Popen(worker_cli, stdout=logs, stderr=logs, env=env) for _ in range(2)]
+        procs += workers
+        from distributed import Client
+
+        with Client(address, timeout="30s") as c:
+            c.wait_for_workers(2, timeout=60)
+        out = tmp_path / "cluster.zarr"
+        result = {}
+        thread = threading.Thread(
+            target=lambda: result.setdefault(
+                "path", run_recipe(_recipe(map_store, out, chunk_pixels=16), scheduler=address, progress=False)
+            )
+        )
+        thread.start()
+        deadline = time.time() + 120
+        while _done_count(out) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        workers[0].kill()  # one worker dies mid-run; its tasks are retried on the other
+        thread.join(timeout=300)
+        assert result.get("path") == out
+        assert hyperspec.io.zarr_.store_info(out)["complete"]
+        _assert_same(out, ref)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        logs.close()
+
+
+def test_cli_errors_are_one_line(map_store, tmp_path, capsys):
+    (tmp_path / "bad.toml").write_text(f'[input]\npath = "{map_store}"\n[decompse]\npreset = "cspbbr3-633"\n[output]\npath = "o.zarr"\n')
+    assert main(["run", str(tmp_path / "bad.toml")]) == 2
+    assert "Did you mean 'decompose'" in capsys.readouterr().err
+    (tmp_path / "missing.toml").write_text('[input]\npath = "nowhere.zarr"\n[output]\npath = "o.zarr"\n')
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "nowhere.zarr" in capsys.readouterr().err
+    good = tmp_path / "good.toml"
+    good.write_text(f'[input]\npath = "{map_store}"\n[decompose]\npreset = "cspbbr3-633"\n[output]\npath = "o.zarr"\n')
+    assert main(["run", str(good), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+
+
+def test_job_script_and_report(map_store, tmp_path, capsys):
+    pytest.importorskip("dask_jobqueue")
+    rec = tmp_path / "slurm.toml"
+    rec.write_text(
+        f'[input]\npath = "{map_store}"\n[decompose]\npreset = "cspbbr3-633"\n[output]\npath = "o.zarr"\n'
+        '[compute]\nscheduler = "slurm"\n[compute.jobqueue]\ncores = 8\nmemory = "16GB"\nwalltime = "01:00:00"\nqueue = "gpu"\n'
+    )
+    assert main(["run", str(rec), "--show-job-script"]) == 0
+    script = capsys.readouterr().out
+    assert "#SBATCH" in script and "-p gpu" in script and "01:00:00" in script
+    out = run_recipe(_recipe(map_store, tmp_path / "res.zarr"), progress=False)
+    assert main(["report", str(out), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "band_maps.png").stat().st_size > 10_000
+    rows = (tmp_path / "rep" / "regions.csv").read_text().splitlines()
+    assert rows[0] == "region,variable,n,mean,median,std,p05,p95" and len(rows) > 20
+    assert {r.split(",")[0] for r in rows[1:]} <= {"crystal", "interface", "glass", "all"}
