@@ -429,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=float, help="add this many cm-1 to the Raman-shift axis")
     p.add_argument("--notch", type=float, metavar="CM", help="mark |shift| <= CM as the laser notch (coordinate notch_mask)")
     p.add_argument("--crop", type=float, nargs=2, metavar=("LO", "HI"), help="keep LO <= shift <= HI (cm-1)")
-    p.add_argument("--baseline", metavar="METHOD", help="asls, arpls, airpls, poly or modpoly (as in pybaselines)")
+    p.add_argument("--baseline", metavar="METHOD", help="asls, arpls, airpls, poly, modpoly, quant_reg or loess (as in pybaselines)")
     p.add_argument("--param", type=_param, action="append", metavar="NAME=VALUE", help="baseline parameter, e.g. --param lam=1e5")
     p.add_argument("--subtract", action="store_true", help="subtract the baseline from the spectra")
     p.add_argument("--denoise", metavar="K", help="PCA denoising with K components, or 'auto'")

@@ -41,6 +41,8 @@ STEPS: dict[str, dict[str, tuple]] = {
     "baseline": {
         "method": (str,), "subtract": (bool,), "lam": _NUM, "p": _NUM, "diff_order": (int,), "max_iter": (int,),
         "tol": _NUM, "poly_order": (int,), "use_original": (bool,), "mask_initial_peaks": (bool,), "normalize_weights": (bool,),
+        "quantile": _NUM, "eps": _NUM, "fraction": _NUM, "total_points": (int,), "scale": _NUM, "symmetric_weights": (bool,),
+        "use_threshold": (bool,), "num_std": _NUM, "delta": _NUM,
     },
 }  # fmt: skip
 

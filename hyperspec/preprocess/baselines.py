@@ -1,7 +1,8 @@
-"""Baselines, batched over pixels: the asymmetric-least-squares family and (modified) polynomials.
+"""Baselines, batched over pixels: the asymmetric-least-squares family, (modified) polynomials,
+quantile regression and LOESS.
 
 Definitions, defaults and stopping rules are those of pybaselines 1.2 (``Baseline.asls``, ``arpls``,
-``airpls``, ``poly``, ``modpoly``), so a user can switch without surprises; every pixel stops on its
+``airpls``, ``poly``, ``modpoly``, ``quant_reg``, ``loess``), so a user can switch without surprises; every pixel stops on its
 own criterion, exactly where pybaselines would stop for that spectrum alone. The Whittaker systems
 ``(W + λDᵀD) z = W y`` are solved per pixel by band Cholesky (``hyperspec.preprocess._banded``): a
 compiled numba kernel on the CPU when installed, else a loop over channels vectorised over pixels
@@ -23,7 +24,7 @@ from hyperspec._backend import get_namespace, numba_available, resolve_backend, 
 from hyperspec.model import SPECTRAL_DIM, add_history, validate_map
 from hyperspec.preprocess import _banded
 
-__all__ = ["asls", "arpls", "airpls", "poly", "modpoly", "whittaker_smooth", "baseline", "METHODS"]
+__all__ = ["asls", "arpls", "airpls", "poly", "modpoly", "quant_reg", "loess", "whittaker_smooth", "baseline", "METHODS"]
 
 _EPS = float(np.finfo(float).eps)
 
@@ -287,8 +288,163 @@ def modpoly(y, x=None, poly_order=2, tol=1e-3, max_iter=250, weights=None, use_o
     return base, {"weights": w, "n_iter": n_iter, "converged": converged, "engine": "xp"}
 
 
-METHODS = {"asls": asls, "arpls": arpls, "airpls": airpls, "poly": poly, "modpoly": modpoly}
-_USES_X = {"poly", "modpoly"}
+def quant_reg(y, x=None, poly_order=2, quantile=0.05, tol=1e-6, max_iter=250, weights=None, eps=None):
+    """Quantile regression of a polynomial (pybaselines' ``quant_reg``): iteratively reweighted least
+    squares with weights q/|r| above and (1 − q)/|r| below the fit (|r| smoothed by ``eps``)."""
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be between 0 and 1; got {quantile}.")
+    xp = get_namespace(y)
+    y = _rows(y, xp)
+    n, m = y.shape
+    V = _vandermonde(x, m, poly_order, xp)
+    w0 = xp.ones(m) if weights is None else xp.asarray(weights, dtype=xp.float64)
+    sw = xp.array(xp.broadcast_to(xp.sqrt(w0), (n, m)), copy=True)
+    base = xp.full((n, m), xp.nan)
+    old = y.copy()
+    n_iter = xp.zeros(n, dtype=xp.int32)
+    converged = xp.zeros(n, dtype=bool)
+    active = xp.flatnonzero(xp.all(xp.isfinite(y), axis=1))
+    for i in range(int(max_iter) + 1):
+        if active.size == 0:
+            break
+        swa, ya = sw[active], y[active]
+        A = swa[:, :, None] * V[None]  # (n, m, k): each row's weighted design, solved by QR (as lstsq, not normal equations)
+        Q, R = xp.linalg.qr(A)
+        coef = xp.linalg.solve(R, xp.einsum("nmk,nm->nk", Q, swa * ya)[:, :, None])[:, :, 0]
+        new = xp.einsum("mk,nk->nm", V, coef)
+        base[active] = new
+        n_iter[active] = i + 1
+        done = _relative_difference(old[active], new, xp) < tol
+        converged[active[done]] = True
+        keep = ~done
+        r = ya[keep] - new[keep]
+        e = (xp.max(xp.abs(new[keep]), axis=1, keepdims=True) * 1e-6) ** 2 if eps is None else xp.full((int(keep.sum()), 1), float(eps))
+        wq = xp.where(r > 0, quantile, 1.0 - quantile) / xp.sqrt(r * r + xp.maximum(e, _EPS))
+        sw[active[keep]] = xp.sqrt(wq)
+        old[active[keep]] = new[keep]
+        active = active[keep]
+    return base, {"weights": sw**2, "n_iter": n_iter, "converged": converged, "engine": "xp"}
+
+
+def _loess_plan(x, total_points: int, delta: float):
+    """Which channels get a local fit (``fits``), their windows [left, right), and the skipped runs
+    filled by interpolation: pybaselines' ``_determine_fits`` (shared by every pixel; x ascending)."""
+    m = x.size
+    fits, windows, skips = [0], [(0, total_points)], []
+    check = delta > 0
+    skip_start, skip_range = 0, x[0] + delta
+    left, right = 0, total_points
+    for i in range(1, m - 1):  # a loop over channels, once per map: every pixel shares the plan
+        if check:
+            if x[i + 1] < skip_range:
+                if not skip_start:
+                    skip_start = i
+                continue
+            skip_range = x[i] + delta
+            fits.append(i)
+            if skip_start:
+                skips.append((skip_start - 1, i + 1))
+                skip_start = 0
+        else:
+            fits.append(i)
+        while right < m and x[i] - x[left] > x[right] - x[i]:
+            left += 1
+            right += 1
+        windows.append((left, right))
+    if skip_start:
+        fits.append(m - 2)
+        if x[-1] - x[-2] < x[-2] - x[m - total_points]:
+            windows.append((m - total_points, m))
+        else:
+            windows.append((m - total_points - 1, m - 1))
+        skips.append((skip_start - 1, m - 1))
+    fits.append(m - 1)
+    windows.append((m - total_points, m))
+    return np.asarray(windows), np.asarray(fits), skips
+
+
+def loess(
+    y, x=None, fraction=0.2, total_points=None, poly_order=1, scale=3.0, tol=1e-3, max_iter=10, symmetric_weights=False,
+    use_threshold=False, num_std=1, use_original=False, weights=None, delta=None,
+):  # fmt: skip
+    """Locally weighted polynomial regression with robustness reweighting (pybaselines' ``loess``):
+    tricube windows of ``total_points`` (default ⌈fraction·m⌉), Tukey weights on the residual scaled by
+    its median absolute value (one-sided unless ``symmetric_weights``), or thresholding (``use_threshold``);
+    local fits every ``delta`` (default 1 % of the x range) with linear interpolation between."""
+    xp = get_namespace(y)
+    y = _rows(y, xp)
+    n, m = y.shape
+    x_np = np.linspace(-1.0, 1.0, m) if x is None else np.asarray(to_numpy(x), dtype=np.float64)
+    if x_np.shape != (m,) or np.any(np.diff(x_np) <= 0):
+        raise ValueError(f"loess needs an ascending x of shape ({m},).")
+    if total_points is None:
+        total_points = int(np.ceil(fraction * m))
+    if total_points < poly_order + 1:
+        raise ValueError("total points must be greater than polynomial order + 1")
+    if total_points > m:
+        raise ValueError("points per window is higher than the number of points; lower fraction or total_points")
+    if delta is None:
+        delta = 0.01 * (x_np[-1] - x_np[0])
+    windows, fits, skips = _loess_plan(x_np, int(total_points), float(delta))
+    u = 2.0 * (x_np - x_np[0]) / (x_np[-1] - x_np[0]) - 1.0
+    V = np.polynomial.polynomial.polyvander(u, int(poly_order))
+    idx = windows[:, :1] + np.arange(total_points)[None, :]  # (F, w)
+    dist = np.abs(u[idx] - u[fits][:, None])
+    dist = dist / np.maximum(dist[:, :1], dist[:, -1:])
+    kernel = np.sqrt((1.0 - dist**3) ** 3)
+    idx_x, kernel_x, Vw, Vf = xp.asarray(idx), xp.asarray(kernel), xp.asarray(V[idx]), xp.asarray(V[fits])
+    fits_x = xp.asarray(fits)
+    u_x = xp.asarray(u)
+    sw = xp.array(xp.broadcast_to(xp.sqrt(xp.asarray(1.0 if weights is None else weights, dtype=xp.float64)), (n, m)), copy=True)
+    y0 = y
+    cur = y.copy()
+    base = y.copy()
+    n_iter = xp.zeros(n, dtype=xp.int32)
+    converged = xp.zeros(n, dtype=bool)
+    ok = xp.all(xp.isfinite(y), axis=1)
+    base[~ok] = xp.nan
+    active = xp.flatnonzero(ok)
+    F, w = idx.shape
+    block = max(1, (1 << 24) // (F * w * V.shape[1]))
+    for i in range(int(max_iter) + 1):
+        if active.size == 0:
+            break
+        old = base[active]
+        new = xp.empty((active.size, m))
+        for b0 in range(0, active.size, block):  # blocks of pixels bound the (pixels, fits, window, k) stack
+            rows = active[b0 : b0 + block]
+            kw = kernel_x[None] * sw[rows][:, idx_x]  # (nb, F, w)
+            A = kw[..., None] * Vw[None]
+            G = xp.einsum("nfwk,nfwl->nfkl", A, A)
+            h = xp.einsum("nfwk,nfw->nfk", A, kw * cur[rows][:, idx_x])
+            coef = xp.linalg.solve(G, h[..., None])[..., 0]
+            blk = xp.empty((rows.size, m))
+            blk[:, fits_x] = xp.einsum("fk,nfk->nf", Vf, coef)
+            for left, right in skips:  # linear interpolation over the skipped channels
+                t = (u_x[left + 1 : right - 1] - u[left]) / (u[right - 1] - u[left])
+                blk[:, left + 1 : right - 1] = blk[:, left : left + 1] + t[None] * (blk[:, right - 1 : right] - blk[:, left : left + 1])
+            new[b0 : b0 + rows.size] = blk
+        base[active] = new
+        n_iter[active] = i + 1
+        done = _relative_difference(old, new, xp) < tol
+        converged[active[done]] = True
+        keep = ~done
+        ra, newk = active[keep], new[keep]
+        if use_threshold:
+            src = y0[ra] if use_original else cur[ra]
+            cur[ra] = xp.minimum(src, newk + num_std * xp.std(cur[ra] - newk, axis=1, keepdims=True))
+        else:
+            r = cur[ra] - newk
+            mav = xp.median(xp.abs(r), axis=1, keepdims=True) / 0.6744897501960817
+            inner = r / xp.where(mav > 0, mav, 1.0) / scale
+            tukey = xp.maximum(0.0, 1.0 - inner * inner)
+            sw[ra] = tukey if symmetric_weights else xp.where(r > 0, tukey, 1.0)
+        active = ra
+    return base, {"weights": sw**2, "n_iter": n_iter, "converged": converged, "engine": "xp"}
+
+
+METHODS = {"asls": asls, "arpls": arpls, "airpls": airpls, "poly": poly, "modpoly": modpoly, "quant_reg": quant_reg, "loess": loess}
+_USES_X = {"poly", "modpoly", "quant_reg", "loess"}
 
 
 def _check_params(method: str, params: dict) -> None:
@@ -308,7 +464,8 @@ def baseline(ds: xr.Dataset, method: str = "asls", *, subtract: bool = False, ba
     """The map with a ``baseline`` variable (same grid as ``spectra``), optionally subtracted.
 
     ``method`` and ``params`` as in pybaselines (``"asls"``, ``"arpls"``, ``"airpls"``, ``"poly"``,
-    ``"modpoly"``); the polynomial methods use the Raman-shift axis (else the wavelength) as x.
+    ``"modpoly"``, ``"quant_reg"``, ``"loess"``); the polynomial methods use the Raman-shift axis
+    (else the wavelength) as x.
     Pixels with NaN/inf get a NaN baseline; ``baseline_n_iter`` and ``baseline_converged`` are kept
     per pixel. Lazy (Dask) maps stay lazy, chunk by chunk. With ``subtract=True``, ``spectra`` become
     spectra − baseline (recorded in the history).

@@ -141,3 +141,56 @@ def test_typos_name_the_closest_valid_name(real_spectra):
         hyperspec.preprocess.baseline(ds, "asls", lamda=1e5)
     with pytest.raises(ValueError, match="p must be between 0 and 1"):
         B.asls(Y[:2], p=1.5)
+
+
+REFS = SHARED_DATA / "pybaselines_refdata" / "pybaselines_tests_reference_arrays.npz"
+
+
+@pytest.mark.parametrize("quantile", [0.1, 0.5, 0.9])
+def test_quant_reg_equals_statsmodels_reference_arrays(quantile):
+    """pybaselines' own reference: statsmodels QuantReg on a line (x = linspace(−1000, 1000, 200))."""
+    refs = np.load(REFS)
+    x = np.linspace(-1000, 1000, 200)
+    ours, info = B.quant_reg(refs["QUANTILE_Y"], x, poly_order=1, quantile=quantile, tol=1e-9, eps=1e-12)
+    np.testing.assert_allclose(ours[0], refs[f"STATSMODELS_QUANTILES__{quantile}"], rtol=1e-6)
+    assert info["converged"][0]
+
+
+def test_quant_reg_equals_pybaselines_where_the_iteration_is_stable():
+    rng = np.random.default_rng(3)
+    x = np.linspace(0, 100, 400)
+    Y = 50 + 0.3 * x - 1e-3 * x**2 + rng.normal(0, 1.0, (6, x.size)) + 20 * np.exp(-0.5 * ((x - 60) / 3) ** 2)
+    ref, iters = _reference("quant_reg", x, Y, {"poly_order": 2, "quantile": 0.2, "tol": 1e-8})
+    ours, info = B.quant_reg(Y, x, poly_order=2, quantile=0.2, tol=1e-8)
+    assert np.max(np.abs(ours - ref) / np.abs(ref).max(axis=1, keepdims=True)) < 1e-6
+    with pytest.raises(ValueError, match="quantile"):
+        B.quant_reg(Y, x, quantile=1.0)
+
+
+@pytest.mark.parametrize("iterations", [0, 1, 2, 3])
+def test_loess_equals_statsmodels_reference_arrays(iterations):
+    """pybaselines' reference: statsmodels lowess (10-point windows, symmetric Tukey weights, 6·MAD scale)."""
+    refs = np.load(REFS)
+    ours, _ = B.loess(
+        refs["LOESS_Y"], refs["LOESS_X"], total_points=10, max_iter=iterations, tol=-1, scale=4.0469385011764905,
+        symmetric_weights=True, delta=0.0,
+    )  # fmt: skip
+    np.testing.assert_allclose(ours[0], refs[f"STATSMODELS_LOESS_ITER__{iterations}"], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("delta", [0.01, 0.3])
+def test_loess_skipping_equals_statsmodels_delta_references(delta):
+    refs = np.load(REFS)
+    x = refs["LOESS_X"]
+    ours, _ = B.loess(refs["LOESS_Y"], x, total_points=10, max_iter=0, scale=4.0469385011764905, symmetric_weights=True,
+                      delta=delta * (x.max() - x.min()))  # fmt: skip
+    np.testing.assert_allclose(ours[0], refs[f"STATSMODELS_LOESS_DELTA__{delta}"], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [{}, {"use_threshold": True}, {"fraction": 0.1, "poly_order": 2}])
+def test_loess_equals_pybaselines_on_real_spectra(real_spectra, kw):
+    x, Y = real_spectra
+    ref, iters = _reference("loess", x, Y[:16], kw)
+    ours, info = B.loess(Y[:16], x, **kw)
+    assert np.max(np.abs(ours - ref) / np.abs(ref).max(axis=1, keepdims=True)) < 1e-6
+    np.testing.assert_array_equal(info["n_iter"], iters)
