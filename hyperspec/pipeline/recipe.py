@@ -27,7 +27,7 @@ import tomllib
 
 from hyperspec._errors import RecipeError
 
-__all__ = ["load_recipe", "validate_recipe", "recipe_hash", "STEPS", "DEFAULT_RECIPE"]
+__all__ = ["load_recipe", "validate_recipe", "recipe_hash", "STEPS", "WHOLE_MAP_STEPS", "DEFAULT_RECIPE"]
 
 _NUM = (int, float)
 
@@ -45,6 +45,13 @@ STEPS: dict[str, dict[str, tuple]] = {
         "use_threshold": (bool,), "num_std": _NUM, "delta": _NUM,
     },
 }  # fmt: skip
+
+#: Whole-map steps: they need every pixel at once, so they run first (before the per-chunk steps) and
+#: stream their result into an intermediate store next to the output.
+WHOLE_MAP_STEPS: dict[str, dict[str, tuple]] = {
+    "denoise": {"n_components": (int, str), "max_components": (int,)},
+    "register_drift": {"band": (list,), "n_bands": (int,), "reference": (int,)},
+}
 
 _SECTIONS: dict[str, dict[str, tuple]] = {
     "input": {"path": (str,), "laser_nm": _NUM, "group": (str,)},
@@ -155,15 +162,19 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
             raise RecipeError(
                 f'{source}{_line_of(text, "preprocess")}: preprocess step {i + 1} needs step = "..." (one of {", ".join(STEPS)}).'
             )
-        if name not in STEPS:
-            extra = (
-                " denoise needs the whole map at once: run `hyperspec preprocess --denoise` before the recipe." if name == "denoise" else ""
-            )
+        known = {**WHOLE_MAP_STEPS, **STEPS}
+        if name not in known:
             raise RecipeError(
-                f"{source}{_line_of(text, 'preprocess', 'step')}: unknown preprocess step {name!r}.{_hint(name, STEPS)} "
-                f"Steps: {', '.join(STEPS)}.{extra}"
+                f"{source}{_line_of(text, 'preprocess', 'step')}: unknown preprocess step {name!r}.{_hint(name, known)} "
+                f"Steps: {', '.join(known)}."
             )
-        _check_keys({k: v for k, v in step.items() if k != "step"}, STEPS[name], f"preprocess step {name!r}", source, text, "preprocess")
+        if name in WHOLE_MAP_STEPS and any(s.get("step") in STEPS for s in steps[:i]):
+            raise RecipeError(
+                f"{source}{_line_of(text, 'preprocess', 'step')}: {name!r} needs the whole map, so it must come before the "
+                f"per-chunk steps ({', '.join(STEPS)}); move it up."
+            )
+        where = f"preprocess step {name!r}"
+        _check_keys({k: v for k, v in step.items() if k != "step"}, known[name], where, source, text, "preprocess")
     recipe["preprocess"] = steps
     dec = recipe.setdefault("decompose", {}) if "decompose" in recipe else None
     if dec is not None:

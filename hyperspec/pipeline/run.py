@@ -71,6 +71,42 @@ def plan_chunks(ds: xr.Dataset, compute: dict, n_params: int = 40) -> dict[str, 
     return {"dim": dim, "rows": rows, "n_rows": n_rows, "n_chunks": math.ceil(n_rows / rows), "row_pixels": row_pixels}
 
 
+def _whole_map_pass(recipe: dict, out: Path, overwrite: bool, say) -> None:
+    """Run the whole-map steps (denoise, register_drift) into ``<output>_pre.zarr`` and point the
+    recipe's input at it. A complete intermediate store written for the same steps is reused."""
+    import hashlib  # noqa: PLC0415
+
+    import hyperspec  # noqa: PLC0415
+    from hyperspec import preprocess  # noqa: PLC0415
+    from hyperspec.io.zarr_ import _read_root_attrs, is_store  # noqa: PLC0415
+    from hyperspec.pipeline.recipe import WHOLE_MAP_STEPS  # noqa: PLC0415
+
+    whole = [s for s in recipe["preprocess"] if s["step"] in WHOLE_MAP_STEPS]
+    if not whole:
+        return
+    recipe["preprocess"] = [s for s in recipe["preprocess"] if s["step"] not in WHOLE_MAP_STEPS]
+    pre = out.with_name(out.stem + "_pre.zarr")
+    key = json.dumps({"input": recipe["input"], "steps": whole, "backend": recipe["compute"].get("backend")}, sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    if pre.exists() and is_store(pre) and not overwrite:
+        attrs = _read_root_attrs(pre)
+        if attrs.get("hyperspec_complete") and attrs.get("whole_map_hash") == digest:
+            say(f"whole-map steps: reusing {pre}")
+            recipe["input"] = {"path": str(pre)}
+            return
+    ds = _open_input(recipe)
+    for step in whole:
+        params = {k: v for k, v in step.items() if k != "step"}
+        say(f"whole-map step {step['step']}")
+        if step["step"] == "denoise":
+            ds = preprocess.denoise(ds, params.pop("n_components", "auto"), backend=recipe["compute"].get("backend") or "auto", **params)
+        else:  # register_drift works on the frames' images: the map is loaded
+            ds = preprocess.register_drift(ds.compute(), **params)
+    ds.attrs["whole_map_hash"] = digest
+    hyperspec.save(ds, pre, overwrite=True, progress=False)
+    recipe["input"] = {"path": str(pre)}
+
+
 def _apply_steps(ds: xr.Dataset, steps: list[dict], backend: str) -> xr.Dataset:
     from hyperspec import preprocess  # noqa: PLC0415
 
@@ -232,14 +268,16 @@ def run_recipe(
     be = resolve_backend(recipe["compute"].get("backend"))  # unset: $HYPERSPEC_BACKEND, else auto
     recipe["compute"]["backend"] = be.name
     out = Path(recipe["output"]["path"])
+    say = (lambda msg: print(msg, file=stream, flush=True)) if progress else (lambda msg: None)
+    digest = recipe_hash(recipe)  # of the recipe as written (before whole-map steps redirect the input)
+    state = _existing(out, digest, overwrite)
+    if state != "done":
+        _whole_map_pass(recipe, out, overwrite, say)
     ds = _open_input(recipe)
     if "decompose" in recipe:
         shift_axis(ds)  # a clear error now if the laser is unknown
     plan = plan_chunks(ds, recipe["compute"])
-    digest = recipe_hash(recipe)
-    state = _existing(out, digest, overwrite)
     n_pix = plan["n_rows"] * plan["row_pixels"]
-    say = (lambda msg: print(msg, file=stream, flush=True)) if progress else (lambda msg: None)
     if state == "done":
         say(f"{out} is complete for this recipe (hash {digest}); nothing to do.")
         return out

@@ -106,11 +106,11 @@ def register_drift(ds: xr.Dataset, *, band=None, n_bands: int = 8, reference: in
         drift[t] = _refine(ref, imgs[t], coarse, border)
     drift -= drift[reference]
     out = ds.copy()
-    out["drift_px"] = xr.Variable(("t", "axis"), drift, {"long_name": "sample drift (dy, dx) since the reference frame", "units": "pixel"})
-    out = out.assign_coords(axis=["y", "x"])
+    attrs = {"long_name": "sample drift since the reference frame", "units": "pixel", "components": "dy, dx"}
+    out["drift_px"] = xr.Variable(("t", "drift_axis"), drift, attrs)
     if "x" in ds.coords and ds.sizes["x"] > 1:
         step = float(ds["x"].values[1] - ds["x"].values[0])
-        out["drift_um"] = xr.Variable(("t", "axis"), drift * step, {"units": "um"})
+        out["drift_um"] = xr.Variable(("t", "drift_axis"), drift * step, {"units": "um", "components": "dy, dx"})
     if apply:
         spectra = ds["spectra"].transpose("t", "y", "x", SPECTRAL_DIM)
         data = np.asarray(spectra.values)

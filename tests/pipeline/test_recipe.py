@@ -44,7 +44,7 @@ def test_smallest_recipe_is_valid_and_paths_are_relative_to_it(tmp_path):
             SMALLEST + '[[preprocess]]\nstep = "baseline"\nlamda = 3\n',
             r"line 9\): unknown key 'lamda' in preprocess step 'baseline'\. Did you mean 'lam'",
         ),
-        (SMALLEST + '[[preprocess]]\nstep = "denoise"\n', r"denoise needs the whole map"),
+        (SMALLEST + '[[preprocess]]\nstep = "remove_spikes"\n[[preprocess]]\nstep = "denoise"\n', r"'denoise' needs the whole map"),
         (SMALLEST.replace('"cspbbr3-633"', '"cspbbr3-632"'), r"cspbbr3-633"),
         (SMALLEST + '[compute]\nchunk_pixels = "many"\n', r"line 8\): \[compute\]\.chunk_pixels must be int"),
         (SMALLEST.replace('path = "result.zarr"\n', ""), r"\[output\] needs path"),

@@ -205,3 +205,25 @@ def test_job_script_and_report(map_store, tmp_path, capsys):
     rows = (tmp_path / "rep" / "regions.csv").read_text().splitlines()
     assert rows[0] == "region,variable,n,mean,median,std,p05,p95" and len(rows) > 20
     assert {r.split(",")[0] for r in rows[1:]} <= {"crystal", "interface", "glass", "all"}
+
+
+def test_whole_map_steps_run_first_into_an_intermediate_store(map_store, tmp_path):
+    out = tmp_path / "d.zarr"
+    rec = _recipe(map_store, out)
+    rec["preprocess"] = [{"step": "denoise", "n_components": 6}, {"step": "remove_spikes"}]
+    run_recipe(rec, progress=False)
+    pre = tmp_path / "d_pre.zarr"
+    assert hyperspec.io.zarr_.store_info(pre)["complete"]
+    # the same steps by hand: denoise the (lazy) map, then spikes and decomposition on the whole map
+    den = hyperspec.preprocess.denoise(hyperspec.open(map_store), 6).compute()
+    np.testing.assert_array_equal(hyperspec.open(pre)["spectra"].values, den["spectra"].values)
+    with hyperspec.single_threaded_blas():
+        ref = hyperspec.decompose(hyperspec.preprocess.remove_spikes(den), backend="numpy").compute()
+    res = hyperspec.open(out).compute()
+    for name in ("aspl_area", "lers_temperature_k", "status"):
+        np.testing.assert_array_equal(res[name].values, ref[name].values, err_msg=name)
+    # a whole-map step after a per-chunk one is a recipe error
+    bad = _recipe(map_store, tmp_path / "e.zarr")
+    bad["preprocess"] = [{"step": "remove_spikes"}, {"step": "denoise"}]
+    with pytest.raises(hyperspec.HyperspecError, match="must come before"):
+        run_recipe(bad, progress=False)
