@@ -48,8 +48,21 @@ def _open_input(recipe: dict) -> xr.Dataset:
     return ds
 
 
-def plan_chunks(ds: xr.Dataset, compute: dict, n_params: int = 40) -> dict[str, Any]:
-    """Rows per chunk along the first pixel dim, from ``chunk_pixels`` or the memory budget."""
+def _bytes_per_pixel(m: int, steps: list[dict]) -> float:
+    """Working memory per spectrum (bytes) of the heaviest step on a block: float64 copies of the
+    spectra, ×12 for spike removal (its stack of neighbours), and the decomposition's Jacobian."""
+    spikes = any(s["step"] == "remove_spikes" for s in steps)
+    return 8.0 * m * (14 if spikes else 4)
+
+
+def plan_chunks(ds: xr.Dataset, compute: dict, steps: list[dict] | None = None) -> dict[str, Any]:
+    """Tasks and blocks along the first pixel dim.
+
+    A task covers whole row bands of the input store's chunks (each store chunk is decoded once);
+    maps with fewer bands than twice the workers are split further so every worker has work. Inside
+    a task, ``block_rows`` rows at a time go through the steps, so a task's memory is its float32
+    band plus one block's working set, from ``memory_mb`` (or ``chunk_pixels``) whatever the map size.
+    """
     spectra = ds["spectra"]
     dims = [d for d in spectra.dims if d != "spectral"]
     if not dims:
@@ -59,16 +72,19 @@ def plan_chunks(ds: xr.Dataset, compute: dict, n_params: int = 40) -> dict[str, 
     dim = dims[0]
     row_pixels = int(np.prod([spectra.sizes[d] for d in dims[1:]], dtype=np.int64)) if len(dims) > 1 else 1
     m = spectra.sizes["spectral"]
-    if "chunk_pixels" in compute:
-        chunk_pixels = int(compute["chunk_pixels"])
-    else:
-        workers = int(compute.get("workers", 0)) or (os.cpu_count() or 2)
-        budget = float(compute.get("memory_mb", 1024)) * 2**20 / workers
-        chunk_pixels = int(budget / (8.0 * m * (n_params + 12)))  # Jacobian, its copies and the data, float64
     n_rows = spectra.sizes[dim]
     workers = int(compute.get("workers", 0)) or (os.cpu_count() or 2)
-    rows = max(1, min(n_rows, chunk_pixels // max(1, row_pixels), math.ceil(n_rows / (2 * workers))))  # ≥ 2 chunks per worker
-    return {"dim": dim, "rows": rows, "n_rows": n_rows, "n_chunks": math.ceil(n_rows / rows), "row_pixels": row_pixels}
+    if "chunk_pixels" in compute:
+        block_pixels = int(compute["chunk_pixels"])
+    else:
+        budget = float(compute.get("memory_mb", 1024)) * 2**20 / workers
+        block_pixels = int(budget / _bytes_per_pixel(m, steps or []))
+    block_rows = max(1, min(n_rows, block_pixels // max(1, row_pixels)))
+    store_rows = spectra.chunks[0][0] if spectra.chunks is not None else n_rows
+    rows = max(block_rows, store_rows) if "chunk_pixels" not in compute else block_rows
+    rows = max(1, min(rows, n_rows, math.ceil(n_rows / (2 * workers))))  # ≥ 2 tasks per worker
+    return {"dim": dim, "rows": rows, "block_rows": min(block_rows, rows), "n_rows": n_rows,
+            "n_chunks": math.ceil(n_rows / rows), "row_pixels": row_pixels}  # fmt: skip
 
 
 def _whole_map_pass(recipe: dict, out: Path, overwrite: bool, say) -> None:
@@ -135,20 +151,11 @@ def _decompose(ds: xr.Dataset, dec: dict, backend: str) -> xr.Dataset:
     return decompose(ds, dec.get("preset"), model=dec.get("model"), backend=backend, **kw)
 
 
-def _chunk_results(recipe: dict, plan: dict, k: int) -> xr.Dataset:
-    """Everything a chunk produces (results on its rows), computed in memory."""
-    from hyperspec._backend import single_threaded_blas  # noqa: PLC0415
-
-    ds = _open_input(recipe)
-    dim, rows, n_rows = plan["dim"], plan["rows"], plan["n_rows"]
-    a, b = k * rows, min(n_rows, (k + 1) * rows)
-    halo = max([_HALO_STEPS.get(s["step"], 0) for s in recipe["preprocess"]] + [0])
-    lo, hi = max(0, a - halo), min(n_rows, b + halo)
+def _block_results(recipe: dict, band: xr.Dataset, dim: str, a: int, b: int) -> xr.Dataset:
+    """Steps and decomposition for rows [a, b) of ``band`` (which holds their halo), in memory."""
     backend = recipe["compute"]["backend"]
-    with single_threaded_blas():
-        sub = ds.isel({dim: slice(lo, hi)}).compute()
-        sub = _apply_steps(sub, recipe["preprocess"], backend).isel({dim: slice(a - lo, b - lo)})
-        out = _decompose(sub, recipe["decompose"], backend) if "decompose" in recipe else xr.Dataset(coords=sub.coords)
+    sub = _apply_steps(band, recipe["preprocess"], backend).isel({dim: slice(a, b)})
+    out = _decompose(sub, recipe["decompose"], backend) if "decompose" in recipe else xr.Dataset(coords=sub.coords)
     if "spike_mask" in sub:
         out["n_spikes"] = sub["spike_mask"].sum("spectral").astype(np.int32).assign_attrs(long_name="spectral channels replaced as spikes")
         out["dead_pixel"] = sub["dead_pixel"]
@@ -156,6 +163,27 @@ def _chunk_results(recipe: dict, plan: dict, k: int) -> xr.Dataset:
     if "baseline" in sub:
         out["baseline_converged"] = sub["baseline_converged"]
     return out.drop_vars([c for c in out.coords if "spectral" in out[c].dims])
+
+
+def _chunk_results(recipe: dict, plan: dict, k: int) -> xr.Dataset:
+    """Everything a task produces (results on its rows): its band is read once (float32, with the halo),
+    then ``block_rows`` rows at a time go through the steps."""
+    from hyperspec._backend import single_threaded_blas  # noqa: PLC0415
+
+    ds = _open_input(recipe)
+    dim, rows, n_rows = plan["dim"], plan["rows"], plan["n_rows"]
+    block = plan.get("block_rows", rows)
+    a, b = k * rows, min(n_rows, (k + 1) * rows)
+    halo = max([_HALO_STEPS.get(s["step"], 0) for s in recipe["preprocess"]] + [0])
+    lo, hi = max(0, a - halo), min(n_rows, b + halo)
+    outs = []
+    with single_threaded_blas():
+        band = ds.isel({dim: slice(lo, hi)}).compute()
+        for s0 in range(a, b, block):
+            s1 = min(b, s0 + block)
+            l0, l1 = max(lo, s0 - halo), min(hi, s1 + halo)
+            outs.append(_block_results(recipe, band.isel({dim: slice(l0 - lo, l1 - lo)}), dim, s0 - l0, s1 - l0))
+    return outs[0] if len(outs) == 1 else xr.concat(outs, dim=dim, data_vars="all", coords="minimal", compat="override", join="override")
 
 
 def _process_chunk(recipe: dict, plan: dict, k: int, out_path: str) -> dict:
@@ -276,7 +304,7 @@ def run_recipe(
     ds = _open_input(recipe)
     if "decompose" in recipe:
         shift_axis(ds)  # a clear error now if the laser is unknown
-    plan = plan_chunks(ds, recipe["compute"])
+    plan = plan_chunks(ds, recipe["compute"], recipe["preprocess"])
     n_pix = plan["n_rows"] * plan["row_pixels"]
     if state == "done":
         say(f"{out} is complete for this recipe (hash {digest}); nothing to do.")

@@ -85,6 +85,11 @@ def test_chunking_does_not_change_results(map_store, tmp_path):
     run_recipe(_recipe(map_store, tmp_path / "a.zarr", chunk_pixels=16), progress=False)  # 1 row per chunk, spikes with a halo
     run_recipe(_recipe(map_store, tmp_path / "b.zarr", chunk_pixels=10_000), progress=False)
     _assert_same(tmp_path / "a.zarr", tmp_path / "b.zarr")
+    # a tiny memory budget: tasks go through their rows in blocks of 1–2 rows (each with its halo)
+    small = run_recipe(_recipe(map_store, tmp_path / "c.zarr", memory_mb=2, workers=1), progress=False)
+    plan = hyperspec.open(small).attrs["chunk_plan"]
+    assert plan["block_rows"] < plan["rows"]
+    _assert_same(tmp_path / "a.zarr", small)
 
 
 def _run_cli_in_background(recipe_path, log):
