@@ -58,8 +58,9 @@ def _bytes_per_pixel(m: int, steps: list[dict]) -> float:
 def plan_chunks(ds: xr.Dataset, compute: dict, steps: list[dict] | None = None) -> dict[str, Any]:
     """Tasks and blocks along the first pixel dim.
 
-    A task covers whole row bands of the input store's chunks (each store chunk is decoded once);
-    maps with fewer bands than twice the workers are split further so every worker has work. Inside
+    A task covers whole row bands of the input store's chunks (each store chunk is decoded once)
+    unless a band would take more than a quarter of the memory budget; maps with fewer bands than
+    twice the workers are split further so every worker has work. Inside
     a task, ``block_rows`` rows at a time go through the steps, so a task's memory is its float32
     band plus one block's working set, from ``memory_mb`` (or ``chunk_pixels``) whatever the map size.
     """
@@ -74,14 +75,15 @@ def plan_chunks(ds: xr.Dataset, compute: dict, steps: list[dict] | None = None) 
     m = spectra.sizes["spectral"]
     n_rows = spectra.sizes[dim]
     workers = int(compute.get("workers", 0)) or (os.cpu_count() or 2)
+    budget = float(compute.get("memory_mb", 1024)) * 2**20 / workers
     if "chunk_pixels" in compute:
         block_pixels = int(compute["chunk_pixels"])
     else:
-        budget = float(compute.get("memory_mb", 1024)) * 2**20 / workers
         block_pixels = int(budget / _bytes_per_pixel(m, steps or []))
     block_rows = max(1, min(n_rows, block_pixels // max(1, row_pixels)))
     store_rows = spectra.chunks[0][0] if spectra.chunks is not None else n_rows
-    rows = max(block_rows, store_rows) if "chunk_pixels" not in compute else block_rows
+    band_rows = max(1, int(budget / 4 // (4.0 * m * row_pixels)))  # the float32 band may take a quarter of the budget
+    rows = max(block_rows, min(store_rows, band_rows)) if "chunk_pixels" not in compute else block_rows
     rows = max(1, min(rows, n_rows, math.ceil(n_rows / (2 * workers))))  # ≥ 2 tasks per worker
     return {"dim": dim, "rows": rows, "block_rows": min(block_rows, rows), "n_rows": n_rows,
             "n_chunks": math.ceil(n_rows / rows), "row_pixels": row_pixels}  # fmt: skip
