@@ -3,7 +3,7 @@
 The public API (importable without a GPU, CuPy, Qt or a cluster):
 
 - ``from_array`` build a validated map Dataset from an array and its spectral axis;
-- ``save`` / ``open`` the native Zarr v3 store (lazy, Dask-backed);
+- ``save`` / ``open`` the native Zarr v3 store (lazy, Dask-backed); ``open`` also reads instrument files;
 - ``synthetic`` physics-based maps with ground truth;
 - ``axes`` unit conversions (nm, Raman shift, absolute cm⁻¹, eV) and the axis validator;
 - ``decompose`` every spectrum split into its bands by regularised least squares (presets or custom models);
@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 from hyperspec._backend import gpu_available, resolve_backend, single_threaded_blas, to_numpy
 from hyperspec._errors import AxisError, BackendError, DataModelError, HyperspecError, StoreError, StoreExistsError, StoreNotFoundError
 from hyperspec._progress import progress
-from hyperspec.io.zarr_ import open_store as open  # noqa: A001  (hyperspec.open, like xarray.open_dataset)
+from hyperspec.io import open_any as open  # noqa: A001  (hyperspec.open, like xarray.open_dataset)
 from hyperspec.io.zarr_ import save
 from hyperspec.model import from_array, validate_map, with_laser
 

@@ -48,3 +48,7 @@ class StoreNotFoundError(HyperspecError, FileNotFoundError):
 
 class RecipeError(HyperspecError, ValueError):
     """A recipe that cannot run: unknown section/key/step, wrong type, missing field (names the file, line and key)."""
+
+
+class ReaderError(HyperspecError, ValueError):
+    """An instrument file that cannot be read: unknown format, truncated or corrupt content (names the file)."""

@@ -41,9 +41,47 @@ def _refuse_existing(out: Path, overwrite: bool, what: str) -> None:
         raise StoreExistsError(f"{out} already exists; pass --overwrite to replace {what}, or choose another output.")
 
 
-def cmd_info(args) -> int:
-    from hyperspec.io.zarr_ import store_info  # noqa: PLC0415
+def _file_info(path: Path) -> int:
+    import hyperspec  # noqa: PLC0415
 
+    ds = hyperspec.open(path)
+    rows = [("path", str(path)), ("format", f"{ds.attrs.get('reader')} ({ds.attrs.get('instrument', '')})".replace(" ()", ""))]
+    rows.append(("dims", ", ".join(f"{k}={v}" for k, v in ds["spectra"].sizes.items())))
+    for coord, label, unit in (("shift", "Raman shift", "cm-1"), ("wavelength", "wavelength", "nm"), ("energy", "energy", "eV")):
+        if coord in ds.coords:
+            v = ds[coord].values
+            rows.append((label, f"{v.min():.6g} … {v.max():.6g} {unit}"))
+    rows.append(("laser", f"{ds.attrs['laser_nm']} nm" if "laser_nm" in ds.attrs else "unknown: pass --laser-nm to convert"))
+    rows.append(("axis unit as read", ds.attrs.get("spectral_unit", "")))
+    for dim in ("x", "y", "z", "t"):
+        if dim in ds.coords and ds[dim].size > 1:
+            rows.append((dim, f"{ds[dim].values.min():.6g} … {ds[dim].values.max():.6g} {ds[dim].attrs.get('units', '')}"))
+    meta = ds.attrs.get("metadata", {})
+    if meta:
+        rows.append(("file metadata", ", ".join(list(meta)[:12]) + (" …" if len(meta) > 12 else "")))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    import hyperspec  # noqa: PLC0415
+
+    out = Path(args.output)
+    _refuse_existing(out, args.overwrite, "the output store")
+    kw = {"unit": args.unit} if args.unit else {}
+    ds = hyperspec.open(args.input, laser_nm=args.laser_nm, **kw)
+    path = hyperspec.save(ds, out, overwrite=args.overwrite, label="convert")
+    print(f"wrote {path} ({', '.join(f'{k}={v}' for k, v in ds['spectra'].sizes.items())}; reader {ds.attrs.get('reader')})")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from hyperspec.io.zarr_ import is_store, store_info  # noqa: PLC0415
+
+    if Path(args.path).is_file() and not is_store(args.path):
+        return _file_info(Path(args.path))
     info = store_info(args.path)
     rows = [
         ("path", info["path"]),
@@ -368,11 +406,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "info",
-        help="describe a hyperspec store",
-        description="Print dims, sizes, spectral axis range and unit, laser, chunking, schema and completeness of a store.",
+        help="describe a hyperspec store or an instrument file",
+        description=(
+            "Print dims, sizes, spectral axis range and unit, laser, chunking, schema and completeness of a store "
+            "(or of any readable instrument file)."
+        ),
     )
-    p.add_argument("path", help="a hyperspec Zarr store (directory)")
+    p.add_argument("path", help="a hyperspec Zarr store (directory) or an instrument file")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "convert",
+        help="convert an instrument file to a hyperspec store",
+        description=(
+            "Read any supported instrument file (Renishaw .wdf, Andor .sif, HORIBA/WITec text, .npz, plain text) and write a store."
+        ),
+    )
+    p.add_argument("input", help="an instrument file")
+    p.add_argument("output", help="the store to write")
+    p.add_argument("--laser-nm", type=float, help="laser wavelength (nm) when the file does not record it (or to override it)")
+    p.add_argument("--unit", choices=["nm", "cm-1", "cm-1-abs", "eV"], help="spectral unit of a text file that does not say")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser(
         "simulate",

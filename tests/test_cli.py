@@ -13,7 +13,7 @@ from hyperspec.cli import main
 
 
 def test_entry_point_help_everywhere():
-    for args in ([], ["info"], ["simulate"], ["demo"], ["decompose"], ["preprocess"], ["presets"]):
+    for args in ([], ["info"], ["convert"], ["simulate"], ["demo"], ["decompose"], ["preprocess"], ["run"], ["report"], ["presets"]):
         out = subprocess.run([sys.executable, "-m", "hyperspec.cli", *args, "--help"], capture_output=True, text=True)
         assert out.returncode == 0 and "usage: hyperspec" in out.stdout
 
@@ -138,3 +138,20 @@ def test_preprocess_command(tmp_path, capsys):
     assert "no step chosen" in capsys.readouterr().err
     assert main([*argv]) == 2  # the output exists
     assert "already exists" in capsys.readouterr().err
+
+
+def test_convert_and_info_on_instrument_files(tmp_path, capsys):
+    pytest.importorskip("renishawWiRE")
+    from tests.conftest import SHARED_DATA
+
+    src = SHARED_DATA / "rosettasciio" / "renishaw" / "renishaw_test_map2.wdf"
+    assert main(["info", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "renishaw-wdf" in out and "y=20, x=20, spectral=1015" in out and "325.0003" in out
+    store = tmp_path / "map2.zarr"
+    assert main(["convert", str(src), str(store)]) == 0
+    np.testing.assert_array_equal(hyperspec.open(store)["spectra"].values, hyperspec.open(src)["spectra"].values)
+    assert main(["convert", str(src), str(store)]) == 2  # exists
+    assert main(["convert", str(SHARED_DATA / "spectrapepper" / "spectras.txt"), str(tmp_path / "s.zarr")]) == 2
+    assert "--unit" in capsys.readouterr().err
+    assert main(["convert", str(SHARED_DATA / "spectrapepper" / "spectras.txt"), str(tmp_path / "s.zarr"), "--unit", "cm-1"]) == 0

@@ -124,9 +124,11 @@ def test_groups_round_trip(tmp_path):
 def test_open_errors(tmp_path):
     with pytest.raises(StoreNotFoundError, match="does not exist"):
         hyperspec.open(tmp_path / "nope.zarr")
-    (tmp_path / "file.txt").write_text("x y spectrum")
-    with pytest.raises(StoreError, match="not a hyperspec Zarr store"):
+    (tmp_path / "file.txt").write_text("x y spectrum")  # not a store: the readers are asked, and none knows it
+    with pytest.raises(hyperspec.HyperspecError, match="no reader recognises this file"):
         hyperspec.open(tmp_path / "file.txt")
+    with pytest.raises(StoreError, match="not a hyperspec Zarr store"):
+        hyperspec.io.open_store(tmp_path / "file.txt")
     plain = tmp_path / "plain.zarr"
     xr.Dataset({"a": ("x", np.arange(3))}).to_zarr(plain, zarr_format=3, consolidated=False)
     with pytest.raises(StoreError, match="not a hyperspec one"):

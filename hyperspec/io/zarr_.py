@@ -254,10 +254,7 @@ def open_store(
     if not path.exists():
         raise StoreNotFoundError(f"{path} does not exist.")
     if not is_store(path):
-        raise StoreError(
-            f"{path} is not a hyperspec Zarr store (no zarr.json). Instrument files are read by "
-            "hyperspec.open once a reader for their format exists; write a store with hyperspec.save."
-        )
+        raise StoreError(f"{path} is not a hyperspec Zarr store (no zarr.json); instrument files are read by hyperspec.open(path).")
     attrs = _read_root_attrs(path)
     schema = attrs.get(_SCHEMA)
     if schema is None:

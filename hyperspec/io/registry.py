@@ -1,0 +1,111 @@
+"""The reader registry: one entry per instrument format family, dispatched by content and extension.
+
+``hyperspec.open(path)`` opens a hyperspec Zarr store, or any file a registered reader recognises.
+Each reader declares its extensions, whether it reads lazily, what it reads (maps, series, single
+spectra) and a content sniffer; a file no reader recognises gives one error listing the formats.
+Every reader returns the standard map Dataset (``hyperspec.from_array``), with the file's own
+metadata kept in ``attrs["metadata"]``. Third-party failures on corrupt files become ``ReaderError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import xarray as xr
+
+from hyperspec._errors import HyperspecError, ReaderError
+
+__all__ = ["Reader", "register", "readers", "find_reader", "read", "supported_formats"]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A format family: ``sniff(path, head)`` says whether the file is ours (``head``: its first 4 KiB)."""
+
+    name: str
+    extensions: tuple[str, ...]
+    description: str
+    kinds: tuple[str, ...]
+    lazy: bool
+    sniff: Callable[[Path, bytes], bool]
+    read: Callable[..., xr.Dataset]
+    requires: str | None = None  # a pip package the reader needs (an optional extra)
+
+
+_READERS: list[Reader] = []
+
+
+def register(reader: Reader) -> Reader:
+    """Add a reader (later registrations with the same name replace earlier ones)."""
+    _READERS[:] = [r for r in _READERS if r.name != reader.name] + [reader]
+    return reader
+
+
+def readers() -> list[Reader]:
+    _load_builtin()
+    return list(_READERS)
+
+
+def supported_formats() -> str:
+    """One line per reader: name, extensions, what it reads."""
+    return "\n".join(f"  {r.name:<12} {', '.join(r.extensions):<22} {r.description}" for r in readers())
+
+
+def find_reader(path: str | Path) -> Reader:
+    """The reader for ``path``: content first (among readers claiming its extension, then all)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise ReaderError(f"{path}: cannot read the file ({exc}).") from None
+    ext = path.suffix.lower()
+    candidates = [r for r in readers() if ext in r.extensions] + [r for r in readers() if ext not in r.extensions]
+    for r in candidates:
+        try:
+            if r.sniff(path, head):
+                return r
+        except Exception:  # a sniffer never decides by crashing
+            continue
+    raise ReaderError(f"{path}: no reader recognises this file (extension {ext or 'none'!r}). Supported formats:\n{supported_formats()}")
+
+
+def read(path: str | Path, *, laser_nm: float | None = None, **options) -> xr.Dataset:
+    """Read an instrument file into the standard map Dataset (see ``hyperspec.open``)."""
+    path = Path(path)
+    if not path.exists():
+        from hyperspec._errors import StoreNotFoundError  # noqa: PLC0415
+
+        raise StoreNotFoundError(f"{path} does not exist.")
+    reader = find_reader(path)
+    try:
+        ds = reader.read(path, laser_nm=laser_nm, **options)
+    except HyperspecError:
+        raise
+    except ImportError as exc:
+        raise ReaderError(
+            f"{path}: the {reader.name} reader needs {reader.requires or exc.name}: pip install {reader.requires or exc.name}."
+        ) from None
+    except MemoryError:
+        raise ReaderError(f"{path}: the file claims more data than fits in memory; it is probably corrupt.") from None
+    except Exception as exc:  # corrupt or truncated content: one typed error, never a deep traceback
+        raise ReaderError(f"{path}: not a readable {reader.description} ({type(exc).__name__}: {exc}).") from None
+    if laser_nm is not None and "laser_nm" not in ds.attrs:
+        from hyperspec.model import with_laser  # noqa: PLC0415
+
+        ds = with_laser(ds, laser_nm)
+    ds.attrs.setdefault("reader", reader.name)
+    return ds
+
+
+_LOADED = False
+
+
+def _load_builtin() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    from hyperspec.io import andor, numpy_, renishaw, text  # noqa: F401, PLC0415  (each module registers its readers)

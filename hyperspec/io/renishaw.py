@@ -1,0 +1,135 @@
+"""Renishaw WiRE ``.wdf`` (maps, lines, series, single spectra), read with renishawWiRE (MIT, optional).
+
+Maps become ``(y, x, spectral)`` with positions in µm; series become ``(t, spectral)`` (time series),
+``(z, spectral)`` (depth series) or ``(point, spectral)``; the axis keeps its unit (Raman shift or
+nm) and the laser wavelength comes from the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from hyperspec._errors import ReaderError
+from hyperspec.io.registry import Reader, register
+from hyperspec.model import from_array
+
+_ESSENTIAL = {b"WDF1", b"DATA", b"XLST", b"YLST", b"ORGN", b"WMAP"}
+_UNITS = {"1/cm": "cm-1", "nm": "nm", "ev": "eV", "rel. 1/cm": "cm-1"}
+
+
+def _sniff(path: Path, head: bytes) -> bool:
+    return head.startswith(b"WDF1")
+
+
+def _check_blocks(path: Path) -> None:
+    """Walk the WDF block chain (name, uid, 64-bit size) before the library does: a corrupt size would
+    make it loop forever or read past the end, so such a file is refused here with the offset."""
+    size = path.stat().st_size
+    offset = 0
+    seen = set()
+    with path.open("rb") as fh:
+        while offset < size:
+            fh.seek(offset)
+            head = fh.read(16)
+            if len(head) < 16:
+                raise ReaderError(f"{path}: truncated block header at byte {offset} (file ends at {size}).")
+            block = int.from_bytes(head[8:16], "little")
+            if block < 16:
+                raise ReaderError(f"{path}: corrupt WDF block {head[:4]!r} at byte {offset} (size {block}).")
+            if offset + block > size:
+                if head[:4] in _ESSENTIAL:
+                    raise ReaderError(f"{path}: the {head[:4].decode(errors='replace')} block at byte {offset} is cut short "
+                                      f"({block} bytes declared, {size - offset} left): the file is truncated.")  # fmt: skip
+                break  # a short trailing metadata block: the library reads what is there (or fails, typed)
+            seen.add(head[:4])
+            offset += block
+    missing = [b.decode() for b in (b"WDF1", b"DATA", b"XLST") if b not in seen]
+    if missing:
+        raise ReaderError(f"{path}: no {', '.join(missing)} block: the file is truncated or not a complete WDF file.")
+
+
+def _read(path: Path, *, laser_nm: float | None = None, **_):
+    from renishawWiRE import WDFReader  # noqa: PLC0415
+
+    _check_blocks(path)
+
+    r = WDFReader.__new__(WDFReader)  # so the file it opens can be closed even when parsing fails
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # the library prints while it parses
+            warnings.simplefilter("ignore")
+            WDFReader.__init__(r, str(path))
+        return _dataset(r, path, laser_nm)
+    finally:
+        fh = getattr(r, "file_obj", None)
+        if fh is not None:
+            fh.close()
+
+
+def _dataset(r, path: Path, laser_nm):
+    unit = _UNITS.get(str(r.xlist_unit).strip().lower())
+    if unit is None:
+        raise ReaderError(f"{path}: spectral unit {r.xlist_unit!r} is not one hyperspec knows (nm, 1/cm, eV).")
+    laser = laser_nm if laser_nm is not None else (float(r.laser_length) if r.laser_length and np.isfinite(r.laser_length) else None)
+    axis = np.asarray(r.xdata, dtype=np.float64)
+    spectra = np.asarray(r.spectra)
+    meta = {"laser_nm": laser, "count": int(r.count), "accumulation_count": int(getattr(r, "accumulation_count", 1) or 1)}
+    attrs = {
+        "instrument": "Renishaw WiRE",
+        "measurement_type": str(r.measurement_type),
+        "title": str(getattr(r, "title", "")),
+        "metadata": meta,
+    }
+    kind = str(r.measurement_type)
+    if spectra.ndim == 1:
+        return from_array(spectra, axis, unit=unit, laser_nm=laser, source=path.name, attrs=attrs)
+    if kind == "Mapping" and spectra.ndim == 3:
+        # place every spectrum by its recorded stage position (acquisition order differs between
+        # raster, serpentine and StreamLine maps), not by the library's reshape
+        flat = spectra.reshape(-1, axis.size)
+        n = flat.shape[0]
+        xpos, ypos = np.asarray(r.xpos, dtype=float)[:n], np.asarray(r.ypos, dtype=float)[:n]
+        xs, ys = np.unique(np.round(xpos, 6)), np.unique(np.round(ypos, 6))
+        if xpos.size == n and len(xs) * len(ys) == n:
+            cube = np.full((len(ys), len(xs), axis.size), np.nan, dtype=flat.dtype)
+            cube[np.searchsorted(ys, np.round(ypos, 6)), np.searchsorted(xs, np.round(xpos, 6))] = flat
+            return from_array(cube, axis, unit=unit, laser_nm=laser, dims=("y", "x", "spectral"), coords={"x": xs, "y": ys},
+                              source=path.name, attrs=attrs)  # fmt: skip
+        return from_array(spectra, axis, unit=unit, laser_nm=laser, dims=("y", "x", "spectral"), source=path.name, attrs=attrs)
+    if kind == "Mapping":
+        if not r.block_info.get("WMAP"):
+            raise ReaderError(f"{path}: a map without its map-area (WMAP) block: the file is truncated or corrupt.")
+        flat = spectra.reshape(-1, axis.size)
+        n = flat.shape[0]
+        xpos, ypos = np.asarray(r.xpos, dtype=float)[:n], np.asarray(r.ypos, dtype=float)[:n]
+        centred = np.column_stack([xpos - xpos.mean(), ypos - ypos.mean()])
+        line = n > 1 and np.linalg.matrix_rank(centred, tol=1e-6 * max(1.0, np.abs(centred).max())) <= 1
+        if line and attrs["metadata"]["count"] == n:  # a line scan: distance along the line (µm)
+            d = np.hypot(xpos - xpos[0], ypos - ypos[0])
+            ds = from_array(flat, axis, unit=unit, laser_nm=laser, dims=("x", "spectral"), source=path.name, attrs=attrs)
+            return ds.assign_coords(x=("x", d, {"units": "um", "long_name": "distance along the line"}))
+        # an interrupted map (fewer spectra than the map area): the spectra as points with their positions
+        ds = from_array(flat, axis, unit=unit, laser_nm=laser, dims=("point", "spectral"), source=path.name, attrs=attrs)
+        return ds.assign_coords(x=("point", xpos, {"units": "um"}), y=("point", ypos, {"units": "um"}))
+    flat = spectra.reshape(-1, axis.size)
+    n = flat.shape[0]
+    zpos = np.asarray(getattr(r, "zpos", np.zeros(n)), dtype=float)[:n]
+    xpos = np.asarray(getattr(r, "xpos", np.zeros(n)), dtype=float)[:n]
+    ypos = np.asarray(getattr(r, "ypos", np.zeros(n)), dtype=float)[:n]
+    if zpos.size == n and np.ptp(zpos) > 0 and np.ptp(xpos) == 0 and np.ptp(ypos) == 0:
+        return from_array(flat, axis, unit=unit, laser_nm=laser, dims=("z", "spectral"), coords={"z": zpos}, source=path.name, attrs=attrs)
+    if xpos.size == n and (np.ptp(xpos) > 0 or np.ptp(ypos) > 0) and kind != "Series":
+        d = np.hypot(xpos - xpos[0], ypos - ypos[0])
+        ds = from_array(flat, axis, unit=unit, laser_nm=laser, dims=("x", "spectral"), source=path.name, attrs=attrs)
+        return ds.assign_coords(x=("x", d, {"units": "um", "long_name": "distance along the line"}))
+    return from_array(flat, axis, unit=unit, laser_nm=laser, dims=("t", "spectral"), source=path.name, attrs=attrs)
+
+
+_KINDS = ("map", "line", "series", "spectrum")
+register(
+    Reader("renishaw-wdf", (".wdf",), "Renishaw WiRE .wdf (maps, lines, series, spectra)", _KINDS, False, _sniff, _read, "renishawWiRE")
+)

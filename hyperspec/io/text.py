@@ -1,0 +1,183 @@
+"""Text exports: WITec ASCII, HORIBA LabSpec map/spectrum text, and plain text/CSV layouts.
+
+- WITec ASCII: ``[Header]`` (``XAxisUnit``, ``SizeX``/``SizeY``, …) then ``[Data]``: axis, intensity rows;
+- HORIBA LabSpec 6 text: ``#key=value`` header (``Laser (nm)``, ``Acq. time (s)``, …), then a row with
+  the spectral axis (two leading empty fields for maps) and rows ``X Y I…`` (maps on a grid become
+  ``(y, x, spectral)``; points off a grid become ``(point, spectral)`` with x/y coordinates);
+- plain: two columns (axis, intensity), or an axis row followed by one spectrum per row.
+The spectral unit comes from the file where it says so, else from ``unit=`` (default: cm⁻¹ when the
+axis spans negative and positive values or stays below 5000, nm for 150–1200 otherwise).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from hyperspec._errors import ReaderError
+from hyperspec.io.registry import Reader, register
+from hyperspec.model import from_array
+
+_UNIT_WORDS = {"nm": "nm", "1/cm": "cm-1", "cm-1": "cm-1", "cm-¹": "cm-1", "rel. 1/cm": "cm-1", "ev": "eV", "cm-1-abs": "cm-1-abs"}
+
+
+def _text(path: Path) -> str:
+    raw = path.read_bytes()
+    if b"\x00" in raw[:4096]:
+        raise ReaderError(f"{path}: binary content in a text export; the file is corrupt or not text.")
+    return raw.decode("utf-8", errors="replace")
+
+
+def _floats(line: str) -> list[float] | None:
+    parts = [p for p in re.split(r"[\t,; ]+", line.strip()) if p]
+    try:
+        return [float(p) for p in parts]
+    except ValueError:
+        return None
+
+
+def _guess_unit(axis: np.ndarray, unit: str | None, path: Path | None = None) -> str:
+    """The unit given, else cm⁻¹ when the axis cannot be wavelengths (negative, or above 1200);
+    an axis within 0–1200 is ambiguous (nm or Raman shift) and needs ``unit=``."""
+    if unit:
+        return unit
+    lo, hi = float(np.min(axis)), float(np.max(axis))
+    if lo < 0 or hi > 1200:
+        return "cm-1"
+    raise ReaderError(
+        f"{path}: the axis runs {lo:g}…{hi:g} with no unit in the file: wavelength (nm) or Raman shift (cm-1)? "
+        "Pass unit='nm' or unit='cm-1' (CLI: --unit)."
+    )
+
+
+# ---- WITec ASCII -------------------------------------------------------------------------------
+def _witec_sniff(path: Path, head: bytes) -> bool:
+    return b"[Header]" in head and b"[Data]" in head or head.startswith(b"//Exported ASCII-File")
+
+
+def _witec_read(path: Path, *, unit: str | None = None, laser_nm: float | None = None, **_):
+    text = _text(path)
+    header, _, data = text.partition("[Data]")
+    meta = {}
+    for line in header.splitlines():
+        if "=" in line:
+            k, _, v = line.partition("=")
+            meta[k.strip()] = v.strip()
+    rows = [r for r in (_floats(line) for line in data.splitlines()) if r]
+    if not rows:
+        raise ReaderError(f"{path}: the [Data] section holds no numbers (truncated export?).")
+    width = len(rows[0])
+    arr = np.array([r for r in rows if len(r) == width])
+    if len(arr) < len(rows):
+        raise ReaderError(f"{path}: {len(rows) - len(arr)} data rows have a different number of columns (truncated export?).")
+    try:
+        declared = int(meta.get("SizeGraph", len(arr)))
+    except ValueError:
+        declared = len(arr)
+    if declared != len(arr):
+        raise ReaderError(f"{path}: the header declares {declared} channels (SizeGraph) but the data hold {len(arr)}: truncated export.")
+    file_unit = _UNIT_WORDS.get(meta.get("XAxisUnit", "").strip().lower())
+    ds = from_array(arr[:, 1:].T.squeeze(), arr[:, 0], unit=unit or file_unit or _guess_unit(arr[:, 0], None, path),
+                    laser_nm=laser_nm, dims=("spectral",) if width == 2 else ("point", "spectral"), source=path.name,
+                    attrs={"metadata": meta, "instrument": "WITec (ASCII export)"})  # fmt: skip
+    return ds
+
+
+# ---- HORIBA LabSpec text -----------------------------------------------------------------------
+def _horiba_sniff(path: Path, head: bytes) -> bool:
+    text = head.decode("latin-1")
+    return text.startswith("#") and ("#Acq. time" in text or "#Laser" in text or "#Instrument" in text or "#AxisType" in text)
+
+
+def _horiba_read(path: Path, *, unit: str | None = None, laser_nm: float | None = None, **_):
+    text = _text(path)
+    meta, body = {}, []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            k, _, v = line[1:].partition("=")
+            meta[k.strip()] = v.strip()
+        elif line.strip():
+            body.append(line)
+    if not body:
+        raise ReaderError(f"{path}: no data after the header (truncated export?).")
+    laser = None
+    for key, value in meta.items():
+        if key.lower().startswith("laser"):
+            try:
+                laser = float(value.split()[0])
+            except (ValueError, IndexError):
+                laser = None
+    laser = laser_nm if laser_nm is not None else laser
+    file_unit = None
+    for key, value in meta.items():
+        if key.startswith("AxisUnit[1]") or key.startswith("AxisUnit"):
+            file_unit = _UNIT_WORDS.get(value.strip().lower(), file_unit)
+    n_lead = len(body[0]) - len(body[0].lstrip("\t"))
+    first = _floats(body[0])
+    rows = [_floats(line) for line in body[1:]]
+    if first is None or any(r is None for r in rows):
+        raise ReaderError(f"{path}: non-numeric data rows (corrupt export?).")
+    axis = np.array(first)
+    unit = unit or file_unit or "cm-1"
+    if not rows:  # no spectra rows: a two-column single spectrum was exported instead
+        raise ReaderError(f"{path}: only an axis row; no spectra.")
+    arr = np.array([r for r in rows if len(r) == len(axis) + n_lead])
+    if len(arr) != len(rows):
+        raise ReaderError(f"{path}: {len(rows) - len(arr)} rows do not have {len(axis) + n_lead} values (truncated export?).")
+    attrs = {"metadata": meta, "instrument": f"HORIBA {meta.get('Instrument', 'LabSpec')} (text export)"}
+    for k_src, k_dst in (("Acq. time (s)", "exposure_s"), ("Accumulations", "accumulations")):
+        try:
+            attrs[k_dst] = float(meta[k_src])
+        except (KeyError, ValueError):
+            pass
+    if n_lead == 0:  # a series of spectra without positions
+        return from_array(arr, axis, unit=unit, laser_nm=laser, dims=("point", "spectral"), source=path.name, attrs=attrs)
+    pos, spectra = arr[:, :n_lead], arr[:, n_lead:]
+    if n_lead == 1:
+        return from_array(
+            spectra, axis, unit=unit, laser_nm=laser, dims=("x", "spectral"), coords={"x": pos[:, 0]}, source=path.name, attrs=attrs
+        )
+    xs, ys = np.unique(pos[:, 0]), np.unique(pos[:, 1])
+    if len(xs) * len(ys) == len(pos):  # a full grid
+        iy, ix = np.searchsorted(ys, pos[:, 1]), np.searchsorted(xs, pos[:, 0])
+        cube = np.full((len(ys), len(xs), spectra.shape[1]), np.nan, dtype=np.float32)
+        cube[iy, ix] = spectra
+        return from_array(cube, axis, unit=unit, laser_nm=laser, dims=("y", "x", "spectral"), coords={"x": xs, "y": ys},
+                          source=path.name, attrs=attrs)  # fmt: skip
+    ds = from_array(spectra, axis, unit=unit, laser_nm=laser, dims=("point", "spectral"), source=path.name, attrs=attrs)
+    return ds.assign_coords(x=("point", pos[:, 0], {"units": "um"}), y=("point", pos[:, 1], {"units": "um"}))
+
+
+# ---- plain text / CSV --------------------------------------------------------------------------
+def _plain_sniff(path: Path, head: bytes) -> bool:
+    if path.suffix.lower() not in (".txt", ".csv", ".tsv", ".dat", ".asc"):
+        return False
+    lines = [line for line in head.decode("latin-1").splitlines()[:5] if line.strip()]
+    return bool(lines) and all(_floats(line) is not None for line in lines[:-1] or lines)
+
+
+def _plain_read(path: Path, *, unit: str | None = None, laser_nm: float | None = None, **_):
+    rows = [r for r in (_floats(line) for line in _text(path).splitlines() if line.strip())]
+    if not rows or any(r is None for r in rows):
+        raise ReaderError(f"{path}: a plain text export must hold only numbers (a header belongs in a known format).")
+    widths = {len(r) for r in rows}
+    if widths == {2}:  # axis, intensity
+        arr = np.array(rows)
+        return from_array(arr[:, 1], arr[:, 0], unit=_guess_unit(arr[:, 0], unit, path), laser_nm=laser_nm, source=path.name)
+    width = len(rows[0])
+    body = [r for r in rows[1:] if len(r) == width]
+    if len(body) != len(rows) - 1:
+        raise ReaderError(f"{path}: rows have different lengths ({sorted(widths)}); expected an axis row then equal spectra rows.")
+    axis = np.array(rows[0])
+    return from_array(
+        np.array(body), axis, unit=_guess_unit(axis, unit, path), laser_nm=laser_nm, dims=("point", "spectral"), source=path.name
+    )
+
+
+register(Reader("witec-ascii", (".txt", ".dat"), "WITec ASCII export", ("spectrum", "series"), False, _witec_sniff, _witec_read))
+register(Reader("labspec-txt", (".txt",), "HORIBA LabSpec text export (maps, lines, spectra)", ("map", "line", "spectrum"), False,
+                _horiba_sniff, _horiba_read))  # fmt: skip
+register(Reader("plain-text", (".txt", ".csv", ".tsv", ".dat", ".asc"), "plain text: axis,intensity columns or axis row + spectra rows",
+                ("spectrum", "series"), False, _plain_sniff, _plain_read))  # fmt: skip
