@@ -250,6 +250,8 @@ def _existing(out: Path, digest: str, overwrite: bool) -> str:
     if not is_store(out):
         raise StoreExistsError(f"{out} exists and is not a hyperspec store; choose another output path.")
     attrs = _read_root_attrs(out)
+    if attrs.get("recipe_hash") is None and not attrs.get("hyperspec_complete") and (out / DONE).exists():
+        return "new"  # killed while the run was creating this store: start it again
     if attrs.get("recipe_hash") != digest:
         raise StoreExistsError(
             f"{out} was written by a different recipe (hash {attrs.get('recipe_hash')}, this one {digest}); "
@@ -301,16 +303,17 @@ def run_recipe(
     say = (lambda msg: print(msg, file=stream, flush=True)) if progress else (lambda msg: None)
     digest = recipe_hash(recipe)  # of the recipe as written (before whole-map steps redirect the input)
     state = _existing(out, digest, overwrite)
-    if state != "done":
-        _whole_map_pass(recipe, out, overwrite, say)
+    if state == "done":
+        say(f"{out} is complete for this recipe (hash {digest}); nothing to do.")
+        return out
+    if state == "new" and out.exists():
+        overwrite = True  # ours, interrupted before its recipe was recorded (or overwrite was asked)
+    _whole_map_pass(recipe, out, overwrite, say)
     ds = _open_input(recipe)
     if "decompose" in recipe:
         shift_axis(ds)  # a clear error now if the laser is unknown
     plan = plan_chunks(ds, recipe["compute"], recipe["preprocess"])
     n_pix = plan["n_rows"] * plan["row_pixels"]
-    if state == "done":
-        say(f"{out} is complete for this recipe (hash {digest}); nothing to do.")
-        return out
     t0 = time.perf_counter()
     todo = list(range(plan["n_chunks"]))
     rows_of = {k: min(plan["rows"], plan["n_rows"] - k * plan["rows"]) for k in todo}
