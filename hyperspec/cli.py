@@ -167,7 +167,7 @@ def cmd_decompose(args) -> int:
     print(f"wrote {out}: {len(results.data_vars)} variables on ({', '.join(lead)}); {n_pix:,} pixels in {time.perf_counter() - t0:.1f} s")
     print("status: " + ", ".join(f"{int(c)} {STATUS_MEANINGS.get(int(k), k)}" for k, c in zip(codes, counts, strict=True)))
     if args.png:
-        paths = report.write_band_maps(written, args.png, [v for v in DEMO_MAPS if v in written])
+        paths = report.write_band_maps(written, args.png, [v for v in report.MAIN_MAPS if v in written])
         print(f"pictures: {len(paths)} PNG files in {args.png}")
     return 0
 
@@ -292,19 +292,6 @@ def cmd_report(args) -> int:
     for path in write_report(store, png_dir=out, csv_path=out / "regions.csv"):
         print(f"wrote {path}")
     return 0
-
-
-DEMO_MAPS = (
-    "aspl_area",
-    "lers_area",
-    "hers_area",
-    "aspl_peak_ev",
-    "lers_temperature_k",
-    "aspl_urbach_ev",
-    "lers_width_cm",
-    "chi2_red",
-    "status",
-)
 
 
 def cmd_demo(args) -> int:

@@ -16,6 +16,20 @@ import xarray as xr
 __all__ = ["write_band_maps", "plot_spectra", "plot_fit", "plottable_variables"]
 
 
+#: The band maps drawn by default (demo, ``decompose --png``, recipe outputs), when present.
+MAIN_MAPS = (
+    "aspl_area",
+    "lers_area",
+    "hers_area",
+    "aspl_peak_ev",
+    "lers_temperature_k",
+    "aspl_urbach_ev",
+    "lers_width_cm",
+    "chi2_red",
+    "status",
+)
+
+
 def _pyplot():
     import matplotlib  # noqa: PLC0415
 

@@ -15,18 +15,6 @@ import xarray as xr
 
 __all__ = ["write_report", "region_statistics"]
 
-_MAPS = (
-    "aspl_area",
-    "lers_area",
-    "hers_area",
-    "aspl_peak_ev",
-    "lers_temperature_k",
-    "aspl_urbach_ev",
-    "lers_width_cm",
-    "chi2_red",
-    "status",
-)
-
 
 def region_statistics(results: xr.Dataset) -> tuple[list[dict], xr.DataArray | None]:
     """Rows ``{region, variable, n, mean, median, std, p05, p95}`` over converged pixels, and the labels used."""
@@ -74,7 +62,7 @@ def write_report(store, *, png_dir=None, csv_path=None) -> list[Path]:
     written: list[Path] = []
     rows, labels = region_statistics(results) if csv_path is not None or png_dir is not None else ([], None)
     if png_dir is not None:
-        names = [v for v in _MAPS if v in results and results[v].ndim == 2]
+        names = [v for v in report.MAIN_MAPS if v in results and results[v].ndim == 2]
         if not names:
             names = [v for v in report.plottable_variables(results)][:9]
         written += report.write_band_maps(results, Path(png_dir), names)
