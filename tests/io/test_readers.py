@@ -135,6 +135,7 @@ SAMPLES = [
     SHARED_DATA / "sif_parser" / "raman1.sif",
     SILICON_TXT,
     SHARED_DATA / "horiba-raman" / "offgrid_3.txt",
+    SHARED_DATA / "rosettasciio" / "jobinyvon" / "jobinyvon_test_map_x3-y2.xml",
 ]
 
 
@@ -160,3 +161,39 @@ def test_truncated_and_bit_flipped_files_give_typed_errors(src, tmp_path):
         # a read that succeeds is a valid map holding the same spectra (a flipped type field may turn a map into a line)
         hyperspec.validate_map(ds)
         assert ds["spectra"].shape[-1] == good["spectra"].shape[-1]
+
+
+JOBINYVON = SHARED_DATA / "rosettasciio" / "jobinyvon"
+
+
+@pytest.mark.parametrize(
+    ("name", "sizes"),
+    [
+        ("jobinyvon_test_map_x3-y2.xml", {"y": 2, "x": 3, "spectral": 34}),
+        ("jobinyvon_test_map_x2-y2_rotated.xml", {"y": 2, "x": 3, "spectral": 34}),
+        ("jobinyvon_test_linescan.xml", {"y": 3, "spectral": 34}),
+        ("jobinyvon_test_spec.xml", {"spectral": 34}),
+        ("jobinyvon_test_spec_range.xml", {"spectral": 105}),
+    ],
+)
+def test_labspec_xml(name, sizes):
+    ds = hyperspec.open(JOBINYVON / name)
+    assert dict(ds.sizes) == sizes and ds.attrs["reader"] == "labspec-xml"
+    assert ds.attrs["laser_nm"] == 632.817  # the precise value, not the displayed 633
+    assert ds.attrs["metadata"]["Instrument"] == "LabRAM HR Evol"
+
+
+def test_labspec_xml_same_spectrum_in_four_units_lands_on_one_axis():
+    """The oracle of the issue: one spectrum exported in nm (counts), cm-1, absolute cm-1 and eV (counts/s)."""
+    files = {u: hyperspec.open(JOBINYVON / f"jobinyvon_test_spec_3s_{u}.xml") for u in ("counts", "cm-1", "abs-cm-1", "eV")}
+    assert [files[u].attrs["spectral_unit"] for u in files] == ["nm", "cm-1", "cm-1-abs", "eV"]
+    ref = files["cm-1"]
+    common = np.linspace(ref["shift"].values[1], ref["shift"].values[-2], 20)
+    on_common = {u: hyperspec.preprocess.resample(ds, common)["spectra"].values for u, ds in files.items()}
+    # the nm file is in counts over a 3 s exposure; the others are counts per second
+    np.testing.assert_allclose(on_common["counts"] / 3.0, on_common["cm-1"], rtol=0.02)
+    np.testing.assert_allclose(on_common["abs-cm-1"], on_common["cm-1"], rtol=1e-3)
+    np.testing.assert_allclose(files["abs-cm-1"]["shift"].values, ref["shift"].values, atol=0.1)  # 6-digit export
+    # LabSpec's eV axis differs from hc/λ (CODATA) by 1.4e-4 relative: ≤ 2 cm-1 here
+    np.testing.assert_allclose(files["eV"]["shift"].values, ref["shift"].values, atol=2.0)
+    np.testing.assert_array_equal(files["eV"]["spectra"].values, ref["spectra"].values)
