@@ -126,7 +126,11 @@ def _dataset(r, path: Path, laser_nm):
         d = np.hypot(xpos - xpos[0], ypos - ypos[0])
         ds = from_array(flat, axis, unit=unit, laser_nm=laser, dims=("x", "spectral"), source=path.name, attrs=attrs)
         return ds.assign_coords(x=("x", d, {"units": "um", "long_name": "distance along the line"}))
-    return from_array(flat, axis, unit=unit, laser_nm=laser, dims=("t", "spectral"), source=path.name, attrs=attrs)
+    coords = {}
+    for entry in getattr(r, "origin_list_header", None) or []:  # the per-spectrum time stamps, when recorded
+        if str(entry[3]).lower() == "time" and np.size(entry[4]) == n and np.all(np.diff(entry[4]) > 0):
+            coords["t"] = np.asarray(entry[4], dtype=float)  # seconds since the first spectrum (renishawWiRE's FileTime / 1e7)
+    return from_array(flat, axis, unit=unit, laser_nm=laser, dims=("t", "spectral"), coords=coords or None, source=path.name, attrs=attrs)
 
 
 _KINDS = ("map", "line", "series", "spectrum")

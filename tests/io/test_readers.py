@@ -41,6 +41,12 @@ def test_renishaw_wdf(name, sizes, unit, first, last, laser):
     assert np.isfinite(ds["spectra"].values).all()
 
 
+def test_renishaw_series_keeps_its_time_stamps():
+    ds = hyperspec.open(RENISHAW / "renishaw_test_timeseries.wdf")
+    t = ds["t"].values
+    assert t[0] == 0.0 and np.all(np.diff(t) > 0) and ds["t"].attrs["units"] == "s"
+
+
 def test_renishaw_map_positions_and_values():
     ds = hyperspec.open(RENISHAW / "renishaw_test_map2.wdf")
     np.testing.assert_allclose(np.diff(ds["x"].values), 1.0, atol=1e-3)  # 1 µm steps (MANIFEST)
