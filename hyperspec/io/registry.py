@@ -108,4 +108,4 @@ def _load_builtin() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from hyperspec.io import andor, horiba, numpy_, renishaw, text  # noqa: F401, PLC0415  (each module registers its readers)
+    from hyperspec.io import andor, horiba, matlab, numpy_, renishaw, text  # noqa: F401, PLC0415  (each module registers its readers)

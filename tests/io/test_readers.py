@@ -203,3 +203,18 @@ def test_labspec_xml_same_spectrum_in_four_units_lands_on_one_axis():
     # LabSpec's eV axis differs from hc/λ (CODATA) by 1.4e-4 relative: ≤ 2 cm-1 here
     np.testing.assert_allclose(files["eV"]["shift"].values, ref["shift"].values, atol=2.0)
     np.testing.assert_array_equal(files["eV"]["spectra"].values, ref["spectra"].values)
+
+
+def test_matlab_dataset_map_export():
+    """RamanSPy's WITec map exported to MATLAB: 40 × 40 × 500, 501–1802 cm⁻¹, 0.625 µm pixels (MANIFEST)."""
+    from scipy.io import loadmat
+
+    path = SHARED_DATA / "ramanspy" / "3D THP1 map 001 L5 (B+R) (Sub BG).mat"
+    ds = hyperspec.open(path)
+    assert dict(ds.sizes) == {"y": 40, "x": 40, "spectral": 500} and ds.attrs["reader"] == "matlab-dataset"
+    assert ds["shift"].values[0] == pytest.approx(501.265, abs=1e-3) and ds["shift"].values[-1] == pytest.approx(1802.466, abs=1e-3)
+    np.testing.assert_allclose(np.diff(ds["x"].values), 0.625)
+    raw = loadmat(str(path))
+    data = next(v for k, v in raw.items() if not k.startswith("__"))[0, 0]["data"]
+    for k in (0, 137, 1599):  # MATLAB's column order: pixel k sits at row k % 40, column k // 40
+        np.testing.assert_array_equal(ds["spectra"].values[k % 40, k // 40], data[k])
