@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import Reader, register
+from hyperspec.io.registry import Reader, guess_unit, register
 from hyperspec.model import from_array
 
 
@@ -43,13 +43,7 @@ def _read(path: Path, *, unit: str | None = None, laser_nm: float | None = None,
             axis = _cell(o["axisscale"], 1, 0)
             if axis is None or data.ndim != 2 or axis.size != data.shape[1]:
                 raise ReaderError(f"{path}: the DataSet {key!r} has no spectral axis matching its {data.shape} data.")
-            if unit is None:
-                lo, hi = float(axis.min()), float(axis.max())
-                if lo >= 0 and hi <= 1200:
-                    raise ReaderError(
-                        f"{path}: the axis runs {lo:g}…{hi:g} and the file does not say nm or cm-1; pass unit='cm-1' or unit='nm'."
-                    )
-                unit = "cm-1"
+            unit = guess_unit(axis, unit, path)  # these files do not store the spectral unit
             ny, nx = (int(v) for v in np.asarray(o["imagesize"]).ravel()[:2])
             if ny * nx != data.shape[0]:
                 raise ReaderError(f"{path}: imagesize {ny}×{nx} does not match {data.shape[0]} spectra.")

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from hyperspec._errors import HyperspecError, ReaderError
 
-__all__ = ["Reader", "register", "readers", "find_reader", "read", "supported_formats"]
+__all__ = ["Reader", "register", "readers", "find_reader", "read", "supported_formats", "guess_unit"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,20 @@ class Reader:
 
 
 _READERS: list[Reader] = []
+
+
+def guess_unit(axis: np.ndarray, unit: str | None, path: Path | None = None) -> str:
+    """The unit given, else cm⁻¹ when the axis cannot be wavelengths (negative, or above 1200);
+    an axis within 0–1200 is ambiguous (nm or Raman shift) and needs ``unit=``."""
+    if unit:
+        return unit
+    lo, hi = float(np.min(axis)), float(np.max(axis))
+    if lo < 0 or hi > 1200:
+        return "cm-1"
+    raise ReaderError(
+        f"{path}: the axis runs {lo:g}…{hi:g} with no unit in the file: wavelength (nm) or Raman shift (cm-1)? "
+        "Pass unit='nm' or unit='cm-1' (CLI: --unit)."
+    )
 
 
 def register(reader: Reader) -> Reader:

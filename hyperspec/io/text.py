@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import Reader, register
+from hyperspec.io.registry import Reader, guess_unit, register
 from hyperspec.model import from_array
 
 _UNIT_WORDS = {"nm": "nm", "1/cm": "cm-1", "cm-1": "cm-1", "cm-¹": "cm-1", "rel. 1/cm": "cm-1", "ev": "eV", "cm-1-abs": "cm-1-abs"}
@@ -36,20 +36,6 @@ def _floats(line: str) -> list[float] | None:
         return [float(p) for p in parts]
     except ValueError:
         return None
-
-
-def _guess_unit(axis: np.ndarray, unit: str | None, path: Path | None = None) -> str:
-    """The unit given, else cm⁻¹ when the axis cannot be wavelengths (negative, or above 1200);
-    an axis within 0–1200 is ambiguous (nm or Raman shift) and needs ``unit=``."""
-    if unit:
-        return unit
-    lo, hi = float(np.min(axis)), float(np.max(axis))
-    if lo < 0 or hi > 1200:
-        return "cm-1"
-    raise ReaderError(
-        f"{path}: the axis runs {lo:g}…{hi:g} with no unit in the file: wavelength (nm) or Raman shift (cm-1)? "
-        "Pass unit='nm' or unit='cm-1' (CLI: --unit)."
-    )
 
 
 # ---- WITec ASCII -------------------------------------------------------------------------------
@@ -79,7 +65,7 @@ def _witec_read(path: Path, *, unit: str | None = None, laser_nm: float | None =
     if declared != len(arr):
         raise ReaderError(f"{path}: the header declares {declared} channels (SizeGraph) but the data hold {len(arr)}: truncated export.")
     file_unit = _UNIT_WORDS.get(meta.get("XAxisUnit", "").strip().lower())
-    ds = from_array(arr[:, 1:].T.squeeze(), arr[:, 0], unit=unit or file_unit or _guess_unit(arr[:, 0], None, path),
+    ds = from_array(arr[:, 1:].T.squeeze(), arr[:, 0], unit=unit or file_unit or guess_unit(arr[:, 0], None, path),
                     laser_nm=laser_nm, dims=("spectral",) if width == 2 else ("point", "spectral"), source=path.name,
                     attrs={"metadata": meta, "instrument": "WITec (ASCII export)"})  # fmt: skip
     return ds
@@ -165,14 +151,14 @@ def _plain_read(path: Path, *, unit: str | None = None, laser_nm: float | None =
     widths = {len(r) for r in rows}
     if widths == {2}:  # axis, intensity
         arr = np.array(rows)
-        return from_array(arr[:, 1], arr[:, 0], unit=_guess_unit(arr[:, 0], unit, path), laser_nm=laser_nm, source=path.name)
+        return from_array(arr[:, 1], arr[:, 0], unit=guess_unit(arr[:, 0], unit, path), laser_nm=laser_nm, source=path.name)
     width = len(rows[0])
     body = [r for r in rows[1:] if len(r) == width]
     if len(body) != len(rows) - 1:
         raise ReaderError(f"{path}: rows have different lengths ({sorted(widths)}); expected an axis row then equal spectra rows.")
     axis = np.array(rows[0])
     return from_array(
-        np.array(body), axis, unit=_guess_unit(axis, unit, path), laser_nm=laser_nm, dims=("point", "spectral"), source=path.name
+        np.array(body), axis, unit=guess_unit(axis, unit, path), laser_nm=laser_nm, dims=("point", "spectral"), source=path.name
     )
 
 

@@ -60,7 +60,7 @@ def _neg_stats(r, xp):
     var = xp.where(neg, (r - mean[:, None]) ** 2, 0.0).sum(axis=1) / xp.maximum(cnt - 1, 1)
     std = xp.sqrt(var)
     std = xp.where((cnt < 2) | (std == 0), _EPS, std)
-    return neg, cnt, mean, std
+    return cnt, mean, std
 
 
 _KERNEL_CODE = {"asls": 0, "arpls": 1, "airpls": 2}
@@ -71,7 +71,7 @@ def _whittaker_loop(y, w, lam, diff_order, rounds, update, engine, kernel=None):
 
     ``update(y_rows, z_rows, w_rows, round)`` → ``(new_w, finish, converged)``: rows that ``finish``
     keep this round's baseline and their current weights. On NumPy with numba, ``kernel = (method,
-    p, normalize, tol)`` runs the whole loop compiled, one pixel at a time in cache.
+    p, normalize, tol)`` runs the whole loop compiled, a block of pixels at a time in cache.
     """
     xp = get_namespace(y)
     n, m = y.shape
@@ -148,7 +148,7 @@ def arpls(y, lam=1e5, diff_order=2, max_iter=50, tol=1e-3, weights=None, *, engi
 
     def update(ya, z, wa, rnd):
         r = ya - z
-        _, cnt, mean, std = _neg_stats(r, xp)
+        cnt, mean, std = _neg_stats(r, xp)
         early = cnt < 2  # almost all points below the baseline: stop with the current weights
         arg = (2.0 / std)[:, None] * (r - (2.0 * std - mean)[:, None])
         new = 0.5 * (1.0 + xp.tanh(-0.5 * arg))  # expit(−arg), overflow-free

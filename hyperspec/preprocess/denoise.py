@@ -77,9 +77,11 @@ def denoise(
         mean = X.mean(axis=0)
         Xc = X - mean
         U, S, Vt = da.linalg.svd_compressed(Xc, k=k_max, n_power_iter=3, seed=seed)
-        mean, S, Vt = (np.asarray(a) for a in da.compute(mean, S, Vt))
-        total = float(((Xc**2).sum()).compute())
-        sigma = float(np.sqrt(np.mean(da.map_blocks(_row_noise_var, X, drop_axis=1, dtype=float, chunks=(1,)).compute())))
+        noise_var = da.map_blocks(_row_noise_var, X, drop_axis=1, dtype=float, chunks=(1,))
+        mean, S, Vt, total, noise_var = da.compute(mean, S, Vt, (Xc**2).sum(), noise_var)  # one pass over the store
+        mean, S, Vt = np.asarray(mean), np.asarray(S), np.asarray(Vt)
+        total = float(total)
+        sigma = float(np.sqrt(np.mean(noise_var)))
         backend_name = "dask"
         xp = np
     else:

@@ -234,8 +234,18 @@ def remove_spikes(
 
         depth = {i: (1 if d in _SPATIAL + _TIME else 0) for i, d in enumerate(spectra.dims)}
         depth[spectra.ndim - 1] = 0
-        cleaned = da.map_overlap(lambda a: block(a)[0], data, depth=depth, boundary="none", dtype=data.dtype, trim=True)
-        flags = da.map_overlap(lambda a: block(a)[1], data, depth=depth, boundary="none", dtype=np.uint8, trim=True)
+        m = spectra.shape[-1]
+        packed_dtype = np.result_type(data.dtype, np.float32)  # flags (0–7) are exact in any float
+
+        def packed(a):  # one detection per block: spectra and flags side by side along the spectral axis
+            c, f = block(a)
+            return np.concatenate([c.astype(packed_dtype), f.astype(packed_dtype)], axis=-1)
+
+        grown = da.overlap.overlap(data, depth=depth, boundary="none")
+        out_chunks = grown.chunks[:-1] + ((2 * m,),)
+        both = da.overlap.trim_internal(grown.map_blocks(packed, dtype=packed_dtype, chunks=out_chunks), depth, boundary="none")
+        cleaned = both[..., :m].astype(data.dtype)
+        flags = both[..., m:].astype(np.uint8)
     else:
         cleaned, flags = block(np.asarray(data))
     out = ds.copy()

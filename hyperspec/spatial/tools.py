@@ -211,7 +211,6 @@ def filter_map(image: xr.DataArray, kind: str = "median", size: float = 3) -> xr
     from scipy import ndimage  # noqa: PLC0415
 
     img = np.asarray(image.transpose(..., "y", "x").values, dtype=np.float64)
-    axes = (img.ndim - 2, img.ndim - 1)
     if kind == "median":
         footprint = [1] * (img.ndim - 2) + [int(size), int(size)]
         out = ndimage.median_filter(img, size=footprint, mode="nearest")
@@ -223,6 +222,5 @@ def filter_map(image: xr.DataArray, kind: str = "median", size: float = 3) -> xr
         out = np.where(den > 1e-6, num / np.where(den > 1e-6, den, 1.0), np.nan)
     else:
         raise ValueError(f"unknown filter {kind!r}; use 'median' or 'gaussian'.")
-    del axes
     res = image.transpose(..., "y", "x").copy(data=out.astype(np.result_type(image.dtype, np.float32)))
     return res.transpose(*image.dims)
