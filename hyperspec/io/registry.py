@@ -18,7 +18,9 @@ import xarray as xr
 
 from hyperspec._errors import HyperspecError, ReaderError
 
-__all__ = ["Reader", "register", "readers", "find_reader", "read", "supported_formats", "guess_unit"]
+__all__ = ["Reader", "register", "readers", "find_reader", "read", "supported_formats", "guess_unit", "binary_block", "parse_xml"]
+
+LAZY_BYTES = 256 * 2**20  # binary data blocks larger than this are memory-mapped and read lazily (Dask)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,51 @@ def guess_unit(axis: np.ndarray, unit: str | None, path: Path | None = None) -> 
         f"{path}: the axis runs {lo:g}…{hi:g} with no unit in the file: wavelength (nm) or Raman shift (cm-1)? "
         "Pass unit='nm' or unit='cm-1' (CLI: --unit)."
     )
+
+
+def binary_block(path: Path, dtype, offset: int, shape: tuple[int, ...], *, stride: int | None = None, lazy: bool | None = None):
+    """The array of ``shape`` stored at byte ``offset`` (frames ``stride`` bytes apart when given).
+
+    Checked against the file size first (a truncated file is a ``ReaderError``, not a short read).
+    Small blocks are read into memory; blocks above ``LAZY_BYTES`` (or ``lazy=True``) are memory-mapped
+    and returned as a Dask array of whole spectra, so nothing is read until a chunk is used.
+    """
+    dtype = np.dtype(dtype)
+    shape = tuple(int(n) for n in shape)
+    frame = int(np.prod(shape[1:])) * dtype.itemsize if len(shape) > 1 else dtype.itemsize
+    step = int(stride) if stride else frame
+    if any(n <= 0 for n in shape) or step < frame:
+        raise ReaderError(f"{path}: the header declares an impossible data shape {shape} (stride {step} bytes): corrupt header.")
+    need = offset + (shape[0] - 1) * step + frame if len(shape) > 1 else offset + shape[0] * dtype.itemsize
+    size = path.stat().st_size
+    if need > size:
+        raise ReaderError(f"{path}: the header declares {shape} values of {dtype} from byte {offset} ({need} bytes), "
+                          f"but the file has {size} bytes: truncated or corrupt.")  # fmt: skip
+    if len(shape) > 1 and step != frame:
+        raw = np.memmap(path, dtype=np.uint8, mode="r", offset=offset, shape=(need - offset,))
+        mm = np.lib.stride_tricks.as_strided(raw, shape=(shape[0], frame), strides=(step, 1), writeable=False)
+        mm = mm.view(dtype).reshape(shape)
+    else:
+        mm = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    if not (lazy or (lazy is None and nbytes > LAZY_BYTES)):
+        return np.array(mm)
+    import dask.array as da  # noqa: PLC0415
+
+    rows = max(1, min(shape[0], (64 * 2**20) // max(1, nbytes // shape[0])))
+    return da.from_array(mm, chunks=(rows,) + shape[1:], asarray=True, name=f"read-{path.name}-{offset}-{size}")
+
+
+def parse_xml(path: Path, raw: bytes):
+    """An ElementTree root from ``raw``; a DTD or entity declaration is refused (nothing is expanded)."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
+        raise ReaderError(f"{path}: XML with a DTD or entity declarations; instrument files have none, so it is refused.")
+    try:
+        return ET.fromstring(raw)
+    except ET.ParseError as exc:
+        raise ReaderError(f"{path}: broken XML ({exc}); the file is truncated or corrupt.") from None
 
 
 def register(reader: Reader) -> Reader:
@@ -123,4 +170,4 @@ def _load_builtin() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from hyperspec.io import andor, horiba, matlab, numpy_, renishaw, text  # noqa: F401, PLC0415  (each module registers its readers)
+    from hyperspec.io import andor, horiba, matlab, numpy_, princeton, renishaw, spc, table, text, trivista  # noqa: F401, PLC0415  (each module registers its readers)

@@ -4,7 +4,7 @@
 - HORIBA LabSpec 6 text: ``#key=value`` header (``Laser (nm)``, ``Acq. time (s)``, …), then a row with
   the spectral axis (two leading empty fields for maps) and rows ``X Y I…`` (maps on a grid become
   ``(y, x, spectral)``; points off a grid become ``(point, spectral)`` with x/y coordinates);
-- plain: two columns (axis, intensity), or an axis row followed by one spectrum per row.
+(other delimited layouts: ``hyperspec.io.table``).
 The spectral unit comes from the file where it says so, else from ``unit=`` (default: cm⁻¹ when the
 axis spans negative and positive values or stays below 5000, nm for 150–1200 otherwise).
 """
@@ -136,34 +136,6 @@ def _horiba_read(path: Path, *, unit: str | None = None, laser_nm: float | None 
     return ds.assign_coords(x=("point", pos[:, 0], {"units": "um"}), y=("point", pos[:, 1], {"units": "um"}))
 
 
-# ---- plain text / CSV --------------------------------------------------------------------------
-def _plain_sniff(path: Path, head: bytes) -> bool:
-    if path.suffix.lower() not in (".txt", ".csv", ".tsv", ".dat", ".asc"):
-        return False
-    lines = [line for line in head.decode("latin-1").splitlines()[:5] if line.strip()]
-    return bool(lines) and all(_floats(line) is not None for line in lines[:-1] or lines)
-
-
-def _plain_read(path: Path, *, unit: str | None = None, laser_nm: float | None = None, **_):
-    rows = [r for r in (_floats(line) for line in _text(path).splitlines() if line.strip())]
-    if not rows or any(r is None for r in rows):
-        raise ReaderError(f"{path}: a plain text export must hold only numbers (a header belongs in a known format).")
-    widths = {len(r) for r in rows}
-    if widths == {2}:  # axis, intensity
-        arr = np.array(rows)
-        return from_array(arr[:, 1], arr[:, 0], unit=guess_unit(arr[:, 0], unit, path), laser_nm=laser_nm, source=path.name)
-    width = len(rows[0])
-    body = [r for r in rows[1:] if len(r) == width]
-    if len(body) != len(rows) - 1:
-        raise ReaderError(f"{path}: rows have different lengths ({sorted(widths)}); expected an axis row then equal spectra rows.")
-    axis = np.array(rows[0])
-    return from_array(
-        np.array(body), axis, unit=guess_unit(axis, unit, path), laser_nm=laser_nm, dims=("point", "spectral"), source=path.name
-    )
-
-
 register(Reader("witec-ascii", (".txt", ".dat"), "WITec ASCII export", ("spectrum", "series"), False, _witec_sniff, _witec_read))
 register(Reader("labspec-txt", (".txt",), "HORIBA LabSpec text export (maps, lines, spectra)", ("map", "line", "spectrum"), False,
                 _horiba_sniff, _horiba_read))  # fmt: skip
-register(Reader("plain-text", (".txt", ".csv", ".tsv", ".dat", ".asc"), "plain text: axis,intensity columns or axis row + spectra rows",
-                ("spectrum", "series"), False, _plain_sniff, _plain_read))  # fmt: skip

@@ -1,0 +1,247 @@
+"""Delimited text: the layouts spectrometer software writes when no vendor format applies.
+
+One parser for every separator (tab, comma, semicolon, spaces; a decimal comma when ``;`` or tabs
+separate) and every place a header can sit (before, after, ``key;value``, ``key: value``,
+``##KEY=value``, ``key<TAB>value``). The data block is the longest run of numeric rows with one
+column count; the text row right above it names the columns. Layouts:
+
+- named columns (BWTEK, Neegala, Andor ``.asc``, LightField text, CSV): the axis is the Raman-shift
+  column if there is one, else wavenumber, else wavelength; the intensity is the processed or
+  dark-subtracted column, else the first counts-like one; several ``Frame k`` / ``… #k`` columns
+  become a series ``t``; rows without an axis value (uncalibrated pixels) are dropped;
+- two unnamed columns: axis, intensity;
+- an axis row then one spectrum per row (``(point, spectral)``), or with one/two leading empty
+  fields then ``x [y] I…`` rows: a line or a map on the ``x``/``y`` grid (µm);
+- long format, four columns ``x y axis intensity`` (named or not): a map.
+The laser wavelength and exposure come from the header where it records them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+import hyperspec.io.text  # noqa: F401  (vendor text formats register first and win their files)
+from hyperspec._errors import ReaderError
+from hyperspec.io.registry import Reader, guess_unit, register
+from hyperspec.model import from_array
+
+EXTENSIONS = (".txt", ".csv", ".tsv", ".dat", ".asc", ".prn")
+
+_AXIS_NAMES = (  # (pattern, unit); first match wins
+    (r"raman.?shift|^shift|rel\. ?1/cm|cm-1.*shift", "cm-1"),
+    (r"wavenumber", "cm-1-abs?"),
+    (r"wavelength|\bnm\b|\(nm\)", "nm"),
+    (r"energy|\bev\b", "eV"),
+    (r"^#?wave$|^x$|^axis$", None),
+)
+_INTENSITY_NAMES = (r"processed", r"dark.?subtracted", r"^#?intensity|counts|signal", r"^frame ?\d+", r"raw.?data", r"^y$")
+_LASER_KEYS = re.compile(r"laser.?wave|laser_?nm|laserwavelength|^wl$|excitation|raman ex", re.I)
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    if b"\x00" in raw[:65536]:
+        raise ReaderError(f"{path}: binary content in a text file; the file is corrupt or not text.")
+    return raw.decode("utf-8", errors="replace")
+
+
+def _separator(lines: list[str]) -> tuple[str, bool]:
+    """The field separator (regex) and whether a decimal comma is used."""
+    sample = [line for line in lines if line.strip() and line.lstrip()[:1] in "-+.0123456789"][:200]
+    text = "\n".join(sample)
+    if ";" in text:
+        return ";", True
+    if "\t" in text:
+        return "\t", bool(re.search(r"\d,\d", text)) and "." not in text.replace("\t", "")
+    if "," in text:
+        return ",", False
+    return r"\s+", False
+
+
+def _fields(line: str, sep: str, comma: bool) -> list[str]:
+    parts = re.split(sep, line.strip()) if sep == r"\s+" else [p.strip() for p in line.rstrip("\r\n").split(sep)]
+    while parts and parts[-1] == "":  # a trailing separator
+        parts.pop()
+    return [p.replace(",", ".") for p in parts] if comma else parts
+
+
+def _numeric(parts: list[str]) -> list[float] | None:
+    if not parts:
+        return None
+    out, filled = [], 0
+    for p in parts:
+        if p == "":
+            out.append(np.nan)
+            continue
+        try:
+            out.append(float(p))
+        except ValueError:
+            return None
+        filled += 1
+    return out if filled else None
+
+
+def parse(path: Path, text: str | None = None) -> tuple[np.ndarray, list[str] | None, dict[str, str]]:
+    """Data block (rows × columns, NaN for empty fields), column names (or None) and header fields."""
+    lines = (text if text is not None else _decode(path)).splitlines()
+    sep, comma = _separator(lines)
+    rows = [_numeric(_fields(line, sep, comma)) if line.strip() else None for line in lines]
+    best, start = (0, 0, 0), None  # (length, start, stop)
+    for i in range(len(rows) + 1):
+        r = rows[i] if i < len(rows) else None
+        if start is not None and (r is None or len(r) != len(rows[start])):
+            if i - start > best[0]:
+                best = (i - start, start, i)
+            start = None
+        if r is not None and start is None:
+            start = i
+    n, a, b = best
+    if n < 2:
+        raise ReaderError(f"{path}: no block of numeric rows (a spectrum needs at least two); not a spectrum export.")
+    block = np.array(rows[a:b], dtype=np.float64)
+    names = None
+    meta: dict[str, str] = {}
+    for j, line in enumerate(lines):
+        if a <= j < b or not line.strip():
+            continue
+        parts = _fields(line, sep, False)
+        if j == a - 1 or (j == a - 2 and not lines[a - 1].strip()):
+            if len(parts) >= block.shape[1] and names is None and rows[j] is None:
+                names = [p.strip() for p in parts[: block.shape[1]]]
+                continue
+        m = re.match(r"^\s*#*\s*([^=:;\t,]+?)\s*(?:=|:|;|\t|,)\s*(.*)$", line)
+        if m and m.group(1):
+            meta[m.group(1).strip()] = m.group(2).strip()
+    return block, names, meta
+
+
+def _first_float(value: str) -> float | None:
+    m = re.search(r"[-+]?\d+(?:[.,]\d+)?(?:[eE][-+]?\d+)?", value or "")
+    return float(m.group(0).replace(",", ".")) if m else None
+
+
+def _header_laser(meta: dict[str, str]) -> float | None:
+    for key, value in meta.items():
+        if _LASER_KEYS.search(key):
+            v = _first_float(value)
+            if v is not None and 150 < v < 2000:
+                return v
+    return None
+
+
+def _header_exposure(meta: dict[str, str]) -> float | None:
+    for key, value in meta.items():
+        k = key.lower()
+        if re.search(r"exposure|integ|intigration", k) and "cycle" not in k:
+            v = _first_float(value)
+            if v is None:
+                continue
+            unit = meta.get("integ_unit") if "integ_time" in k else k
+            if unit is None:  # a bare number of unknown unit
+                continue
+            return v / 1000 if re.search(r"ms|\(ms\)|_ms", unit) else v
+    return None
+
+
+def _match(names: list[str], patterns) -> list[int]:
+    for pat in patterns:
+        hits = [i for i, name in enumerate(names) if re.search(pat, name.strip().lower())]
+        if hits:
+            return hits
+    return []
+
+
+def _axis_column(names: list[str], block: np.ndarray) -> tuple[int, str | None]:
+    for pat, unit in _AXIS_NAMES:
+        for i, name in enumerate(names):
+            if re.search(pat, name.strip().lower()) and np.isfinite(block[:, i]).sum() >= 2:
+                if unit == "cm-1-abs?":  # absolute unless the values are clearly a shift
+                    col = block[:, i][np.isfinite(block[:, i])]
+                    unit = "cm-1" if col.min() < 0 or col.max() < 5000 else "cm-1-abs"
+                return i, unit
+    return 0, None
+
+
+def _read(path: Path, *, unit: str | None = None, laser_nm: float | None = None, **_):
+    block, names, meta = parse(path)
+    laser = laser_nm if laser_nm is not None else _header_laser(meta)
+    attrs = {"metadata": meta, "instrument": "delimited text"}
+    exposure = _header_exposure(meta)
+    if exposure is not None:
+        attrs["exposure_s"] = exposure
+    width = block.shape[1]
+
+    def build(data, axis, file_unit, dims, coords=None):
+        good = np.isfinite(axis)
+        return from_array(data[..., good], axis[good], unit=unit or file_unit or guess_unit(axis[good], None, path), laser_nm=laser,
+                          dims=dims, coords=coords, source=path.name, attrs=attrs)  # fmt: skip
+
+    if names is not None and width >= 2:
+        lower = [n.lower() for n in names]
+        if width == 4 and {"x", "y"} <= {n.strip("# ").split(" ")[0] for n in lower}:
+            return _long(path, block, unit, laser, attrs)
+        ia, file_unit = _axis_column(names, block)
+        cols = [i for i in _match(names, _INTENSITY_NAMES) if i != ia] or [i for i in range(width) if i != ia][-1:]
+        if len(cols) > 1:  # Frame 1, Frame 2 … or Raw data #1, #2 …
+            return build(block[:, cols].T, block[:, ia], file_unit, ("t", "spectral"))
+        keep = np.isfinite(block[:, ia]) & np.isfinite(block[:, cols[0]])
+        return build(block[keep, cols[0]], block[keep, ia], file_unit, ("spectral",))
+    if width == 2:
+        return build(block[:, 1], block[:, 0], None, ("spectral",))
+    first = block[0]
+    n_lead = int(np.argmax(np.isfinite(first))) if not np.isfinite(first[0]) else 0
+    axis = first[n_lead:]
+    if len(block) > 1 and np.all(np.isfinite(axis)) and (np.all(np.diff(axis) > 0) or np.all(np.diff(axis) < 0)):
+        body = block[1:]
+        if n_lead == 0:
+            return build(body, axis, None, ("point", "spectral"))
+        return _positioned(path, body[:, :n_lead], body[:, n_lead:], axis, unit, laser, attrs)
+    if width == 4:
+        return _long(path, block, unit, laser, attrs)
+    raise ReaderError(f"{path}: {width} numeric columns without names and no axis row; expected axis,intensity columns, "
+                      "an axis row then spectra rows, or x,y,axis,intensity rows.")  # fmt: skip
+
+
+def _positioned(path, pos, spectra, axis, unit, laser, attrs):
+    """Rows ``x [y] I…``: a line (one position column) or a map on the grid of positions (µm)."""
+    unit = unit or guess_unit(axis, None, path)
+    if pos.shape[1] == 1:
+        return from_array(spectra, axis, unit=unit, laser_nm=laser, dims=("x", "spectral"), coords={"x": pos[:, 0]},
+                          source=path.name, attrs=attrs)  # fmt: skip
+    xs, ys = np.unique(pos[:, 0]), np.unique(pos[:, 1])
+    if len(xs) * len(ys) != len(pos):
+        ds = from_array(spectra, axis, unit=unit, laser_nm=laser, dims=("point", "spectral"), source=path.name, attrs=attrs)
+        return ds.assign_coords(x=("point", pos[:, 0], {"units": "um"}), y=("point", pos[:, 1], {"units": "um"}))
+    cube = np.full((len(ys), len(xs), spectra.shape[1]), np.nan, dtype=np.float32)
+    cube[np.searchsorted(ys, pos[:, 1]), np.searchsorted(xs, pos[:, 0])] = spectra
+    return from_array(cube, axis, unit=unit, laser_nm=laser, dims=("y", "x", "spectral"), coords={"x": xs, "y": ys},
+                      source=path.name, attrs=attrs)  # fmt: skip
+
+
+def _long(path, block, unit, laser, attrs):
+    """Long format ``x y axis intensity``: one row per (pixel, channel)."""
+    x, y, ax, val = block.T
+    axis = np.unique(ax)
+    pixels = np.unique(np.stack([y, x], 1), axis=0)
+    if len(axis) * len(pixels) != len(block):
+        raise ReaderError(f"{path}: long format with {len(pixels)} positions × {len(axis)} axis values ≠ {len(block)} rows; "
+                          "every position needs every channel.")  # fmt: skip
+    order = np.lexsort((ax, x, y))
+    spectra = val[order].reshape(len(pixels), len(axis))
+    return _positioned(path, pixels[:, ::-1], spectra, axis, unit, laser, attrs)
+
+
+def _sniff(path: Path, head: bytes) -> bool:
+    if path.suffix.lower() not in EXTENSIONS or b"\x00" in head:
+        return False
+    lines = head.decode("latin-1").splitlines()[:-1] or head.decode("latin-1").splitlines()
+    sep, comma = _separator(lines)
+    numeric = sum(_numeric(_fields(line, sep, comma)) is not None for line in lines if line.strip())
+    return numeric >= 2 or len(head) == 4096  # a long header: parse decides
+
+
+register(Reader("table", EXTENSIONS, "delimited text: named columns, axis,intensity, axis row + spectra, x y rows, long format",
+                ("map", "line", "series", "spectrum"), False, _sniff, _read))  # fmt: skip
