@@ -41,10 +41,24 @@ def _refuse_existing(out: Path, overwrite: bool, what: str) -> None:
         raise StoreExistsError(f"{out} already exists; pass --overwrite to replace {what}, or choose another output.")
 
 
-def _file_info(path: Path) -> int:
+def _file_info(path: Path, options: dict) -> int:
     import hyperspec  # noqa: PLC0415
+    from hyperspec.io.registry import find_reader  # noqa: PLC0415
 
-    ds = hyperspec.open(path)
+    if find_reader(path).name == "nt-mdt":  # a container: list its frames first
+        from hyperspec.io.mdt import mdt_frames  # noqa: PLC0415
+
+        for f in mdt_frames(path):
+            extra = f" '{f['title']}' " + "×".join(str(d["max"] - d["min"] + 1) for d in f["dimensions"]) if "title" in f else ""
+            print(f"frame {f['index']:<3} {f['type']}{extra} ({_fmt_bytes(f['size'])}, {f['date']})")
+        from hyperspec._errors import ReaderError  # noqa: PLC0415
+
+        try:
+            hyperspec.open(path, **options)
+        except ReaderError:
+            print("no spectral frame: images and curves are listed above; hyperspec reads MDA frames with a spectral axis.")
+            return 0
+    ds = hyperspec.open(path, **options)
     rows = [("path", str(path)), ("format", f"{ds.attrs.get('reader')} ({ds.attrs.get('instrument', '')})".replace(" ()", ""))]
     rows.append(("dims", ", ".join(f"{k}={v}" for k, v in ds["spectra"].sizes.items())))
     for coord, label, unit in (("shift", "Raman shift", "cm-1"), ("wavelength", "wavelength", "nm"), ("energy", "energy", "eV")):
@@ -65,13 +79,25 @@ def _file_info(path: Path) -> int:
     return 0
 
 
+def _reader_options(args) -> dict:
+    """Reader options from the command line (only those given)."""
+    names = {"unit": "unit", "axis": "axis", "dataset": "dataset", "frame": "frame"}
+    return {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr, None) is not None}
+
+
+def _add_reader_options(p) -> None:
+    p.add_argument("--unit", choices=["nm", "cm-1", "cm-1-abs", "eV"], help="spectral unit of a file that does not say")
+    p.add_argument("--axis", help="spectral axis: a .npy/.txt file (for .npy input) or a dataset path (HDF5)")
+    p.add_argument("--dataset", help="HDF5: the dataset holding the spectra")
+    p.add_argument("--frame", type=int, help="NT-MDT .mdt: the frame to read")
+
+
 def cmd_convert(args) -> int:
     import hyperspec  # noqa: PLC0415
 
     out = Path(args.output)
     _refuse_existing(out, args.overwrite, "the output store")
-    kw = {"unit": args.unit} if args.unit else {}
-    ds = hyperspec.open(args.input, laser_nm=args.laser_nm, **kw)
+    ds = hyperspec.open(args.input, laser_nm=args.laser_nm, **_reader_options(args))
     path = hyperspec.save(ds, out, overwrite=args.overwrite, label="convert")
     print(f"wrote {path} ({', '.join(f'{k}={v}' for k, v in ds['spectra'].sizes.items())}; reader {ds.attrs.get('reader')})")
     return 0
@@ -81,7 +107,7 @@ def cmd_info(args) -> int:
     from hyperspec.io.zarr_ import is_store, store_info  # noqa: PLC0415
 
     if Path(args.path).is_file() and not is_store(args.path):
-        return _file_info(Path(args.path))
+        return _file_info(Path(args.path), _reader_options(args))
     info = store_info(args.path)
     rows = [
         ("path", info["path"]),
@@ -169,6 +195,16 @@ def cmd_decompose(args) -> int:
     if args.png:
         paths = report.write_band_maps(written, args.png, [v for v in report.MAIN_MAPS if v in written])
         print(f"pictures: {len(paths)} PNG files in {args.png}")
+    return 0
+
+
+def cmd_formats(args) -> int:
+    from hyperspec.io.registry import readers  # noqa: PLC0415
+
+    print(f"{'reader':<15} {'extensions':<32} {'lazy':<5} {'needs':<13} reads")
+    for r in sorted(readers(), key=lambda r: r.name):
+        print(f"{r.name:<15} {', '.join(r.extensions):<32} {'yes' if r.lazy else 'no':<5} {r.requires or '-':<13} {r.description}")
+    print("plus hyperspec Zarr stores (directories). Readers marked 'needs' use an optional package (pip install \"hyperspec[formats]\").")
     return 0
 
 
@@ -400,19 +436,24 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("path", help="a hyperspec Zarr store (directory) or an instrument file")
+    _add_reader_options(p)
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("formats", help="list the instrument file formats hyperspec reads", description="List every reader.")
+    p.set_defaults(func=cmd_formats)
 
     p = sub.add_parser(
         "convert",
         help="convert an instrument file to a hyperspec store",
         description=(
-            "Read any supported instrument file (Renishaw .wdf, Andor .sif, HORIBA/WITec text, .npz, plain text) and write a store."
+            "Read any supported instrument file (see `hyperspec formats`) and write a store, streaming: files larger than "
+            "256 MiB are read lazily, one chunk at a time, with progress."
         ),
     )
     p.add_argument("input", help="an instrument file")
     p.add_argument("output", help="the store to write")
     p.add_argument("--laser-nm", type=float, help="laser wavelength (nm) when the file does not record it (or to override it)")
-    p.add_argument("--unit", choices=["nm", "cm-1", "cm-1-abs", "eV"], help="spectral unit of a text file that does not say")
+    _add_reader_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.set_defaults(func=cmd_convert)
 

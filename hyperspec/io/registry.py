@@ -35,6 +35,7 @@ class Reader:
     sniff: Callable[[Path, bytes], bool]
     read: Callable[..., xr.Dataset]
     requires: str | None = None  # a pip package the reader needs (an optional extra)
+    generic: bool = False  # a catch-all layout (delimited text, HDF5): tried after the vendor formats
 
 
 _READERS: list[Reader] = []
@@ -124,7 +125,8 @@ def find_reader(path: str | Path) -> Reader:
     except OSError as exc:
         raise ReaderError(f"{path}: cannot read the file ({exc}).") from None
     ext = path.suffix.lower()
-    candidates = [r for r in readers() if ext in r.extensions] + [r for r in readers() if ext not in r.extensions]
+    ordered = sorted(readers(), key=lambda r: r.generic)  # vendor formats win over generic layouts
+    candidates = [r for r in ordered if ext in r.extensions] + [r for r in ordered if ext not in r.extensions]
     for r in candidates:
         try:
             if r.sniff(path, head):
@@ -170,4 +172,4 @@ def _load_builtin() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from hyperspec.io import andor, horiba, matlab, numpy_, princeton, renishaw, spc, table, text, trivista  # noqa: F401, PLC0415  (each module registers its readers)
+    from hyperspec.io import andor, hdf5, horiba, matlab, mdt, numpy_, princeton, renishaw, rosetta, spc, table, text, trivista  # noqa: F401, PLC0415  (each module registers its readers)

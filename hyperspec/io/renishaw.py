@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import Reader, register
+from hyperspec.io.registry import LAZY_BYTES, Reader, register
 from hyperspec.model import from_array
 
 _ESSENTIAL = {b"WDF1", b"DATA", b"XLST", b"YLST", b"ORGN", b"WMAP"}
@@ -26,12 +26,12 @@ def _sniff(path: Path, head: bytes) -> bool:
     return head.startswith(b"WDF1")
 
 
-def _check_blocks(path: Path) -> None:
+def _check_blocks(path: Path) -> dict[bytes, int]:
     """Walk the WDF block chain (name, uid, 64-bit size) before the library does: a corrupt size would
     make it loop forever or read past the end, so such a file is refused here with the offset."""
     size = path.stat().st_size
     offset = 0
-    seen = set()
+    seen: dict[bytes, int] = {}
     with path.open("rb") as fh:
         while offset < size:
             fh.seek(offset)
@@ -46,31 +46,55 @@ def _check_blocks(path: Path) -> None:
                     raise ReaderError(f"{path}: the {head[:4].decode(errors='replace')} block at byte {offset} is cut short "
                                       f"({block} bytes declared, {size - offset} left): the file is truncated.")  # fmt: skip
                 break  # a short trailing metadata block: the library reads what is there (or fails, typed)
-            seen.add(head[:4])
+            seen.setdefault(head[:4], block)
             offset += block
     missing = [b.decode() for b in (b"WDF1", b"DATA", b"XLST") if b not in seen]
     if missing:
         raise ReaderError(f"{path}: no {', '.join(missing)} block: the file is truncated or not a complete WDF file.")
+    return seen
 
 
-def _read(path: Path, *, laser_nm: float | None = None, **_):
+def _lazy_reader_class():
+    """renishawWiRE's reader, with the DATA block memory-mapped instead of read (for maps larger than memory)."""
     from renishawWiRE import WDFReader  # noqa: PLC0415
 
-    _check_blocks(path)
+    class LazyWDFReader(WDFReader):
+        def _parse_spectra(self, start=0, end=-1):
+            _uid, pos, _size = self.block_info["DATA"]
+            n = int(self.count) * int(self.point_per_spectrum)
+            self.spectra = np.memmap(self.file_obj.name, dtype="<f4", mode="r", offset=pos + 16, shape=(n,))
 
+    return LazyWDFReader
+
+
+def _read(path: Path, *, laser_nm: float | None = None, lazy: bool | None = None, **_):
+    from renishawWiRE import WDFReader  # noqa: PLC0415
+
+    blocks = _check_blocks(path)
+    lazy = bool(lazy) if lazy is not None else blocks.get(b"DATA", 0) > LAZY_BYTES
+    if lazy:
+        WDFReader = _lazy_reader_class()  # noqa: N806
     r = WDFReader.__new__(WDFReader)  # so the file it opens can be closed even when parsing fails
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # the library prints while it parses
             warnings.simplefilter("ignore")
             WDFReader.__init__(r, str(path))
-        return _dataset(r, path, laser_nm)
+        return _dataset(r, path, laser_nm, lazy)
     finally:
         fh = getattr(r, "file_obj", None)
         if fh is not None:
             fh.close()
 
 
-def _dataset(r, path: Path, laser_nm):
+def _lazy_rows(flat):
+    """A memory-mapped (n, m) block as a Dask array of ~64 MiB row chunks."""
+    import dask.array as da  # noqa: PLC0415
+
+    rows = max(1, (64 * 2**20) // (flat.shape[1] * flat.dtype.itemsize))
+    return da.from_array(flat, chunks=(rows, flat.shape[1]), asarray=True)
+
+
+def _dataset(r, path: Path, laser_nm, lazy: bool = False):
     unit = _UNITS.get(str(r.xlist_unit).strip().lower())
     if unit is None:
         raise ReaderError(f"{path}: spectral unit {r.xlist_unit!r} is not one hyperspec knows (nm, 1/cm, eV).")
@@ -94,6 +118,15 @@ def _dataset(r, path: Path, laser_nm):
         n = flat.shape[0]
         xpos, ypos = np.asarray(r.xpos, dtype=float)[:n], np.asarray(r.ypos, dtype=float)[:n]
         xs, ys = np.unique(np.round(xpos, 6)), np.unique(np.round(ypos, 6))
+        if lazy and xpos.size == n and len(xs) * len(ys) == n:
+            cell = np.searchsorted(ys, np.round(ypos, 6)) * len(xs) + np.searchsorted(xs, np.round(xpos, 6))
+            if len(np.unique(cell)) == n:
+                order = np.empty(n, dtype=np.int64)
+                order[cell] = np.arange(n)
+                rows = _lazy_rows(flat)
+                cube = (rows if np.array_equal(order, np.arange(n)) else rows[order]).reshape(len(ys), len(xs), axis.size)
+                return from_array(cube, axis, unit=unit, laser_nm=laser, dims=("y", "x", "spectral"), coords={"x": xs, "y": ys},
+                                  source=path.name, attrs=attrs)  # fmt: skip
         if xpos.size == n and len(xs) * len(ys) == n:
             cube = np.full((len(ys), len(xs), axis.size), np.nan, dtype=flat.dtype)
             cube[np.searchsorted(ys, np.round(ypos, 6)), np.searchsorted(xs, np.round(xpos, 6))] = flat
@@ -135,5 +168,5 @@ def _dataset(r, path: Path, laser_nm):
 
 _KINDS = ("map", "line", "series", "spectrum")
 register(
-    Reader("renishaw-wdf", (".wdf",), "Renishaw WiRE .wdf (maps, lines, series, spectra)", _KINDS, False, _sniff, _read, "renishawWiRE")
+    Reader("renishaw-wdf", (".wdf",), "Renishaw WiRE .wdf (maps, lines, series, spectra)", _KINDS, True, _sniff, _read, "renishawWiRE")
 )

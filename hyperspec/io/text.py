@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import Reader, guess_unit, register
+from hyperspec.io.registry import LAZY_BYTES, Reader, guess_unit, register
 from hyperspec.model import from_array
 
 _UNIT_WORDS = {"nm": "nm", "1/cm": "cm-1", "cm-1": "cm-1", "cm-¹": "cm-1", "rel. 1/cm": "cm-1", "ev": "eV", "cm-1-abs": "cm-1-abs"}
@@ -77,17 +77,25 @@ def _horiba_sniff(path: Path, head: bytes) -> bool:
     return text.startswith("#") and ("#Acq. time" in text or "#Laser" in text or "#Instrument" in text or "#AxisType" in text)
 
 
-def _horiba_read(path: Path, *, unit: str | None = None, laser_nm: float | None = None, **_):
-    text = _text(path)
-    meta, body = {}, []
-    for line in text.splitlines():
-        if line.startswith("#"):
-            k, _, v = line[1:].partition("=")
-            meta[k.strip()] = v.strip()
-        elif line.strip():
-            body.append(line)
-    if not body:
-        raise ReaderError(f"{path}: no data after the header (truncated export?).")
+def _horiba_head(path: Path) -> tuple[dict[str, str], str, int]:
+    """The ``#key=value`` header, the axis row and the byte offset of the first spectrum row."""
+    meta, at = {}, 0
+    with path.open("rb") as fh:
+        for raw in fh:
+            at += len(raw)
+            if b"\x00" in raw:
+                raise ReaderError(f"{path}: binary content in a text export; the file is corrupt or not text.")
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if line.startswith("#"):
+                k, _, v = line[1:].partition("=")
+                meta[k.strip()] = v.strip()
+            elif line.strip():
+                return meta, line, at
+    raise ReaderError(f"{path}: no data after the header (truncated export?).")
+
+
+def _horiba_read(path: Path, *, unit: str | None = None, laser_nm: float | None = None, lazy: bool | None = None, **_):
+    meta, axis_line, data_start = _horiba_head(path)
     laser = None
     for key, value in meta.items():
         if key.lower().startswith("laser"):
@@ -100,24 +108,38 @@ def _horiba_read(path: Path, *, unit: str | None = None, laser_nm: float | None 
     for key, value in meta.items():
         if key.startswith("AxisUnit[1]") or key.startswith("AxisUnit"):
             file_unit = _UNIT_WORDS.get(value.strip().lower(), file_unit)
-    n_lead = len(body[0]) - len(body[0].lstrip("\t"))
-    first = _floats(body[0])
-    rows = [_floats(line) for line in body[1:]]
-    if first is None or any(r is None for r in rows):
-        raise ReaderError(f"{path}: non-numeric data rows (corrupt export?).")
-    axis = np.array(first)
     unit = unit or file_unit or "cm-1"
-    if not rows:  # no spectra rows: a two-column single spectrum was exported instead
-        raise ReaderError(f"{path}: only an axis row; no spectra.")
-    arr = np.array([r for r in rows if len(r) == len(axis) + n_lead])
-    if len(arr) != len(rows):
-        raise ReaderError(f"{path}: {len(rows) - len(arr)} rows do not have {len(axis) + n_lead} values (truncated export?).")
     attrs = {"metadata": meta, "instrument": f"HORIBA {meta.get('Instrument', 'LabSpec')} (text export)"}
     for k_src, k_dst in (("Acq. time (s)", "exposure_s"), ("Accumulations", "accumulations")):
         try:
             attrs[k_dst] = float(meta[k_src])
         except (KeyError, ValueError):
             pass
+    n_lead = len(axis_line) - len(axis_line.lstrip("\t"))
+    first = _floats(axis_line)
+    if first is None:
+        raise ReaderError(f"{path}: the axis row is not numeric (corrupt export?).")
+    if lazy or (lazy is None and n_lead == 2 and path.stat().st_size > LAZY_BYTES):
+        from hyperspec.io.table import lazy_rows  # noqa: PLC0415
+
+        cube, xs, ys = lazy_rows(path, data_start, n_lead, np.array(first))
+        return from_array(cube, np.array(first), unit=unit, laser_nm=laser, dims=("y", "x", "spectral"), coords={"x": xs, "y": ys},
+                          source=path.name, attrs=attrs)  # fmt: skip
+    with path.open("rb") as fh:
+        fh.seek(data_start)
+        rest = fh.read()
+    if b"\x00" in rest[:65536]:
+        raise ReaderError(f"{path}: binary content in a text export; the file is corrupt or not text.")
+    body = [axis_line] + [line for line in rest.decode("utf-8", errors="replace").splitlines() if line.strip() and not line.startswith("#")]
+    rows = [_floats(line) for line in body[1:]]
+    if any(r is None for r in rows):
+        raise ReaderError(f"{path}: non-numeric data rows (corrupt export?).")
+    axis = np.array(first)
+    if not rows:  # no spectra rows: a two-column single spectrum was exported instead
+        raise ReaderError(f"{path}: only an axis row; no spectra.")
+    arr = np.array([r for r in rows if len(r) == len(axis) + n_lead])
+    if len(arr) != len(rows):
+        raise ReaderError(f"{path}: {len(rows) - len(arr)} rows do not have {len(axis) + n_lead} values (truncated export?).")
     if n_lead == 0:  # a series of spectra without positions
         return from_array(arr, axis, unit=unit, laser_nm=laser, dims=("point", "spectral"), source=path.name, attrs=attrs)
     pos, spectra = arr[:, :n_lead], arr[:, n_lead:]
@@ -137,5 +159,5 @@ def _horiba_read(path: Path, *, unit: str | None = None, laser_nm: float | None 
 
 
 register(Reader("witec-ascii", (".txt", ".dat"), "WITec ASCII export", ("spectrum", "series"), False, _witec_sniff, _witec_read))
-register(Reader("labspec-txt", (".txt",), "HORIBA LabSpec text export (maps, lines, spectra)", ("map", "line", "spectrum"), False,
+register(Reader("labspec-txt", (".txt",), "HORIBA LabSpec text export (maps, lines, spectra)", ("map", "line", "spectrum"), True,
                 _horiba_sniff, _horiba_read))  # fmt: skip
