@@ -198,6 +198,28 @@ def cmd_decompose(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    import hyperspec  # noqa: PLC0415
+    from hyperspec.io import export  # noqa: PLC0415
+
+    if not (args.tiff or args.csv or args.hspy or args.spectra_csv):
+        raise SystemExit("hyperspec export: name at least one output: --tiff DIR, --csv FILE, --spectra-csv FILE or --hspy FILE.")
+    ds = hyperspec.open(args.store, **_reader_options(args))
+    names = args.variables.split(",") if args.variables else None
+    if args.tiff:
+        paths = export.write_tiff(ds, args.tiff, names)
+        print(f"wrote {len(paths)} TIFF band maps into {args.tiff}")
+    if args.csv:
+        print(f"wrote {export.write_csv(ds, args.csv, names)}")
+    if args.spectra_csv:
+        print(f"wrote {export.write_spectra_csv(ds, args.spectra_csv)}")
+    if args.hspy:
+        _refuse_existing(Path(args.hspy), args.overwrite, "the HyperSpy file")
+        export.to_hyperspy(ds).save(args.hspy, overwrite=args.overwrite)
+        print(f"wrote {args.hspy} (HyperSpy Signal1D)")
+    return 0
+
+
 def cmd_formats(args) -> int:
     from hyperspec.io.registry import readers  # noqa: PLC0415
 
@@ -438,6 +460,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a hyperspec Zarr store (directory) or an instrument file")
     _add_reader_options(p)
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "export",
+        help="write band maps as TIFF, tables as CSV, or a HyperSpy file",
+        description="Export a results store (band maps → TIFF, per-pixel table → CSV) or a map (spectra → CSV or HyperSpy .hspy).",
+    )
+    p.add_argument("store", help="a hyperspec store (results or map) or an instrument file")
+    p.add_argument("--tiff", help="directory for one float32 TIFF per map variable")
+    p.add_argument("--csv", help="CSV file: one row per pixel, every per-pixel variable")
+    p.add_argument("--spectra-csv", help="CSV file: the axis then one column per spectrum (small maps or selections)")
+    p.add_argument("--hspy", help="HyperSpy file (.hspy/.zspy) of the spectra (needs hyperspy)")
+    p.add_argument("--variables", help="comma-separated variables for --tiff/--csv (default: all per-pixel variables)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _add_reader_options(p)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("formats", help="list the instrument file formats hyperspec reads", description="List every reader.")
     p.set_defaults(func=cmd_formats)

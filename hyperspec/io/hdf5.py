@@ -122,7 +122,8 @@ def _read(path: Path, *, dataset: str | None = None, axis: str | None = None, un
         matches = [k for k, v in found.items() if k != dataset and v.ndim <= 2 and v.size == n and min(v.shape or (1,)) <= 1]
         if len(matches) != 1:
             raise ReaderError(f"{path}: cannot tell which dataset is the spectral axis of {dataset} {tuple(spectra.shape)} "
-                              f"({len(matches)} candidates). Pass dataset= and axis= (and unit=); the file has: {_listing(found)}.")  # fmt: skip
+                              f"({len(matches)} candidates). Pass dataset= and axis= (and unit=); "
+                              f"the file has: {_listing(found)}.")  # fmt: skip
         axis = matches[0]
     if axis not in found:
         raise ReaderError(f"{path}: no numeric dataset {axis!r} for the axis; the file has: {_listing(found)}.")

@@ -67,7 +67,7 @@ def _lazy_reader_class():
     return LazyWDFReader
 
 
-def _read(path: Path, *, laser_nm: float | None = None, lazy: bool | None = None, **_):
+def _read(path: Path, *, laser_nm: float | None = None, lazy: bool | None = None, unit: str | None = None, **_):
     from renishawWiRE import WDFReader  # noqa: PLC0415
 
     blocks = _check_blocks(path)
@@ -79,7 +79,7 @@ def _read(path: Path, *, laser_nm: float | None = None, lazy: bool | None = None
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # the library prints while it parses
             warnings.simplefilter("ignore")
             WDFReader.__init__(r, str(path))
-        return _dataset(r, path, laser_nm, lazy)
+        return _dataset(r, path, laser_nm, lazy, unit)
     finally:
         fh = getattr(r, "file_obj", None)
         if fh is not None:
@@ -94,10 +94,12 @@ def _lazy_rows(flat):
     return da.from_array(flat, chunks=(rows, flat.shape[1]), asarray=True)
 
 
-def _dataset(r, path: Path, laser_nm, lazy: bool = False):
-    unit = _UNITS.get(str(r.xlist_unit).strip().lower())
+def _dataset(r, path: Path, laser_nm, lazy: bool = False, unit: str | None = None):
+    unit = unit or _UNITS.get(str(r.xlist_unit).strip().lower())
     if unit is None:
-        raise ReaderError(f"{path}: spectral unit {r.xlist_unit!r} is not one hyperspec knows (nm, 1/cm, eV).")
+        x, name = np.asarray(r.xdata, dtype=np.float64), getattr(r.xlist_unit, "name", r.xlist_unit)
+        raise ReaderError(f"{path}: the file gives its spectral axis ({x.min():g}…{x.max():g}) in unit {name!r}, "
+                          "not nm, 1/cm or eV; pass unit='cm-1' (or 'nm') if you know it (CLI: --unit).")  # fmt: skip
     laser = laser_nm if laser_nm is not None else (float(r.laser_length) if r.laser_length and np.isfinite(r.laser_length) else None)
     axis = np.asarray(r.xdata, dtype=np.float64)
     spectra = np.asarray(r.spectra)

@@ -126,8 +126,9 @@ def _sniff_delmic(path: Path, head: bytes) -> bool:
         return any(k.startswith("Acquisition") for k in f) and any("ImageData" in f[k] for k in f if k.startswith("Acquisition"))
 
 
-register(Reader("digitalsurf", (".sur", ".pro"), "Digital Surf MountainsMap .sur/.pro (maps, profiles, spectra)", ("map", "line", "spectrum"),
-                False, _sniff_sur, _reader("digitalsurf", "Digital Surf MountainsMap"), "rosettasciio"))  # fmt: skip
+_SUR = "Digital Surf MountainsMap .sur/.pro (maps, profiles, spectra)"
+register(Reader("digitalsurf", (".sur", ".pro"), _SUR, ("map", "line", "spectrum"), False, _sniff_sur,
+                _reader("digitalsurf", "Digital Surf MountainsMap"), "rosettasciio"))  # fmt: skip
 register(Reader("hamamatsu-img", (".img",), "Hamamatsu streak camera .img (time-resolved spectra)", ("series",), False, _sniff_img,
                 _reader("hamamatsu", "Hamamatsu streak camera"), "rosettasciio"))  # fmt: skip
 register(Reader("delmic-h5", (".h5", ".hdf5"), "Delmic SPARC HDF5 (CL/PL maps)", ("map",), True, _sniff_delmic,

@@ -86,7 +86,8 @@ def _numeric(parts: list[str]) -> list[float] | None:
 
 def parse(path: Path, text: str | None = None) -> tuple[np.ndarray, list[str] | None, dict[str, str]]:
     """Data block (rows × columns, NaN for empty fields), column names (or None) and header fields."""
-    lines = (text if text is not None else _decode(path)).splitlines()
+    text = text if text is not None else _decode(path)
+    lines = text.splitlines()
     sep, comma = _separator(lines)
     rows = [_numeric(_fields(line, sep, comma)) if line.strip() else None for line in lines]
     best, start = (0, 0, 0), None  # (length, start, stop)
@@ -101,6 +102,14 @@ def parse(path: Path, text: str | None = None) -> tuple[np.ndarray, list[str] | 
     n, a, b = best
     if n < 2:
         raise ReaderError(f"{path}: no block of numeric rows (a spectrum needs at least two); not a spectrum export.")
+    width = len(rows[a])
+    for j, k in ((a - 1, a - 2), (b, b + 1)):  # a corrupt row splitting the data: never a silently shorter spectrum
+        if 0 <= j and k < len(rows) and 0 <= k and lines[j].strip() and rows[k] is not None and len(rows[k]) == width:
+            if rows[j] is None or len(rows[j]) != width:
+                raise ReaderError(f"{path}: line {j + 1} breaks the data block ({lines[j][:40]!r}); the file is corrupt.")
+    last = len(lines) - 1
+    if b == last and not text.endswith(("\n", "\r")) and (rows[last] is None or len(rows[last]) != width):
+        raise ReaderError(f"{path}: the file ends in the middle of data row {last + 1} (no final newline): truncated.")
     block = np.array(rows[a:b], dtype=np.float64)
     names = None
     meta: dict[str, str] = {}
@@ -208,6 +217,7 @@ def _read(path: Path, *, unit: str | None = None, laser_nm: float | None = None,
 def _positioned(path, pos, spectra, axis, unit, laser, attrs):
     """Rows ``x [y] I…``: a line (one position column) or a map on the grid of positions (µm)."""
     unit = unit or guess_unit(axis, None, path)
+    pos = np.round(pos, 6) + 0.0  # stage read-back noise (-6.9e-15 for 0) must not split a grid column
     if pos.shape[1] == 1:
         return from_array(spectra, axis, unit=unit, laser_nm=laser, dims=("x", "spectral"), coords={"x": pos[:, 0]},
                           source=path.name, attrs=attrs)  # fmt: skip
@@ -248,8 +258,27 @@ register(Reader("table", EXTENSIONS, "delimited text: named columns, axis,intens
 
 
 # ---- large text maps, read lazily -----------------------------------------------------------------
+def release_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``): parsing many large text chunks
+    in threads otherwise fragments the heap and the process keeps growing. A no-op elsewhere."""
+    import ctypes  # noqa: PLC0415
+    import ctypes.util  # noqa: PLC0415
+
+    global _TRIM
+    if _TRIM is None:
+        try:
+            _TRIM = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM = None
+
+
 def lazy_rows(path: Path, start: int, n_lead: int, axis: np.ndarray, *, sep: bytes = b"\t", comma: bool = False,
-              chunk_bytes: int = 32 * 2**20):  # fmt: skip
+              chunk_bytes: int = 16 * 2**20):  # fmt: skip
     """A text map with rows ``x y I…`` from byte ``start`` as a Dask array, without reading the intensities.
 
     One pass reads only each row's positions and byte offset; every Dask chunk then parses whole
@@ -302,15 +331,18 @@ def lazy_rows(path: Path, start: int, n_lead: int, axis: np.ndarray, *, sep: byt
         if comma:
             raw = raw.replace(b",", b".")
         try:  # NumPy's C parser (≈200 MB/s on 2 cores), correctly rounded like float()
-            values = np.loadtxt(io.BytesIO(raw), dtype=np.float64, delimiter=None if sep in (b"\t", b" ") else sep.decode(), ndmin=2)
+            values = np.loadtxt(io.BytesIO(raw), dtype=np.float32, delimiter=None if sep in (b"\t", b" ") else sep.decode(), ndmin=2)
         except ValueError as exc:
             raise ReaderError(f"{path}: rows {r0}…{r1 - 1} are not numeric ({exc}); the file is corrupt.") from None
         if values.shape != (r1 - r0, n_lead + m):
             raise ReaderError(f"{path}: rows {r0}…{r1 - 1} hold {values.shape} numbers, expected {(r1 - r0, n_lead + m)} (corrupt rows).")
         rows = values
+        del raw
         block = np.empty((k1 - k0, n_inner, m), dtype=np.float32)
         o = outer[r0:r1] - outer[r0] if not descending else outer[r0] - outer[r0:r1]
         block[o, inner[r0:r1]] = rows[:, n_lead:]
+        del rows, values
+        release_memory()
         return block
 
     bounds = [*range(0, len(starts), per_chunk), len(starts)]

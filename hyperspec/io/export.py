@@ -1,0 +1,183 @@
+"""Writers besides the native store: band maps as TIFF, tables as CSV, and HyperSpy ``Signal1D``.
+
+- ``write_tiff(results, outdir)``: one float32 TIFF per map variable (``<name>.tif``; a kinetic map
+  ``(t, y, x)`` becomes a multi-page stack), with the pixel size in the resolution tags (µm) and the
+  variable's name and units in the ImageJ metadata, so Fiji and napari open them to scale.
+- ``write_csv(results, path)``: one row per pixel (its coordinates, then every per-pixel variable),
+  the table people paste into Origin or pandas; ``write_spectra_csv`` writes spectra (axis, then one
+  column per pixel) for a small selection.
+- ``to_hyperspy(ds)`` / ``from_hyperspy(signal)``: a map Dataset ⇄ ``Signal1D`` (navigation axes x,
+  y, t with scale/offset/units; the spectral axis uniform or not; the laser and attrs in metadata).
+  HyperSpy (GPL-3) is optional: ``pip install "hyperspec[hyperspy]"``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from hyperspec._errors import HyperspecError
+from hyperspec.model import SPECTRAL_DIM, from_array
+
+__all__ = ["write_tiff", "write_csv", "write_spectra_csv", "to_hyperspy", "from_hyperspy"]
+
+_AXES = {"cm-1": ("shift", "cm⁻¹", "Raman shift"), "nm": ("wavelength", "nm", "Wavelength"), "eV": ("energy", "eV", "Energy")}
+
+
+def _map_variables(results: xr.Dataset, variables: Sequence[str] | None) -> list[str]:
+    names = list(variables) if variables is not None else [
+        n for n, v in results.data_vars.items() if v.dtype.kind in "fiub" and SPECTRAL_DIM not in v.dims and v.ndim >= 1
+    ]  # fmt: skip
+    unknown = [n for n in names if n not in results.data_vars]
+    if unknown:
+        raise HyperspecError(f"no variable(s) {unknown} in the Dataset; available: {sorted(results.data_vars)}.")
+    return names
+
+
+def _step(coord: np.ndarray) -> float | None:
+    if coord.size < 2:
+        return None
+    d = np.diff(coord.astype(np.float64))
+    return float(np.abs(np.median(d))) if np.all(np.isfinite(d)) and np.median(np.abs(d)) > 0 else None
+
+
+def write_tiff(results: xr.Dataset, outdir: str | Path, variables: Sequence[str] | None = None) -> list[Path]:
+    """One float32 TIFF per map variable into ``outdir`` (µm pixel size in the resolution tags)."""
+    import tifffile  # noqa: PLC0415
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in _map_variables(results, variables):
+        var = results[name]
+        if var.ndim < 2 or var.dims[-2:] not in (("y", "x"), ("t", "x"), ("power", "x")):
+            continue  # TIFF is for images: maps (…, y, x) and kymographs (t, x)
+        data = np.asarray(var.values, dtype=np.float32)
+        kw = {"metadata": {"axes": "TYX"[-data.ndim :] if data.ndim <= 3 else None, "Info": f"{name} [{var.attrs.get('units', '')}]"}}
+        sx = _step(np.asarray(results["x"].values)) if "x" in results.coords else None
+        sy = _step(np.asarray(results[var.dims[-2]].values)) if var.dims[-2] in results.coords else None
+        if sx and sy and var.dims[-2] == "y":
+            kw["resolution"] = (1.0 / sx, 1.0 / sy)
+            kw["metadata"]["unit"] = "um"
+        if data.ndim > 3:
+            data = data.reshape(-1, *data.shape[-2:])
+            kw["metadata"]["axes"] = "TYX"
+        path = outdir / f"{name}.tif"
+        tifffile.imwrite(path, data, imagej=True, **kw)
+        paths.append(path)
+    if not paths:
+        raise HyperspecError(f"no map variable (…, y, x) to write as TIFF among {sorted(results.data_vars)}.")
+    return paths
+
+
+def write_csv(results: xr.Dataset, path: str | Path, variables: Sequence[str] | None = None) -> Path:
+    """One row per pixel: the pixel's coordinates, then each per-pixel variable (header: name [units])."""
+    names = [n for n in _map_variables(results, variables) if results[n].ndim >= 1]
+    if not names:
+        raise HyperspecError(f"no per-pixel variable to tabulate among {sorted(results.data_vars)}.")
+    grid = xr.broadcast(*[results[n] for n in names])
+    dims = grid[0].dims
+    flat = {n: np.asarray(g.transpose(*dims).values).reshape(-1) for n, g in zip(names, grid, strict=True)}
+    index = np.indices([results.sizes[d] for d in dims]).reshape(len(dims), -1)
+    coords = {d: (np.asarray(results[d].values)[index[i]] if d in results.coords else index[i]) for i, d in enumerate(dims)}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        head = [f"{d} [{results[d].attrs.get('units', '')}]".replace(" []", "") if d in results.coords else d for d in dims]
+        head += [f"{n} [{results[n].attrs.get('units', '')}]".replace(" []", "") for n in names]
+        w.writerow(head)
+        cols = [coords[d] for d in dims] + [flat[n] for n in names]
+        for row in zip(*cols, strict=True):
+            w.writerow([_cell(v) for v in row])
+    return path
+
+
+def _cell(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v)) if np.isfinite(v) else ""
+    return str(v.item() if isinstance(v, np.generic) else v)
+
+
+def write_spectra_csv(ds: xr.Dataset, path: str | Path, *, axis: str | None = None) -> Path:
+    """Spectra as columns: the axis (``shift``, ``wavelength`` or ``energy``), then one column per pixel."""
+    axis = axis or next(c for c in ("shift", "wavelength", "energy", SPECTRAL_DIM) if c in ds.coords or c == SPECTRAL_DIM)
+    spectra = ds["spectra"]
+    lead = [d for d in spectra.dims if d != SPECTRAL_DIM]
+    flat = np.asarray(spectra.transpose(*lead, SPECTRAL_DIM).values).reshape(-1, spectra.sizes[SPECTRAL_DIM])
+    if flat.shape[0] > 10_000:
+        raise HyperspecError(f"{flat.shape[0]} spectra is too many for a CSV table; select pixels first (ds.isel(...)) or use the store.")
+    index = np.indices([spectra.sizes[d] for d in lead]).reshape(len(lead), -1) if lead else np.zeros((0, 1), int)
+    names = ["_".join(f"{d}{index[i, k]}" for i, d in enumerate(lead)) or "intensity" for k in range(flat.shape[0])]
+    x = np.asarray(ds[axis].values) if axis in ds.coords else np.arange(flat.shape[1])
+    path = Path(path)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([axis, *names])
+        for j in range(flat.shape[1]):
+            w.writerow([_cell(x[j]), *(_cell(v) for v in flat[:, j])])
+    return path
+
+
+def to_hyperspy(ds: xr.Dataset):
+    """The map as a HyperSpy ``Signal1D`` (navigation: the map's dims; signal: the spectral axis as read)."""
+    try:
+        import hyperspy.api as hs  # noqa: PLC0415
+    except ImportError:
+        raise HyperspecError('HyperSpy export needs hyperspy: pip install "hyperspec[hyperspy]".') from None
+    unit = ds.attrs.get("spectral_unit", "cm-1")
+    coord, units, label = _AXES.get(unit, (SPECTRAL_DIM, "", "Spectral"))
+    spectra = ds["spectra"]
+    lead = [d for d in spectra.dims if d != SPECTRAL_DIM]
+    x = np.asarray(ds[coord].values if coord in ds.coords else ds[SPECTRAL_DIM].values, dtype=np.float64)
+    axes = []
+    for d in lead:
+        c = np.asarray(ds[d].values, dtype=np.float64) if d in ds.coords else np.arange(ds.sizes[d], dtype=np.float64)
+        step = float(c[1] - c[0]) if c.size > 1 else 1.0
+        axes.append({"name": d, "size": c.size, "offset": float(c[0]), "scale": step, "navigate": True,
+                     "units": ds[d].attrs.get("units", "") if d in ds.coords else ""})  # fmt: skip
+    d = np.diff(x)
+    if x.size > 1 and np.allclose(d, d[0], rtol=1e-9, atol=0):
+        axes.append({"name": label, "size": x.size, "offset": float(x[0]), "scale": float(d[0]), "units": units, "navigate": False})
+    else:
+        axes.append({"name": label, "axis": x, "units": units, "navigate": False})
+    data = spectra.transpose(*lead, SPECTRAL_DIM).data
+    signal = hs.signals.Signal1D(data, axes=axes)
+    if not isinstance(data, np.ndarray) and hasattr(data, "dask"):
+        signal = signal.as_lazy()
+    signal.metadata.General.title = str(ds.attrs.get("source", ds.attrs.get("title", "hyperspec map")))
+    signal.metadata.Signal.quantity = "Intensity (counts)"
+    if "laser_nm" in ds.attrs:
+        signal.metadata.set_item("Acquisition_instrument.Laser.wavelength", float(ds.attrs["laser_nm"]))
+    signal.metadata.set_item("hyperspec.spectral_unit", unit)
+    return signal
+
+
+def from_hyperspy(signal, *, laser_nm: float | None = None, unit: str | None = None) -> xr.Dataset:
+    """A HyperSpy ``Signal1D`` as the standard map Dataset (navigation axes named x/y/t kept as coords)."""
+    ax = signal.axes_manager
+    sig = ax.signal_axes[0]
+    axis = np.asarray(sig.axis, dtype=np.float64)
+    md = signal.metadata
+    unit = unit or (md.get_item("hyperspec.spectral_unit") if md.has_item("hyperspec.spectral_unit") else None)
+    if unit is None:
+        u = str(sig.units or "").strip().lower()
+        unit = {"nm": "nm", "cm⁻¹": "cm-1", "cm-1": "cm-1", "1/cm": "cm-1", "ev": "eV"}.get(u)
+    if unit is None:
+        raise HyperspecError(f"the signal axis unit {sig.units!r} is not nm, cm⁻¹ or eV; pass unit=.")
+    if laser_nm is None and md.has_item("Acquisition_instrument.Laser.wavelength"):
+        laser_nm = float(md.get_item("Acquisition_instrument.Laser.wavelength"))
+    nav = list(ax.navigation_axes)[::-1]  # HyperSpy lists navigation axes fastest first; the array is slowest first
+    defaults = {0: [], 1: ["x"], 2: ["y", "x"], 3: ["t", "y", "x"]}.get(len(nav), [f"n{i}" for i in range(len(nav))])
+    dims, coords = [], {}
+    for a, default in zip(nav, defaults, strict=True):
+        name = str(a.name).lower()
+        name = name if name in ("x", "y", "t", "z", "point", "power") and name not in dims else default
+        dims.append(name)
+        coords[name] = np.asarray(a.axis, dtype=np.float64)
+    return from_array(signal.data, axis, unit=unit, laser_nm=laser_nm, dims=(*dims, SPECTRAL_DIM), coords=coords or None,
+                      source=str(md.General.title or "hyperspy"))  # fmt: skip
