@@ -194,3 +194,13 @@ def test_loess_equals_pybaselines_on_real_spectra(real_spectra, kw):
     ours, info = B.loess(Y[:16], x, **kw)
     assert np.max(np.abs(ours - ref) / np.abs(ref).max(axis=1, keepdims=True)) < 1e-6
     np.testing.assert_array_equal(info["n_iter"], iters)
+
+
+def test_vectorised_exp_is_within_one_ulp_of_libm():
+    pytest.importorskip("numba")
+    from hyperspec.preprocess._banded_kernel import vexp_array
+
+    x = np.concatenate([np.random.default_rng(0).uniform(-700, 709, 20000), [-708.0, -1e-300, 0.0, 1e-12, 0.5, 709.78]])
+    got, want = vexp_array(x), np.exp(x)
+    assert np.all(np.abs(got - want) <= np.spacing(want))
+    assert vexp_array(np.array([-1000.0]))[0] < 4e-308  # clamped at −708: far below anything a weight can see
