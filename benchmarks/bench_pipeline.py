@@ -30,7 +30,9 @@ def peak_rss():
             return int(line.split()[1]) * 1024
 """
 
-RUN = PEAK + r"""
+RUN = (
+    PEAK
+    + r"""
 import json, sys, time
 import hyperspec
 from hyperspec.pipeline import run_recipe
@@ -40,8 +42,11 @@ out = run_recipe({"input": {"path": sys.argv[1]}, "decompose": {"preset": "cspbb
 dt = time.perf_counter() - t
 print(json.dumps({"seconds": dt, "rss": peak_rss()}))
 """
+)
 
-MEM = PEAK + r"""
+MEM = (
+    PEAK
+    + r"""
 import json, sys, time
 import hyperspec
 ds = hyperspec.open(sys.argv[1]).compute()
@@ -52,6 +57,7 @@ with hyperspec.single_threaded_blas():
 dt = time.perf_counter() - t
 print(json.dumps({"seconds": dt, "rss": peak_rss()}))
 """
+)
 
 
 def main() -> None:

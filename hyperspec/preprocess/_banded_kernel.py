@@ -5,7 +5,6 @@ import math
 import numba
 import numpy as np
 
-
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split so k·LN2_HI is exact (Cody–Waite)
 _LN2_LO = 1.90821492927058770002e-10
