@@ -289,6 +289,11 @@ def cmd_preprocess(args) -> int:
     elif args.offset is not None:
         ds = preprocess.calibrate_shift(ds, args.offset)
         steps.append(f"calibrate_shift({args.offset:+.3f})")
+    if args.neon:
+        cal = preprocess.calibrate_wavelength(hyperspec.open(args.neon, laser_nm=ds.attrs.get("laser_nm")))
+        print(f"lamp: {cal.attrs['n_lines']} lines, residual {cal.attrs['rms_nm']:.4f} nm RMS ({cal.attrs['rms_cm']:.3f} cm-1)")
+        ds = preprocess.apply_wavelength_calibration(ds, cal)
+        steps.append("apply_wavelength_calibration")
     if args.notch is not None:
         ds = preprocess.mask_notch(ds, args.notch)
         steps.append("mask_notch")
@@ -547,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drift", action="store_true", help="register and correct stage drift between frames (t, y, x maps)")
     p.add_argument("--silicon", metavar="STORE", help="calibrate the Raman shift on the Si line (520.7 cm-1) of STORE ('self': this map)")
     p.add_argument("--offset", type=float, help="add this many cm-1 to the Raman-shift axis")
+    p.add_argument("--neon", metavar="LAMP", help="correct the wavelength axis with the neon lines of the lamp spectrum in file LAMP")
     p.add_argument("--notch", type=float, metavar="CM", help="mark |shift| <= CM as the laser notch (coordinate notch_mask)")
     p.add_argument("--crop", type=float, nargs=2, metavar=("LO", "HI"), help="keep LO <= shift <= HI (cm-1)")
     p.add_argument("--baseline", metavar="METHOD", help="asls, arpls, airpls, poly, modpoly, quant_reg or loess (as in pybaselines)")

@@ -35,6 +35,8 @@ _NUM = (int, float)
 STEPS: dict[str, dict[str, tuple]] = {
     "remove_spikes": {"threshold": _NUM, "max_width": _NUM, "grow": _NUM, "saturation": _NUM},
     "calibrate_shift": {"offset": _NUM},
+    "calibrate_wavelength": {"lamp": (str,), "order": (int,), "tolerance_nm": _NUM, "max_offset_nm": _NUM, "min_snr": _NUM,
+                             "lines": (list,), "lamp_laser_nm": _NUM, "lamp_unit": (str,)},
     "mask_notch": {"half_width": _NUM},
     "crop": {"lo": _NUM, "hi": _NUM},
     "normalise": {"by": (str,), "window": (list,)},
@@ -45,6 +47,8 @@ STEPS: dict[str, dict[str, tuple]] = {
         "use_threshold": (bool,), "num_std": _NUM, "delta": _NUM,
     },
 }  # fmt: skip
+
+_STEP_REQUIRED = {"calibrate_shift": ("offset",), "calibrate_wavelength": ("lamp",), "crop": ("lo", "hi")}
 
 #: Whole-map steps: they need every pixel at once, so they run first (before the per-chunk steps) and
 #: stream their result into an intermediate store next to the output.
@@ -175,6 +179,9 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
             )
         where = f"preprocess step {name!r}"
         _check_keys({k: v for k, v in step.items() if k != "step"}, known[name], where, source, text, "preprocess")
+        missing = [k for k in _STEP_REQUIRED.get(name, ()) if k not in step]
+        if missing:
+            raise RecipeError(f"{source}{_line_of(text, 'preprocess', 'step')}: {where} needs {' and '.join(missing)} = ….")
     recipe["preprocess"] = steps
     dec = recipe.setdefault("decompose", {}) if "decompose" in recipe else None
     if dec is not None:
@@ -225,6 +232,12 @@ def load_recipe(path: str | Path) -> dict:
     for section in ("input", "output"):
         p = Path(recipe[section]["path"]).expanduser()
         recipe[section]["path"] = str(p if p.is_absolute() else (path.parent / p))
+    for step in recipe.get("preprocess", []):
+        if "lamp" in step:
+            p = Path(step["lamp"]).expanduser()
+            step["lamp"] = str(p if p.is_absolute() else (path.parent / p))
+            if not Path(step["lamp"]).is_file():
+                raise RecipeError(f"{path}{_line_of(text, 'preprocess', 'lamp')}: calibrate_wavelength lamp file {step['lamp']} not found.")
     recipe["_text"] = text
     recipe["_source"] = str(path)
     return recipe

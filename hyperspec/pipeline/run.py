@@ -137,6 +137,8 @@ def _apply_steps(ds: xr.Dataset, steps: list[dict], backend: str) -> xr.Dataset:
             ds = preprocess.baseline(ds, method, backend=backend, **params)
         elif name == "calibrate_shift":
             ds = preprocess.calibrate_shift(ds, params["offset"])
+        elif name == "calibrate_wavelength":
+            ds = preprocess.apply_wavelength_calibration(ds, _lamp_calibration(params))
         elif name == "mask_notch":
             ds = preprocess.mask_notch(ds, **params)
         elif name == "crop":
@@ -144,6 +146,17 @@ def _apply_steps(ds: xr.Dataset, steps: list[dict], backend: str) -> xr.Dataset:
         elif name == "normalise":
             ds = preprocess.normalise(ds, params.get("by", "exposure"), window=params.get("window"))
     return ds
+
+
+def _lamp_calibration(params: dict) -> xr.Dataset:
+    """The lamp-line calibration of a ``calibrate_wavelength`` step (one lamp spectrum: cheap per chunk)."""
+    import hyperspec  # noqa: PLC0415
+    from hyperspec import preprocess  # noqa: PLC0415
+
+    kw = {k: params[k] for k in ("order", "tolerance_nm", "max_offset_nm", "min_snr", "lines") if k in params}
+    opts = {"unit": params["lamp_unit"]} if "lamp_unit" in params else {}
+    lamp = hyperspec.open(params["lamp"], laser_nm=params.get("lamp_laser_nm"), **opts)
+    return preprocess.calibrate_wavelength(lamp, **kw)
 
 
 def _decompose(ds: xr.Dataset, dec: dict, backend: str) -> xr.Dataset:

@@ -3,6 +3,9 @@
 - ``find_line(ds, expected)``: the fitted centre of a reference line (Lorentzian + linear
   background, batched Levenberg–Marquardt) and the offset that moves it to ``expected``;
   ``SILICON_CM = 520.7``; ``neon_lines_nm`` the neon lamp lines for wavelength checks;
+- ``calibrate_wavelength(lamp)``: a wavelength-axis correction from a neon (or any) lamp spectrum and a
+  line list (peaks found, matched, a polynomial fitted with outlier rejection, residuals reported);
+  ``apply_wavelength_calibration(ds, cal)`` moves a map's axis with it;
 - ``calibrate_shift(ds, offset)``: one offset for the map (the axis coordinates move; wavelength and
   energy follow, the laser stays), or one per frame (each frame resampled onto the common axis);
 - ``normalise(ds, by=...)``: counts per second (exposure, accumulations) or per reference-band area;
@@ -20,7 +23,20 @@ from hyperspec._backend import get_namespace
 from hyperspec._errors import AxisError
 from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
 
-__all__ = ["SILICON_CM", "NEON_LINES_NM", "find_line", "calibrate_shift", "normalise", "mask_notch", "crop", "resample", "interp_rows"]
+__all__ = [
+    "SILICON_CM",
+    "NEON_LINES_NM",
+    "NEON_LINES_NIR_NM",
+    "find_line",
+    "calibrate_shift",
+    "calibrate_wavelength",
+    "apply_wavelength_calibration",
+    "normalise",
+    "mask_notch",
+    "crop",
+    "resample",
+    "interp_rows",
+]
 
 #: The first-order silicon phonon at room temperature (cm⁻¹), the usual Raman shift reference.
 SILICON_CM = 520.7
@@ -29,6 +45,12 @@ NEON_LINES_NM = (
     585.249, 588.190, 594.483, 597.553, 602.000, 607.434, 609.616, 614.306, 616.359, 621.728, 626.650,
     630.479, 633.443, 638.299, 640.225, 650.653, 653.288, 659.895, 667.828, 671.704, 692.947, 703.241,
     717.394, 724.517, 743.890, 747.244, 748.887, 753.577,
+)  # fmt: skip
+#: Strong Ne I lines (nm, air), 794–967 nm: the range of 785 nm Stokes Raman spectrometers (NIST ASD;
+#: close pairs that blend at ≈0.1 nm/pixel, e.g. 878.375 and 886.531, are left out).
+NEON_LINES_NIR_NM = (
+    794.318, 808.246, 811.855, 813.641, 826.608, 830.033, 837.761, 841.843, 849.536, 859.126, 863.465,
+    865.438, 878.062, 885.387, 891.950, 914.867, 920.176, 930.085, 932.651, 942.538, 953.416, 966.542,
 )  # fmt: skip
 
 
@@ -166,6 +188,134 @@ def calibrate_shift(ds: xr.Dataset, offset, *, frame_dim: str = "t") -> xr.Datas
     out["spectra"] = moved.transpose(*spectra.dims).assign_attrs(spectra.attrs)
     out.attrs = dict(ds.attrs)
     add_history(out.attrs, "calibrate_shift", per_frame=frame_dim, offsets_cm=off.tolist())
+    return out
+
+
+def _lamp_peaks(x: np.ndarray, y: np.ndarray, min_snr: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-channel centres (axis units) and signal-to-noise of the lamp lines: a running median removes
+    the continuum, lines are local maxima ``min_snr`` × the noise above it, and each centre is the
+    vertex of the parabola through the log of its three top channels (exact for a Gaussian line)."""
+    from scipy.ndimage import median_filter  # noqa: PLC0415
+    from scipy.signal import find_peaks  # noqa: PLC0415
+
+    b = y - median_filter(y, size=min(41, 2 * (y.size // 4) + 1), mode="nearest")
+    noise = 1.4826 * np.median(np.abs(np.diff(b))) / np.sqrt(2.0)
+    noise = noise if noise > 0 else max(float(np.std(b)), 1e-12)
+    peaks, _ = find_peaks(b, height=min_snr * noise, distance=2)
+    peaks = peaks[(peaks > 0) & (peaks < y.size - 1)]
+    top = np.log(np.maximum(np.stack([b[peaks - 1], b[peaks], b[peaks + 1]]), 1e-300))
+    curv = top[0] - 2 * top[1] + top[2]
+    frac = np.where(curv < 0, 0.5 * (top[0] - top[2]) / np.where(curv < 0, curv, -1.0), 0.0)
+    frac = np.clip(frac, -0.5, 0.5)
+    centres = np.interp(peaks + frac, np.arange(x.size), x)
+    return centres, b[peaks] / noise
+
+
+def calibrate_wavelength(
+    lamp: xr.Dataset,
+    lines=None,
+    *,
+    order: int = 2,
+    tolerance_nm: float = 0.3,
+    max_offset_nm: float = 3.0,
+    min_snr: float = 8.0,
+) -> xr.Dataset:
+    """Wavelength-axis correction from a lamp spectrum (neon by default) and its line list.
+
+    The lamp's spectra are averaged; lines are found and centred to a fraction of a channel; the best
+    overall offset (within ±``max_offset_nm``) pairs them with ``lines`` (nm, air); pairs closer than
+    ``tolerance_nm`` after that offset are kept; a polynomial of ``order`` maps the file's wavelengths
+    onto the reference ones, refitted once without pairs beyond 3× the RMS residual.
+    Returns the matched lines (``measured_nm``, ``reference_nm``, ``residual_nm`` on dim ``line``) with
+    attrs ``coefficients`` (powers of (λ − ``center_nm``)/``scale_nm``), ``rms_nm``, ``rms_cm``
+    (at the lamp's mid-range), ``offset_nm`` and ``order``. Apply it with ``apply_wavelength_calibration``.
+    """
+    validate_map(lamp)
+    if "wavelength" not in lamp.coords:
+        raise AxisError("the lamp spectrum has no wavelength axis: read it with unit='nm', or give laser_nm for a Raman-shift file.")
+    x = np.asarray(lamp["wavelength"].values, dtype=np.float64)
+    spectra = lamp["spectra"]
+    y = np.asarray(
+        spectra.mean([d for d in spectra.dims if d != SPECTRAL_DIM]).values if spectra.ndim > 1 else spectra.values, dtype=np.float64
+    )
+    o = np.argsort(x)
+    x, y = x[o], y[o]
+    if lines is None:
+        lines = NEON_LINES_NM + NEON_LINES_NIR_NM
+    ref = np.sort(np.asarray(lines, dtype=np.float64))
+    ref = ref[(ref > x[0] - max_offset_nm) & (ref < x[-1] + max_offset_nm)]
+    centres, snr = _lamp_peaks(x, y, min_snr)
+    if len(centres) < order + 2 or len(ref) < order + 2:
+        raise ValueError(f"{len(centres)} lamp lines found and {len(ref)} reference lines in {x[0]:.1f}–{x[-1]:.1f} nm; "
+                         f"an order-{order} correction needs at least {order + 2} of each (lower min_snr or order).")  # fmt: skip
+
+    def pairs(offset: float, tol: float):
+        j = np.clip(np.searchsorted(ref, centres + offset), 1, len(ref) - 1)
+        near = np.where(np.abs(ref[j - 1] - centres - offset) < np.abs(ref[j] - centres - offset), j - 1, j)
+        keep = np.abs(ref[near] - centres - offset) < tol
+        return keep, near
+
+    step = min(0.02, tolerance_nm / 4)
+    trial = np.arange(-max_offset_nm, max_offset_nm + step / 2, step)
+    score = [float(np.sum(np.log1p(snr[pairs(t, tolerance_nm / 2)[0]]))) for t in trial]
+    offset = float(trial[int(np.argmax(score))])
+    keep, near = pairs(offset, tolerance_nm)
+    keep &= np.bincount(near, weights=keep, minlength=len(ref))[near] == 1  # one lamp line per reference line
+    meas, refl = centres[keep], ref[near[keep]]
+    if len(meas) < order + 2:
+        raise ValueError(f"only {len(meas)} lamp lines match the reference list within {tolerance_nm} nm; "
+                         "check the line list, the laser or widen tolerance_nm / max_offset_nm.")  # fmt: skip
+    center, scale = float(np.mean(x)), float(np.ptp(x) / 2 or 1.0)
+    use = np.ones(len(meas), dtype=bool)
+    for _ in range(2):  # fit, reject pairs beyond 3× the RMS, refit
+        coef = np.polynomial.polynomial.polyfit((meas[use] - center) / scale, refl[use], order)
+        resid = refl - np.polynomial.polynomial.polyval((meas - center) / scale, coef)
+        rms = float(np.sqrt(np.mean(resid[use] ** 2)))
+        new_use = np.abs(resid) <= max(3 * rms, 1e-6)
+        if new_use.sum() < order + 2 or np.array_equal(new_use, use):
+            break
+        use = new_use
+    mid = float(np.mean(refl))
+    out = xr.Dataset(
+        {
+            "measured_nm": ("line", meas, {"long_name": "lamp line centre on the file's axis", "units": "nm"}),
+            "reference_nm": ("line", refl, {"units": "nm"}),
+            "residual_nm": ("line", resid, {"long_name": "reference − calibrated centre", "units": "nm"}),
+            "used": ("line", use, {"long_name": "kept in the final fit"}),
+            "snr": ("line", snr[keep]),
+        },
+        attrs={
+            "coefficients": coef.tolist(),
+            "center_nm": center,
+            "scale_nm": scale,
+            "order": order,
+            "offset_nm": offset,
+            "rms_nm": rms,
+            "rms_cm": rms * 1e7 / mid**2,
+            "n_lines": int(use.sum()),
+        },  # fmt: skip
+    )
+    return out
+
+
+def apply_wavelength_calibration(ds: xr.Dataset, cal: xr.Dataset) -> xr.Dataset:
+    """The map with its wavelength axis corrected by ``calibrate_wavelength``'s polynomial; Raman shift
+    and energy follow (same laser). The data are untouched: only the axis moves."""
+    validate_map(ds)
+    if "wavelength" not in ds.coords:
+        raise AxisError("the map has no wavelength axis to correct; give it a laser (with_laser) first.")
+    coef = np.asarray(cal.attrs["coefficients"], dtype=np.float64)
+    wl = np.polynomial.polynomial.polyval(
+        (np.asarray(ds["wavelength"].values, np.float64) - cal.attrs["center_nm"]) / cal.attrs["scale_nm"], coef
+    )
+    out = ds.assign_coords(wavelength=(SPECTRAL_DIM, wl, ds["wavelength"].attrs))
+    if "energy" in ds.coords:
+        out = out.assign_coords(energy=(SPECTRAL_DIM, _axes.nm2ev(wl), ds["energy"].attrs))
+    laser = ds.attrs.get("laser_nm")
+    if laser is not None and "shift" in ds.coords:
+        out = out.assign_coords(shift=(SPECTRAL_DIM, _axes.raman_shift(wl, float(laser)), ds["shift"].attrs))
+    out.attrs = dict(ds.attrs)
+    add_history(out.attrs, "apply_wavelength_calibration", coefficients=cal.attrs["coefficients"], rms_nm=cal.attrs["rms_nm"])
     return out
 
 

@@ -8,7 +8,7 @@ import pytest
 import hyperspec
 from hyperspec._errors import AxisError
 from hyperspec.preprocess import calibrate as C
-from tests.conftest import SILICON_TXT, read_witec_ascii
+from tests.conftest import SHARED_DATA, SILICON_TXT, read_witec_ascii
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +92,58 @@ def test_line_outside_the_axis_is_a_clear_error(small_map):
     ds, _ = small_map
     with pytest.raises(AxisError, match="reference line"):
         C.find_line(ds, expected=9000.0)
+
+
+def _neon_lamp(offset_nm=0.4, stretch=3e-4, seed=0):
+    """A synthetic neon lamp on a 785 nm system: Gaussian lines at the NIST wavelengths on a continuum,
+    Poisson noise; the file's axis is the true one moved by ``offset_nm`` and stretched."""
+    from hyperspec.preprocess.calibrate import NEON_LINES_NIR_NM
+
+    rng = np.random.default_rng(seed)
+    px = np.arange(1340)
+    true = 780 + 0.135 * px - 2e-6 * px**2
+    lines = np.array(NEON_LINES_NIR_NM)
+    amp = rng.uniform(0.2, 1.0, lines.size) * 5000
+    y = rng.poisson(300 + 0.05 * px + (amp[:, None] * np.exp(-0.5 * ((true[None] - lines[:, None]) / 0.12) ** 2)).sum(0))
+    return hyperspec.from_array(y.astype(float), true + offset_nm + stretch * (true - 870), unit="nm", laser_nm=785.0), true
+
+
+@pytest.mark.parametrize(("offset_nm", "stretch"), [(0.4, 3e-4), (-1.2, -2e-4), (0.0, 0.0)])
+def test_neon_lamp_calibration_recovers_the_axis(offset_nm, stretch):
+    from hyperspec.preprocess import apply_wavelength_calibration, calibrate_wavelength
+
+    lamp, true = _neon_lamp(offset_nm, stretch)
+    cal = calibrate_wavelength(lamp)
+    assert cal.attrs["n_lines"] >= 18 and cal.attrs["rms_nm"] < 0.005
+    fixed = apply_wavelength_calibration(lamp, cal)
+    assert np.max(np.abs(fixed["wavelength"].values - true)) < 0.005  # nm
+    shift_err = np.abs(fixed["shift"].values - hyperspec.axes.raman_shift(true, 785.0))
+    assert np.max(shift_err) < 0.1  # cm-1, over 780–958 nm
+    np.testing.assert_array_equal(fixed["spectra"].values, lamp["spectra"].values)  # only the axis moves
+
+
+def test_neon_calibration_explains_a_lamp_too_weak_to_use():
+    """The BWTEK lamp file of ramanchada2 (0 % lamp power): its neon lines sit 4–5σ above the noise."""
+    from hyperspec.preprocess import calibrate_wavelength
+
+    lamp = hyperspec.open(SHARED_DATA / "ramanchada2" / "BWTEK" / "lamp Ne 20 ms 0%.txt")
+    with pytest.raises(ValueError, match="lamp lines"):
+        calibrate_wavelength(lamp)
+
+
+def test_calibrate_wavelength_recipe_step_and_cli(tmp_path):
+    from hyperspec._errors import RecipeError
+    from hyperspec.cli import main
+    from hyperspec.pipeline.recipe import load_recipe
+
+    lamp, true = _neon_lamp()
+    hyperspec.save(lamp, tmp_path / "lamp.zarr")
+    m = hyperspec.from_array(np.ones((2, 3, lamp.sizes["spectral"])), lamp["wavelength"].values, unit="nm", laser_nm=785.0)
+    hyperspec.save(m, tmp_path / "map.zarr")
+    assert main(["preprocess", str(tmp_path / "map.zarr"), str(tmp_path / "out.zarr"), "--neon", str(tmp_path / "lamp.zarr")]) == 0
+    out = hyperspec.open(tmp_path / "out.zarr")
+    assert np.max(np.abs(out["wavelength"].values - true)) < 0.005
+    (tmp_path / "r.toml").write_text('[input]\npath = "map.zarr"\n[[preprocess]]\nstep = "calibrate_wavelength"\nlamp = "nope.zarr"\n'
+                                     '[output]\npath = "res.zarr"\n')  # fmt: skip
+    with pytest.raises(RecipeError, match="lamp file .*nope.zarr not found"):
+        load_recipe(tmp_path / "r.toml")
