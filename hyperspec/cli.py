@@ -220,6 +220,24 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    from hyperspec.pipeline.outputs import run_analyses  # noqa: PLC0415
+
+    a = {"kind": "line_profile", "variable": args.variable, "start": args.start, "end": args.end, "width": args.width}
+    for path in run_analyses(args.store, [a], Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_filter(args) -> int:
+    from hyperspec.pipeline.outputs import run_analyses  # noqa: PLC0415
+
+    a = {"kind": "filter_map", "variable": args.variable, "filter": args.kind, "size": args.size}
+    for path in run_analyses(args.store, [a], Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_formats(args) -> int:
     from hyperspec.io.registry import readers  # noqa: PLC0415
 
@@ -480,6 +498,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _add_reader_options(p)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "profile",
+        help="values of a band map along a line (CSV + PNG)",
+        description="A line profile of a results variable, averaged over --width pixels across the line (the paper's cross-sections).",
+    )
+    p.add_argument("store", help="a results store (or any store with (y, x) maps)")
+    p.add_argument("variable", help="the map, e.g. aspl_area")
+    p.add_argument("--start", type=float, nargs=2, required=True, metavar=("ROW", "COL"), help="start of the line (pixels)")
+    p.add_argument("--end", type=float, nargs=2, required=True, metavar=("ROW", "COL"), help="end of the line (pixels)")
+    p.add_argument("--width", type=int, default=1, help="pixels averaged across the line (default 1)")
+    p.add_argument("--out", default="profiles", help="output folder (default ./profiles)")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser(
+        "filter",
+        help="median or Gaussian filter of a band map (TIFF + PNG)",
+        description="Filter a results variable over (y, x): median (size pixels) or Gaussian (sigma = size pixels, NaN-aware).",
+    )
+    p.add_argument("store", help="a results store")
+    p.add_argument("variable", help="the map, e.g. lers_temperature_k")
+    p.add_argument("--kind", choices=["median", "gaussian"], default="median")
+    p.add_argument("--size", type=float, default=3, help="median window or Gaussian sigma (pixels, default 3)")
+    p.add_argument("--out", default="filtered", help="output folder (default ./filtered)")
+    p.set_defaults(func=cmd_filter)
 
     p = sub.add_parser("formats", help="list the instrument file formats hyperspec reads", description="List every reader.")
     p.set_defaults(func=cmd_formats)

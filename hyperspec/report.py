@@ -213,3 +213,22 @@ def plot_preprocess(before: xr.Dataset, after: xr.Dataset, path: str | Path, pix
         ax.legend(fontsize=7, loc="upper right")
     axes[-1, 0].set_xlabel("Raman shift (cm⁻¹)" if "shift" in after.coords else "wavelength (nm)")
     return _save(fig, path, dpi)
+
+
+def plot_profile(image: xr.DataArray, profile: xr.DataArray, path: str | Path, *, dpi: int = 110) -> Path:
+    """The map with the profile's line drawn on it, and the values along the line (the paper's cross-sections)."""
+    plt = _pyplot()
+    fig, (ax_map, ax_prof) = plt.subplots(1, 2, figsize=(9.2, 3.8))
+    _draw(ax_map, image, plt)
+    (y0, x0), (y1, x1) = profile.attrs["start"], profile.attrs["end"]
+    if "x" in image.coords and "y" in image.coords and image.sizes["x"] > 1:
+        xs, ys = image["x"].values, image["y"].values
+        x0, x1 = np.interp([x0, x1], np.arange(xs.size), xs)
+        y0, y1 = np.interp([y0, y1], np.arange(ys.size), ys)
+    ax_map.plot([x0, x1], [y0, y1], color="cyan", lw=1.5)
+    ax_prof.plot(profile["distance"].values, profile.values, color="k", lw=1.2)
+    ax_prof.set_xlabel(f"distance ({profile['distance'].attrs.get('units', 'pixel').replace('um', 'µm')})")
+    units = image.attrs.get("units", "")
+    ax_prof.set_ylabel(f"{image.name} ({units})" if units else str(image.name))
+    ax_prof.set_title(f"profile, {profile.attrs.get('width', 1)} px wide", fontsize=9)
+    return _save(fig, path, dpi)

@@ -13,7 +13,46 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["write_report", "region_statistics"]
+__all__ = ["write_report", "region_statistics", "run_analyses"]
+
+#: Analyses a recipe's ``[[analysis]]`` tables may ask for, with their keys.
+ANALYSES = {
+    "line_profile": {"variable": (str,), "start": (list,), "end": (list,), "width": (int,)},
+    "filter_map": {"variable": (str,), "filter": (str,), "size": (int, float)},
+}
+
+
+def run_analyses(store, analyses: list[dict], outdir) -> list[Path]:
+    """Line profiles (CSV + PNG with the line on the map) and filtered maps (TIFF + PNG) of a results store."""
+    import hyperspec  # noqa: PLC0415
+    from hyperspec import report, spatial  # noqa: PLC0415
+    from hyperspec._errors import HyperspecError  # noqa: PLC0415
+    from hyperspec.io.export import write_tiff  # noqa: PLC0415
+
+    results = hyperspec.open(store)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for i, a in enumerate(analyses):
+        name = a["variable"]
+        if name not in results.data_vars:
+            raise HyperspecError(f"analysis {i + 1} ({a['kind']}): no variable {name!r} in {store}; it has {', '.join(results.data_vars)}.")
+        image = results[name].compute()
+        if a["kind"] == "line_profile":
+            prof = spatial.line_profile(image, tuple(a["start"]), tuple(a["end"]), width=int(a.get("width", 1)))
+            base = outdir / f"profile_{i + 1}_{name}"
+            with base.with_suffix(".csv").open("w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow([f"distance [{prof['distance'].attrs.get('units', '')}]", f"{name} [{image.attrs.get('units', '')}]"])
+                w.writerows(zip(prof["distance"].values.tolist(), prof.values.tolist(), strict=True))
+            written += [base.with_suffix(".csv"), report.plot_profile(image, prof, base.with_suffix(".png"))]
+        else:
+            kind, size = a.get("filter", "median"), a.get("size", 3)
+            filtered = spatial.filter_map(image, kind, size).rename(f"{name}_{kind}{size:g}")
+            ds = xr.Dataset({filtered.name: filtered})
+            written += write_tiff(ds, outdir)
+            written += report.write_band_maps(ds, outdir, [filtered.name], overview="")
+    return written
 
 
 def region_statistics(results: xr.Dataset) -> tuple[list[dict], xr.DataArray | None]:

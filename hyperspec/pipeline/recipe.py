@@ -60,6 +60,7 @@ WHOLE_MAP_STEPS: dict[str, dict[str, tuple]] = {
 _SECTIONS: dict[str, dict[str, tuple]] = {
     "input": {"path": (str,), "laser_nm": _NUM, "group": (str,)},
     "preprocess": {},  # an array of tables, each {step = "...", ...}
+    "analysis": {},  # an array of tables, each {kind = "line_profile" | "filter_map", ...}
     "decompose": {
         "preset": (str,), "model": (dict,), "drop": (list,), "include": (list,), "mask": (list,), "weights": (str,),
         "saturation": _NUM, "batch_size": (int,), "max_iter": (int,), "tol": _NUM,
@@ -150,7 +151,7 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
             if key not in recipe[section]:
                 raise RecipeError(f"{source}{_line_of(text, section)}: [{section}] needs {key} = ...")
     for section, allowed in _SECTIONS.items():
-        if section == "preprocess" or section not in recipe:
+        if section in ("preprocess", "analysis") or section not in recipe:
             continue
         if not isinstance(recipe[section], Mapping):
             raise RecipeError(f"{source}: [{section}] must be a table.")
@@ -183,6 +184,7 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
         if missing:
             raise RecipeError(f"{source}{_line_of(text, 'preprocess', 'step')}: {where} needs {' and '.join(missing)} = ….")
     recipe["preprocess"] = steps
+    recipe["analysis"] = _check_analyses(recipe.get("analysis", []), source, text)
     dec = recipe.setdefault("decompose", {}) if "decompose" in recipe else None
     if dec is not None:
         if "preset" in dec and "model" in dec:
@@ -196,6 +198,32 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
     out.setdefault("png", False)
     out.setdefault("csv", False)
     return recipe
+
+
+def _check_analyses(analyses, source: str, text: str | None) -> list[dict]:
+    """``[[analysis]]`` tables: a known kind, known keys, the required ones present."""
+    from hyperspec.pipeline.outputs import ANALYSES  # noqa: PLC0415
+
+    if isinstance(analyses, Mapping):
+        analyses = [analyses]
+    if not isinstance(analyses, list):
+        raise RecipeError(f'{source}: analyses are written [[analysis]] with kind = "line_profile" or "filter_map".')
+    required = {"line_profile": ("variable", "start", "end"), "filter_map": ("variable",)}
+    for i, a in enumerate(analyses):
+        kind = a.get("kind")
+        if kind not in ANALYSES:
+            raise RecipeError(f"{source}{_line_of(text, 'analysis', 'kind')}: analysis {i + 1} has kind = {kind!r}."
+                              f"{_hint(str(kind), ANALYSES)} Kinds: {', '.join(ANALYSES)}.")  # fmt: skip
+        _check_keys({k: v for k, v in a.items() if k != "kind"}, ANALYSES[kind], f"analysis {kind!r}", source, text, "analysis")
+        missing = [k for k in required[kind] if k not in a]
+        if missing:
+            raise RecipeError(f"{source}{_line_of(text, 'analysis', 'kind')}: analysis {kind!r} needs {' and '.join(missing)} = ….")
+        for key in ("start", "end"):
+            if key in a and (len(a[key]) != 2 or not all(isinstance(v, (int, float)) for v in a[key])):
+                raise RecipeError(f"{source}{_line_of(text, 'analysis', key)}: {key} = [row, column] (pixels) in analysis {kind!r}.")
+        if kind == "filter_map" and a.get("filter", "median") not in ("median", "gaussian"):
+            raise RecipeError(f"{source}{_line_of(text, 'analysis', 'filter')}: filter = 'median' or 'gaussian', not {a['filter']!r}.")
+    return analyses
 
 
 def _check_model(dec: dict, source: str, text: str | None) -> None:
@@ -244,8 +272,8 @@ def load_recipe(path: str | Path) -> dict:
 
 
 def recipe_hash(recipe: Mapping) -> str:
-    """A digest of everything that changes the results (not the output path, scheduler or worker counts)."""
-    keep = {k: v for k, v in recipe.items() if not k.startswith("_") and k != "output"}
+    """A digest of everything that changes the results (not the output path, analyses, scheduler or worker counts)."""
+    keep = {k: v for k, v in recipe.items() if not k.startswith("_") and k not in ("output", "analysis")}
     comp = dict(keep.get("compute", {}))
     for k in ("scheduler", "workers", "threads_per_worker", "jobqueue", "memory_mb"):
         comp.pop(k, None)

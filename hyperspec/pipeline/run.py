@@ -393,6 +393,11 @@ def _write_outputs(recipe: dict, out: Path, say) -> None:
     from hyperspec.pipeline.outputs import write_report  # noqa: PLC0415
 
     opts = recipe["output"]
+    if recipe.get("analysis"):
+        from hyperspec.pipeline.outputs import run_analyses  # noqa: PLC0415
+
+        for path in run_analyses(out, recipe["analysis"], out.with_name(out.stem + "_analysis")):
+            say(f"wrote {path}")
     if not opts.get("png") and not opts.get("csv"):
         return
     png = None if not opts.get("png") else Path(opts["png"]) if isinstance(opts["png"], str) else out.with_name(out.stem + "_png")

@@ -232,3 +232,36 @@ def test_whole_map_steps_run_first_into_an_intermediate_store(map_store, tmp_pat
     bad["preprocess"] = [{"step": "remove_spikes"}, {"step": "denoise"}]
     with pytest.raises(hyperspec.HyperspecError, match="must come before"):
         run_recipe(bad, progress=False)
+
+
+def test_analyses_line_profile_and_filter_from_recipe_and_cli(map_store, tmp_path, capsys):
+    tifffile = pytest.importorskip("tifffile")
+    from hyperspec import spatial
+    from hyperspec._errors import RecipeError
+    from hyperspec.pipeline.recipe import validate_recipe
+
+    rec = _recipe(map_store, tmp_path / "res.zarr")
+    rec["analysis"] = [
+        {"kind": "line_profile", "variable": "aspl_area", "start": [2, 1], "end": [9, 14], "width": 3},
+        {"kind": "filter_map", "variable": "lers_temperature_k", "filter": "median", "size": 3},
+    ]
+    out = run_recipe(validate_recipe(rec), progress=False)
+    res = hyperspec.open(out).compute()
+    folder = tmp_path / "res_analysis"
+    table = np.loadtxt(folder / "profile_1_aspl_area.csv", delimiter=",", skiprows=1)
+    expected = spatial.line_profile(res["aspl_area"], (2, 1), (9, 14), width=3)
+    np.testing.assert_allclose(table[:, 1], expected.values, rtol=1e-12)
+    np.testing.assert_allclose(table[:, 0], expected["distance"].values)
+    assert (folder / "profile_1_aspl_area.png").stat().st_size > 10_000
+    filtered = tifffile.imread(folder / "lers_temperature_k_median3.tif")
+    np.testing.assert_allclose(filtered, spatial.filter_map(res["lers_temperature_k"], "median", 3).values.astype(np.float32))
+    assert main(["profile", str(out), "hers_area", "--start", "0", "0", "--end", "11", "15", "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "profile_1_hers_area.csv").exists()
+    assert main(["filter", str(out), "aspl_area", "--kind", "gaussian", "--size", "1.5", "--out", str(tmp_path / "f")]) == 0
+    assert (tmp_path / "f" / "aspl_area_gaussian1.5.tif").exists()
+    assert main(["profile", str(out), "nope", "--start", "0", "0", "--end", "1", "1", "--out", str(tmp_path / "p")]) == 2
+    assert "no variable 'nope'" in capsys.readouterr().err
+    with pytest.raises(RecipeError, match="line_profile"):
+        validate_recipe({**rec, "analysis": [{"kind": "line_profil", "variable": "aspl_area"}]})
+    with pytest.raises(RecipeError, match="needs start and end"):
+        validate_recipe({**rec, "analysis": [{"kind": "line_profile", "variable": "aspl_area"}]})
