@@ -24,16 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import _machine, write_table  # noqa: E402
 
-# VmHWM is this process's own peak; ru_maxrss would include the parent's pages at fork time
-PEAK = r"""
-def peak_rss():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-"""
-
 OURS = (
-    PEAK
+    PEAK_RSS_CODE
     + r"""
 import json, sys, time
 import hyperspec
@@ -46,7 +38,7 @@ print(json.dumps({"seconds": dt, "rss": peak_rss(), "shape": list(ds.spectra.sha
 )
 
 PANDAS = (
-    PEAK
+    PEAK_RSS_CODE
     + r"""
 import json, sys, time
 import numpy as np, pandas as pd, xarray as xr

@@ -22,16 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_store import _machine, write_table  # noqa: E402
 
-# VmHWM is the process's own peak RSS; ru_maxrss would also count the parent's pages at fork time
-PEAK = r"""
-def peak_rss():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-"""
-
 RUN = (
-    PEAK
+    PEAK_RSS_CODE
     + r"""
 import json, sys, time
 import hyperspec
@@ -45,7 +37,7 @@ print(json.dumps({"seconds": dt, "rss": peak_rss()}))
 )
 
 MEM = (
-    PEAK
+    PEAK_RSS_CODE
     + r"""
 import json, sys, time
 import hyperspec

@@ -66,6 +66,16 @@ print(json.dumps({"write_s": t1 - t0, "read_s": t2 - t1, "disk": size, "rss": re
 """
 
 
+# Code for a benchmark's child process: its own peak RSS. VmHWM is per process image; ru_maxrss would
+# also count the parent's pages at fork time.
+PEAK_RSS_CODE = r"""
+def peak_rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+"""
+
+
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

@@ -378,6 +378,12 @@ def test_hyperspy_export_and_import(tmp_path):
 
 # ---- corrupt files, every reader -------------------------------------------------------------------------
 FUZZ = [
+    SHARED_DATA / "rosettasciio" / "renishaw" / "renishaw_test_map.wdf",
+    SHARED_DATA / "rosettasciio" / "renishaw" / "renishaw_test_spectrum.wdf",
+    SHARED_DATA / "sif_parser" / "raman1.sif",
+    SHARED_DATA / "nirs4all-formats" / "raman_witec" / "Si-wafer-Raman-Spectrum-1.txt",
+    SHARED_DATA / "horiba-raman" / "offgrid_3.txt",
+    SHARED_DATA / "rosettasciio" / "jobinyvon" / "jobinyvon_test_map_x3-y2.xml",
     SPE / "Testfile_Single_SPE3.spe",
     SPE / "Testfile_Single_SPE2.SPE",
     SPC / "raman-sion.spc",
