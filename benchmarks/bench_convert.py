@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import _machine, write_table  # noqa: E402
+from bench_store import PEAK_RSS_CODE, _machine, write_table  # noqa: E402
 
 OURS = (
     PEAK_RSS_CODE

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import _machine, write_table  # noqa: E402
+from bench_store import PEAK_RSS_CODE, _machine, write_table  # noqa: E402
 
 RUN = (
     PEAK_RSS_CODE
