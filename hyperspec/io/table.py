@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import re
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -289,24 +290,28 @@ def lazy_rows(path: Path, start: int, n_lead: int, axis: np.ndarray, *, sep: byt
     import dask.array as da  # noqa: PLC0415
     from dask import delayed  # noqa: PLC0415
 
-    offsets, pos = [], []
+    if n_lead != 2:
+        raise ReaderError(f"{path}: lazy reading needs map rows 'x y I…' ({n_lead} position columns found).")
+    offsets, px, py = array("q"), array("d"), array("d")  # 24 bytes per spectrum
     with path.open("rb") as fh:
         fh.seek(start)
         at = start
         for line in fh:
             if line.strip():
-                fields = line.replace(b",", b".").split(sep, n_lead) if comma else line.split(sep, n_lead)
+                fields = line.replace(b",", b".").split(sep, 2) if comma else line.split(sep, 2)
                 try:
-                    pos.append([float(v) for v in fields[:n_lead]])
-                except ValueError:
+                    px.append(float(fields[0]))
+                    py.append(float(fields[1]))
+                except (ValueError, IndexError):
                     raise ReaderError(f"{path}: non-numeric position on the row starting at byte {at} (corrupt export?).") from None
                 offsets.append(at)
             at += len(line)
     offsets.append(at)
-    pos = np.array(pos, dtype=np.float64)
+    if not px:
+        raise ReaderError(f"{path}: no spectra rows after the axis row (truncated export?).")
+    pos = np.column_stack([np.frombuffer(px, dtype=np.float64), np.frombuffer(py, dtype=np.float64)])
+    offsets = np.frombuffer(offsets, dtype=np.int64)
     m = axis.size
-    if n_lead != 2 or not len(pos):
-        raise ReaderError(f"{path}: lazy reading needs map rows 'x y I…' ({n_lead} position columns found).")
     xs, ys = np.unique(pos[:, 0]), np.unique(pos[:, 1])
     iy = np.searchsorted(ys, pos[:, 1])
     ix = np.searchsorted(xs, pos[:, 0])
