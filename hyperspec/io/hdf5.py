@@ -102,6 +102,17 @@ def _read(path: Path, *, dataset: str | None = None, axis: str | None = None, un
     with path.open("rb") as fh:
         matlab = fh.read(19) == b"MATLAB 7.3 MAT-file"
     f = h5py.File(path, "r")
+    try:
+        ds = _from_file(path, f, matlab, dataset, axis, unit, laser_nm)
+    except BaseException:
+        f.close()
+        raise
+    if not hasattr(ds["spectra"].data, "dask"):
+        f.close()  # everything was read; a lazy map keeps the file open while it is used
+    return ds
+
+
+def _from_file(path: Path, f, matlab: bool, dataset, axis, unit, laser_nm):
     found = _datasets(f)
     nexus = _nexus(f) if dataset is None else None
     spatial_axes: list[str] = []

@@ -44,7 +44,7 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _spe3(path: Path, raw_head: bytes, footer: int):
+def _spe3(path: Path, footer: int):
     size = path.stat().st_size
     if footer >= size:
         raise ReaderError(f"{path}: the SPE 3.0 XML footer offset ({footer}) lies beyond the end of the file ({size} bytes): truncated.")
@@ -126,7 +126,7 @@ def _read(path: Path, *, laser_nm: float | None = None, unit: str | None = None,
     version = struct.unpack_from("<f", head, 1992)[0]
     footer = struct.unpack_from("<Q", head, 678)[0]
     if version >= 3.0 and footer:
-        data, axis, file_unit, laser, frame_s, attrs = _spe3(path, head, footer)
+        data, axis, file_unit, laser, frame_s, attrs = _spe3(path, footer)
     else:
         if height != 1:
             raise ReaderError(f"{path}: {height} detector rows per frame: an image, not spectra (bin the rows in WinSpec).")

@@ -39,7 +39,7 @@ def _log(path: Path, raw_log_offset: int) -> dict[str, str]:
         return {}
     with path.open("rb") as fh:
         fh.seek(raw_log_offset)
-        block = fh.read(min(64 + 1 << 20, size - raw_log_offset))
+        block = fh.read(min(64 + (1 << 20), size - raw_log_offset))
     sizd, _sizm, txto = struct.unpack_from("<iii", block, 0)
     if not (64 <= txto <= sizd <= len(block)):
         return {}
