@@ -38,13 +38,30 @@ DONE = "run_chunk_done"
 _HALO_STEPS = {"remove_spikes": 2}
 
 
+_INPUTS: dict[tuple, xr.Dataset] = {}  # opened inputs of this process (tasks on one worker share them)
+
+
 def _open_input(recipe: dict) -> xr.Dataset:
+    """The recipe's input, opened once per process: an instrument file read lazily (a large text map
+    is indexed in a full pass) must not be re-opened by every task."""
     import hyperspec  # noqa: PLC0415
 
     inp = recipe["input"]
+    path = Path(inp["path"])
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size) if path.is_file() else None
+    except OSError:
+        stamp = None
+    key = (str(path), stamp, inp.get("group"), inp.get("laser_nm"))
+    if stamp is not None and key in _INPUTS:
+        return _INPUTS[key]
     ds = hyperspec.open(inp["path"], group=inp.get("group"))
     if "laser_nm" in inp and "shift" not in ds.coords:
         ds = hyperspec.with_laser(ds, inp["laser_nm"])
+    if stamp is not None:  # files only: a store is cheap to open and may still be growing
+        _INPUTS.clear()
+        _INPUTS[key] = ds
     return ds
 
 

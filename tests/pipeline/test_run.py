@@ -18,7 +18,9 @@ import hyperspec
 from hyperspec._errors import StoreExistsError
 from hyperspec.cli import main
 from hyperspec.pipeline import run_recipe
+from hyperspec.pipeline.recipe import validate_recipe
 from hyperspec.pipeline.run import DONE
+from tests.conftest import SHARED_DATA
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +240,6 @@ def test_analyses_line_profile_and_filter_from_recipe_and_cli(map_store, tmp_pat
     tifffile = pytest.importorskip("tifffile")
     from hyperspec import spatial
     from hyperspec._errors import RecipeError
-    from hyperspec.pipeline.recipe import validate_recipe
 
     rec = _recipe(map_store, tmp_path / "res.zarr")
     rec["analysis"] = [
@@ -265,3 +266,23 @@ def test_analyses_line_profile_and_filter_from_recipe_and_cli(map_store, tmp_pat
         validate_recipe({**rec, "analysis": [{"kind": "line_profil", "variable": "aspl_area"}]})
     with pytest.raises(RecipeError, match="needs start and end"):
         validate_recipe({**rec, "analysis": [{"kind": "line_profile", "variable": "aspl_area"}]})
+
+
+def test_a_lazy_instrument_file_is_indexed_once_per_process(tmp_path, monkeypatch):
+    """A recipe reading a large text map directly: every task shares one lazy opening of the file."""
+    import hyperspec.io.table as table
+    import hyperspec.io.text as text
+    from hyperspec.pipeline import run as run_module
+
+    src = tmp_path / "map.txt"
+    src.write_bytes((SHARED_DATA / "horiba-raman" / "Gd2O3_AlN_map_data.txt").read_bytes())
+    monkeypatch.setattr(text, "LAZY_BYTES", 0)  # the file counts as large: read lazily
+    calls = []
+    real = table.lazy_rows
+    monkeypatch.setattr(table, "lazy_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(run_module, "_INPUTS", {})
+    rec = {"input": {"path": str(src)}, "preprocess": [{"step": "baseline", "method": "asls", "subtract": True}],
+           "output": {"path": str(tmp_path / "out.zarr")}, "compute": {"backend": "numpy", "chunk_pixels": 12}}  # fmt: skip
+    out = run_recipe(validate_recipe(rec), progress=False)
+    assert len(calls) == 1 and hyperspec.open(out).sizes["run_chunk"] > 2  # several tasks, one index pass
+    assert bool(hyperspec.open(out)["baseline_converged"].all())
