@@ -266,10 +266,11 @@ def _peak_write_mib(path, shape, n_spectral, chunks):
 
 def test_write_streams_chunk_by_chunk_with_bounded_memory(tmp_path):
     chunks = {"y": 32, "x": 32}
-    # 4 blocks vs 64 blocks (16× more pixels, 32 MiB of spectra): two threads hold two blocks either way
+    # 4 blocks vs 64 blocks (16× more pixels, 32 MiB of spectra): two threads hold two or three blocks
+    # (the scheduler may start a third while a write finishes), never a number that grows with the map
     small = _peak_write_mib(tmp_path / "s.zarr", (64, 64), 128, chunks)
     big = _peak_write_mib(tmp_path / "b.zarr", (256, 256), 128, chunks)
-    assert big < 1.3 * small + 2, f"peak memory grew with map size: {small:.1f} MiB → {big:.1f} MiB"
+    assert big < 1.8 * small + 2, f"peak memory grew with map size: {small:.1f} MiB → {big:.1f} MiB"
     back = hyperspec.open(tmp_path / "b.zarr")
     assert back["spectra"].shape == (256, 256, 128) and back["spectra"].chunks[0][0] == 32
     truth = hyperspec.open(tmp_path / "b.zarr", group="truth")
