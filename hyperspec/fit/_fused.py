@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from hyperspec._backend import numba_available
+from hyperspec._backend import numba_available, to_numpy
 
 __all__ = ["available", "FusedModel"]
 
@@ -39,7 +39,7 @@ class FusedModel:
 
     def __init__(self, model):
         codes, on_energy, starts, counts, slots, fixed, lo, hi, scale, node_start = [], [], [], [], [], [], [], [], [], []
-        shift = np.asarray(model.shift, dtype=np.float64)
+        shift = to_numpy(model.shift).astype(np.float64)
         for term in model.terms:
             name = term.component.name
             if name in _CODES:
@@ -69,7 +69,7 @@ class FusedModel:
             scale.append(poly_scale)
             node_start.append(term.component.nodes[0] if term.component.nodes is not None else 0.0)
         self.n_free = model.n_free
-        m = np.asarray(model.shift).size
+        m = shift.size
         writers = np.zeros(model.n_free + 1, dtype=np.int64)
         covers = np.ones(model.n_free + 1, dtype=bool)
         for t_lo, t_hi, start, count in zip(lo, hi, starts, counts, strict=True):
@@ -81,8 +81,8 @@ class FusedModel:
         assign[model.n_free] = False  # the scratch row is cleared and accumulated
         self.zero_rows = np.flatnonzero(~assign).astype(np.int64)
         self.assign = assign
-        self.shift = np.ascontiguousarray(np.asarray(model.shift, dtype=np.float64))
-        self.energy = np.ascontiguousarray(np.asarray(model.energy if model.energy is not None else model.shift, dtype=np.float64))
+        self.shift = np.ascontiguousarray(shift)
+        self.energy = np.ascontiguousarray(to_numpy(model.energy if model.energy is not None else model.shift).astype(np.float64))
         self.args = (
             np.asarray(codes, np.int64),
             np.asarray(on_energy, np.bool_),

@@ -81,7 +81,9 @@ class CompositeModel:
         Photon energy of the channels, eV; needed by components on the energy axis (ESPL).
     fused : bool, optional
         Use the fused numba kernel on NumPy (value and Jacobian in one pass) when every term is a
-        built-in component. Default: when numba is installed, unless ``HYPERSPEC_FUSED=0``.
+        built-in component. Default: when numba is installed, unless ``HYPERSPEC_FUSED=0``. On CuPy
+        the fused CUDA kernel (``kernels/fused_model.cu``) runs only with ``fused=True`` or
+        ``HYPERSPEC_CUDA_KERNELS=1`` until it has been validated on a GPU.
     """
 
     def __init__(self, spec: Mapping[str, Mapping[str, Any]], shift, energy=None, *, fused: bool | None = None):
@@ -189,6 +191,7 @@ class CompositeModel:
             t.name: (None if t.window is None else ((self.shift >= t.window[0]) & (self.shift <= t.window[1]))) for t in self.terms
         }
         self._fused = None
+        cuda_opt_in = fused is True or os.environ.get("HYPERSPEC_CUDA_KERNELS") == "1"
         if fused is None:
             fused = os.environ.get("HYPERSPEC_FUSED", "1") != "0"
         if fused and xp is np:
@@ -199,11 +202,20 @@ class CompositeModel:
                     self._fused = _fused.FusedModel(self)
                 except NotImplementedError:  # a custom component: the NumPy path serves
                     self._fused = None
+        elif xp is not np and fused and cuda_opt_in:  # the CUDA kernel is opt-in until it has run on a GPU
+            from hyperspec.fit._cuda_fused import CudaFusedModel  # noqa: PLC0415
+
+            try:
+                self._fused = CudaFusedModel(self)
+            except NotImplementedError:
+                self._fused = None
 
     @property
     def engine(self) -> str:
-        """Which evaluation runs: ``"numba-fused"`` or the array namespace (``"numpy"``, ``"cupy"``)."""
-        return "numba-fused" if self._fused is not None else self.xp.__name__
+        """Which evaluation runs: ``"numba-fused"``, ``"cuda-fused"`` or the array namespace (``"numpy"``, ``"cupy"``)."""
+        if self._fused is None:
+            return self.xp.__name__
+        return "numba-fused" if self.xp is np else "cuda-fused"
 
     # ---- evaluation ---------------------------------------------------------------------------
     @property
