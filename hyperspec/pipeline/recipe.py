@@ -67,7 +67,7 @@ _SECTIONS: dict[str, dict[str, tuple]] = {
     },
     "output": {"path": (str,), "png": (bool, str), "csv": (bool, str), "spectra": (bool,)},
     "compute": {
-        "backend": (str,), "chunk_pixels": (int,), "memory_mb": _NUM, "scheduler": (str,), "workers": (int,),
+        "backend": (str,), "chunk_pixels": (int,), "memory_mb": _NUM, "device_memory_mb": _NUM, "scheduler": (str,), "workers": (int,),
         "threads_per_worker": (int,), "jobqueue": (dict,),
     },
 }  # fmt: skip
@@ -275,7 +275,7 @@ def recipe_hash(recipe: Mapping) -> str:
     """A digest of everything that changes the results (not the output path, analyses, scheduler or worker counts)."""
     keep = {k: v for k, v in recipe.items() if not k.startswith("_") and k not in ("output", "analysis")}
     comp = dict(keep.get("compute", {}))
-    for k in ("scheduler", "workers", "threads_per_worker", "jobqueue", "memory_mb"):
+    for k in ("scheduler", "workers", "threads_per_worker", "jobqueue", "memory_mb", "device_memory_mb"):
         comp.pop(k, None)
     keep["compute"] = comp
     keep["input"] = {k: v for k, v in keep.get("input", {}).items() if k != "path"} | {"path": Path(recipe["input"]["path"]).name}

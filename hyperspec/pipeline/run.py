@@ -76,7 +76,8 @@ def plan_chunks(ds: xr.Dataset, compute: dict, steps: list[dict] | None = None) 
     """Tasks and blocks along the first pixel dim.
 
     A task covers whole row bands of the input store's chunks (each store chunk is decoded once)
-    unless a band would take more than a quarter of the memory budget; maps with fewer bands than
+    unless a band would take more than a quarter of the memory budget; on the GPU, blocks also fit
+    ``device_memory_mb`` (default: half the free device memory) shared by the workers; maps with fewer bands than
     twice the workers are split further so every worker has work. Inside
     a task, ``block_rows`` rows at a time go through the steps, so a task's memory is its float32
     band plus one block's working set, from ``memory_mb`` (or ``chunk_pixels``) whatever the map size.
@@ -93,17 +94,36 @@ def plan_chunks(ds: xr.Dataset, compute: dict, steps: list[dict] | None = None) 
     n_rows = spectra.sizes[dim]
     workers = int(compute.get("workers", 0)) or (os.cpu_count() or 2)
     budget = float(compute.get("memory_mb", 1024)) * 2**20 / workers
+    device_mb = _device_budget_mb(compute)
     if "chunk_pixels" in compute:
         block_pixels = int(compute["chunk_pixels"])
     else:
         block_pixels = int(budget / _bytes_per_pixel(m, steps or []))
+        if device_mb is not None:  # a block's working set must also fit the GPU, shared by the workers on it
+            block_pixels = min(block_pixels, int(device_mb * 2**20 / workers / _bytes_per_pixel(m, steps or [])))
     block_rows = max(1, min(n_rows, block_pixels // max(1, row_pixels)))
     store_rows = spectra.chunks[0][0] if spectra.chunks is not None else n_rows
     band_rows = max(1, int(budget / 4 // (4.0 * m * row_pixels)))  # the float32 band may take a quarter of the budget
     rows = max(block_rows, min(store_rows, band_rows)) if "chunk_pixels" not in compute else block_rows
     rows = max(1, min(rows, n_rows, math.ceil(n_rows / (2 * workers))))  # ≥ 2 tasks per worker
-    return {"dim": dim, "rows": rows, "block_rows": min(block_rows, rows), "n_rows": n_rows,
+    plan = {"dim": dim, "rows": rows, "block_rows": min(block_rows, rows), "n_rows": n_rows,
             "n_chunks": math.ceil(n_rows / rows), "row_pixels": row_pixels}  # fmt: skip
+    if device_mb is not None:
+        plan["device_memory_mb"] = round(float(device_mb), 1)
+    return plan
+
+
+def _device_budget_mb(compute: dict) -> float | None:
+    """The GPU memory a run may use (MiB): ``device_memory_mb``, else half of device 0's free memory
+    when the backend is CuPy; None on the CPU."""
+    if "device_memory_mb" in compute:
+        return float(compute["device_memory_mb"])
+    if compute.get("backend") != "cupy":
+        return None
+    import cupy  # noqa: PLC0415
+
+    free, _total = cupy.cuda.runtime.memGetInfo()
+    return free / 2**20 / 2
 
 
 def _whole_map_pass(recipe: dict, out: Path, overwrite: bool, say) -> None:

@@ -286,3 +286,17 @@ def test_a_lazy_instrument_file_is_indexed_once_per_process(tmp_path, monkeypatc
     out = run_recipe(validate_recipe(rec), progress=False)
     assert len(calls) == 1 and hyperspec.open(out).sizes["run_chunk"] > 2  # several tasks, one index pass
     assert bool(hyperspec.open(out)["baseline_converged"].all())
+
+
+def test_gpu_blocks_fit_the_device_memory_budget(map_store):
+    from hyperspec.pipeline.run import _bytes_per_pixel, plan_chunks
+
+    ds = hyperspec.open(map_store)
+    host = plan_chunks(ds, {"backend": "numpy", "workers": 1, "memory_mb": 1024})
+    assert "device_memory_mb" not in host and host["block_rows"] == 6  # two tasks of 6 rows; memory is no limit
+    per_px = _bytes_per_pixel(ds.sizes["spectral"], [])
+    device_mb = 3 * 16 * per_px / 2**20  # room for three 16-pixel rows on the GPU
+    gpu = plan_chunks(ds, {"backend": "cupy", "workers": 1, "memory_mb": 1024, "device_memory_mb": device_mb})
+    assert gpu["block_rows"] == 3 and gpu["device_memory_mb"] == round(device_mb, 1)
+    two = plan_chunks(ds, {"backend": "cupy", "workers": 3, "memory_mb": 1024, "device_memory_mb": device_mb})
+    assert two["block_rows"] == 1  # three workers share the device
