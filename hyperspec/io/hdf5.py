@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import LAZY_BYTES, Reader, guess_unit, register
+from hyperspec.io.registry import LAZY_BYTES, LENGTH_TO_UM, Reader, guess_unit, register
 from hyperspec.model import from_array
 
 _UNITS = {"nm": "nm", "nanometer": "nm", "cm-1": "cm-1", "1/cm": "cm-1", "cm^-1": "cm-1", "ev": "eV", "cm-1-abs": "cm-1-abs"}
 _NAME_UNITS = (("wavelength", "nm"), ("shift", "cm-1"), ("wavenumber", "cm-1"), ("energy", "eV"))
-_LENGTH_UM = {"um": 1.0, "µm": 1.0, "micrometer": 1.0, "nm": 1e-3, "mm": 1e3, "m": 1e6}
 
 
 def _sniff(path: Path, head: bytes) -> bool:
@@ -154,7 +153,7 @@ def _from_file(path: Path, f, matlab: bool, dataset, axis, unit, laser_nm):
     coords = {}
     for name, ap in zip(("y", "x"), spatial_axes[-2:] if len(spatial_axes) >= 2 else [], strict=False):
         if ap in found and name in dims:
-            factor = _LENGTH_UM.get(_text(found[ap].attrs.get("units", "um")).strip().lower(), 1.0)
+            factor = LENGTH_TO_UM.get(_text(found[ap].attrs.get("units", "um")).strip().lower(), 1.0)
             coords[name] = np.asarray(found[ap][()], dtype=np.float64).ravel() * factor
     meta = {k: _text(v)[:200] for k, v in f.attrs.items()}
     meta.update({"dataset": dataset, "axis": axis})

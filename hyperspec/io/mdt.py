@@ -23,14 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import Reader, binary_block, register
+from hyperspec.io.registry import LENGTH_TO_UM, Reader, binary_block, register
 from hyperspec.model import from_array
 
 MAGIC = b"\x01\xb0\x93\xff"
 FRAME_TYPES = {0: "scanned image", 1: "spectroscopy", 3: "text", 105: "old MDA", 106: "MDA", 107: "palette", 190: "curves", 201: "curves"}
 _MDA_TYPES = {-1: "i1", 1: "u1", -2: "<i2", 2: "<u2", -4: "<i4", 4: "<u4", -8: "<i8", 8: "<u8", -5892: "<f4", -13320: "<f8"}
 _SPECTRAL_UNITS = {"nm": "nm", "cm-1": "cm-1", "1/cm": "cm-1", "cm^-1": "cm-1", "ev": "eV"}
-_LENGTH_UM = {"um": 1.0, "µm": 1.0, "nm": 1e-3, "mm": 1e3, "m": 1e6}
 
 
 def _sniff(path: Path, head: bytes) -> bool:
@@ -147,7 +146,7 @@ def _read(path: Path, *, laser_nm: float | None = None, frame: int | None = None
     names = ["x", "y", "z"][: len(others)]
     coords = {}
     for name, d in zip(names, others, strict=True):
-        factor = _LENGTH_UM.get(d["unit"].strip().lower())
+        factor = LENGTH_TO_UM.get(d["unit"].strip().lower())
         if factor is not None:
             coords[name] = (d["bias"] + d["scale"] * np.arange(d["max"] - d["min"] + 1)) * factor
     data = data.transpose(tuple(range(len(others)))[::-1] + (len(others),))  # (… y, x, spectral)

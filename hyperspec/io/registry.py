@@ -21,6 +21,8 @@ from hyperspec._errors import HyperspecError, ReaderError
 __all__ = ["Reader", "register", "readers", "find_reader", "read", "supported_formats", "guess_unit", "binary_block", "parse_xml"]
 
 LAZY_BYTES = 256 * 2**20  # binary data blocks larger than this are memory-mapped and read lazily (Dask)
+#: Spatial units to µm, as files spell them.
+LENGTH_TO_UM = {"m": 1e6, "mm": 1e3, "µm": 1.0, "um": 1.0, "micrometer": 1.0, "nm": 1e-3}
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,16 @@ def binary_block(path: Path, dtype, offset: int, shape: tuple[int, ...], *, stri
     nbytes = int(np.prod(shape)) * dtype.itemsize
     if not (lazy or (lazy is None and nbytes > LAZY_BYTES)):
         return np.array(mm)
+    return dask_rows(mm, name=f"read-{path.name}-{offset}-{size}")
+
+
+def dask_rows(array, *, name: str | None = None, chunk_bytes: int = 64 * 2**20):
+    """An on-disk (memory-mapped) array as a Dask array of whole rows, about ``chunk_bytes`` per chunk."""
     import dask.array as da  # noqa: PLC0415
 
-    rows = max(1, min(shape[0], (64 * 2**20) // max(1, nbytes // shape[0])))
-    return da.from_array(mm, chunks=(rows,) + shape[1:], asarray=True, name=f"read-{path.name}-{offset}-{size}")
+    row_bytes = max(1, int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize)
+    rows = max(1, min(array.shape[0], chunk_bytes // row_bytes))
+    return da.from_array(array, chunks=(rows,) + tuple(array.shape[1:]), asarray=True, **({"name": name} if name else {}))
 
 
 def parse_xml(path: Path, raw: bytes):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import LAZY_BYTES, Reader, register
+from hyperspec.io.registry import LAZY_BYTES, Reader, dask_rows, register
 from hyperspec.model import from_array
 
 _ESSENTIAL = {b"WDF1", b"DATA", b"XLST", b"YLST", b"ORGN", b"WMAP"}
@@ -86,14 +86,6 @@ def _read(path: Path, *, laser_nm: float | None = None, lazy: bool | None = None
             fh.close()
 
 
-def _lazy_rows(flat):
-    """A memory-mapped (n, m) block as a Dask array of ~64 MiB row chunks."""
-    import dask.array as da  # noqa: PLC0415
-
-    rows = max(1, (64 * 2**20) // (flat.shape[1] * flat.dtype.itemsize))
-    return da.from_array(flat, chunks=(rows, flat.shape[1]), asarray=True)
-
-
 def _dataset(r, path: Path, laser_nm, lazy: bool = False, unit: str | None = None):
     unit = unit or _UNITS.get(str(r.xlist_unit).strip().lower())
     if unit is None:
@@ -125,7 +117,7 @@ def _dataset(r, path: Path, laser_nm, lazy: bool = False, unit: str | None = Non
             if len(np.unique(cell)) == n:
                 order = np.empty(n, dtype=np.int64)
                 order[cell] = np.arange(n)
-                rows = _lazy_rows(flat)
+                rows = dask_rows(flat)
                 cube = (rows if np.array_equal(order, np.arange(n)) else rows[order]).reshape(len(ys), len(xs), axis.size)
                 return from_array(cube, axis, unit=unit, laser_nm=laser, dims=("y", "x", "spectral"), coords={"x": xs, "y": ys},
                                   source=path.name, attrs=attrs)  # fmt: skip

@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import Reader, register
+from hyperspec.io.registry import LENGTH_TO_UM, Reader, register
 from hyperspec.model import from_array
 
 _SPECTRAL = {"nm": ("nm", 1.0), "mm": ("nm", 1e6), "µm": ("nm", 1e3), "um": ("nm", 1e3), "m": ("nm", 1e9), "ev": ("eV", 1.0),
              "cm-1": ("cm-1", 1.0), "1/cm": ("cm-1", 1.0), "cm⁻¹": ("cm-1", 1.0)}  # fmt: skip
-_LENGTH_UM = {"m": 1e6, "mm": 1e3, "µm": 1.0, "um": 1.0, "nm": 1e-3}
 _TIME_S = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9, "ps": 1e-12}
 _DIM_NAMES = {"x": "x", "width": "x", "y": "y", "height": "y", "z": "z", "depth": "z", "time": "t", "t": "t"}
 
@@ -79,8 +78,8 @@ def to_dataset(path: Path, signal: dict, *, unit: str | None, laser_nm: float | 
         vals = _values(ax)
         if dim == "t" and u in _TIME_S:
             coords[dim] = vals * _TIME_S[u]
-        elif dim in ("x", "y", "z") and u in _LENGTH_UM:
-            coords[dim] = vals * _LENGTH_UM[u]
+        elif dim in ("x", "y", "z") and u in LENGTH_TO_UM:
+            coords[dim] = vals * LENGTH_TO_UM[u]
     attrs = {"metadata": _plain(signal.get("original_metadata", {})), "instrument": instrument}
     return from_array(data, axis_values, unit=unit or spec_unit, laser_nm=laser_nm, dims=tuple(dims), coords=coords or None,
                       source=path.name, attrs=attrs)  # fmt: skip

@@ -208,14 +208,14 @@ def _read(path: Path, *, unit: str | None = None, laser_nm: float | None = None,
         body = block[1:]
         if n_lead == 0:
             return build(body, axis, None, ("point", "spectral"))
-        return _positioned(path, body[:, :n_lead], body[:, n_lead:], axis, unit, laser, attrs)
+        return place_positions(path, body[:, :n_lead], body[:, n_lead:], axis, unit, laser, attrs)
     if width == 4:
         return _long(path, block, unit, laser, attrs)
     raise ReaderError(f"{path}: {width} numeric columns without names and no axis row; expected axis,intensity columns, "
                       "an axis row then spectra rows, or x,y,axis,intensity rows.")  # fmt: skip
 
 
-def _positioned(path, pos, spectra, axis, unit, laser, attrs):
+def place_positions(path, pos, spectra, axis, unit, laser, attrs):
     """Rows ``x [y] I…``: a line (one position column) or a map on the grid of positions (µm)."""
     unit = unit or guess_unit(axis, None, path)
     pos = np.round(pos, 6) + 0.0  # stage read-back noise (-6.9e-15 for 0) must not split a grid column
@@ -242,7 +242,7 @@ def _long(path, block, unit, laser, attrs):
                           "every position needs every channel.")  # fmt: skip
     order = np.lexsort((ax, x, y))
     spectra = val[order].reshape(len(pixels), len(axis))
-    return _positioned(path, pixels[:, ::-1], spectra, axis, unit, laser, attrs)
+    return place_positions(path, pixels[:, ::-1], spectra, axis, unit, laser, attrs)
 
 
 def _sniff(path: Path, head: bytes) -> bool:

@@ -142,20 +142,9 @@ def _horiba_read(path: Path, *, unit: str | None = None, laser_nm: float | None 
         raise ReaderError(f"{path}: {len(rows) - len(arr)} rows do not have {len(axis) + n_lead} values (truncated export?).")
     if n_lead == 0:  # a series of spectra without positions
         return from_array(arr, axis, unit=unit, laser_nm=laser, dims=("point", "spectral"), source=path.name, attrs=attrs)
-    pos, spectra = arr[:, :n_lead], arr[:, n_lead:]
-    if n_lead == 1:
-        return from_array(
-            spectra, axis, unit=unit, laser_nm=laser, dims=("x", "spectral"), coords={"x": pos[:, 0]}, source=path.name, attrs=attrs
-        )
-    xs, ys = np.unique(pos[:, 0]), np.unique(pos[:, 1])
-    if len(xs) * len(ys) == len(pos):  # a full grid
-        iy, ix = np.searchsorted(ys, pos[:, 1]), np.searchsorted(xs, pos[:, 0])
-        cube = np.full((len(ys), len(xs), spectra.shape[1]), np.nan, dtype=np.float32)
-        cube[iy, ix] = spectra
-        return from_array(cube, axis, unit=unit, laser_nm=laser, dims=("y", "x", "spectral"), coords={"x": xs, "y": ys},
-                          source=path.name, attrs=attrs)  # fmt: skip
-    ds = from_array(spectra, axis, unit=unit, laser_nm=laser, dims=("point", "spectral"), source=path.name, attrs=attrs)
-    return ds.assign_coords(x=("point", pos[:, 0], {"units": "um"}), y=("point", pos[:, 1], {"units": "um"}))
+    from hyperspec.io.table import place_positions  # noqa: PLC0415  (x [y] rows: a line, a grid or points)
+
+    return place_positions(path, arr[:, :n_lead], arr[:, n_lead:], axis, unit, laser, attrs)
 
 
 register(Reader("witec-ascii", (".txt", ".dat"), "WITec ASCII export", ("spectrum", "series"), False, _witec_sniff, _witec_read))

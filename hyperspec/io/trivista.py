@@ -18,7 +18,7 @@ import numpy as np
 
 from hyperspec._errors import ReaderError
 from hyperspec.io.registry import Reader, parse_xml, register
-from hyperspec.io.table import _positioned
+from hyperspec.io.table import place_positions
 from hyperspec.model import from_array
 
 _UNITS = {"nanometer": "nm", "wavenumber": "cm-1-abs", "ramanshift": "cm-1", "relativewavenumber": "cm-1", "electronvolt": "eV"}
@@ -88,7 +88,7 @@ def _read(path: Path, *, laser_nm: float | None = None, unit: str | None = None,
         return from_array(data[0], axis, unit=unit, laser_nm=laser, source=path.name, attrs=attrs)
     if all(fr.get("Type") == "Position" and fr.get("ValuePosition") for fr in frames):
         pos = np.array([[float(v) for v in fr.get("ValuePosition").split(";")[:2]] for fr in frames])
-        return _positioned(path, pos, data, axis, unit, laser, attrs)
+        return place_positions(path, pos, data, axis, unit, laser, attrs)
     ticks = np.array([int(fr.get("TimeStamp") or 0) for fr in frames], dtype=np.int64)
     if np.all(ticks > 0) and np.all(np.diff(ticks) > 0):
         ds = from_array(data, axis, unit=unit, laser_nm=laser, dims=("t", "spectral"), source=path.name, attrs=attrs)

@@ -185,15 +185,24 @@ def _apply_steps(ds: xr.Dataset, steps: list[dict], backend: str) -> xr.Dataset:
     return ds
 
 
+_LAMPS: dict[str, xr.Dataset] = {}  # lamp calibrations of this process, by step parameters and lamp file state
+
+
 def _lamp_calibration(params: dict) -> xr.Dataset:
-    """The lamp-line calibration of a ``calibrate_wavelength`` step (one lamp spectrum: cheap per chunk)."""
+    """The lamp-line calibration of a ``calibrate_wavelength`` step, computed once per process (not per chunk)."""
     import hyperspec  # noqa: PLC0415
     from hyperspec import preprocess  # noqa: PLC0415
 
+    lamp = Path(params["lamp"])
+    st = lamp.stat() if lamp.is_file() else None
+    key = json.dumps([params, st and (st.st_mtime_ns, st.st_size)], sort_keys=True, default=str)
+    if key in _LAMPS:
+        return _LAMPS[key]
     kw = {k: params[k] for k in ("order", "tolerance_nm", "max_offset_nm", "min_snr", "lines") if k in params}
     opts = {"unit": params["lamp_unit"]} if "lamp_unit" in params else {}
-    lamp = hyperspec.open(params["lamp"], laser_nm=params.get("lamp_laser_nm"), **opts)
-    return preprocess.calibrate_wavelength(lamp, **kw)
+    cal = preprocess.calibrate_wavelength(hyperspec.open(lamp, laser_nm=params.get("lamp_laser_nm"), **opts), **kw)
+    _LAMPS[key] = cal
+    return cal
 
 
 def _decompose(ds: xr.Dataset, dec: dict, backend: str) -> xr.Dataset:
