@@ -85,7 +85,6 @@ def test_kernel_source_ships_and_the_cuda_path_is_opt_in():
     assert "fused_model" in _kernels.available()
     src = _kernels.source("fused_model")
     assert 'extern "C" __global__ void fused_model(' in src and "REAL_T" in src
-    assert set(PRESETS)  # the presets the kernel serves are importable
     shift = np.linspace(-1800.0, 2200.0, 64)
     model = CompositeModel(build_model_spec("cspbbr3-633", None)["terms"], shift, 1239.84198 / (1e7 / (1e7 / 633.0 - shift)))
     assert model.engine in ("numba-fused", "numpy")  # NumPy never picks the CUDA kernel
