@@ -1,5 +1,11 @@
-// Fused value + Jacobian of a composite band model (hyperspec.fit.composite), one thread per
-// (pixel, channel). The CUDA port of the numba kernel hyperspec/fit/_fused_kernel.py, term codes:
+// Fused kernels of composite band models (hyperspec.fit.composite), the CUDA port of the numba kernel
+// hyperspec/fit/_fused_kernel.py:
+//   fused_model   value + Jacobian, one thread per (pixel, channel);
+//   fused_normal  the Levenberg-Marquardt normal equations J'WJ, J'W r and chi2 = r'W r, one thread block
+//                 per pixel (in the style of Gpufit): the block evaluates a tile of channels into shared
+//                 memory, then each thread accumulates its entries of the augmented product [J r]'[J r];
+//                 the Jacobian never reaches global memory.
+// Term codes:
 //   0 Lorentzian (center, hwhm, height)            6 Raman line + anti-Stokes partner (… , temperature)
 //   1 Gaussian (center, hwhm, height)              3 ESPL band (center, hwhm, beta, height)
 //   2 pseudo-Voigt (center, hwhm, eta, height)     4 l-ERS (width, temperature, height), Bose-Einstein
@@ -20,25 +26,21 @@ typedef REAL_T real;
 #define EXP_MAX ((real)700.0)
 #define LN2 ((real)0.6931471805599453)
 
-extern "C" __global__ void fused_model(
-    const real* __restrict__ shift, const real* __restrict__ energy, const real* __restrict__ p,
+// Value of the model at channel j of the pixel with free parameters pi; with want_jac, its derivatives
+// are added to ji[slot * stride] (slot n_free collects the fixed parameters' and is ignored).
+__device__ __forceinline__ real channel_value(
+    const int j, const real* __restrict__ pi, const real* __restrict__ shift, const real* __restrict__ energy,
     const long long* __restrict__ codes, const unsigned char* __restrict__ on_energy,
     const long long* __restrict__ starts, const long long* __restrict__ counts, const long long* __restrict__ slots,
     const real* __restrict__ fixed, const long long* __restrict__ j_lo, const long long* __restrict__ j_hi,
     const real* __restrict__ scale, const real* __restrict__ node_start,
-    const int n, const int m, const int n_free, const int n_terms, const int want_jac,
-    real* __restrict__ f_out, real* __restrict__ j_out)
+    const int n_free, const int n_terms, const int want_jac, real* ji, const long long stride)
 {
-    const int i = blockIdx.y;
-    const int j = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n || j >= m) return;
-    const real* pi = p + (long long)i * n_free;
-    real* ji = j_out + (long long)i * (n_free + 1) * m + j;
     real fv = 0.0;
 
 #define PARAM(q) (slots[st + (q)] >= 0 ? pi[slots[st + (q)]] : fixed[st + (q)])
 #define SLOT(q) (slots[st + (q)] >= 0 ? (int)slots[st + (q)] : n_free)
-#define ACC(q, v) do { if (want_jac) ji[(long long)SLOT(q) * m] += (v); } while (0)
+#define ACC(q, v) do { if (want_jac) ji[(long long)SLOT(q) * stride] += (v); } while (0)
 
     for (int t = 0; t < n_terms; ++t) {
         if (j < j_lo[t] || j >= j_hi[t]) continue;
@@ -124,8 +126,85 @@ extern "C" __global__ void fused_model(
             fv += v;
         }
     }
-    f_out[(long long)i * m + j] = fv;
+    return fv;
 #undef PARAM
 #undef SLOT
 #undef ACC
+}
+
+extern "C" __global__ void fused_model(
+    const real* __restrict__ shift, const real* __restrict__ energy, const real* __restrict__ p,
+    const long long* __restrict__ codes, const unsigned char* __restrict__ on_energy,
+    const long long* __restrict__ starts, const long long* __restrict__ counts, const long long* __restrict__ slots,
+    const real* __restrict__ fixed, const long long* __restrict__ j_lo, const long long* __restrict__ j_hi,
+    const real* __restrict__ scale, const real* __restrict__ node_start,
+    const int n, const int m, const int n_free, const int n_terms, const int want_jac,
+    real* __restrict__ f_out, real* __restrict__ j_out)
+{
+    const int i = blockIdx.y;
+    const int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n || j >= m) return;
+    const real* pi = p + (long long)i * n_free;
+    real* ji = j_out + (long long)i * (n_free + 1) * m + j;
+    f_out[(long long)i * m + j] = channel_value(j, pi, shift, energy, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi,
+                                                scale, node_start, n_free, n_terms, want_jac, ji, m);
+}
+
+// Shared memory of fused_normal (dynamic): (n_free + 2) rows of `tile` channels (Jacobian rows scaled by
+// sqrt(w), the fixed-parameter scratch row n_free, the weighted residual row n_free + 1), then n_pairs
+// accumulators. pair_a/pair_b list the upper triangle of [J r]'[J r] as row indices (r is row n_free + 1).
+extern __shared__ real normal_smem[];
+
+extern "C" __global__ void fused_normal(
+    const real* __restrict__ shift, const real* __restrict__ energy, const real* __restrict__ p,
+    const long long* __restrict__ codes, const unsigned char* __restrict__ on_energy,
+    const long long* __restrict__ starts, const long long* __restrict__ counts, const long long* __restrict__ slots,
+    const real* __restrict__ fixed, const long long* __restrict__ j_lo, const long long* __restrict__ j_hi,
+    const real* __restrict__ scale, const real* __restrict__ node_start,
+    const real* __restrict__ y, const real* __restrict__ sw, const int* __restrict__ pair_a, const int* __restrict__ pair_b,
+    const int n, const int m, const int n_free, const int n_terms, const int n_pairs, const int tile,
+    real* __restrict__ a_out, real* __restrict__ g_out, real* __restrict__ chi2_out)
+{
+    const int i = blockIdx.x;
+    if (i >= n) return;  // the whole block leaves together
+    const int tid = threadIdx.x, nt = blockDim.x, resid = n_free + 1;
+    real* rows = normal_smem;
+    real* acc = normal_smem + (long long)(n_free + 2) * tile;
+    const real* pi = p + (long long)i * n_free;
+    const real* yi = y + (long long)i * m;
+    const real* wi = sw + (long long)i * m;
+    for (int e = tid; e < n_pairs; e += nt) acc[e] = 0.0;
+    for (int j0 = 0; j0 < m; j0 += tile) {
+        for (int c = tid; c < tile; c += nt) {
+            for (int q = 0; q <= n_free; ++q) rows[q * tile + c] = 0.0;
+            const int j = j0 + c;
+            real r = 0.0;
+            if (j < m && wi[j] > 0.0) {  // a masked channel (weight 0) adds nothing, whatever its data
+                const real w = wi[j];
+                const real fv = channel_value(j, pi, shift, energy, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi,
+                                              scale, node_start, n_free, n_terms, 1, rows + c, tile);
+                r = w * (yi[j] - fv);
+                for (int q = 0; q < n_free; ++q) rows[q * tile + c] *= w;
+            }
+            rows[resid * tile + c] = r;
+        }
+        __syncthreads();
+        for (int e = tid; e < n_pairs; e += nt) {
+            const real* ra = rows + pair_a[e] * tile;
+            const real* rb = rows + pair_b[e] * tile;
+            real s = 0.0;
+            for (int c = 0; c < tile; ++c) s += ra[c] * rb[c];
+            acc[e] += s;
+        }
+        __syncthreads();
+    }
+    for (int e = tid; e < n_pairs; e += nt) {
+        const int a = pair_a[e], b = pair_b[e];
+        if (a == resid) chi2_out[i] = acc[e];
+        else if (b == resid) g_out[(long long)i * n_free + a] = acc[e];
+        else {
+            a_out[((long long)i * n_free + a) * n_free + b] = acc[e];
+            a_out[((long long)i * n_free + b) * n_free + a] = acc[e];
+        }
+    }
 }

@@ -1,8 +1,14 @@
 """Fused GPU evaluation of composite models: the CUDA port (``kernels/fused_model.cu``) of the numba
-kernel, value and Jacobian in one pass, one thread per (pixel, channel), float64.
+kernel, in float64.
 
-Reference: the ``xp`` path of ``CompositeModel`` on CuPy (and the numba kernel on the CPU); the
-``gpu`` tests compare them. **Opt-in until it has run on a GPU**: ``HYPERSPEC_CUDA_KERNELS=1`` (or
+- ``fused_model``: value and Jacobian in one pass, one thread per (pixel, channel);
+- ``fused_normal``: the Levenberg–Marquardt normal equations (JᵀWJ, JᵀW r, χ²) straight from the
+  model, one thread block per pixel; the Jacobian lives only in shared memory, one tile of channels
+  at a time (the (n, m, P) Jacobian is the largest array of a fit: it never reaches device memory).
+
+References: the ``xp`` path of ``CompositeModel`` on CuPy (and the numba kernel on the CPU), and
+``normal_equations_reference``; the ``gpu`` tests compare them, and a CPU test runs the source as C++
+(threads and a barrier standing in for a thread block). **Opt-in until it has run on a GPU**: ``HYPERSPEC_CUDA_KERNELS=1`` (or
 ``CompositeModel(..., fused=True)`` on CuPy) selects it; otherwise CuPy runs the ``xp`` path.
 """
 
@@ -14,15 +20,48 @@ import numpy as np
 
 from hyperspec.fit._fused import FusedModel
 
-__all__ = ["CudaFusedModel"]
+__all__ = ["CudaFusedModel", "normal_equations_reference", "normal_tile", "normal_pairs"]
 
 _THREADS = 128
 _MAX_GRID_Y = 65535
+_SHARED_BYTES = 48 * 1024  # shared memory a block may use without opting in to more
+
+
+def normal_pairs(n_free: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (int32) of the upper triangle of [J r]ᵀ[J r] in ``fused_normal``'s shared tile:
+    Jacobian rows 0…P−1, then the residual as row P + 1 (row P is the fixed parameters' scratch)."""
+    resid = n_free + 1
+    a = [i for i in range(n_free) for _ in range(i, n_free)] + list(range(n_free)) + [resid]
+    b = [j for i in range(n_free) for j in range(i, n_free)] + [resid] * n_free + [resid]
+    return np.asarray(a, np.int32), np.asarray(b, np.int32)
+
+
+def normal_tile(n_free: int, itemsize: int = 8) -> int | None:
+    """Channels per shared-memory tile of ``fused_normal`` (a multiple of 32, at most 128), or None when
+    even 32 channels do not fit (then the Jacobian path serves)."""
+    n_pairs = (n_free + 1) * (n_free + 2) // 2
+    for tile in (128, 96, 64, 32):
+        if ((n_free + 2) * tile + n_pairs) * itemsize <= _SHARED_BYTES:
+            return tile
+    return None
+
+
+def normal_equations_reference(value_and_jacobian, p, y, sw):
+    """The reference of ``fused_normal`` through ``xp``: (JᵀWJ (n, P, P), JᵀW r (n, P), Σ W r² (n,)) with
+    r = y − f and √W = ``sw``, from a ``value_and_jacobian(None, p)`` → (f (n, m), J (n, m, P))."""
+    from hyperspec._backend import get_namespace  # noqa: PLC0415
+
+    xp = get_namespace(p)
+    f, jac = value_and_jacobian(None, p)
+    used = sw > 0
+    r = xp.where(used, sw * (y - f), 0.0)
+    jw = xp.where(used[:, None, :], xp.swapaxes(jac, 1, 2) * sw[:, None, :], 0.0)
+    return xp.matmul(jw, xp.swapaxes(jw, 1, 2)), xp.matmul(jw, r[:, :, None])[:, :, 0], xp.sum(r * r, axis=1)
 
 
 @functools.lru_cache(maxsize=1)
 def _builder():
-    """``build(real)`` memoized per device by CuPy (created once, on first use: never at import)."""
+    """``build(real)`` → the compiled module, memoized per device by CuPy (created once, on first use: never at import)."""
     import cupy  # noqa: PLC0415
 
     @cupy.memoize(for_each_device=True)
@@ -30,13 +69,13 @@ def _builder():
         from hyperspec import _kernels  # noqa: PLC0415
 
         src = f"#define REAL_T {real}\n" + _kernels.source("fused_model")
-        return cupy.RawKernel(src, "fused_model")
+        return cupy.RawModule(code=src)
 
     return build
 
 
-def _kernel():
-    return _builder()("double")
+def _kernel(name: str = "fused_model"):
+    return _builder()("double").get_function(name)
 
 
 class CudaFusedModel:
@@ -51,6 +90,8 @@ class CudaFusedModel:
         self.energy = cupy.asarray(cpu.energy)
         codes, on_energy, starts, counts, slots, fixed, lo, hi, scale, node_start = cpu.args
         self.n_terms = int(codes.size)
+        self.tile = normal_tile(self.n_free)
+        self.pairs = tuple(cupy.asarray(a) for a in normal_pairs(self.n_free))
         self.args = tuple(
             cupy.asarray(a) for a in (codes, on_energy.astype(np.uint8), starts, counts, slots, fixed, lo, hi, scale, node_start)
         )
@@ -69,3 +110,26 @@ class CudaFusedModel:
             out_j = jac[a:b] if want_jac else jac
             _kernel()(grid, (_THREADS,), (self.shift, self.energy, p[a:b], *self.args, *scalars, f[a:b], out_j))
         return f, (cupy.swapaxes(jac[:, : self.n_free, :], 1, 2) if want_jac else None)
+
+    def normal_equations(self, p, y, sw):
+        """(JᵀWJ (n, P, P), JᵀW r (n, P), Σ W r² (n,)) of rows ``y`` (n, m) with √weights ``sw`` at ``p`` (n, P),
+        by ``fused_normal``; through the Jacobian when the parameters do not fit a shared-memory tile."""
+        import cupy  # noqa: PLC0415
+
+        p = cupy.ascontiguousarray(p, dtype=cupy.float64)
+        y = cupy.ascontiguousarray(y, dtype=cupy.float64)
+        sw = cupy.ascontiguousarray(sw, dtype=cupy.float64)
+        if self.tile is None:
+            return normal_equations_reference(lambda _x, q: self(q, True), p, y, sw)
+        n, m, n_free = int(p.shape[0]), int(self.shift.shape[0]), self.n_free
+        a = cupy.empty((n, n_free, n_free), dtype=cupy.float64)
+        g = cupy.empty((n, n_free), dtype=cupy.float64)
+        chi2 = cupy.empty(n, dtype=cupy.float64)
+        if n == 0:
+            return a, g, chi2
+        n_pairs = int(self.pairs[0].size)
+        shared = ((n_free + 2) * self.tile + n_pairs) * 8
+        scalars = (np.int32(n), np.int32(m), np.int32(n_free), np.int32(self.n_terms), np.int32(n_pairs), np.int32(self.tile))
+        args = (self.shift, self.energy, p, *self.args, y, sw, *self.pairs, *scalars, a, g, chi2)
+        _kernel("fused_normal")((n,), (_THREADS,), args, shared_mem=shared)
+        return a, g, chi2

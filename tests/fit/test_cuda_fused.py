@@ -91,13 +91,23 @@ def test_kernel_source_ships_and_the_cuda_path_is_opt_in():
 
 
 _HARNESS = r"""
+#include <barrier>
 #include <cmath>
 #include <cstddef>
+#include <thread>
+#include <vector>
 using std::exp; using std::expm1; using std::sinh; using std::log; using std::floor; using std::fabs; using std::fmin; using std::fmax;
 #define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__
 struct dim3_ { int x, y, z; };
-static dim3_ blockIdx, threadIdx, blockDim;
+static dim3_ blockIdx, blockDim;
+static thread_local dim3_ threadIdx;         // one host thread per CUDA thread of a block
+static std::barrier<>* block_barrier = nullptr;
+#define __syncthreads() block_barrier->arrive_and_wait()
 #include "KERNEL"
+double normal_smem[1 << 16];                  // the block's dynamic shared memory
 extern "C" void run_all(const double* shift, const double* energy, const double* p, const long long* codes,
                         const unsigned char* on_energy, const long long* starts, const long long* counts, const long long* slots,
                         const double* fixed, const long long* j_lo, const long long* j_hi, const double* scale,
@@ -109,18 +119,37 @@ extern "C" void run_all(const double* shift, const double* energy, const double*
                     n, m, n_free, n_terms, want_jac, f, jac);
     }
 }
+extern "C" void run_normal(const double* shift, const double* energy, const double* p, const long long* codes,
+                           const unsigned char* on_energy, const long long* starts, const long long* counts, const long long* slots,
+                           const double* fixed, const long long* j_lo, const long long* j_hi, const double* scale,
+                           const double* node_start, const double* y, const double* sw, const int* pair_a, const int* pair_b,
+                           int n, int m, int n_free, int n_terms, int n_pairs, int tile, int threads, double* a, double* g, double* chi2) {
+    blockDim.x = threads;
+    for (int i = 0; i < n; ++i) {              // blocks one after the other, the threads of a block together
+        blockIdx.x = i;
+        for (int k = 0; k < (1 << 16); ++k) normal_smem[k] = 1e300;  // stale shared memory must not leak in
+        std::barrier<> bar(threads);
+        block_barrier = &bar;
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t)
+            pool.emplace_back([=] {
+                threadIdx.x = t;
+                fused_normal(shift, energy, p, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start,
+                             y, sw, pair_a, pair_b, n, m, n_free, n_terms, n_pairs, tile, a, g, chi2);
+            });
+        for (auto& th : pool) th.join();
+    }
+}
 """
 
 
-def test_kernel_source_run_as_cpp_equals_the_numba_kernel(tmp_path):
-    """The CUDA source compiled as plain C++ (one loop over (pixel, channel) for the thread grid) gives
-    what the numba kernel gives, on every preset: the port's arithmetic is checked without a GPU."""
+def _compile_harness(tmp_path):
+    """The CUDA source compiled as C++20 (host threads and a barrier for a thread block); also PTX with nvcc when present."""
     import ctypes
     import shutil
     import subprocess
 
     from hyperspec import _kernels
-    from hyperspec.fit._fused import FusedModel
 
     cxx = shutil.which("g++") or shutil.which("c++")
     if cxx is None:
@@ -133,26 +162,98 @@ def test_kernel_source_run_as_cpp_equals_the_numba_kernel(tmp_path):
             subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     (tmp_path / "harness.cpp").write_text(_HARNESS.replace("KERNEL", str(tmp_path / "fused_model.cu")))
     lib = tmp_path / "harness.so"
-    subprocess.run([cxx, "-O1", "-std=c++14", "-shared", "-fPIC", str(tmp_path / "harness.cpp"), "-o", str(lib)], check=True)
-    run_all = ctypes.CDLL(str(lib)).run_all
+    cmd = [cxx, "-O1", "-std=c++20", "-pthread", "-shared", "-fPIC", str(tmp_path / "harness.cpp"), "-o", str(lib)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0 and "barrier" in done.stderr:
+        pytest.skip("the C++ compiler has no C++20 <barrier>")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return ctypes.CDLL(str(lib))
+
+
+def _ptr(a):
+    import ctypes
+
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+def _tables(tables, p):
+    codes, on_energy, starts, counts, slots, fixed, lo, hi, scale, node_start = tables.args
+    arrays = [tables.shift, tables.energy, np.ascontiguousarray(p), codes, on_energy.astype(np.uint8), starts, counts, slots, fixed,
+              lo, hi, scale, node_start]  # fmt: skip
+    return arrays, int(codes.size)
+
+
+def test_kernel_source_run_as_cpp_equals_the_numba_kernel(tmp_path):
+    """The CUDA source compiled as plain C++ (one loop over (pixel, channel) for the thread grid) gives
+    what the numba kernel gives, on every preset: the port's arithmetic is checked without a GPU."""
+    from hyperspec.fit._fused import FusedModel
+
+    run_all = _compile_harness(tmp_path).run_all
     shift = np.linspace(-1800.0, 2200.0, 400)
     energy = 1239.84198 / (1e7 / (1e7 / 633.0 - shift))
     for name in PRESETS:
         spec = build_model_spec(name, None, include=["sbpl1", "sbpl2"] if name == "cspbbr3-633" else [])["terms"]
         model = CompositeModel(spec, shift, energy, fused=False)
-        tables = FusedModel(model)
         p = _params(model, 16, seed=1)
         f_ref, j_ref = model.value_and_jacobian(None, p)
         n, m = p.shape[0], shift.size
         f = np.empty((n, m))
         jac = np.zeros((n, model.n_free + 1, m))
-        codes, on_energy, starts, counts, slots, fixed, lo, hi, scale, node_start = tables.args
-        arrays = [tables.shift, tables.energy, np.ascontiguousarray(p), codes, on_energy.astype(np.uint8), starts, counts, slots, fixed,
-                  lo, hi, scale, node_start]  # fmt: skip
-        ptrs = [a.ctypes.data_as(ctypes.c_void_p) for a in arrays]
-        run_all(*ptrs, n, m, model.n_free, codes.size, 1, f.ctypes.data_as(ctypes.c_void_p), jac.ctypes.data_as(ctypes.c_void_p))
+        arrays, n_terms = _tables(FusedModel(model), p)
+        run_all(*[_ptr(a) for a in arrays], n, m, model.n_free, n_terms, 1, _ptr(f), _ptr(jac))
         scale_f = np.abs(f_ref).max()
         np.testing.assert_allclose(f, f_ref, rtol=1e-12, atol=1e-12 * scale_f, err_msg=name)
         j = np.swapaxes(jac[:, : model.n_free, :], 1, 2)
         col = np.maximum(np.abs(j_ref).max(axis=(0, 1)), 1e-300)
         assert np.max(np.abs(j - j_ref).max(axis=(0, 1)) / col) < 1e-9, name
+
+
+@pytest.mark.parametrize(("threads", "tile"), [(32, 64), (128, 32), (128, None)])
+def test_normal_equation_kernel_run_as_cpp_equals_the_reference(tmp_path, threads, tile):
+    """``fused_normal`` (one block per pixel, shared-memory tiles, barriers) run as C++ threads gives the
+    normal equations of the xp reference on every preset, with masked channels and NaN data under them;
+    more threads than tile channels and the reverse both run."""
+    from hyperspec.fit._cuda_fused import normal_equations_reference, normal_pairs, normal_tile
+    from hyperspec.fit._fused import FusedModel
+
+    run_normal = _compile_harness(tmp_path).run_normal
+    rng = np.random.default_rng(7)
+    shift = np.linspace(-1800.0, 2200.0, 300)  # not a multiple of the tile: the last tile is partial
+    energy = 1239.84198 / (1e7 / (1e7 / 633.0 - shift))
+    for name in PRESETS:
+        spec = build_model_spec(name, None, include=["sbpl1", "sbpl2"] if name == "cspbbr3-633" else [])["terms"]
+        model = CompositeModel(spec, shift, energy, fused=False)
+        n, m, n_free = 5, shift.size, model.n_free
+        p = _params(model, n, seed=2)
+        f0 = model.value(None, p)
+        y = f0 * (1.0 + 0.05 * rng.standard_normal(f0.shape)) + 3.0
+        sw = 1.0 / np.sqrt(np.maximum(np.abs(y), 1.0))
+        sw[:, 140:150] = 0.0  # a masked window (the notch), its data NaN
+        y[:, 140:150] = np.nan
+        a_ref, g_ref, c_ref = normal_equations_reference(model.value_and_jacobian, p, np.nan_to_num(y), sw)
+        pair_a, pair_b = normal_pairs(n_free)
+        t = normal_tile(n_free) if tile is None else tile
+        a = np.full((n, n_free, n_free), np.nan)
+        g = np.full((n, n_free), np.nan)
+        c = np.full(n, np.nan)
+        arrays, n_terms = _tables(FusedModel(model), p)
+        extra = [np.ascontiguousarray(y), sw, pair_a, pair_b]
+        run_normal(*[_ptr(x) for x in arrays + extra], n, m, n_free, n_terms, pair_a.size, t, threads, _ptr(a), _ptr(g), _ptr(c))
+        d = np.sqrt(np.einsum("nii->ni", a_ref))
+        d = np.where(d > 0, d, 1.0)  # a parameter without support here (e.g. a window outside this axis)
+        np.testing.assert_allclose(a / (d[:, :, None] * d[:, None, :]), a_ref / (d[:, :, None] * d[:, None, :]), atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(g / (d * np.sqrt(c_ref)[:, None]), g_ref / (d * np.sqrt(c_ref)[:, None]), atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(c, c_ref, rtol=1e-12, err_msg=name)
+
+
+def test_normal_equation_tiles_fit_shared_memory():
+    from hyperspec.fit._cuda_fused import normal_pairs, normal_tile
+
+    a, b = normal_pairs(3)
+    assert list(zip(a.tolist(), b.tolist(), strict=True)) == [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2), (0, 4), (1, 4), (2, 4), (4, 4)]
+    assert normal_tile(20) == 128 and normal_tile(40) == 96
+    for n_free in (1, 20, 40, 60, 70):
+        t = normal_tile(n_free)
+        n_pairs = (n_free + 1) * (n_free + 2) // 2
+        assert ((n_free + 2) * t + n_pairs) * 8 <= 48 * 1024 < ((n_free + 2) * (t + 32) + n_pairs) * 8 or t == 128
+    assert normal_tile(200) is None  # the Jacobian path serves
