@@ -217,6 +217,13 @@ class CompositeModel:
             return self.xp.__name__
         return "numba-fused" if self.xp is np else "cuda-fused"
 
+    @property
+    def fused_normal_equations(self):
+        """The fused CUDA kernel's ``normal_equations(p, y, sw)`` (for ``levenberg_marquardt``), or None off it."""
+        if self._fused is None or self.xp is np:
+            return None
+        return self._fused.normal_equations
+
     # ---- evaluation ---------------------------------------------------------------------------
     @property
     def n_free(self) -> int:

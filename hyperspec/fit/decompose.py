@@ -381,6 +381,7 @@ class _Decomposer:
             prior=self.prior,
             penalty=self.penalty,
             covariance_mask=self._identifiable,
+            normal_equations=self.model.fused_normal_equations,
             max_iter=self.max_iter,
             xtol=self.tol,
             ftol=self.tol,

@@ -110,6 +110,7 @@ def levenberg_marquardt(
     penalty=None,
     absolute_weights: bool = False,
     covariance_mask: Callable | None = None,
+    normal_equations: Callable | None = None,
     max_iter: int = 200,
     xtol: float = 1e-10,
     ftol: float = 1e-12,
@@ -148,6 +149,11 @@ def levenberg_marquardt(
         ``covariance_mask(p)`` → bool (n, P): parameters to include in the covariance. Excluded
         ones (e.g. the shape of a band whose amplitude fitted to zero, which the data cannot
         determine) get NaN errors instead of making the whole row singular.
+    normal_equations : callable, optional
+        ``normal_equations(p, y, sw)`` → (JᵀWJ (k, P, P), JᵀW r (k, P), Σ W r² (k,)) of the data alone
+        for rows ``y`` (k, m) with √weights ``sw`` and r = y − f; used instead of ``jacobian`` in the
+        iterations (e.g. the fused GPU kernel, which never stores the Jacobian). Masked points
+        (``sw = 0``) must add nothing.
     max_iter, xtol, ftol, gtol, lambda0
         Iteration limit; convergence when every parameter's undamped Gauss–Newton step is below
         ``xtol`` relative, or that step predicts a χ² decrease below ``ftol``·χ², or the scaled
@@ -185,7 +191,9 @@ def levenberg_marquardt(
     else:
         RtR = None
 
-    if callable(jacobian) and getattr(jacobian, "returns_value", False):
+    if normal_equations is not None:
+        method = "normal"  # normal_equations(p, y, sw) → (JᵀWJ, JᵀWr, χ²): no Jacobian in sight
+    elif callable(jacobian) and getattr(jacobian, "returns_value", False):
         method = "combined"  # jacobian(x, p) → (f, J) in one evaluation
     elif isinstance(jacobian, str):
         if jacobian not in ("complex-step", "forward"):
@@ -234,12 +242,26 @@ def levenberg_marquardt(
     # trial point is evaluated with it: an accepted step needs no second evaluation. The callable then
     # owns fresh arrays, so the weighting may overwrite them. On the CPU the rows go through in blocks
     # whose Jacobian (≈4 MiB) stays in cache between its evaluation and the normal-equation product.
-    jacobian_at_trial = method == "combined"
+    jacobian_at_trial = method in ("combined", "normal")
     block = n
-    if jacobian_at_trial and xp is np:
+    if method == "combined" and xp is np:
         block = max(8, (4 << 20) // (8 * m * (n_par + 1)))
 
-    def normal_equations(idx, pp, fJ=None):
+    def data_normal(idx, pp):
+        """The data's (JᵀWJ, JᵀWr, χ²) at ``pp`` for rows ``idx``, from the caller's ``normal_equations``."""
+        return normal_equations(pp, y[idx], sw[idx])
+
+    def system(idx, pp, fJ=None):
+        """(A, g, χ²) with priors and penalty for rows ``idx`` at ``pp``; ``fJ``: their (f, J) or, with
+        ``normal_equations``, their data normal equations, when already evaluated."""
+        if method == "normal":
+            AA, gg, c = data_normal(idx, pp) if fJ is None else fJ
+            AA = AA + inv_var[idx][:, :, None] * eye
+            gg = gg - inv_var[idx] * (pp - mu[idx])
+            if RtR is not None:
+                AA = AA + RtR
+                gg = gg - pp @ RtR
+            return AA, gg, c + regularisation(idx, pp)
         f, J = evaluate(x, pp) if fJ is None else fJ
         r = sw[idx] * (y[idx] - f)
         if jacobian_at_trial:
@@ -257,7 +279,7 @@ def levenberg_marquardt(
     active = xp.flatnonzero(status < 0)
     for b0 in range(0, active.size, block):
         rows = active[b0 : b0 + block]
-        A[rows], g[rows], chi2[rows] = normal_equations(rows, p[rows])
+        A[rows], g[rows], chi2[rows] = system(rows, p[rows])
     if active.size:
         nonfinite = active[~xp.isfinite(chi2[active]) | ~xp.all(xp.isfinite(g[active]), axis=1)]
         status[nonfinite] = FitStatus.NONFINITE
@@ -287,19 +309,26 @@ def levenberg_marquardt(
         for b0 in range(0, active.size, block):
             sl = slice(b0, b0 + block)
             rows, p_b = active[sl], p_new[sl]
-            if jacobian_at_trial:
-                f_b, J_b = evaluate(x, p_b)
+            if method == "normal":
+                ne_b = data_normal(rows, p_b)
+                c_b = ne_b[2] + regularisation(rows, p_b)
             else:
-                f_b = model(x, p_b)
-            r_b = sw[rows] * (y[rows] - f_b)
-            c_b = xp.sum(r_b * r_b, axis=1) + regularisation(rows, p_b)
+                if jacobian_at_trial:
+                    f_b, J_b = evaluate(x, p_b)
+                else:
+                    f_b = model(x, p_b)
+                r_b = sw[rows] * (y[rows] - f_b)
+                c_b = xp.sum(r_b * r_b, axis=1) + regularisation(rows, p_b)
             a_b = xp.isfinite(c_b) & (c_b <= old[sl]) & (predicted[sl] > 0)
             chi2_new[sl], accept[sl] = c_b, a_b
-            if jacobian_at_trial and bool(a_b.any()):  # the normal equations of the accepted rows, J still hot
+            if method == "normal" and bool(a_b.any()):
+                ra = rows[a_b]
+                A[ra], g[ra], chi2[ra] = system(ra, p_b[a_b], tuple(v[a_b] for v in ne_b))
+            elif jacobian_at_trial and bool(a_b.any()):  # the normal equations of the accepted rows, J still hot
                 if not bool(a_b.all()):  # keep J parameter-major (rows contiguous) for the GEMM
                     f_b, J_b = f_b[a_b], xp.swapaxes(xp.swapaxes(J_b, 1, 2)[a_b], 1, 2)
                 ra = rows[a_b]
-                A[ra], g[ra], chi2[ra] = normal_equations(ra, p_b[a_b], (f_b, J_b))
+                A[ra], g[ra], chi2[ra] = system(ra, p_b[a_b], (f_b, J_b))
         rho = 0.5 * (old - chi2_new) / xp.where(predicted > 0, predicted, 1e-300)
         # damping update (Nielsen): shrink on success, grow geometrically on failure
         shrink = xp.maximum(1.0 / 3.0, 1.0 - (2.0 * xp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
@@ -309,7 +338,7 @@ def levenberg_marquardt(
         if acc.size:
             p[acc] = p_new[accept]
             if not jacobian_at_trial:
-                A[acc], g[acc], chi2[acc] = normal_equations(acc, p[acc])
+                A[acc], g[acc], chi2[acc] = system(acc, p[acc])
             scale[acc] = xp.maximum(scale[acc], xp.diagonal(A[acc], axis1=1, axis2=2))
         # convergence at the current point, on the directions the bounds leave open
         pa_now = p[active]

@@ -46,6 +46,30 @@ def test_cuda_kernel_equals_the_xp_path_on_the_preset(include):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("preset", ["cspbbr3-633", "cspbbr3-633-freeform"])
+def test_cuda_normal_equations_equal_the_reference(preset):
+    from hyperspec.fit._cuda_fused import normal_equations_reference
+
+    shift = np.linspace(-1800.0, 2200.0, 1024)
+    energy = 1239.84198 / (1e7 / (1e7 / 633.0 - shift))
+    spec = build_model_spec(preset, None)["terms"]
+    cp, reference, kernel = _model_pair(spec, shift, energy)
+    p = cp.asarray(_params(reference, 200, seed=5))
+    f = reference.value(None, p)
+    rng = cp.random.default_rng(1)
+    y = f + 0.05 * cp.abs(f) * rng.standard_normal(f.shape) + 1.0
+    sw = 1.0 / cp.sqrt(cp.maximum(cp.abs(y), 1.0))
+    sw[:, 400:420] = 0.0
+    a_ref, g_ref, c_ref = normal_equations_reference(reference.value_and_jacobian, p, y, sw)
+    a, g, c = kernel.fused_normal_equations(p, y, sw)
+    d = cp.sqrt(cp.einsum("nii->ni", a_ref))
+    d = cp.where(d > 0, d, 1.0)
+    assert float(cp.abs((a - a_ref) / (d[:, :, None] * d[:, None, :])).max()) <= 1e-11
+    assert float(cp.abs((g - g_ref) / (d * cp.sqrt(c_ref)[:, None])).max()) <= 1e-11
+    assert float(cp.abs(c / c_ref - 1.0).max()) <= 1e-12
+
+
+@pytest.mark.gpu
 def test_cuda_kernel_equals_the_numba_kernel_with_ties_windows_and_freeform():
     pytest.importorskip("numba")
     shift = np.linspace(100.0, 1900.0, 700)
@@ -250,10 +274,39 @@ def test_normal_equation_tiles_fit_shared_memory():
     from hyperspec.fit._cuda_fused import normal_pairs, normal_tile
 
     a, b = normal_pairs(3)
-    assert list(zip(a.tolist(), b.tolist(), strict=True)) == [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2), (0, 4), (1, 4), (2, 4), (4, 4)]
+    expected = [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2), (0, 4), (1, 4), (2, 4), (4, 4)]  # row 4: the residual
+    assert list(zip(a.tolist(), b.tolist(), strict=True)) == expected
     assert normal_tile(20) == 128 and normal_tile(40) == 96
     for n_free in (1, 20, 40, 60, 70):
         t = normal_tile(n_free)
         n_pairs = (n_free + 1) * (n_free + 2) // 2
         assert ((n_free + 2) * t + n_pairs) * 8 <= 48 * 1024 < ((n_free + 2) * (t + 32) + n_pairs) * 8 or t == 128
     assert normal_tile(200) is None  # the Jacobian path serves
+
+
+@pytest.mark.parametrize("preset", ["cspbbr3-633", "cspbbr3-633-freeform"])
+def test_lm_on_normal_equations_equals_the_jacobian_path(small_map, monkeypatch, preset):
+    """The Levenberg–Marquardt path that takes the normal equations from a callable (the fused GPU kernel's
+    route) gives the Jacobian path's results, priors, bounds and the free-form penalty included: here the
+    callable is the xp reference, so the CPU checks the plumbing the GPU kernel plugs into."""
+    from hyperspec.fit._cuda_fused import normal_equations_reference
+    from hyperspec.fit.decompose import decompose
+
+    ds, _ = small_map
+    sub = ds.isel(y=slice(0, 3), x=slice(0, 5))
+    plain = decompose(sub, preset, backend="numpy")
+    calls = []
+
+    def fused(self):
+        def normal(p, y, sw):
+            calls.append(p.shape[0])
+            return normal_equations_reference(self.value_and_jacobian, p, y, sw)
+
+        return normal
+
+    monkeypatch.setattr(CompositeModel, "fused_normal_equations", property(fused))
+    via_normal = decompose(sub, preset, backend="numpy")
+    assert len(calls) > 3 and sum(calls) > sub.sizes["y"] * sub.sizes["x"]
+    np.testing.assert_array_equal(via_normal["status"].values, plain["status"].values)
+    for name in ("aspl_area", "aspl_peak_ev", "lers_temperature_k", "hers_area", "chi2_red", "aspl_area_stderr"):
+        np.testing.assert_allclose(via_normal[name].values, plain[name].values, rtol=1e-6, err_msg=name)
