@@ -19,7 +19,19 @@ import numpy as np
 
 from hyperspec._errors import BackendError
 
-__all__ = ["BACKENDS", "ENV_VAR", "Backend", "resolve_backend", "gpu_available", "get_namespace", "to_numpy", "single_threaded_blas"]
+__all__ = [
+    "BACKENDS",
+    "ENV_VAR",
+    "Backend",
+    "resolve_backend",
+    "gpu_available",
+    "get_namespace",
+    "to_numpy",
+    "like",
+    "host_to_like",
+    "on_device",
+    "single_threaded_blas",
+]
 
 BACKENDS = ("auto", "numpy", "cupy")
 ENV_VAR = "HYPERSPEC_BACKEND"
@@ -126,6 +138,28 @@ def to_numpy(array) -> np.ndarray:
     if get is not None and type(array).__module__.startswith("cupy"):
         return get()
     return np.asarray(array)
+
+
+def on_device(array) -> bool:
+    """True for a CuPy (device) array."""
+    return type(array).__module__.split(".")[0] == "cupy"
+
+
+def like(array, reference):
+    """``array`` where ``reference`` lives: left on the device when ``reference`` is a device array,
+    copied to the host otherwise. A step given device data returns device data, so a chain of steps
+    moves each block to the GPU once (the pipeline) while host callers still get NumPy."""
+    return array if on_device(reference) else to_numpy(array)
+
+
+def host_to_like(array, reference):
+    """A host array (e.g. a mask or weights along the spectral axis) moved to where ``reference`` lives,
+    so that it can meet ``reference`` in one operation (CuPy refuses NumPy operands)."""
+    if not on_device(reference):
+        return array
+    import cupy  # noqa: PLC0415
+
+    return cupy.asarray(array)
 
 
 @contextlib.contextmanager

@@ -22,14 +22,30 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(params=["numpy", pytest.param("cupy", marks=pytest.mark.gpu)])
-def xp(request):
-    """The array namespace under test: NumPy always, CuPy when a GPU is usable."""
+@pytest.fixture(params=["numpy", "fake-cupy", pytest.param("cupy", marks=pytest.mark.gpu)])
+def xp(request, monkeypatch):
+    """The array namespace under test: NumPy; CuPy's transfer rules over NumPy (tests/fake_cupy.py),
+    which runs the CuPy code path everywhere; and CuPy itself when a GPU is usable."""
     if request.param == "numpy":
         return np
+    if request.param == "fake-cupy":
+        if GPU_OK:
+            pytest.skip("a real GPU is here: the cupy case runs instead")
+        from tests import fake_cupy
+
+        return fake_cupy.install(monkeypatch)
     import cupy
 
     return cupy
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """``import cupy`` gives NumPy behind CuPy's transfer rules (tests/fake_cupy.py), with byte counters:
+    the CuPy path runs on machines without a GPU."""
+    from tests import fake_cupy as fake
+
+    return fake.install(monkeypatch)
 
 
 @pytest.fixture(scope="session")

@@ -212,10 +212,32 @@ def _decompose(ds: xr.Dataset, dec: dict, backend: str) -> xr.Dataset:
     return decompose(ds, dec.get("preset"), model=dec.get("model"), backend=backend, **kw)
 
 
+def _to_device(ds: xr.Dataset, backend: str) -> xr.Dataset:
+    """``ds`` with its spectra on the GPU when the backend is CuPy (one host → device copy per block:
+    the steps hand device data on to each other); unchanged on NumPy."""
+    if backend != "cupy":
+        return ds
+    from hyperspec._backend import resolve_backend  # noqa: PLC0415
+
+    out = ds.copy()
+    out["spectra"] = ds["spectra"].copy(data=resolve_backend("cupy").xp.asarray(ds["spectra"].data))
+    return out
+
+
+def _to_host(ds: xr.Dataset) -> xr.Dataset:
+    """Every variable of ``ds`` as NumPy (the results of a block, before they are written)."""
+    from hyperspec._backend import on_device, to_numpy  # noqa: PLC0415
+
+    moved = {name: var.copy(data=to_numpy(var.data)) for name, var in ds.data_vars.items() if on_device(var.data)}
+    return ds.assign(moved) if moved else ds
+
+
 def _block_results(recipe: dict, band: xr.Dataset, dim: str, a: int, b: int) -> xr.Dataset:
-    """Steps and decomposition for rows [a, b) of ``band`` (which holds their halo), in memory."""
+    """Steps and decomposition for rows [a, b) of ``band`` (which holds their halo), in memory. On the GPU
+    the block's spectra cross to the device once and stay there through the steps and the decomposition;
+    only the results come back."""
     backend = recipe["compute"]["backend"]
-    sub = _apply_steps(band, recipe["preprocess"], backend).isel({dim: slice(a, b)})
+    sub = _apply_steps(_to_device(band, backend), recipe["preprocess"], backend).isel({dim: slice(a, b)})
     out = _decompose(sub, recipe["decompose"], backend) if "decompose" in recipe else xr.Dataset(coords=sub.coords)
     if "spike_mask" in sub:
         out["n_spikes"] = sub["spike_mask"].sum("spectral").astype(np.int32).assign_attrs(long_name="spectral channels replaced as spikes")
@@ -223,7 +245,7 @@ def _block_results(recipe: dict, band: xr.Dataset, dim: str, a: int, b: int) -> 
         out["saturated"] = sub["saturated_mask"].any("spectral").assign_attrs(long_name="pixel has saturated channels")
     if "baseline" in sub:
         out["baseline_converged"] = sub["baseline_converged"]
-    return out.drop_vars([c for c in out.coords if "spectral" in out[c].dims])
+    return _to_host(out.drop_vars([c for c in out.coords if "spectral" in out[c].dims]))
 
 
 def _chunk_results(recipe: dict, plan: dict, k: int) -> xr.Dataset:

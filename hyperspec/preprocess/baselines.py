@@ -20,7 +20,7 @@ import inspect
 import numpy as np
 import xarray as xr
 
-from hyperspec._backend import get_namespace, numba_available, resolve_backend, to_numpy
+from hyperspec._backend import get_namespace, like, numba_available, resolve_backend, to_numpy
 from hyperspec.model import SPECTRAL_DIM, add_history, validate_map
 from hyperspec.preprocess import _banded
 
@@ -489,9 +489,10 @@ def baseline(ds: xr.Dataset, method: str = "asls", *, subtract: bool = False, ba
         if method in _USES_X:
             kw["x"] = x
         base, info = func(yb, **kw)
-        extra = np.stack([to_numpy(info["n_iter"]), to_numpy(info["converged"])], axis=1).astype(np.float64)
-        packed = np.concatenate([to_numpy(base), extra], axis=1)
-        return packed.reshape(*lead, m + 2)
+        xb = get_namespace(base)
+        extra = xb.stack([xb.asarray(info["n_iter"]), xb.asarray(info["converged"])], axis=1).astype(xb.float64)
+        packed = xb.concatenate([base, extra], axis=1).reshape(*lead, m + 2)
+        return like(packed, arr)  # device data stays on the device (a pipeline block)
 
     packed = xr.apply_ufunc(
         block,

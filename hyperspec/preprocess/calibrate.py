@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from hyperspec import axes as _axes
-from hyperspec._backend import get_namespace
+from hyperspec._backend import get_namespace, host_to_like
 from hyperspec._errors import AxisError
 from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
 
@@ -346,7 +346,7 @@ def normalise(ds: xr.Dataset, by: str = "exposure", *, window: tuple[float, floa
             )
         w = np.zeros(shift.size)
         w[sel] = _axes.trapezoid_weights(shift[sel])
-        area = spectra.dot(xr.DataArray(w, dims=(SPECTRAL_DIM,)))
+        area = spectra.dot(xr.DataArray(host_to_like(w, spectra.data), dims=(SPECTRAL_DIM,)))
         out = ds.copy()
         out["spectra"] = (spectra / area.where(area > 0)).astype(spectra.dtype).assign_attrs(spectra.attrs, units="1/cm-1")
         out["reference_area"] = area.assign_attrs(units="counts·cm-1", window=list(window))
@@ -364,7 +364,8 @@ def mask_notch(ds: xr.Dataset, half_width: float = 10.0, *, fill: float | None =
     mask = np.abs(shift) <= half_width
     out = ds.assign_coords(notch_mask=(SPECTRAL_DIM, mask, {"long_name": f"|shift| ≤ {half_width} cm-1 (laser notch)"}))
     if fill is not None:
-        out["spectra"] = ds["spectra"].where(~out["notch_mask"], fill).astype(ds["spectra"].dtype)
+        keep = xr.DataArray(host_to_like(~mask, ds["spectra"].data), dims=(SPECTRAL_DIM,))  # on the spectra's device
+        out["spectra"] = ds["spectra"].where(keep, fill).astype(ds["spectra"].dtype)
     out.attrs = dict(ds.attrs)
     add_history(out.attrs, "mask_notch", half_width_cm=half_width, fill=fill)
     return out

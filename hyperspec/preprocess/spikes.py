@@ -26,7 +26,7 @@ import itertools
 import numpy as np
 import xarray as xr
 
-from hyperspec._backend import get_namespace, resolve_backend, to_numpy
+from hyperspec._backend import get_namespace, like, resolve_backend
 from hyperspec.model import SPECTRAL_DIM, add_history, validate_map
 
 __all__ = ["find_spikes", "remove_spikes"]
@@ -226,7 +226,7 @@ def remove_spikes(
         mask, ref = find_spikes(y, dims, threshold=threshold, max_width=max_width, grow=grow, valid=~dead & ~xp.any(sat, axis=-1))
         cleaned = xp.where(mask, ref.astype(y.dtype), y)
         flags = (mask.astype(xp.uint8) | (sat.astype(xp.uint8) << 1)) | (dead[..., None].astype(xp.uint8) << 2)
-        return to_numpy(cleaned), to_numpy(flags)
+        return like(cleaned, arr), like(flags, arr)  # device data stays on the device (a pipeline block)
 
     data = spectra.data
     if hasattr(data, "dask"):
@@ -247,7 +247,7 @@ def remove_spikes(
         cleaned = both[..., :m].astype(data.dtype)
         flags = both[..., m:].astype(np.uint8)
     else:
-        cleaned, flags = block(np.asarray(data))
+        cleaned, flags = block(data)
     out = ds.copy()
     out["spectra"] = spectra.copy(data=cleaned)
     flags = spectra.copy(data=flags)

@@ -1,0 +1,242 @@
+"""A stand-in for CuPy on machines without a GPU: NumPy arrays behind CuPy's transfer rules.
+
+The CuPy path is written once against ``xp``, but on a machine without a GPU it never runs. This
+module lets the CPU test suite run it anyway with the rules that break code on a real device:
+
+- no implicit device → host conversion: ``np.asarray(device_array)`` raises, as in CuPy;
+- a NumPy array passed to a device function or ufunc, or assigned into a device array, raises
+  (CuPy refuses them: transfers must be explicit); NumPy index arrays are accepted, as in CuPy;
+- a device array has no ``__index__`` (CuPy has none: it would hide a transfer);
+- every explicit transfer is counted in bytes (``transfers``), so tests can check what crosses the bus.
+
+Numerics are NumPy's, so results must equal the NumPy backend's. What it cannot catch: functions
+NumPy has and CuPy lacks, CUDA kernels, device memory limits. Install with ``install(monkeypatch)``.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
+
+__all__ = ["install", "ndarray"]
+
+
+class Transfers:
+    """Bytes and calls host → device (``h2d``) and device → host (``d2h``)."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.h2d_bytes = self.d2h_bytes = self.h2d_calls = self.d2h_calls = 0
+
+    def __repr__(self):
+        return f"Transfers(h2d={self.h2d_bytes} B in {self.h2d_calls}, d2h={self.d2h_bytes} B in {self.d2h_calls})"
+
+
+transfers = Transfers()
+
+
+def _refuse(what: str):
+    raise TypeError(f"fake CuPy: {what}; move data explicitly (cupy.asarray / .get()), as CuPy requires.")
+
+
+def _dev(x, where: str):
+    """Unwrap arguments of a device function: device arrays → NumPy, NumPy arrays refused, containers walked."""
+    if isinstance(x, ndarray):
+        return x._a
+    if isinstance(x, np.ndarray):
+        _refuse(f"a numpy.ndarray of shape {x.shape} was passed to {where}")
+    if isinstance(x, (list, tuple)):
+        return type(x)(_dev(v, where) for v in x)
+    if isinstance(x, dict):
+        return {k: _dev(v, where) for k, v in x.items()}
+    return x
+
+
+def _index(key):
+    """Index keys: device arrays, NumPy arrays (CuPy converts them), slices, ints, None, Ellipsis."""
+    if isinstance(key, ndarray):
+        return key._a
+    if isinstance(key, tuple):
+        return tuple(_index(k) for k in key)
+    if isinstance(key, list):
+        return [_index(k) for k in key]
+    return key
+
+
+def _wrap(x):
+    if isinstance(x, np.ndarray):
+        return ndarray(x)
+    if isinstance(x, np.generic):  # CuPy reductions return 0-d device arrays, not host scalars
+        return ndarray(np.asarray(x))
+    if isinstance(x, tuple):
+        return tuple(_wrap(v) for v in x)
+    if isinstance(x, list):
+        return [_wrap(v) for v in x]
+    return x
+
+
+class ndarray(NDArrayOperatorsMixin):  # noqa: N801 - CuPy's name
+    """A device array: NumPy data that refuses implicit transfers."""
+
+    __array_priority__ = 100
+    __module__ = "cupy"  # how hyperspec._backend recognises CuPy arrays
+
+    def __init__(self, a):
+        self._a = a
+
+    # -- the protocols that make it a device array ------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        _refuse(f"implicit conversion of a device array of shape {self._a.shape} to a NumPy array")
+
+    def __array_namespace__(self, api_version=None):
+        return module
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        where = f"ufunc {ufunc.__name__}"
+        out = kwargs.get("out")
+        res = getattr(ufunc, method)(*_dev(inputs, where), **_dev(kwargs, where))
+        return out[0] if out is not None and len(out) == 1 else _wrap(res)  # in place: the same device array
+
+    def __array_function__(self, func, types_, args, kwargs):
+        where = f"numpy.{func.__name__}"
+        return _wrap(func(*_dev(args, where), **_dev(kwargs, where)))
+
+    def get(self, stream=None):
+        transfers.d2h_bytes += self._a.nbytes
+        transfers.d2h_calls += 1
+        return self._a.copy()
+
+    # -- ndarray surface ----------------------------------------------------------------------------
+    shape = property(lambda self: self._a.shape)
+    dtype = property(lambda self: self._a.dtype)
+    ndim = property(lambda self: self._a.ndim)
+    size = property(lambda self: self._a.size)
+    nbytes = property(lambda self: self._a.nbytes)
+    itemsize = property(lambda self: self._a.itemsize)
+    strides = property(lambda self: self._a.strides)
+    flags = property(lambda self: self._a.flags)
+    T = property(lambda self: ndarray(self._a.T))
+    real = property(lambda self: ndarray(self._a.real))
+    imag = property(lambda self: ndarray(self._a.imag))
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        attr = getattr(self._a, name)
+        if callable(attr):
+            where = f"ndarray.{name}"
+            return lambda *a, **k: _wrap(attr(*_dev(a, where), **_dev(k, where)))
+        return _wrap(attr)
+
+    def __getitem__(self, key):
+        return _wrap(self._a[_index(key)])
+
+    def __setitem__(self, key, value):
+        self._a[_index(key)] = _dev(value, "ndarray.__setitem__")
+
+    def __len__(self):
+        return len(self._a)
+
+    def __iter__(self):
+        return (_wrap(v) for v in self._a)
+
+    def __bool__(self):  # CuPy allows these, with a synchronising copy
+        return bool(self._a)
+
+    def __float__(self):
+        return float(self._a)
+
+    def __int__(self):
+        return int(self._a)
+
+    def __complex__(self):
+        return complex(self._a)
+
+    def __repr__(self):
+        return f"fake_cupy.ndarray(shape={self._a.shape}, dtype={self._a.dtype})"
+
+    def __copy__(self):
+        return ndarray(self._a.copy())
+
+    def __deepcopy__(self, memo):
+        return ndarray(self._a.copy())
+
+    def __reduce__(self):
+        _refuse("pickling a device array (a task result must be moved to the host first)")
+
+
+def _to_device(x, dtype=None, copy=None, order=None, **kw):
+    if isinstance(x, ndarray):
+        a = x._a if dtype is None else x._a.astype(dtype, copy=False)
+        return ndarray(a.copy() if copy else a)
+    a = np.array(x, dtype=dtype, copy=True, order=order or "K")
+    transfers.h2d_bytes += a.nbytes
+    transfers.h2d_calls += 1
+    return ndarray(a)
+
+
+def _asnumpy(x, stream=None):
+    return x.get() if isinstance(x, ndarray) else np.asarray(x)
+
+
+def _wrapped(func, where):
+    def call(*args, **kwargs):
+        return _wrap(func(*_dev(args, where), **_dev(kwargs, where)))
+
+    call.__name__ = getattr(func, "__name__", where)
+    return call
+
+
+def _namespace(name: str, source) -> types.ModuleType:
+    ns = types.ModuleType(name)
+
+    def getattr_(attr):
+        value = getattr(source, attr)
+        if callable(value) and not isinstance(value, type):
+            return _wrapped(value, f"{name}.{attr}")
+        return value
+
+    ns.__getattr__ = getattr_
+    return ns
+
+
+module = _namespace("cupy", np)
+module.ndarray = ndarray
+module.asarray = module.array = _to_device
+module.ascontiguousarray = lambda x, dtype=None: _to_device(x, dtype=dtype, order="C")
+module.asnumpy = _asnumpy
+module.get_array_module = lambda *arrays: module if any(isinstance(a, ndarray) for a in arrays) else np
+module.linalg = _namespace("cupy.linalg", np.linalg)
+module.fft = _namespace("cupy.fft", np.fft)
+module.random = _namespace("cupy.random", np.random)
+module.transfers = transfers
+module.__version__ = "0.0.0"  # a fake: no real CuPy version
+
+
+class _Runtime:
+    @staticmethod
+    def getDeviceProperties(i):  # noqa: N802 - CUDA's name
+        return {"name": b"fake device (NumPy behind CuPy's transfer rules)", "totalGlobalMem": 8 << 30}
+
+    @staticmethod
+    def memGetInfo():  # noqa: N802
+        return 6 << 30, 8 << 30
+
+
+module.cuda = types.SimpleNamespace(is_available=lambda: True, runtime=_Runtime())
+
+
+def install(monkeypatch) -> types.ModuleType:
+    """Make ``import cupy`` return this module for one test (and reset the transfer counters)."""
+    import sys
+
+    from hyperspec import _backend
+
+    monkeypatch.setitem(sys.modules, "cupy", module)
+    monkeypatch.setattr(_backend, "gpu_available", lambda: (True, "CUDA device 0: fake (NumPy behind CuPy's transfer rules)"))
+    transfers.reset()
+    return module
