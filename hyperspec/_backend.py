@@ -30,6 +30,7 @@ __all__ = [
     "like",
     "host_to_like",
     "on_device",
+    "cuda_kernels_enabled",
     "single_threaded_blas",
 ]
 
@@ -138,6 +139,15 @@ def to_numpy(array) -> np.ndarray:
     if get is not None and type(array).__module__.startswith("cupy"):
         return get()
     return np.asarray(array)
+
+
+CUDA_KERNELS_VAR = "HYPERSPEC_CUDA_KERNELS"
+
+
+def cuda_kernels_enabled() -> bool:
+    """True when ``HYPERSPEC_CUDA_KERNELS=1``: the CUDA kernels of ``kernels/`` replace the ``xp`` paths on
+    CuPy. Opt-in until their GPU tests have run on a GPU (they are checked on the CPU as C++)."""
+    return os.environ.get(CUDA_KERNELS_VAR) == "1"
 
 
 def on_device(array) -> bool:

@@ -6,9 +6,10 @@ NumPy reference in ``hyperspec``; ``source(name)`` returns its text for ``cupy.R
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
-__all__ = ["available", "source"]
+__all__ = ["available", "source", "function"]
 
 
 def available() -> list[str]:
@@ -22,3 +23,20 @@ def source(name: str) -> str:
     if not path.is_file():
         raise ValueError(f"no GPU kernel source {name!r}; shipped kernels: {available() or 'none yet'}.")
     return path.read_text()
+
+
+@functools.lru_cache(maxsize=1)
+def _builder():
+    """``build(name, real)`` → the compiled ``cupy.RawModule``, memoized per device (created on first use, never at import)."""
+    import cupy  # noqa: PLC0415
+
+    @cupy.memoize(for_each_device=True)
+    def build(name: str, real: str):
+        return cupy.RawModule(code=f"#define REAL_T {real}\n" + source(name))
+
+    return build
+
+
+def function(name: str, kernel: str, real: str = "double"):
+    """The CUDA function ``kernel`` of source ``name``, compiled with ``REAL_T = real`` on first use per device."""
+    return _builder()(name, real).get_function(kernel)

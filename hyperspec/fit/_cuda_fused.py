@@ -14,8 +14,6 @@ References: the ``xp`` path of ``CompositeModel`` on CuPy (and the numba kernel 
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from hyperspec.fit._fused import FusedModel
@@ -59,23 +57,10 @@ def normal_equations_reference(value_and_jacobian, p, y, sw):
     return xp.matmul(jw, xp.swapaxes(jw, 1, 2)), xp.matmul(jw, r[:, :, None])[:, :, 0], xp.sum(r * r, axis=1)
 
 
-@functools.lru_cache(maxsize=1)
-def _builder():
-    """``build(real)`` → the compiled module, memoized per device by CuPy (created once, on first use: never at import)."""
-    import cupy  # noqa: PLC0415
-
-    @cupy.memoize(for_each_device=True)
-    def build(real: str):
-        from hyperspec import _kernels  # noqa: PLC0415
-
-        src = f"#define REAL_T {real}\n" + _kernels.source("fused_model")
-        return cupy.RawModule(code=src)
-
-    return build
-
-
 def _kernel(name: str = "fused_model"):
-    return _builder()("double").get_function(name)
+    from hyperspec import _kernels  # noqa: PLC0415
+
+    return _kernels.function("fused_model", name)
 
 
 class CudaFusedModel:

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperspec._backend import get_namespace
+from hyperspec._backend import cuda_kernels_enabled, get_namespace
 from hyperspec.bands.components import Component, freeform_component, get_component
 
 __all__ = ["CompositeModel", "Term", "TERM_KEYS"]
@@ -191,7 +191,7 @@ class CompositeModel:
             t.name: (None if t.window is None else ((self.shift >= t.window[0]) & (self.shift <= t.window[1]))) for t in self.terms
         }
         self._fused = None
-        cuda_opt_in = fused is True or os.environ.get("HYPERSPEC_CUDA_KERNELS") == "1"
+        cuda_opt_in = fused is True or cuda_kernels_enabled()
         if fused is None:
             fused = os.environ.get("HYPERSPEC_FUSED", "1") != "0"
         if fused and xp is np:

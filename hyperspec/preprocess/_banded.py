@@ -6,7 +6,10 @@ are per pixel. Band Cholesky, written twice:
 - through ``xp`` (NumPy or CuPy): a loop over the channels, vectorised over the pixels (every
   operation acts on all pixels at once; ≈ 3·(d+1)² array operations per channel);
 - a compiled CPU kernel (numba, the ``fast`` extra): the same recurrence per pixel, serial, GIL
-  released (dask chunks are the parallel unit).
+  released (dask chunks are the parallel unit);
+- a CUDA kernel (``kernels/banded.cu``, CuPy): the same recurrence, one thread per pixel, channel-major
+  so that neighbouring threads read neighbouring addresses. The ``xp`` loop launches ≈ 10 kernels per
+  channel; this is one launch per solve. Opt-in (``HYPERSPEC_CUDA_KERNELS=1``) until run on a GPU.
 
 Bands are stored "lower": ``bands[q, j] = P[j + q, j]`` for ``q = 0..d``, like
 ``scipy.linalg.solveh_banded(lower=True)``.
@@ -18,9 +21,12 @@ import math
 
 import numpy as np
 
-from hyperspec._backend import get_namespace, numba_available
+from hyperspec._backend import cuda_kernels_enabled, get_namespace, numba_available
 
-__all__ = ["difference_penalty", "solve", "numba_available"]
+__all__ = ["difference_penalty", "solve", "numba_available", "ENGINES"]
+
+ENGINES = ("auto", "numba", "cuda", "xp")
+_CUDA_PIXELS = 16384  # pixels per kernel launch: bounds the factor's scratch ((d+1)·m·pixels doubles)
 
 
 def difference_penalty(m: int, diff_order: int, lam: float) -> np.ndarray:
@@ -69,20 +75,47 @@ def _solve_xp(w, b, bands, xp):
     return z.T
 
 
+def _solve_cuda(w, b, bands):
+    """The CUDA kernel on CuPy rows ``w``, ``b`` (n, m): transposed to channel-major, solved, transposed back."""
+    import cupy  # noqa: PLC0415
+
+    from hyperspec import _kernels  # noqa: PLC0415
+
+    n, m = w.shape
+    d = bands.shape[0] - 1
+    kernel = _kernels.function("banded", "banded_solve")
+    bands_dev = cupy.asarray(np.ascontiguousarray(bands, dtype=np.float64))
+    out = cupy.empty((n, m), dtype=cupy.float64)
+    for a in range(0, n, _CUDA_PIXELS):
+        k = min(n, a + _CUDA_PIXELS) - a
+        wt = cupy.ascontiguousarray(w[a : a + k].T)
+        bt = cupy.ascontiguousarray(b[a : a + k].T)
+        factor = cupy.empty((d + 1, m, k), dtype=cupy.float64)
+        zt = cupy.empty((m, k), dtype=cupy.float64)
+        kernel(((k + 127) // 128,), (128,), (wt, bt, bands_dev, np.int32(k), np.int32(m), np.int32(d), factor, zt))
+        out[a : a + k] = zt.T
+    return out
+
+
 def solve(w, b, bands, *, engine: str = "auto"):
     """Solve ``(diag(w_i) + P) z_i = b_i`` for every row i; returns ``(z, engine_used)``.
 
     ``w``, ``b``: (n, m) arrays (NumPy or CuPy); ``bands``: (d+1, m) NumPy lower bands of ``P``.
-    ``engine``: ``"auto"`` (numba on NumPy when installed, else the ``xp`` loop), ``"numba"`` or ``"xp"``.
+    ``engine``: ``"auto"`` (numba on NumPy when installed; on CuPy the CUDA kernel when
+    ``HYPERSPEC_CUDA_KERNELS=1``; else the ``xp`` loop), ``"numba"``, ``"cuda"`` or ``"xp"``.
     """
     xp = get_namespace(w, b)
     w = xp.asarray(w, dtype=xp.float64)
     b = xp.asarray(b, dtype=xp.float64)
-    if engine not in ("auto", "numba", "xp"):
-        raise ValueError(f"engine must be 'auto', 'numba' or 'xp'; got {engine!r}.")
-    use_numba = xp is np and numba_available() and engine != "xp"
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}; got {engine!r}.")
+    use_numba = xp is np and numba_available() and engine in ("auto", "numba")
     if engine == "numba" and not use_numba:
         raise ValueError("engine='numba' needs NumPy arrays and numba (pip install 'hyperspec[fast]').")
+    if engine == "cuda" and xp is np:
+        raise ValueError("engine='cuda' needs CuPy arrays (a GPU and pip install 'hyperspec[gpu]').")
+    if xp is not np and (engine == "cuda" or (engine == "auto" and cuda_kernels_enabled())):
+        return _solve_cuda(w, b, bands), "cuda"
     if use_numba:
         from hyperspec.preprocess._banded_kernel import banded_cholesky_solve  # noqa: PLC0415
 

@@ -20,7 +20,7 @@ import inspect
 import numpy as np
 import xarray as xr
 
-from hyperspec._backend import get_namespace, like, numba_available, resolve_backend, to_numpy
+from hyperspec._backend import cuda_kernels_enabled, get_namespace, like, numba_available, resolve_backend, to_numpy
 from hyperspec.model import SPECTRAL_DIM, add_history, validate_map
 from hyperspec.preprocess import _banded
 
@@ -76,11 +76,11 @@ def _whittaker_loop(y, w, lam, diff_order, rounds, update, engine, kernel=None):
     xp = get_namespace(y)
     n, m = y.shape
     bands = _banded.difference_penalty(m, diff_order, lam)
-    if engine not in ("auto", "numba", "xp"):
-        raise ValueError(f"engine must be 'auto', 'numba' or 'xp'; got {engine!r}.")
+    if engine not in _banded.ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(map(repr, _banded.ENGINES))}; got {engine!r}.")
     if engine == "numba" and not (xp is np and numba_available()):
         raise ValueError("engine='numba' needs NumPy arrays and numba (pip install 'hyperspec[fast]').")
-    if kernel is not None and xp is np and engine != "xp" and numba_available():
+    if kernel is not None and xp is np and engine in ("auto", "numba") and numba_available():
         from hyperspec.preprocess._banded_kernel import reweighted_whittaker_blocked  # noqa: PLC0415
 
         method, p, normalize, tol = kernel
@@ -511,7 +511,10 @@ def baseline(ds: xr.Dataset, method: str = "asls", *, subtract: bool = False, ba
     out["baseline_n_iter"] = packed.isel(_packed=m).astype(np.int32)
     out["baseline_converged"] = packed.isel(_packed=m + 1).astype(bool)
     compiled = method in _KERNEL_CODE or (method == "modpoly" and not params.get("mask_initial_peaks"))
-    engine = "numba" if (be.name == "numpy" and compiled and numba_available()) else "xp"
+    if be.name == "numpy":
+        engine = "numba" if compiled and numba_available() else "xp"
+    else:  # the banded solves of the Whittaker family run as a CUDA kernel when enabled
+        engine = "cuda" if method in _KERNEL_CODE and cuda_kernels_enabled() else "xp"
     if subtract:
         out["spectra"] = (spectra - out["baseline"]).astype(spectra.dtype)
         out["spectra"].attrs = spectra.attrs
