@@ -573,7 +573,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop", nargs="+", metavar="TERM", help="leave these terms out of the preset (e.g. cnt_d cnt_2d)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="compute backend (default: $HYPERSPEC_BACKEND or auto)")
     p.add_argument(
-        "--batch-size", type=int, default=256, help="pixels fitted together (memory: batch x channels x parameters); default 256"
+        "--batch-size",
+        type=int,
+        default=None,
+        help="pixels fitted together (memory: batch x channels x parameters); default 256 on numpy, sized to the GPU's free memory on cupy",
     )
     p.add_argument("--max-iter", type=int, default=200, help="Levenberg-Marquardt iterations per pixel; default 200")
     p.add_argument("--png", metavar="DIR", help="also draw PNG band maps into DIR")

@@ -40,6 +40,18 @@ def xp(request, monkeypatch):
 
 
 @pytest.fixture
+def gpu_xp(monkeypatch):
+    """CuPy when a GPU is usable, else the fake device of tests/fake_cupy.py: the CuPy path runs everywhere."""
+    if GPU_OK:
+        import cupy
+
+        return cupy
+    from tests import fake_cupy as fake
+
+    return fake.install(monkeypatch)
+
+
+@pytest.fixture
 def fake_cupy(monkeypatch):
     """``import cupy`` gives NumPy behind CuPy's transfer rules (tests/fake_cupy.py), with byte counters:
     the CuPy path runs on machines without a GPU."""

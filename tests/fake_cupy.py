@@ -7,15 +7,27 @@ module lets the CPU test suite run it anyway with the rules that break code on a
 - a NumPy array passed to a device function or ufunc, or assigned into a device array, raises
   (CuPy refuses them: transfers must be explicit); NumPy index arrays are accepted, as in CuPy;
 - a device array has no ``__index__`` (CuPy has none: it would hide a transfer);
-- every explicit transfer is counted in bytes (``transfers``), so tests can check what crosses the bus.
+- every explicit transfer is counted in bytes (``transfers``), so tests can check what crosses the bus;
+- ``RawModule`` kernels run for real: the CUDA source is compiled as C++ (g++) and every launch runs
+  the whole grid on the CPU, one host thread per CUDA thread with a barrier for ``__syncthreads`` when
+  the kernel synchronises. Arguments are checked against the kernel's signature (dtype, contiguity,
+  count), so the launch code of the CUDA path is tested too.
 
 Numerics are NumPy's, so results must equal the NumPy backend's. What it cannot catch: functions
-NumPy has and CuPy lacks, CUDA kernels, device memory limits. Install with ``install(monkeypatch)``.
+NumPy has and CuPy lacks, races and CUDA-only behaviour inside kernels, device memory limits. Install with ``install(monkeypatch)``.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import hashlib
+import re
+import shutil
+import subprocess
+import tempfile
 import types
+from pathlib import Path
 
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
@@ -172,6 +184,8 @@ class ndarray(NDArrayOperatorsMixin):  # noqa: N801 - CuPy's name
 def _to_device(x, dtype=None, copy=None, order=None, **kw):
     if isinstance(x, ndarray):
         a = x._a if dtype is None else x._a.astype(dtype, copy=False)
+        if order == "C":
+            a = np.ascontiguousarray(a)
         return ndarray(a.copy() if copy else a)
     a = np.array(x, dtype=dtype, copy=True, order=order or "K")
     transfers.h2d_bytes += a.nbytes
@@ -217,6 +231,129 @@ module.transfers = transfers
 module.__version__ = "0.0.0"  # a fake: no real CuPy version
 
 
+_PRELUDE = r"""
+#include <barrier>
+#include <cmath>
+#include <thread>
+#include <vector>
+using std::exp; using std::expm1; using std::sinh; using std::log; using std::floor; using std::fabs; using std::fmin;
+using std::fmax; using std::sqrt;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__
+struct dim3_ { int x, y, z; };
+static dim3_ blockIdx, blockDim, gridDim;
+static thread_local dim3_ threadIdx;
+static std::barrier<>* block_barrier = nullptr;
+#define __syncthreads() block_barrier->arrive_and_wait()
+"""
+
+_SIGNATURE = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\((.*?)\)\s*\{', re.S)
+_SHARED = re.compile(r"extern\s+__shared__\s+(\w+)\s+(\w+)\s*\[\s*\]\s*;")
+_CTYPES = {"double": np.float64, "float": np.float32, "long long": np.int64, "int": np.int32, "unsigned char": np.uint8}
+
+
+def _parse_params(text: str, real: str) -> list[tuple[str, bool, type]]:
+    """(C type for the cast, is_pointer, NumPy dtype) per kernel parameter."""
+    out = []
+    for raw in text.split(","):
+        decl = " ".join(raw.replace("__restrict__", " ").split())
+        pointer = "*" in decl
+        base = decl.split("*")[0] if pointer else decl.rsplit(" ", 1)[0]
+        base = base.replace("const ", "").strip()
+        dtype = _CTYPES[real if base == "real" else base]
+        out.append(((("const " if "const" in decl else "") + base + "*") if pointer else base, pointer, dtype))
+    return out
+
+
+@functools.cache
+def _compile(code: str):
+    """The module compiled as C++ once per source: (library, {kernel: (params, synchronises)})."""
+    cxx = shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        raise RuntimeError("fake CuPy: RawModule needs a C++ compiler (g++) to run CUDA sources on the CPU.")
+    real = re.search(r"#define\s+REAL_T\s+(\w+)", code).group(1)
+    kernels, wrappers = {}, []
+    bodies = _SIGNATURE.split(code)
+    for name, params in _SIGNATURE.findall(code):
+        body = bodies[bodies.index(name) + 2]
+        parsed = _parse_params(params, real)
+        sync = "__syncthreads" in body.split('extern "C"')[0]
+        kernels[name] = (parsed, sync)
+        call = f"{name}(" + ", ".join(f"*({t}*)a[{k}]" for k, (t, _, _) in enumerate(parsed)) + ")"
+        run = (
+            f"std::barrier<> bar(bx); block_barrier = &bar; std::vector<std::thread> pool;"
+            f"for (int t = 0; t < bx; ++t) pool.emplace_back([=] {{ threadIdx.x = t; {call}; }});"
+            f"for (auto& th : pool) th.join();"
+            if sync
+            else f"for (int t = 0; t < bx; ++t) {{ threadIdx.x = t; {call}; }}"
+        )
+        wrappers.append(
+            f'extern "C" void launch_{name}(int gx, int gy, int bx, void** a) {{'
+            f"blockDim.x = bx; blockDim.y = 1; gridDim.x = gx; gridDim.y = gy;"
+            f"for (int by = 0; by < gy; ++by) for (int b = 0; b < gx; ++b) {{ blockIdx.x = b; blockIdx.y = by; {run} }} }}"
+        )
+    shared = "".join(f"{typ} {var}[1 << 17];\n" for typ, var in set(_SHARED.findall(code)))
+    digest = hashlib.sha256(code.encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"fake-cupy-{digest}"
+    folder.mkdir(exist_ok=True)
+    src, lib = folder / "module.cpp", folder / "module.so"
+    src.write_text(_PRELUDE + code + "\n" + shared + "\n".join(wrappers) + "\n")
+    if not lib.exists():
+        tmp = folder / f"module.{id(code)}.so"
+        cmd = [cxx, "-O1", "-std=c++20", "-pthread", "-shared", "-fPIC", str(src), "-o", str(tmp)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"fake CuPy: the CUDA source does not compile as C++:\n{done.stderr[-3000:]}")
+        tmp.replace(lib)
+    return ctypes.CDLL(str(lib)), kernels
+
+
+class RawModule:
+    """``cupy.RawModule(code=...)``: its kernels run on the CPU, compiled as C++."""
+
+    def __init__(self, code: str, **_):
+        self.code = code
+
+    def get_function(self, name: str):
+        lib, kernels = _compile(self.code)
+        if name not in kernels:
+            raise AttributeError(f"fake CuPy: the module has no kernel {name!r} (it has {sorted(kernels)})")
+        return _Kernel(lib, name, *kernels[name])
+
+
+class _Kernel:
+    def __init__(self, lib, name, params, sync):
+        self.launch, self.name, self.params, self.sync = getattr(lib, f"launch_{name}"), name, params, sync
+
+    def __call__(self, grid, block, args, shared_mem=0, **_):
+        if len(args) != len(self.params):
+            raise TypeError(f"fake CuPy: kernel {self.name} takes {len(self.params)} arguments; got {len(args)}.")
+        if shared_mem > 48 * 1024:
+            raise ValueError(f"fake CuPy: kernel {self.name} asks for {shared_mem} B of shared memory (> 48 KiB without opt-in).")
+        holders = []
+        for k, (arg, (ctype, pointer, dtype)) in enumerate(zip(args, self.params, strict=True)):
+            if pointer:
+                if not isinstance(arg, ndarray):
+                    raise TypeError(f"fake CuPy: argument {k} of {self.name} must be a device array ({ctype}); got {type(arg).__name__}.")
+                if arg.dtype != dtype or not arg._a.flags.c_contiguous:
+                    raise TypeError(f"fake CuPy: argument {k} of {self.name} must be C-contiguous {np.dtype(dtype)}; got {arg.dtype}, "
+                                    f"contiguous={arg._a.flags.c_contiguous}.")  # fmt: skip
+                holders.append(ctypes.c_void_p(arg._a.ctypes.data))
+            else:
+                if isinstance(arg, (ndarray, np.ndarray)) or np.asarray(arg).dtype != dtype:
+                    raise TypeError(f"fake CuPy: argument {k} of {self.name} must be a {np.dtype(dtype)} scalar; got {arg!r}.")
+                holders.append(np.ctypeslib.as_ctypes_type(dtype)(arg))
+        ptrs = (ctypes.c_void_p * len(holders))(*[ctypes.addressof(h) for h in holders])
+        grid = tuple(grid) + (1,) * (2 - len(tuple(grid)))
+        self.launch(int(grid[0]), int(grid[1]), int(tuple(block)[0]), ptrs)
+
+
+def _memoize(for_each_device=False):
+    return functools.cache
+
+
 class _Runtime:
     @staticmethod
     def getDeviceProperties(i):  # noqa: N802 - CUDA's name
@@ -227,6 +364,8 @@ class _Runtime:
         return 6 << 30, 8 << 30
 
 
+module.RawModule = RawModule
+module.memoize = _memoize
 module.cuda = types.SimpleNamespace(is_available=lambda: True, runtime=_Runtime())
 
 
