@@ -3,8 +3,9 @@
 #   run(command="bash benchmarks/gpu_session.sh", carry=[".whl"], timeout_s=600)
 # The device image has CuPy, NumPy, SciPy, xarray, numba, scikit-image, h5py, tifffile and pytest; the
 # rest travels as wheels in .whl/ (git-ignored; fetch them with `bash benchmarks/gpu_session.sh --fetch`
-# here). Logs and tables land in $OUT: the gpu tests (xp path, then HYPERSPEC_CUDA_KERNELS=1), the CuPy
-# path suite on the real device, and the GPU benchmark (BIG_ROWS rows of the 2000x2000x1024 map).
+# here). Logs and tables land in $OUT: the gpu tests, the CuPy-path and kernel suites on the real device
+# (the same ones CI runs over the fake device), all of it again with HYPERSPEC_CUDA_KERNELS=1, and the GPU
+# benchmark (BIG_ROWS rows of the 2000x2000x1024 map).
 set -o pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--fetch" ]; then  # on the development machine: the wheels the device lacks (Python 3.12, x86-64)
@@ -23,7 +24,8 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . || exit 1  # hyperspec and hyperspec._kernels
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-python3 -m pytest -q -p no:cacheprovider --continue-on-collection-errors -m gpu tests 2>&1 | tee "$OUT/tests_gpu.log"
-HYPERSPEC_CUDA_KERNELS=1 python3 -m pytest -q -p no:cacheprovider --continue-on-collection-errors -m gpu tests/fit tests/preprocess 2>&1 | tee "$OUT/tests_gpu_kernels.log"
-python3 -m pytest -q -p no:cacheprovider --continue-on-collection-errors tests/test_cupy_path.py 2>&1 | tee "$OUT/tests_cupy_path.log"
+PYTEST="python3 -m pytest -q -p no:cacheprovider --continue-on-collection-errors"
+$PYTEST -m gpu tests 2>&1 | tee "$OUT/tests_gpu.log"
+$PYTEST tests/test_cupy_path.py tests/fit/test_cuda_fused.py tests/preprocess/test_banded_cuda.py 2>&1 | tee "$OUT/tests_cupy_path.log"
+(export HYPERSPEC_CUDA_KERNELS=1; $PYTEST -m gpu tests; $PYTEST tests/test_cupy_path.py) 2>&1 | tee "$OUT/tests_kernels_on.log"
 timeout "${BENCH_TIMEOUT:-330}" python3 benchmarks/bench_gpu.py --big-rows "${BIG_ROWS:-200}" --out "$OUT/gpu_bench.md" 2>&1 | tee "$OUT/bench.log"

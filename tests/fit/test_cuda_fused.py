@@ -1,5 +1,8 @@
-"""The fused CUDA kernel (kernels/fused_model.cu) against its references: the ``xp`` path of
-``CompositeModel`` on CuPy, the numba kernel on the CPU, and ``decompose`` on NumPy. GPU only."""
+"""The fused CUDA kernels (kernels/fused_model.cu) against their references: the ``xp`` path of
+``CompositeModel`` on CuPy, the numba kernel on the CPU, and ``decompose`` on NumPy. They run on the
+GPU where there is one, and everywhere else on the fake device (tests/fake_cupy.py), which compiles
+the CUDA source as C++ and launches it thread by thread; the C++ harness tests at the end check the
+kernels' arithmetic without CuPy at all."""
 
 from __future__ import annotations
 
@@ -11,8 +14,7 @@ from hyperspec.fit.composite import CompositeModel
 from hyperspec.fit.decompose import build_model_spec
 
 
-def _model_pair(spec, shift, energy):
-    cp = pytest.importorskip("cupy")
+def _model_pair(spec, shift, energy, cp):
     reference = CompositeModel(spec, cp.asarray(shift), cp.asarray(energy), fused=False)
     kernel = CompositeModel(spec, cp.asarray(shift), cp.asarray(energy), fused=True)
     assert reference.engine == "cupy" and kernel.engine == "cuda-fused"
@@ -28,13 +30,12 @@ def _params(model, n, seed=0):
     return lo + (hi - lo) * rng.uniform(0.05, 0.95, (n, init.size))
 
 
-@pytest.mark.gpu
 @pytest.mark.parametrize("include", [(), ("sbpl1", "sbpl2")])
-def test_cuda_kernel_equals_the_xp_path_on_the_preset(include):
+def test_cuda_kernel_equals_the_xp_path_on_the_preset(gpu_xp, include):
     shift = np.linspace(-1800.0, 2200.0, 1024)
     energy = 1239.84198 / (1e7 / (1e7 / 633.0 - shift))
     spec = build_model_spec("cspbbr3-633", None, include=list(include))["terms"]
-    cp, reference, kernel = _model_pair(spec, shift, energy)
+    cp, reference, kernel = _model_pair(spec, shift, energy, gpu_xp)
     p = cp.asarray(_params(reference, 300))
     f_ref, j_ref = reference.value_and_jacobian(None, p)
     f, j = kernel.value_and_jacobian(None, p)
@@ -45,19 +46,18 @@ def test_cuda_kernel_equals_the_xp_path_on_the_preset(include):
     np.testing.assert_allclose(cp.asnumpy(kernel.value(None, p)), cp.asnumpy(f_ref), rtol=1e-12, atol=1e-12 * scale_f)
 
 
-@pytest.mark.gpu
 @pytest.mark.parametrize("preset", ["cspbbr3-633", "cspbbr3-633-freeform"])
-def test_cuda_normal_equations_equal_the_reference(preset):
+def test_cuda_normal_equations_equal_the_reference(gpu_xp, preset):
     from hyperspec.fit._cuda_fused import normal_equations_reference
 
     shift = np.linspace(-1800.0, 2200.0, 1024)
     energy = 1239.84198 / (1e7 / (1e7 / 633.0 - shift))
     spec = build_model_spec(preset, None)["terms"]
-    cp, reference, kernel = _model_pair(spec, shift, energy)
+    cp, reference, kernel = _model_pair(spec, shift, energy, gpu_xp)
     p = cp.asarray(_params(reference, 200, seed=5))
     f = reference.value(None, p)
-    rng = cp.random.default_rng(1)
-    y = f + 0.05 * cp.abs(f) * rng.standard_normal(f.shape) + 1.0
+    noise = cp.asarray(np.random.default_rng(1).standard_normal(f.shape))
+    y = f + 0.05 * cp.abs(f) * noise + 1.0
     sw = 1.0 / cp.sqrt(cp.maximum(cp.abs(y), 1.0))
     sw[:, 400:420] = 0.0
     a_ref, g_ref, c_ref = normal_equations_reference(reference.value_and_jacobian, p, y, sw)
@@ -69,8 +69,7 @@ def test_cuda_normal_equations_equal_the_reference(preset):
     assert float(cp.abs(c / c_ref - 1.0).max()) <= 1e-12
 
 
-@pytest.mark.gpu
-def test_cuda_kernel_equals_the_numba_kernel_with_ties_windows_and_freeform():
+def test_cuda_kernel_equals_the_numba_kernel_with_ties_windows_and_freeform(gpu_xp):
     pytest.importorskip("numba")
     shift = np.linspace(100.0, 1900.0, 700)
     spec = {
@@ -79,7 +78,7 @@ def test_cuda_kernel_equals_the_numba_kernel_with_ties_windows_and_freeform():
         "line3": {"shape": "gaussian", "init": {"center": 1350.0, "hwhm": 30.0, "height": 20.0}},
         "base": {"shape": "polynomial2"},
     }
-    cp, reference, kernel = _model_pair(spec, shift, shift)
+    cp, reference, kernel = _model_pair(spec, shift, shift, gpu_xp)
     cpu = CompositeModel(spec, shift, shift, fused=True)
     assert cpu.engine == "numba-fused"
     p = _params(cpu, 64, seed=3)
@@ -89,8 +88,7 @@ def test_cuda_kernel_equals_the_numba_kernel_with_ties_windows_and_freeform():
     np.testing.assert_allclose(cp.asnumpy(j), j_cpu, rtol=1e-10, atol=1e-9)
 
 
-@pytest.mark.gpu
-def test_decompose_with_the_cuda_kernel_equals_numpy(small_map, monkeypatch):
+def test_decompose_with_the_cuda_kernel_equals_numpy(gpu_xp, small_map, monkeypatch):
     from hyperspec.fit.decompose import decompose
 
     monkeypatch.setenv("HYPERSPEC_CUDA_KERNELS", "1")

@@ -1,5 +1,6 @@
 """The CUDA band-Cholesky kernel (kernels/banded.cu) against the xp reference of hyperspec/preprocess/_banded.py:
-run as C++ on the CPU (one loop over the thread grid) everywhere, and on CuPy when a GPU is usable."""
+run as C++ on the CPU (one loop over the thread grid), and through CuPy: on the GPU where there is one,
+elsewhere on the fake device (tests/fake_cupy.py), which runs the same source as C++ behind CuPy's launch API."""
 
 from __future__ import annotations
 
@@ -78,20 +79,17 @@ def test_cuda_engine_needs_cupy():
         _banded.solve(w, b, bands, engine="gpu")
 
 
-@pytest.mark.gpu
-def test_banded_kernel_on_the_gpu_equals_numpy():
-    import cupy
-
+def test_banded_kernel_through_cupy_equals_numpy(gpu_xp):
+    cupy = gpu_xp
     for d, lam in ((1, 1e2), (2, 1e6), (3, 1e4)):
-        w, b, bands = _problem(300, 1024, d, lam, seed=d)
+        w, b, bands = _problem(300, 1000, d, lam, seed=d)
         z, used = _banded.solve(cupy.asarray(w), cupy.asarray(b), bands, engine="cuda")
         assert used == "cuda"
         ref = _banded.solve(w, b, bands, engine="xp")[0]
         np.testing.assert_allclose(cupy.asnumpy(z), ref, rtol=1e-9, atol=1e-9 * np.abs(ref).max())
 
 
-@pytest.mark.gpu
-def test_baselines_with_the_cuda_kernel_equal_numpy(small_map, monkeypatch):
+def test_baselines_with_the_cuda_kernel_equal_numpy(gpu_xp, small_map, monkeypatch):
     from hyperspec.preprocess import baseline
 
     monkeypatch.setenv("HYPERSPEC_CUDA_KERNELS", "1")
