@@ -272,7 +272,9 @@ def _compile(code: str):
     """The module compiled as C++ once per source: (library, {kernel: (params, synchronises)})."""
     cxx = shutil.which("g++") or shutil.which("c++")
     if cxx is None:
-        raise RuntimeError("fake CuPy: RawModule needs a C++ compiler (g++) to run CUDA sources on the CPU.")
+        import pytest
+
+        pytest.skip("fake CuPy: running CUDA sources on the CPU needs a C++ compiler (g++)")
     real = re.search(r"#define\s+REAL_T\s+(\w+)", code).group(1)
     kernels, wrappers = {}, []
     bodies = _SIGNATURE.split(code)
@@ -304,6 +306,10 @@ def _compile(code: str):
         tmp = folder / f"module.{id(code)}.so"
         cmd = [cxx, "-O1", "-std=c++20", "-pthread", "-shared", "-fPIC", str(src), "-o", str(tmp)]
         done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0 and "<barrier>" in done.stderr:
+            import pytest
+
+            pytest.skip("fake CuPy: the C++ compiler has no C++20 <barrier>")
         if done.returncode != 0:
             raise RuntimeError(f"fake CuPy: the CUDA source does not compile as C++:\n{done.stderr[-3000:]}")
         tmp.replace(lib)
