@@ -245,3 +245,31 @@ def test_baselines_with_the_cuda_kernel(noisy_map, gpu_xp, monkeypatch):
         gpu = baseline(ds, method, backend="cupy")
         assert gpu.attrs["baseline_engine"] == "cuda"
         _same(gpu, cpu, ["baseline", "baseline_n_iter"], rtol=1e-6)
+
+
+def test_pipeline_fit_batches_fit_the_device_budget(tmp_path, fake_cupy, monkeypatch):
+    """On the GPU, a recipe without batch_size sizes the fit's batches to [compute] device_memory_mb per worker."""
+    import hyperspec
+    from hyperspec.fit import decompose as dec_module
+    from hyperspec.pipeline import run_recipe
+
+    store = tmp_path / "map.zarr"
+    hyperspec.synthetic.write("map", store, (4, 6), n_spectral=512, seed=4, progress=False)
+    seen = []
+    real = dec_module.decompose
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("batch_size"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dec_module, "decompose", spy)
+    recipe = {
+        "input": {"path": str(store)},
+        "decompose": {"preset": "cspbbr3-633"},
+        "output": {"path": str(tmp_path / "out.zarr")},
+        "compute": {"backend": "cupy", "workers": 2, "device_memory_mb": 400},
+    }
+    run_recipe(recipe, progress=False)
+    expected = dec_module.default_batch_size("cupy", 512, 34, budget_bytes=200 * 2**20)
+    assert expected == 200 * 2**20 // (8 * 512 * 42)  # (34 parameters + 8) float64 spectra per pixel, 200 MiB per worker
+    assert seen and set(seen) == {expected}

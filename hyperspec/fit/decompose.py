@@ -471,15 +471,17 @@ class _Decomposer:
 _GPU_BATCH_MAX = 65536
 
 
-def default_batch_size(backend: str, m: int, n_free: int) -> int:
-    """Pixels per Levenberg–Marquardt batch: 256 on NumPy; on CuPy what a quarter of the free device memory
-    holds at (parameters + 8) float64 spectra per pixel (Jacobian, residuals, weights, copies), at most 65536."""
+def default_batch_size(backend: str, m: int, n_free: int, budget_bytes: float | None = None) -> int:
+    """Pixels per Levenberg–Marquardt batch: 256 on NumPy; on CuPy what ``budget_bytes`` (default a quarter
+    of the free device memory) holds at (parameters + 8) float64 spectra per pixel (Jacobian, residuals,
+    weights, copies), between 256 and 65536."""
     if backend != "cupy":
         return 256
-    import cupy  # noqa: PLC0415
+    if budget_bytes is None:
+        import cupy  # noqa: PLC0415
 
-    free, _total = cupy.cuda.runtime.memGetInfo()
-    return int(max(256, min(_GPU_BATCH_MAX, free / 4 // (8.0 * m * (n_free + 8)))))
+        budget_bytes = cupy.cuda.runtime.memGetInfo()[0] / 4
+    return int(max(256, min(_GPU_BATCH_MAX, budget_bytes // (8.0 * m * (n_free + 8)))))
 
 
 def decompose(

@@ -205,11 +205,27 @@ def _lamp_calibration(params: dict) -> xr.Dataset:
     return cal
 
 
-def _decompose(ds: xr.Dataset, dec: dict, backend: str) -> xr.Dataset:
+def _decompose(ds: xr.Dataset, dec: dict, backend: str, device_bytes: float | None = None) -> xr.Dataset:
+    """The recipe's decomposition of a block. On the GPU, without a ``batch_size`` in the recipe, the
+    fit's batches (≈ parameters + 8 float64 spectra per pixel) fit the run's device budget per worker."""
     from hyperspec.fit.decompose import decompose  # noqa: PLC0415
 
     kw = {k: v for k, v in dec.items() if k not in ("preset", "model")}
+    if backend == "cupy" and device_bytes and "batch_size" not in kw:
+        from hyperspec.fit.composite import CompositeModel  # noqa: PLC0415
+        from hyperspec.fit.decompose import build_model_spec, default_batch_size  # noqa: PLC0415
+        from hyperspec.model import shift_axis  # noqa: PLC0415
+
+        overrides = {k: v for k, v in kw.items() if k not in _DECOMPOSE_ARGS}
+        spec = build_model_spec(dec.get("preset"), dec.get("model"), **overrides)
+        shift = shift_axis(ds)
+        energy = np.asarray(ds["energy"].values, dtype=np.float64) if "energy" in ds.coords else None
+        n_free = CompositeModel(spec["terms"], shift, energy, fused=False).n_free
+        kw["batch_size"] = default_batch_size("cupy", shift.size, n_free, budget_bytes=device_bytes)
     return decompose(ds, dec.get("preset"), model=dec.get("model"), backend=backend, **kw)
+
+
+_DECOMPOSE_ARGS = ("weights", "saturation", "batch_size", "max_iter", "tol")
 
 
 def _to_device(ds: xr.Dataset, backend: str) -> xr.Dataset:
@@ -232,13 +248,13 @@ def _to_host(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign(moved) if moved else ds
 
 
-def _block_results(recipe: dict, band: xr.Dataset, dim: str, a: int, b: int) -> xr.Dataset:
+def _block_results(recipe: dict, band: xr.Dataset, dim: str, a: int, b: int, device_bytes: float | None = None) -> xr.Dataset:
     """Steps and decomposition for rows [a, b) of ``band`` (which holds their halo), in memory. On the GPU
     the block's spectra cross to the device once and stay there through the steps and the decomposition;
     only the results come back."""
     backend = recipe["compute"]["backend"]
     sub = _apply_steps(_to_device(band, backend), recipe["preprocess"], backend).isel({dim: slice(a, b)})
-    out = _decompose(sub, recipe["decompose"], backend) if "decompose" in recipe else xr.Dataset(coords=sub.coords)
+    out = _decompose(sub, recipe["decompose"], backend, device_bytes) if "decompose" in recipe else xr.Dataset(coords=sub.coords)
     if "spike_mask" in sub:
         out["n_spikes"] = sub["spike_mask"].sum("spectral").astype(np.int32).assign_attrs(long_name="spectral channels replaced as spikes")
         out["dead_pixel"] = sub["dead_pixel"]
@@ -258,6 +274,8 @@ def _chunk_results(recipe: dict, plan: dict, k: int) -> xr.Dataset:
     block = plan.get("block_rows", rows)
     a, b = k * rows, min(n_rows, (k + 1) * rows)
     halo = max([_HALO_STEPS.get(s["step"], 0) for s in recipe["preprocess"]] + [0])
+    workers = int(recipe["compute"].get("workers", 0)) or 1  # on the GPU: the workers sharing it (one by default)
+    device_bytes = plan["device_memory_mb"] * 2**20 / workers if plan.get("device_memory_mb") else None
     lo, hi = max(0, a - halo), min(n_rows, b + halo)
     outs = []
     with single_threaded_blas():
@@ -265,7 +283,7 @@ def _chunk_results(recipe: dict, plan: dict, k: int) -> xr.Dataset:
         for s0 in range(a, b, block):
             s1 = min(b, s0 + block)
             l0, l1 = max(lo, s0 - halo), min(hi, s1 + halo)
-            outs.append(_block_results(recipe, band.isel({dim: slice(l0 - lo, l1 - lo)}), dim, s0 - l0, s1 - l0))
+            outs.append(_block_results(recipe, band.isel({dim: slice(l0 - lo, l1 - lo)}), dim, s0 - l0, s1 - l0, device_bytes))
     return outs[0] if len(outs) == 1 else xr.concat(outs, dim=dim, data_vars="all", coords="minimal", compat="override", join="override")
 
 
