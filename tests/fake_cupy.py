@@ -379,9 +379,11 @@ def install(monkeypatch) -> types.ModuleType:
     """Make ``import cupy`` return this module for one test (and reset the transfer counters)."""
     import sys
 
-    from hyperspec import _backend
+    from hyperspec import _backend, _kernels
 
     monkeypatch.setitem(sys.modules, "cupy", module)
+    # a fresh kernel-builder cache for this test: the real CuPy's builds never mix with the fake's
+    monkeypatch.setattr(_kernels, "_builder", functools.lru_cache(maxsize=1)(_kernels._builder.__wrapped__))
     monkeypatch.setattr(_backend, "gpu_available", lambda: (True, "CUDA device 0: fake (NumPy behind CuPy's transfer rules)"))
     transfers.reset()
     return module
