@@ -135,10 +135,7 @@ def get_namespace(*arrays) -> ModuleType:
 
 def to_numpy(array) -> np.ndarray:
     """Return a NumPy array from a NumPy or CuPy array (copying from the device if needed)."""
-    get = getattr(array, "get", None)
-    if get is not None and type(array).__module__.startswith("cupy"):
-        return get()
-    return np.asarray(array)
+    return array.get() if on_device(array) else np.asarray(array)
 
 
 CUDA_KERNELS_VAR = "HYPERSPEC_CUDA_KERNELS"
