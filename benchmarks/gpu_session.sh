@@ -24,7 +24,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . || exit 1  # hyperspec and hyperspec._kernels
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
-PYTEST="python3 -m pytest -q -p no:cacheprovider --continue-on-collection-errors"
+PYTEST="python3 -m pytest -q -p no:cacheprovider --continue-on-collection-errors -W default"  # other versions there: warnings are not errors
 $PYTEST -m gpu tests 2>&1 | tee "$OUT/tests_gpu.log"
 $PYTEST tests/test_cupy_path.py tests/fit/test_cuda_fused.py tests/preprocess/test_banded_cuda.py 2>&1 | tee "$OUT/tests_cupy_path.log"
 (export HYPERSPEC_CUDA_KERNELS=1; $PYTEST -m gpu tests; $PYTEST tests/test_cupy_path.py) 2>&1 | tee "$OUT/tests_kernels_on.log"
