@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--fetch" ]; then  # on the development machine: the wheels the device lacks (Python 3.12, x86-64)
     mkdir -p .whl
     for pkg in dask==2026.8.0 zarr==3.1.6 numcodecs==0.16.6 donfig==0.8.1.post1 google-crc32c==1.9.0 partd==1.4.2 \
-               locket==1.0.0 sif_parser renishawWiRE pybaselines==1.2.1 pentapy; do
+               locket==1.0.0 sif_parser renishawWiRE pybaselines==1.2.1 pentapy "setuptools>=77"; do
         python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
             --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl "$pkg" || exit 1
     done
@@ -22,7 +22,7 @@ OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . || exit 1  # hyperspec and hyperspec._kernels
+python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . || exit 1  # hyperspec and hyperspec._kernels (setuptools >= 77 from .whl)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 PYTEST="python3 -m pytest -q -p no:cacheprovider --continue-on-collection-errors -W default"  # other versions there: warnings are not errors
 $PYTEST -m gpu tests 2>&1 | tee "$OUT/tests_gpu.log"
