@@ -256,13 +256,13 @@ def test_pipeline_fit_batches_fit_the_device_budget(tmp_path, fake_cupy, monkeyp
     store = tmp_path / "map.zarr"
     hyperspec.synthetic.write("map", store, (4, 6), n_spectral=512, seed=4, progress=False)
     seen = []
-    real = dec_module.decompose
+    real_init = dec_module._Decomposer.__init__
 
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("batch_size"))
-        return real(*args, **kwargs)
+    def spy(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        seen.append(self.batch_size)
 
-    monkeypatch.setattr(dec_module, "decompose", spy)
+    monkeypatch.setattr(dec_module._Decomposer, "__init__", spy)
     recipe = {
         "input": {"path": str(store)},
         "decompose": {"preset": "cspbbr3-633"},

@@ -180,7 +180,7 @@ def flat_spectra(xp, y, smooth=None):
 class _Decomposer:
     """Holds the model and the per-chunk recipe; ``__call__`` maps (..., m) → (..., n_out)."""
 
-    def __init__(self, spec, shift, energy, xp, *, weights, saturation, batch_size, max_iter, tol):
+    def __init__(self, spec, shift, energy, xp, *, weights, saturation, batch_size, max_iter, tol, device_bytes=None):
         self.xp = xp
         self.tol = float(tol)
         self.spec = spec
@@ -188,6 +188,8 @@ class _Decomposer:
         self.shift = np.asarray(shift)
         self.weights = weights
         self.saturation = saturation
+        if batch_size is None:
+            batch_size = default_batch_size("numpy" if xp is np else "cupy", self.shift.size, self.model.n_free, device_bytes)
         self.batch_size = int(batch_size)
         self.max_iter = int(max_iter)
         base = np.ones(self.shift.size)
@@ -249,7 +251,7 @@ class _Decomposer:
             base_spec = copy.deepcopy(spec)
             base_spec["terms"] = {k: v for k, v in spec["terms"].items() if k != seeded[-1].name}
             self.base = _Decomposer(
-                base_spec, shift, energy, xp, weights=weights, saturation=saturation, batch_size=batch_size, max_iter=max_iter, tol=tol
+                base_spec, shift, energy, xp, weights=weights, saturation=saturation, batch_size=self.batch_size, max_iter=max_iter, tol=tol
             )
 
     def _identifiable(self, p):
@@ -493,6 +495,7 @@ def decompose(
     weights: str | Any = "poisson",
     saturation: float | None = None,
     batch_size: int | None = None,
+    device_memory_mb: float | None = None,
     max_iter: int = 200,
     tol: float = 1e-7,
     **overrides,
@@ -517,8 +520,11 @@ def decompose(
         map's ``attrs["saturation_counts"]`` when present.
     batch_size : int, optional
         Pixels fitted together (bounds memory: the Jacobian is batch × channels × parameters).
-        Default: 256 on NumPy (the working set stays in cache); on CuPy as many as a quarter of the
-        free device memory holds, at most 65536 (a GPU needs thousands of pixels per launch).
+        Default: 256 on NumPy (the working set stays in cache); on CuPy as many as ``device_memory_mb``
+        holds, at most 65536 (a GPU needs thousands of pixels per launch).
+    device_memory_mb : float, optional
+        GPU memory (MiB) the fit's batches may take when ``batch_size`` is not given; default a quarter
+        of the free device memory. Ignored on NumPy.
     max_iter : int
         Levenberg–Marquardt iterations per pixel. Default 200.
     tol : float
@@ -552,12 +558,10 @@ def decompose(
             raise ValueError(f"`weights` must be 'poisson', 'uniform' or {shift.size} finite values ≥ 0.")
     if saturation is None:
         saturation = data.attrs.get("saturation_counts")
-    if batch_size is None:  # (the model is only built here for its parameter count on the GPU)
-        n_free = CompositeModel(spec["terms"], shift, energy, fused=False).n_free if be.name == "cupy" else 0
-        batch_size = default_batch_size(be.name, shift.size, n_free)
     engine = _Decomposer(
-        spec, shift, energy, be.xp, weights=weights, saturation=saturation, batch_size=batch_size, max_iter=max_iter, tol=tol
-    )
+        spec, shift, energy, be.xp, weights=weights, saturation=saturation, batch_size=batch_size, max_iter=max_iter, tol=tol,
+        device_bytes=None if device_memory_mb is None else float(device_memory_mb) * 2**20,
+    )  # fmt: skip
     with single_threaded_blas():  # in-memory input is computed right here; lazy input when the caller computes
         out = map_spectra(engine, data["spectra"], engine.n_out)
     result = xr.Dataset()
@@ -587,7 +591,7 @@ def decompose(
         preset=result.attrs["preset"],
         backend=be.name,
         weights=weights if isinstance(weights, str) else "array",
-        batch_size=batch_size,
+        batch_size=engine.batch_size,
         max_iter=max_iter,
     )
     return result

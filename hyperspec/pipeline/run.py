@@ -207,25 +207,13 @@ def _lamp_calibration(params: dict) -> xr.Dataset:
 
 def _decompose(ds: xr.Dataset, dec: dict, backend: str, device_bytes: float | None = None) -> xr.Dataset:
     """The recipe's decomposition of a block. On the GPU, without a ``batch_size`` in the recipe, the
-    fit's batches (≈ parameters + 8 float64 spectra per pixel) fit the run's device budget per worker."""
+    fit's batches fit the run's device budget per worker (``device_bytes``)."""
     from hyperspec.fit.decompose import decompose  # noqa: PLC0415
 
     kw = {k: v for k, v in dec.items() if k not in ("preset", "model")}
-    if backend == "cupy" and device_bytes and "batch_size" not in kw:
-        from hyperspec.fit.composite import CompositeModel  # noqa: PLC0415
-        from hyperspec.fit.decompose import build_model_spec, default_batch_size  # noqa: PLC0415
-        from hyperspec.model import shift_axis  # noqa: PLC0415
-
-        overrides = {k: v for k, v in kw.items() if k not in _DECOMPOSE_ARGS}
-        spec = build_model_spec(dec.get("preset"), dec.get("model"), **overrides)
-        shift = shift_axis(ds)
-        energy = np.asarray(ds["energy"].values, dtype=np.float64) if "energy" in ds.coords else None
-        n_free = CompositeModel(spec["terms"], shift, energy, fused=False).n_free
-        kw["batch_size"] = default_batch_size("cupy", shift.size, n_free, budget_bytes=device_bytes)
+    if device_bytes:
+        kw["device_memory_mb"] = device_bytes / 2**20
     return decompose(ds, dec.get("preset"), model=dec.get("model"), backend=backend, **kw)
-
-
-_DECOMPOSE_ARGS = ("weights", "saturation", "batch_size", "max_iter", "tol")
 
 
 def _to_device(ds: xr.Dataset, backend: str) -> xr.Dataset:
