@@ -232,8 +232,10 @@ module.__version__ = "0.0.0"  # a fake: no real CuPy version
 
 
 _PRELUDE = r"""
+#include <algorithm>
 #include <barrier>
 #include <cmath>
+#include <cstring>
 #include <thread>
 #include <vector>
 using std::exp; using std::expm1; using std::sinh; using std::log; using std::floor; using std::fabs; using std::fmin;
@@ -277,6 +279,9 @@ def _compile(code: str):
         pytest.skip("fake CuPy: running CUDA sources on the CPU needs a C++ compiler (g++)")
     real = re.search(r"#define\s+REAL_T\s+(\w+)", code).group(1)
     kernels, wrappers = {}, []
+    shared_vars = sorted(set(_SHARED.findall(code)))
+    # shared memory is poisoned (NaN bytes) before every block: a read of what no thread wrote shows up
+    poison = "".join(f"std::memset({var}, 0xFF, std::min((size_t)shared, sizeof({var})));" for _, var in shared_vars)
     bodies = _SIGNATURE.split(code)
     for name, params in _SIGNATURE.findall(code):
         body = bodies[bodies.index(name) + 2]
@@ -292,16 +297,17 @@ def _compile(code: str):
             else f"for (int t = 0; t < bx; ++t) {{ threadIdx.x = t; {call}; }}"
         )
         wrappers.append(
-            f'extern "C" void launch_{name}(int gx, int gy, int bx, void** a) {{'
+            f'extern "C" void launch_{name}(int gx, int gy, int bx, int shared, void** a) {{'
             f"blockDim.x = bx; blockDim.y = 1; gridDim.x = gx; gridDim.y = gy;"
-            f"for (int by = 0; by < gy; ++by) for (int b = 0; b < gx; ++b) {{ blockIdx.x = b; blockIdx.y = by; {run} }} }}"
+            f"for (int by = 0; by < gy; ++by) for (int b = 0; b < gx; ++b) {{ blockIdx.x = b; blockIdx.y = by; {poison} {run} }} }}"
         )
-    shared = "".join(f"{typ} {var}[1 << 17];\n" for typ, var in set(_SHARED.findall(code)))
-    digest = hashlib.sha256(code.encode()).hexdigest()[:16]
+    shared = "".join(f"{typ} {var}[1 << 17];\n" for typ, var in shared_vars)
+    text = _PRELUDE + code + "\n" + shared + "\n".join(wrappers) + "\n"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]  # of the whole generated source: a changed harness rebuilds
     folder = Path(tempfile.gettempdir()) / f"fake-cupy-{digest}"
     folder.mkdir(exist_ok=True)
     src, lib = folder / "module.cpp", folder / "module.so"
-    src.write_text(_PRELUDE + code + "\n" + shared + "\n".join(wrappers) + "\n")
+    src.write_text(text)
     if not lib.exists():
         tmp = folder / f"module.{id(code)}.so"
         cmd = [cxx, "-O1", "-std=c++20", "-pthread", "-shared", "-fPIC", str(src), "-o", str(tmp)]
@@ -353,7 +359,7 @@ class _Kernel:
                 holders.append(np.ctypeslib.as_ctypes_type(dtype)(arg))
         ptrs = (ctypes.c_void_p * len(holders))(*[ctypes.addressof(h) for h in holders])
         grid = tuple(grid) + (1,) * (2 - len(tuple(grid)))
-        self.launch(int(grid[0]), int(grid[1]), int(tuple(block)[0]), ptrs)
+        self.launch(int(grid[0]), int(grid[1]), int(tuple(block)[0]), int(shared_mem), ptrs)
 
 
 def _memoize(for_each_device=False):

@@ -112,105 +112,46 @@ def test_kernel_source_ships_and_the_cuda_path_is_opt_in():
     assert model.engine in ("numba-fused", "numpy")  # NumPy never picks the CUDA kernel
 
 
-_HARNESS = r"""
-#include <barrier>
-#include <cmath>
-#include <cstddef>
-#include <thread>
-#include <vector>
-using std::exp; using std::expm1; using std::sinh; using std::log; using std::floor; using std::fabs; using std::fmin; using std::fmax;
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __shared__
-struct dim3_ { int x, y, z; };
-static dim3_ blockIdx, blockDim;
-static thread_local dim3_ threadIdx;         // one host thread per CUDA thread of a block
-static std::barrier<>* block_barrier = nullptr;
-#define __syncthreads() block_barrier->arrive_and_wait()
-#include "KERNEL"
-double normal_smem[1 << 16];                  // the block's dynamic shared memory
-extern "C" void run_all(const double* shift, const double* energy, const double* p, const long long* codes,
-                        const unsigned char* on_energy, const long long* starts, const long long* counts, const long long* slots,
-                        const double* fixed, const long long* j_lo, const long long* j_hi, const double* scale,
-                        const double* node_start, int n, int m, int n_free, int n_terms, int want_jac, double* f, double* jac) {
-    blockDim.x = 1; threadIdx.x = 0;
-    for (int i = 0; i < n; ++i) for (int j = 0; j < m; ++j) {
-        blockIdx.y = i; blockIdx.x = j;
-        fused_model(shift, energy, p, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start,
-                    n, m, n_free, n_terms, want_jac, f, jac);
-    }
-}
-extern "C" void run_normal(const double* shift, const double* energy, const double* p, const long long* codes,
-                           const unsigned char* on_energy, const long long* starts, const long long* counts, const long long* slots,
-                           const double* fixed, const long long* j_lo, const long long* j_hi, const double* scale,
-                           const double* node_start, const double* y, const double* sw, const int* pair_a, const int* pair_b,
-                           int n, int m, int n_free, int n_terms, int n_pairs, int tile, int threads, double* a, double* g, double* chi2) {
-    blockDim.x = threads;
-    for (int i = 0; i < n; ++i) {              // blocks one after the other, the threads of a block together
-        blockIdx.x = i;
-        for (int k = 0; k < (1 << 16); ++k) normal_smem[k] = 1e300;  // stale shared memory must not leak in
-        std::barrier<> bar(threads);
-        block_barrier = &bar;
-        std::vector<std::thread> pool;
-        for (int t = 0; t < threads; ++t)
-            pool.emplace_back([=] {
-                threadIdx.x = t;
-                fused_normal(shift, energy, p, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start,
-                             y, sw, pair_a, pair_b, n, m, n_free, n_terms, n_pairs, tile, a, g, chi2);
-            });
-        for (auto& th : pool) th.join();
-    }
-}
-"""
+def _launch(kernel: str, grid, block, args, shared_mem=0):
+    """Launch ``kernel`` of kernels/fused_model.cu (float64) on the CPU through the fake device's C++ build;
+    NumPy arguments are wrapped as device arrays in place (the kernel writes into them)."""
+    from hyperspec import _kernels
+    from tests import fake_cupy
+
+    module = fake_cupy.RawModule(code="#define REAL_T double\n" + _kernels.source("fused_model"))
+    wrapped = [fake_cupy.ndarray(a) if isinstance(a, np.ndarray) else a for a in args]
+    module.get_function(kernel)(grid, block, wrapped, shared_mem=shared_mem)
 
 
-def _compile_harness(tmp_path):
-    """The CUDA source compiled as C++20 (host threads and a barrier for a thread block); also PTX with nvcc when present."""
-    import ctypes
+def ptx_compiles(tmp_path, name: str) -> None:
+    """The CUDA compiler accepts kernel source ``name`` in double and float (PTX, no GPU needed), when nvcc is here."""
     import shutil
     import subprocess
 
     from hyperspec import _kernels
 
-    cxx = shutil.which("g++") or shutil.which("c++")
-    if cxx is None:
-        pytest.skip("no C++ compiler")
-    (tmp_path / "fused_model.cu").write_text(_kernels.source("fused_model"))
     nvcc = shutil.which("nvcc")
-    if nvcc is not None:  # the CUDA compiler accepts it too (PTX, no GPU needed)
-        for real in ("double", "float"):
-            cmd = [nvcc, "-ptx", f"-DREAL_T={real}", str(tmp_path / "fused_model.cu"), "-o", str(tmp_path / f"k_{real}.ptx")]
-            subprocess.run(cmd, check=True, capture_output=True, timeout=300)
-    (tmp_path / "harness.cpp").write_text(_HARNESS.replace("KERNEL", str(tmp_path / "fused_model.cu")))
-    lib = tmp_path / "harness.so"
-    cmd = [cxx, "-O1", "-std=c++20", "-pthread", "-shared", "-fPIC", str(tmp_path / "harness.cpp"), "-o", str(lib)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0 and "barrier" in done.stderr:
-        pytest.skip("the C++ compiler has no C++20 <barrier>")
-    assert done.returncode == 0, done.stderr[-2000:]
-    return ctypes.CDLL(str(lib))
-
-
-def _ptr(a):
-    import ctypes
-
-    return a.ctypes.data_as(ctypes.c_void_p)
+    if nvcc is None:
+        return
+    (tmp_path / f"{name}.cu").write_text(_kernels.source(name))
+    for real in ("double", "float"):
+        cmd = [nvcc, "-ptx", f"-DREAL_T={real}", str(tmp_path / f"{name}.cu"), "-o", str(tmp_path / f"{name}_{real}.ptx")]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
 
 
 def _tables(tables, p):
     codes, on_energy, starts, counts, slots, fixed, lo, hi, scale, node_start = tables.args
     arrays = [tables.shift, tables.energy, np.ascontiguousarray(p), codes, on_energy.astype(np.uint8), starts, counts, slots, fixed,
               lo, hi, scale, node_start]  # fmt: skip
-    return arrays, int(codes.size)
+    return arrays, np.int32(codes.size)
 
 
 def test_kernel_source_run_as_cpp_equals_the_numba_kernel(tmp_path):
-    """The CUDA source compiled as plain C++ (one loop over (pixel, channel) for the thread grid) gives
-    what the numba kernel gives, on every preset: the port's arithmetic is checked without a GPU."""
+    """The CUDA source compiled as plain C++ (the whole thread grid, thread by thread) gives what the
+    xp path gives, on every preset: the port's arithmetic is checked without a GPU or CuPy."""
     from hyperspec.fit._fused import FusedModel
 
-    run_all = _compile_harness(tmp_path).run_all
+    ptx_compiles(tmp_path, "fused_model")
     shift = np.linspace(-1800.0, 2200.0, 400)
     energy = 1239.84198 / (1e7 / (1e7 / 633.0 - shift))
     for name in PRESETS:
@@ -222,7 +163,8 @@ def test_kernel_source_run_as_cpp_equals_the_numba_kernel(tmp_path):
         f = np.empty((n, m))
         jac = np.zeros((n, model.n_free + 1, m))
         arrays, n_terms = _tables(FusedModel(model), p)
-        run_all(*[_ptr(a) for a in arrays], n, m, model.n_free, n_terms, 1, _ptr(f), _ptr(jac))
+        scalars = (np.int32(n), np.int32(m), np.int32(model.n_free), n_terms, np.int32(1))
+        _launch("fused_model", ((m + 127) // 128, n), (128,), [*arrays, *scalars, f, jac])
         scale_f = np.abs(f_ref).max()
         np.testing.assert_allclose(f, f_ref, rtol=1e-12, atol=1e-12 * scale_f, err_msg=name)
         j = np.swapaxes(jac[:, : model.n_free, :], 1, 2)
@@ -231,14 +173,13 @@ def test_kernel_source_run_as_cpp_equals_the_numba_kernel(tmp_path):
 
 
 @pytest.mark.parametrize(("threads", "tile"), [(32, 64), (128, 32), (128, None)])
-def test_normal_equation_kernel_run_as_cpp_equals_the_reference(tmp_path, threads, tile):
+def test_normal_equation_kernel_run_as_cpp_equals_the_reference(threads, tile):
     """``fused_normal`` (one block per pixel, shared-memory tiles, barriers) run as C++ threads gives the
     normal equations of the xp reference on every preset, with masked channels and NaN data under them;
     more threads than tile channels and the reverse both run."""
     from hyperspec.fit._cuda_fused import normal_equations_reference, normal_pairs, normal_tile
     from hyperspec.fit._fused import FusedModel
 
-    run_normal = _compile_harness(tmp_path).run_normal
     rng = np.random.default_rng(7)
     shift = np.linspace(-1800.0, 2200.0, 300)  # not a multiple of the tile: the last tile is partial
     energy = 1239.84198 / (1e7 / (1e7 / 633.0 - shift))
@@ -259,8 +200,9 @@ def test_normal_equation_kernel_run_as_cpp_equals_the_reference(tmp_path, thread
         g = np.full((n, n_free), np.nan)
         c = np.full(n, np.nan)
         arrays, n_terms = _tables(FusedModel(model), p)
-        extra = [np.ascontiguousarray(y), sw, pair_a, pair_b]
-        run_normal(*[_ptr(x) for x in arrays + extra], n, m, n_free, n_terms, pair_a.size, t, threads, _ptr(a), _ptr(g), _ptr(c))
+        scalars = (np.int32(n), np.int32(m), np.int32(n_free), n_terms, np.int32(pair_a.size), np.int32(t))
+        shared = ((n_free + 2) * t + pair_a.size) * 8  # shared memory starts as NaN bytes on the fake device
+        _launch("fused_normal", (n,), (threads,), [*arrays, np.ascontiguousarray(y), sw, pair_a, pair_b, *scalars, a, g, c], shared)
         d = np.sqrt(np.einsum("nii->ni", a_ref))
         d = np.where(d > 0, d, 1.0)  # a parameter without support here (e.g. a window outside this axis)
         np.testing.assert_allclose(a / (d[:, :, None] * d[:, None, :]), a_ref / (d[:, :, None] * d[:, None, :]), atol=1e-12, err_msg=name)
