@@ -273,3 +273,12 @@ def test_pipeline_fit_batches_fit_the_device_budget(tmp_path, fake_cupy, monkeyp
     expected = dec_module.default_batch_size("cupy", 512, 34, budget_bytes=200 * 2**20)
     assert expected == 200 * 2**20 // (8 * 512 * 42)  # (34 parameters + 8) float64 spectra per pixel, 200 MiB per worker
     assert seen and set(seen) == {expected}
+
+
+def test_device_memory_must_be_a_positive_number(small_map):
+    import hyperspec
+
+    ds, _ = small_map
+    for bad in (0, -5, "lots"):
+        with pytest.raises(ValueError, match="`device_memory_mb` must be a positive number of MiB"):
+            hyperspec.decompose(ds.isel(y=slice(0, 1), x=slice(0, 2)), device_memory_mb=bad)

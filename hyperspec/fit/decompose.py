@@ -558,6 +558,8 @@ def decompose(
             raise ValueError(f"`weights` must be 'poisson', 'uniform' or {shift.size} finite values ≥ 0.")
     if saturation is None:
         saturation = data.attrs.get("saturation_counts")
+    if device_memory_mb is not None and not (isinstance(device_memory_mb, (int, float)) and device_memory_mb > 0):
+        raise ValueError(f"`device_memory_mb` must be a positive number of MiB; got {device_memory_mb!r}.")
     engine = _Decomposer(
         spec, shift, energy, be.xp, weights=weights, saturation=saturation, batch_size=batch_size, max_iter=max_iter, tol=tol,
         device_bytes=None if device_memory_mb is None else float(device_memory_mb) * 2**20,
