@@ -79,12 +79,33 @@ _UNIT_ALIASES = {
 
 
 def normalize_unit(unit: str, *, field: str = "unit") -> str:
-    """Return the canonical name of a spectral unit (``"nm"``, ``"cm-1"``, ``"cm-1-abs"``, ``"eV"``).
+    """Return the canonical name of a spectral unit.
+
+    Parameters
+    ----------
+    unit : str
+        A unit name or alias, without regard to case or surrounding spaces: ``"nm"``, ``"wavelength"``,
+        ``"cm-1"``, ``"1/cm"``, ``"Raman shift"`` (Raman shift, cm⁻¹), ``"cm-1-abs"``, ``"wavenumber"``
+        (absolute wavenumber, cm⁻¹), ``"eV"``, ``"energy"`` …
+    field : str, optional
+        Name of the value in error messages. Default is ``"unit"``.
+
+    Returns
+    -------
+    str
+        One of ``"nm"``, ``"cm-1"`` (Raman shift), ``"cm-1-abs"`` (absolute wavenumber) or ``"eV"``.
 
     Raises
     ------
     AxisError
-        If the unit is not known; the message lists the accepted names.
+        If ``unit`` is not a string or not a known unit; the message lists the accepted names.
+
+    Examples
+    --------
+    >>> normalize_unit(" Raman Shift ")
+    'cm-1'
+    >>> normalize_unit("wavenumber")
+    'cm-1-abs'
     """
     if not isinstance(unit, str):
         raise AxisError(f"`{field}` must be a string such as 'cm-1', 'nm' or 'eV'; got {unit!r}.")
@@ -111,70 +132,227 @@ def _check_laser(laser_nm: Any) -> float:
 
 
 def laser_invcm(laser_nm: float) -> float:
-    """Absolute wavenumber of the laser line, cm⁻¹ (632.8 nm → 15 802.8 cm⁻¹)."""
+    """Return the absolute wavenumber of the laser line.
+
+    Parameters
+    ----------
+    laser_nm : float
+        Laser wavelength, nm.
+
+    Returns
+    -------
+    float
+        10⁷ / ``laser_nm``, cm⁻¹ (632.8 nm → 15 802.8 cm⁻¹).
+
+    Raises
+    ------
+    AxisError
+        If ``laser_nm`` is None, not a number, not finite or not positive.
+
+    Examples
+    --------
+    >>> round(laser_invcm(632.8), 1)
+    15802.8
+    """
     return NM_INVCM / _check_laser(laser_nm)
 
 
 def nm2invcm(wavelength_nm):
-    """Wavelength [nm] → absolute wavenumber [cm⁻¹]."""
+    """Convert wavelength to absolute wavenumber.
+
+    Parameters
+    ----------
+    wavelength_nm : float or array
+        Wavelength, nm (a scalar or a NumPy/CuPy array of any shape).
+
+    Returns
+    -------
+    float or array
+        Absolute wavenumber 10⁷ / λ, cm⁻¹, of the same shape.
+
+    Examples
+    --------
+    >>> nm2invcm(500.0)
+    20000.0
+    """
     return NM_INVCM / wavelength_nm
 
 
 def invcm2nm(wavenumber_invcm):
-    """Absolute wavenumber [cm⁻¹] → wavelength [nm]."""
+    """Convert absolute wavenumber to wavelength.
+
+    Parameters
+    ----------
+    wavenumber_invcm : float or array
+        Absolute wavenumber, cm⁻¹ (a scalar or a NumPy/CuPy array of any shape).
+
+    Returns
+    -------
+    float or array
+        Wavelength 10⁷ / ν̃, nm, of the same shape.
+
+    Examples
+    --------
+    >>> invcm2nm(20000.0)
+    500.0
+    """
     return NM_INVCM / wavenumber_invcm
 
 
 def nm2ev(wavelength_nm):
-    """Wavelength [nm] → photon energy [eV]."""
+    """Convert wavelength to photon energy.
+
+    Parameters
+    ----------
+    wavelength_nm : float or array
+        Wavelength, nm (a scalar or a NumPy/CuPy array of any shape).
+
+    Returns
+    -------
+    float or array
+        Photon energy hc / λ, eV, of the same shape (``HC_EV_NM`` = 1239.84 eV·nm).
+
+    Examples
+    --------
+    >>> round(nm2ev(500.0), 4)
+    2.4797
+    """
     return HC_EV_NM / wavelength_nm
 
 
 def ev2nm(energy_ev):
-    """Photon energy [eV] → wavelength [nm]."""
+    """Convert photon energy to wavelength.
+
+    Parameters
+    ----------
+    energy_ev : float or array
+        Photon energy, eV (a scalar or a NumPy/CuPy array of any shape).
+
+    Returns
+    -------
+    float or array
+        Wavelength hc / E, nm, of the same shape.
+
+    Examples
+    --------
+    >>> round(ev2nm(2.0), 3)
+    619.921
+    """
     return HC_EV_NM / energy_ev
 
 
 def raman_shift(wavelength_nm, laser_nm: float):
-    """Wavelength [nm] → Raman shift [cm⁻¹] (Stokes positive) for a laser at ``laser_nm``."""
+    """Convert wavelength to Raman shift.
+
+    Parameters
+    ----------
+    wavelength_nm : float or array
+        Wavelength of the scattered light, nm (a scalar or a NumPy/CuPy array of any shape).
+    laser_nm : float
+        Laser wavelength, nm.
+
+    Returns
+    -------
+    float or array
+        Raman shift 10⁷/λ_laser − 10⁷/λ, cm⁻¹, of the same shape: positive on the Stokes side
+        (red of the laser), negative on the anti-Stokes side.
+
+    Raises
+    ------
+    AxisError
+        If ``laser_nm`` is missing, not a number, not finite or not positive.
+
+    Examples
+    --------
+    >>> round(raman_shift(650.0, 632.8), 1)
+    418.2
+    """
     return laser_invcm(laser_nm) - NM_INVCM / wavelength_nm
 
 
 def shift2nm(shift_invcm, laser_nm: float):
-    """Raman shift [cm⁻¹] → wavelength [nm] for a laser at ``laser_nm``."""
+    """Convert Raman shift to wavelength.
+
+    Parameters
+    ----------
+    shift_invcm : float or array
+        Raman shift, cm⁻¹, Stokes positive (a scalar or a NumPy/CuPy array of any shape).
+    laser_nm : float
+        Laser wavelength, nm.
+
+    Returns
+    -------
+    float or array
+        Wavelength 10⁷ / (10⁷/λ_laser − Δν̃), nm, of the same shape.
+
+    Raises
+    ------
+    AxisError
+        If ``laser_nm`` is missing, not a number, not finite or not positive.
+
+    Examples
+    --------
+    >>> round(shift2nm(520.7, 532.0), 2)
+    547.16
+    """
     return NM_INVCM / (laser_invcm(laser_nm) - shift_invcm)
 
 
+#: Canonical unit → (to nm, from nm), each ``f(values, laser_nm)``; only the Raman shift uses the laser.
+_VIA_NM = {
+    "nm": (lambda values, _laser: values, lambda wavelength, _laser: wavelength),
+    "cm-1-abs": (lambda values, _laser: invcm2nm(values), lambda wavelength, _laser: nm2invcm(wavelength)),
+    "eV": (lambda values, _laser: ev2nm(values), lambda wavelength, _laser: nm2ev(wavelength)),
+    "cm-1": (shift2nm, raman_shift),
+}
+
+
 def _to_nm(values, unit: str, laser_nm):
-    if unit == "nm":
-        return values
-    if unit == "cm-1-abs":
-        return invcm2nm(values)
-    if unit == "eV":
-        return ev2nm(values)
-    return shift2nm(values, laser_nm)  # "cm-1"
+    """Values in the canonical ``unit`` → wavelength (nm)."""
+    return _VIA_NM[unit][0](values, laser_nm)
 
 
 def _from_nm(wavelength, unit: str, laser_nm):
-    if unit == "nm":
-        return wavelength
-    if unit == "cm-1-abs":
-        return nm2invcm(wavelength)
-    if unit == "eV":
-        return nm2ev(wavelength)
-    return raman_shift(wavelength, laser_nm)
+    """Wavelength (nm) → values in the canonical ``unit``."""
+    return _VIA_NM[unit][1](wavelength, laser_nm)
 
 
 def convert_axis(values, from_unit: str, to_unit: str, *, laser_nm: float | None = None):
     """Convert spectral-axis values between ``nm``, ``cm-1`` (shift), ``cm-1-abs`` and ``eV``.
 
-    ``laser_nm`` is required only when one side is a Raman shift. Works on scalars and on
-    NumPy/CuPy arrays of any shape; the order of the values is kept (no sorting).
+    Works on scalars and on NumPy/CuPy arrays of any shape; the order of the values is kept
+    (no sorting). Intensities need their own conversion (``convert_intensity``).
+
+    Parameters
+    ----------
+    values : float or array
+        Axis values in ``from_unit``.
+    from_unit, to_unit : str
+        Units (any alias ``normalize_unit`` accepts): ``"nm"`` (wavelength, nm), ``"cm-1"`` (Raman
+        shift, cm⁻¹, Stokes positive), ``"cm-1-abs"`` (absolute wavenumber, cm⁻¹) or ``"eV"``.
+    laser_nm : float, optional
+        Laser wavelength, nm; required only when one side is a Raman shift.
+
+    Returns
+    -------
+    float or array
+        The values in ``to_unit``, same shape; ``values`` itself when both units are the same.
+
+    Raises
+    ------
+    AxisError
+        If a unit is unknown, or a Raman shift is involved and ``laser_nm`` is missing or invalid.
+
+    See Also
+    --------
+    convert_intensity : the matching conversion of spectral densities.
 
     Examples
     --------
     >>> round(float(convert_axis(523.14, "nm", "cm-1", laser_nm=632.8)), 1)
     -3312.6
+    >>> round(float(convert_axis(2.0, "eV", "nm")), 2)
+    619.92
     """
     src = normalize_unit(from_unit, field="from_unit")
     dst = normalize_unit(to_unit, field="to_unit")
@@ -197,10 +375,44 @@ def _dnm_dunit(wavelength_nm, unit: str):
 def convert_intensity(intensity, axis, from_unit: str, to_unit: str, *, laser_nm: float | None = None):
     """Convert spectral densities between axis units, preserving band areas.
 
-    ``intensity`` is a density per unit of ``from_unit`` (e.g. counts/nm) sampled at ``axis``
-    (in ``from_unit``) along its last dimension; the result is the density per unit of
-    ``to_unit`` (e.g. counts/eV): I_to = I_from · |dx_from/dx_to|. For nm → eV this is
-    I_E = I_λ · λ²/hc. The sample order is kept; convert the axis with ``convert_axis``.
+    The result is the density per unit of ``to_unit``: I_to = I_from · |dx_from/dx_to|. For
+    nm → eV this is I_E = I_λ · λ²/hc. The sample order is kept; convert the axis itself with
+    ``convert_axis``.
+
+    Parameters
+    ----------
+    intensity : array, shape (..., N)
+        Density per unit of ``from_unit`` (e.g. counts/nm) along the last dimension (NumPy or CuPy).
+    axis : array, shape (N,)
+        Where ``intensity`` is sampled, in ``from_unit``.
+    from_unit, to_unit : str
+        Units (any alias ``normalize_unit`` accepts): ``"nm"``, ``"cm-1"`` (Raman shift, cm⁻¹),
+        ``"cm-1-abs"`` (absolute wavenumber, cm⁻¹) or ``"eV"``.
+    laser_nm : float, optional
+        Laser wavelength, nm; required only when ``from_unit`` is a Raman shift (a shift and the
+        absolute wavenumber share the Jacobian, so the laser is not needed the other way).
+
+    Returns
+    -------
+    array, shape (..., N)
+        Density per unit of ``to_unit`` (e.g. counts/eV); ``intensity`` itself when the units match.
+
+    Raises
+    ------
+    AxisError
+        If a unit is unknown, or ``from_unit`` is a Raman shift and ``laser_nm`` is missing or invalid.
+
+    See Also
+    --------
+    convert_axis : the conversion of the axis values.
+
+    Examples
+    --------
+    One count/nm at 500 nm is λ²/hc ≈ 201.6 counts/eV:
+
+    >>> import numpy as np
+    >>> np.round(convert_intensity(np.array([1.0, 1.0]), np.array([500.0, 600.0]), "nm", "eV"), 1)
+    array([201.6, 290.4])
     """
     src = normalize_unit(from_unit, field="from_unit")
     dst = normalize_unit(to_unit, field="to_unit")
@@ -224,12 +436,43 @@ def validate_axis(
 
     The axis must be one-dimensional, have at least two values, be finite and strictly
     monotonic (ascending or descending), and lie in the physical range of its unit
-    (positive wavelengths and energies; Raman shifts below the laser's wavenumber).
+    (positive wavelengths, energies and absolute wavenumbers; Raman shifts below the laser's
+    wavenumber when ``laser_nm`` is given). The order of the values is kept.
+
+    Parameters
+    ----------
+    values : array-like, shape (N,)
+        The channel positions in ``unit`` (NumPy or any sequence; CuPy arrays must be moved to the host).
+    unit : str
+        The axis unit, any alias ``normalize_unit`` accepts (nm, cm⁻¹ shift, absolute cm⁻¹, eV).
+    laser_nm : float, optional
+        Laser wavelength, nm; when given, a Raman-shift axis must stay below the laser's wavenumber.
+    name : str, optional
+        What to call the axis in error messages. Default is ``"spectral axis"``.
+    source : str, optional
+        Where the axis came from (a file path), for error messages.
+
+    Returns
+    -------
+    axis : numpy.ndarray, shape (N,)
+        The values as float64.
+    unit : str
+        The canonical unit: ``"nm"``, ``"cm-1"``, ``"cm-1-abs"`` or ``"eV"``.
 
     Raises
     ------
     AxisError
         Naming the problem (with index and values where it applies) and the fix.
+
+    Examples
+    --------
+    >>> axis, unit = validate_axis([300, 200, 100], "Raman shift", laser_nm=632.8)
+    >>> axis, unit
+    (array([300., 200., 100.]), 'cm-1')
+    >>> validate_axis([500.0, 501.0, 501.0], "nm")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    hyperspec._errors.AxisError: spectral axis is not strictly monotonic: value 501.0 at index 1 is followed by 501.0 ...
     """
     where = f" in {source}" if source else ""
     canonical = normalize_unit(unit, field=f"unit of the {name}")
@@ -276,6 +519,26 @@ def validate_axis(
 
 
 def trapezoid_weights(axis) -> np.ndarray:
-    """Weights w (N,) with ``f @ w`` = trapezoid integral of f over ``axis`` (one dot product per spectrum)."""
+    """Return trapezoid-rule weights for an axis, so that an integral is one dot product per spectrum.
+
+    Parameters
+    ----------
+    axis : array-like, shape (N,)
+        Sample positions (any unit, ascending or descending; a descending axis gives negative weights).
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+        Weights w, in the axis unit, with ``f @ w`` = the trapezoid integral of f over ``axis``
+        (e.g. counts·cm⁻¹ for counts on a Raman-shift axis).
+
+    Examples
+    --------
+    >>> w = trapezoid_weights([0.0, 1.0, 3.0])
+    >>> w
+    array([0.5, 1.5, 1. ])
+    >>> float(w @ [1.0, 1.0, 1.0])
+    3.0
+    """
     step = np.diff(np.asarray(axis, dtype=np.float64))
     return np.r_[step, 0.0] / 2 + np.r_[0.0, step] / 2
