@@ -1,0 +1,163 @@
+"""Documentation checks of the public API: ruff's docstring rules, numpydoc sections, light imports.
+
+The doctests themselves (every ``Examples`` section of ``hyperspec/``) run as ordinary test items:
+``hyperspec`` is in the pytest ``testpaths`` with ``--doctest-modules`` (pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import hyperspec
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIONAL_HEAVY = ("cupy", "napari", "dask_jobqueue")
+
+
+def _modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.walk_packages(hyperspec.__path__, "hyperspec."))
+
+
+def _is_private_module(name: str) -> bool:
+    return any(part.startswith("_") for part in name.split("."))
+
+
+def public_objects() -> dict[str, object]:
+    """Every public function and class: ``qualified name -> object``.
+
+    Public means: no leading underscore and defined in a module none of whose dotted parts starts
+    with an underscore, or listed in the ``__all__`` of any hyperspec module (which brings in the
+    re-exported names of private modules, e.g. ``hyperspec.synthetic.Scene``).
+    """
+    found: dict[str, object] = {}
+
+    def add(obj):
+        if (inspect.isfunction(obj) or inspect.isclass(obj)) and getattr(obj, "__module__", "").startswith("hyperspec"):
+            found.setdefault(f"{obj.__module__}.{obj.__qualname__}", obj)
+
+    for name in _modules():
+        mod = importlib.import_module(name)
+        for attr in getattr(mod, "__all__", ()):
+            add(getattr(mod, attr, None))
+        if not _is_private_module(name):
+            for attr, obj in vars(mod).items():
+                if not attr.startswith("_") and getattr(obj, "__module__", None) == name:
+                    add(obj)
+    return found
+
+
+def _section(doc: str, title: str) -> bool:
+    return re.search(rf"^{title}\n-{{{len(title)}}}\s*$", doc, re.M) is not None
+
+
+def _documented_parameters(obj) -> list[str]:
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return []
+    return [p for p in sig.parameters if p not in ("self", "cls")]
+
+
+def _returns_value(func) -> bool:
+    """Whether ``func``'s own body has a ``return <value>`` (not nested functions) or a ``yield``."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    body = tree.body[0]
+    todo, found = list(ast.iter_child_nodes(body)), False
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return True
+        if isinstance(node, ast.Return) and node.value is not None:
+            if not (isinstance(node.value, ast.Constant) and node.value.value is None):
+                found = True
+        todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def missing_sections(obj) -> list[str]:
+    """The numpydoc sections ``obj``'s docstring lacks (Parameters, Returns/Yields, Examples)."""
+    doc = inspect.getdoc(obj) or ""
+    if not doc:
+        return ["docstring"]
+    if inspect.isclass(obj) and issubclass(obj, BaseException):
+        return []  # an exception class: its summary says when it is raised
+    missing = []
+    if _documented_parameters(obj) and not (_section(doc, "Parameters") or _section(doc, "Attributes")):
+        missing.append("Parameters")
+    if inspect.isfunction(obj) and _returns_value(obj) and not (_section(doc, "Returns") or _section(doc, "Yields")):
+        missing.append("Returns")
+    if not _section(doc, "Examples"):
+        missing.append("Examples")
+    return missing
+
+
+def test_ruff_docstring_rules():
+    """``ruff check --select D hyperspec`` with the project's configuration (numpy convention)."""
+    ruff_main = pytest.importorskip("ruff.__main__", reason="ruff is in the `test` extra: pip install -e '.[test]'")
+    cmd = [ruff_main.find_ruff_bin(), "check", "--select", "D", "--no-cache", "--output-format", "concise", "hyperspec"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{proc.stdout}{proc.stderr}"
+
+
+def test_public_api_has_numpydoc_sections():
+    """Every public function and class has Parameters (if it takes any), Returns (if it returns) and Examples."""
+    problems = [f"{name}: missing {', '.join(miss)}" for name, obj in public_objects().items() if (miss := missing_sections(obj))]
+    assert not problems, f"{len(problems)} public objects lack numpydoc sections:\n" + "\n".join(problems)
+
+
+def test_importing_every_module_loads_no_heavy_optional_dependency():
+    """Doctest collection imports every module of hyperspec/: none may import cupy, napari or dask_jobqueue."""
+    code = (
+        "import importlib, pkgutil, sys, hyperspec\n"
+        "for m in pkgutil.walk_packages(hyperspec.__path__, 'hyperspec.'):\n"
+        "    importlib.import_module(m.name)\n"
+        f"print(' '.join(n for n in {OPTIONAL_HEAVY!r} if n in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"imported at module level: {proc.stdout.strip()}"
+
+
+def test_missing_sections_detects_an_undocumented_function():
+    def documented(a):
+        """Add one.
+
+        Parameters
+        ----------
+        a : int
+            A number.
+
+        Returns
+        -------
+        int
+            ``a + 1``.
+
+        Examples
+        --------
+        >>> 1 + 1
+        2
+        """
+        return a + 1
+
+    def bare(a):
+        """Add one."""
+        return a + 1
+
+    assert missing_sections(documented) == []
+    assert missing_sections(bare) == ["Parameters", "Returns", "Examples"]
