@@ -67,7 +67,27 @@ def _now() -> str:
 
 
 def add_history(attrs: dict, step: str, **params: Any) -> None:
-    """Append a processing record ``{"step", "time", "params"}`` to ``attrs["history"]`` in place."""
+    """Append a processing record to ``attrs["history"]`` in place.
+
+    Parameters
+    ----------
+    attrs : dict
+        A Dataset's (or any) attrs; ``attrs["history"]`` is replaced by a new list with the record added.
+    step : str
+        Name of the processing step.
+    **params
+        The step's parameters; NumPy scalars and arrays become Python numbers and lists, anything else
+        not JSON-like becomes its ``repr`` (the history survives a Zarr round trip).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> attrs = {}
+    >>> add_history(attrs, "crop", lo=np.float64(100.0), hi=3500)
+    >>> record = attrs["history"][-1]
+    >>> record["step"], record["params"], sorted(record)
+    ('crop', {'lo': 100.0, 'hi': 3500}, ['params', 'step', 'time'])
+    """
     history = list(attrs.get("history", []))
     history.append({"step": step, "time": _now(), "params": _jsonable(params)})
     attrs["history"] = history
@@ -132,9 +152,11 @@ def from_array(
     Parameters
     ----------
     data : array-like (NumPy, Dask or CuPy), shape (..., N)
-        Intensities (counts). Integer counts become float32 (≤16-bit) or float64.
+        Intensities (counts). float32/float64 are kept; float16 and ≤16-bit integer counts become
+        float32, wider integers float64. A Dask array chunked along the spectral dim is rechunked
+        to one chunk there.
     spectral_axis : array-like, shape (N,)
-        The channel positions, in ``unit``, ascending or descending.
+        The channel positions, in ``unit``, ascending or descending (a CuPy array is moved to the host).
     unit : {"cm-1", "nm", "eV", "cm-1-abs"}
         ``"cm-1"`` is Raman shift (Stokes positive), ``"cm-1-abs"`` absolute wavenumber.
         Default is ``"cm-1"``.
@@ -146,9 +168,11 @@ def from_array(
         Default by ndim: 1 → spectrum, 2 → ``(x, spectral)``, 3 → ``(y, x, spectral)``,
         4 → ``(t, y, x, spectral)``.
     coords : mapping, optional
-        1-D coordinates for the leading dims (``x``/``y`` in µm, ``t`` in s, ``power`` …).
+        1-D coordinates for the leading dims (``x``/``y`` in µm, ``t`` in s, ``power`` in mW …), one
+        value per entry of the dim.
     pixel_size_um, frame_s : float, optional
-        Shortcuts for evenly spaced ``x``/``y`` (µm) and ``t`` (s) coordinates from 0.
+        Shortcuts for evenly spaced ``x``/``y`` (µm) and ``t`` (s) coordinates from 0; ignored for a
+        dim that ``coords`` already gives.
     attrs : mapping, optional
         Extra metadata (instrument, sample …) kept in ``ds.attrs``.
     source : str, optional
@@ -157,12 +181,32 @@ def from_array(
     Returns
     -------
     xarray.Dataset
-        With ``spectra`` on dims ``(..., "spectral")`` in canonical (ascending-wavelength) order.
+        With ``spectra`` (counts) on dims ``(..., "spectral")`` in canonical (ascending-wavelength)
+        order; the coordinates ``shift`` (cm⁻¹, when known), ``wavelength`` (nm) and ``energy`` (eV)
+        (when the laser is known or the axis is not a shift), ``wavenumber`` (absolute cm⁻¹, for that
+        unit); attrs ``laser_nm``, ``spectral_unit``, ``source`` and a ``history`` record (which says
+        when the channels were reversed).
 
     Raises
     ------
-    AxisError, DataModelError
-        With a message naming the field and the fix.
+    AxisError
+        If the spectral axis or the laser is invalid (see ``hyperspec.axes.validate_axis``).
+    DataModelError
+        If the data are a scalar, complex or not numeric, ``dims`` do not fit the data, the axis
+        length differs from the spectral dim, a coordinate does not fit its dim, or
+        ``pixel_size_um``/``frame_s`` is not positive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> counts = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
+    >>> ds = from_array(counts, [400.0, 300.0, 200.0, 100.0], laser_nm=632.8, pixel_size_um=0.5)
+    >>> ds["spectra"].dims, ds["spectra"].dtype
+    (('y', 'x', 'spectral'), dtype('float32'))
+    >>> ds["shift"].values, ds["spectra"].values[0, 0]
+    (array([100., 200., 300., 400.]), array([3., 2., 1., 0.], dtype=float32))
+    >>> np.round(ds["wavelength"].values, 2), ds["x"].values
+    (array([636.83, 640.91, 645.05, 649.23]), array([0. , 0.5, 1. ]))
     """
     where = f" from {source}" if source else ""
     if not hasattr(data, "shape") or not hasattr(data, "dtype"):
@@ -251,7 +295,37 @@ def from_array(
 def validate_map(ds: xr.Dataset, *, source: str | None = None) -> xr.Dataset:
     """Check that a Dataset follows the map data model; return it unchanged.
 
-    Raises ``DataModelError``/``AxisError`` naming the missing or wrong field.
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The map to check.
+    source : str, optional
+        Where it came from (a file path), for error messages.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` itself.
+
+    Raises
+    ------
+    DataModelError
+        If ``ds`` is not a Dataset, has no ``spectra`` variable, ``"spectral"`` is not its last dim, it
+        has neither a ``shift`` nor a ``wavelength`` coordinate, such a coordinate has the wrong length,
+        or the spectra are chunked along ``"spectral"``.
+    AxisError
+        If the ``shift`` or ``wavelength`` coordinate is not finite and strictly ascending.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = from_array(np.ones((2, 3)), [100.0, 200.0, 300.0], laser_nm=632.8)
+    >>> validate_map(ds) is ds
+    True
+    >>> validate_map(ds.drop_vars("spectra"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    hyperspec._errors.DataModelError: Dataset has no 'spectra' variable (found: []); build it with hyperspec.from_array.
     """
     where = f" in {source}" if source else ""
     if not isinstance(ds, xr.Dataset):
@@ -282,17 +356,74 @@ def validate_map(ds: xr.Dataset, *, source: str | None = None) -> xr.Dataset:
 
 
 def pixel_dims(ds: xr.Dataset) -> tuple[str, ...]:
-    """The leading (non-spectral) dims of ``ds.spectra``: the pixel batch dims."""
+    """Return the leading (non-spectral) dims of ``ds.spectra``: the pixel batch dims.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset.
+
+    Returns
+    -------
+    tuple of str
+        The dims of ``spectra`` other than ``"spectral"``, in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pixel_dims(from_array(np.ones((2, 3, 4)), [100.0, 200.0, 300.0, 400.0]))
+    ('y', 'x')
+    """
     return tuple(d for d in ds["spectra"].dims if d != SPECTRAL_DIM)
 
 
 def n_pixels(ds: xr.Dataset) -> int:
-    """Number of spectra in the map (product of the leading dims)."""
+    """Return the number of spectra in the map (the product of the leading dims' sizes).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset.
+
+    Returns
+    -------
+    int
+        Number of pixels (1 for a single spectrum).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> n_pixels(from_array(np.ones((2, 3, 4)), [100.0, 200.0, 300.0, 400.0]))
+    6
+    """
     return int(np.prod([ds["spectra"].sizes[d] for d in pixel_dims(ds)], dtype=np.int64))
 
 
 def shift_axis(ds: xr.Dataset) -> np.ndarray:
-    """The Raman-shift axis (cm⁻¹, ascending) as NumPy; a clear error when the laser is unknown."""
+    """Return the Raman-shift axis of a map as a NumPy array.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+        The ``shift`` coordinate, cm⁻¹, float64, ascending.
+
+    Raises
+    ------
+    AxisError
+        If the map has no ``shift`` coordinate (the laser wavelength is unknown); the message says how
+        to set it (``with_laser``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> shift_axis(from_array(np.ones(3), [300.0, 200.0, 100.0]))
+    array([100., 200., 300.])
+    """
     if "shift" in ds.coords:
         return np.asarray(ds["shift"].values, dtype=np.float64)
     src = ds.attrs.get("source", "this map")
@@ -308,6 +439,34 @@ def with_laser(ds: xr.Dataset, laser_nm: float) -> xr.Dataset:
     A map that came without a laser (an axis in nm or eV) gains its Raman-shift axis; a map
     in Raman shift without a laser gains wavelength and energy. A different laser than the
     one recorded is refused: that would silently change every shift.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset (not modified).
+    laser_nm : float
+        Laser wavelength, nm. Setting the laser a map already records is allowed (a no-op on the axes).
+
+    Returns
+    -------
+    xarray.Dataset
+        A copy with ``attrs["laser_nm"]``, the coordinates ``shift`` (cm⁻¹), ``wavelength`` (nm) and
+        ``energy`` (eV), and a ``with_laser`` history record.
+
+    Raises
+    ------
+    AxisError
+        If ``laser_nm`` is not a positive, finite number, or differs from the recorded laser by more
+        than 1e-9 nm.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = from_array(np.ones(3), [600.0, 610.0, 620.0], unit="nm")
+    >>> "shift" in ds.coords
+    False
+    >>> np.round(with_laser(ds, 532.0)["shift"].values, 1)
+    array([2130.3, 2403.5, 2668. ])
     """
     laser = _axes._check_laser(laser_nm)
     recorded = ds.attrs.get("laser_nm")
@@ -337,6 +496,29 @@ def map_spectra(func, spectra: xr.DataArray, n_out: int) -> xr.DataArray:
 
     Lazy (Dask) input stays lazy; the leading dims are kept and a new last dim ``"quantity"`` holds
     the ``n_out`` values. The spectra's attrs are not carried over (the outputs have their own units).
+
+    Parameters
+    ----------
+    func : callable
+        ``func(block)`` with ``block`` an array of shape (..., N) (the whole array for in-memory
+        spectra, one chunk at a time for Dask) returning float64 values of shape (..., n_out).
+    spectra : xarray.DataArray, shape (..., N)
+        Spectra with ``"spectral"`` as the core dim (whole along it).
+    n_out : int
+        Number of values ``func`` returns per pixel.
+
+    Returns
+    -------
+    xarray.DataArray, shape (..., n_out)
+        float64, dims ``(..., "quantity")``, empty attrs; lazy when ``spectra`` is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = from_array(np.arange(24.0).reshape(2, 3, 4), [100.0, 200.0, 300.0, 400.0])
+    >>> out = map_spectra(lambda a: np.stack([a.sum(-1), a.max(-1)], axis=-1), ds["spectra"], 2)
+    >>> out.dims, out.values[0, 0]
+    (('y', 'x', 'quantity'), array([6., 3.]))
     """
     out = xr.apply_ufunc(
         func,
