@@ -17,14 +17,17 @@ import importlib
 
 __version__ = "0.1.0"
 
+from hyperspec import _errors
 from hyperspec._backend import gpu_available, resolve_backend, single_threaded_blas, to_numpy
-from hyperspec._errors import AxisError, BackendError, DataModelError, HyperspecError, StoreError, StoreExistsError, StoreNotFoundError
+from hyperspec._errors import *  # noqa: F403  (HyperspecError and its subclasses, exactly _errors.__all__)
 from hyperspec._progress import progress
 from hyperspec.io import open_any as open  # noqa: A001  (hyperspec.open, like xarray.open_dataset)
 from hyperspec.io.zarr_ import save
 from hyperspec.model import from_array, validate_map, with_laser
 
 _LAZY_SUBMODULES = {"axes", "bands", "fit", "preprocess", "spatial", "pipeline", "cluster", "synthetic", "io", "model", "report", "cli"}
+#: Functions imported on first use (name → its module): they pull in the fitting and band modules.
+_LAZY_FUNCTIONS = {"decompose": "hyperspec.fit.decompose", "window_integrals": "hyperspec.bands.windows"}
 
 __all__ = [
     "__version__",
@@ -33,37 +36,26 @@ __all__ = [
     "with_laser",
     "save",
     "open",
-    "decompose",
-    "window_integrals",
+    *_LAZY_FUNCTIONS,
     "resolve_backend",
     "gpu_available",
     "single_threaded_blas",
     "progress",
     "to_numpy",
-    "HyperspecError",
-    "AxisError",
-    "DataModelError",
-    "StoreError",
-    "StoreExistsError",
-    "StoreNotFoundError",
-    "BackendError",
+    *_errors.__all__,
     *sorted(_LAZY_SUBMODULES),
 ]
 
 
 def __getattr__(name: str):
+    """Import a subpackage or a lazily loaded function on first access (PEP 562)."""
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"hyperspec.{name}")
-    if name == "decompose":
-        from hyperspec.fit.decompose import decompose  # noqa: PLC0415
-
-        return decompose
-    if name == "window_integrals":
-        from hyperspec.bands.windows import window_integrals  # noqa: PLC0415
-
-        return window_integrals
+    if name in _LAZY_FUNCTIONS:
+        return getattr(importlib.import_module(_LAZY_FUNCTIONS[name]), name)
     raise AttributeError(f"module 'hyperspec' has no attribute {name!r}")
 
 
 def __dir__():
+    """List the public names (``__all__``), sorted."""
     return sorted(__all__)

@@ -19,36 +19,96 @@ __all__ = [
 
 
 class HyperspecError(Exception):
-    """Base class of all errors raised by hyperspec on bad input."""
+    """Base class of all errors raised by hyperspec on bad input.
+
+    Catch it to handle any hyperspec error; each subclass is also the matching built-in exception.
+
+    Examples
+    --------
+    >>> import hyperspec
+    >>> try:
+    ...     hyperspec.axes.normalize_unit("furlong")
+    ... except hyperspec.HyperspecError as exc:
+    ...     print(type(exc).__name__)
+    AxisError
+    """
 
 
 class AxisError(HyperspecError, ValueError):
-    """A spectral axis or unit is invalid (non-finite, not monotonic, unknown unit …)."""
+    """A spectral axis or unit is invalid (non-finite, not monotonic, unknown unit …).
+
+    Examples
+    --------
+    >>> issubclass(AxisError, ValueError)
+    True
+    """
 
 
 class DataModelError(HyperspecError, ValueError):
-    """Data does not fit the map data model (dims, shapes, dtypes, coordinates)."""
+    """Data does not fit the map data model (dims, shapes, dtypes, coordinates).
+
+    Examples
+    --------
+    >>> issubclass(DataModelError, ValueError)
+    True
+    """
 
 
 class StoreError(HyperspecError, ValueError):
-    """A hyperspec Zarr store is missing, incomplete, corrupt or of an unknown schema."""
+    """A hyperspec Zarr store is missing, incomplete, corrupt or of an unknown schema.
+
+    Examples
+    --------
+    >>> issubclass(StoreError, ValueError)
+    True
+    """
 
 
 class StoreExistsError(HyperspecError, FileExistsError):
-    """Refusing to overwrite an existing store without ``overwrite=True``."""
+    """Refusing to overwrite an existing store without ``overwrite=True``.
+
+    Examples
+    --------
+    >>> issubclass(StoreExistsError, FileExistsError)
+    True
+    """
 
 
 class BackendError(HyperspecError, ValueError):
-    """An unknown or unusable compute backend was requested."""
+    """An unknown or unusable compute backend was requested.
+
+    Examples
+    --------
+    >>> issubclass(BackendError, ValueError)
+    True
+    """
 
 
 class StoreNotFoundError(HyperspecError, FileNotFoundError):
-    """The path given does not exist."""
+    """The path given does not exist.
+
+    Examples
+    --------
+    >>> issubclass(StoreNotFoundError, FileNotFoundError)
+    True
+    """
 
 
 class RecipeError(HyperspecError, ValueError):
-    """A recipe that cannot run: unknown section/key/step, wrong type, missing field (names the file, line and key)."""
+    """A recipe that cannot run: unknown section/key/step, wrong type, missing field (names the file, line and key).
+
+    Examples
+    --------
+    >>> issubclass(RecipeError, ValueError)
+    True
+    """
 
 
 class ReaderError(HyperspecError, ValueError):
-    """An instrument file that cannot be read: unknown format, truncated or corrupt content (names the file)."""
+    """An instrument file that cannot be read: unknown format, truncated or corrupt content (names the file).
+
+    Examples
+    --------
+    >>> issubclass(ReaderError, ValueError)
+    True
+    """

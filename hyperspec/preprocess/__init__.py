@@ -4,23 +4,16 @@
 - ``baseline`` the asymmetric-least-squares family and (modified) polynomials, as in pybaselines;
 - ``find_line`` / ``calibrate_shift`` axis calibration on a reference line (silicon 520.7 cm⁻¹);
   ``calibrate_wavelength`` / ``apply_wavelength_calibration`` from a neon (or any) lamp's line list;
-  ``normalise``, ``mask_notch``, ``crop``, ``resample``;
+  ``normalise``, ``mask_notch``, ``crop``, ``resample``; also ``interp_rows``, ``SILICON_CM`` and the neon
+  line lists (every name in ``hyperspec.preprocess.calibrate.__all__``);
 - ``denoise`` PCA/SVD with an automatic rank;
 - ``register_drift``, ``line_profile``, ``segment_regions``, ``region_spectra``, ``filter_map``: re-exported
   from ``hyperspec.spatial``.
 """
 
+from hyperspec.preprocess import calibrate as _calibrate
 from hyperspec.preprocess.baselines import baseline
-from hyperspec.preprocess.calibrate import (
-    apply_wavelength_calibration,
-    calibrate_shift,
-    calibrate_wavelength,
-    crop,
-    find_line,
-    mask_notch,
-    normalise,
-    resample,
-)
+from hyperspec.preprocess.calibrate import *  # noqa: F403  (exactly calibrate.__all__)
 from hyperspec.preprocess.denoise import denoise
 from hyperspec.preprocess.spikes import remove_spikes
 from hyperspec.spatial import filter_map, line_profile, region_spectra, register_drift, segment_regions
@@ -28,14 +21,7 @@ from hyperspec.spatial import filter_map, line_profile, region_spectra, register
 __all__ = [
     "remove_spikes",
     "baseline",
-    "find_line",
-    "calibrate_shift",
-    "calibrate_wavelength",
-    "apply_wavelength_calibration",
-    "normalise",
-    "mask_notch",
-    "crop",
-    "resample",
+    *_calibrate.__all__,
     "denoise",
     "register_drift",
     "line_profile",
