@@ -27,7 +27,37 @@ LENGTH_TO_UM = {"m": 1e6, "mm": 1e3, "µm": 1.0, "um": 1.0, "micrometer": 1.0, "
 
 @dataclass(frozen=True)
 class Reader:
-    """A format family: ``sniff(path, head)`` says whether the file is ours (``head``: its first 4 KiB)."""
+    """A format family of the registry: how to recognise its files and how to read them.
+
+    Parameters
+    ----------
+    name : str
+        Short unique name (``"renishaw-wdf"``); registering a reader with a used name replaces it.
+    extensions : tuple of str
+        Lower-case file extensions with the dot (``(".wdf",)``); files with these are sniffed first.
+    description : str
+        One line for ``supported_formats`` and error messages.
+    kinds : tuple of str
+        What it reads, among ``"map"``, ``"line"``, ``"series"``, ``"spectrum"``.
+    lazy : bool
+        Whether large files are read lazily (memory-mapped, Dask-backed).
+    sniff : callable
+        ``sniff(path, head) -> bool``: whether the file is of this format; ``head`` holds its first
+        4 KiB. An exception counts as False.
+    read : callable
+        ``read(path, *, laser_nm=None, **options) -> xarray.Dataset``: the standard map Dataset.
+    requires : str, optional
+        The pip package the reader needs (an optional extra), named in the error when it is missing.
+    generic : bool, optional
+        A catch-all layout (delimited text, HDF5): sniffed after the vendor formats. Default False.
+
+    Examples
+    --------
+    >>> from hyperspec.io.registry import readers
+    >>> wdf = next(r for r in readers() if r.name == "renishaw-wdf")
+    >>> wdf.extensions, wdf.lazy
+    (('.wdf',), True)
+    """
 
     name: str
     extensions: tuple[str, ...]
@@ -44,8 +74,43 @@ _READERS: list[Reader] = []
 
 
 def guess_unit(axis: np.ndarray, unit: str | None, path: Path | None = None) -> str:
-    """The unit given, else cm⁻¹ when the axis cannot be wavelengths (negative, or above 1200);
-    an axis within 0–1200 is ambiguous (nm or Raman shift) and needs ``unit=``."""
+    """The spectral unit of a file's axis: the unit given, else cm⁻¹ when the axis cannot be wavelengths.
+
+    An axis with a negative value or one above 1200 is taken as Raman shift (cm⁻¹); an axis
+    within 0–1200 is ambiguous (nm or Raman shift) and needs ``unit=``.
+
+    Parameters
+    ----------
+    axis : numpy.ndarray, shape (N,)
+        The channel positions as stored in the file.
+    unit : str or None
+        The unit the file or the caller gives (returned as is when not empty).
+    path : Path, optional
+        The file, for the error message.
+
+    Returns
+    -------
+    str
+        ``unit``, or ``"cm-1"``.
+
+    Raises
+    ------
+    ReaderError
+        No unit is given and the axis lies within 0–1200.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspec.io.registry import guess_unit
+    >>> guess_unit(np.array([-500.0, 3000.0]), None)
+    'cm-1'
+    >>> guess_unit(np.array([500.0, 700.0]), "nm")
+    'nm'
+    >>> guess_unit(np.array([500.0, 700.0]), None)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hyperspec._errors.ReaderError: None: the axis runs 500…700 with no unit in the file: ... Pass unit='nm' or unit='cm-1' (CLI: --unit).
+    """
     if unit:
         return unit
     lo, hi = float(np.min(axis)), float(np.max(axis))
@@ -61,8 +126,54 @@ def binary_block(path: Path, dtype, offset: int, shape: tuple[int, ...], *, stri
     """The array of ``shape`` stored at byte ``offset`` (frames ``stride`` bytes apart when given).
 
     Checked against the file size first (a truncated file is a ``ReaderError``, not a short read).
-    Small blocks are read into memory; blocks above ``LAZY_BYTES`` (or ``lazy=True``) are memory-mapped
-    and returned as a Dask array of whole spectra, so nothing is read until a chunk is used.
+    Small blocks are read into memory; blocks above ``LAZY_BYTES`` (256 MiB, or ``lazy=True``) are
+    memory-mapped and returned as a Dask array of whole rows (``dask_rows``), so nothing is read
+    until a chunk is used.
+
+    Parameters
+    ----------
+    path : Path
+        The binary file.
+    dtype : numpy dtype or str
+        Element type with its byte order (``"<f4"``).
+    offset : int
+        Byte offset of the first element.
+    shape : tuple of int
+        Shape of the block, rows first (frames or spectra), every size positive.
+    stride : int, optional
+        Bytes from the start of one row to the next when rows are padded (≥ one row's bytes);
+        default: rows are contiguous.
+    lazy : bool, optional
+        True: always memory-map (Dask); False: always read into memory; default None: lazy above
+        ``LAZY_BYTES``.
+
+    Returns
+    -------
+    numpy.ndarray or dask.array.Array
+        The block, of ``shape`` and ``dtype``.
+
+    Raises
+    ------
+    ReaderError
+        An impossible shape or stride, or a file shorter than the block.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from hyperspec.io.registry import binary_block
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "frames.bin"
+    ...     np.arange(24, dtype="<f4").tofile(path)
+    ...     print(binary_block(path, "<f4", 8, (2, 4)))  # skip a two-value header
+    ...     print(binary_block(path, "<f4", 0, (2, 2), stride=16))  # 2 of every 4 values
+    ...     print(type(binary_block(path, "<f4", 0, (2, 4), lazy=True)).__name__)
+    [[2. 3. 4. 5.]
+     [6. 7. 8. 9.]]
+    [[0. 1.]
+     [4. 5.]]
+    Array
     """
     dtype = np.dtype(dtype)
     shape = tuple(int(n) for n in shape)
@@ -88,7 +199,30 @@ def binary_block(path: Path, dtype, offset: int, shape: tuple[int, ...], *, stri
 
 
 def dask_rows(array, *, name: str | None = None, chunk_bytes: int = 64 * 2**20):
-    """An on-disk (memory-mapped) array as a Dask array of whole rows, about ``chunk_bytes`` per chunk."""
+    """An on-disk (memory-mapped) array as a Dask array of whole rows, about ``chunk_bytes`` per chunk.
+
+    Parameters
+    ----------
+    array : numpy.ndarray or numpy.memmap, shape (n_rows, ...)
+        The array; only its first axis is split.
+    name : str, optional
+        The Dask array's name (a stable name lets Dask reuse the graph); default: a token.
+    chunk_bytes : int, optional
+        Target bytes per chunk (at least one row). Default 64 MiB.
+
+    Returns
+    -------
+    dask.array.Array
+        Same shape and dtype, chunked along the first axis only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspec.io.registry import dask_rows
+    >>> rows = dask_rows(np.zeros((10, 64), np.float32), chunk_bytes=1024)  # 256 bytes per row
+    >>> rows.chunks
+    ((4, 4, 2), (64,))
+    """
     import dask.array as da  # noqa: PLC0415
 
     row_bytes = max(1, int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize)
@@ -97,7 +231,37 @@ def dask_rows(array, *, name: str | None = None, chunk_bytes: int = 64 * 2**20):
 
 
 def parse_xml(path: Path, raw: bytes):
-    """An ElementTree root from ``raw``; a DTD or entity declaration is refused (nothing is expanded)."""
+    """An ElementTree root from ``raw``; a DTD or entity declaration is refused (nothing is expanded).
+
+    Parameters
+    ----------
+    path : Path
+        The file ``raw`` comes from, for error messages.
+    raw : bytes
+        The XML document.
+
+    Returns
+    -------
+    xml.etree.ElementTree.Element
+        The root element.
+
+    Raises
+    ------
+    ReaderError
+        ``raw`` holds ``<!DOCTYPE`` or ``<!ENTITY``, or is not well-formed XML.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from hyperspec.io.registry import parse_xml
+    >>> root = parse_xml(Path("export.xml"), b"<map><spectrum x='1.5'/></map>")
+    >>> root.tag, root[0].attrib
+    ('map', {'x': '1.5'})
+    >>> parse_xml(Path("evil.xml"), b"<!DOCTYPE m [<!ENTITY e 'x'>]><m>&e;</m>")
+    Traceback (most recent call last):
+    ...
+    hyperspec._errors.ReaderError: evil.xml: XML with a DTD or entity declarations; instrument files have none, so it is refused.
+    """
     import xml.etree.ElementTree as ET  # noqa: PLC0415
 
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
@@ -109,23 +273,99 @@ def parse_xml(path: Path, raw: bytes):
 
 
 def register(reader: Reader) -> Reader:
-    """Add a reader (later registrations with the same name replace earlier ones)."""
+    """Add a reader to the registry (a later registration with the same name replaces the earlier one).
+
+    Parameters
+    ----------
+    reader : Reader
+        The format family to add; it is tried last among readers of its kind (vendor or generic).
+
+    Returns
+    -------
+    Reader
+        ``reader`` itself.
+
+    Examples
+    --------
+    >>> from hyperspec.io import registry
+    >>> def sniff(path, head):
+    ...     return head.startswith(b"TOY1")
+    >>> toy = registry.Reader("toy", (".toy",), "A toy format", ("spectrum",), False, sniff, read=None)
+    >>> registry.register(toy) is toy, "toy" in [r.name for r in registry.readers()]
+    (True, True)
+    >>> registry._READERS.remove(toy)  # unregister (tests only)
+    """
     _READERS[:] = [r for r in _READERS if r.name != reader.name] + [reader]
     return reader
 
 
 def readers() -> list[Reader]:
+    """Every registered reader, the built-in ones loaded on first use, in registration order.
+
+    Returns
+    -------
+    list of Reader
+        A copy of the registry.
+
+    Examples
+    --------
+    >>> from hyperspec.io.registry import readers
+    >>> names = [r.name for r in readers()]
+    >>> "renishaw-wdf" in names and "table" in names
+    True
+    """
     _load_builtin()
     return list(_READERS)
 
 
 def supported_formats() -> str:
-    """One line per reader: name, extensions, what it reads."""
+    """The formats hyperspec reads, one line per reader: name, extensions, description.
+
+    Returns
+    -------
+    str
+        Lines indented by two spaces (``hyperspec formats`` prints them).
+
+    Examples
+    --------
+    >>> from hyperspec.io.registry import supported_formats
+    >>> print(supported_formats().splitlines()[0])
+      andor-sif    .sif                   Andor Solis .sif (spectra, kinetic series)
+    """
     return "\n".join(f"  {r.name:<12} {', '.join(r.extensions):<22} {r.description}" for r in readers())
 
 
 def find_reader(path: str | Path) -> Reader:
-    """The reader for ``path``: content first (among readers claiming its extension, then all)."""
+    r"""The reader for ``path``, chosen by content: readers claiming its extension are sniffed first, then all.
+
+    Vendor formats are sniffed before the generic layouts (delimited text, HDF5).
+
+    Parameters
+    ----------
+    path : str or Path
+        An instrument file (its first 4 KiB are read).
+
+    Returns
+    -------
+    Reader
+        The first reader whose ``sniff`` accepts the file.
+
+    Raises
+    ------
+    ReaderError
+        The file cannot be read, or no reader recognises it (the message lists the formats).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from hyperspec.io.registry import find_reader
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "spectrum.txt"
+    ...     _ = path.write_text("100\t5\n200\t7\n300\t6\n")
+    ...     print(find_reader(path).name)
+    table
+    """
     path = Path(path)
     try:
         with path.open("rb") as fh:
@@ -145,7 +385,48 @@ def find_reader(path: str | Path) -> Reader:
 
 
 def read(path: str | Path, *, laser_nm: float | None = None, **options) -> xr.Dataset:
-    """Read an instrument file into the standard map Dataset (see ``hyperspec.open``)."""
+    r"""Read an instrument file into the standard map Dataset (see ``hyperspec.open``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The instrument file.
+    laser_nm : float, optional
+        Laser wavelength, nm: passed to the reader (it overrides the file's) and set on the
+        result when the reader left none.
+    **options
+        Reader options, e.g. ``unit="nm"`` for a text file without a unit, ``dataset=`` /
+        ``axis=`` for HDF5.
+
+    Returns
+    -------
+    xarray.Dataset
+        The standard map Dataset (``hyperspec.from_array``); ``attrs["reader"]`` names the reader,
+        ``attrs["metadata"]`` holds the file's own metadata.
+
+    Raises
+    ------
+    StoreNotFoundError
+        No such file.
+    ReaderError
+        No reader recognises the file, a reader's optional dependency is missing (with the pip
+        command), or the file is corrupt or truncated.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from hyperspec.io.registry import read
+    >>> shift = np.arange(400.0, 640.0, 2.0)  # a silicon line at 520 cm⁻¹
+    >>> rows = [f"{s:.1f}\t{100 + 900 * np.exp(-(((s - 520.0) / 4) ** 2)):.1f}\n" for s in shift]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "si.txt"
+    ...     _ = path.write_text("".join(rows))
+    ...     ds = read(path, laser_nm=532.0, unit="cm-1")
+    >>> ds.spectra.shape, ds.attrs["reader"], float(ds["shift"][int(np.argmax(ds.spectra.values))])
+    ((120,), 'table', 520.0)
+    """
     path = Path(path)
     if not path.exists():
         from hyperspec._errors import StoreNotFoundError  # noqa: PLC0415

@@ -47,13 +47,64 @@ def _version() -> str:
 
 
 def is_store(path: str | Path) -> bool:
-    """True when ``path`` is a directory holding a Zarr v3 group (``zarr.json``)."""
+    """Tell whether ``path`` is a Zarr v3 directory store (it holds a ``zarr.json``).
+
+    Parameters
+    ----------
+    path : str or Path
+        Any path; it need not exist.
+
+    Returns
+    -------
+    bool
+        True when ``path`` is a directory with a ``zarr.json`` file. The file is not read: a
+        Zarr v3 store that is not a hyperspec one also gives True (``open_store`` tells them apart).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> from hyperspec.io.zarr_ import is_store, save
+    >>> ds = hs.from_array(np.ones((2, 3, 16), np.float32), np.linspace(100.0, 400.0, 16), laser_nm=632.8)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     print(is_store(save(ds, f"{tmp}/map.zarr", progress=False)), is_store(tmp))
+    True False
+    """
     p = Path(path)
     return p.is_dir() and (p / "zarr.json").is_file()
 
 
 def default_chunks(ds: xr.Dataset, *, target_bytes: int = DEFAULT_CHUNK_BYTES) -> dict[str, int]:
-    """Pixel chunking for ``ds``: spectral dim whole, leading dims split so one chunk ≈ ``target_bytes``."""
+    """Pixel chunking for ``ds``: the spectral dim whole, leading dims split so one chunk ≈ ``target_bytes``.
+
+    The reference variable is ``spectra`` when present, else the largest data variable; its
+    leading dims get Dask's ``"auto"`` chunking under the byte limit.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map or results Dataset (needs at least one data variable).
+    target_bytes : int, optional
+        Bytes per chunk of the reference variable. Default ``DEFAULT_CHUNK_BYTES`` (16 MiB).
+
+    Returns
+    -------
+    dict of str to int
+        Chunk size of every dim of ``ds``: ``spectral`` (and every dim the reference
+        variable lacks) whole.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> from hyperspec.io.zarr_ import default_chunks
+    >>> ds = hs.from_array(np.ones((2, 3, 16), np.float32), np.linspace(100.0, 400.0, 16), laser_nm=632.8)
+    >>> default_chunks(ds)
+    {'y': 2, 'x': 3, 'spectral': 16}
+    >>> default_chunks(ds, target_bytes=64)  # one 16-channel float32 spectrum per chunk
+    {'y': 1, 'x': 1, 'spectral': 16}
+    """
     if "spectra" in ds.data_vars:
         ref = ds["spectra"]
     else:
@@ -138,6 +189,52 @@ def create_store(
     Computing every returned ``dask.delayed`` write and then calling ``mark_complete(path)``
     finishes the store; a writer may instead fill the chunks itself (the synthetic generator
     does, one block at a time) before ``mark_complete``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The root Dataset: a map (validated with ``validate_map`` when it has ``spectra``) or
+        results on a map's grid.
+    path : str or Path
+        The store directory to create.
+    overwrite : bool, optional
+        Replace an existing Zarr store at ``path`` (a non-store path is never deleted). Default False.
+    groups : mapping of str to xarray.Dataset, optional
+        Sub-group Datasets (e.g. ``{"truth": truth}``), chunked like the root's ``spectra``.
+    chunks : mapping of str to int, optional
+        Chunk sizes of the leading dims; default: the data's Dask chunks, else ``default_chunks``
+        (≈16 MiB). The spectral dim is never split.
+    clevel : int, optional
+        Blosc/Zstd compression level (bit-shuffled). Default 1.
+
+    Returns
+    -------
+    list of dask.delayed.Delayed
+        One lazy write per group (root first); NumPy-backed variables are already written.
+
+    Raises
+    ------
+    StoreExistsError
+        ``path`` exists and ``overwrite`` is False, or it exists and is not a Zarr store.
+    StoreError
+        A group name is empty, contains ``/`` or starts with ``.``.
+    DataModelError, AxisError
+        ``ds`` has ``spectra`` but is not a valid map (see ``hyperspec.validate_map``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import dask
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> from hyperspec.io.zarr_ import create_store, mark_complete, open_store
+    >>> ds = hs.from_array(np.ones((2, 3, 16), np.float32), np.linspace(100.0, 400.0, 16), laser_nm=632.8)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     writes = create_store(ds, f"{tmp}/map.zarr")
+    ...     _ = dask.compute(*writes)
+    ...     mark_complete(f"{tmp}/map.zarr")
+    ...     print(len(writes), dict(open_store(f"{tmp}/map.zarr").sizes))
+    1 {'y': 2, 'x': 3, 'spectral': 16}
     """
     path = Path(path)
     if "spectra" in ds.data_vars:
@@ -192,15 +289,45 @@ def save(
     chunks : mapping of dim to int, optional
         Chunk sizes of the leading dims; default: the data's dask chunks, else ~16 MiB chunks.
         The spectral dim is never split.
-    clevel : int
-        Blosc/Zstd level (bit-shuffled); 1 writes ~3× faster than 5 at the same ratio on noisy spectra.
-    progress : bool
-        Print progress (pixels/s, ETA) to stderr.
+    overwrite : bool, optional
+        Replace an existing Zarr store at ``path``. Default False.
+    clevel : int, optional
+        Blosc/Zstd level (bit-shuffled); 1 writes ~3× faster than 5 at the same ratio on noisy
+        spectra. Default 1.
+    progress : bool, optional
+        Print progress (pixels/s, ETA) to stderr. Default True.
+    label : str, optional
+        The progress line's prefix. Default ``"save"``.
 
     Returns
     -------
     Path
         The store's path. Its ``hyperspec_complete`` attr turns True only after every chunk.
+
+    Raises
+    ------
+    StoreExistsError
+        ``path`` exists and ``overwrite`` is False, or it exists and is not a Zarr store.
+    StoreError
+        A group name is empty, contains ``/`` or starts with ``.``.
+    DataModelError, AxisError
+        ``ds`` has ``spectra`` but is not a valid map (see ``hyperspec.validate_map``).
+
+    See Also
+    --------
+    open_store : open it again, lazily.
+    create_store : the same in two steps (metadata now, data writes later).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> ds = hs.from_array(np.ones((2, 3, 16), np.float32), np.linspace(100.0, 400.0, 16), laser_nm=632.8)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = hs.save(ds, f"{tmp}/map.zarr", progress=False)
+    ...     print(path.name, hs.open(path).spectra.shape)
+    map.zarr (2, 3, 16)
     """
     path = Path(path)
     writes = create_store(ds, path, overwrite=overwrite, groups=groups, chunks=chunks, clevel=clevel)
@@ -213,7 +340,31 @@ def save(
 
 
 def mark_complete(path: str | Path) -> None:
-    """Mark a store complete (every chunk of every group written)."""
+    """Mark a store complete (every chunk of every group written).
+
+    Sets the root attrs ``hyperspec_complete = True`` and ``hyperspec_completed`` (the UTC time,
+    ISO 8601). Call it only once every write of ``create_store`` has been computed.
+
+    Parameters
+    ----------
+    path : str or Path
+        A store made by ``create_store``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import dask
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> from hyperspec.io.zarr_ import create_store, mark_complete, store_info
+    >>> ds = hs.from_array(np.ones((2, 3, 16), np.float32), np.linspace(100.0, 400.0, 16), laser_nm=632.8)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = dask.compute(*create_store(ds, f"{tmp}/map.zarr"))
+    ...     before = store_info(f"{tmp}/map.zarr")["complete"]
+    ...     mark_complete(f"{tmp}/map.zarr")
+    ...     print(before, store_info(f"{tmp}/map.zarr")["complete"])
+    False True
+    """
     import zarr  # noqa: PLC0415
 
     group = zarr.open_group(str(path), mode="r+", zarr_format=3)
@@ -243,12 +394,41 @@ def open_store(
 ) -> xr.Dataset:
     """Open a hyperspec Zarr store lazily (Dask-backed); coords are loaded into memory.
 
+    Parameters
+    ----------
+    path : str or Path
+        The store directory.
+    group : str, optional
+        A sub-group to open (e.g. ``"truth"``) instead of the root.
+    allow_incomplete : bool, optional
+        Open a store whose writing was interrupted (``hyperspec_complete`` False). Default False.
+    chunks : mapping of str to int, or str, optional
+        Dask chunks, as for ``xarray.open_zarr``; default: the store's own chunks.
+
+    Returns
+    -------
+    xarray.Dataset
+        The stored Dataset, data variables Dask-backed. For the root group the bookkeeping attrs
+        (``hyperspec_complete``, ``hyperspec_groups``) are dropped and ``attrs["store"]`` is the path.
+
     Raises
     ------
     StoreNotFoundError
         No such path.
     StoreError
-        Not a (complete) hyperspec store, a newer schema, or a corrupt store.
+        Not a (complete) hyperspec store, a newer schema, no such group, or a corrupt store.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> from hyperspec.io.zarr_ import open_store, save
+    >>> ds = hs.from_array(np.ones((2, 3, 16), np.float32), np.linspace(100.0, 400.0, 16), laser_nm=632.8)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     back = open_store(save(ds, f"{tmp}/map.zarr", progress=False))
+    ...     print(back.spectra.dims, back.spectra.chunks is not None, back.attrs["laser_nm"])
+    ('y', 'x', 'spectral') True 632.8
     """
     path = Path(path)
     if not path.exists():
@@ -287,7 +467,46 @@ def open_store(
 
 
 def store_info(path: str | Path) -> dict[str, Any]:
-    """Summary of a store for ``hyperspec info``: dims, sizes, axis, laser, chunks, schema, completeness."""
+    """Summary of a store for ``hyperspec info``: dims, sizes, axis, laser, chunks, schema, completeness.
+
+    Incomplete stores are summarised too (``"complete": False``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The store directory.
+
+    Returns
+    -------
+    dict
+        Keys ``path``, ``schema``, ``written_by``, ``complete``, ``groups``, ``dims`` (sizes),
+        ``variables`` (dims, dtype, chunks of each), ``laser_nm`` (nm), ``spectral_unit``,
+        ``history`` (step names), ``bytes_on_disk``, ``compression_ratio`` (in-memory bytes /
+        bytes on disk); and ``(first, last, units)`` under each spectral coordinate present
+        (``shift`` cm⁻¹, ``wavelength`` nm, ``energy`` eV) and under ``x_range``, ``y_range``,
+        ``t_range``, ``power_range`` for those dims longer than 1.
+
+    Raises
+    ------
+    StoreNotFoundError
+        No such path.
+    StoreError
+        Not a hyperspec store, a newer schema, or a corrupt store.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> from hyperspec.io.zarr_ import save, store_info
+    >>> ds = hs.from_array(np.ones((2, 3, 16), np.float32), np.linspace(100.0, 400.0, 16), laser_nm=632.8)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     info = store_info(save(ds, f"{tmp}/map.zarr", progress=False))
+    >>> info["complete"], info["dims"], info["laser_nm"]
+    (True, {'y': 2, 'x': 3, 'spectral': 16}, 632.8)
+    >>> [round(v, 1) if isinstance(v, float) else v for v in info["shift"]]
+    [100.0, 400.0, 'cm-1']
+    """
     path = Path(path)
     ds = open_store(path, allow_incomplete=True)
     attrs = _read_root_attrs(path)
