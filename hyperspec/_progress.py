@@ -21,7 +21,27 @@ __all__ = ["Progress", "format_rate", "progress"]
 
 
 def format_rate(n_pixels: float, seconds: float) -> str:
-    """'12 345 px/s' style rate; robust to zero time."""
+    """Format a processing rate as ``'12,345 px/s'``.
+
+    Parameters
+    ----------
+    n_pixels : float
+        Number of pixels (spectra) processed.
+    seconds : float
+        Time taken, s; zero or negative gives ``'∞ px/s'``.
+
+    Returns
+    -------
+    str
+        The rate in pixels per second, rounded to an integer with thousands separators.
+
+    Examples
+    --------
+    >>> format_rate(12345, 1.0)
+    '12,345 px/s'
+    >>> format_rate(10, 0.0)
+    '∞ px/s'
+    """
     rate = n_pixels / seconds if seconds > 0 else float("inf")
     return f"{rate:,.0f} px/s" if rate != float("inf") else "∞ px/s"
 
@@ -36,7 +56,44 @@ def _fmt_time(seconds: float) -> str:
 
 
 class Progress(Callback):
-    """A dask callback printing ``label: 42% | 12,345 px/s | ETA 3.1 s`` to ``stream``."""
+    """A dask callback printing ``label: 42% | 12,345 px/s | ETA 3.1 s`` to ``stream``.
+
+    Progress is the fraction of dask tasks finished. On a terminal the line is redrawn at most
+    every ``min_interval`` seconds; otherwise (logs) one line is written per 10 %, none for work
+    shorter than a second. A final line gives the total time and the mean rate.
+
+    Parameters
+    ----------
+    label : str
+        Name of the computation, printed at the start of each line.
+    n_pixels : int
+        Number of pixels (spectra) the computation covers, for the px/s rate.
+    stream : file-like, optional
+        Where to write. Default is ``sys.stderr``.
+    enabled : bool, optional
+        If False, nothing is printed (``elapsed`` is still measured). Default is True.
+    min_interval : float, optional
+        Least time between two redraws on a terminal, s. Default is 0.5.
+
+    Attributes
+    ----------
+    elapsed : float
+        Wall time of the last computation run inside the block, s (0.0 before any).
+
+    See Also
+    --------
+    progress : builds one from a pixel count or a map Dataset.
+
+    Examples
+    --------
+    >>> import io
+    >>> import dask.array as da
+    >>> log = io.StringIO()
+    >>> with Progress("sum", n_pixels=100, stream=log):
+    ...     total = da.ones(100, chunks=10).sum().compute()
+    >>> log.getvalue().startswith("sum: done, 100 px in")
+    True
+    """
 
     def __init__(self, label: str, n_pixels: int, *, stream: TextIO | None = None, enabled: bool = True, min_interval: float = 0.5):
         super().__init__()
@@ -87,12 +144,30 @@ class Progress(Callback):
 
 
 def progress(label: str, pixels) -> Progress:
-    """Progress (percent, pixels/s, ETA) for the dask computations run inside the ``with`` block.
+    """Report progress (percent, pixels/s, ETA) of the dask computations run inside a ``with`` block.
 
-    ``pixels`` is a pixel count or a map Dataset (its spectra count is used)::
+    Parameters
+    ----------
+    label : str
+        Name of the computation, printed at the start of each line.
+    pixels : int or xarray.Dataset
+        A pixel count, or a map Dataset: the number of spectra of its ``spectra`` variable (or of its
+        first variable) is used, i.e. the product of its non-``"spectral"`` dims.
 
-        with hyperspec.progress("decompose", ds):
-            res = hyperspec.decompose(ds).compute()
+    Returns
+    -------
+    Progress
+        A dask callback writing to ``sys.stderr``; use it as a context manager.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> ds = hyperspec.from_array(np.ones((2, 3, 4)), [100.0, 200.0, 300.0, 400.0])
+    >>> progress("decompose", ds).n_pixels
+    6
+    >>> with hyperspec.progress("decompose", ds):  # doctest: +SKIP
+    ...     res = hyperspec.decompose(ds).compute()
     """
     if hasattr(pixels, "data_vars"):
         ref = pixels["spectra"] if "spectra" in pixels.data_vars else next(iter(pixels.data_vars.values()))

@@ -30,6 +30,7 @@ def _pair(center, half_range, hwhm, hwhm_range):
     return spec
 
 
+#: Named model specs (name → dict; see ``get_preset`` for the keys), the defaults of ``decompose``.
 PRESETS = {
     "cspbbr3-633": {
         "description": (
@@ -99,11 +100,52 @@ PRESETS["cspbbr3-633-freeform"] = _freeform_variant("cspbbr3-633")
 
 
 def preset_names() -> list[str]:
+    """List the names of the band presets.
+
+    Returns
+    -------
+    list of str
+        The keys of ``PRESETS``, sorted.
+
+    Examples
+    --------
+    >>> preset_names()
+    ['cspbbr3-633', 'cspbbr3-633-freeform']
+    """
     return sorted(PRESETS)
 
 
 def get_preset(name: str) -> dict:
-    """A deep copy of preset ``name`` (edit it freely); a clear error with close matches otherwise."""
+    """Return a deep copy of a band preset, to edit freely.
+
+    Parameters
+    ----------
+    name : str
+        Preset name, without regard to case or surrounding spaces (see ``preset_names``).
+
+    Returns
+    -------
+    dict
+        ``description``, ``laser_nm`` (nm), ``mask`` (Raman-shift intervals excluded from every fit,
+        cm⁻¹), ``terms`` (a composite-model spec, see ``hyperspec.fit.composite``; windows and
+        positions in cm⁻¹, the ESPL centre and width in eV) and, where the preset has them,
+        ``optional_terms`` switched on by ``decompose(..., include=[...])``.
+
+    Raises
+    ------
+    ValueError
+        If there is no preset of that name; the message suggests the closest one and lists them all.
+
+    Examples
+    --------
+    >>> preset = get_preset(" CsPbBr3-633 ")
+    >>> preset["laser_nm"], preset["mask"], preset["terms"]["lers"]["shape"]
+    (632.8, [[-10.0, 10.0]], 'lers')
+    >>> get_preset("cspbbr3")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: unknown preset 'cspbbr3'. Did you mean 'cspbbr3-633'? Available presets: ...
+    """
     key = str(name).strip().lower()
     if key not in PRESETS:
         close = difflib.get_close_matches(key, preset_names(), n=1)
