@@ -8,10 +8,52 @@ __all__ = ["SCHEMA_VERSION", "is_store", "open_store", "open_any", "save", "stor
 
 
 def open_any(path, *, group=None, allow_incomplete=False, chunks=None, laser_nm=None, **options):
-    """``hyperspec.open``: a hyperspec Zarr store (lazy), or an instrument file through its reader.
+    """Open a hyperspec Zarr store (lazily) or an instrument file through its reader (``hyperspec.open``).
 
-    ``laser_nm`` fills in (or, for files, overrides) the laser wavelength; ``options`` go to the
-    reader (e.g. ``unit="nm"`` for a plain text file without a unit).
+    Parameters
+    ----------
+    path : str or Path
+        A store directory (or any directory with a ``zarr.json``) or an instrument file.
+    group : str, optional
+        Stores only: a sub-group to open (e.g. ``"truth"``).
+    allow_incomplete : bool, optional
+        Stores only: open a store whose writing was interrupted. Default False.
+    chunks : mapping of str to int, or str, optional
+        Stores only: Dask chunks (default: the store's own).
+    laser_nm : float, optional
+        Laser wavelength, nm. For a store it is filled in only when the store has none; for a
+        file it overrides the file's.
+    **options
+        Reader options for files, e.g. ``unit="nm"`` for a plain text file without a unit.
+
+    Returns
+    -------
+    xarray.Dataset
+        The map (or results) Dataset; Dask-backed for a store and for lazily read files.
+
+    Raises
+    ------
+    StoreNotFoundError
+        No such path.
+    StoreError
+        A directory that is not a complete hyperspec store.
+    ReaderError
+        A file no reader recognises, or a corrupt one.
+
+    See Also
+    --------
+    hyperspec.io.zarr_.open_store, hyperspec.io.registry.read
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> ds = hs.from_array(np.ones((2, 3, 16), np.float32), np.linspace(100.0, 400.0, 16))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     back = hs.open(hs.save(ds, f"{tmp}/map.zarr", progress=False), laser_nm=632.8)
+    ...     print(back.spectra.shape, back.attrs["laser_nm"])
+    (2, 3, 16) 632.8
     """
     p = Path(path)
     if p.is_dir() or is_store(p):

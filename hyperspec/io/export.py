@@ -46,7 +46,47 @@ def _step(coord: np.ndarray) -> float | None:
 
 
 def write_tiff(results: xr.Dataset, outdir: str | Path, variables: Sequence[str] | None = None) -> list[Path]:
-    """One float32 TIFF per map variable into ``outdir`` (µm pixel size in the resolution tags)."""
+    """One float32 ImageJ TIFF per map variable into ``outdir`` (µm pixel size in the resolution tags).
+
+    Only image-shaped variables are written: dims ending ``(y, x)`` (a map; extra leading dims
+    become pages), ``(t, x)`` or ``(power, x)`` (kymographs); others are skipped. The pixel size
+    (µm, the median step of the ``x`` and ``y`` coords) is written only for ``(…, y, x)`` maps;
+    the ImageJ ``Info`` holds ``name [units]``.
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Band maps (e.g. ``decompose`` output) with ``x``/``y`` coords in µm.
+    outdir : str or Path
+        Output folder, created if missing; files are ``<name>.tif`` (existing ones are replaced).
+    variables : sequence of str, optional
+        The variables to write; default: every numeric variable without a ``spectral`` dim.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    HyperspecError
+        A name in ``variables`` is not in ``results``, or no variable is image-shaped.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import tifffile
+    >>> import xarray as xr
+    >>> from hyperspec.io.export import write_tiff
+    >>> um = {"units": "µm"}
+    >>> res = xr.Dataset({"area": (("y", "x"), np.arange(6.0).reshape(2, 3), {"units": "counts·cm⁻¹"})},
+    ...                  coords={"y": ("y", [0.0, 0.5], um), "x": ("x", [0.0, 0.5, 1.0], um)})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     [path] = write_tiff(res, tmp)
+    ...     print(path.name, tifffile.imread(path).dtype, tifffile.imread(path).shape)
+    area.tif float32 (2, 3)
+    """
     import tifffile  # noqa: PLC0415
 
     outdir = Path(outdir)
@@ -75,7 +115,46 @@ def write_tiff(results: xr.Dataset, outdir: str | Path, variables: Sequence[str]
 
 
 def write_csv(results: xr.Dataset, path: str | Path, variables: Sequence[str] | None = None) -> Path:
-    """One row per pixel: the pixel's coordinates, then each per-pixel variable (header: name [units])."""
+    """Write a CSV table with one row per pixel: its coordinates, then each per-pixel variable.
+
+    The header is ``name [units]`` (just ``name`` without units); pixels are in C order of the
+    broadcast dims; NaN becomes an empty cell.
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Per-pixel results (band maps); a dim without a coordinate is written as its index.
+    path : str or Path
+        The CSV file (its folder is created; an existing file is replaced).
+    variables : sequence of str, optional
+        The columns; default: every numeric variable without a ``spectral`` dim.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    HyperspecError
+        A name in ``variables`` is not in ``results``, or there is no per-pixel variable.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> from hyperspec.io.export import write_csv
+    >>> res = xr.Dataset({"area": (("y", "x"), [[1.0, 2.0], [3.0, np.nan]], {"units": "counts"})},
+    ...                  coords={"y": ("y", [0.0, 0.5], {"units": "µm"}), "x": ("x", [0.0, 0.5], {"units": "µm"})})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     print(write_csv(res, f"{tmp}/bands.csv").read_text())
+    y [µm],x [µm],area [counts]
+    0.0,0.0,1.0
+    0.0,0.5,2.0
+    0.5,0.0,3.0
+    0.5,0.5,
+    """
     names = [n for n in _map_variables(results, variables) if results[n].ndim >= 1]
     if not names:
         raise HyperspecError(f"no per-pixel variable to tabulate among {sorted(results.data_vars)}.")
@@ -104,7 +183,46 @@ def _cell(v) -> str:
 
 
 def write_spectra_csv(ds: xr.Dataset, path: str | Path, *, axis: str | None = None) -> Path:
-    """Spectra as columns: the axis (``shift``, ``wavelength`` or ``energy``), then one column per pixel."""
+    """Write spectra as CSV columns: the spectral axis, then one column per pixel.
+
+    Pixel columns are named after their indices (``y0_x1``; ``intensity`` for a single spectrum).
+    Meant for a small selection: select pixels first.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map with ``spectra``.
+    path : str or Path
+        The CSV file (replaced if it exists).
+    axis : str, optional
+        The first column's coordinate; default: the first of ``shift`` (cm⁻¹), ``wavelength``
+        (nm), ``energy`` (eV) present, else the channel index.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    HyperspecError
+        More than 10 000 spectra.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> from hyperspec.io.export import write_spectra_csv
+    >>> ds = hs.from_array(np.arange(8.0).reshape(2, 4), [100.0, 200.0, 300.0, 400.0], laser_nm=632.8)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     print(write_spectra_csv(ds, f"{tmp}/spectra.csv").read_text())
+    shift,x0,x1
+    100.0,0.0,4.0
+    200.0,1.0,5.0
+    300.0,2.0,6.0
+    400.0,3.0,7.0
+    """
     axis = axis or next(c for c in ("shift", "wavelength", "energy", SPECTRAL_DIM) if c in ds.coords or c == SPECTRAL_DIM)
     spectra = ds["spectra"]
     lead = [d for d in spectra.dims if d != SPECTRAL_DIM]
@@ -124,7 +242,42 @@ def write_spectra_csv(ds: xr.Dataset, path: str | Path, *, axis: str | None = No
 
 
 def to_hyperspy(ds: xr.Dataset):
-    """The map as a HyperSpy ``Signal1D`` (navigation: the map's dims; signal: the spectral axis as read)."""
+    """The map as a HyperSpy ``Signal1D`` (navigation: the map's dims; signal: the spectral axis as read).
+
+    The signal axis is the coordinate of ``attrs["spectral_unit"]`` (``shift`` cm⁻¹,
+    ``wavelength`` nm or ``energy`` eV), uniform (offset/scale) when evenly spaced, else a
+    non-uniform axis. Navigation axes get offset, scale and units from their coords. A Dask-backed
+    map gives a lazy signal. The laser (nm) goes to ``Acquisition_instrument.Laser.wavelength``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map with ``spectra``.
+
+    Returns
+    -------
+    hyperspy.signals.Signal1D
+        The signal (``LazySignal1D`` for Dask data).
+
+    Raises
+    ------
+    HyperspecError
+        HyperSpy is not installed (``pip install "hyperspec[hyperspy]"``).
+
+    See Also
+    --------
+    from_hyperspy : the way back.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> from hyperspec.io.export import to_hyperspy
+    >>> ds = hs.from_array(np.ones((2, 3, 16), np.float32), np.linspace(100.0, 400.0, 16), laser_nm=632.8)
+    >>> signal = to_hyperspy(ds)
+    >>> signal.data.shape, signal.axes_manager.signal_axes[0].units
+    ((2, 3, 16), 'cm⁻¹')
+    """
     try:
         import hyperspy.api as hs  # noqa: PLC0415
     except ImportError:
@@ -158,7 +311,41 @@ def to_hyperspy(ds: xr.Dataset):
 
 
 def from_hyperspy(signal, *, laser_nm: float | None = None, unit: str | None = None) -> xr.Dataset:
-    """A HyperSpy ``Signal1D`` as the standard map Dataset (navigation axes named x/y/t kept as coords)."""
+    """A HyperSpy ``Signal1D`` as the standard map Dataset (navigation axes named x/y/t kept as coords).
+
+    Navigation axes named ``x``, ``y``, ``t``, ``z``, ``point`` or ``power`` keep their names;
+    others get the default names by count (``x``; ``y, x``; ``t, y, x``).
+
+    Parameters
+    ----------
+    signal : hyperspy.signals.Signal1D
+        The signal (lazy or not).
+    laser_nm : float, optional
+        Laser wavelength, nm; default: ``Acquisition_instrument.Laser.wavelength`` of the metadata.
+    unit : {"cm-1", "nm", "eV", "cm-1-abs"}, optional
+        The signal axis unit; default: from ``to_hyperspy``'s metadata, else the axis units
+        (nm, cm⁻¹, 1/cm, eV).
+
+    Returns
+    -------
+    xarray.Dataset
+        The standard map Dataset (``hyperspec.from_array``).
+
+    Raises
+    ------
+    HyperspecError
+        The unit is not given and the axis units are not nm, cm⁻¹ or eV.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> from hyperspec.io.export import from_hyperspy, to_hyperspy
+    >>> ds = hs.from_array(np.ones((2, 3, 16), np.float32), np.linspace(100.0, 400.0, 16), laser_nm=632.8)
+    >>> back = from_hyperspy(to_hyperspy(ds))
+    >>> back.spectra.dims, back.attrs["laser_nm"], round(float(back["shift"][-1]), 1)
+    (('y', 'x', 'spectral'), 632.8, 400.0)
+    """
     ax = signal.axes_manager
     sig = ax.signal_axes[0]
     axis = np.asarray(sig.axis, dtype=np.float64)
