@@ -86,7 +86,46 @@ def _numeric(parts: list[str]) -> list[float] | None:
 
 
 def parse(path: Path, text: str | None = None) -> tuple[np.ndarray, list[str] | None, dict[str, str]]:
-    """Data block (rows × columns, NaN for empty fields), column names (or None) and header fields."""
+    r"""Split a delimited text export into its data block, column names and header fields.
+
+    The separator is guessed (``;`` with a decimal comma, tab, comma, else whitespace); the data
+    block is the longest run of numeric rows with one column count; the text row right above it
+    (or the one above a blank line) names the columns; every other ``key<sep>value`` line
+    (``=``, ``:``, ``;``, tab, comma) is a header field.
+
+    Parameters
+    ----------
+    path : Path
+        The file (read when ``text`` is None; named in errors).
+    text : str, optional
+        The file's text, when already read.
+
+    Returns
+    -------
+    block : numpy.ndarray, shape (n_rows, n_columns)
+        The numbers, float64, NaN for empty fields.
+    names : list of str or None
+        The column names, when a header row names them.
+    meta : dict of str to str
+        Header fields.
+
+    Raises
+    ------
+    ReaderError
+        Fewer than two numeric rows, a broken row splitting the data block, or a file that ends
+        in the middle of a data row.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from hyperspec.io.table import parse
+    >>> text = "Laser Wavelength: 532 nm\nExposure (s)\t1.5\n\nRaman Shift\tIntensity\n100\t5\n200\t7\n300\t6\n"
+    >>> block, names, meta = parse(Path("spectrum.txt"), text)
+    >>> block.tolist(), names
+    ([[100.0, 5.0], [200.0, 7.0], [300.0, 6.0]], ['Raman Shift', 'Intensity'])
+    >>> meta
+    {'Laser Wavelength': '532 nm', 'Exposure (s)': '1.5'}
+    """
     text = text if text is not None else _decode(path)
     lines = text.splitlines()
     sep, comma = _separator(lines)
@@ -216,7 +255,51 @@ def _read(path: Path, *, unit: str | None = None, laser_nm: float | None = None,
 
 
 def place_positions(path, pos, spectra, axis, unit, laser, attrs):
-    """Rows ``x [y] I…``: a line (one position column) or a map on the grid of positions (µm)."""
+    """Build the map Dataset of rows ``x [y] I…``: a line (one position column) or a map on the grid of positions.
+
+    Positions are rounded to 1e-6 µm (stage read-back noise must not split a grid column). Two
+    position columns that fill a regular grid give a ``(y, x, spectral)`` float32 map (pixels
+    missing from the file are NaN); positions that do not fill one give ``(point, spectral)``
+    with ``x``/``y`` coords on ``point``.
+
+    Parameters
+    ----------
+    path : Path
+        The file (its name becomes the ``source``).
+    pos : numpy.ndarray, shape (n, 1) or (n, 2)
+        Stage positions ``x`` (and ``y``), µm.
+    spectra : numpy.ndarray, shape (n, N)
+        One spectrum per row, counts.
+    axis : numpy.ndarray, shape (N,)
+        The spectral axis, in ``unit``.
+    unit : str or None
+        Axis unit; None: guessed (``guess_unit``).
+    laser : float or None
+        Laser wavelength, nm.
+    attrs : dict
+        Extra attrs of the Dataset (``metadata``, ``instrument`` …).
+
+    Returns
+    -------
+    xarray.Dataset
+        The map Dataset: ``(x, spectral)``, ``(y, x, spectral)`` or ``(point, spectral)``.
+
+    Raises
+    ------
+    ReaderError
+        ``unit`` is None and the axis unit cannot be guessed.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from hyperspec.io.table import place_positions
+    >>> pos = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # x, y in µm
+    >>> ds = place_positions(Path("map.txt"), pos, np.arange(12.0).reshape(4, 3), np.array([100.0, 200.0, 300.0]),
+    ...                      "cm-1", 532.0, {})
+    >>> ds.spectra.dims, ds.spectra.shape, ds.spectra.values[1, 0].tolist()
+    (('y', 'x', 'spectral'), (2, 2, 3), [6.0, 7.0, 8.0])
+    """
     unit = unit or guess_unit(axis, None, path)
     pos = np.round(pos, 6) + 0.0  # stage read-back noise (-6.9e-15 for 0) must not split a grid column
     if pos.shape[1] == 1:
@@ -260,8 +343,16 @@ register(Reader("table", EXTENSIONS, "delimited text: named columns, axis,intens
 
 # ---- large text maps, read lazily -----------------------------------------------------------------
 def release_memory() -> None:
-    """Hand freed heap memory back to the OS (glibc ``malloc_trim``): parsing many large text chunks
-    in threads otherwise fragments the heap and the process keeps growing. A no-op elsewhere."""
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``); a no-op where there is none.
+
+    Parsing many large text chunks in threads otherwise fragments the heap and the process keeps
+    growing. The C library is looked up once.
+
+    Examples
+    --------
+    >>> from hyperspec.io.table import release_memory
+    >>> release_memory()
+    """
     import ctypes  # noqa: PLC0415
     import ctypes.util  # noqa: PLC0415
 
@@ -280,12 +371,58 @@ _TRIM = None
 
 def lazy_rows(path: Path, start: int, n_lead: int, axis: np.ndarray, *, sep: bytes = b"\t", comma: bool = False,
               chunk_bytes: int = 16 * 2**20):  # fmt: skip
-    """A text map with rows ``x y I…`` from byte ``start`` as a Dask array, without reading the intensities.
+    r"""A text map with rows ``x y I…`` from byte ``start`` as a Dask array, without reading the intensities.
 
     One pass reads only each row's positions and byte offset; every Dask chunk then parses whole
-    ``y`` rows of the grid straight from the file (NumPy's C text parser), so converting a map larger
-    than memory needs memory for one chunk. Rows must be grouped by ``y`` (raster or serpentine order,
-    as LabSpec and WITec export); returns ``(cube, xs, ys)`` with ``cube`` of shape (ny, nx, m).
+    lines of the grid straight from the file (NumPy's C text parser), so converting a map larger
+    than memory needs memory for one chunk. Rows must be grouped by ``y`` or by ``x`` (raster
+    order, as WITec and LabSpec export), in ascending or descending order of the outer position.
+
+    Parameters
+    ----------
+    path : Path
+        The text file.
+    start : int
+        Byte offset of the first spectrum row (after the axis row).
+    n_lead : int
+        Position columns per row; must be 2 (``x y``).
+    axis : numpy.ndarray, shape (m,)
+        The spectral axis (from the axis row).
+    sep : bytes, optional
+        Field separator. Default tab.
+    comma : bool, optional
+        Decimal commas. Default False.
+    chunk_bytes : int, optional
+        Target float32 bytes per Dask chunk. Default 16 MiB.
+
+    Returns
+    -------
+    cube : dask.array.Array, shape (ny, nx, m)
+        float32 intensities, counts.
+    xs, ys : numpy.ndarray
+        The sorted unique ``x`` and ``y`` positions, µm.
+
+    Raises
+    ------
+    ReaderError
+        ``n_lead`` is not 2, a position is not numeric, there are no rows, the rows do not fill
+        a grid or are not grouped by one position; on compute, a row that is not numeric or has
+        the wrong number of fields.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from hyperspec.io.table import lazy_rows
+    >>> head = "\t\t100\t200\t300\n"  # the axis row, cm⁻¹
+    >>> rows = "".join(f"{x}\t{y}\t{x + y}\t{2 * x}\t{3 * y}\n" for y in (0.0, 0.5) for x in (0.0, 0.5, 1.0))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "map.txt"
+    ...     _ = path.write_text(head + rows)
+    ...     cube, xs, ys = lazy_rows(path, len(head), 2, np.array([100.0, 200.0, 300.0]))
+    ...     print(cube.shape, xs.tolist(), ys.tolist(), cube[1, 2].compute().tolist())
+    (2, 3, 3) [0.0, 0.5, 1.0] [0.0, 0.5] [1.5, 2.0, 1.5]
     """
     import dask.array as da  # noqa: PLC0415
     from dask import delayed  # noqa: PLC0415
