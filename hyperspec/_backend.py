@@ -1,9 +1,19 @@
-"""The one place where the compute backend (NumPy or CuPy) is chosen.
+"""The one place where the compute backend (NumPy or CuPy) and the compiled engines are chosen.
 
-Order of precedence: an explicit ``backend=`` argument (CLI ``--backend``, recipe
-``compute.backend``), then the environment variable ``HYPERSPEC_BACKEND``, then ``"auto"``.
-``"auto"`` picks CuPy when it imports *and* a CUDA device is usable, NumPy otherwise.
-Algorithms never branch on a flag: they call ``get_namespace(array)`` and use ``xp``.
+``resolve_backend`` turns two settings into one context object, a :class:`Backend`:
+
+- the **backend**, the array namespace ``xp``: an explicit ``backend=`` argument (CLI ``--backend``,
+  recipe ``compute.backend``), then ``$HYPERSPEC_BACKEND``, then ``"auto"`` (CuPy when it imports *and*
+  a CUDA device is usable, NumPy otherwise);
+- the **kernels**, which compiled engines may replace the ``xp`` paths: an explicit ``kernels=``
+  argument, then ``$HYPERSPEC_KERNELS``, then the deprecated aliases ``HYPERSPEC_FUSED=0`` (≡ ``xp``)
+  and ``HYPERSPEC_CUDA_KERNELS=1`` (≡ ``cuda``), then ``"auto"``.
+
+Public functions take ``backend: str | Backend | None = None`` and call ``resolve_backend(backend)``
+once; a resolved ``Backend`` passes through unchanged. Algorithms never branch on a name: they use
+``be.xp`` (or ``get_namespace(array)``), ``be.on_gpu`` and ``be.engine_for(xp)``. Code that gets
+arrays but no context (a model built inside an engine, a banded solve) asks ``kernel_engine(xp)``,
+which reads the same settings through the same resolution.
 """
 
 from __future__ import annotations
@@ -22,9 +32,13 @@ from hyperspec._errors import BackendError
 __all__ = [
     "BACKENDS",
     "ENV_VAR",
+    "KERNELS",
+    "KERNELS_VAR",
     "Backend",
     "resolve_backend",
+    "kernel_engine",
     "gpu_available",
+    "numba_available",
     "get_namespace",
     "to_numpy",
     "like",
@@ -36,21 +50,165 @@ __all__ = [
 
 BACKENDS = ("auto", "numpy", "cupy")
 ENV_VAR = "HYPERSPEC_BACKEND"
+#: Which compiled engines may run: ``auto`` (numba on the CPU when installed; the CUDA kernels stay
+#: opt-in until validated on a GPU), ``xp`` (none: the array-namespace reference paths), ``numba``
+#: (numba required on the CPU, CUDA kernels off), ``cuda`` (as ``auto``, plus the CUDA kernels on CuPy).
+KERNELS = ("auto", "xp", "numba", "cuda")
+KERNELS_VAR = "HYPERSPEC_KERNELS"
+FUSED_VAR = "HYPERSPEC_FUSED"  # deprecated: "0" is HYPERSPEC_KERNELS=xp
+CUDA_KERNELS_VAR = "HYPERSPEC_CUDA_KERNELS"  # deprecated: "1" is HYPERSPEC_KERNELS=cuda
 _log = logging.getLogger("hyperspec")
+_NOTICED: set[str] = set()  # notices already logged: one per distinct choice, not one per call
+_ENGINE_WORDS = {"numba": "numba kernels", "cuda": "CUDA kernels"}
 
 
 @dataclass(frozen=True)
 class Backend:
-    """A resolved backend: its name, its array namespace and why it was chosen."""
+    """A resolved backend: the array namespace, why it was chosen, and which compiled engines may run.
+
+    Returned by :func:`resolve_backend`; public functions accept it as ``backend=`` and use it as it is.
+
+    Parameters
+    ----------
+    name : {"numpy", "cupy"}
+        The backend.
+    xp : module
+        Its array namespace (``numpy`` or ``cupy``).
+    reason : str
+        Why this backend was chosen (e.g. ``"requested by $HYPERSPEC_BACKEND"``).
+    cpu_kernels : bool, optional
+        The compiled CPU kernels (numba: fused composite models, the Whittaker and modpoly loops) replace
+        the NumPy paths on host arrays. Default False (the ``xp`` reference paths).
+    cuda_kernels : bool, optional
+        The CUDA kernels of ``kernels/`` (fused models, banded solves) replace the CuPy paths on device
+        arrays. Default False.
+    kernels_reason : str, optional
+        Why these engines were chosen (``"auto"`` or e.g. ``"requested by $HYPERSPEC_KERNELS"``).
+
+    Examples
+    --------
+    >>> be = resolve_backend("numpy", kernels="xp")
+    >>> be.name, be.on_gpu, be.engine_for(be.xp), be.engine
+    ('numpy', False, 'xp', 'numpy array paths')
+    >>> resolve_backend(be) is be
+    True
+    """
 
     name: str
     xp: ModuleType
     reason: str
+    cpu_kernels: bool = False
+    cuda_kernels: bool = False
+    kernels_reason: str = "default"
+
+    @property
+    def on_gpu(self) -> bool:
+        """True when the backend computes on a CUDA device (CuPy)."""
+        return self.name == "cupy"
+
+    def engine_for(self, xp: ModuleType | None = None) -> str:
+        """The compiled engine for arrays of namespace ``xp`` (default this backend's).
+
+        Parameters
+        ----------
+        xp : module, optional
+            ``numpy`` or ``cupy`` (``get_namespace`` of the arrays at hand).
+
+        Returns
+        -------
+        str
+            ``"numba"`` (host arrays, CPU kernels on), ``"cuda"`` (device arrays, CUDA kernels on) or
+            ``"xp"`` (the array-namespace path).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> Backend("numpy", np, "example", cpu_kernels=True).engine_for(np)
+        'numba'
+        """
+        return _engine(self.xp if xp is None else xp, self.cpu_kernels, self.cuda_kernels)
+
+    @property
+    def engine(self) -> str:
+        """A readable description of what computes on this backend's arrays, e.g. ``"numba kernels"``."""
+        kind = self.engine_for()
+        return _ENGINE_WORDS.get(kind, f"{self.xp.__name__} array paths")
 
     @property
     def notice(self) -> str:
-        """One line saying which backend runs and why (printed by the CLI)."""
-        return f"hyperspec: backend {self.name} ({self.reason})"
+        """One line saying which backend and engine run and why (printed by the CLI, logged once)."""
+        why = self.kernels_reason
+        if why == "auto":
+            why += ": CUDA kernels opt-in" if self.on_gpu else ("" if self.cpu_kernels else ": numba not installed")
+        return f"hyperspec: backend {self.name} ({self.reason}); engine {self.engine} ({why})"
+
+
+def _engine(xp: ModuleType, cpu_kernels: bool, cuda_kernels: bool) -> str:
+    if xp is np:
+        return "numba" if cpu_kernels else "xp"
+    return "cuda" if cuda_kernels else "xp"
+
+
+def _kernel_setting(kernels: str | None) -> tuple[str, str]:
+    """``(setting, source)``: the kernels argument, else ``$HYPERSPEC_KERNELS``, else the deprecated aliases, else auto."""
+    if kernels is not None:
+        return str(kernels), "argument"
+    if os.environ.get(KERNELS_VAR):
+        return os.environ[KERNELS_VAR], f"${KERNELS_VAR}"
+    if os.environ.get(FUSED_VAR, "1") == "0":
+        return "xp", f"{FUSED_VAR}=0, a deprecated alias of {KERNELS_VAR}=xp"
+    if os.environ.get(CUDA_KERNELS_VAR) == "1":
+        return "cuda", f"{CUDA_KERNELS_VAR}=1, a deprecated alias of {KERNELS_VAR}=cuda"
+    return "auto", "default"
+
+
+def _resolve_kernels(kernels: str | None = None) -> tuple[bool, bool, str]:
+    """``(cpu_kernels, cuda_kernels, reason)`` for a kernels setting (None: from the environment)."""
+    setting, source = _kernel_setting(kernels)
+    name = setting.strip().lower()
+    if name not in KERNELS:
+        raise BackendError(f"kernels {setting!r} (from {source}) is not known; use one of {', '.join(KERNELS)}.")
+    if name == "xp":
+        return False, False, f"requested by {source}"
+    if name == "numba" and not numba_available():
+        raise BackendError(
+            f"kernels 'numba' were requested by {source} but numba does not import; pip install 'hyperspec[fast]' or use 'auto'."
+        )
+    cpu = numba_available()
+    return cpu, name == "cuda", "auto" if name == "auto" else f"requested by {source}"
+
+
+def kernel_engine(xp: ModuleType = np, kernels: str | None = None) -> str:
+    """The compiled engine the current settings allow for arrays of namespace ``xp``.
+
+    For code that holds arrays but no :class:`Backend` (a model built inside an engine, a banded solve
+    called directly); it reads the same settings as :func:`resolve_backend`.
+
+    Parameters
+    ----------
+    xp : module, optional
+        ``numpy`` (default) or ``cupy``.
+    kernels : {"auto", "xp", "numba", "cuda"}, optional
+        The setting; default ``$HYPERSPEC_KERNELS`` (or its deprecated aliases), else ``"auto"``.
+
+    Returns
+    -------
+    str
+        ``"numba"``, ``"cuda"`` or ``"xp"``.
+
+    Raises
+    ------
+    BackendError
+        For an unknown setting, or ``"numba"`` where numba does not import.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> kernel_engine(np, kernels="xp")
+    'xp'
+    """
+    cpu, cuda, _ = _resolve_kernels(kernels)
+    return _engine(xp, cpu, cuda)
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,36 +240,70 @@ def gpu_available() -> tuple[bool, str]:
     return True, f"CUDA device 0: {name}"
 
 
-def resolve_backend(backend: str | None = None) -> Backend:
-    """Resolve ``"auto"``/``"numpy"``/``"cupy"`` (or ``None`` → env var → auto) to a ``Backend``.
+def resolve_backend(backend: str | Backend | None = None, *, kernels: str | None = None) -> Backend:
+    """Resolve the backend and the compiled engines into one :class:`Backend` context.
+
+    The backend: ``backend`` if given, else ``$HYPERSPEC_BACKEND``, else ``"auto"`` (CuPy when a CUDA
+    device is usable, NumPy otherwise). The engines: ``kernels`` if given, else ``$HYPERSPEC_KERNELS``
+    (deprecated aliases ``HYPERSPEC_FUSED=0`` → ``xp``, ``HYPERSPEC_CUDA_KERNELS=1`` → ``cuda``), else
+    ``"auto"``. The notice (``Backend.notice``) is logged once per distinct choice.
+
+    Parameters
+    ----------
+    backend : {"auto", "numpy", "cupy"} or Backend, optional
+        The backend (case-insensitive). A ``Backend`` is returned unchanged (unless ``kernels`` is
+        given: then its backend is kept and the engines are resolved anew).
+    kernels : {"auto", "xp", "numba", "cuda"}, optional
+        Which compiled engines may replace the ``xp`` paths (see ``KERNELS``).
+
+    Returns
+    -------
+    Backend
+        The context: ``name``, ``xp``, ``reason``, ``cpu_kernels``, ``cuda_kernels``, ``engine``.
 
     Raises
     ------
     BackendError
-        For an unknown name, or ``"cupy"`` requested where no GPU is usable.
+        For an unknown name (saying whether it came from the argument or the environment variable),
+        ``"cupy"`` requested where no GPU is usable, or ``kernels="numba"`` without numba.
+
+    Examples
+    --------
+    >>> be = resolve_backend("numpy")
+    >>> be.name, be.xp.__name__, be.reason
+    ('numpy', 'numpy', 'requested by argument')
+    >>> resolve_backend(be) is be
+    True
     """
+    if isinstance(backend, Backend):
+        if kernels is None:
+            return backend
+        backend = backend.name
     source = "argument"
     if backend is None:
-        backend = os.environ.get(ENV_VAR) or "auto"
-        source = f"${ENV_VAR}" if os.environ.get(ENV_VAR) else "default"
+        env = os.environ.get(ENV_VAR)
+        backend, source = (env, f"${ENV_VAR}") if env else ("auto", "default")
     name = str(backend).strip().lower()
     if name not in BACKENDS:
         raise BackendError(f"backend {backend!r} (from {source}) is not known; use one of {', '.join(BACKENDS)}.")
+    cpu, cuda, why_kernels = _resolve_kernels(kernels)
     if name == "numpy":
-        chosen = Backend("numpy", np, f"requested by {source}")
+        chosen = Backend("numpy", np, f"requested by {source}", cpu, cuda, why_kernels)
     else:
         ok, why = gpu_available()
         if ok:
             import cupy  # noqa: PLC0415
 
-            chosen = Backend("cupy", cupy, why)
+            chosen = Backend("cupy", cupy, why if name == "auto" else f"requested by {source}; {why}", cpu, cuda, why_kernels)
         elif name == "cupy":
             raise BackendError(
                 f"backend 'cupy' was requested by {source} but cannot be used: {why}. Use backend='auto' or 'numpy' on this machine."
             )
         else:
-            chosen = Backend("numpy", np, f"auto: {why}")
-    _log.info(chosen.notice)
+            chosen = Backend("numpy", np, f"auto: {why}", cpu, cuda, why_kernels)
+    if chosen.notice not in _NOTICED:
+        _NOTICED.add(chosen.notice)
+        _log.info(chosen.notice)
     return chosen
 
 
@@ -138,13 +330,23 @@ def to_numpy(array) -> np.ndarray:
     return array.get() if on_device(array) else np.asarray(array)
 
 
-CUDA_KERNELS_VAR = "HYPERSPEC_CUDA_KERNELS"
-
-
 def cuda_kernels_enabled() -> bool:
-    """True when ``HYPERSPEC_CUDA_KERNELS=1``: the CUDA kernels of ``kernels/`` replace the ``xp`` paths on
-    CuPy. Opt-in until their GPU tests have run on a GPU (they are checked on the CPU as C++)."""
-    return os.environ.get(CUDA_KERNELS_VAR) == "1"
+    """True when the current settings let the CUDA kernels of ``kernels/`` replace the ``xp`` paths on CuPy.
+
+    Deprecated: use ``resolve_backend(...).cuda_kernels`` or ``kernel_engine(cupy) == "cuda"``. Kept
+    for callers of the old ``HYPERSPEC_CUDA_KERNELS=1`` switch (now an alias of ``HYPERSPEC_KERNELS=cuda``).
+
+    Returns
+    -------
+    bool
+        True for ``HYPERSPEC_KERNELS=cuda`` (or ``HYPERSPEC_CUDA_KERNELS=1``).
+
+    Examples
+    --------
+    >>> isinstance(cuda_kernels_enabled(), bool)
+    True
+    """
+    return _resolve_kernels()[1]
 
 
 def on_device(array) -> bool:

@@ -84,7 +84,9 @@ def executor(compute: dict[str, Any], backend: str = "numpy"):
     """An executor for ``[compute]``: ``scheduler`` = "threads" (default), "tcp://host:port", "slurm"/"pbs"
     (with ``[compute.jobqueue]``) or "cuda" (dask-cuda, one worker per GPU)."""
     scheduler = str(compute.get("scheduler", "threads"))
-    workers = int(compute.get("workers", 0)) or (1 if backend == "cupy" else max(1, os.cpu_count() or 1))
+    from hyperspec._backend import resolve_backend  # noqa: PLC0415
+
+    workers = int(compute.get("workers", 0)) or (1 if resolve_backend(backend).on_gpu else max(1, os.cpu_count() or 1))
     if scheduler in ("threads", "local", ""):
         return _Threads(workers)
     try:

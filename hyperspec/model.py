@@ -226,7 +226,9 @@ def from_array(
         data = data.transpose(order)
         dims = tuple(dims[i] for i in order)
 
-    axis_values = spectral_axis.get() if type(spectral_axis).__module__.startswith("cupy") else spectral_axis
+    from hyperspec._backend import on_device, to_numpy  # noqa: PLC0415
+
+    axis_values = to_numpy(spectral_axis) if on_device(spectral_axis) else spectral_axis
     laser = None if laser_nm is None else _axes._check_laser(laser_nm)
     axis, canonical = _axes.validate_axis(axis_values, unit, laser_nm=laser, source=source)
     if axis.size != data.shape[-1]:

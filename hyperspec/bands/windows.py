@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from hyperspec._backend import get_namespace, resolve_backend, to_numpy
+from hyperspec._backend import Backend, get_namespace, resolve_backend, to_numpy
 from hyperspec._errors import DataModelError
 from hyperspec.model import add_history, map_spectra, shift_axis, validate_map
 
@@ -80,7 +80,7 @@ def window_integrals(
     *,
     edge: int = 3,
     notch_cm: float = 10.0,
-    backend: str | None = None,
+    backend: str | Backend | None = None,
 ) -> xr.Dataset:
     """Quick-look band maps of a map Dataset: ``<band>_window_area`` (counts·cm⁻¹) and ``aspl_centroid_ev``.
 

@@ -30,14 +30,13 @@ from __future__ import annotations
 import copy
 import difflib
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from hyperspec._backend import cuda_kernels_enabled, get_namespace
+from hyperspec._backend import get_namespace, kernel_engine
 from hyperspec.bands.components import Component, freeform_component, get_component
 
 __all__ = ["CompositeModel", "Term", "TERM_KEYS"]
@@ -191,10 +190,11 @@ class CompositeModel:
             t.name: (None if t.window is None else ((self.shift >= t.window[0]) & (self.shift <= t.window[1]))) for t in self.terms
         }
         self._fused = None
-        cuda_opt_in = fused is True or cuda_kernels_enabled()
-        if fused is None:
-            fused = os.environ.get("HYPERSPEC_FUSED", "1") != "0"
-        if fused and xp is np:
+        if fused is None:  # the backend settings decide ($HYPERSPEC_KERNELS; the CUDA kernel is opt-in until run on a GPU)
+            kind = kernel_engine(xp)
+        else:
+            kind = ("numba" if xp is np else "cuda") if fused else "xp"
+        if kind == "numba":
             from hyperspec.fit import _fused  # noqa: PLC0415
 
             if _fused.available():
@@ -202,7 +202,7 @@ class CompositeModel:
                     self._fused = _fused.FusedModel(self)
                 except NotImplementedError:  # a custom component: the NumPy path serves
                     self._fused = None
-        elif xp is not np and fused and cuda_opt_in:  # the CUDA kernel is opt-in until it has run on a GPU
+        elif kind == "cuda":
             from hyperspec.fit._cuda_fused import CudaFusedModel  # noqa: PLC0415
 
             try:

@@ -118,11 +118,12 @@ def _device_budget_mb(compute: dict) -> float | None:
     when the backend is CuPy; None on the CPU."""
     if "device_memory_mb" in compute:
         return float(compute["device_memory_mb"])
-    if compute.get("backend") != "cupy":
-        return None
-    import cupy  # noqa: PLC0415
+    from hyperspec._backend import resolve_backend  # noqa: PLC0415
 
-    free, _total = cupy.cuda.runtime.memGetInfo()
+    be = resolve_backend(compute.get("backend"))
+    if not be.on_gpu:
+        return None
+    free, _total = be.xp.cuda.runtime.memGetInfo()
     return free / 2**20 / 2
 
 
@@ -216,15 +217,16 @@ def _decompose(ds: xr.Dataset, dec: dict, backend: str, device_bytes: float | No
     return decompose(ds, dec.get("preset"), model=dec.get("model"), backend=backend, **kw)
 
 
-def _to_device(ds: xr.Dataset, backend: str) -> xr.Dataset:
+def _to_device(ds: xr.Dataset, backend) -> xr.Dataset:
     """``ds`` with its spectra on the GPU when the backend is CuPy (one host → device copy per block:
     the steps hand device data on to each other); unchanged on NumPy."""
-    if backend != "cupy":
-        return ds
     from hyperspec._backend import resolve_backend  # noqa: PLC0415
 
+    be = resolve_backend(backend)
+    if not be.on_gpu:
+        return ds
     out = ds.copy()
-    out["spectra"] = ds["spectra"].copy(data=resolve_backend("cupy").xp.asarray(ds["spectra"].data))
+    out["spectra"] = ds["spectra"].copy(data=be.xp.asarray(ds["spectra"].data))
     return out
 
 

@@ -9,7 +9,9 @@ are per pixel. Band Cholesky, written twice:
   released (dask chunks are the parallel unit);
 - a CUDA kernel (``kernels/banded.cu``, CuPy): the same recurrence, one thread per pixel, channel-major
   so that neighbouring threads read neighbouring addresses. The ``xp`` loop launches ≈ 10 kernels per
-  channel; this is one launch per solve. Opt-in (``HYPERSPEC_CUDA_KERNELS=1``) until run on a GPU.
+  channel; this is one launch per solve. Opt-in (``HYPERSPEC_KERNELS=cuda``) until run on a GPU.
+
+Which one runs is ``engine=``; ``"auto"`` asks ``hyperspec._backend.kernel_engine`` (the one place engines are chosen).
 
 Bands are stored "lower": ``bands[q, j] = P[j + q, j]`` for ``q = 0..d``, like
 ``scipy.linalg.solveh_banded(lower=True)``.
@@ -21,7 +23,7 @@ import math
 
 import numpy as np
 
-from hyperspec._backend import cuda_kernels_enabled, get_namespace, numba_available
+from hyperspec._backend import get_namespace, kernel_engine, numba_available
 
 __all__ = ["difference_penalty", "solve", "numba_available", "ENGINES"]
 
@@ -100,21 +102,49 @@ def _solve_cuda(w, b, bands):
 def solve(w, b, bands, *, engine: str = "auto"):
     """Solve ``(diag(w_i) + P) z_i = b_i`` for every row i; returns ``(z, engine_used)``.
 
-    ``w``, ``b``: (n, m) arrays (NumPy or CuPy); ``bands``: (d+1, m) NumPy lower bands of ``P``.
-    ``engine``: ``"auto"`` (numba on NumPy when installed; on CuPy the CUDA kernel when
-    ``HYPERSPEC_CUDA_KERNELS=1``; else the ``xp`` loop), ``"numba"``, ``"cuda"`` or ``"xp"``.
+    Parameters
+    ----------
+    w, b : array, shape (n, m)
+        Per-row weights and right-hand sides (NumPy or CuPy, converted to float64).
+    bands : numpy.ndarray, shape (d+1, m)
+        The lower bands of the shared penalty ``P`` (``difference_penalty``).
+    engine : {"auto", "numba", "cuda", "xp"}, optional
+        ``"auto"``: what ``hyperspec._backend.kernel_engine`` allows for these arrays (numba on NumPy
+        when installed; the CUDA kernel on CuPy with ``HYPERSPEC_KERNELS=cuda``; else the ``xp``
+        loop). The others force that engine.
+
+    Returns
+    -------
+    z : array, shape (n, m)
+        The solutions, float64, in the namespace of ``w``.
+    engine_used : str
+        ``"numba"``, ``"cuda"`` or ``"xp"``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown engine, or one these arrays cannot use.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w, b = np.ones((2, 5)), np.arange(10.0).reshape(2, 5)
+    >>> z, used = solve(w, b, difference_penalty(5, 2, 0.0), engine="xp")
+    >>> bool(np.allclose(z, b)), used
+    (True, 'xp')
     """
     xp = get_namespace(w, b)
     w = xp.asarray(w, dtype=xp.float64)
     b = xp.asarray(b, dtype=xp.float64)
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}; got {engine!r}.")
-    use_numba = xp is np and numba_available() and engine in ("auto", "numba")
+    chosen = kernel_engine(xp) if engine == "auto" else engine
+    use_numba = xp is np and numba_available() and chosen == "numba"
     if engine == "numba" and not use_numba:
         raise ValueError("engine='numba' needs NumPy arrays and numba (pip install 'hyperspec[fast]').")
     if engine == "cuda" and xp is np:
         raise ValueError("engine='cuda' needs CuPy arrays (a GPU and pip install 'hyperspec[gpu]').")
-    if xp is not np and (engine == "cuda" or (engine == "auto" and cuda_kernels_enabled())):
+    if xp is not np and chosen == "cuda":
         return _solve_cuda(w, b, bands), "cuda"
     if use_numba:
         from hyperspec.preprocess._banded_kernel import banded_cholesky_solve  # noqa: PLC0415

@@ -20,7 +20,7 @@ import inspect
 import numpy as np
 import xarray as xr
 
-from hyperspec._backend import cuda_kernels_enabled, get_namespace, like, numba_available, resolve_backend, to_numpy
+from hyperspec._backend import Backend, get_namespace, kernel_engine, like, numba_available, resolve_backend, to_numpy
 from hyperspec.model import SPECTRAL_DIM, add_history, validate_map
 from hyperspec.preprocess import _banded
 
@@ -80,7 +80,9 @@ def _whittaker_loop(y, w, lam, diff_order, rounds, update, engine, kernel=None):
         raise ValueError(f"engine must be one of {', '.join(map(repr, _banded.ENGINES))}; got {engine!r}.")
     if engine == "numba" and not (xp is np and numba_available()):
         raise ValueError("engine='numba' needs NumPy arrays and numba (pip install 'hyperspec[fast]').")
-    if kernel is not None and xp is np and engine in ("auto", "numba") and numba_available():
+    if engine == "auto":  # the engine the backend settings allow for these arrays (the solves below follow it)
+        engine = kernel_engine(xp)
+    if kernel is not None and xp is np and engine == "numba":
         from hyperspec.preprocess._banded_kernel import reweighted_whittaker_blocked  # noqa: PLC0415
 
         method, p, normalize, tol = kernel
@@ -251,7 +253,8 @@ def modpoly(y, x=None, poly_order=2, tol=1e-3, max_iter=250, weights=None, use_o
     converged = xp.zeros(n, dtype=bool)
     if engine == "numba" and not (xp is np and pinv.ndim == 2 and numba_available()):
         raise ValueError("engine='numba' needs NumPy arrays, shared weights and numba (pip install 'hyperspec[fast]').")
-    if engine != "xp" and xp is np and pinv.ndim == 2 and numba_available():  # compiled: each row stays in cache
+    want = kernel_engine(xp) if engine == "auto" else engine
+    if want == "numba" and xp is np and pinv.ndim == 2 and numba_available():  # compiled: each row stays in cache
         from hyperspec.preprocess._banded_kernel import modpoly_loop  # noqa: PLC0415
 
         base = np.ascontiguousarray(base)
@@ -443,6 +446,10 @@ def loess(
     return base, {"weights": sw**2, "n_iter": n_iter, "converged": converged, "engine": "xp"}
 
 
+#: The compiled engines of each method: the Whittaker family has a numba loop and a CUDA banded solve,
+#: modpoly a numba loop (shared weights only); the others run through ``xp``.
+_ENGINE_OF = {"asls": ("numba", "cuda"), "arpls": ("numba", "cuda"), "airpls": ("numba", "cuda"), "modpoly": ("numba",)}
+
 METHODS = {"asls": asls, "arpls": arpls, "airpls": airpls, "poly": poly, "modpoly": modpoly, "quant_reg": quant_reg, "loess": loess}
 _USES_X = {"poly", "modpoly", "quant_reg", "loess"}
 
@@ -460,15 +467,46 @@ def _check_params(method: str, params: dict) -> None:
             raise ValueError(f"baseline method {method!r} has no parameter {key!r}.{hint} Parameters: {', '.join(allowed)}.")
 
 
-def baseline(ds: xr.Dataset, method: str = "asls", *, subtract: bool = False, backend: str = "auto", **params) -> xr.Dataset:
+def baseline(ds: xr.Dataset, method: str = "asls", *, subtract: bool = False, backend: str | Backend | None = None, **params) -> xr.Dataset:
     """The map with a ``baseline`` variable (same grid as ``spectra``), optionally subtracted.
 
-    ``method`` and ``params`` as in pybaselines (``"asls"``, ``"arpls"``, ``"airpls"``, ``"poly"``,
-    ``"modpoly"``, ``"quant_reg"``, ``"loess"``); the polynomial methods use the Raman-shift axis
-    (else the wavelength) as x.
-    Pixels with NaN/inf get a NaN baseline; ``baseline_n_iter`` and ``baseline_converged`` are kept
-    per pixel. Lazy (Dask) maps stay lazy, chunk by chunk. With ``subtract=True``, ``spectra`` become
-    spectra − baseline (recorded in the history).
+    ``method`` and ``params`` as in pybaselines; the polynomial methods use the Raman-shift axis (else
+    the wavelength) as x. Pixels with NaN/inf get a NaN baseline; ``baseline_n_iter`` and
+    ``baseline_converged`` are kept per pixel. Lazy (Dask) maps stay lazy, chunk by chunk.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map with ``spectra`` (counts) and a ``shift`` (cm⁻¹) or ``wavelength`` (nm) coordinate.
+    method : {"asls", "arpls", "airpls", "poly", "modpoly", "quant_reg", "loess"}, optional
+        The baseline method (default ``"asls"``).
+    subtract : bool, optional
+        Replace ``spectra`` by spectra − baseline (recorded in the history). Default False.
+    backend : {"auto", "numpy", "cupy"} or Backend, optional
+        Compute backend; default ``$HYPERSPEC_BACKEND``, else ``"auto"`` (see ``resolve_backend``). Its
+        engines decide whether the numba or CUDA kernels run (``attrs["baseline_engine"]``).
+    **params
+        The method's parameters (e.g. ``lam``, ``p``, ``poly_order``); unknown names are refused.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` plus ``baseline`` (the spectra's units), ``baseline_n_iter`` and ``baseline_converged``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method or parameter (with the nearest valid name).
+    BackendError
+        For an unknown or unusable backend.
+
+    Examples
+    --------
+    >>> import hyperspec
+    >>> ds, _ = hyperspec.synthetic.cspbbr3_map((2, 2), n_spectral=128, seed=0)
+    >>> out = baseline(ds, "poly", poly_order=1, backend="numpy")
+    >>> out["baseline"].dims == ds["spectra"].dims
+    True
     """
     validate_map(ds)
     _check_params(method, params)
@@ -481,6 +519,11 @@ def baseline(ds: xr.Dataset, method: str = "asls", *, subtract: bool = False, ba
     out_dtype = np.result_type(spectra.dtype, np.float32)
     m = spectra.sizes[SPECTRAL_DIM]
 
+    engine = be.engine_for(be.xp)  # "numba" | "cuda" | "xp", from the backend's engines ...
+    per_pixel_weights = method == "modpoly" and (params.get("mask_initial_peaks") or np.ndim(params.get("weights", 0)) > 1)
+    if engine not in _ENGINE_OF.get(method, ()) or per_pixel_weights:
+        engine = "xp"  # ... where this method (with these parameters) has that kernel
+
     def block(arr):
         xp = be.xp
         lead = arr.shape[:-1]
@@ -488,6 +531,8 @@ def baseline(ds: xr.Dataset, method: str = "asls", *, subtract: bool = False, ba
         kw = dict(params)
         if method in _USES_X:
             kw["x"] = x
+        if method in _ENGINE_OF:
+            kw["engine"] = engine
         base, info = func(yb, **kw)
         xb = get_namespace(base)
         extra = xb.stack([xb.asarray(info["n_iter"]), xb.asarray(info["converged"])], axis=1).astype(xb.float64)
@@ -510,11 +555,6 @@ def baseline(ds: xr.Dataset, method: str = "asls", *, subtract: bool = False, ba
     out["baseline"].attrs = {"units": spectra.attrs.get("units", "counts"), "method": method, "params": repr(params)}
     out["baseline_n_iter"] = packed.isel(_packed=m).astype(np.int32)
     out["baseline_converged"] = packed.isel(_packed=m + 1).astype(bool)
-    compiled = method in _KERNEL_CODE or (method == "modpoly" and not params.get("mask_initial_peaks"))
-    if be.name == "numpy":
-        engine = "numba" if compiled and numba_available() else "xp"
-    else:  # the banded solves of the Whittaker family run as a CUDA kernel when enabled
-        engine = "cuda" if method in _KERNEL_CODE and cuda_kernels_enabled() else "xp"
     if subtract:
         out["spectra"] = (spectra - out["baseline"]).astype(spectra.dtype)
         out["spectra"].attrs = spectra.attrs

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from hyperspec._backend import resolve_backend, to_numpy
+from hyperspec._backend import Backend, resolve_backend, to_numpy
 from hyperspec.model import SPECTRAL_DIM, add_history, validate_map
 
 __all__ = ["denoise", "optimal_rank"]
@@ -48,15 +48,49 @@ def denoise(
     n_components: int | str = "auto",
     *,
     max_components: int = 64,
-    backend: str = "auto",
+    backend: str | Backend | None = None,
     seed: int = 0,
 ) -> xr.Dataset:
     """The map with its spectra replaced by a rank-k PCA reconstruction, plus the PCA itself.
 
-    Adds ``pca_scores`` (pixel dims × component: score maps), ``pca_loadings`` (component × spectral),
-    ``pca_mean`` (spectral) and ``pca_explained_variance_ratio`` (component, for all computed
-    components); ``attrs["pca_n_components"]`` is the rank used and ``attrs["pca_noise_sigma"]`` the
-    noise level behind the automatic choice. ``n_components``: ``"auto"`` or an int ≥ 1.
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map with ``spectra`` (counts) of at least three pixels.
+    n_components : int or "auto", optional
+        The rank k (≥ 1), or ``"auto"`` (default): the optimal hard threshold of the singular values
+        for the estimated noise level.
+    max_components : int, optional
+        The most components computed (default 64).
+    backend : {"auto", "numpy", "cupy"} or Backend, optional
+        Compute backend for in-memory maps; default ``$HYPERSPEC_BACKEND``, else ``"auto"`` (see
+        ``resolve_backend``). Lazy (Dask) maps use a randomised SVD on the host (history: ``dask``); the
+        backend is still resolved, so a bad name is an error there too.
+    seed : int, optional
+        Seed of the randomised SVD of lazy maps (default 0).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` with reconstructed ``spectra`` plus ``pca_scores`` (pixel dims × component),
+        ``pca_loadings`` (component × spectral), ``pca_mean`` (spectral, counts) and
+        ``pca_explained_variance_ratio``; ``attrs["pca_n_components"]`` is the rank used and
+        ``attrs["pca_noise_sigma"]`` the noise level (counts) behind the automatic choice.
+
+    Raises
+    ------
+    ValueError
+        For fewer than three spectra or a bad ``n_components``.
+    BackendError
+        For an unknown or unusable backend.
+
+    Examples
+    --------
+    >>> import hyperspec
+    >>> ds, _ = hyperspec.synthetic.cspbbr3_map((4, 4), n_spectral=128, seed=0)
+    >>> out = denoise(ds.compute(), 3, backend="numpy")
+    >>> out.attrs["pca_n_components"]
+    3
     """
     validate_map(ds)
     spectra = ds["spectra"]
@@ -68,6 +102,7 @@ def denoise(
     if n_components != "auto" and not (isinstance(n_components, (int, np.integer)) and n_components >= 1):
         raise ValueError(f"n_components must be 'auto' or an integer ≥ 1; got {n_components!r}.")
     k_max = int(min(max_components if n_components == "auto" else max(max_components, n_components), n - 1, m))
+    be = resolve_backend(backend)
     data = spectra.data
     lazy = hasattr(data, "dask")
     if lazy:
@@ -85,7 +120,6 @@ def denoise(
         backend_name = "dask"
         xp = np
     else:
-        be = resolve_backend(backend)
         xp = be.xp
         backend_name = be.name
         X = xp.asarray(np.asarray(data).reshape(n, m), dtype=xp.float64)

@@ -26,7 +26,7 @@ import itertools
 import numpy as np
 import xarray as xr
 
-from hyperspec._backend import get_namespace, like, resolve_backend
+from hyperspec._backend import Backend, get_namespace, like, resolve_backend
 from hyperspec.model import SPECTRAL_DIM, add_history, validate_map
 
 __all__ = ["find_spikes", "remove_spikes"]
@@ -199,15 +199,46 @@ def remove_spikes(
     max_width: float = 3.2,
     grow: float = 3.0,
     saturation: float | None = None,
-    backend: str = "auto",
+    backend: str | Backend | None = None,
 ) -> xr.Dataset:
     """The map with spikes replaced from neighbouring pixels/frames, plus the masks to inspect.
 
-    Adds ``spike_mask`` (bool, the spectra's grid), ``saturated_mask`` (bool, channels at or above
-    ``saturation``, default the ``saturation_counts`` attr or 65535 for integer-range data) and
-    ``dead_pixel`` (bool per pixel). Spectra without spikes are returned unchanged, bit for bit.
-    Parameters: ``threshold`` (× local noise), ``max_width`` (equivalent width in channels below which
-    an excess counts as a spike), ``grow`` (× noise, for the wings).
+    Spectra without spikes are returned unchanged, bit for bit. Lazy (Dask) maps stay lazy, each
+    block read with a one-pixel halo.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map with ``spectra`` (counts).
+    threshold : float, optional
+        An excess above this many times the local noise is a spike candidate (default 7).
+    max_width : float, optional
+        Equivalent width (channels) below which an excess counts as a spike (default 3.2).
+    grow : float, optional
+        Neighbouring channels above this many times the noise join the spike (its wings; default 3).
+    saturation : float, optional
+        Counts at or above which a channel is saturated; default the ``saturation_counts`` attr, else 65535.
+    backend : {"auto", "numpy", "cupy"} or Backend, optional
+        Compute backend; default ``$HYPERSPEC_BACKEND``, else ``"auto"`` (see ``resolve_backend``).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` with repaired ``spectra`` plus ``spike_mask`` (bool, the spectra's grid),
+        ``saturated_mask`` (bool, channels at or above ``saturation``) and ``dead_pixel`` (bool per pixel).
+
+    Raises
+    ------
+    BackendError
+        For an unknown or unusable backend.
+
+    Examples
+    --------
+    >>> import hyperspec
+    >>> ds, _ = hyperspec.synthetic.cspbbr3_map((4, 4), n_spectral=128, seed=0)
+    >>> out = remove_spikes(ds, backend="numpy")
+    >>> out["spike_mask"].dims == ds["spectra"].dims
+    True
     """
     validate_map(ds)
     be = resolve_backend(backend)
