@@ -22,8 +22,10 @@ def _sniff(path: Path, head: bytes) -> bool:
 
 
 class _Guarded(io.RawIOBase):
-    """A file whose reads past the end raise ``ReaderError``: sif_parser's header parser would
-    otherwise loop forever on a truncated or corrupt file."""
+    """A file whose reads past the end raise ``ReaderError``.
+
+    sif_parser's header parser would otherwise loop forever on a truncated or corrupt file.
+    """
 
     def __init__(self, path: Path):
         self.path, self.fh = path, path.open("rb")

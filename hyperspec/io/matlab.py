@@ -1,5 +1,6 @@
-"""MATLAB ``.mat`` exports of maps: Eigenvector DataSet objects (what WITec Project exports for
-PLS_Toolbox / RamanSPy), read with ``scipy.io.loadmat`` (no code is executed).
+"""MATLAB ``.mat`` exports of maps: Eigenvector DataSet objects, read with ``scipy.io.loadmat``.
+
+WITec Project exports them for PLS_Toolbox / RamanSPy; ``loadmat`` executes no code.
 
 An ``image`` DataSet holds ``data`` (pixels × channels), ``imagesize`` (rows, columns; pixels in
 MATLAB column order), ``axisscale{2,1}`` (the spectral axis) and ``imageaxisscale`` (the spatial

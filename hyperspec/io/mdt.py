@@ -74,8 +74,41 @@ def _mda(b: bytes, start: int) -> dict:
 
 
 def mdt_frames(path: str | Path) -> list[dict]:
-    """Every frame of an ``.mdt`` file: index, type, size (bytes), date, and for MDA frames the title,
-    dimensions, measurands and data location."""
+    """List every frame of an NT-MDT ``.mdt`` file, reading only the headers (memory-mapped).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.mdt`` file.
+
+    Returns
+    -------
+    list of dict
+        One dict per frame: ``index``, ``type`` (``"text"``, ``"MDA"``, ``"scanned image"`` …, see
+        ``FRAME_TYPES``), ``type_code``, ``size`` (bytes, header included) and ``date``
+        (``"YYYY-MM-DD hh:mm:ss"``). MDA frames add ``title``, ``xml`` (the UTF-16 comment),
+        ``dimensions`` and ``measurands`` (each a calibration dict: ``name``, ``unit``, ``bias``,
+        ``scale``, ``min``, ``max``, ``dtype`` code) and ``data_offset`` / ``data_size`` (bytes).
+
+    Raises
+    ------
+    ReaderError
+        Not an ``.mdt`` file (magic bytes), a truncated file, or a corrupt MDA frame.
+
+    Examples
+    --------
+    >>> import struct
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from hyperspec.io.mdt import MAGIC, mdt_frames
+    >>> header = MAGIC + bytes(8) + struct.pack("<H", 0) + bytes(19)  # 33 bytes, one frame
+    >>> text_frame = struct.pack("<IH", 22, 3) + bytes(2) + struct.pack("<6H", 2024, 5, 17, 12, 30, 0) + bytes(2)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "scan.mdt"
+    ...     _ = path.write_bytes(header + text_frame)
+    ...     print(mdt_frames(path))
+    [{'index': 0, 'type': 'text', 'type_code': 3, 'size': 22, 'date': '2024-05-17 12:30:00'}]
+    """
     path = Path(path)
     with path.open("rb") as fh:
         if path.stat().st_size < 33:

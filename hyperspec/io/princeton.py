@@ -148,7 +148,33 @@ def _read(path: Path, *, laser_nm: float | None = None, unit: str | None = None,
 
 
 def spe_xml(path: str | Path) -> str:
-    """The SPE 3.0 XML footer as text (all LightField experiment settings), for inspection."""
+    r"""The SPE 3.0 XML footer as text (all LightField experiment settings), for inspection.
+
+    Parameters
+    ----------
+    path : str or Path
+        A Princeton Instruments ``.spe`` file.
+
+    Returns
+    -------
+    str
+        The footer from the offset stored at byte 678 of the 4100-byte header to the end of the
+        file, trailing whitespace removed; ``""`` for SPE 2.x files (offset 0).
+
+    Examples
+    --------
+    >>> import struct
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from hyperspec.io.princeton import HEADER, spe_xml
+    >>> header = bytearray(HEADER)
+    >>> struct.pack_into("<Q", header, 678, HEADER + 8)  # the footer follows 8 bytes of data
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "spectrum.spe"
+    ...     _ = path.write_bytes(bytes(header) + bytes(8) + b"<SpeFormat version='3.0'/>\n")
+    ...     print(spe_xml(path))
+    <SpeFormat version='3.0'/>
+    """
     path = Path(path)
     with path.open("rb") as fh:
         head = fh.read(HEADER)

@@ -27,8 +27,11 @@ def _sniff(path: Path, head: bytes) -> bool:
 
 
 def _check_blocks(path: Path) -> dict[bytes, int]:
-    """Walk the WDF block chain (name, uid, 64-bit size) before the library does: a corrupt size would
-    make it loop forever or read past the end, so such a file is refused here with the offset."""
+    """Walk the WDF block chain (name, uid, 64-bit size) before the library does.
+
+    A corrupt size would make it loop forever or read past the end, so such a file is refused here
+    with the offset.
+    """
     size = path.stat().st_size
     offset = 0
     seen: dict[bytes, int] = {}
@@ -55,7 +58,7 @@ def _check_blocks(path: Path) -> dict[bytes, int]:
 
 
 def _lazy_reader_class():
-    """renishawWiRE's reader, with the DATA block memory-mapped instead of read (for maps larger than memory)."""
+    """The renishawWiRE reader, with the DATA block memory-mapped instead of read (for maps larger than memory)."""
     from renishawWiRE import WDFReader  # noqa: PLC0415
 
     class LazyWDFReader(WDFReader):

@@ -45,7 +45,50 @@ def _plain(obj):
 
 
 def to_dataset(path: Path, signal: dict, *, unit: str | None, laser_nm: float | None, instrument: str):
-    """One RosettaSciIO signal dict → the standard map Dataset."""
+    """One RosettaSciIO signal dict → the standard map Dataset.
+
+    The spectral axis is the last signal (non-navigation) axis whose units are a length (converted
+    to nm), eV or cm⁻¹, or whose name says wavelength. Other axes become dims by name (``x``/``width``,
+    ``y``/``height``, ``z``/``depth``, ``t``/``time``; a time unit gives ``t``), lengths in µm and
+    times in s; an axis with no such name is ``point``.
+
+    Parameters
+    ----------
+    path : Path
+        The file the signal came from (its name is the ``source``).
+    signal : dict
+        A RosettaSciIO signal: ``data``, ``axes`` (``name``, ``units``, ``navigate``,
+        ``index_in_array``, and ``axis`` or ``size``/``offset``/``scale``) and ``original_metadata``.
+    unit : str or None
+        The spectral unit to use when the axis units are not recognised (and to override them).
+    laser_nm : float or None
+        Laser wavelength, nm.
+    instrument : str
+        Stored as ``attrs["instrument"]``.
+
+    Returns
+    -------
+    xarray.Dataset
+        The standard map Dataset; the original metadata, reduced to JSON-able values, in
+        ``attrs["metadata"]``.
+
+    Raises
+    ------
+    ReaderError
+        No spectral axis, or a spectral axis in unknown units without ``unit``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from hyperspec.io.rosetta import to_dataset
+    >>> signal = {"data": np.ones((2, 5), np.float32), "original_metadata": {"Instrument": "demo"}, "axes": [
+    ...     {"name": "x", "units": "µm", "size": 2, "scale": 0.5, "offset": 0.0, "navigate": True, "index_in_array": 0},
+    ...     {"name": "Wavelength", "units": "nm", "size": 5, "scale": 1.0, "offset": 500.0, "navigate": False, "index_in_array": 1}]}
+    >>> ds = to_dataset(Path("line.sur"), signal, unit=None, laser_nm=None, instrument="Digital Surf MountainsMap")
+    >>> ds.spectra.dims, ds["x"].values.tolist(), ds["wavelength"].values.tolist()
+    (('x', 'spectral'), [0.0, 0.5], [500.0, 501.0, 502.0, 503.0, 504.0])
+    """
     axes = sorted(signal["axes"], key=lambda a: a.get("index_in_array", 0))
     data = signal["data"]
     if len(axes) != data.ndim:

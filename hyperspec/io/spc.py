@@ -1,5 +1,6 @@
-"""Thermo Galactic GRAMS ``.spc`` (new format, little-endian), written by WiRE, GRAMS, OMNIC, BWTEK,
-WITec and many others; no library needed.
+"""Thermo Galactic GRAMS ``.spc`` (new format, little-endian); no library needed.
+
+Written by WiRE, GRAMS, OMNIC, BWTEK, WITec and many others.
 
 A 512-byte header (flags, exponent, point and sub-file counts, first/last x, x/y/z types, log offset),
 an optional shared x array (``TXVALS``), then sub-files (32-byte sub-header + y values: float32 when
