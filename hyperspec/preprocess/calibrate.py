@@ -55,8 +55,30 @@ NEON_LINES_NIR_NM = (
 
 
 def interp_rows(x_new, x, y):
-    """Linear interpolation of every row of ``y`` (…, m) from the ascending axis ``x`` (m,) onto ``x_new``;
-    NaN outside ``x``. Batched through ``xp``: one ``searchsorted`` for all rows."""
+    """Interpolate every row of ``y`` linearly from the ascending axis ``x`` onto ``x_new``.
+
+    Batched through ``xp`` (NumPy or CuPy, following ``y``): one ``searchsorted`` serves all rows.
+
+    Parameters
+    ----------
+    x_new : array-like, shape (k,)
+        Where to evaluate, in the units of ``x`` (any order).
+    x : array-like, shape (m,)
+        Strictly ascending sample positions (m ≥ 2).
+    y : array, shape (..., m)
+        Values sampled at ``x`` along the last axis.
+
+    Returns
+    -------
+    array, shape (..., k)
+        The interpolated values; NaN where ``x_new`` lies outside [x[0], x[-1]].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> interp_rows([0.5, 1.5, 3.0], [0.0, 1.0, 2.0], np.array([[0.0, 10.0, 20.0]]))
+    array([[ 5., 15., nan]])
+    """
     xp = get_namespace(y)
     x = xp.asarray(x, dtype=xp.float64)
     x_new = xp.asarray(x_new, dtype=xp.float64)
@@ -72,10 +94,57 @@ def find_line(
 ) -> xr.Dataset:
     """Fit the reference line near ``expected`` in every spectrum: pseudo-Voigt + linear background.
 
-    The line is first located as the maximum within ±``search`` of ``expected``; the fit then uses
-    ±``window`` around that maximum, so the result does not depend on how far off the axis is.
-    Returns a Dataset on the map's pixel grid with ``center`` (axis unit), ``center_stderr``,
-    ``hwhm``, ``offset`` (= expected − center: add it to the axis) and ``status`` (``FitStatus``).
+    The line is first located as the maximum (above a straight line between the ends) of the mean
+    spectrum within ±``search`` of ``expected``; every pixel is then fitted (batched
+    Levenberg–Marquardt) within ±``window`` around that maximum, so the result does not depend on
+    how far off the axis is.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset.
+    expected : float, optional
+        Where the line should be, in ``unit``. Default is ``SILICON_CM`` (520.7 cm⁻¹).
+    window : float, optional
+        Half-width of the fitted range around the line, in ``unit``; also the largest HWHM allowed.
+        Default is 20.
+    search : float, optional
+        Half-width of the range around ``expected`` searched for the line, in ``unit``. Default is 60.
+    unit : str, optional
+        Axis to work on: ``"cm-1"`` (Raman shift), ``"nm"``, ``"eV"`` or ``"cm-1-abs"``. Default is
+        ``"cm-1"``.
+
+    Returns
+    -------
+    xarray.Dataset
+        On the map's pixel grid: ``center``, ``center_stderr``, ``hwhm`` and ``offset``
+        (= expected − center: add it to the axis), all in ``unit``, and ``status`` (``FitStatus``
+        codes); attrs ``expected``, ``unit`` and the fitted ``window`` [low, high].
+
+    Raises
+    ------
+    AxisError
+        If fewer than 8 channels lie within ±``search`` of ``expected`` or within ±``window`` of the
+        line, the unit is unknown, or the map lacks that axis (e.g. a Raman shift without a laser).
+    DataModelError
+        If ``ds`` is not a valid map.
+
+    See Also
+    --------
+    calibrate_shift : applies the offset.
+
+    Examples
+    --------
+    A silicon line measured at 518.7 cm⁻¹ on two pixels:
+
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> shift = np.arange(440.0, 601.0, 2.0)
+    >>> noise = np.random.default_rng(0).normal(0.0, 1.0, (2, shift.size))
+    >>> line = 1000.0 / (1 + ((shift - 518.7) / 3.0) ** 2) + 50.0 + noise
+    >>> res = find_line(hyperspec.from_array(line, shift, laser_nm=532.0))
+    >>> np.round(res["center"].values, 1), np.round(res["offset"].values, 1), res["status"].values
+    (array([518.7, 518.7]), array([2., 2.]), array([0, 0], dtype=int8))
     """
     from hyperspec.fit.lm import levenberg_marquardt  # noqa: PLC0415
 
@@ -148,7 +217,37 @@ def calibrate_shift(ds: xr.Dataset, offset, *, frame_dim: str = "t") -> xr.Datas
     A scalar moves the axis coordinates (``shift``, and ``wavelength``/``energy`` consistently, for the
     same laser); the data are untouched. An array along ``frame_dim`` (one offset per frame, e.g. from
     ``find_line`` on a reference in every frame) resamples each frame onto the map's axis instead, so all
-    frames share one axis.
+    frames share one axis (channels that move beyond the axis ends become NaN).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset with a Raman-shift axis.
+    offset : float or array-like, shape (n_frames,)
+        Offset(s) in cm⁻¹, added to the axis.
+    frame_dim : str, optional
+        The dim along which per-frame offsets are given. Default is ``"t"``.
+
+    Returns
+    -------
+    xarray.Dataset
+        The corrected map, with a ``calibrate_shift`` history record; lazy data stay lazy.
+
+    Raises
+    ------
+    ValueError
+        If a scalar offset is not finite, or per-frame offsets do not have one value per frame of
+        ``frame_dim``.
+    AxisError
+        If the map has no Raman-shift axis (unknown laser).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> ds = hyperspec.from_array(np.full((2, 4), 20.0), [-20.0, -5.0, 5.0, 20.0], laser_nm=632.8)
+    >>> calibrate_shift(ds, 2.5)["shift"].values
+    array([-17.5,  -2.5,   7.5,  22.5])
     """
     validate_map(ds)
     shift = shift_axis(ds)
@@ -192,9 +291,12 @@ def calibrate_shift(ds: xr.Dataset, offset, *, frame_dim: str = "t") -> xr.Datas
 
 
 def _lamp_peaks(x: np.ndarray, y: np.ndarray, min_snr: float) -> tuple[np.ndarray, np.ndarray]:
-    """Sub-channel centres (axis units) and signal-to-noise of the lamp lines: a running median removes
-    the continuum, lines are local maxima ``min_snr`` × the noise above it, and each centre is the
-    vertex of the parabola through the log of its three top channels (exact for a Gaussian line)."""
+    """Return the sub-channel centres (axis units) and signal-to-noise of the lamp lines.
+
+    A running median removes the continuum, lines are local maxima ``min_snr`` × the noise above it,
+    and each centre is the vertex of the parabola through the log of its three top channels (exact
+    for a Gaussian line).
+    """
     from scipy.ndimage import median_filter  # noqa: PLC0415
     from scipy.signal import find_peaks  # noqa: PLC0415
 
@@ -229,6 +331,54 @@ def calibrate_wavelength(
     Returns the matched lines (``measured_nm``, ``reference_nm``, ``residual_nm`` on dim ``line``) with
     attrs ``coefficients`` (powers of (λ − ``center_nm``)/``scale_nm``), ``rms_nm``, ``rms_cm``
     (at the lamp's mid-range), ``offset_nm`` and ``order``. Apply it with ``apply_wavelength_calibration``.
+
+    Parameters
+    ----------
+    lamp : xarray.Dataset
+        A map Dataset of the lamp with a wavelength axis (all its spectra are averaged).
+    lines : array-like, optional
+        Reference line wavelengths, nm (air). Default is ``NEON_LINES_NM + NEON_LINES_NIR_NM``.
+    order : int, optional
+        Degree of the correction polynomial. Default is 2.
+    tolerance_nm : float, optional
+        Largest distance, nm, between a lamp line (after the overall offset) and its reference line.
+        Default is 0.3.
+    max_offset_nm : float, optional
+        Largest overall offset searched, nm. Default is 3.0.
+    min_snr : float, optional
+        Least height of a lamp line above the continuum, in units of the noise. Default is 8.0.
+
+    Returns
+    -------
+    xarray.Dataset
+        On dim ``line``: ``measured_nm``, ``reference_nm``, ``residual_nm`` (nm), ``used`` (kept in the
+        final fit) and ``snr``; attrs ``coefficients``, ``center_nm``, ``scale_nm`` (nm), ``order``,
+        ``offset_nm``, ``rms_nm`` (nm), ``rms_cm`` (cm⁻¹) and ``n_lines``.
+
+    Raises
+    ------
+    AxisError
+        If the lamp has no wavelength axis.
+    ValueError
+        If fewer than ``order + 2`` lamp lines are found, reference lines lie in range, or pairs match.
+    DataModelError
+        If ``lamp`` is not a valid map.
+
+    Examples
+    --------
+    A neon lamp read 0.4 nm too blue:
+
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> wl = np.arange(600.0, 645.0, 0.05)
+    >>> noise = np.random.default_rng(0).normal(0.0, 1.0, wl.size)
+    >>> y = 10 + sum(1000 * np.exp(-0.5 * ((wl - (c - 0.4)) / 0.08) ** 2) for c in NEON_LINES_NM) + noise
+    >>> lamp = hyperspec.from_array(y, wl, unit="nm")
+    >>> cal = calibrate_wavelength(lamp, order=1)
+    >>> cal.attrs["n_lines"], cal.attrs["rms_nm"] < 0.01
+    (11, True)
+    >>> np.round(apply_wavelength_calibration(lamp, cal)["wavelength"].values[:2], 3)
+    array([600.4 , 600.45])
     """
     validate_map(lamp)
     if "wavelength" not in lamp.coords:
@@ -299,8 +449,33 @@ def calibrate_wavelength(
 
 
 def apply_wavelength_calibration(ds: xr.Dataset, cal: xr.Dataset) -> xr.Dataset:
-    """The map with its wavelength axis corrected by ``calibrate_wavelength``'s polynomial; Raman shift
-    and energy follow (same laser). The data are untouched: only the axis moves."""
+    """Correct a map's wavelength axis with the polynomial of ``calibrate_wavelength``.
+
+    Raman shift and energy follow (same laser). The data are untouched: only the axis moves.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset with a wavelength axis.
+    cal : xarray.Dataset
+        The result of ``calibrate_wavelength`` (its attrs ``coefficients``, ``center_nm``,
+        ``scale_nm`` and ``rms_nm`` are used).
+
+    Returns
+    -------
+    xarray.Dataset
+        The map with corrected ``wavelength`` (nm), ``energy`` (eV) and ``shift`` (cm⁻¹) coordinates
+        and an ``apply_wavelength_calibration`` history record.
+
+    Raises
+    ------
+    AxisError
+        If the map has no wavelength axis (a Raman-shift map without a laser).
+
+    Examples
+    --------
+    See ``calibrate_wavelength``.
+    """
     validate_map(ds)
     if "wavelength" not in ds.coords:
         raise AxisError("the map has no wavelength axis to correct; give it a laser (with_laser) first.")
@@ -320,8 +495,45 @@ def apply_wavelength_calibration(ds: xr.Dataset, cal: xr.Dataset) -> xr.Dataset:
 
 
 def normalise(ds: xr.Dataset, by: str = "exposure", *, window: tuple[float, float] | None = None) -> xr.Dataset:
-    """Intensity normalisation: ``"exposure"`` (÷ exposure_s × accumulations → counts/s), or ``"band"``
-    (÷ each pixel's area of the band in ``window`` (cm⁻¹), e.g. a reference line)."""
+    """Normalise intensities by the exposure time or by a reference band's area.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset.
+    by : {"exposure", "band"}, optional
+        ``"exposure"``: divide by ``attrs["exposure_s"]`` (s per accumulation) × ``attrs["accumulations"]``
+        (default 1), giving counts/s. ``"band"``: divide each spectrum by its trapezoid area over
+        ``window`` (counts·cm⁻¹), e.g. a reference line. Default is ``"exposure"``.
+    window : (float, float), optional
+        The band's Raman-shift range, cm⁻¹; required for ``by="band"``.
+
+    Returns
+    -------
+    xarray.Dataset
+        The normalised map (same dtype; units ``counts/s`` or ``1/cm-1``) with a ``normalise`` history
+        record; for ``"band"`` also ``reference_area`` (counts·cm⁻¹; pixels with area ≤ 0 become NaN).
+
+    Raises
+    ------
+    ValueError
+        If ``by`` is unknown, ``exposure_s`` is missing or the total exposure is not positive, or
+        ``window`` is missing for ``by="band"``.
+    AxisError
+        If the band window holds fewer than 2 channels or the map has no Raman-shift axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> ds = hyperspec.from_array(np.full((2, 4), 20.0), [-20.0, -5.0, 5.0, 20.0], laser_nm=632.8)
+    >>> ds.attrs.update(exposure_s=2.0, accumulations=5)
+    >>> out = normalise(ds)
+    >>> out["spectra"].values[0], out["spectra"].attrs["units"]
+    (array([2., 2., 2., 2.]), 'counts/s')
+    >>> normalise(ds, "band", window=(-25.0, 25.0))["reference_area"].values
+    array([800., 800.])
+    """
     validate_map(ds)
     spectra = ds["spectra"]
     if by == "exposure":
@@ -357,8 +569,37 @@ def normalise(ds: xr.Dataset, by: str = "exposure", *, window: tuple[float, floa
 
 
 def mask_notch(ds: xr.Dataset, half_width: float = 10.0, *, fill: float | None = None) -> xr.Dataset:
-    """Mark the laser-blocking region |shift| ≤ ``half_width`` cm⁻¹ in a ``notch_mask`` coordinate;
-    with ``fill`` (e.g. ``np.nan``) also replace those channels' values."""
+    """Mark the laser-blocking region |shift| ≤ ``half_width`` cm⁻¹ in a ``notch_mask`` coordinate.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset with a Raman-shift axis.
+    half_width : float, optional
+        Half-width of the notch around 0 cm⁻¹, cm⁻¹. Default is 10.
+    fill : float, optional
+        If given (e.g. ``np.nan``), also replace those channels' values with it.
+
+    Returns
+    -------
+    xarray.Dataset
+        The map with the boolean ``notch_mask`` coordinate on ``"spectral"`` and a ``mask_notch``
+        history record.
+
+    Raises
+    ------
+    AxisError
+        If the map has no Raman-shift axis (unknown laser).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> ds = hyperspec.from_array(np.full((2, 4), 20.0), [-20.0, -5.0, 5.0, 20.0], laser_nm=632.8)
+    >>> out = mask_notch(ds, fill=np.nan)
+    >>> out["notch_mask"].values, out["spectra"].values[0]
+    (array([False,  True,  True, False]), array([20., nan, nan, 20.]))
+    """
     validate_map(ds)
     shift = shift_axis(ds)
     mask = np.abs(shift) <= half_width
@@ -372,7 +613,36 @@ def mask_notch(ds: xr.Dataset, half_width: float = 10.0, *, fill: float | None =
 
 
 def crop(ds: xr.Dataset, lo: float, hi: float, *, unit: str = "cm-1") -> xr.Dataset:
-    """The channels with ``lo ≤ axis ≤ hi`` in ``unit``."""
+    """Keep the channels with ``lo ≤ axis ≤ hi`` in ``unit``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset.
+    lo, hi : float
+        The range to keep, in ``unit`` (either order).
+    unit : str, optional
+        The axis the range refers to: ``"cm-1"`` (Raman shift), ``"nm"``, ``"eV"`` or ``"cm-1-abs"``.
+        Default is ``"cm-1"``.
+
+    Returns
+    -------
+    xarray.Dataset
+        The cropped map with a ``crop`` history record.
+
+    Raises
+    ------
+    AxisError
+        If fewer than 2 channels are kept, the unit is unknown or the map lacks that axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> ds = hyperspec.from_array(np.full((2, 4), 20.0), [-20.0, -5.0, 5.0, 20.0], laser_nm=632.8)
+    >>> crop(ds, -10.0, 30.0)["shift"].values
+    array([-5.,  5., 20.])
+    """
     validate_map(ds)
     axis = _axis_values(ds, unit)
     keep = np.flatnonzero((axis >= min(lo, hi)) & (axis <= max(lo, hi)))
@@ -385,8 +655,37 @@ def crop(ds: xr.Dataset, lo: float, hi: float, *, unit: str = "cm-1") -> xr.Data
 
 
 def resample(ds: xr.Dataset, shift) -> xr.Dataset:
-    """Linear interpolation of every spectrum onto the Raman-shift axis ``shift`` (cm⁻¹, ascending):
-    e.g. a common axis for maps whose axes disagree. Channels outside the map's range are NaN."""
+    """Interpolate every spectrum linearly onto a new Raman-shift axis.
+
+    E.g. a common axis for maps whose axes disagree. Batched over pixels (``interp_rows``); lazy
+    data stay lazy.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset with a Raman-shift axis.
+    shift : array-like, shape (k,)
+        The new axis, cm⁻¹, strictly ascending. Channels outside the map's range are NaN.
+
+    Returns
+    -------
+    xarray.Dataset
+        The map on the new axis (with ``wavelength``/``energy`` when the laser is known; variables
+        with a spectral dim other than ``spectra`` are dropped) and a ``resample`` history record.
+
+    Raises
+    ------
+    AxisError
+        If ``shift`` is not a valid axis, or the map has no Raman-shift axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> ds = hyperspec.from_array(np.full((2, 4), 20.0), [-20.0, -5.0, 5.0, 20.0], laser_nm=632.8)
+    >>> resample(ds, [-10.0, 0.0, 10.0, 30.0])["spectra"].values[0]
+    array([20., 20., 20., nan])
+    """
     validate_map(ds)
     old = shift_axis(ds)
     new = np.asarray(shift, dtype=np.float64)
