@@ -51,7 +51,34 @@ def _save(fig, path, dpi: int) -> Path:
 
 
 def plottable_variables(results: xr.Dataset) -> list[str]:
-    """Numeric variables with two leading dims (a map or kymograph), skipping ``*_stderr``."""
+    """List the variables that can be drawn as a map or a kymograph.
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Band maps (e.g. what ``decompose`` or ``window_integrals`` returned).
+
+    Returns
+    -------
+    list of str
+        Numeric (float or integer) variables with at least two dims and no ``"spectral"`` dim, in
+        order, skipping the ``*_stderr`` ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> maps = xr.Dataset(
+    ...     {
+    ...         "aspl_area": (("y", "x"), np.ones((2, 3))),
+    ...         "aspl_area_stderr": (("y", "x"), np.ones((2, 3))),
+    ...         "status": (("y", "x"), np.zeros((2, 3), dtype=np.int8)),
+    ...         "n_iter_total": ((), 10),
+    ...     }
+    ... )
+    >>> plottable_variables(maps)
+    ['aspl_area', 'status']
+    """
     out = []
     for name, var in results.data_vars.items():
         if var.dtype.kind not in "fiu" or name.endswith("_stderr") or "spectral" in var.dims:
@@ -115,7 +142,44 @@ def _draw(ax, var: xr.DataArray, plt):
 def write_band_maps(
     results: xr.Dataset, outdir: str | Path, variables: Sequence[str] | None = None, *, overview: str = "band_maps.png", dpi: int = 110
 ) -> list[Path]:
-    """Write one PNG per map variable and an overview panel into ``outdir``; return the paths."""
+    """Write one PNG per map variable and an overview panel into ``outdir``.
+
+    Each map is drawn in µm (s for ``t``) with a colour bar in the variable's ``units`` attr and a
+    colour scale from the 1st to the 99th percentile; ``(t, x)`` maps are drawn as kymographs, and
+    any other leading dims are averaged over (said in the title). Lazy results are computed.
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Band maps (e.g. what ``decompose`` returned).
+    outdir : str or path-like
+        Folder to write into (created if missing).
+    variables : sequence of str, optional
+        The variables to draw. Default is ``plottable_variables(results)``.
+    overview : str, optional
+        File name of the panel with all maps (three per row); ``""`` for none. Default is
+        ``"band_maps.png"``.
+    dpi : int, optional
+        Resolution, dots per inch. Default is 110.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``outdir/<variable>.png`` for each variable, then the overview.
+
+    Raises
+    ------
+    ValueError
+        If a requested variable is not in ``results``; the message lists the plottable ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> maps = xr.Dataset({"aspl_area": (("y", "x"), np.random.default_rng(0).random((4, 5)))})
+    >>> [p.name for p in write_band_maps(maps, "figures")]  # doctest: +SKIP
+    ['aspl_area.png', 'band_maps.png']
+    """
     plt = _pyplot()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -142,7 +206,34 @@ def write_band_maps(
 
 
 def plot_spectra(ds: xr.Dataset, path: str | Path, groups: dict[str, np.ndarray] | None = None, *, dpi: int = 110) -> Path:
-    """Mean spectrum of ``ds`` (or of each boolean pixel mask in ``groups``) against Raman shift."""
+    """Plot the median spectrum of a map, or of each group of pixels, against Raman shift.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset (loaded into memory); drawn against ``shift`` (cm⁻¹), or ``wavelength`` (nm)
+        when the laser is unknown.
+    path : str or path-like
+        The PNG to write (folders are created).
+    groups : dict of str to array of bool, optional
+        Label → pixel mask (any shape with one entry per pixel, in the order of the leading dims);
+        each non-empty group gets its own median spectrum. Default is one group of all pixels.
+    dpi : int, optional
+        Resolution, dots per inch. Default is 110.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> ds = hyperspec.from_array(np.ones((2, 3, 4)), [100.0, 200.0, 300.0, 400.0], laser_nm=632.8)
+    >>> plot_spectra(ds, "figures/spectra.png", {"left": [True, True, False] * 2})  # doctest: +SKIP
+    PosixPath('figures/spectra.png')
+    """
     plt = _pyplot()
     spectra = ds["spectra"]
     lead = [d for d in spectra.dims if d != "spectral"]
@@ -161,7 +252,32 @@ def plot_spectra(ds: xr.Dataset, path: str | Path, groups: dict[str, np.ndarray]
 
 
 def plot_fit(components: xr.Dataset, path: str | Path, *, title: str = "", dpi: int = 110) -> Path:
-    """Data, fitted model, each component and the residual of one pixel (``fitted_components`` output)."""
+    """Plot the data, the fitted model, each component and the residual of one pixel.
+
+    Parameters
+    ----------
+    components : xarray.Dataset
+        ``hyperspec.fit.decompose.fitted_components`` for one pixel: ``data``, ``model`` and
+        ``residual`` (counts) and one variable per term on the ``shift`` (cm⁻¹) axis. Terms below
+        10⁻³ × the model's maximum are not drawn.
+    path : str or path-like
+        The PNG to write (folders are created).
+    title : str, optional
+        Title of the upper panel. Default is none.
+    dpi : int, optional
+        Resolution, dots per inch. Default is 110.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> from hyperspec.fit.decompose import fitted_components
+    >>> plot_fit(fitted_components(results, ds, y=3, x=5), "fit.png", title="y=3, x=5")  # doctest: +SKIP
+    PosixPath('fit.png')
+    """
     plt = _pyplot()
     x = np.asarray(components["shift"].values)
     fig, (ax, axr) = plt.subplots(2, 1, figsize=(9, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
@@ -186,8 +302,34 @@ def plot_fit(components: xr.Dataset, path: str | Path, *, title: str = "", dpi: 
 
 
 def plot_preprocess(before: xr.Dataset, after: xr.Dataset, path: str | Path, pixels: Sequence[dict], *, dpi: int = 110) -> Path:
-    """Before/after spectra of chosen pixels (``[{"y": 3, "x": 5}, ...]``): raw, cleaned, the baseline
-    when there is one, and the channels flagged as spikes."""
+    """Plot before/after spectra of chosen pixels, one panel per pixel.
+
+    Each panel shows the raw spectrum, the processed one (labelled "baseline subtracted" when the
+    history records a subtracted baseline), the ``baseline`` variable when there is one, and the
+    channels flagged in ``spike_mask`` when it is on the raw spectra's channels.
+
+    Parameters
+    ----------
+    before, after : xarray.Dataset
+        The map before and after preprocessing (loaded into memory); drawn against ``shift`` (cm⁻¹),
+        or ``wavelength`` (nm) when the laser is unknown.
+    path : str or path-like
+        The PNG to write (folders are created).
+    pixels : sequence of dict
+        Pixels by index, e.g. ``[{"y": 3, "x": 5}, {"y": 0, "x": 0}]``.
+    dpi : int, optional
+        Resolution, dots per inch. Default is 110.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> plot_preprocess(raw, cleaned, "preprocess.png", [{"y": 3, "x": 5}])  # doctest: +SKIP
+    PosixPath('preprocess.png')
+    """
     plt = _pyplot()
     x = np.asarray(after["shift"].values) if "shift" in after.coords else np.asarray(after["wavelength"].values)
     xb = np.asarray(before["shift"].values) if "shift" in before.coords else np.asarray(before["wavelength"].values)
@@ -216,7 +358,32 @@ def plot_preprocess(before: xr.Dataset, after: xr.Dataset, path: str | Path, pix
 
 
 def plot_profile(image: xr.DataArray, profile: xr.DataArray, path: str | Path, *, dpi: int = 110) -> Path:
-    """The map with the profile's line drawn on it, and the values along the line (the paper's cross-sections)."""
+    """Plot a map with a profile's line drawn on it, beside the values along the line.
+
+    Parameters
+    ----------
+    image : xarray.DataArray
+        A 2-D map on ``(y, x)`` (µm coordinates, or pixels without them).
+    profile : xarray.DataArray
+        ``hyperspec.spatial.line_profile(image, ...)``: values along ``distance`` (µm or pixels), with
+        attrs ``start`` and ``end`` ((y, x) in pixels) and ``width`` (pixels).
+    path : str or path-like
+        The PNG to write (folders are created).
+    dpi : int, optional
+        Resolution, dots per inch. Default is 110.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> from hyperspec.spatial import line_profile
+    >>> prof = line_profile(results["aspl_area"], (0, 0), (10, 20), width=3)  # doctest: +SKIP
+    >>> plot_profile(results["aspl_area"], prof, "profile.png")  # doctest: +SKIP
+    PosixPath('profile.png')
+    """
     plt = _pyplot()
     fig, (ax_map, ax_prof) = plt.subplots(1, 2, figsize=(9.2, 3.8))
     _draw(ax_map, image, plt)
