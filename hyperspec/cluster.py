@@ -1,5 +1,7 @@
-"""Where the work runs: threads on this machine (default), an existing Dask cluster, SLURM/PBS jobs
-(dask-jobqueue) or one worker per GPU (dask-cuda). ``executor(compute)`` returns an object with
+"""Where the work runs: threads on this machine, an existing Dask cluster, batch jobs or GPU workers.
+
+Threads are the default; an existing Dask cluster, SLURM/PBS jobs (dask-jobqueue) and one worker
+per GPU (dask-cuda) are the others. ``executor(compute)`` returns an object with
 ``submit(fn, *args)`` → future and ``as_completed(futures)``, and ``close()``.
 """
 
@@ -15,7 +17,13 @@ __all__ = ["executor", "job_script", "ClusterError"]
 
 
 class ClusterError(HyperspecError, RuntimeError):
-    """The scheduler cannot be reached or the cluster cannot start."""
+    """The scheduler cannot be reached or the cluster cannot start.
+
+    Examples
+    --------
+    >>> issubclass(ClusterError, RuntimeError)
+    True
+    """
 
 
 class _Threads:
@@ -72,7 +80,34 @@ def _jobqueue_cluster(cfg: dict[str, Any]):
 
 
 def job_script(compute: dict[str, Any]) -> str:
-    """The batch script dask-jobqueue would submit for ``[compute.jobqueue]`` (nothing is submitted)."""
+    """Return the batch script dask-jobqueue would submit for ``[compute.jobqueue]``; nothing is submitted.
+
+    Parameters
+    ----------
+    compute : dict
+        The recipe's ``[compute]`` table. Its ``jobqueue`` table holds ``system`` (``"slurm"``,
+        ``"pbs"``, ``"sge"`` or ``"lsf"``; default ``"slurm"``) and the dask-jobqueue cluster
+        arguments (``cores`` per job, default 4; ``memory`` per job, default ``"8GB"``; ``queue``,
+        ``walltime`` …); ``jobs`` is ignored here.
+
+    Returns
+    -------
+    str
+        The job script.
+
+    Raises
+    ------
+    ClusterError
+        If dask-jobqueue is not installed or the job system is unknown.
+
+    Examples
+    --------
+    >>> print(job_script({"jobqueue": {"system": "slurm", "cores": 8, "memory": "16GB"}}))  # doctest: +SKIP
+    #!/usr/bin/env bash
+    <BLANKLINE>
+    #SBATCH -J dask-worker
+    ...
+    """
     cluster = _jobqueue_cluster(compute.get("jobqueue", {}))
     try:
         return cluster.job_script()
@@ -81,8 +116,43 @@ def job_script(compute: dict[str, Any]) -> str:
 
 
 def executor(compute: dict[str, Any], backend: str = "numpy"):
-    """An executor for ``[compute]``: ``scheduler`` = "threads" (default), "tcp://host:port", "slurm"/"pbs"
-    (with ``[compute.jobqueue]``) or "cuda" (dask-cuda, one worker per GPU)."""
+    """Return an executor for the recipe's ``[compute]`` table.
+
+    Parameters
+    ----------
+    compute : dict
+        ``scheduler``: ``"threads"`` (default; also ``"local"`` or ``""``), ``"tcp://host:port"`` (also
+        ``tls://``, ``ws://``, ``inproc://``: an existing Dask scheduler, 5 s to connect),
+        ``"slurm"``/``"pbs"``/``"sge"``/``"lsf"`` (jobs from ``[compute.jobqueue]``, see ``job_script``;
+        ``jobs`` of them, default 1) or ``"cuda"`` (dask-cuda, one worker per GPU). ``workers``: the
+        number of threads; default 1 on the GPU, else the number of CPUs.
+    backend : str or Backend, optional
+        The compute backend (``"auto"``, ``"numpy"``, ``"cupy"`` or a resolved ``Backend``), which
+        sets the default number of threads. Default is ``"numpy"``.
+
+    Returns
+    -------
+    object
+        With ``name`` (``"threads"`` or ``"dask"``), ``description``, ``submit(fn, *args)`` → future,
+        ``as_completed(futures)`` and ``close()``. Dask tasks are impure and retried up to 3 times.
+
+    Raises
+    ------
+    ClusterError
+        If the scheduler is unknown or cannot be reached, or dask.distributed, dask-jobqueue or
+        dask-cuda is needed and not installed.
+    BackendError
+        If ``backend`` is unknown or unusable.
+
+    Examples
+    --------
+    >>> ex = executor({"workers": 2})
+    >>> ex.description
+    '2 threads on this machine'
+    >>> [f.result() for f in ex.as_completed([ex.submit(sum, [1, 2])])]
+    [3]
+    >>> ex.close()
+    """
     scheduler = str(compute.get("scheduler", "threads"))
     from hyperspec._backend import resolve_backend  # noqa: PLC0415
 
