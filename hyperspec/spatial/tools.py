@@ -39,9 +39,11 @@ def _frame_images(ds: xr.Dataset, band, n_bands: int) -> np.ndarray:
 
 
 def _refine(ref: np.ndarray, img: np.ndarray, d0, border: int, n_iter: int = 30):
-    """Two passes of ``_refine_pass``: the second weighs each band image by 1/σ² of its own residual
-    after the first, so bands the translation model explains poorly (noise, region-dependent
-    blinking) count less."""
+    """Two passes of ``_refine_pass``, the second weighing each band image by 1/σ² of its own residual.
+
+    Bands the translation model explains poorly after the first pass (noise, region-dependent
+    blinking) count less.
+    """
     d, scale = _refine_pass(ref, img, d0, border, n_iter, None)
     return _refine_pass(ref, img, d, border, n_iter, scale)[0]
 
@@ -86,10 +88,57 @@ def _refine_pass(ref, img, d0, border, n_iter, scale):
 def register_drift(ds: xr.Dataset, *, band=None, n_bands: int = 8, reference: int = 0, border: int = 3, apply: bool = True) -> xr.Dataset:
     """Measure (and by default correct) the sample drift of a ``(t, y, x, spectral)`` map.
 
-    Adds ``drift_px`` (t × 2: dy, dx in pixels; the sample moved by +d between the reference and
-    frame t) and ``drift_um`` when the pixel size is known; with ``apply``, every frame's spectra are
-    shifted back by −d (linear interpolation over y, x for all channels at once) and ``drift_valid``
-    marks the pixels that stayed inside the field of view.
+    Each frame is registered against the reference frame on intensity images (the ``band`` window,
+    or the spectral axis cut into ``n_bands`` windows): scikit-image's phase correlation (1/10 pixel)
+    gives a start, then Gauss–Newton refines a shared sub-pixel shift d with a gain and an offset
+    per window image, I_t(r) ≈ a·I_ref(r − d) + b, so blinking does not bias it.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A kinetic area map with dims ``t``, ``y``, ``x`` and ``spectral``.
+    band : (float, float), optional
+        A Raman-shift window (cm⁻¹) whose summed counts are the registration image; needs the
+        ``shift`` axis. Default: the whole axis in ``n_bands`` windows.
+    n_bands : int, optional
+        Number of equal channel windows when ``band`` is None. Default 8.
+    reference : int, optional
+        Index of the reference frame (its drift is 0). Default 0.
+    border : int, optional
+        Pixels at each edge left out of the fit (interpolation edge effects). Default 3.
+    apply : bool, optional
+        Shift every frame's spectra back by −d (linear interpolation over y, x, all channels at
+        once; edge pixels repeat the nearest). Default True.
+
+    Returns
+    -------
+    xarray.Dataset
+        A copy of ``ds`` with ``drift_px`` (``(t, drift_axis)``: dy, dx in pixels; the sample moved
+        by +d between the reference and frame t), ``drift_um`` (µm, when ``x`` has a step) and, with
+        ``apply``, the corrected ``spectra`` (float64) and ``drift_valid`` (``(t, y, x)``, True where
+        the pixel stayed inside the field of view); a ``register_drift`` history entry.
+
+    Raises
+    ------
+    ValueError
+        The map lacks a ``t``, ``y`` or ``x`` dim, or ``band`` holds no channels.
+    DataModelError
+        ``ds`` is not a valid map.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> from hyperspec.spatial import register_drift
+    >>> yy, xx = np.mgrid[0:24, 0:24]
+    >>> blob = [np.exp(-((yy - 10 - 0.5 * t) ** 2 + (xx - 12 + t) ** 2) / 8.0) for t in range(3)]  # (+0.5, −1) px per frame
+    >>> ds = hs.from_array(np.stack(blob)[..., None] * np.ones(16), np.linspace(100.0, 400.0, 16),
+    ...                    dims=("t", "y", "x", "spectral"), pixel_size_um=0.5)
+    >>> out = register_drift(ds, n_bands=1)
+    >>> np.round(out["drift_px"].values, 2).tolist()
+    [[0.0, 0.0], [0.5, -1.0], [1.0, -2.0]]
+    >>> np.round(out["drift_um"].values[-1], 2).tolist()
+    [0.5, -1.0]
     """
     from scipy import ndimage  # noqa: PLC0415
     from skimage.registration import phase_cross_correlation  # noqa: PLC0415
@@ -133,7 +182,36 @@ def register_drift(ds: xr.Dataset, *, band=None, n_bands: int = 8, reference: in
 def line_profile(image: xr.DataArray, start, end, *, width: int = 1, order: int = 1) -> xr.DataArray:
     """Values along the line ``start`` → ``end`` ((y, x) in pixels), averaged over ``width`` pixels across it.
 
-    Returns a DataArray along ``distance`` (µm when the map has x/y coordinates, else pixels).
+    Uses scikit-image's ``profile_line`` (both end points included, ``reflect`` at the edges).
+
+    Parameters
+    ----------
+    image : xarray.DataArray
+        A map with dims ``y`` and ``x`` (e.g. a band area).
+    start, end : (float, float)
+        End points ``(row, column)`` in pixels.
+    width : int, optional
+        Pixels across the line that are averaged. Default 1.
+    order : int, optional
+        Spline interpolation order (0 nearest, 1 linear, 3 cubic). Default 1.
+
+    Returns
+    -------
+    xarray.DataArray
+        The profile along ``distance``: µm when ``image`` has an ``x`` coordinate (its step is used
+        for both axes), else pixels (the ``units`` attr says which). Attrs: ``start``, ``end``,
+        ``width`` and those of ``image``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> from hyperspec.spatial import line_profile
+    >>> image = xr.DataArray(np.tile(np.arange(5.0), (5, 1)), dims=("y", "x"),
+    ...                      coords={"y": np.arange(5) * 0.5, "x": np.arange(5) * 0.5})  # 0.5 µm pixels
+    >>> profile = line_profile(image, (2, 0), (2, 4), width=3)
+    >>> profile.values.tolist(), profile["distance"].values.tolist(), profile["distance"].attrs["units"]
+    ([0.0, 1.0, 2.0, 3.0, 4.0], [0.0, 0.5, 1.0, 1.5, 2.0], 'um')
     """
     from skimage.measure import profile_line  # noqa: PLC0415
 
@@ -154,10 +232,43 @@ def segment_regions(
 ) -> xr.DataArray:
     """Label pixels crystal (0) / interface (1) / glass (2) from band maps.
 
-    ``features``: maps on one (y, x) grid, e.g. ``{"aspl_peak_ev": …, "hers_area": …}``. The pixels
-    are split into two phases by k-means on standardised features; the phase with the larger h-ERS
-    (else the higher aS-PL peak energy: the glass is blue-shifted) is glass; the interface is the band
-    ``interface_um`` wide (µm; ``interface_px`` pixels each side when given) around the phase boundary.
+    The pixels are split into two phases by k-means (SciPy ``kmeans2``) on the features,
+    standardised (median, standard deviation); the phase with the larger ``hers_area`` (else the
+    higher ``aspl_peak_ev``: the glass is blue-shifted; else the first feature) is glass; the
+    interface is the band around the phase boundary.
+
+    Parameters
+    ----------
+    features : dict or xarray.Dataset
+        Maps on one ``(y, x)`` grid (DataArrays or arrays), e.g. ``{"aspl_peak_ev": …, "hers_area": …}``.
+    interface_um : float, optional
+        Width of the interface band, µm (half on each side of the boundary, at least one pixel;
+        the pixel size is the step of the first map's ``x`` coordinate, else 1). Default 2.0.
+    interface_px : int, optional
+        Interface pixels on each side of the boundary; overrides ``interface_um``.
+    seed : int, optional
+        Seed of the k-means initialisation. Default 0.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``region``, int8, dims ``(y, x)``: 0 crystal, 1 interface, 2 glass, −1 where a feature is
+        not finite (``flag_values`` / ``flag_meanings`` attrs; names in ``REGION_NAMES``).
+
+    Raises
+    ------
+    ValueError
+        ``features`` is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> from hyperspec.spatial import segment_regions
+    >>> hers = np.where(np.arange(8) < 4, 0.0, 10.0) * np.ones((6, 1))  # glass on the right half
+    >>> features = {"hers_area": xr.DataArray(hers, dims=("y", "x"), coords={"x": np.arange(8) * 0.5})}
+    >>> segment_regions(features, interface_um=1.0).values[0].tolist()
+    [0, 0, 0, 1, 1, 2, 2, 2]
     """
     from scipy import ndimage  # noqa: PLC0415
     from scipy.cluster.vq import kmeans2  # noqa: PLC0415
@@ -195,7 +306,39 @@ def segment_regions(
 
 
 def region_spectra(ds: xr.Dataset, labels: xr.DataArray) -> xr.DataArray:
-    """Mean spectrum of every region label (≥ 0): dims ``(region, spectral)``; counts in attrs."""
+    """Mean spectrum of every region label (≥ 0).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map with ``spectra``.
+    labels : xarray.DataArray
+        Integer labels on (some of) the map's leading dims, e.g. ``segment_regions`` output;
+        negative labels are left out.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(region, spectral)``, counts (NaN channels ignored); ``region`` holds the label
+        values; attrs ``n_pixels`` (per region) and ``names`` (``REGION_NAMES``, else the label).
+
+    Raises
+    ------
+    DataModelError
+        ``ds`` is not a valid map.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> import hyperspec as hs
+    >>> from hyperspec.spatial import region_spectra
+    >>> ds = hs.from_array(np.arange(2 * 3 * 4.0).reshape(2, 3, 4), [100.0, 200.0, 300.0, 400.0])
+    >>> labels = xr.DataArray([[0, 0, 2], [0, -1, 2]], dims=("y", "x"))
+    >>> means = region_spectra(ds, labels)
+    >>> np.round(means.values, 2).tolist(), means.attrs["names"], means.attrs["n_pixels"]
+    ([[5.33, 6.33, 7.33, 8.33], [14.0, 15.0, 16.0, 17.0]], ['crystal', 'glass'], [3, 2])
+    """
     validate_map(ds)
     spectra = ds["spectra"]
     lab = labels.broadcast_like(spectra.isel({SPECTRAL_DIM: 0}, drop=True))
@@ -207,7 +350,42 @@ def region_spectra(ds: xr.Dataset, labels: xr.DataArray) -> xr.DataArray:
 
 
 def filter_map(image: xr.DataArray, kind: str = "median", size: float = 3) -> xr.DataArray:
-    """Median (``size`` pixels) or Gaussian (σ = ``size`` pixels) filter of a parameter map over (y, x); NaN-aware for Gaussian."""
+    """Median (``size`` pixels) or Gaussian (σ = ``size`` pixels) filter of a parameter map over (y, x).
+
+    Leading dims (e.g. ``t``) are filtered frame by frame; edges repeat the nearest pixel. The
+    Gaussian filter is NaN-aware (a normalised convolution: NaN only where no finite neighbour
+    weighs in); the median filter is not.
+
+    Parameters
+    ----------
+    image : xarray.DataArray
+        A map with dims ``y`` and ``x`` (and any others).
+    kind : {"median", "gaussian"}, optional
+        The filter. Default ``"median"``.
+    size : float, optional
+        Median window side in pixels (truncated to an integer), or the Gaussian σ in pixels. Default 3.
+
+    Returns
+    -------
+    xarray.DataArray
+        The filtered map, same dims, coords and attrs; float32 or wider (float64 for float64 input).
+
+    Raises
+    ------
+    ValueError
+        ``kind`` is not ``"median"`` or ``"gaussian"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> from hyperspec.spatial import filter_map
+    >>> spike = xr.DataArray(np.array([[1.0, 1, 1], [1, 100, 1], [1, 1, 1]]), dims=("y", "x"))
+    >>> filter_map(spike).values.tolist()
+    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    >>> round(float(filter_map(spike, "gaussian", 1.0)[1, 1]), 2)
+    16.76
+    """
     from scipy import ndimage  # noqa: PLC0415
 
     img = np.asarray(image.transpose(..., "y", "x").values, dtype=np.float64)
