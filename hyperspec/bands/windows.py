@@ -20,7 +20,7 @@ from hyperspec.model import add_history, map_spectra, shift_axis, validate_map
 
 __all__ = ["DEFAULT_WINDOWS", "window_integrals", "integrate_windows_array"]
 
-#: Band windows in Raman shift (cm⁻¹), DOMAIN.md §3 defaults.
+#: Band windows in Raman shift (cm⁻¹), DOMAIN.md §3 defaults: band name → (low, high).
 DEFAULT_WINDOWS: dict[str, tuple[float, float]] = {
     "aspl": (-4500.0, -1500.0),
     "lers": (-300.0, 300.0),
@@ -48,10 +48,51 @@ def _window_slices(shift: np.ndarray, windows: Mapping[str, tuple[float, float]]
 
 
 def integrate_windows_array(spectra, shift, energy, windows: Mapping[str, tuple[float, float]], *, edge: int = 3, notch_cm: float = 10.0):
-    """Core on arrays: ``spectra`` (n, N) → (n, len(windows) + 1): one area per window, then the aS-PL centroid (eV).
+    """Integrate baseline-corrected windows of every spectrum; the array core of ``window_integrals``.
 
-    ``shift`` and ``energy`` are (N,) axes on the same device as ``spectra``. The centroid is
-    NaN when there is no ``aspl`` window or no positive signal in it.
+    For each window: a straight baseline through the means of its first and last ``edge`` channels,
+    and the trapezoid integral of what lies above it, leaving out the notch channels. Batched over
+    the rows through ``xp`` (NumPy or CuPy, following ``spectra``).
+
+    Parameters
+    ----------
+    spectra : array, shape (n, N)
+        Spectra (counts), one row per pixel.
+    shift : array, shape (N,)
+        Raman-shift axis, cm⁻¹, ascending, on the same device as ``spectra``.
+    energy : array, shape (N,)
+        Photon-energy axis, eV, on the same device (used for the ``aspl`` centroid).
+    windows : mapping of str to (float, float)
+        Band name → (low, high) Raman-shift range, cm⁻¹; each must hold at least 4 channels.
+    edge : int, optional
+        Channels averaged at each end of a window for its baseline (at most a quarter of the
+        window's channels, at least 1). Default is 3.
+    notch_cm : float, optional
+        Channels with |shift| < ``notch_cm`` (cm⁻¹) are left out of the integrals. Default is 10.
+
+    Returns
+    -------
+    array, shape (n, len(windows) + 1)
+        float64: one area per window (counts·cm⁻¹), in the order of ``windows``, then the aS-PL
+        centroid energy (eV) of the positive signal in the ``aspl`` window; the centroid is NaN when
+        there is no ``aspl`` window or no positive signal in it.
+
+    Raises
+    ------
+    DataModelError
+        If a window is not a pair of numbers, its low edge is not below its high edge, or it holds
+        fewer than 4 channels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> shift = np.arange(-4600.0, 3600.0, 10.0)
+    >>> band = 100.0 * np.exp(-0.5 * ((shift - 1800.0) / 100.0) ** 2)  # area 100·100·√(2π) counts·cm⁻¹
+    >>> ds = hyperspec.from_array(np.stack([band, 2 * band]) + 10.0, shift, laser_nm=632.8)
+    >>> np.round(integrate_windows_array(ds["spectra"].values, ds["shift"].values, ds["energy"].values, {"hers": (600.0, 3500.0)}))
+    array([[25066.,    nan],
+           [50133.,    nan]])
     """
     xp = get_namespace(spectra)
     slices = _window_slices(to_numpy(shift), windows)
@@ -84,7 +125,56 @@ def window_integrals(
 ) -> xr.Dataset:
     """Quick-look band maps of a map Dataset: ``<band>_window_area`` (counts·cm⁻¹) and ``aspl_centroid_ev``.
 
-    Lazy for dask-backed maps (computed chunk by chunk). Any leading dims are kept.
+    Lazy for dask-backed maps (computed chunk by chunk). Any leading dims are kept. See
+    ``integrate_windows_array`` for the arithmetic.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset with a known laser (it needs the ``shift`` and ``energy`` coordinates).
+    windows : mapping of str to (float, float), optional
+        Band name → (low, high) Raman-shift range, cm⁻¹, each holding at least 4 channels. Default is
+        ``DEFAULT_WINDOWS`` (aS-PL −4500…−1500, l-ERS −300…300, h-ERS 600…3500 cm⁻¹).
+    edge : int, optional
+        Channels averaged at each end of a window for its straight baseline. Default is 3.
+    notch_cm : float, optional
+        Channels with |shift| < ``notch_cm`` (cm⁻¹) are left out. Default is 10.
+    backend : {"auto", "numpy", "cupy"} or Backend, optional
+        Where to compute (see ``hyperspec.resolve_backend``). Default: ``$HYPERSPEC_BACKEND``, else auto.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``<band>_window_area`` for each window (units ``counts*cm-1``) and ``aspl_centroid_ev`` (eV;
+        NaN without an ``aspl`` window or positive signal in it), on the map's leading dims; attrs
+        ``laser_nm``, ``source``, ``history``, ``instrument``, ``sample`` (where present), ``backend``
+        and a ``window_integrals`` history record.
+
+    Raises
+    ------
+    DataModelError
+        If ``ds`` is not a valid map or a window is malformed or holds fewer than 4 channels.
+    AxisError
+        If the map has no Raman-shift axis (unknown laser).
+    BackendError
+        If ``backend`` is unknown or unusable.
+
+    See Also
+    --------
+    hyperspec.decompose : separates overlapping bands properly.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> shift = np.arange(-4600.0, 3600.0, 10.0)
+    >>> band = 100.0 * np.exp(-0.5 * ((shift - 1800.0) / 100.0) ** 2)  # area 100·100·√(2π) counts·cm⁻¹
+    >>> ds = hyperspec.from_array(np.stack([band, 2 * band]) + 10.0, shift, laser_nm=632.8)
+    >>> maps = window_integrals(ds, backend="numpy")
+    >>> list(maps.data_vars)
+    ['aspl_window_area', 'lers_window_area', 'hers_window_area', 'aspl_centroid_ev']
+    >>> np.round(maps["hers_window_area"].values), maps["hers_window_area"].attrs["units"]
+    (array([25066., 50133.]), 'counts*cm-1')
     """
     validate_map(ds)
     windows = dict(DEFAULT_WINDOWS if windows is None else windows)
