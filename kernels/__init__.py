@@ -27,16 +27,21 @@ def source(name: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _builder():
-    """``build(name, real)`` → the compiled ``cupy.RawModule``, memoized per device (created on first use, never at import)."""
+    """``build(name, real, code)`` → the compiled ``cupy.RawModule``, memoized per device (created on first use, never at import)."""
     import cupy  # noqa: PLC0415
 
     @cupy.memoize(for_each_device=True)
-    def build(name: str, real: str):
-        return cupy.RawModule(code=f"#define REAL_T {real}\n" + source(name))
+    def build(name: str, real: str, code: str | None):
+        return cupy.RawModule(code=f"#define REAL_T {real}\n" + (source(name) if code is None else code))
 
     return build
 
 
-def function(name: str, kernel: str, real: str = "double"):
-    """The CUDA function ``kernel`` of source ``name``, compiled with ``REAL_T = real`` on first use per device."""
-    return _builder()(name, real).get_function(kernel)
+def function(name: str, kernel: str, real: str = "double", code: str | None = None):
+    """The CUDA function ``kernel`` of source ``name``, compiled with ``REAL_T = real`` on first use per device.
+
+    ``code`` is the source to compile when its loader generates part of it (e.g. ``fused_model``'s
+    shape codes, from the component registry); default ``source(name)``. Each distinct source
+    compiles once per device.
+    """
+    return _builder()(name, real, code).get_function(kernel)

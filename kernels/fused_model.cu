@@ -5,11 +5,11 @@
 //                 per pixel (in the style of Gpufit): the block evaluates a tile of channels into shared
 //                 memory, then each thread accumulates its entries of the augmented product [J r]'[J r];
 //                 the Jacobian never reaches global memory.
-// Term codes:
-//   0 Lorentzian (center, hwhm, height)            6 Raman line + anti-Stokes partner (… , temperature)
-//   1 Gaussian (center, hwhm, height)              3 ESPL band (center, hwhm, beta, height)
-//   2 pseudo-Voigt (center, hwhm, eta, height)     4 l-ERS (width, temperature, height), Bose-Einstein
-//   5 h-ERS log-normal (center, sigma, height)     7 polynomial in x/scale   8 free-form nodes
+// Generated at load time (hyperspec.fit._cuda_fused.kernel_source), so this file holds no copy of them:
+//   KERNEL_<NAME>  the shape codes, one per kernel body, from the component registry
+//                  (hyperspec.bands.components.kernel_codes); a code without a body here gives NaN;
+//   HC_OVER_K, EXP_MAX, LN2  the constants of hyperspec.bands.constants;
+//   TERM_TABLES    the parameter list of the term tables (codes ... node_start), in FusedModel.args order.
 // Precision: REAL_T (double by default): the normal equations of Levenberg-Marquardt lose about
 // twice the digits of the Jacobian, and band parameters span 1e-3 (Urbach slope) to 1e4 (counts).
 // Parameters are read through the slot table (free index, or -1 for a fixed value), so ties and
@@ -22,18 +22,10 @@
 
 typedef REAL_T real;
 
-#define HC_OVER_K ((real)1.438776877)  // hc/k, cm K
-#define EXP_MAX ((real)700.0)
-#define LN2 ((real)0.6931471805599453)
-
 // Value of the model at channel j of the pixel with free parameters pi; with want_jac, its derivatives
 // are added to ji[slot * stride] (slot n_free collects the fixed parameters' and is ignored).
 __device__ __forceinline__ real channel_value(
-    const int j, const real* __restrict__ pi, const real* __restrict__ shift, const real* __restrict__ energy,
-    const long long* __restrict__ codes, const unsigned char* __restrict__ on_energy,
-    const long long* __restrict__ starts, const long long* __restrict__ counts, const long long* __restrict__ slots,
-    const real* __restrict__ fixed, const long long* __restrict__ j_lo, const long long* __restrict__ j_hi,
-    const real* __restrict__ scale, const real* __restrict__ node_start,
+    const int j, const real* __restrict__ pi, const real* __restrict__ shift, const real* __restrict__ energy, TERM_TABLES,
     const int n_free, const int n_terms, const int want_jac, real* ji, const long long stride)
 {
     real fv = 0.0;
@@ -48,13 +40,13 @@ __device__ __forceinline__ real channel_value(
         const int k = (int)counts[t];
         const int code = (int)codes[t];
         const real x = on_energy[t] ? energy[j] : shift[j];
-        if (code == 0 || code == 6) {  // Lorentzian (6: with its anti-Stokes partner at −center)
+        if (code == KERNEL_LORENTZIAN || code == KERNEL_RAMAN_PAIR) {  // Raman pair: with its anti-Stokes partner at −center
             const real c = PARAM(0), g = PARAM(1), h = PARAM(2);
             const real g2 = g * g, dd = x - c, den = dd * dd + g2, sv = g2 / den;
             real v = h * sv;
             const real fd = 2.0 * v * dd / den;
             real d0 = fd, d1 = fd * dd / g, d2 = sv;
-            if (code == 6) {
+            if (code == KERNEL_RAMAN_PAIR) {
                 const real temp = PARAM(3), r = exp(-HC_OVER_K * c / temp);
                 const real e2 = x + c, den2 = e2 * e2 + g2, s2 = g2 / den2, v2 = h * r * s2;
                 const real fd2 = 2.0 * v2 * e2 / den2;
@@ -66,11 +58,11 @@ __device__ __forceinline__ real channel_value(
             }
             fv += v;
             ACC(0, d0); ACC(1, d1); ACC(2, d2);
-        } else if (code == 1 || code == 2) {  // Gaussian / pseudo-Voigt
+        } else if (code == KERNEL_GAUSSIAN || code == KERNEL_PSEUDO_VOIGT) {
             const real c = PARAM(0), g = PARAM(1);
-            const real eta = code == 2 ? PARAM(2) : 1.0, h = code == 1 ? PARAM(2) : PARAM(3);
+            const real eta = code == KERNEL_PSEUDO_VOIGT ? PARAM(2) : 1.0, h = code == KERNEL_GAUSSIAN ? PARAM(2) : PARAM(3);
             const real g2 = g * g, dd = x - c, e = exp(-LN2 * dd * dd / g2), fg = h * e, fdg = 2.0 * LN2 * fg * dd / g2;
-            if (code == 1) {
+            if (code == KERNEL_GAUSSIAN) {
                 fv += fg;
                 ACC(0, fdg); ACC(1, fdg * dd / g); ACC(2, e);
             } else {
@@ -79,7 +71,7 @@ __device__ __forceinline__ real channel_value(
                 fv += eta * fl + (1.0 - eta) * fg;
                 ACC(0, fdm); ACC(1, fdm * dd / g); ACC(2, fl - fg); ACC(3, eta * slr + (1.0 - eta) * e);
             }
-        } else if (code == 3) {  // ESPL: Lorentzian × exp(beta (x − center))
+        } else if (code == KERNEL_ESPL) {  // Lorentzian × exp(beta (x − center))
             const real c = PARAM(0), g = PARAM(1), beta = PARAM(2), h = PARAM(3);
             const real g2 = g * g, dd = x - c, den = dd * dd + g2, sv = g2 / den, arg = beta * dd;
             const bool inside = fabs(arg) < EXP_MAX;
@@ -89,7 +81,7 @@ __device__ __forceinline__ real channel_value(
             ACC(1, 2.0 * v * dd * dd / (g * den));
             ACC(2, inside ? v * dd : 0.0);
             ACC(3, sv * ex);
-        } else if (code == 4) {  // l-ERS: Lorentzian central peak × Bose-Einstein factor, exact at x → 0
+        } else if (code == KERNEL_LERS) {  // Lorentzian central peak × Bose-Einstein factor, exact at x → 0
             const real w = PARAM(0), temp = PARAM(1), h = PARAM(2);
             const real q = HC_OVER_K * x / temp;
             const bool small = fabs(q) < 1e-6;
@@ -101,21 +93,21 @@ __device__ __forceinline__ real channel_value(
             ACC(0, h * a * (x * x - w2) / (den * den));
             ACC(1, h * lor * sh * sh / HC_OVER_K);
             ACC(2, a * lor);
-        } else if (code == 5) {  // h-ERS log-normal, zero for shifts ≤ 0
+        } else if (code == KERNEL_HERS_LOGNORMAL) {  // zero for shifts ≤ 0
             if (x > 0.0) {
                 const real c = PARAM(0), sw = PARAM(1), h = PARAM(2);
                 const real ln = log(x / c), e = exp(-(ln * ln) / (2.0 * sw * sw)), v = h * e, fl = v * ln / (sw * sw);
                 fv += v;
                 ACC(0, fl / c); ACC(1, fl * ln / sw); ACC(2, e);
             }
-        } else if (code == 8) {  // free-form continuum: linear between nodes (start, step = scale)
+        } else if (code == KERNEL_FREEFORM) {  // linear between nodes (start, step = scale)
             const real u = (x - node_start[t]) / scale[t];
             int kk = (int)floor(u);
             kk = kk < 0 ? 0 : (kk > k - 2 ? k - 2 : kk);
             const real frac = u - kk;
             fv += PARAM(kk) * (1.0 - frac) + PARAM(kk + 1) * frac;
             ACC(kk, 1.0 - frac); ACC(kk + 1, frac);
-        } else {  // 7: polynomial in x/scale
+        } else if (code == KERNEL_POLYNOMIAL) {  // in x/scale
             const real u = x / scale[t];
             real pw = 1.0, v = 0.0;
             for (int q = 0; q < k; ++q) {
@@ -124,6 +116,8 @@ __device__ __forceinline__ real channel_value(
                 pw *= u;
             }
             fv += v;
+        } else {  // a code without a body here: NaN, never a silent zero
+            fv += sqrt((real)-1.0);
         }
     }
     return fv;
@@ -133,11 +127,7 @@ __device__ __forceinline__ real channel_value(
 }
 
 extern "C" __global__ void fused_model(
-    const real* __restrict__ shift, const real* __restrict__ energy, const real* __restrict__ p,
-    const long long* __restrict__ codes, const unsigned char* __restrict__ on_energy,
-    const long long* __restrict__ starts, const long long* __restrict__ counts, const long long* __restrict__ slots,
-    const real* __restrict__ fixed, const long long* __restrict__ j_lo, const long long* __restrict__ j_hi,
-    const real* __restrict__ scale, const real* __restrict__ node_start,
+    const real* __restrict__ shift, const real* __restrict__ energy, const real* __restrict__ p, TERM_TABLES,
     const int n, const int m, const int n_free, const int n_terms, const int want_jac,
     real* __restrict__ f_out, real* __restrict__ j_out)
 {
@@ -156,11 +146,7 @@ extern "C" __global__ void fused_model(
 extern __shared__ real normal_smem[];
 
 extern "C" __global__ void fused_normal(
-    const real* __restrict__ shift, const real* __restrict__ energy, const real* __restrict__ p,
-    const long long* __restrict__ codes, const unsigned char* __restrict__ on_energy,
-    const long long* __restrict__ starts, const long long* __restrict__ counts, const long long* __restrict__ slots,
-    const real* __restrict__ fixed, const long long* __restrict__ j_lo, const long long* __restrict__ j_hi,
-    const real* __restrict__ scale, const real* __restrict__ node_start,
+    const real* __restrict__ shift, const real* __restrict__ energy, const real* __restrict__ p, TERM_TABLES,
     const real* __restrict__ y, const real* __restrict__ sw, const int* __restrict__ pair_a, const int* __restrict__ pair_b,
     const int n, const int m, const int n_free, const int n_terms, const int n_pairs, const int tile,
     real* __restrict__ a_out, real* __restrict__ g_out, real* __restrict__ chi2_out)

@@ -1,10 +1,19 @@
-"""The registry of band components: line shapes with analytic Jacobians, parameters, units, bounds.
+"""The registry of band components: the one declaration of every line shape.
 
 A component is data: a name, the spectral coordinate it lives on (``"shift"`` in cm⁻¹ or
-``"energy"`` in eV), its parameters (name, unit, default bounds, description) and a function
-``value_and_jacobian(x, p) → (f (n, m), J (n, m, k))`` written once against ``xp``, batched over
-pixels (``p`` has shape (n, k)). The CLI, recipes, presets and the napari plugin all read the
-registry; ``get_component(name)`` fails with the closest valid names.
+``"energy"`` in eV), its parameters (name, unit, default bounds, description), a function
+``columns(x, p, jac) → (f (n, m), [∂f/∂p_k (n, m)] or None)`` written once against ``xp`` and batched
+over pixels (``p`` has shape (n, k)), and what ``decompose`` reports and checks for it:
+
+- ``derived``: outputs computed from the fitted parameters (e.g. ESPL's ``peak_ev``, ``urbach_ev``),
+  their standard errors by the delta method;
+- ``support``: what the spectral axis must hold for the parameters to be determined;
+- ``kernel``: its body in the fused kernels (numba and CUDA), or None for the ``xp`` path only.
+  The kernels' shape codes are generated from these entries (:func:`kernel_codes`).
+
+Every term's area is the trapezoid of its fitted component over the data's Raman-shift axis. The
+CLI, recipes, presets, the fused kernels and the napari plugin all read the registry;
+``get_component(name)`` fails with the closest valid names.
 """
 
 from __future__ import annotations
@@ -13,18 +22,50 @@ import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from hyperspec._backend import get_namespace
-from hyperspec.bands.shapes import _EXP_MAX, HC_OVER_K_CM_K
+from hyperspec.bands.constants import EXP_MAX, HC_OVER_K_CM_K, LN2
+from hyperspec.bands.shapes import espl_peak
 
-__all__ = ["Param", "Component", "COMPONENTS", "register", "get_component", "component_names", "freeform_component"]
-
-_LN2 = math.log(2.0)
+__all__ = [
+    "Param",
+    "Derived",
+    "Support",
+    "Kernel",
+    "Component",
+    "COMPONENTS",
+    "register",
+    "unregister",
+    "get_component",
+    "component_names",
+    "kernel_codes",
+    "polynomial_component",
+    "freeform_component",
+]
 
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of a component: name, unit, default bounds and meaning."""
+    """One parameter of a component: name, unit, default bounds and meaning.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, unique within its component (``"center"``, ``"hwhm"`` …).
+    unit : str
+        Its unit (``"cm-1"``, ``"eV"``, ``"1/eV"``, ``"K"``, ``"counts"`` or ``""``); it sets the
+        suffix of the output name (``_cm``, ``_ev``, ``_per_ev``, ``_k``).
+    lower, upper : float, optional
+        Default bounds (in ``unit``). Default unbounded.
+    description : str, optional
+        Its meaning, shown in the outputs' ``long_name``.
+
+    Examples
+    --------
+    >>> Param("hwhm", "cm-1", 1e-6, math.inf, "half width at half maximum").lower
+    1e-06
+    """
 
     name: str
     unit: str
@@ -34,24 +75,162 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Derived:
+    """A per-pixel output computed from a term's fitted parameters, reported as ``<term>_<suffix>``.
+
+    Its standard error comes from the covariance of the fit by the delta method (central differences
+    of ``function``), so a derived value needs no derivative of its own.
+
+    Parameters
+    ----------
+    suffix : str
+        Output name after ``<term>_``, with its unit suffix (``"peak_ev"``).
+    unit : str
+        Unit of the value.
+    meaning : str
+        Its ``long_name``; ``{term}`` is replaced by the term's name.
+    function : callable
+        ``function(*params) → value``: the term's parameters as (n,) arrays, in the component's
+        parameter order, to the value (n,), through ``xp``.
+
+    Examples
+    --------
+    >>> d = Derived("urbach_ev", "eV", "Urbach energy 1/|β| of {term}", lambda c, g, beta, h: 1.0 / abs(beta))
+    >>> float(d.function(2.4, 0.03, -8.0, 100.0))
+    0.125
+    """
+
+    suffix: str
+    unit: str
+    meaning: str
+    function: Callable
+
+
+@dataclass(frozen=True)
+class Support:
+    """What the spectral axis must hold for a component's parameters to be determined.
+
+    ``decompose`` refuses a term whose support the data's axis lacks, before any work, naming it.
+
+    Parameters
+    ----------
+    position : str, optional
+        The parameter that places the band on the Raman-shift axis: its range (bounds, or its fixed
+        value) must overlap the axis. Default None (no such check).
+    mirrored : bool, optional
+        The band also shows at −``position`` (a Raman line with its anti-Stokes partner). Default False.
+    near_zero : float, optional
+        Fitted channels are needed within ±``near_zero`` cm⁻¹ of zero shift (a central peak).
+    what : str, optional
+        What needs the channels near zero, for the message (``"central peak"``).
+
+    Examples
+    --------
+    >>> Support("center", mirrored=True).mirrored
+    True
+    """
+
+    position: str | None = None
+    mirrored: bool = False
+    near_zero: float | None = None
+    what: str = ""
+
+
+class Kernel(NamedTuple):
+    """A component's body in the fused kernels: the identifier ``KERNEL_<NAME>`` and the code it stands for.
+
+    Both kernels (``hyperspec/fit/_fused_kernel.py`` and ``kernels/fused_model.cu``) dispatch on
+    ``code == KERNEL_<NAME>``; the identifiers' values are generated from the registry. Components
+    made by one factory share a kernel (every ``polynomialK`` runs ``KERNEL_POLYNOMIAL``).
+
+    Parameters
+    ----------
+    name : str
+        Lower-case identifier of the body (``"lorentzian"``).
+    code : int
+        Its number, unique among kernels; kept stable (numba's cache holds compiled codes).
+
+    Examples
+    --------
+    >>> Kernel("lorentzian", 0).code
+    0
+    """
+
+    name: str
+    code: int
+
+
+@dataclass(frozen=True)
 class Component:
-    """A line shape as data. ``axis`` is the spectral coordinate it is evaluated on."""
+    """A line shape as data: its parameters, value and analytic Jacobian, outputs and kernel.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (lower case).
+    axis : {"shift", "energy"}
+        The spectral coordinate it is evaluated on: Raman shift (cm⁻¹) or photon energy (eV).
+    params : tuple of Param
+        Its parameters, in the order of the columns of ``p``.
+    columns : callable
+        ``columns(x, p, jac) → (f (n, m), [∂f/∂p_k (n, m) for each k] or None)``, through ``xp``.
+    description : str
+        One line: the formula.
+    amplitude : str or None, optional
+        The parameter the component is linear in (for the linear stage); None: linear in every
+        parameter (polynomials, continua). Default ``"height"``.
+    scale : float, optional
+        Abscissa scale of polynomial components (cm⁻¹).
+    nodes : tuple of float, optional
+        Node positions of a free-form continuum (cm⁻¹, evenly spaced).
+    derived : tuple of Derived, optional
+        Outputs computed from its fitted parameters. Default none.
+    support : Support, optional
+        What the axis must hold. Default: its ``center`` (or ``peak``) parameter, when it lives on
+        the Raman-shift axis, must reach the axis (see :attr:`axis_support`).
+    kernel : Kernel, optional
+        Its body in the fused kernels; None (default): evaluated through ``xp`` only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lor = get_component("lorentzian")
+    >>> lor.param_names
+    ('center', 'hwhm', 'height')
+    >>> f, jac = lor.value_and_jacobian(np.array([0.0, 1.0, 2.0]), np.array([[1.0, 1.0, 2.0]]))
+    >>> f
+    array([[1., 2., 1.]])
+    >>> jac.shape
+    (1, 3, 3)
+    """
 
     name: str
     axis: str
     params: tuple[Param, ...]
-    columns: Callable  #: columns(x, p, jac) → (f (n, m), [∂f/∂p_k (n, m) for each k] or None)
+    columns: Callable
     description: str
-    amplitude: str | None = "height"  #: the parameter the component is linear in (for the linear stage)
-    scale: float | None = None  #: abscissa scale of polynomial components (cm⁻¹)
-    nodes: tuple[float, ...] | None = None  #: node positions of a free-form continuum (cm⁻¹, evenly spaced)
+    amplitude: str | None = "height"
+    scale: float | None = None
+    nodes: tuple[float, ...] | None = None
+    derived: tuple[Derived, ...] = ()
+    support: Support | None = None
+    kernel: Kernel | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
+        """The parameter names, in column order."""
         return tuple(p.name for p in self.params)
 
+    @property
+    def axis_support(self) -> Support:
+        """The declared ``support``, or the default: the ``center`` or ``peak`` parameter on the shift axis."""
+        if self.support is not None:
+            return self.support
+        position = next((k for k in ("center", "peak") if k in self.param_names), None) if self.axis == "shift" else None
+        return Support(position)
+
     def value(self, x, p):
-        """Values only, shape (n, m)."""
+        """Values only, shape (n, m), of ``p`` (n, k) on ``x`` (m,)."""
         return self.columns(x, p, False)[0]
 
     def value_and_jacobian(self, x, p):
@@ -62,24 +241,144 @@ class Component:
 
 
 COMPONENTS: dict[str, Component] = {}
+#: Kernels of the components made by factories (not registered one by one).
+POLYNOMIAL_KERNEL = Kernel("polynomial", 7)
+FREEFORM_KERNEL = Kernel("freeform", 8)
+_FAMILY_KERNELS = (POLYNOMIAL_KERNEL, FREEFORM_KERNEL)
+
+
+def kernel_codes() -> dict[str, int]:
+    """The fused kernels' shape codes, ``{kernel name: code}``, from the registry.
+
+    The numba kernel reads them as module globals and the CUDA kernel gets them as ``#define
+    KERNEL_<NAME> <code>`` prepended to its source, so neither holds a literal code.
+
+    Returns
+    -------
+    dict of str to int
+        Every kernel body a registered component (or a factory family) declares, by code.
+
+    Examples
+    --------
+    >>> kernel_codes()["lorentzian"], kernel_codes()["freeform"]
+    (0, 8)
+    """
+    kernels = [c.kernel for c in COMPONENTS.values() if c.kernel is not None] + list(_FAMILY_KERNELS)
+    return {k.name: k.code for k in sorted(set(kernels), key=lambda k: k.code)}
 
 
 def register(component: Component) -> Component:
-    """Add a component to the registry (names are unique, lower-case)."""
+    """Add a component to the registry.
+
+    Parameters
+    ----------
+    component : Component
+        The new line shape; its name must be new and its kernel (if any) consistent with the others'.
+
+    Returns
+    -------
+    Component
+        ``component`` itself.
+
+    Raises
+    ------
+    ValueError
+        For a name already registered, an unknown axis, an amplitude or support parameter it does
+        not have, or a kernel name or code that another kernel uses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> step = Component("doc_step", "shift", (Param("height", "counts"),),
+    ...                  lambda x, p, jac=True: (p[:, :1] * (x > 0), [x * 0.0 + (x > 0)] if jac else None), "step")
+    >>> register(step).name
+    'doc_step'
+    >>> unregister("doc_step") is step
+    True
+    """
     if component.name in COMPONENTS:
         raise ValueError(f"component {component.name!r} is already registered.")
     if component.axis not in ("shift", "energy"):
         raise ValueError(f"component axis must be 'shift' or 'energy'; got {component.axis!r}.")
+    names = component.param_names
+    if component.amplitude is not None and component.amplitude not in names:
+        raise ValueError(f"component {component.name!r}: amplitude {component.amplitude!r} is not one of its parameters {names}.")
+    position = component.support.position if component.support is not None else None
+    if position is not None and position not in names:
+        raise ValueError(f"component {component.name!r}: support position {position!r} is not one of its parameters {names}.")
+    if component.kernel is not None:
+        for k in [c.kernel for c in COMPONENTS.values() if c.kernel is not None] + list(_FAMILY_KERNELS):
+            if (k.name == component.kernel.name) != (k.code == component.kernel.code):
+                raise ValueError(f"component {component.name!r}: kernel {component.kernel} clashes with kernel {k}.")
     COMPONENTS[component.name] = component
     return component
 
 
+def unregister(name: str) -> Component:
+    """Remove a component from the registry (the inverse of :func:`register`, e.g. after a test).
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+
+    Returns
+    -------
+    Component
+        The component removed.
+
+    Raises
+    ------
+    ValueError
+        When no component of that name is registered.
+
+    Examples
+    --------
+    See :func:`register`.
+    """
+    component = get_component(name)
+    return COMPONENTS.pop(component.name)
+
+
 def component_names() -> list[str]:
+    """The registered component names, sorted.
+
+    Returns
+    -------
+    list of str
+        Registry names.
+
+    Examples
+    --------
+    >>> "espl" in component_names()
+    True
+    """
     return sorted(COMPONENTS)
 
 
 def get_component(name: str) -> Component:
-    """The registered component called ``name`` (case-insensitive); a clear error otherwise."""
+    """The registered component called ``name`` (case-insensitive, ``-`` read as ``_``).
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+
+    Returns
+    -------
+    Component
+        The registered component.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, with the closest valid names.
+
+    Examples
+    --------
+    >>> get_component("Pseudo-Voigt").name
+    'pseudo_voigt'
+    """
     key = str(name).strip().lower().replace("-", "_")
     if key in COMPONENTS:
         return COMPONENTS[key]
@@ -90,6 +389,12 @@ def get_component(name: str) -> Component:
 
 def _cols(p, k):
     return [p[:, i : i + 1] for i in range(k)]
+
+
+# Parameters several shapes share (the same name, unit, bounds and meaning).
+_HEIGHT = Param("height", "counts", 0.0, math.inf)
+_CENTER = Param("center", "cm-1")
+_HWHM = Param("hwhm", "cm-1", 1e-6, math.inf)
 
 
 # ---- Lorentzian -------------------------------------------------------------------------------
@@ -116,6 +421,7 @@ register(
         ),
         _lorentzian,
         "Lorentzian, peak-height form: h·Γ²/((x − x₀)² + Γ²); area π·Γ·h",
+        kernel=Kernel("lorentzian", 0),
     )
 )
 
@@ -125,11 +431,11 @@ def _gaussian(x, p, jac=True):
     xp = get_namespace(x, p)
     center, hwhm, height = _cols(p, 3)
     d = x - center
-    e = xp.exp(-_LN2 * d * d / (hwhm * hwhm))
+    e = xp.exp(-LN2 * d * d / (hwhm * hwhm))
     f = height * e
     if not jac:
         return f, None
-    fd = 2.0 * _LN2 * f * d / hwhm**2
+    fd = 2.0 * LN2 * f * d / hwhm**2
     return f, [fd, fd * d / hwhm, e]
 
 
@@ -137,9 +443,10 @@ register(
     Component(
         "gaussian",
         "shift",
-        (Param("center", "cm-1"), Param("hwhm", "cm-1", 1e-6, math.inf), Param("height", "counts", 0.0, math.inf)),
+        (_CENTER, _HWHM, _HEIGHT),
         _gaussian,
         "Gaussian with half width at half maximum Γ: h·exp(−ln2·(x − x₀)²/Γ²)",
+        kernel=Kernel("gaussian", 1),
     )
 )
 
@@ -162,14 +469,10 @@ register(
     Component(
         "pseudo_voigt",
         "shift",
-        (
-            Param("center", "cm-1"),
-            Param("hwhm", "cm-1", 1e-6, math.inf),
-            Param("eta", "", 0.0, 1.0, "Lorentzian fraction"),
-            Param("height", "counts", 0.0, math.inf),
-        ),
+        (_CENTER, _HWHM, Param("eta", "", 0.0, 1.0, "Lorentzian fraction"), _HEIGHT),
         _pseudo_voigt,
         "pseudo-Voigt: η·Lorentzian + (1 − η)·Gaussian with a shared centre and HWHM",
+        kernel=Kernel("pseudo_voigt", 2),
     )
 )
 
@@ -182,8 +485,8 @@ def _espl(x, p, jac=True):
     den = d * d + hwhm * hwhm
     s = hwhm * hwhm / den
     arg = beta * d
-    free = xp.abs(arg) < _EXP_MAX  # where exp is clipped it is constant in β and x₀
-    ex = xp.exp(xp.clip(arg, -_EXP_MAX, _EXP_MAX))
+    free = xp.abs(arg) < EXP_MAX  # where exp is clipped it is constant in β and x₀
+    ex = xp.exp(xp.clip(arg, -EXP_MAX, EXP_MAX))
     f = height * s * ex
     if not jac:
         return f, None
@@ -198,10 +501,15 @@ register(
             Param("center", "eV", description="Lorentzian centre x₀ (the maximum sits at x₀ + (1 − √(1 − β²Γ²))/β)"),
             Param("hwhm", "eV", 1e-6, math.inf),
             Param("beta", "1/eV", -math.inf, math.inf, "signed Urbach slope; Urbach energy = 1/|β|"),
-            Param("height", "counts", 0.0, math.inf),
+            _HEIGHT,
         ),
         _espl,
         "ESPL band (aS-PL): h·L(x; x₀, Γ)·exp(β·(x − x₀)), evaluated on its window only",
+        derived=(
+            Derived("peak_ev", "eV", "energy of the maximum of the fitted {term} band", lambda c, g, b, h: espl_peak(c, g, b)),
+            Derived("urbach_ev", "eV", "Urbach energy 1/|β| of {term}", lambda c, g, b, h: 1.0 / abs(b)),
+        ),
+        kernel=Kernel("espl", 3),
     )
 )
 
@@ -212,7 +520,7 @@ def _lers(x, p, jac=True):
     width, temperature, height = _cols(p, 3)
     q = HC_OVER_K_CM_K * x / temperature
     small = xp.abs(q) < 1e-6
-    qs = xp.where(small, 1.0, xp.clip(q, -_EXP_MAX, _EXP_MAX))
+    qs = xp.where(small, 1.0, xp.clip(q, -EXP_MAX, EXP_MAX))
     ratio = xp.where(small, 1.0 + q / 2.0 + q * q / 12.0, qs / (-xp.expm1(-qs)))  # q/(1 − e^(−q))
     a = (temperature / HC_OVER_K_CM_K) * ratio  # (n + 1)·Δν̃, finite at 0
     den = x * x + width * width
@@ -220,7 +528,7 @@ def _lers(x, p, jac=True):
     f = height * a * lor
     if not jac:
         return f, None
-    half = xp.clip(q, -_EXP_MAX, _EXP_MAX) / 2.0
+    half = xp.clip(q, -EXP_MAX, EXP_MAX) / 2.0
     sh = xp.where(small, 1.0, half / xp.where(small, 1.0, xp.sinh(half)))  # (q/2)/sinh(q/2)
     da_dt = sh * sh / HC_OVER_K_CM_K  # ∂a/∂T = (q/(2 sinh(q/2)))²·k/hc
     return f, [height * a * (x * x - width * width) / (den * den), height * lor * da_dt, a * lor]
@@ -233,10 +541,12 @@ register(
         (
             Param("width", "cm-1", 1e-3, math.inf, "relaxation width Γ (the 'Urbach energy' of the central peak)"),
             Param("temperature", "K", 1.0, 5000.0, "local temperature"),
-            Param("height", "counts", 0.0, math.inf),
+            _HEIGHT,
         ),
         _lers,
         "l-ERS central peak: A·[n(Δν̃, T) + 1]·Δν̃·Γ/(Δν̃² + Γ²), exact at Δν̃ = 0; Bose–Einstein asymmetry",
+        support=Support(near_zero=300.0, what="central peak"),
+        kernel=Kernel("lers", 4),
     )
 )
 
@@ -262,17 +572,41 @@ register(
         (
             Param("peak", "cm-1", 1e-3, math.inf, "position of the maximum c"),
             Param("log_width", "", 1e-3, 10.0, "width s in ln(Δν̃)"),
-            Param("height", "counts", 0.0, math.inf),
+            _HEIGHT,
         ),
         _hers,
         "h-ERS band: A·exp(−ln²(Δν̃/c)/(2s²)) for Δν̃ > 0, 0 otherwise; heavy tail to large shifts",
+        kernel=Kernel("hers_lognormal", 5),
     )
 )
 
 
 # ---- polynomial baseline ----------------------------------------------------------------------
 def polynomial_component(order: int, scale_cm: float = 4000.0) -> Component:
-    """A polynomial baseline Σ cₖ·(Δν̃/scale)ᵏ, k = 0 … order (linear in every coefficient)."""
+    """A polynomial baseline Σ cₖ·(Δν̃/scale)ᵏ, k = 0 … order, linear in every coefficient.
+
+    Parameters
+    ----------
+    order : int
+        Highest power, ≥ 0.
+    scale_cm : float, optional
+        Abscissa scale (cm⁻¹). Default 4000.
+
+    Returns
+    -------
+    Component
+        ``polynomial<order>`` with coefficients ``c0`` … (counts), run by ``KERNEL_POLYNOMIAL``.
+
+    Raises
+    ------
+    ValueError
+        For a negative or non-integer order.
+
+    Examples
+    --------
+    >>> polynomial_component(2).param_names
+    ('c0', 'c1', 'c2')
+    """
     if order < 0 or int(order) != order:
         raise ValueError(f"polynomial order must be an integer ≥ 0; got {order!r}.")
     order = int(order)
@@ -295,6 +629,7 @@ def polynomial_component(order: int, scale_cm: float = 4000.0) -> Component:
         f"polynomial baseline of order {order} in Δν̃/{scale_cm:g} cm⁻¹",
         amplitude=None,
         scale=scale_cm,
+        kernel=POLYNOMIAL_KERNEL,
     )
 
 
@@ -329,17 +664,41 @@ register(
         ),
         _raman_pair,
         "Raman line at +ν with its anti-Stokes partner at −ν, heights in the Bose–Einstein ratio exp(−hcν/kT)",
+        support=Support("center", mirrored=True),  # the line shows at +ν and at −ν
+        kernel=Kernel("raman_pair", 6),
     )
 )
 
 
 def freeform_component(n_nodes: int, low: float, high: float) -> Component:
-    """A free-form continuum: amplitudes c₀ … c_{K−1} ≥ 0 on K evenly spaced nodes over [low, high] (cm⁻¹).
+    """A free-form continuum: amplitudes c₀ … c_{K−1} ≥ 0 on K evenly spaced nodes over [low, high].
 
     The continuum is the piecewise-linear interpolation of the node amplitudes (hat functions), zero
     outside the window, and linear in every amplitude. Its smoothness comes from a second-difference
     penalty on the amplitudes that the model adds to χ² (the ``smoothness`` of a ``freeform`` term):
     a Whittaker/P-spline-style regularised reconstruction for bands without an agreed line shape (h-ERS).
+
+    Parameters
+    ----------
+    n_nodes : int
+        Number of nodes K, ≥ 3.
+    low, high : float
+        The window (cm⁻¹), low < high.
+
+    Returns
+    -------
+    Component
+        ``freeform<K>`` with amplitudes ``c0`` … (counts), run by ``KERNEL_FREEFORM``.
+
+    Raises
+    ------
+    ValueError
+        For fewer than 3 nodes or an empty window.
+
+    Examples
+    --------
+    >>> freeform_component(5, 0.0, 400.0).nodes
+    (0.0, 100.0, 200.0, 300.0, 400.0)
     """
     if int(n_nodes) != n_nodes or n_nodes < 3:
         raise ValueError(f"a free-form continuum needs an integer number of nodes ≥ 3; got {n_nodes!r}.")
@@ -368,4 +727,5 @@ def freeform_component(n_nodes: int, low: float, high: float) -> Component:
         f"free-form continuum on {n_nodes} nodes over {low:g}…{high:g} cm⁻¹",
         amplitude=None,
         nodes=tuple(nodes),
+        kernel=FREEFORM_KERNEL,
     )

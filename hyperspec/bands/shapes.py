@@ -8,6 +8,8 @@ unchanged on NumPy and CuPy arrays. Heights are peak heights unless stated.
 from __future__ import annotations
 
 from hyperspec._backend import get_namespace
+from hyperspec.bands.constants import EXP_MAX as _EXP_MAX
+from hyperspec.bands.constants import HC_OVER_K_CM_K, LN2
 
 __all__ = [
     "HC_OVER_K_CM_K",
@@ -23,10 +25,7 @@ __all__ = [
     "polynomial",
 ]
 
-#: hc/k in cm·K (second radiation constant): hc·Δν̃/kT = 1.438777·Δν̃[cm⁻¹]/T[K].
-HC_OVER_K_CM_K = 1.438776877
-#: Largest argument passed to exp (float64 overflows past ~709).
-_EXP_MAX = 700.0
+# HC_OVER_K_CM_K (hc/k, cm·K) and the exp clip live in hyperspec.bands.constants (one copy for the kernels too).
 
 
 def lorentzian(x, center, hwhm, height=1.0):
@@ -39,7 +38,7 @@ def gaussian(x, center, hwhm, height=1.0):
     """Gaussian with half width at half maximum ``hwhm``: height · exp(−ln2·(x − x₀)²/Γ²)."""
     xp = get_namespace(x)
     d = (x - center) / hwhm
-    return height * xp.exp(-0.6931471805599453 * d * d)
+    return height * xp.exp(-LN2 * d * d)
 
 
 def pseudo_voigt(x, center, hwhm, eta, height=1.0):

@@ -10,15 +10,24 @@ References: the ``xp`` path of ``CompositeModel`` on CuPy (and the numba kernel 
 ``normal_equations_reference``; the ``gpu`` tests compare them, and a CPU test runs the source as C++
 (threads and a barrier standing in for a thread block). **Opt-in until it has run on a GPU**: ``HYPERSPEC_CUDA_KERNELS=1`` (or
 ``CompositeModel(..., fused=True)`` on CuPy) selects it; otherwise CuPy runs the ``xp`` path.
+
+The source is completed at load time by :func:`kernel_source`: the shape codes (``#define
+KERNEL_<NAME>``) from the component registry, the constants from ``hyperspec.bands.constants`` and
+the term tables' parameter list (``TERM_TABLES``), so ``kernels/fused_model.cu`` holds no copy of them.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+
 import numpy as np
 
+from hyperspec.bands.components import kernel_codes
+from hyperspec.bands.constants import KERNEL_CONSTANTS
 from hyperspec.fit._fused import FusedModel
 
-__all__ = ["CudaFusedModel", "normal_equations_reference", "normal_tile", "normal_pairs"]
+__all__ = ["CudaFusedModel", "kernel_source", "normal_equations_reference", "normal_tile", "normal_pairs"]
 
 _THREADS = 128
 _MAX_GRID_Y = 65535
@@ -57,10 +66,44 @@ def normal_equations_reference(value_and_jacobian, p, y, sw):
     return xp.matmul(jw, xp.swapaxes(jw, 1, 2)), xp.matmul(jw, r[:, :, None])[:, :, 0], xp.sum(r * r, axis=1)
 
 
+#: The term tables of ``FusedModel.args`` as CUDA parameters (after the axes and ``p``), in that order.
+_TERM_TABLES = (
+    ("long long", "codes"),
+    ("unsigned char", "on_energy"),
+    ("long long", "starts"),
+    ("long long", "counts"),
+    ("long long", "slots"),
+    ("real", "fixed"),
+    ("long long", "j_lo"),
+    ("long long", "j_hi"),
+    ("real", "scale"),
+    ("real", "node_start"),
+)
+
+
+def kernel_source() -> str:
+    """The CUDA source of the fused kernels, completed from the registry (without ``REAL_T``, which the builder adds).
+
+    Prepends ``#define KERNEL_<NAME> <code>`` for every kernel of ``kernel_codes()`` and the constants
+    of ``KERNEL_CONSTANTS``, and writes the term tables' parameters where ``TERM_TABLES`` stands.
+    """
+    return _kernel_source(tuple(kernel_codes().items()))
+
+
+@functools.lru_cache(maxsize=8)
+def _kernel_source(codes: tuple[tuple[str, int], ...]) -> str:
+    from hyperspec import _kernels  # noqa: PLC0415
+
+    defines = [f"#define KERNEL_{name.upper()} {code}" for name, code in codes]
+    defines += [f"#define {name} ((real){value!r})" for name, value in KERNEL_CONSTANTS.items()]
+    tables = ", ".join(f"const {ctype}* __restrict__ {name}" for ctype, name in _TERM_TABLES)
+    return "\n".join(defines) + "\n" + re.sub(r"\bTERM_TABLES,", tables + ",", _kernels.source("fused_model"))
+
+
 def _kernel(name: str = "fused_model"):
     from hyperspec import _kernels  # noqa: PLC0415
 
-    return _kernels.function("fused_model", name)
+    return _kernels.function("fused_model", name, code=kernel_source())
 
 
 class CudaFusedModel:

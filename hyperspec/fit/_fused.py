@@ -5,6 +5,10 @@ some 200 passes over an (n, m) array per evaluation. This kernel walks each pixe
 and keeps every intermediate in registers. It is an optional accelerator: used when numba imports
 and every term is a built-in component; the NumPy path is its reference (tests compare the two)
 and the fallback. The kernel is serial and releases the GIL: dask chunks are the parallel unit.
+
+A term runs fused when its component declares a ``kernel`` (``hyperspec.bands.components.Kernel``):
+its code (``kernel_codes()``, from the registry) selects the body in both kernels. ``scale`` and
+``node_start`` carry a polynomial's abscissa scale or a free-form continuum's node start and spacing.
 """
 
 from __future__ import annotations
@@ -14,12 +18,9 @@ import functools
 import numpy as np
 
 from hyperspec._backend import numba_available, to_numpy
+from hyperspec.bands.components import kernel_codes
 
 __all__ = ["available", "FusedModel"]
-
-_CODES = {"lorentzian": 0, "gaussian": 1, "pseudo_voigt": 2, "espl": 3, "lers": 4, "hers_lognormal": 5, "raman_pair": 6}
-_POLY = 7
-_FREEFORM = 8
 
 
 def available() -> bool:
@@ -40,19 +41,16 @@ class FusedModel:
     def __init__(self, model):
         codes, on_energy, starts, counts, slots, fixed, lo, hi, scale, node_start = [], [], [], [], [], [], [], [], [], []
         shift = to_numpy(model.shift).astype(np.float64)
+        kernel_code = kernel_codes()
         for term in model.terms:
-            name = term.component.name
-            if name in _CODES:
-                code = _CODES[name]
-                poly_scale = 1.0
-            elif term.component.scale is not None and term.component.amplitude is None:
-                code = _POLY
-                poly_scale = float(term.component.scale)
-            elif term.component.nodes is not None:
-                code = _FREEFORM
-                poly_scale = term.component.nodes[1] - term.component.nodes[0]  # node spacing
+            comp = term.component
+            if comp.kernel is None or kernel_code.get(comp.kernel.name) != comp.kernel.code:
+                raise NotImplementedError(f"component {comp.name!r} has no fused kernel")
+            code = comp.kernel.code
+            if comp.nodes is not None:  # free-form continuum: node spacing
+                poly_scale = comp.nodes[1] - comp.nodes[0]
             else:
-                raise NotImplementedError(f"component {name!r} has no fused kernel")
+                poly_scale = 1.0 if comp.scale is None else float(comp.scale)
             codes.append(code)
             on_energy.append(term.component.axis == "energy")
             starts.append(len(slots))

@@ -2,6 +2,10 @@
 
 Module-level functions, so that numba's on-disk cache holds across processes (a closure recompiles
 in every new process, ≈2.5 s).
+
+The shape codes (``KERNEL_<NAME>``) and constants are module globals read from the component
+registry (``hyperspec.bands.components.kernel_codes``) and ``hyperspec.bands.constants``; numba
+compiles them in as constants. A code without a body here evaluates to NaN, never to a silent zero.
 """
 
 import math
@@ -9,9 +13,21 @@ import math
 import numba
 import numpy as np
 
-_K = 1.438776877  # hc/k, cm·K
-_EXP_MAX = 700.0
-_LN2 = math.log(2.0)
+from hyperspec.bands.components import kernel_codes
+from hyperspec.bands.constants import EXP_MAX as _EXP_MAX
+from hyperspec.bands.constants import HC_OVER_K_CM_K as _K
+from hyperspec.bands.constants import LN2 as _LN2
+
+_CODES = kernel_codes()
+KERNEL_LORENTZIAN = _CODES["lorentzian"]
+KERNEL_GAUSSIAN = _CODES["gaussian"]
+KERNEL_PSEUDO_VOIGT = _CODES["pseudo_voigt"]
+KERNEL_ESPL = _CODES["espl"]
+KERNEL_LERS = _CODES["lers"]
+KERNEL_HERS_LOGNORMAL = _CODES["hers_lognormal"]
+KERNEL_RAMAN_PAIR = _CODES["raman_pair"]
+KERNEL_POLYNOMIAL = _CODES["polynomial"]
+KERNEL_FREEFORM = _CODES["freeform"]
 
 
 @numba.njit(inline="always")
@@ -66,12 +82,12 @@ def evaluate(
                 sl[q] = s if s >= 0 else n_free
             code = codes[t]
             xs = energy if on_energy[t] else shift
-            if code == 0 or code == 6:  # Lorentzian; 6: with its anti-Stokes partner
+            if code == KERNEL_LORENTZIAN or code == KERNEL_RAMAN_PAIR:  # with its anti-Stokes partner
                 c, g, h = tp[0], tp[1], tp[2]
                 g2 = g * g
                 r = 0.0
                 temp = 1.0
-                if code == 6:
+                if code == KERNEL_RAMAN_PAIR:
                     temp = tp[3]
                     r = math.exp(-_K * c / temp)
                 for j in range(j_lo[t], j_hi[t]):
@@ -82,7 +98,7 @@ def evaluate(
                     v = h * sv
                     fd = 2.0 * v * dd / den
                     d0, d1, d2 = fd, fd * dd / g, sv
-                    if code == 6:
+                    if code == KERNEL_RAMAN_PAIR:
                         e2 = x + c
                         den2 = e2 * e2 + g2
                         s2 = g2 / den2
@@ -99,17 +115,17 @@ def evaluate(
                         _put(j_out, i, sl[0], j, d0, assign)
                         _put(j_out, i, sl[1], j, d1, assign)
                         _put(j_out, i, sl[2], j, d2, assign)
-            elif code == 1 or code == 2:  # Gaussian / pseudo-Voigt
+            elif code == KERNEL_GAUSSIAN or code == KERNEL_PSEUDO_VOIGT:
                 c, g = tp[0], tp[1]
-                eta = tp[2] if code == 2 else 1.0
-                h = tp[2] if code == 1 else tp[3]
+                eta = tp[2] if code == KERNEL_PSEUDO_VOIGT else 1.0
+                h = tp[2] if code == KERNEL_GAUSSIAN else tp[3]
                 g2 = g * g
                 for j in range(j_lo[t], j_hi[t]):
                     dd = xs[j] - c
                     e = math.exp(-_LN2 * dd * dd / g2)
                     fg = h * e
                     fdg = 2.0 * _LN2 * fg * dd / g2
-                    if code == 1:
+                    if code == KERNEL_GAUSSIAN:
                         f_out[i, j] += fg
                         if want_jac:
                             _put(j_out, i, sl[0], j, fdg, assign)
@@ -126,7 +142,7 @@ def evaluate(
                             _put(j_out, i, sl[1], j, (eta * fdl + (1.0 - eta) * fdg) * dd / g, assign)
                             _put(j_out, i, sl[2], j, fl - fg, assign)
                             _put(j_out, i, sl[3], j, eta * slr + (1.0 - eta) * e, assign)
-            elif code == 3:  # ESPL
+            elif code == KERNEL_ESPL:
                 c, g, beta, h = tp[0], tp[1], tp[2], tp[3]
                 g2 = g * g
                 for j in range(j_lo[t], j_hi[t]):
@@ -143,7 +159,7 @@ def evaluate(
                         _put(j_out, i, sl[1], j, 2.0 * v * dd * dd / (g * den), assign)
                         _put(j_out, i, sl[2], j, v * dd if free else 0.0, assign)
                         _put(j_out, i, sl[3], j, sv * ex, assign)
-            elif code == 4:  # l-ERS
+            elif code == KERNEL_LERS:
                 w, temp, h = tp[0], tp[1], tp[2]
                 w2 = w * w
                 for j in range(j_lo[t], j_hi[t]):
@@ -162,7 +178,7 @@ def evaluate(
                         _put(j_out, i, sl[0], j, h * a * (x * x - w2) / (den * den), assign)
                         _put(j_out, i, sl[1], j, h * lor * sh * sh / _K, assign)
                         _put(j_out, i, sl[2], j, a * lor, assign)
-            elif code == 5:  # h-ERS log-normal (zero for shifts ≤ 0)
+            elif code == KERNEL_HERS_LOGNORMAL:  # zero for shifts ≤ 0
                 c, sw, h = tp[0], tp[1], tp[2]
                 s2w = 2.0 * sw * sw
                 for j in range(j_lo[t], j_hi[t]):
@@ -182,7 +198,7 @@ def evaluate(
                         _put(j_out, i, sl[0], j, fl / c, assign)
                         _put(j_out, i, sl[1], j, fl * ln / sw, assign)
                         _put(j_out, i, sl[2], j, e, assign)
-            elif code == 8:  # free-form continuum: linear interpolation between nodes (start, step)
+            elif code == KERNEL_FREEFORM:  # linear interpolation between nodes (start, step)
                 start, step = node_start[t], scale[t]
                 for j in range(j_lo[t], j_hi[t]):
                     u = (xs[j] - start) / step
@@ -194,7 +210,7 @@ def evaluate(
                             _put(j_out, i, sl[q], j, 0.0, assign)
                         _put(j_out, i, sl[kk], j, 1.0 - frac, assign)
                         _put(j_out, i, sl[kk + 1], j, frac, assign)
-            else:  # polynomial in x/scale
+            elif code == KERNEL_POLYNOMIAL:  # in x/scale
                 for j in range(j_lo[t], j_hi[t]):
                     u = xs[j] / scale[t]
                     pw = 1.0
@@ -205,3 +221,6 @@ def evaluate(
                             _put(j_out, i, sl[q], j, pw, assign)
                         pw *= u
                     f_out[i, j] += v
+            else:  # a code without a body here: NaN, never a silent zero
+                for j in range(j_lo[t], j_hi[t]):
+                    f_out[i, j] = math.nan

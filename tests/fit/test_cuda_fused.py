@@ -115,16 +115,17 @@ def test_kernel_source_ships_and_the_cuda_path_is_opt_in():
 def _launch(kernel: str, grid, block, args, shared_mem=0):
     """Launch ``kernel`` of kernels/fused_model.cu (float64) on the CPU through the fake device's C++ build;
     NumPy arguments are wrapped as device arrays in place (the kernel writes into them)."""
-    from hyperspec import _kernels
+    from hyperspec.fit._cuda_fused import kernel_source
     from tests import fake_cupy
 
-    module = fake_cupy.RawModule(code="#define REAL_T double\n" + _kernels.source("fused_model"))
+    module = fake_cupy.RawModule(code="#define REAL_T double\n" + kernel_source())
     wrapped = [fake_cupy.ndarray(a) if isinstance(a, np.ndarray) else a for a in args]
     module.get_function(kernel)(grid, block, wrapped, shared_mem=shared_mem)
 
 
-def ptx_compiles(tmp_path, name: str) -> None:
-    """The CUDA compiler accepts kernel source ``name`` in double and float (PTX, no GPU needed), when nvcc is here."""
+def ptx_compiles(tmp_path, name: str, code: str | None = None) -> None:
+    """The CUDA compiler accepts kernel source ``name`` (or its completed ``code``) in double and float (PTX,
+    no GPU needed), when nvcc is here."""
     import shutil
     import subprocess
 
@@ -133,7 +134,7 @@ def ptx_compiles(tmp_path, name: str) -> None:
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         return
-    (tmp_path / f"{name}.cu").write_text(_kernels.source(name))
+    (tmp_path / f"{name}.cu").write_text(_kernels.source(name) if code is None else code)
     for real in ("double", "float"):
         cmd = [nvcc, "-ptx", f"-DREAL_T={real}", str(tmp_path / f"{name}.cu"), "-o", str(tmp_path / f"{name}_{real}.ptx")]
         subprocess.run(cmd, check=True, capture_output=True, timeout=300)
@@ -149,9 +150,10 @@ def _tables(tables, p):
 def test_kernel_source_run_as_cpp_equals_the_numba_kernel(tmp_path):
     """The CUDA source compiled as plain C++ (the whole thread grid, thread by thread) gives what the
     xp path gives, on every preset: the port's arithmetic is checked without a GPU or CuPy."""
+    from hyperspec.fit._cuda_fused import kernel_source
     from hyperspec.fit._fused import FusedModel
 
-    ptx_compiles(tmp_path, "fused_model")
+    ptx_compiles(tmp_path, "fused_model", kernel_source())
     shift = np.linspace(-1800.0, 2200.0, 400)
     energy = 1239.84198 / (1e7 / (1e7 / 633.0 - shift))
     for name in PRESETS:
