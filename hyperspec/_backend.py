@@ -213,7 +213,18 @@ def kernel_engine(xp: ModuleType = np, kernels: str | None = None) -> str:
 
 @functools.lru_cache(maxsize=1)
 def numba_available() -> bool:
-    """True when numba imports (the ``fast`` extra): the compiled CPU kernels can run."""
+    """True when numba imports (the ``fast`` extra): the compiled CPU kernels can run.
+
+    Returns
+    -------
+    bool
+        Whether ``import numba`` succeeds (cached).
+
+    Examples
+    --------
+    >>> isinstance(numba_available(), bool)
+    True
+    """
     try:
         import numba  # noqa: F401, PLC0415
     except Exception:  # a broken numba must not break hyperspec
@@ -223,7 +234,21 @@ def numba_available() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def gpu_available() -> tuple[bool, str]:
-    """Return ``(usable, reason)``: whether CuPy imports and sees a CUDA device."""
+    """Return ``(usable, reason)``: whether CuPy imports and sees a CUDA device.
+
+    Returns
+    -------
+    usable : bool
+        CuPy imports and CUDA device 0 answers (cached).
+    reason : str
+        The device's name, or why it cannot be used.
+
+    Examples
+    --------
+    >>> ok, why = gpu_available()
+    >>> isinstance(ok, bool) and isinstance(why, str)
+    True
+    """
     try:
         import cupy  # noqa: PLC0415
     except ImportError:
@@ -310,7 +335,26 @@ def resolve_backend(backend: str | Backend | None = None, *, kernels: str | None
 def get_namespace(*arrays) -> ModuleType:
     """Return the array namespace (``numpy`` or ``cupy``) of the given arrays.
 
-    Raises ``TypeError`` when NumPy and CuPy arrays are mixed.
+    Parameters
+    ----------
+    *arrays
+        Arrays (NumPy or CuPy) and scalars; anything that is not an array is ignored.
+
+    Returns
+    -------
+    module
+        ``cupy`` when any argument is a CuPy array, ``numpy`` otherwise.
+
+    Raises
+    ------
+    TypeError
+        When NumPy and CuPy arrays are mixed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> get_namespace(np.arange(3.0), 1.0).__name__
+    'numpy'
     """
     names = {type(a).__module__.split(".")[0] for a in arrays if hasattr(a, "__array_namespace__") or isinstance(a, np.ndarray)}
     names.discard("numpy")
@@ -326,7 +370,25 @@ def get_namespace(*arrays) -> ModuleType:
 
 
 def to_numpy(array) -> np.ndarray:
-    """Return a NumPy array from a NumPy or CuPy array (copying from the device if needed)."""
+    """Return a NumPy array from a NumPy or CuPy array (copying from the device if needed).
+
+    Parameters
+    ----------
+    array : array_like
+        A NumPy or CuPy array (or anything ``numpy.asarray`` takes).
+
+    Returns
+    -------
+    numpy.ndarray
+        The same array on the host (not copied when it is already one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.arange(3.0)
+    >>> to_numpy(a) is a
+    True
+    """
     return array.get() if on_device(array) else np.asarray(array)
 
 
@@ -350,20 +412,78 @@ def cuda_kernels_enabled() -> bool:
 
 
 def on_device(array) -> bool:
-    """True for a CuPy (device) array."""
+    """True for a CuPy (device) array.
+
+    Parameters
+    ----------
+    array : object
+        Any object.
+
+    Returns
+    -------
+    bool
+        Whether it is a CuPy array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> on_device(np.zeros(2))
+    False
+    """
     return type(array).__module__.split(".")[0] == "cupy"
 
 
 def like(array, reference):
-    """``array`` where ``reference`` lives: left on the device when ``reference`` is a device array,
-    copied to the host otherwise. A step given device data returns device data, so a chain of steps
-    moves each block to the GPU once (the pipeline) while host callers still get NumPy."""
+    """``array`` where ``reference`` lives: on the device when ``reference`` is a device array, else on the host.
+
+    A step given device data returns device data, so a chain of steps moves each block to the GPU
+    once (the pipeline) while host callers still get NumPy.
+
+    Parameters
+    ----------
+    array : array
+        A NumPy or CuPy array (a step's result).
+    reference : array
+        The step's input.
+
+    Returns
+    -------
+    array
+        ``array`` unchanged when ``reference`` is on the device, else ``to_numpy(array)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> like(np.ones(2), np.zeros(2))
+    array([1., 1.])
+    """
     return array if on_device(reference) else to_numpy(array)
 
 
 def host_to_like(array, reference):
-    """A host array (e.g. a mask or weights along the spectral axis) moved to where ``reference`` lives,
-    so that it can meet ``reference`` in one operation (CuPy refuses NumPy operands)."""
+    """A host array (e.g. a mask or weights along the spectral axis) moved to where ``reference`` lives.
+
+    So that it can meet ``reference`` in one operation (CuPy refuses NumPy operands).
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        A host array.
+    reference : array
+        A NumPy or CuPy array.
+
+    Returns
+    -------
+    array
+        ``array`` itself for a host ``reference``, ``cupy.asarray(array)`` for a device one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.ones(3, dtype=bool)
+    >>> host_to_like(m, np.zeros(3)) is m
+    True
+    """
     if not on_device(reference):
         return array
     import cupy  # noqa: PLC0415
@@ -379,10 +499,19 @@ def single_threaded_blas():
     dask threads at once; a multi-threaded BLAS inside each oversubscribes the cores (measured on
     2 cores: ``decompose`` 132 → 202 px/s). The limit is process-wide and must be set and restored by
     the thread that starts the computation: OpenBLAS does not raise its thread count again from a
-    worker thread. ``hyperspec.decompose`` does this itself for in-memory input, the CLI for every run::
+    worker thread. ``hyperspec.decompose`` does this itself for in-memory input, the CLI for every run.
 
-        with hyperspec.single_threaded_blas():
-            results = hyperspec.decompose(lazy_map).compute()
+    Yields
+    ------
+    None
+        BLAS runs on one thread inside the ``with`` block; the previous limits are restored after it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with single_threaded_blas():
+    ...     float(np.linalg.inv(np.eye(2) * 2.0)[0, 0])
+    0.5
     """
     from threadpoolctl import threadpool_limits  # noqa: PLC0415
 

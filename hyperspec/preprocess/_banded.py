@@ -32,7 +32,33 @@ _CUDA_PIXELS = 16384  # pixels per kernel launch: bounds the factor's scratch ((
 
 
 def difference_penalty(m: int, diff_order: int, lam: float) -> np.ndarray:
-    """The lower bands (d+1, m) of λ·DᵀD, D the (m−d, m) matrix of ``diff_order``-th differences."""
+    """The lower bands (d+1, m) of λ·DᵀD, D the (m−d, m) matrix of ``diff_order``-th differences.
+
+    Parameters
+    ----------
+    m : int
+        Number of channels.
+    diff_order : int
+        Order d ≥ 1 of the differences.
+    lam : float
+        The smoothness λ.
+
+    Returns
+    -------
+    numpy.ndarray, shape (d+1, m)
+        ``bands[q, j] = (λ·DᵀD)[j + q, j]``.
+
+    Raises
+    ------
+    ValueError
+        For ``diff_order`` < 1 or ``m`` ≤ ``diff_order``.
+
+    Examples
+    --------
+    >>> difference_penalty(4, 1, 1.0)
+    array([[ 1.,  2.,  2.,  1.],
+           [-1., -1., -1.,  0.]])
+    """
     d = int(diff_order)
     if d < 1:
         raise ValueError(f"diff_order must be ≥ 1; got {diff_order}.")

@@ -1,5 +1,4 @@
-"""Baselines, batched over pixels: the asymmetric-least-squares family, (modified) polynomials,
-quantile regression and LOESS.
+"""Baselines, batched over pixels: least squares (asls, arpls, airpls), polynomials, quantiles, LOESS.
 
 Definitions, defaults and stopping rules are those of pybaselines 1.2 (``Baseline.asls``, ``arpls``,
 ``airpls``, ``poly``, ``modpoly``, ``quant_reg``, ``loess``), so a user can switch without surprises; every pixel stops on its
@@ -127,7 +126,49 @@ def _whittaker_loop(y, w, lam, diff_order, rounds, update, engine, kernel=None):
 
 
 def asls(y, lam=1e6, p=1e-2, diff_order=2, max_iter=50, tol=1e-3, weights=None, *, engine="auto"):
-    """Asymmetric least squares (Eilers & Boelens 2005): weights ``p`` above the baseline, ``1 − p`` below."""
+    """Asymmetric least squares (Eilers & Boelens 2005): weights ``p`` above the baseline, ``1 − p`` below.
+
+    Parameters
+    ----------
+    y : array, shape (n, m) or (m,)
+        Spectra, one per row (counts; NumPy or CuPy).
+    lam : float, optional
+        Smoothness λ of the penalty λ·‖Dᵈz‖² (default 1e6).
+    diff_order : int, optional
+        Order d of the differences D (default 2).
+    max_iter : int, optional
+        Reweighting rounds after the first solve (default 50).
+    tol : float, optional
+        A row stops when the relative change of its weights falls below ``tol`` (default 1e-3).
+    weights : array, shape (m,) or (n, m), optional
+        Initial weights (default 1).
+    p : float, optional
+        Weight of points above the baseline, 0 < p < 1 (default 0.01).
+    engine : {"auto", "numba", "cuda", "xp"}, optional
+        ``"auto"``: what ``hyperspec._backend.kernel_engine`` allows for these arrays (``HYPERSPEC_KERNELS``);
+        the others force that engine.
+
+    Returns
+    -------
+    baseline : array, shape (n, m)
+        The baselines (float64, the namespace of ``y``; NaN for rows with NaN/inf).
+    info : dict
+        ``weights``, ``n_iter`` and ``converged`` per row, and ``engine`` (which ran).
+
+    Raises
+    ------
+    ValueError
+        For p outside (0, 1), an unknown engine, or one these arrays cannot use.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0.0, 1.0, 200)
+    >>> y = 10.0 + 5.0 * x + 50.0 * np.exp(-(((x - 0.5) / 0.01) ** 2))
+    >>> base, info = asls(y, lam=1e5, p=0.01)
+    >>> base.shape, bool(abs(base[0, 20] - y[20]) < 1.0)
+    ((1, 200), True)
+    """
     if not 0 < p < 1:
         raise ValueError(f"p must be between 0 and 1; got {p}.")
     xp = get_namespace(y)
@@ -143,7 +184,47 @@ def asls(y, lam=1e6, p=1e-2, diff_order=2, max_iter=50, tol=1e-3, weights=None, 
 
 
 def arpls(y, lam=1e5, diff_order=2, max_iter=50, tol=1e-3, weights=None, *, engine="auto"):
-    """Asymmetrically reweighted penalised least squares (Baek et al. 2015): logistic weights from the negative residuals."""
+    """Asymmetrically reweighted penalised least squares (Baek et al. 2015): logistic weights from negative residuals.
+
+    Parameters
+    ----------
+    y : array, shape (n, m) or (m,)
+        Spectra, one per row (counts; NumPy or CuPy).
+    lam : float, optional
+        Smoothness λ of the penalty λ·‖Dᵈz‖² (default 1e5).
+    diff_order : int, optional
+        Order d of the differences D (default 2).
+    max_iter : int, optional
+        Reweighting rounds after the first solve (default 50).
+    tol : float, optional
+        A row stops when the relative change of its weights falls below ``tol`` (default 1e-3).
+    weights : array, shape (m,) or (n, m), optional
+        Initial weights (default 1).
+    engine : {"auto", "numba", "cuda", "xp"}, optional
+        ``"auto"``: what ``hyperspec._backend.kernel_engine`` allows for these arrays (``HYPERSPEC_KERNELS``);
+        the others force that engine.
+
+    Returns
+    -------
+    baseline : array, shape (n, m)
+        The baselines (float64, the namespace of ``y``; NaN for rows with NaN/inf).
+    info : dict
+        ``weights``, ``n_iter`` and ``converged`` per row, and ``engine`` (which ran).
+
+    Raises
+    ------
+    ValueError
+        For an unknown engine, or one these arrays cannot use.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0.0, 1.0, 200)
+    >>> y = 10.0 + 5.0 * x + 50.0 * np.exp(-(((x - 0.5) / 0.01) ** 2))
+    >>> base, info = arpls(y, lam=1e5)
+    >>> base.shape, bool(abs(base[0, 20] - y[20]) < 1.0)
+    ((1, 200), True)
+    """
     xp = get_namespace(y)
     y = _rows(y, xp)
     w = _initial_weights(weights, *y.shape, xp)
@@ -161,7 +242,49 @@ def arpls(y, lam=1e5, diff_order=2, max_iter=50, tol=1e-3, weights=None, *, engi
 
 
 def airpls(y, lam=1e6, diff_order=2, max_iter=50, tol=1e-3, weights=None, normalize_weights=False, *, engine="auto"):
-    """Adaptive iteratively reweighted penalised least squares (Zhang et al. 2010)."""
+    """Adaptive iteratively reweighted penalised least squares (Zhang et al. 2010).
+
+    Parameters
+    ----------
+    y : array, shape (n, m) or (m,)
+        Spectra, one per row (counts; NumPy or CuPy).
+    lam : float, optional
+        Smoothness λ of the penalty λ·‖Dᵈz‖² (default 1e6).
+    diff_order : int, optional
+        Order d of the differences D (default 2).
+    max_iter : int, optional
+        Reweighting rounds after the first solve (default 50).
+    tol : float, optional
+        A row stops when its negative residuals, ‖r⁻‖₁ / ‖y‖₁, fall below ``tol`` (default 1e-3).
+    weights : array, shape (m,) or (n, m), optional
+        Initial weights (default 1).
+    normalize_weights : bool, optional
+        Scale the weights to at most 1 each round, as pybaselines' option (default False).
+    engine : {"auto", "numba", "cuda", "xp"}, optional
+        ``"auto"``: what ``hyperspec._backend.kernel_engine`` allows for these arrays (``HYPERSPEC_KERNELS``);
+        the others force that engine.
+
+    Returns
+    -------
+    baseline : array, shape (n, m)
+        The baselines (float64, the namespace of ``y``; NaN for rows with NaN/inf).
+    info : dict
+        ``weights``, ``n_iter`` and ``converged`` per row, and ``engine`` (which ran).
+
+    Raises
+    ------
+    ValueError
+        For an unknown engine, or one these arrays cannot use.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0.0, 1.0, 200)
+    >>> y = 10.0 + 5.0 * x + 50.0 * np.exp(-(((x - 0.5) / 0.01) ** 2))
+    >>> base, info = airpls(y, lam=1e5)
+    >>> base.shape, bool(abs(base[0, 20] - y[20]) < 1.0)
+    ((1, 200), True)
+    """
     xp = get_namespace(y)
     y = _rows(y, xp)
     w = _initial_weights(weights, *y.shape, xp)
@@ -186,7 +309,41 @@ def airpls(y, lam=1e6, diff_order=2, max_iter=50, tol=1e-3, weights=None, normal
 
 
 def whittaker_smooth(y, lam=1e6, diff_order=2, weights=None, *, engine="auto"):
-    """The Whittaker smoother (Eilers 2003): ``(W + λDᵀD)⁻¹ W y`` per row; returns ``(smooth, engine)``."""
+    """The Whittaker smoother (Eilers 2003): ``(W + λDᵀD)⁻¹ W y`` per row.
+
+    Parameters
+    ----------
+    y : array, shape (n, m) or (m,)
+        Spectra, one per row (counts; NumPy or CuPy).
+    lam : float, optional
+        Smoothness λ (default 1e6).
+    diff_order : int, optional
+        Order d of the differences D (default 2).
+    weights : array, shape (m,) or (n, m), optional
+        Weights W (default 1).
+    engine : {"auto", "numba", "cuda", "xp"}, optional
+        ``"auto"``: what ``hyperspec._backend.kernel_engine`` allows for these arrays (``HYPERSPEC_KERNELS``);
+        the others force that engine.
+
+    Returns
+    -------
+    smooth : array, shape (n, m)
+        The smoothed rows (float64, the namespace of ``y``).
+    engine : str
+        Which engine ran (``"numba"``, ``"cuda"`` or ``"xp"``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown engine, or one these arrays cannot use.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z, engine = whittaker_smooth(np.arange(10.0), lam=1e3, engine="xp")
+    >>> bool(np.allclose(z, np.arange(10.0))), engine
+    (True, 'xp')
+    """
     xp = get_namespace(y)
     y = _rows(y, xp)
     w = _initial_weights(weights, *y.shape, xp)
@@ -223,7 +380,40 @@ def _poly_fit(V, pinv, sw, y, xp):
 
 
 def poly(y, x=None, poly_order=2, weights=None):
-    """Weighted least-squares polynomial of ``poly_order`` (x mapped onto [−1, 1])."""
+    """Weighted least-squares polynomial of ``poly_order`` (x mapped onto [−1, 1]).
+
+    Parameters
+    ----------
+    y : array, shape (n, m) or (m,)
+        Spectra, one per row (counts; NumPy or CuPy).
+    x : array, shape (m,), optional
+        The spectral axis (e.g. Raman shift, cm⁻¹), mapped onto [−1, 1]; default evenly spaced.
+    poly_order : int, optional
+        Degree of the polynomial (default 2).
+    weights : array, shape (m,), optional
+        Weights of the channels (default 1).
+
+    Returns
+    -------
+    baseline : array, shape (n, m)
+        The baselines (float64, the namespace of ``y``; NaN for rows with NaN/inf).
+    info : dict
+        ``weights``, ``n_iter`` and ``converged`` per row, and ``engine`` (which ran).
+
+    Raises
+    ------
+    ValueError
+        For an ``x`` whose shape is not (m,).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0.0, 1.0, 200)
+    >>> y = 10.0 + 5.0 * x + 50.0 * np.exp(-(((x - 0.5) / 0.01) ** 2))
+    >>> base, info = poly(y, x, poly_order=1)
+    >>> base.shape, bool(base[0, 20] > y[20])
+    ((1, 200), True)
+    """
     xp = get_namespace(y)
     y = _rows(y, xp)
     V = _vandermonde(x, y.shape[1], poly_order, xp)
@@ -235,7 +425,52 @@ def poly(y, x=None, poly_order=2, weights=None):
 
 
 def modpoly(y, x=None, poly_order=2, tol=1e-3, max_iter=250, weights=None, use_original=False, mask_initial_peaks=False, *, engine="auto"):
-    """Modified polynomial (Lieber & Mahadevan-Jansen 2003): refit to min(y, baseline) until it settles."""
+    """Modified polynomial (Lieber & Mahadevan-Jansen 2003): refit to min(y, baseline) until it settles.
+
+    Parameters
+    ----------
+    y : array, shape (n, m) or (m,)
+        Spectra, one per row (counts; NumPy or CuPy).
+    x : array, shape (m,), optional
+        The spectral axis (e.g. Raman shift, cm⁻¹), mapped onto [−1, 1]; default evenly spaced.
+    poly_order : int, optional
+        Degree of the polynomial (default 2).
+    tol : float, optional
+        A row stops when the relative change of its baseline falls below ``tol`` (default 1e-3).
+    max_iter : int, optional
+        The most refits per row (default 250).
+    weights : array, shape (m,), optional
+        Weights of the channels (default 1).
+    use_original : bool, optional
+        Clip against the original spectrum rather than the previous iterate (default False).
+    mask_initial_peaks : bool, optional
+        Give zero weight to channels above the first fit + one standard deviation (per-pixel
+        weights: the ``xp`` path only; default False).
+    engine : {"auto", "numba", "xp"}, optional
+        ``"auto"``: what ``hyperspec._backend.kernel_engine`` allows for these arrays (``HYPERSPEC_KERNELS``);
+        the others force that engine.
+
+    Returns
+    -------
+    baseline : array, shape (n, m)
+        The baselines (float64, the namespace of ``y``; NaN for rows with NaN/inf).
+    info : dict
+        ``weights``, ``n_iter`` and ``converged`` per row, and ``engine`` (which ran).
+
+    Raises
+    ------
+    ValueError
+        For an ``x`` of the wrong shape, an unknown engine, or one these arrays cannot use.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0.0, 1.0, 200)
+    >>> y = 10.0 + 5.0 * x + 50.0 * np.exp(-(((x - 0.5) / 0.01) ** 2))
+    >>> base, info = modpoly(y, x, poly_order=1)
+    >>> base.shape, bool(abs(base[0, 20] - y[20]) < 1.0)
+    ((1, 200), True)
+    """
     xp = get_namespace(y)
     y = _rows(y, xp)
     n, m = y.shape
@@ -292,8 +527,51 @@ def modpoly(y, x=None, poly_order=2, tol=1e-3, max_iter=250, weights=None, use_o
 
 
 def quant_reg(y, x=None, poly_order=2, quantile=0.05, tol=1e-6, max_iter=250, weights=None, eps=None):
-    """Quantile regression of a polynomial (pybaselines' ``quant_reg``): iteratively reweighted least
-    squares with weights q/|r| above and (1 − q)/|r| below the fit (|r| smoothed by ``eps``)."""
+    """Quantile regression of a polynomial (pybaselines' ``quant_reg``).
+
+    Iteratively reweighted least squares with weights q/|r| above and (1 − q)/|r| below the fit
+    (|r| smoothed by ``eps``).
+
+    Parameters
+    ----------
+    y : array, shape (n, m) or (m,)
+        Spectra, one per row (counts; NumPy or CuPy).
+    x : array, shape (m,), optional
+        The spectral axis (e.g. Raman shift, cm⁻¹), mapped onto [−1, 1]; default evenly spaced.
+    poly_order : int, optional
+        Degree of the polynomial (default 2).
+    quantile : float, optional
+        The quantile q fitted, 0 < q < 1 (default 0.05).
+    tol : float, optional
+        A row stops when the relative change of its coefficients falls below ``tol`` (default 1e-6).
+    max_iter : int, optional
+        The most reweighting rounds (default 250).
+    weights : array, shape (m,), optional
+        Weights of the channels (default 1).
+    eps : float, optional
+        Smoothing of |r| (counts²); default (1e-6 × the row's largest |baseline|)², as pybaselines.
+
+    Returns
+    -------
+    baseline : array, shape (n, m)
+        The baselines (float64, the namespace of ``y``; NaN for rows with NaN/inf).
+    info : dict
+        ``weights``, ``n_iter`` and ``converged`` per row, and ``engine`` (which ran).
+
+    Raises
+    ------
+    ValueError
+        For ``quantile`` outside (0, 1) or an ``x`` of the wrong shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0.0, 1.0, 200)
+    >>> y = 10.0 + 5.0 * x + 50.0 * np.exp(-(((x - 0.5) / 0.01) ** 2))
+    >>> base, info = quant_reg(y, x, poly_order=1)
+    >>> base.shape, bool(abs(base[0, 20] - y[20]) < 1.0)
+    ((1, 200), True)
+    """
     if not 0 < quantile < 1:
         raise ValueError(f"quantile must be between 0 and 1; got {quantile}.")
     xp = get_namespace(y)
@@ -330,8 +608,11 @@ def quant_reg(y, x=None, poly_order=2, quantile=0.05, tol=1e-6, max_iter=250, we
 
 
 def _loess_plan(x, total_points: int, delta: float):
-    """Which channels get a local fit (``fits``), their windows [left, right), and the skipped runs
-    filled by interpolation: pybaselines' ``_determine_fits`` (shared by every pixel; x ascending)."""
+    """Which channels get a local fit (``fits``), their windows [left, right), and the skipped runs.
+
+    The skipped runs are filled by interpolation: pybaselines' ``_determine_fits`` (shared by every
+    pixel; x ascending).
+    """
     m = x.size
     fits, windows, skips = [0], [(0, total_points)], []
     check = delta > 0
@@ -370,10 +651,65 @@ def loess(
     y, x=None, fraction=0.2, total_points=None, poly_order=1, scale=3.0, tol=1e-3, max_iter=10, symmetric_weights=False,
     use_threshold=False, num_std=1, use_original=False, weights=None, delta=None,
 ):  # fmt: skip
-    """Locally weighted polynomial regression with robustness reweighting (pybaselines' ``loess``):
-    tricube windows of ``total_points`` (default ⌈fraction·m⌉), Tukey weights on the residual scaled by
-    its median absolute value (one-sided unless ``symmetric_weights``), or thresholding (``use_threshold``);
-    local fits every ``delta`` (default 1 % of the x range) with linear interpolation between."""
+    """Locally weighted polynomial regression with robustness reweighting (pybaselines' ``loess``).
+
+    Tricube windows of ``total_points`` channels, Tukey weights on the residual scaled by its median
+    absolute value (one-sided unless ``symmetric_weights``), or thresholding (``use_threshold``);
+    local fits every ``delta`` with linear interpolation between.
+
+    Parameters
+    ----------
+    y : array, shape (n, m) or (m,)
+        Spectra, one per row (counts; NumPy or CuPy).
+    x : array, shape (m,), optional
+        The spectral axis (e.g. Raman shift, cm⁻¹), ascending; default evenly spaced on [−1, 1].
+    fraction : float, optional
+        Window as a fraction of the channels (default 0.2), used when ``total_points`` is None.
+    total_points : int, optional
+        Window length in channels (default ⌈fraction·m⌉).
+    poly_order : int, optional
+        Degree of the local polynomials (default 1).
+    scale : float, optional
+        Residual scale of the Tukey weights, × the median absolute residual (default 3).
+    tol : float, optional
+        A row stops when the relative change of its baseline falls below ``tol`` (default 1e-3).
+    max_iter : int, optional
+        The most robustness rounds (default 10).
+    symmetric_weights : bool, optional
+        Down-weight residuals on both sides, not only above the fit (default False).
+    use_threshold : bool, optional
+        Clip the spectrum at fit + ``num_std`` standard deviations instead of reweighting (default False).
+    num_std : float, optional
+        Standard deviations of the threshold (default 1).
+    use_original : bool, optional
+        Threshold against the original spectrum rather than the previous iterate (default False).
+    weights : array, shape (m,), optional
+        Weights of the channels (default 1).
+    delta : float, optional
+        Spacing of the local fits, in x units (default 1 % of the x range).
+
+    Returns
+    -------
+    baseline : array, shape (n, m)
+        The baselines (float64, the namespace of ``y``; NaN for rows with NaN/inf).
+    info : dict
+        ``weights``, ``n_iter`` and ``converged`` per row, and ``engine`` (which ran).
+
+    Raises
+    ------
+    ValueError
+        For an ``x`` that is not ascending of shape (m,), or a window shorter than ``poly_order`` + 1
+        or longer than the spectrum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0.0, 1.0, 200)
+    >>> y = 10.0 + 5.0 * x + 50.0 * np.exp(-(((x - 0.5) / 0.01) ** 2))
+    >>> base, info = loess(y, x, fraction=0.3)
+    >>> base.shape, bool(abs(base[0, 20] - y[20]) < 1.0)
+    ((1, 200), True)
+    """
     xp = get_namespace(y)
     y = _rows(y, xp)
     n, m = y.shape

@@ -28,7 +28,27 @@ def _lambda_star(beta: float) -> float:
 
 
 def optimal_rank(singular_values, shape: tuple[int, int], sigma: float) -> int:
-    """How many singular values exceed the optimal hard threshold τ = λ*(β)·√max(shape)·σ."""
+    """How many singular values exceed the optimal hard threshold τ = λ*(β)·√max(shape)·σ (Gavish & Donoho 2014).
+
+    Parameters
+    ----------
+    singular_values : array
+        Singular values of the centred (n, m) data matrix (counts).
+    shape : tuple of int
+        ``(n, m)``, the matrix's shape; β is its aspect ratio min/max.
+    sigma : float
+        The white-noise level per entry (counts).
+
+    Returns
+    -------
+    int
+        The rank k to keep.
+
+    Examples
+    --------
+    >>> optimal_rank([500.0, 200.0, 12.0, 11.0], (100, 50), 1.0)
+    2
+    """
     n_small, n_large = sorted(shape)
     tau = _lambda_star(n_small / n_large) * math.sqrt(n_large) * sigma
     return int(np.sum(np.asarray(singular_values) > tau))
@@ -38,7 +58,8 @@ def _noise_sigma(X, xp) -> float:
     """RMS white-noise level of the rows, from second differences: var(Δ²y) = 6σ² for white noise.
 
     The mean (not a median) over channels, so shot noise that is larger on bright bands counts with
-    its full weight, as it does in the singular values; smooth bands contribute little to Δ²y."""
+    its full weight, as it does in the singular values; smooth bands contribute little to Δ²y.
+    """
     d2 = X[:, 2:] - 2.0 * X[:, 1:-1] + X[:, :-2]
     return float(xp.sqrt(xp.mean(d2 * d2) / 6.0))
 

@@ -98,9 +98,11 @@ def _unblock(b, m, xp):
 
 
 def _block_noise(e, level, xp, dims=None):
-    """Noise of the excess per channel: a robust (MAD) scale per pixel and 32-channel block, for the
-    shot noise scaled by √level within the block (so a bright band does not pass for a spike). With
-    ``dims``, the scale is pooled (median) over the pixel and its neighbours: 9 × 32 samples, not 32."""
+    """Noise of the excess per channel: a robust (MAD) scale per pixel and 32-channel block.
+
+    The shot noise is scaled by √level within the block (so a bright band does not pass for a spike).
+    With ``dims``, the scale is pooled (median) over the pixel and its neighbours: 9 × 32 samples, not 32.
+    """
     m = e.shape[-1]
     root = xp.sqrt(xp.maximum(level, 1.0))
     eb = _blocks(e, xp)
@@ -115,8 +117,10 @@ def _block_noise(e, level, xp, dims=None):
 
 
 def _scaled(ref, y, xp):
-    """The neighbours' median scaled to the pixel per 32-channel block (ratio of block medians), so a
-    band that is brighter here than next door (e.g. behind the steep notch edge) leaves no narrow excess."""
+    """The neighbours' median scaled to the pixel per 32-channel block (ratio of block medians).
+
+    A band that is brighter here than next door (e.g. behind the steep notch edge) leaves no narrow excess.
+    """
     m = y.shape[-1]
     num = xp.median(_blocks(y, xp), axis=-1, keepdims=True)
     den = xp.median(_blocks(ref, xp), axis=-1, keepdims=True)
@@ -148,8 +152,37 @@ def _shift(a, k, xp, fill=0.0):
 def find_spikes(y, dims: tuple[str, ...], *, threshold: float = 7.0, max_width: float = 3.2, grow: float = 3.0, valid=None):
     """Spike mask and replacement values for spectra ``y`` (…pixel dims…, m) named by ``dims``.
 
-    Returns ``(mask, reference)``: boolean spikes and the values that replace them. ``valid``
-    (pixel-shaped bool) excludes pixels (dead, non-finite) from detection.
+    Parameters
+    ----------
+    y : array, shape (..., m)
+        Spectra (counts; NumPy or CuPy), the spectral axis last.
+    dims : tuple of str
+        Names of ``y``'s leading (pixel) dims, e.g. ``("y", "x")``: the neighbours come from the spatial
+        (``y``, ``x``) and time (``t``) dims.
+    threshold : float, optional
+        An excess above this many times the local noise is a spike candidate (default 7).
+    max_width : float, optional
+        Equivalent width (channels) below which an excess counts as a spike (default 3.2).
+    grow : float, optional
+        Neighbouring channels above this many times the noise join the spike (default 3).
+    valid : array of bool, shape (...), optional
+        Pixels that take part in detection (default all); dead or non-finite pixels are excluded.
+
+    Returns
+    -------
+    mask : array of bool, shape (..., m)
+        The spike channels.
+    reference : array, shape (..., m)
+        The values that replace them (the neighbours' median scaled to the pixel), float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.random.default_rng(0).poisson(100.0, (3, 3, 64)).astype(float)
+    >>> y[1, 1, 30] += 5000.0  # a cosmic ray
+    >>> mask, ref = find_spikes(y, ("y", "x"))
+    >>> bool(mask[1, 1, 30]), int(mask.sum()) < 4
+    (True, True)
     """
     xp = get_namespace(y)
     y = xp.asarray(y, dtype=xp.float64)
