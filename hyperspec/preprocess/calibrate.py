@@ -245,9 +245,9 @@ def calibrate_shift(ds: xr.Dataset, offset, *, frame_dim: str = "t") -> xr.Datas
     --------
     >>> import numpy as np
     >>> import hyperspec
-    >>> ds = hyperspec.from_array(np.full((2, 4), 20.0), [-20.0, -5.0, 5.0, 20.0], laser_nm=632.8)
+    >>> ds = hyperspec.from_array(np.ones(4), [100.0, 200.0, 300.0, 400.0], laser_nm=532.0)
     >>> calibrate_shift(ds, 2.5)["shift"].values
-    array([-17.5,  -2.5,   7.5,  22.5])
+    array([102.5, 202.5, 302.5, 402.5])
     """
     validate_map(ds)
     shift = shift_axis(ds)
@@ -526,8 +526,8 @@ def normalise(ds: xr.Dataset, by: str = "exposure", *, window: tuple[float, floa
     --------
     >>> import numpy as np
     >>> import hyperspec
-    >>> ds = hyperspec.from_array(np.full((2, 4), 20.0), [-20.0, -5.0, 5.0, 20.0], laser_nm=632.8)
-    >>> ds.attrs.update(exposure_s=2.0, accumulations=5)
+    >>> exposure = {"exposure_s": 2.0, "accumulations": 5}
+    >>> ds = hyperspec.from_array(np.full((2, 4), 20.0), [-20.0, -5.0, 5.0, 20.0], laser_nm=632.8, attrs=exposure)
     >>> out = normalise(ds)
     >>> out["spectra"].values[0], out["spectra"].attrs["units"]
     (array([2., 2., 2., 2.]), 'counts/s')
@@ -595,9 +595,8 @@ def mask_notch(ds: xr.Dataset, half_width: float = 10.0, *, fill: float | None =
     --------
     >>> import numpy as np
     >>> import hyperspec
-    >>> ds = hyperspec.from_array(np.full((2, 4), 20.0), [-20.0, -5.0, 5.0, 20.0], laser_nm=632.8)
-    >>> out = mask_notch(ds, fill=np.nan)
-    >>> out["notch_mask"].values, out["spectra"].values[0]
+    >>> out = mask_notch(hyperspec.from_array(np.full(4, 20.0), [-20.0, -5.0, 5.0, 20.0], laser_nm=632.8), fill=np.nan)
+    >>> out["notch_mask"].values, out["spectra"].values
     (array([False,  True,  True, False]), array([20., nan, nan, 20.]))
     """
     validate_map(ds)
@@ -639,8 +638,8 @@ def crop(ds: xr.Dataset, lo: float, hi: float, *, unit: str = "cm-1") -> xr.Data
     --------
     >>> import numpy as np
     >>> import hyperspec
-    >>> ds = hyperspec.from_array(np.full((2, 4), 20.0), [-20.0, -5.0, 5.0, 20.0], laser_nm=632.8)
-    >>> crop(ds, -10.0, 30.0)["shift"].values
+    >>> cube = hyperspec.from_array(np.zeros((3, 2, 4)), [-20.0, -5.0, 5.0, 20.0], laser_nm=785.0)
+    >>> crop(cube, -10.0, 30.0)["shift"].values
     array([-5.,  5., 20.])
     """
     validate_map(ds)
