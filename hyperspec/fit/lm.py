@@ -30,18 +30,33 @@ __all__ = ["FitStatus", "LMResult", "levenberg_marquardt", "complex_step_jacobia
 class FitStatus(IntEnum):
     """Per-pixel outcome of a fit (stored as int8 in result maps).
 
+    Attributes
+    ----------
+    CONVERGED : 0
+        A tolerance was met.
+    MAX_ITER : 1
+        Stopped at ``max_iter`` before converging.
+    SINGULAR : 2
+        Converged or stopped, but the curvature matrix is singular: no standard errors.
+    NONFINITE : 3
+        NaN/inf in the data (at a weighted point) or in the start values; not fitted.
+    MASKED : 4
+        Fewer usable points than parameters; not fitted.
+    STALLED : 5
+        No step lowers χ² any more, but the gradient test is not met.
+
     Examples
     --------
     >>> FitStatus(3).name, int(FitStatus.MASKED)
     ('NONFINITE', 4)
     """
 
-    CONVERGED = 0  #: a tolerance was met
-    MAX_ITER = 1  #: stopped at ``max_iter`` before converging
-    SINGULAR = 2  #: converged or stopped, but the curvature matrix is singular: no standard errors
-    NONFINITE = 3  #: NaN/inf in the data (at a weighted point) or in the start values; not fitted
-    MASKED = 4  #: fewer usable points than parameters; not fitted
-    STALLED = 5  #: no step lowers χ² any more, but the gradient test is not met
+    CONVERGED = 0
+    MAX_ITER = 1
+    SINGULAR = 2
+    NONFINITE = 3
+    MASKED = 4
+    STALLED = 5
 
 
 @dataclass
