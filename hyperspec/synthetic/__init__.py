@@ -115,9 +115,44 @@ def _build(kind: str, size=None, *, powers_mw=DEFAULT_POWERS_MW, **kwargs):
 def simulate(kind: str, size: tuple[int, ...] | None = None, **kwargs):
     """Simulate by kind name (``"map"``, ``"kinetic-line"``, ``"kinetic-map"``, ``"power"``); returns ``(ds, truth)``.
 
-    ``size`` is ``(ny, nx)`` for maps and power series, ``(n_frames, n_x)`` for a kinetic line
-    and ``(n_frames, ny, nx)`` for a kinetic map. Keywords as in ``cspbbr3_map``
-    (``powers_mw`` for ``"power"``), plus any ``Scene`` parameter as an override.
+    Parameters
+    ----------
+    kind : {"map", "kinetic-line", "kinetic-map", "power"}
+        What to simulate (``KINDS``).
+    size : tuple of int, optional
+        ``(ny, nx)`` for maps and power series, ``(n_frames, n_x)`` for a kinetic line and
+        ``(n_frames, ny, nx)`` for a kinetic map. Default (64, 64), (150, 64), (150, 16, 16), (32, 32).
+    **kwargs
+        As in ``cspbbr3_map`` (``powers_mw``, mW, for ``"power"``), plus any ``Scene`` field.
+
+    Returns
+    -------
+    ds : xarray.Dataset
+        The map (``spectra`` in counts, lazy, Dask-backed; ``shift`` cm⁻¹, ``wavelength`` nm and
+        ``energy`` eV coords; ``x``/``y`` in µm).
+    truth : xarray.Dataset
+        The ground truth on the same grid: band parameters, band areas (counts·cm⁻¹), ``region``,
+        SBPL peaks, ``cosmic_ray`` mask, ``defect`` codes (``DEFECT_CODES``) and, for kinetic maps,
+        the drift (µm); the scene in ``attrs["scene"]``.
+
+    Raises
+    ------
+    ValueError
+        An unknown kind (with the closest name), a ``size`` of the wrong length, a bad size,
+        ``n_spectral`` below 16, or ``powers_mw`` not positive.
+    TypeError
+        An override is not a ``Scene`` field.
+
+    Examples
+    --------
+    >>> from hyperspec import synthetic
+    >>> ds, truth = synthetic.simulate("kinetic-line", (5, 8), n_spectral=32)
+    >>> ds.spectra.dims, ds.spectra.shape
+    (('t', 'x', 'spectral'), (5, 8, 32))
+    >>> synthetic.simulate("kinetic", (5, 8))
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown synthetic kind 'kinetic'; use one of map, kinetic-line, kinetic-map, power. Did you mean 'kinetic-map'?
     """
     gen, chunks = _build(kind, size, **kwargs)
     return gen.datasets(chunks)
@@ -128,42 +163,224 @@ def cspbbr3_map(shape=(64, 64), **kwargs):
 
     Parameters
     ----------
-    shape : (int, int)
-        Pixels ``(ny, nx)``.
-    n_spectral : int
-        Channels, linear in wavelength from −4500 to +3600 cm⁻¹ Raman shift at 632.8 nm. Default 1024.
-    seed : int
+    shape : (int, int), optional
+        Pixels ``(ny, nx)``. Default (64, 64).
+    n_spectral : int, optional
+        Channels, linear in wavelength from −4500 to +3600 cm⁻¹ Raman shift at 632.8 nm (the
+        scene's ``shift_min_cm`` … ``shift_max_cm``), at least 16. Default 1024.
+    seed : int, optional
         Random seed; the same arguments always give the same map. Default 0.
-    noise : bool
+    noise : bool, optional
         Shot (Poisson; EMCCD excess noise when ``emccd_gain`` is set) and read noise. Default True.
-    artefacts : bool
+    artefacts : bool, optional
         Cosmic rays, dead and saturated pixels. Default True.
-    chunks : dict, optional
-        Chunk sizes of the leading dims (default ~4096 spectra per chunk).
+    chunks : dict of str to int, optional
+        Chunk sizes of the leading dims (default: about 4096 spectra per chunk).
     scene : Scene, optional
         Base scene; keyword overrides of any ``Scene`` field (e.g. ``brightness=5``,
         ``emccd_gain=100``) apply on top.
+    dtype : numpy dtype, optional
+        dtype of the counts. Default float32.
+    **overrides
+        Any ``Scene`` field.
 
     Returns
     -------
-    (xarray.Dataset, xarray.Dataset)
-        The map and its ground truth, lazy (dask-backed).
+    ds : xarray.Dataset
+        The map (``spectra`` in counts, lazy, Dask-backed; ``shift`` cm⁻¹, ``wavelength`` nm and
+        ``energy`` eV coords; ``x``/``y`` in µm).
+    truth : xarray.Dataset
+        The ground truth on the same grid: band parameters, band areas (counts·cm⁻¹), ``region``,
+        SBPL peaks, ``cosmic_ray`` mask, ``defect`` codes (``DEFECT_CODES``) and, for kinetic maps,
+        the drift (µm); the scene in ``attrs["scene"]``.
+
+    Raises
+    ------
+    ValueError
+        A size is not a positive integer, or ``n_spectral`` is below 16.
+    TypeError
+        An override is not a ``Scene`` field (the message suggests close names).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspec import synthetic
+    >>> ds, truth = synthetic.cspbbr3_map((4, 6), n_spectral=64, seed=1)
+    >>> ds.spectra.dims, ds.spectra.shape, ds.spectra.dtype
+    (('y', 'x', 'spectral'), (4, 6, 64), dtype('float32'))
+    >>> round(float(ds["shift"][0])), round(float(ds["shift"][-1])), ds.attrs["laser_nm"]
+    (-4500, 3600, 632.8)
+    >>> sorted(np.unique(truth["region"].values).tolist())  # crystal and interface on a 3 µm wide map
+    [0, 1]
     """
     return simulate("map", tuple(shape), **kwargs)
 
 
 def kinetic_line(n_frames=150, n_x=64, **kwargs):
-    """A ``(t, x, spectral)`` kinetic line map: 200 ms frames, blinking bands, onset, decay, drift."""
+    """A ``(t, x, spectral)`` kinetic line map: 200 ms frames, blinking bands, onset, decay, drift.
+
+    Parameters
+    ----------
+    n_frames : int, optional
+        Frames, ``frame_s`` (0.2 s) apart. Default 150.
+    n_x : int, optional
+        Pixels along the line, ``pixel_um`` (0.5 µm) apart. Default 64.
+    n_spectral : int, optional
+        Channels, linear in wavelength from −4500 to +3600 cm⁻¹ Raman shift at 632.8 nm (the
+        scene's ``shift_min_cm`` … ``shift_max_cm``), at least 16. Default 1024.
+    seed : int, optional
+        Random seed; the same arguments always give the same map. Default 0.
+    noise : bool, optional
+        Shot (Poisson; EMCCD excess noise when ``emccd_gain`` is set) and read noise. Default True.
+    artefacts : bool, optional
+        Cosmic rays, dead and saturated pixels. Default True.
+    chunks : dict of str to int, optional
+        Chunk sizes of the leading dims (default: about 4096 spectra per chunk).
+    scene : Scene, optional
+        Base scene; keyword overrides of any ``Scene`` field (e.g. ``brightness=5``,
+        ``emccd_gain=100``) apply on top.
+    dtype : numpy dtype, optional
+        dtype of the counts. Default float32.
+    **overrides
+        Any ``Scene`` field.
+
+    Returns
+    -------
+    ds : xarray.Dataset
+        The map (``spectra`` in counts, lazy, Dask-backed; ``shift`` cm⁻¹, ``wavelength`` nm and
+        ``energy`` eV coords; ``x``/``y`` in µm).
+    truth : xarray.Dataset
+        The ground truth on the same grid: band parameters, band areas (counts·cm⁻¹), ``region``,
+        SBPL peaks, ``cosmic_ray`` mask, ``defect`` codes (``DEFECT_CODES``) and, for kinetic maps,
+        the drift (µm); the scene in ``attrs["scene"]``.
+
+    Raises
+    ------
+    ValueError
+        A size is not a positive integer, or ``n_spectral`` is below 16.
+    TypeError
+        An override is not a ``Scene`` field (the message suggests close names).
+
+    Examples
+    --------
+    >>> from hyperspec import synthetic
+    >>> ds, truth = synthetic.kinetic_line(5, 8, n_spectral=32)
+    >>> ds.spectra.shape, ds["t"].values.round(1).tolist()
+    ((5, 8, 32), [0.0, 0.2, 0.4, 0.6, 0.8])
+    """
     return simulate("kinetic-line", (n_frames, n_x), **kwargs)
 
 
 def kinetic_map(n_frames=150, shape=(16, 16), **kwargs):
-    """A ``(t, y, x, spectral)`` kinetic area map (as ``kinetic_line``, on an area)."""
+    """A ``(t, y, x, spectral)`` kinetic area map (as ``kinetic_line``, on an area).
+
+    Parameters
+    ----------
+    n_frames : int, optional
+        Frames, ``frame_s`` (0.2 s) apart. Default 150.
+    shape : (int, int), optional
+        Pixels ``(ny, nx)``. Default (16, 16).
+    n_spectral : int, optional
+        Channels, linear in wavelength from −4500 to +3600 cm⁻¹ Raman shift at 632.8 nm (the
+        scene's ``shift_min_cm`` … ``shift_max_cm``), at least 16. Default 1024.
+    seed : int, optional
+        Random seed; the same arguments always give the same map. Default 0.
+    noise : bool, optional
+        Shot (Poisson; EMCCD excess noise when ``emccd_gain`` is set) and read noise. Default True.
+    artefacts : bool, optional
+        Cosmic rays, dead and saturated pixels. Default True.
+    chunks : dict of str to int, optional
+        Chunk sizes of the leading dims (default: about 4096 spectra per chunk).
+    scene : Scene, optional
+        Base scene; keyword overrides of any ``Scene`` field (e.g. ``brightness=5``,
+        ``emccd_gain=100``) apply on top.
+    dtype : numpy dtype, optional
+        dtype of the counts. Default float32.
+    **overrides
+        Any ``Scene`` field.
+
+    Returns
+    -------
+    ds : xarray.Dataset
+        The map (``spectra`` in counts, lazy, Dask-backed; ``shift`` cm⁻¹, ``wavelength`` nm and
+        ``energy`` eV coords; ``x``/``y`` in µm).
+    truth : xarray.Dataset
+        The ground truth on the same grid: band parameters, band areas (counts·cm⁻¹), ``region``,
+        SBPL peaks, ``cosmic_ray`` mask, ``defect`` codes (``DEFECT_CODES``) and, for kinetic maps,
+        the drift (µm); the scene in ``attrs["scene"]``.
+
+    Raises
+    ------
+    ValueError
+        A size is not a positive integer, or ``n_spectral`` is below 16.
+    TypeError
+        An override is not a ``Scene`` field (the message suggests close names).
+
+    Examples
+    --------
+    >>> from hyperspec import synthetic
+    >>> ds, truth = synthetic.kinetic_map(3, (4, 4), n_spectral=32)
+    >>> ds.spectra.dims, ds.spectra.shape, truth["drift_x_um"].dims
+    (('t', 'y', 'x', 'spectral'), (3, 4, 4, 32), ('t',))
+    """
     return simulate("kinetic-map", (n_frames, *shape), **kwargs)
 
 
 def power_series(powers_mw=DEFAULT_POWERS_MW, shape=(32, 32), **kwargs):
-    """A ``(power, y, x, spectral)`` pump-power series; aS-PL area ∝ P^k with k per region (truth ``aspl_exponent``)."""
+    """A ``(power, y, x, spectral)`` pump-power series; aS-PL area ∝ P^k with k per region (truth ``aspl_exponent``).
+
+    k goes from ``aspl_exponent_crystal`` (1) to ``aspl_exponent_glass`` (2) with the glass
+    fraction; the other bands scale linearly with power (relative to ``reference_power_mw``).
+
+    Parameters
+    ----------
+    powers_mw : sequence of float, optional
+        Pump powers, mW, all positive. Default (0.1, 0.2, 0.5, 1, 2, 5, 10).
+    shape : (int, int), optional
+        Pixels ``(ny, nx)``. Default (32, 32).
+    n_spectral : int, optional
+        Channels, linear in wavelength from −4500 to +3600 cm⁻¹ Raman shift at 632.8 nm (the
+        scene's ``shift_min_cm`` … ``shift_max_cm``), at least 16. Default 1024.
+    seed : int, optional
+        Random seed; the same arguments always give the same map. Default 0.
+    noise : bool, optional
+        Shot (Poisson; EMCCD excess noise when ``emccd_gain`` is set) and read noise. Default True.
+    artefacts : bool, optional
+        Cosmic rays, dead and saturated pixels. Default True.
+    chunks : dict of str to int, optional
+        Chunk sizes of the leading dims (default: about 4096 spectra per chunk).
+    scene : Scene, optional
+        Base scene; keyword overrides of any ``Scene`` field (e.g. ``brightness=5``,
+        ``emccd_gain=100``) apply on top.
+    dtype : numpy dtype, optional
+        dtype of the counts. Default float32.
+    **overrides
+        Any ``Scene`` field.
+
+    Returns
+    -------
+    ds : xarray.Dataset
+        The map (``spectra`` in counts, lazy, Dask-backed; ``shift`` cm⁻¹, ``wavelength`` nm and
+        ``energy`` eV coords; ``x``/``y`` in µm).
+    truth : xarray.Dataset
+        The ground truth on the same grid: band parameters, band areas (counts·cm⁻¹), ``region``,
+        SBPL peaks, ``cosmic_ray`` mask, ``defect`` codes (``DEFECT_CODES``) and, for kinetic maps,
+        the drift (µm); the scene in ``attrs["scene"]``.
+
+    Raises
+    ------
+    ValueError
+        ``powers_mw`` is not a 1-D list of positive finite powers, a bad size, or ``n_spectral`` below 16.
+    TypeError
+        An override is not a ``Scene`` field.
+
+    Examples
+    --------
+    >>> from hyperspec import synthetic
+    >>> ds, truth = synthetic.power_series((0.5, 1.0, 2.0), (4, 4), n_spectral=32)
+    >>> ds.spectra.dims, ds["power"].values.tolist()
+    (('power', 'y', 'x', 'spectral'), [0.5, 1.0, 2.0])
+    """
     return simulate("power", tuple(shape), powers_mw=powers_mw, **kwargs)
 
 
@@ -172,6 +389,44 @@ def write(kind: str, path, size=None, *, overwrite=False, progress=True, **kwarg
 
     Each block is rendered and written (spectra and every truth variable) by one task, so
     memory is bounded by the block size, not the map size: maps larger than RAM are fine.
+    The store is marked complete only after the last block.
+
+    Parameters
+    ----------
+    kind : {"map", "kinetic-line", "kinetic-map", "power"}
+        What to simulate.
+    path : str or Path
+        The store directory.
+    size : tuple of int, optional
+        As in ``simulate``.
+    overwrite : bool, optional
+        Replace an existing store at ``path``. Default False.
+    progress : bool, optional
+        Print progress (pixels/s, ETA) to stderr. Default True.
+    **kwargs
+        As in ``simulate`` (``n_spectral``, ``seed``, ``chunks``, Scene overrides …).
+
+    Returns
+    -------
+    Path
+        ``path``; open it with ``hyperspec.open`` (``group="truth"`` for the ground truth).
+
+    Raises
+    ------
+    StoreExistsError
+        ``path`` exists and ``overwrite`` is False (or it is not a Zarr store).
+    ValueError, TypeError
+        As in ``simulate``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import hyperspec as hs
+    >>> from hyperspec import synthetic
+    >>> with tempfile.TemporaryDirectory() as tmp:  # doctest: +SKIP
+    ...     path = synthetic.write("map", f"{tmp}/map.zarr", (4, 4), n_spectral=32, progress=False)
+    ...     print(hs.open(path).spectra.shape, "aspl_area" in hs.open(path, group="truth"))
+    (4, 4, 32) True
     """
     import dask  # noqa: PLC0415
 
@@ -198,9 +453,30 @@ def write(kind: str, path, size=None, *, overwrite=False, progress=True, **kwarg
 def components(truth: xr.Dataset, ds: xr.Dataset | None = None, *, scene: Scene | None = None) -> xr.Dataset:
     """Evaluate the noiseless component spectra from a truth Dataset (small maps: it loads them).
 
-    Returns a Dataset with one variable per component of ``COMPONENTS`` (before the notch
-    filter) on the truth's grid plus ``spectral``; ``notch_transmission`` and the camera
-    ``offset`` give the noiseless measured spectrum ``notch·Σ components + offset``.
+    Parameters
+    ----------
+    truth : xarray.Dataset
+        A ground-truth Dataset of the synthetic functions (computed or lazy).
+    ds : xarray.Dataset, optional
+        The map; not used (the channels come from the truth's ``shift``).
+    scene : Scene, optional
+        The scene; default: the one stored in ``truth.attrs["scene"]``.
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per component of ``COMPONENTS`` (counts, before the notch filter) on the
+        truth's grid plus ``spectral``, and ``notch_transmission``; ``attrs["offset_counts"]`` is
+        the camera offset. The noiseless measured spectrum is ``notch·Σ components + offset``.
+
+    Examples
+    --------
+    >>> from hyperspec import synthetic
+    >>> ds, truth = synthetic.cspbbr3_map((2, 3), n_spectral=64, noise=False, artefacts=False)
+    >>> comps = synthetic.components(truth.compute())
+    >>> model = comps["notch_transmission"] * sum(comps[c] for c in synthetic.COMPONENTS) + comps.attrs["offset_counts"]
+    >>> bool(abs(model - ds.spectra).max() < 1e-2)  # float32 counts
+    True
     """
     import hyperspec.axes as axes  # noqa: PLC0415
 

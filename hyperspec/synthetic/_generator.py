@@ -33,7 +33,43 @@ _RENDER_BATCH = 1024
 
 
 class Generator:
-    """Renders blocks of a synthetic map of ``kind`` in ``{"map", "kinetic-line", "kinetic-map", "power"}``."""
+    """Renders blocks of a synthetic map of ``kind`` in ``{"map", "kinetic-line", "kinetic-map", "power"}``.
+
+    The engine behind ``hyperspec.synthetic``: it draws the chunking-independent structure once
+    (parameter fields, SBPL events, drift, defects) and renders any block of pixels on demand
+    (``block``); ``datasets`` wraps the blocks into lazy Dask arrays. Arguments are not
+    validated here (the public functions do it).
+
+    Parameters
+    ----------
+    kind : str
+        ``"map"``, ``"kinetic-line"``, ``"kinetic-map"`` or ``"power"``.
+    sizes : dict of str to int
+        Leading dims in order, among ``t``/``power``, ``y``, ``x`` (``x`` required).
+    n_spectral : int, optional
+        Channels. Default 1024.
+    seed : int, optional
+        Random seed. Default 0.
+    noise : bool, optional
+        Shot and read noise. Default True.
+    artefacts : bool, optional
+        Cosmic rays, dead and saturated pixels. Default True.
+    scene : Scene, optional
+        The scene (default ``Scene()``).
+    powers_mw : array-like, optional
+        Pump powers, mW, one per entry of the ``power`` dim.
+    dtype : numpy dtype, optional
+        dtype of the counts. Default float32.
+
+    Examples
+    --------
+    >>> from hyperspec.synthetic import Generator
+    >>> gen = Generator("map", {"y": 2, "x": 3}, n_spectral=32, noise=False, artefacts=False)
+    >>> list(gen.blocks({"y": 1, "x": 2}))
+    [((0, 0), (1, 2)), ((0, 2), (1, 1)), ((1, 0), (1, 2)), ((1, 2), (1, 1))]
+    >>> {name: array.shape for name, array in gen.block((0, 0), (2, 3)).items()}
+    {'spectra': (2, 3, 32), 'cosmic_ray': (2, 3, 32), 'params': (2, 3, 39), 'sbpl': (2, 3, 2, 3)}
+    """
 
     def __init__(
         self,
@@ -334,6 +370,7 @@ class Generator:
         return int(np.prod(shape))
 
     def leading_coords(self) -> dict[str, np.ndarray]:
+        """Coordinates of the leading dims: ``x``/``y`` (µm), ``t`` (s), ``power`` (mW)."""
         sc = self.scene
         coords = {"x": np.arange(self.nx) * sc.pixel_um}
         if "y" in self.sizes:

@@ -46,7 +46,108 @@ COMPONENTS = ("aspl", "sbpl", "lers", "hers", "raman", "background")
 
 @dataclass(frozen=True)
 class Scene:
-    """Parameters of the simulated sample and instrument. Units in the names."""
+    """Parameters of the simulated sample and instrument (frozen; units in the names).
+
+    Every field is a keyword of the synthetic functions (``cspbbr3_map(..., brightness=5)``).
+    Crystal/glass pairs are mixed by each pixel's glass fraction; heights are counts at
+    ``brightness`` 1 before the notch filter.
+
+    Parameters
+    ----------
+    laser_nm : float
+        Laser wavelength, nm. Default 632.8.
+    pixel_um : float
+        Pixel size along x and y, µm. Default 0.5.
+    frame_s : float
+        Frame time of kinetic maps (and the maps' ``exposure_s``), s. Default 0.2.
+    shift_min_cm, shift_max_cm : float
+        Raman-shift range of the channels (linear in wavelength), cm⁻¹. Default −4500, 3600.
+    brightness : float
+        Factor on every band height and the background (not on the camera offset). Default 1.
+    aspl_center_crystal_ev, aspl_center_glass_ev, aspl_hwhm_crystal_ev, aspl_hwhm_glass_ev : float
+        Centre and half width of the anti-Stokes PL (ESPL) band, eV.
+    aspl_urbach_crystal_ev, aspl_urbach_glass_ev : float
+        Urbach energy of its low-energy tail, eV.
+    aspl_height_crystal, aspl_height_glass : float
+        Its height, counts (times a ±12 % texture).
+    aspl_window_cm : (float, float)
+        Raman-shift window where the aS-PL band is rendered (zero outside), cm⁻¹.
+    sbpl_probability : float
+        Expected sharp-band PL events per spectrum (kinetic maps: per ``sbpl_mean_frames`` frames).
+    sbpl_max_per_spectrum : int
+        SBPL slots per spectrum (the truth's ``sbpl`` dim).
+    sbpl_hwhm_nm, sbpl_rel_height : (float, float)
+        Ranges of the SBPL half width (nm) and of its height relative to the aS-PL height.
+    sbpl_mean_frames : float
+        Mean duration of an SBPL event, frames (kinetic maps).
+    lers_height_crystal, lers_height_glass : float
+        Height of the low-energy electronic Raman scattering (l-ERS) central peak, counts.
+    lers_height_interface_boost : float
+        Relative extra l-ERS height at the interface (× (1 + boost · interface profile)).
+    lers_width_crystal_cm, lers_width_glass_cm : float
+        l-ERS width, cm⁻¹.
+    temperature_base_k, interface_heating_k : float
+        Sample temperature, and its rise at the interface, K (sets the anti-Stokes/Stokes ratio).
+    hotspots_k : tuple of float
+        Temperature rise of each hot spot (random positions), K.
+    hotspot_sigma_um : float
+        Gaussian radius of the hot spots, µm.
+    hers_height_glass, hers_center_cm, hers_log_width : float
+        High-energy ERS (log-normal band): height in the glass (counts, ∝ glass fraction; none in the
+        crystal), peak position (cm⁻¹) and log width (dimensionless).
+    background_coeffs : (float, float, float)
+        Background polynomial c₀ + c₁u + c₂u², u = shift / 4000 cm⁻¹, counts.
+    background_glass_extra : float
+        Counts added to c₀ in proportion to the glass fraction.
+    offset_counts, read_noise_counts : float
+        Camera offset and Gaussian read-noise rms, counts.
+    emccd_gain : float or None
+        EMCCD gain (adds the multiplication excess noise); None: a plain CCD (Poisson noise).
+    saturation_counts : float
+        Detector full scale, counts (the output is clipped to it).
+    notch_half_width_cm, notch_floor : float
+        Laser-blocking notch: half width (transmission 0.5), cm⁻¹, and transmission at 0 cm⁻¹.
+    cosmic_probability : float
+        Probability of a cosmic ray per spectrum (1–3 channels wide).
+    cosmic_counts : (float, float)
+        Range of cosmic-ray amplitudes (log-uniform), counts.
+    dead_fraction, saturated_fraction : float
+        Fractions of spatial pixels that are dead (zero signal) or saturated (maps of 64 pixels or more).
+    saturated_overdrive : float
+        A saturated pixel's peak, in units of full scale, before clipping.
+    boundary_position : float
+        Position of the glass–crystal boundary as a fraction of the map width (crystal left).
+    boundary_wave_um, interface_width_um : float
+        Amplitude of the boundary's waviness and width of the interface region, µm.
+    electrode_strip_um : float
+        Width of the carbon-nanotube electrode strip along the top edge, µm (maps taller than four widths).
+    aspl_periods_s, lers_periods_s, hers_periods_s : tuple of float
+        Blinking periods of each band, s.
+    aspl_depths, lers_depths, hers_depths : tuple of float
+        Their relative modulation depths.
+    aspl_onset_s, aspl_growth, aspl_growth_tau_s : float
+        After ``aspl_onset_s`` (s) the aS-PL grows towards × (1 + ``aspl_growth``) with time constant
+        ``aspl_growth_tau_s`` (s).
+    hers_decay_tau_s : float
+        h-ERS decay time, s.
+    drift_um_per_s : (float, float)
+        Stage drift along x and y, µm/s.
+    drift_jitter_um : float
+        Random-walk step of the drift per frame, µm.
+    reference_power_mw : float
+        Pump power at which the heights above hold, mW (power series).
+    aspl_exponent_crystal, aspl_exponent_glass : float
+        aS-PL area ∝ P^k exponents (other bands scale linearly with power).
+    extra : dict
+        Free-form notes; not used by the generator nor stored.
+
+    Examples
+    --------
+    >>> from hyperspec.synthetic import Scene
+    >>> scene = Scene(brightness=2.0, emccd_gain=100)
+    >>> scene.laser_nm, scene.brightness, scene.to_attrs()["emccd_gain"]
+    (632.8, 2.0, 100)
+    """
 
     laser_nm: float = 632.8
     pixel_um: float = 0.5
@@ -124,14 +225,50 @@ class Scene:
     extra: dict = field(default_factory=dict)
 
     def to_attrs(self) -> dict:
-        """JSON-friendly dict of every parameter (stored in the truth's attrs)."""
+        """JSON-friendly dict of every parameter (stored in the truth's attrs).
+
+        Returns
+        -------
+        dict
+            Every field but ``extra``, tuples as lists.
+
+        Examples
+        --------
+        >>> from hyperspec.synthetic import Scene
+        >>> Scene().to_attrs()["drift_um_per_s"]
+        [0.05, 0.02]
+        """
         out = asdict(self)
         out.pop("extra")
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
 
 
 def notch_transmission(shift, half_width_cm: float, floor: float):
-    """Transmission of the laser-blocking filter: a super-Gaussian notch, 0.5 at ±half_width, ``floor`` at 0."""
+    """Transmission of the laser-blocking filter: a super-Gaussian notch, 0.5 at ±half_width, ``floor`` at 0.
+
+    T(ν̃) = 1 − (1 − floor)·exp(−ln 2 · (ν̃ / half_width)¹⁰).
+
+    Parameters
+    ----------
+    shift : array-like, shape (N,)
+        Raman shift, cm⁻¹ (NumPy or CuPy; the result is in the same namespace).
+    half_width_cm : float
+        Shift where the transmission is 0.5, cm⁻¹.
+    floor : float
+        Transmission at the laser line (0 cm⁻¹).
+
+    Returns
+    -------
+    array, shape (N,)
+        Transmission, between ``floor`` and 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspec.synthetic import notch_transmission
+    >>> np.round(notch_transmission(np.array([-20.0, -10.0, 0.0, 10.0, 20.0]), 10.0, 1e-3), 3).tolist()
+    [1.0, 0.5, 0.001, 0.5, 1.0]
+    """
     xp = get_namespace(shift)
     z = (shift / half_width_cm) ** 10
     return 1.0 - (1.0 - floor) * xp.exp(-0.6931471805599453 * z)
@@ -263,10 +400,44 @@ def parameters(scene: Scene, f: dict, *, t_s=None, power_mw=None, phases=None) -
 def render(p: dict, shift, energy, scene: Scene, *, lines: bool = False) -> dict:
     """Component spectra, shape ``(n, N)``, of spectra with parameters ``p`` (arrays ``(n,)``, SBPL ``(n, K)``).
 
-    ``shift`` (cm⁻¹) and ``energy`` (eV) are the channel positions, shape ``(N,)``, NumPy or
-    CuPy (parameters are moved to the same namespace). Components are physical band
-    intensities before the notch filter; with ``lines=True`` each Raman line (its Stokes and
-    anti-Stokes peaks together) is returned too as ``line:<name>``.
+    Components are physical band intensities (counts) before the notch filter: ``aspl``
+    (ESPL band in energy, zero outside ``scene.aspl_window_cm``), ``sbpl`` (Lorentzians in
+    energy), ``lers``, ``hers`` (log-normal), ``raman`` (every line of ``RAMAN_LINES``, Stokes and
+    anti-Stokes with the Boltzmann factor at ``lers_temperature_k``) and ``background``.
+
+    Parameters
+    ----------
+    p : dict of str to array
+        Per-spectrum parameters as in a truth Dataset (``aspl_center_ev``, ``lers_width_cm``,
+        ``<line>_height``, ``background_c0`` …), each shape ``(n,)``; optional ``sbpl_center_ev``,
+        ``sbpl_hwhm_ev``, ``sbpl_height`` of shape ``(n, K)`` (NaN: empty slot).
+    shift : array, shape (N,)
+        Channel Raman shifts, cm⁻¹, NumPy or CuPy (parameters are moved to the same namespace).
+    energy : array, shape (N,)
+        The same channels as photon energies, eV.
+    scene : Scene
+        The scene (its aS-PL window).
+    lines : bool, optional
+        Also return each Raman line (Stokes + anti-Stokes) as ``line:<name>``. Default False.
+
+    Returns
+    -------
+    dict of str to array
+        One ``(n, N)`` float64 array per name of ``COMPONENTS`` (and per line with ``lines``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspec import axes, synthetic
+    >>> from hyperspec.synthetic import COMPONENTS, Scene, render
+    >>> _, truth = synthetic.cspbbr3_map((1, 2), n_spectral=32, noise=False, artefacts=False)
+    >>> truth = truth.compute()
+    >>> p = {k: truth[k].values.ravel() for k in truth.data_vars if truth[k].dims == ("y", "x")}
+    >>> shift = np.linspace(-3000.0, 3000.0, 64)
+    >>> energy = axes.nm2ev(axes.shift2nm(shift, 632.8))
+    >>> comps = render(p, shift, energy, Scene())
+    >>> sorted(comps) == sorted(COMPONENTS), comps["raman"].shape
+    (True, (2, 64))
     """
     xp = get_namespace(shift)
 
