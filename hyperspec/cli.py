@@ -1,4 +1,4 @@
-"""The ``hyperspec`` command: ``info``, ``simulate``, ``decompose``, ``preprocess``, ``run``, ``report``, ``presets`` and ``demo``.
+"""The ``hyperspec`` command: ``info``, ``simulate``, ``decompose``, ``preprocess``, ``steps``, ``run``, ``report``, ``demo`` and more.
 
 Errors caused by the user (bad paths, units, sizes, existing outputs …) print one line
 ``hyperspec: error: …`` and exit with status 2; no traceback.
@@ -39,6 +39,17 @@ def _refuse_existing(out: Path, overwrite: bool, what: str) -> None:
 
     if out.exists() and not overwrite:
         raise StoreExistsError(f"{out} already exists; pass --overwrite to replace {what}, or choose another output.")
+
+
+def _start(path, args, what: str):
+    """The output path (refused when it exists, unless --overwrite) and the announced backend of a command."""
+    import hyperspec  # noqa: PLC0415
+
+    out = Path(path)
+    _refuse_existing(out, args.overwrite, what)
+    backend = hyperspec.resolve_backend(args.backend)
+    print(backend.notice)
+    return out, backend
 
 
 def _file_info(path: Path, options: dict) -> int:
@@ -176,10 +187,7 @@ def cmd_decompose(args) -> int:
     from hyperspec import report  # noqa: PLC0415
     from hyperspec.fit.decompose import STATUS_MEANINGS  # noqa: PLC0415
 
-    out = Path(args.output)
-    _refuse_existing(out, args.overwrite, "it")
-    backend = hyperspec.resolve_backend(args.backend)
-    print(backend.notice)
+    out, backend = _start(args.output, args, "it")
     ds = hyperspec.open(args.input)
     overrides = {"drop": args.drop} if args.drop else {}
     results = hyperspec.decompose(ds, args.preset, backend=backend.name, batch_size=args.batch_size, max_iter=args.max_iter, **overrides)
@@ -267,6 +275,22 @@ def cmd_presets(args) -> int:
     return 0
 
 
+def cmd_steps(args) -> int:
+    import json  # noqa: PLC0415
+
+    from hyperspec.pipeline.steps import describe_steps, markdown_table  # noqa: PLC0415
+
+    if args.markdown:
+        print(markdown_table(), end="")
+    elif args.json:
+        print(json.dumps(describe_steps(), indent=2))
+    else:
+        for s in describe_steps():
+            params = ", ".join(f"{p['name']}{'' if p['required'] else '?'}" for p in s["params"])
+            print(f"  {s['name']} ({'whole map' if s['scope'] == 'map' else 'per chunk'}): {params} - {s['doc']}")
+    return 0
+
+
 def _param(text: str):
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -281,51 +305,69 @@ def _param(text: str):
     return key.strip(), int(number) if number.is_integer() and "." not in value and "e" not in low else number
 
 
+def _preprocess_flags(args) -> list:
+    """The steps ``hyperspec preprocess`` was asked for, in its order: ``(step, label)`` builders of the map at that point.
+
+    Each flag maps onto one registered pipeline step (``hyperspec.pipeline.steps``); ``--silicon``
+    and ``--neon`` first measure what the step needs (the Si line's offset, the lamp's lines).
+    """
+    import numpy as np  # noqa: PLC0415
+
+    import hyperspec  # noqa: PLC0415
+    from hyperspec import preprocess  # noqa: PLC0415
+    from hyperspec.pipeline.steps import lamp_calibration  # noqa: PLC0415
+
+    def silicon(ds):
+        line = preprocess.find_line(ds.compute() if args.silicon == "self" else hyperspec.open(args.silicon).compute())
+        offset = float(np.nanmedian(line["offset"].values))
+        print(f"silicon line at {float(np.nanmedian(line['center'].values)):.2f} cm-1: axis offset {offset:+.2f} cm-1")
+        return {"step": "calibrate_shift", "offset": offset}, f"calibrate_shift({offset:+.3f})"
+
+    def neon(ds):
+        laser = ds.attrs.get("laser_nm")
+        step = {"step": "calibrate_wavelength", "lamp": args.neon, **({"lamp_laser_nm": float(laser)} if laser is not None else {})}
+        cal = lamp_calibration({k: v for k, v in step.items() if k != "step"})  # computed once: the step reuses it
+        print(f"lamp: {cal.attrs['n_lines']} lines, residual {cal.attrs['rms_nm']:.4f} nm RMS ({cal.attrs['rms_cm']:.3f} cm-1)")
+        return step, "apply_wavelength_calibration"
+
+    def denoise(ds):
+        return {"step": "denoise", "n_components": "auto" if args.denoise == "auto" else int(args.denoise)}, "denoise"
+
+    baseline = {"step": "baseline", "method": args.baseline, "subtract": args.subtract, **dict(args.param or [])}
+    flags = [
+        (args.spikes, lambda ds: ({"step": "remove_spikes", "threshold": args.spike_threshold}, "remove_spikes")),
+        (args.drift, lambda ds: ({"step": "register_drift"}, "register_drift")),
+        (args.silicon, silicon),
+        (not args.silicon and args.offset is not None,
+         lambda ds: ({"step": "calibrate_shift", "offset": args.offset}, f"calibrate_shift({args.offset:+.3f})")),
+        (args.neon, neon),
+        (args.notch is not None, lambda ds: ({"step": "mask_notch", "half_width": args.notch}, "mask_notch")),
+        (args.crop, lambda ds: ({"step": "crop", "lo": args.crop[0], "hi": args.crop[1]}, "crop")),
+        (args.baseline, lambda ds: (baseline, f"baseline({args.baseline})")),
+        (args.denoise, denoise),
+    ]  # fmt: skip
+    return [build for chosen, build in flags if chosen]
+
+
 def cmd_preprocess(args) -> int:
     import numpy as np  # noqa: PLC0415
 
     import hyperspec  # noqa: PLC0415
-    from hyperspec import preprocess, report  # noqa: PLC0415
+    from hyperspec import report  # noqa: PLC0415
+    from hyperspec.pipeline.steps import apply_step, validate_step  # noqa: PLC0415
 
     out = Path(args.output)
     _refuse_existing(out, args.overwrite, "the output store")
+    builders = _preprocess_flags(args)
+    if not builders:
+        raise ValueError("no step chosen; add e.g. --spikes, --baseline asls, --denoise auto (see hyperspec preprocess --help).")
     ds = hyperspec.open(args.input)
     before = ds
     steps = []
-    if args.spikes:
-        ds = preprocess.remove_spikes(ds, threshold=args.spike_threshold, backend=args.backend)
-        steps.append("remove_spikes")
-    if args.drift:
-        ds = preprocess.register_drift(ds.compute())
-        steps.append("register_drift")
-    if args.silicon:
-        line = preprocess.find_line(ds.compute() if args.silicon == "self" else hyperspec.open(args.silicon).compute())
-        offset = float(np.nanmedian(line["offset"].values))
-        print(f"silicon line at {float(np.nanmedian(line['center'].values)):.2f} cm-1: axis offset {offset:+.2f} cm-1")
-        ds = preprocess.calibrate_shift(ds, offset)
-        steps.append(f"calibrate_shift({offset:+.3f})")
-    elif args.offset is not None:
-        ds = preprocess.calibrate_shift(ds, args.offset)
-        steps.append(f"calibrate_shift({args.offset:+.3f})")
-    if args.neon:
-        cal = preprocess.calibrate_wavelength(hyperspec.open(args.neon, laser_nm=ds.attrs.get("laser_nm")))
-        print(f"lamp: {cal.attrs['n_lines']} lines, residual {cal.attrs['rms_nm']:.4f} nm RMS ({cal.attrs['rms_cm']:.3f} cm-1)")
-        ds = preprocess.apply_wavelength_calibration(ds, cal)
-        steps.append("apply_wavelength_calibration")
-    if args.notch is not None:
-        ds = preprocess.mask_notch(ds, args.notch)
-        steps.append("mask_notch")
-    if args.crop:
-        ds = preprocess.crop(ds, *args.crop)
-        steps.append("crop")
-    if args.baseline:
-        ds = preprocess.baseline(ds, args.baseline, subtract=args.subtract, backend=args.backend, **dict(args.param or []))
-        steps.append(f"baseline({args.baseline})")
-    if args.denoise:
-        ds = preprocess.denoise(ds, "auto" if args.denoise == "auto" else int(args.denoise), backend=args.backend)
-        steps.append(f"denoise(k={ds.attrs['pca_n_components']})")
-    if not steps:
-        raise ValueError("no step chosen; add e.g. --spikes, --baseline asls, --denoise auto (see hyperspec preprocess --help).")
+    for build in builders:  # the same step runner as a recipe's, on the whole (lazy) map
+        step, label = build(ds)
+        ds = apply_step(ds, validate_step(step, where=lambda key: "hyperspec preprocess"), args.backend)
+        steps.append(f"denoise(k={ds.attrs['pca_n_components']})" if step["step"] == "denoise" else label)
     print("steps: " + " -> ".join(steps))
     from hyperspec._progress import Progress  # noqa: PLC0415
 
@@ -384,10 +426,7 @@ def cmd_demo(args) -> int:
     from hyperspec.fit.decompose import STATUS_MEANINGS, fitted_components  # noqa: PLC0415
     from hyperspec.pipeline import DEFAULT_RECIPE, run_recipe  # noqa: PLC0415
 
-    out = Path(args.out)
-    _refuse_existing(out, args.overwrite, "the demo output")
-    backend = hyperspec.resolve_backend(args.backend)
-    print(backend.notice)
+    out, backend = _start(args.out, args, "the demo output")
     t_start = time.perf_counter()
     ny, nx = args.size
     n_pix = ny * nx
@@ -609,6 +648,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", metavar="DIR", help="draw before/after spectra into DIR/preprocess.png")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output store")
     p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser(
+        "steps",
+        help="list the recipe / preprocess steps and their parameters",
+        description="List the registered pipeline steps (parameters with ? are optional); --markdown prints the README's table.",
+    )
+    p.add_argument("--markdown", action="store_true", help="the step table as Markdown (the README's)")
+    p.add_argument("--json", action="store_true", help="the steps as JSON (name, scope, params with type/default/doc, outputs)")
+    p.set_defaults(func=cmd_steps)
 
     p = sub.add_parser(
         "run",

@@ -26,36 +26,19 @@ from pathlib import Path
 import tomllib
 
 from hyperspec._errors import RecipeError
+from hyperspec.pipeline.steps import STEP_REGISTRY, _ParamTable, decompose_model, get_step, resolve_paths, validate_step
 
 __all__ = ["load_recipe", "validate_recipe", "recipe_hash", "STEPS", "WHOLE_MAP_STEPS", "DEFAULT_RECIPE"]
 
 _NUM = (int, float)
 
-#: Streamable preprocessing steps: name → {parameter: allowed types}. Each runs on one chunk of pixels.
-STEPS: dict[str, dict[str, tuple]] = {
-    "remove_spikes": {"threshold": _NUM, "max_width": _NUM, "grow": _NUM, "saturation": _NUM},
-    "calibrate_shift": {"offset": _NUM},
-    "calibrate_wavelength": {"lamp": (str,), "order": (int,), "tolerance_nm": _NUM, "max_offset_nm": _NUM, "min_snr": _NUM,
-                             "lines": (list,), "lamp_laser_nm": _NUM, "lamp_unit": (str,)},
-    "mask_notch": {"half_width": _NUM},
-    "crop": {"lo": _NUM, "hi": _NUM},
-    "normalise": {"by": (str,), "window": (list,)},
-    "baseline": {
-        "method": (str,), "subtract": (bool,), "lam": _NUM, "p": _NUM, "diff_order": (int,), "max_iter": (int,),
-        "tol": _NUM, "poly_order": (int,), "use_original": (bool,), "mask_initial_peaks": (bool,), "normalize_weights": (bool,),
-        "quantile": _NUM, "eps": _NUM, "fraction": _NUM, "total_points": (int,), "scale": _NUM, "symmetric_weights": (bool,),
-        "use_threshold": (bool,), "num_std": _NUM, "delta": _NUM,
-    },
-}  # fmt: skip
+#: ``{step: {parameter: allowed types}}`` of the per-chunk steps, read live from the step registry
+#: (``hyperspec.pipeline.steps``; kept for compatibility: the registry is the declaration).
+STEPS: Mapping[str, dict[str, tuple]] = _ParamTable("chunk")
 
-_STEP_REQUIRED = {"calibrate_shift": ("offset",), "calibrate_wavelength": ("lamp",), "crop": ("lo", "hi")}
-
-#: Whole-map steps: they need every pixel at once, so they run first (before the per-chunk steps) and
-#: stream their result into an intermediate store next to the output.
-WHOLE_MAP_STEPS: dict[str, dict[str, tuple]] = {
-    "denoise": {"n_components": (int, str), "max_components": (int,)},
-    "register_drift": {"band": (list,), "n_bands": (int,), "reference": (int,)},
-}
+#: The same for the whole-map steps: they need every pixel at once, so they run first (before the
+#: per-chunk steps) and stream their result into an intermediate store next to the output.
+WHOLE_MAP_STEPS: Mapping[str, dict[str, tuple]] = _ParamTable("map")
 
 _SECTIONS: dict[str, dict[str, tuple]] = {
     "input": {"path": (str,), "laser_nm": _NUM, "group": (str,)},
@@ -97,16 +80,19 @@ backend = "auto"
 """
 
 
-def _line_of(text: str | None, section: str, key: str | None = None) -> str:
-    """' (line N)' of a section header or of ``key`` inside it, found in the recipe text."""
+def _line_of(text: str | None, section: str, key: str | None = None, index: int = 0) -> str:
+    """' (line N)' of a section header (the ``index``-th of an array of tables) or of ``key`` inside it."""
     if not text:
         return ""
     lines = text.splitlines()
-    start = 0
+    start, seen = 0, 0
     for i, line in enumerate(lines):
         stripped = line.strip()
         if stripped in (f"[{section}]", f"[[{section}]]") or stripped.startswith((f"[{section}.", f"[[{section}.")):
             start = i
+            seen += 1
+            if seen <= index and stripped == f"[[{section}]]":
+                continue
             if key is None:
                 return f" (line {i + 1})"
             break
@@ -162,27 +148,20 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
     if not isinstance(steps, list):
         raise RecipeError(f'{source}: preprocess steps are written [[preprocess]] with step = "...".')
     for i, step in enumerate(steps):
+        if not isinstance(step, Mapping):
+            raise RecipeError(f'{source}: preprocess step {i + 1} must be a table [[preprocess]] with step = "...".')
         name = step.get("step")
         if name is None:
             raise RecipeError(
-                f'{source}{_line_of(text, "preprocess")}: preprocess step {i + 1} needs step = "..." (one of {", ".join(STEPS)}).'
+                f'{source}{_line_of(text, "preprocess")}: preprocess step {i + 1} needs step = "..." (one of {", ".join(STEP_REGISTRY)}).'
             )
-        known = {**WHOLE_MAP_STEPS, **STEPS}
-        if name not in known:
+        steps[i] = validate_step(step, where=lambda key, i=i: f"{source}{_line_of(text, 'preprocess', key, i)}")
+        if get_step(name).scope == "map" and any(get_step(s["step"]).scope == "chunk" for s in steps[:i]):
+            chunk = ", ".join(s.name for s in STEP_REGISTRY.values() if s.scope == "chunk")
             raise RecipeError(
-                f"{source}{_line_of(text, 'preprocess', 'step')}: unknown preprocess step {name!r}.{_hint(name, known)} "
-                f"Steps: {', '.join(known)}."
+                f"{source}{_line_of(text, 'preprocess', 'step', i)}: {name!r} needs the whole map, so it must come before the "
+                f"per-chunk steps ({chunk}); move it up."
             )
-        if name in WHOLE_MAP_STEPS and any(s.get("step") in STEPS for s in steps[:i]):
-            raise RecipeError(
-                f"{source}{_line_of(text, 'preprocess', 'step')}: {name!r} needs the whole map, so it must come before the "
-                f"per-chunk steps ({', '.join(STEPS)}); move it up."
-            )
-        where = f"preprocess step {name!r}"
-        _check_keys({k: v for k, v in step.items() if k != "step"}, known[name], where, source, text, "preprocess")
-        missing = [k for k in _STEP_REQUIRED.get(name, ()) if k not in step]
-        if missing:
-            raise RecipeError(f"{source}{_line_of(text, 'preprocess', 'step')}: {where} needs {' and '.join(missing)} = ….")
     recipe["preprocess"] = steps
     recipe["analysis"] = _check_analyses(recipe.get("analysis", []), source, text)
     dec = recipe.setdefault("decompose", {}) if "decompose" in recipe else None
@@ -228,18 +207,8 @@ def _check_analyses(analyses, source: str, text: str | None) -> list[dict]:
 
 def _check_model(dec: dict, source: str, text: str | None) -> None:
     """Build the decomposition model once, so a bad preset, term, shape or override fails before any work."""
-    from hyperspec.fit.composite import CompositeModel  # noqa: PLC0415
-    from hyperspec.fit.decompose import build_model_spec  # noqa: PLC0415
-
-    overrides = {k: dec[k] for k in ("drop", "include", "mask") if k in dec}
     try:
-        spec = build_model_spec(dec.get("preset"), dec.get("model"), **overrides)
-        import numpy as np  # noqa: PLC0415
-
-        from hyperspec import axes  # noqa: PLC0415
-
-        shift = np.linspace(-4500.0, 3600.0, 64)
-        CompositeModel(spec["terms"], shift, axes.nm2ev(axes.shift2nm(shift, 632.8)), fused=False)
+        decompose_model(dec)
     except RecipeError:
         raise
     except (ValueError, KeyError, TypeError) as exc:
@@ -260,12 +229,10 @@ def load_recipe(path: str | Path) -> dict:
     for section in ("input", "output"):
         p = Path(recipe[section]["path"]).expanduser()
         recipe[section]["path"] = str(p if p.is_absolute() else (path.parent / p))
-    for step in recipe.get("preprocess", []):
-        if "lamp" in step:
-            p = Path(step["lamp"]).expanduser()
-            step["lamp"] = str(p if p.is_absolute() else (path.parent / p))
-            if not Path(step["lamp"]).is_file():
-                raise RecipeError(f"{path}{_line_of(text, 'preprocess', 'lamp')}: calibrate_wavelength lamp file {step['lamp']} not found.")
+    recipe["preprocess"] = [
+        resolve_paths(step, path.parent, where=lambda key, i=i: f"{path}{_line_of(text, 'preprocess', key, i)}")
+        for i, step in enumerate(recipe["preprocess"])
+    ]
     recipe["_text"] = text
     recipe["_source"] = str(path)
     return recipe

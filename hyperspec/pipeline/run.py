@@ -30,12 +30,12 @@ import xarray as xr
 
 from hyperspec._errors import RecipeError, StoreExistsError
 from hyperspec._progress import _fmt_time, format_rate
+from hyperspec.pipeline import steps as _steps
 from hyperspec.pipeline.recipe import load_recipe, recipe_hash, validate_recipe
 
 __all__ = ["run_recipe", "plan_chunks", "DONE"]
 
 DONE = "run_chunk_done"
-_HALO_STEPS = {"remove_spikes": 2}
 
 
 _INPUTS: dict[tuple, xr.Dataset] = {}  # opened inputs of this process (tasks on one worker share them)
@@ -66,10 +66,15 @@ def _open_input(recipe: dict) -> xr.Dataset:
 
 
 def _bytes_per_pixel(m: int, steps: list[dict]) -> float:
-    """Working memory per spectrum (bytes) of the heaviest step on a block: float64 copies of the
-    spectra, ×12 for spike removal (its stack of neighbours), and the decomposition's Jacobian."""
-    spikes = any(s["step"] == "remove_spikes" for s in steps)
-    return 8.0 * m * (14 if spikes else 4)
+    """Working memory per spectrum (bytes) of the heaviest step on a block, from the steps' declared
+    ``bytes_per_channel`` (at least the decomposition's: four float64 copies of the spectra)."""
+    per_channel = [_steps.DEFAULT_BYTES_PER_CHANNEL] + [_steps.get_step(s["step"]).bytes_per_channel for s in steps]
+    return float(m) * max(per_channel)
+
+
+def _halo(steps: list[dict]) -> int:
+    """Rows of neighbours a block needs on either side: the largest declared halo of its steps."""
+    return max([_steps.get_step(s["step"]).halo for s in steps] + [0])
 
 
 def plan_chunks(ds: xr.Dataset, compute: dict, steps: list[dict] | None = None) -> dict[str, Any]:
@@ -133,14 +138,12 @@ def _whole_map_pass(recipe: dict, out: Path, overwrite: bool, say) -> None:
     import hashlib  # noqa: PLC0415
 
     import hyperspec  # noqa: PLC0415
-    from hyperspec import preprocess  # noqa: PLC0415
     from hyperspec.io.zarr_ import _read_root_attrs, is_store  # noqa: PLC0415
-    from hyperspec.pipeline.recipe import WHOLE_MAP_STEPS  # noqa: PLC0415
 
-    whole = [s for s in recipe["preprocess"] if s["step"] in WHOLE_MAP_STEPS]
+    whole = [s for s in recipe["preprocess"] if _steps.get_step(s["step"]).scope == "map"]
     if not whole:
         return
-    recipe["preprocess"] = [s for s in recipe["preprocess"] if s["step"] not in WHOLE_MAP_STEPS]
+    recipe["preprocess"] = [s for s in recipe["preprocess"] if _steps.get_step(s["step"]).scope != "map"]
     pre = out.with_name(out.stem + "_pre.zarr")
     key = json.dumps({"input": recipe["input"], "steps": whole, "backend": recipe["compute"].get("backend")}, sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -152,58 +155,16 @@ def _whole_map_pass(recipe: dict, out: Path, overwrite: bool, say) -> None:
             return
     ds = _open_input(recipe)
     for step in whole:
-        params = {k: v for k, v in step.items() if k != "step"}
         say(f"whole-map step {step['step']}")
-        if step["step"] == "denoise":
-            ds = preprocess.denoise(ds, params.pop("n_components", "auto"), backend=recipe["compute"].get("backend") or "auto", **params)
-        else:  # register_drift works on the frames' images: the map is loaded
-            ds = preprocess.register_drift(ds.compute(), **params)
+        ds = _steps.apply_step(ds, step, recipe["compute"].get("backend") or "auto")
     ds.attrs["whole_map_hash"] = digest
     hyperspec.save(ds, pre, overwrite=True, progress=False)
     recipe["input"] = {"path": str(pre)}
 
 
 def _apply_steps(ds: xr.Dataset, steps: list[dict], backend: str) -> xr.Dataset:
-    from hyperspec import preprocess  # noqa: PLC0415
-
-    for step in steps:
-        name, params = step["step"], {k: v for k, v in step.items() if k != "step"}
-        if name == "remove_spikes":
-            ds = preprocess.remove_spikes(ds, backend=backend, **params)
-        elif name == "baseline":
-            method = params.pop("method", "asls")
-            ds = preprocess.baseline(ds, method, backend=backend, **params)
-        elif name == "calibrate_shift":
-            ds = preprocess.calibrate_shift(ds, params["offset"])
-        elif name == "calibrate_wavelength":
-            ds = preprocess.apply_wavelength_calibration(ds, _lamp_calibration(params))
-        elif name == "mask_notch":
-            ds = preprocess.mask_notch(ds, **params)
-        elif name == "crop":
-            ds = preprocess.crop(ds, params["lo"], params["hi"])
-        elif name == "normalise":
-            ds = preprocess.normalise(ds, params.get("by", "exposure"), window=params.get("window"))
-    return ds
-
-
-_LAMPS: dict[str, xr.Dataset] = {}  # lamp calibrations of this process, by step parameters and lamp file state
-
-
-def _lamp_calibration(params: dict) -> xr.Dataset:
-    """The lamp-line calibration of a ``calibrate_wavelength`` step, computed once per process (not per chunk)."""
-    import hyperspec  # noqa: PLC0415
-    from hyperspec import preprocess  # noqa: PLC0415
-
-    lamp = Path(params["lamp"])
-    st = lamp.stat() if lamp.is_file() else None
-    key = json.dumps([params, st and (st.st_mtime_ns, st.st_size)], sort_keys=True, default=str)
-    if key in _LAMPS:
-        return _LAMPS[key]
-    kw = {k: params[k] for k in ("order", "tolerance_nm", "max_offset_nm", "min_snr", "lines") if k in params}
-    opts = {"unit": params["lamp_unit"]} if "lamp_unit" in params else {}
-    cal = preprocess.calibrate_wavelength(hyperspec.open(lamp, laser_nm=params.get("lamp_laser_nm"), **opts), **kw)
-    _LAMPS[key] = cal
-    return cal
+    """The steps on a block (the registry's step runner, ``hyperspec.pipeline.steps.apply_steps``)."""
+    return _steps.apply_steps(ds, steps, backend)
 
 
 def _decompose(ds: xr.Dataset, dec: dict, backend: str, device_bytes: float | None = None) -> xr.Dataset:
@@ -245,12 +206,7 @@ def _block_results(recipe: dict, band: xr.Dataset, dim: str, a: int, b: int, dev
     backend = recipe["compute"]["backend"]
     sub = _apply_steps(_to_device(band, backend), recipe["preprocess"], backend).isel({dim: slice(a, b)})
     out = _decompose(sub, recipe["decompose"], backend, device_bytes) if "decompose" in recipe else xr.Dataset(coords=sub.coords)
-    if "spike_mask" in sub:
-        out["n_spikes"] = sub["spike_mask"].sum("spectral").astype(np.int32).assign_attrs(long_name="spectral channels replaced as spikes")
-        out["dead_pixel"] = sub["dead_pixel"]
-        out["saturated"] = sub["saturated_mask"].any("spectral").assign_attrs(long_name="pixel has saturated channels")
-    if "baseline" in sub:
-        out["baseline_converged"] = sub["baseline_converged"]
+    out = out.assign(_steps.block_outputs(sub, recipe["preprocess"]))  # what the steps declare they add
     return _to_host(out.drop_vars([c for c in out.coords if "spectral" in out[c].dims]))
 
 
@@ -263,7 +219,7 @@ def _chunk_results(recipe: dict, plan: dict, k: int) -> xr.Dataset:
     dim, rows, n_rows = plan["dim"], plan["rows"], plan["n_rows"]
     block = plan.get("block_rows", rows)
     a, b = k * rows, min(n_rows, (k + 1) * rows)
-    halo = max([_HALO_STEPS.get(s["step"], 0) for s in recipe["preprocess"]] + [0])
+    halo = _halo(recipe["preprocess"])
     workers = int(recipe["compute"].get("workers", 0)) or 1  # on the GPU: the workers sharing it (one by default)
     device_bytes = plan["device_memory_mb"] * 2**20 / workers if plan.get("device_memory_mb") else None
     lo, hi = max(0, a - halo), min(n_rows, b + halo)
@@ -280,8 +236,10 @@ def _chunk_results(recipe: dict, plan: dict, k: int) -> xr.Dataset:
 def _process_chunk(recipe: dict, plan: dict, k: int, out_path: str) -> dict:
     """One task: compute chunk ``k``, write its region, then its done flag. Safe to run twice."""
     t0 = time.perf_counter()
-    info = _write_chunk(_chunk_results(recipe, plan, k), plan, k, out_path)
+    res = _chunk_results(recipe, plan, k)
+    info = _write_chunk(res, plan, k, out_path)
     info["seconds"] = time.perf_counter() - t0
+    info["attrs"] = dict(res.attrs)  # the results' attrs (model, engine, history …): the main process records them once
     return info
 
 
@@ -303,19 +261,33 @@ def _write_chunk(res: xr.Dataset, plan: dict, k: int, out_path: str) -> dict:
     return {"k": k, "pixels": int((b - a) * plan["row_pixels"])}
 
 
-def _template(first: xr.Dataset, ds: xr.Dataset, plan: dict) -> xr.Dataset:
-    """The full-size results Dataset (lazy zeros) shaped like chunk 0's results, plus the chunk flags."""
+def _result_variables(recipe: dict, ds: xr.Dataset) -> dict[str, tuple[tuple[str, ...], str, dict]]:
+    """Every variable a run writes, ``name → (dims, dtype, attrs)``, from the declarations alone (no fit):
+    the decomposition's outputs (``steps.decompose_outputs``) and those of the per-chunk steps."""
+    pixel_dims = tuple(d for d in ds["spectra"].dims if d != "spectral")
+    out = {}
+    if "decompose" in recipe:
+        out = {name: (pixel_dims, dtype, attrs) for name, dtype, attrs in _steps.decompose_outputs(recipe["decompose"])}
+    for o in _steps.step_outputs(recipe["preprocess"]):
+        out[o.name] = (o.dims_for(pixel_dims), o.dtype, o.attrs)
+    return out
+
+
+def _template(recipe: dict, ds: xr.Dataset, plan: dict) -> xr.Dataset:
+    """The full-size results Dataset (lazy zeros) of the declared variables, plus the chunk flags."""
     import dask.array as da  # noqa: PLC0415
 
     dim = plan["dim"]
-    coords = {d: ds.coords[d] for d in first.dims if d in ds.coords}
+    variables = _result_variables(recipe, ds)
+    used = {d for dims, _, _ in variables.values() for d in dims}
+    coords = {d: ds.coords[d] for d in ds["spectra"].dims if d in used and d in ds.coords}
     data_vars = {}
-    for name, var in first.data_vars.items():
-        shape = tuple(ds.sizes[d] if d == dim else var.sizes[d] for d in var.dims)
-        chunks = tuple(plan["rows"] if d == dim else var.sizes[d] for d in var.dims)
-        data_vars[name] = xr.Variable(var.dims, da.zeros(shape, dtype=var.dtype, chunks=chunks), var.attrs)
+    for name, (dims, dtype, attrs) in variables.items():
+        shape = tuple(ds.sizes[d] for d in dims)
+        chunks = tuple(plan["rows"] if d == dim else ds.sizes[d] for d in dims)
+        data_vars[name] = xr.Variable(dims, da.zeros(shape, dtype=dtype, chunks=chunks), attrs)
     data_vars[DONE] = xr.Variable(("run_chunk",), da.zeros(plan["n_chunks"], dtype=bool, chunks=1), {"long_name": "chunk written"})
-    return xr.Dataset(data_vars, coords=coords, attrs=dict(first.attrs))
+    return xr.Dataset(data_vars, coords=coords)
 
 
 def _versions() -> dict[str, str]:
@@ -408,8 +380,7 @@ def run_recipe(
     rows_of = {k: min(plan["rows"], plan["n_rows"] - k * plan["rows"]) for k in todo}
     run_px = n_pix
     if state == "new":
-        first = _chunk_results(recipe, {**plan, "rows": 1}, 0)  # one row shows the variables and dtypes
-        writes = create_store(_template(first, ds, plan), out, overwrite=overwrite, chunks={plan["dim"]: plan["rows"], "run_chunk": 1})
+        writes = create_store(_template(recipe, ds, plan), out, overwrite=overwrite, chunks={plan["dim"]: plan["rows"], "run_chunk": 1})
         del writes  # metadata only: every chunk is written by its task
         group = zarr.open_group(str(out), mode="r+", zarr_format=3)
         public = {k: v for k, v in recipe.items() if not k.startswith("_")}
@@ -431,9 +402,12 @@ def run_recipe(
     todo_px = sum(rows_of[k] for k in todo) * plan["row_pixels"]
     try:
         futures = [ex.submit(_process_chunk, recipe, plan, k, str(out)) for k in todo]
-        last = 0.0
+        last, attrs_written = 0.0, False
         for fut in ex.as_completed(futures):
             info = fut.result()
+            if not attrs_written:  # the results' own attrs, as the first finished chunk reports them (one writer: this process)
+                zarr.open_group(str(out), mode="r+", zarr_format=3).attrs.update(info["attrs"])
+                attrs_written = True
             n_done_px += info["pixels"]
             now = time.perf_counter()
             if progress and (now - last > 1.0 or n_done_px == todo_px):
