@@ -42,8 +42,11 @@ _INPUTS: dict[tuple, xr.Dataset] = {}  # opened inputs of this process (tasks on
 
 
 def _open_input(recipe: dict) -> xr.Dataset:
-    """The recipe's input, opened once per process: an instrument file read lazily (a large text map
-    is indexed in a full pass) must not be re-opened by every task."""
+    """The recipe's input, opened once per process.
+
+    An instrument file read lazily (a large text map is indexed in a full pass) must not be
+    re-opened by every task.
+    """
     import hyperspec  # noqa: PLC0415
 
     inp = recipe["input"]
@@ -66,8 +69,11 @@ def _open_input(recipe: dict) -> xr.Dataset:
 
 
 def _bytes_per_pixel(m: int, steps: list[dict]) -> float:
-    """Working memory per spectrum (bytes) of the heaviest step on a block, from the steps' declared
-    ``bytes_per_channel`` (at least the decomposition's: four float64 copies of the spectra)."""
+    """Working memory per spectrum (bytes) of the heaviest step on a block.
+
+    From the steps' declared ``bytes_per_channel``; at least the decomposition's (four float64
+    copies of the spectra).
+    """
     per_channel = [_steps.DEFAULT_BYTES_PER_CHANNEL] + [_steps.get_step(s["step"]).bytes_per_channel for s in steps]
     return float(m) * max(per_channel)
 
@@ -133,8 +139,11 @@ def _device_budget_mb(compute: dict) -> float | None:
 
 
 def _whole_map_pass(recipe: dict, out: Path, overwrite: bool, say) -> None:
-    """Run the whole-map steps (denoise, register_drift) into ``<output>_pre.zarr`` and point the
-    recipe's input at it. A complete intermediate store written for the same steps is reused."""
+    """Run the whole-map steps (denoise, register_drift) into ``<output>_pre.zarr``.
+
+    The recipe's input then points at it. A complete intermediate store written for the same steps
+    is reused.
+    """
     import hashlib  # noqa: PLC0415
 
     import hyperspec  # noqa: PLC0415
@@ -168,8 +177,11 @@ def _apply_steps(ds: xr.Dataset, steps: list[dict], backend: str) -> xr.Dataset:
 
 
 def _decompose(ds: xr.Dataset, dec: dict, backend: str, device_bytes: float | None = None) -> xr.Dataset:
-    """The recipe's decomposition of a block. On the GPU, without a ``batch_size`` in the recipe, the
-    fit's batches fit the run's device budget per worker (``device_bytes``)."""
+    """The recipe's decomposition of a block.
+
+    On the GPU, without a ``batch_size`` in the recipe, the fit's batches fit the run's device
+    budget per worker (``device_bytes``).
+    """
     from hyperspec.fit.decompose import decompose  # noqa: PLC0415
 
     kw = {k: v for k, v in dec.items() if k not in ("preset", "model")}
@@ -200,9 +212,11 @@ def _to_host(ds: xr.Dataset) -> xr.Dataset:
 
 
 def _block_results(recipe: dict, band: xr.Dataset, dim: str, a: int, b: int, device_bytes: float | None = None) -> xr.Dataset:
-    """Steps and decomposition for rows [a, b) of ``band`` (which holds their halo), in memory. On the GPU
-    the block's spectra cross to the device once and stay there through the steps and the decomposition;
-    only the results come back."""
+    """Steps and decomposition for rows [a, b) of ``band`` (which holds their halo), in memory.
+
+    On the GPU the block's spectra cross to the device once and stay there through the steps and the
+    decomposition; only the results come back.
+    """
     backend = recipe["compute"]["backend"]
     sub = _apply_steps(_to_device(band, backend), recipe["preprocess"], backend).isel({dim: slice(a, b)})
     out = _decompose(sub, recipe["decompose"], backend, device_bytes) if "decompose" in recipe else xr.Dataset(coords=sub.coords)
@@ -211,8 +225,11 @@ def _block_results(recipe: dict, band: xr.Dataset, dim: str, a: int, b: int, dev
 
 
 def _chunk_results(recipe: dict, plan: dict, k: int) -> xr.Dataset:
-    """Everything a task produces (results on its rows): its band is read once (float32, with the halo),
-    then ``block_rows`` rows at a time go through the steps."""
+    """Everything a task produces (results on its rows).
+
+    Its band is read once (float32, with the halo), then ``block_rows`` rows at a time go through
+    the steps.
+    """
     from hyperspec._backend import single_threaded_blas  # noqa: PLC0415
 
     ds = _open_input(recipe)
@@ -262,8 +279,10 @@ def _write_chunk(res: xr.Dataset, plan: dict, k: int, out_path: str) -> dict:
 
 
 def _result_variables(recipe: dict, ds: xr.Dataset) -> dict[str, tuple[tuple[str, ...], str, dict]]:
-    """Every variable a run writes, ``name → (dims, dtype, attrs)``, from the declarations alone (no fit):
-    the decomposition's outputs (``steps.decompose_outputs``) and those of the per-chunk steps."""
+    """Every variable a run writes, ``name → (dims, dtype, attrs)``, from the declarations alone (no fit).
+
+    The decomposition's outputs (``steps.decompose_outputs``) and those of the per-chunk steps.
+    """
     pixel_dims = tuple(d for d in ds["spectra"].dims if d != "spectral")
     out = {}
     if "decompose" in recipe:
