@@ -122,7 +122,33 @@ def _check_keys(table: Mapping, allowed: Mapping[str, tuple], where: str, src: s
 
 
 def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None = None) -> dict:
-    """Check a parsed recipe and return it with defaults filled in; raise ``RecipeError`` on any problem."""
+    """Check a parsed recipe and return it with defaults filled in.
+
+    Parameters
+    ----------
+    recipe : mapping
+        The parsed TOML (sections ``input``, ``preprocess``, ``decompose``, ``output`` …).
+    source : str
+        The name used in messages (the recipe's file).
+    text : str, optional
+        The recipe's text, so messages can give line numbers.
+
+    Returns
+    -------
+    dict
+        A copy with ``preprocess`` and ``analysis`` as lists and the defaults filled in.
+
+    Raises
+    ------
+    RecipeError
+        An unknown section, key or step (with the closest name), a wrong type or a missing field.
+
+    Examples
+    --------
+    >>> r = validate_recipe({"input": {"path": "m.zarr"}, "output": {"path": "o.zarr"}, "decompose": {}})
+    >>> r["decompose"]["preset"], r["preprocess"]
+    ('cspbbr3-633', [])
+    """
     recipe = copy.deepcopy(dict(recipe))
     for section in recipe:
         if section not in _SECTIONS:
@@ -216,7 +242,31 @@ def _check_model(dec: dict, source: str, text: str | None) -> None:
 
 
 def load_recipe(path: str | Path) -> dict:
-    """Read and validate a TOML recipe; relative paths in it are taken relative to the recipe's folder."""
+    r"""Read and validate a TOML recipe; relative paths in it are taken relative to the recipe's folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The recipe file.
+
+    Returns
+    -------
+    dict
+        The validated recipe (as :func:`validate_recipe`), with absolute paths, plus ``_text`` and ``_source``.
+
+    Raises
+    ------
+    RecipeError
+        The file is missing, is not TOML, or the recipe is invalid (file, line, key and closest name).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "r.toml").write_text('[input]\npath = "m.zarr"\n[output]\npath = "o.zarr"\n')
+    >>> load_recipe(folder / "r.toml")["input"]["path"] == str(folder / "m.zarr")
+    True
+    """
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe {path} not found.")
@@ -239,7 +289,24 @@ def load_recipe(path: str | Path) -> dict:
 
 
 def recipe_hash(recipe: Mapping) -> str:
-    """A digest of everything that changes the results (not the output path, analyses, scheduler or worker counts)."""
+    """A digest of everything that changes the results (not the output path, analyses, scheduler or worker counts).
+
+    Parameters
+    ----------
+    recipe : mapping
+        A validated recipe.
+
+    Returns
+    -------
+    str
+        16 hex digits.
+
+    Examples
+    --------
+    >>> r = validate_recipe({"input": {"path": "m.zarr"}, "output": {"path": "o.zarr"}})
+    >>> len(recipe_hash(r))
+    16
+    """
     keep = {k: v for k, v in recipe.items() if not k.startswith("_") and k not in ("output", "analysis")}
     comp = dict(keep.get("compute", {}))
     for k in ("scheduler", "workers", "threads_per_worker", "jobqueue", "memory_mb", "device_memory_mb"):

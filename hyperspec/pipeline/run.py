@@ -92,6 +92,34 @@ def plan_chunks(ds: xr.Dataset, compute: dict, steps: list[dict] | None = None) 
     twice the workers are split further so every worker has work. Inside
     a task, ``block_rows`` rows at a time go through the steps, so a task's memory is its float32
     band plus one block's working set, from ``memory_mb`` (or ``chunk_pixels``) whatever the map size.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The input map (lazy).
+    compute : dict
+        The recipe's ``[compute]`` table (``memory_mb`` MiB, ``chunk_pixels``, ``workers``, ``device_memory_mb`` MiB …).
+    steps : list of dict, optional
+        The per-chunk steps (their declared halo and memory per channel size the blocks).
+
+    Returns
+    -------
+    dict
+        ``dim``, ``rows`` (per task), ``block_rows``, ``n_rows``, ``n_chunks``, ``row_pixels`` and, on the
+        GPU, ``device_memory_mb``.
+
+    Raises
+    ------
+    RecipeError
+        The input is a single spectrum.
+
+    Examples
+    --------
+    >>> import hyperspec
+    >>> ds, _ = hyperspec.synthetic.simulate("map", (8, 4), n_spectral=64, seed=0)
+    >>> plan = plan_chunks(ds, {"workers": 2, "backend": "numpy"})
+    >>> plan["dim"], plan["n_chunks"]
+    ('y', 4)
     """
     spectra = ds["spectra"]
     dims = [d for d in spectra.dims if d != "spectral"]
@@ -355,6 +383,42 @@ def run_recipe(
 
     ``input``, ``output``, ``backend`` and ``scheduler`` override the recipe. Re-running an
     interrupted run with the same recipe resumes it; a finished one is left as it is.
+
+    Parameters
+    ----------
+    recipe : str, Path or dict
+        A TOML recipe file or a parsed recipe.
+    input, output : str, optional
+        Override ``[input] path`` / ``[output] path``.
+    backend, scheduler : str, optional
+        Override ``[compute] backend`` / ``scheduler``.
+    overwrite : bool
+        Replace an output written by another recipe.
+    progress : bool
+        Report progress (%, px/s, ETA) to ``stream``.
+    stream : file, optional
+        Where progress goes; default stderr.
+
+    Returns
+    -------
+    Path
+        The results store.
+
+    Raises
+    ------
+    RecipeError
+        An invalid recipe.
+    StoreExistsError
+        The output was written by a different recipe (and not ``overwrite``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, hyperspec
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = hyperspec.synthetic.write("map", d / "m.zarr", (2, 3), n_spectral=64, seed=0, progress=False)
+    >>> rec = {"input": {"path": str(d / "m.zarr")}, "preprocess": [{"step": "remove_spikes"}], "output": {"path": str(d / "o.zarr")}}
+    >>> int(hyperspec.open(run_recipe(rec, backend="numpy", progress=False))["n_spikes"].sum()) >= 0
+    True
     """
     import zarr  # noqa: PLC0415
 
