@@ -23,7 +23,32 @@ ANALYSES = {
 
 
 def run_analyses(store, analyses: list[dict], outdir) -> list[Path]:
-    """Line profiles (CSV + PNG with the line on the map) and filtered maps (TIFF + PNG) of a results store."""
+    """Line profiles (CSV + PNG with the line on the map) and filtered maps (TIFF + PNG) of a results store.
+
+    Parameters
+    ----------
+    store : str or Path
+        A results store.
+    analyses : list of dict
+        Validated ``[[analysis]]`` tables (``kind = "line_profile"`` or ``"filter_map"``; positions in pixels).
+    outdir : str or Path
+        The folder written into.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    HyperspecError
+        An analysis names a variable the store does not have.
+
+    Examples
+    --------
+    >>> run_analyses  # doctest: +ELLIPSIS
+    <function run_analyses at ...>
+    """
     import hyperspec  # noqa: PLC0415
     from hyperspec import report, spatial  # noqa: PLC0415
     from hyperspec._errors import HyperspecError  # noqa: PLC0415
@@ -56,7 +81,28 @@ def run_analyses(store, analyses: list[dict], outdir) -> list[Path]:
 
 
 def region_statistics(results: xr.Dataset) -> tuple[list[dict], xr.DataArray | None]:
-    """Rows ``{region, variable, n, mean, median, std, p05, p95}`` over converged pixels, and the labels used."""
+    """Rows ``{region, variable, n, mean, median, std, p05, p95}`` over converged pixels, and the labels used.
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Results in memory (``status`` 0 marks converged pixels).
+
+    Returns
+    -------
+    rows : list of dict
+        One row per region and numeric per-pixel variable (values in the variable's units).
+    labels : xarray.DataArray or None
+        Crystal / interface / glass labels when the results allow them, else None (one region "all").
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> res = xr.Dataset({"a": (("y", "x"), np.arange(4.0).reshape(2, 2)), "status": (("y", "x"), np.zeros((2, 2), np.int8))})
+    >>> rows, labels = region_statistics(res)
+    >>> rows[0]["region"], rows[0]["n"], rows[0]["mean"], labels
+    ('all', 4, 1.5, None)
+    """
     from hyperspec.spatial import REGION_NAMES, segment_regions  # noqa: PLC0415
 
     pix = [d for d in ("y", "x") if d in results.dims]
@@ -93,7 +139,27 @@ def region_statistics(results: xr.Dataset) -> tuple[list[dict], xr.DataArray | N
 
 
 def write_report(store, *, png_dir=None, csv_path=None) -> list[Path]:
-    """Write PNG band maps into ``png_dir`` and the region statistics to ``csv_path`` (either may be None)."""
+    """Write PNG band maps into ``png_dir`` and the region statistics to ``csv_path`` (either may be None).
+
+    Parameters
+    ----------
+    store : str or Path
+        A results store.
+    png_dir : str or Path, optional
+        Folder for the band-map PNGs (and the region map).
+    csv_path : str or Path, optional
+        The region-statistics CSV.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Examples
+    --------
+    >>> write_report  # doctest: +ELLIPSIS
+    <function write_report at ...>
+    """
     import hyperspec  # noqa: PLC0415
     from hyperspec import report  # noqa: PLC0415
 
