@@ -104,6 +104,23 @@ def _add_reader_options(p) -> None:
 
 
 def cmd_convert(args) -> int:
+    """The ``hyperspec convert`` command (``hyperspec convert --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["convert", "in.wdf", "out.zarr"]).func is cmd_convert
+    True
+    """
     import hyperspec  # noqa: PLC0415
 
     out = Path(args.output)
@@ -115,6 +132,23 @@ def cmd_convert(args) -> int:
 
 
 def cmd_info(args) -> int:
+    """The ``hyperspec info`` command (``hyperspec info --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["info", "m.zarr"]).func is cmd_info
+    True
+    """
     from hyperspec.io.zarr_ import is_store, store_info  # noqa: PLC0415
 
     if Path(args.path).is_file() and not is_store(args.path):
@@ -157,6 +191,23 @@ def cmd_info(args) -> int:
 
 
 def cmd_simulate(args) -> int:
+    """The ``hyperspec simulate`` command (``hyperspec simulate --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["simulate", "map", "m.zarr"]).func is cmd_simulate
+    True
+    """
     from hyperspec import synthetic  # noqa: PLC0415
 
     t0 = time.perf_counter()
@@ -181,6 +232,23 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_decompose(args) -> int:
+    """The ``hyperspec decompose`` command (``hyperspec decompose --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["decompose", "m.zarr", "r.zarr"]).func is cmd_decompose
+    True
+    """
     import numpy as np  # noqa: PLC0415
 
     import hyperspec  # noqa: PLC0415
@@ -207,6 +275,23 @@ def cmd_decompose(args) -> int:
 
 
 def cmd_export(args) -> int:
+    """The ``hyperspec export`` command (``hyperspec export --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["export", "r.zarr"]).func is cmd_export
+    True
+    """
     import hyperspec  # noqa: PLC0415
     from hyperspec.io import export  # noqa: PLC0415
 
@@ -229,6 +314,23 @@ def cmd_export(args) -> int:
 
 
 def cmd_profile(args) -> int:
+    """The ``hyperspec profile`` command (``hyperspec profile --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["profile", "r.zarr", "aspl_area", "--start", "0", "0", "--end", "1", "1"]).func is cmd_profile
+    True
+    """
     from hyperspec.pipeline.outputs import run_analyses  # noqa: PLC0415
 
     a = {"kind": "line_profile", "variable": args.variable, "start": args.start, "end": args.end, "width": args.width}
@@ -238,6 +340,23 @@ def cmd_profile(args) -> int:
 
 
 def cmd_filter(args) -> int:
+    """The ``hyperspec filter`` command (``hyperspec filter --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["filter", "r.zarr", "aspl_area"]).func is cmd_filter
+    True
+    """
     from hyperspec.pipeline.outputs import run_analyses  # noqa: PLC0415
 
     a = {"kind": "filter_map", "variable": args.variable, "filter": args.kind, "size": args.size}
@@ -247,6 +366,23 @@ def cmd_filter(args) -> int:
 
 
 def cmd_formats(args) -> int:
+    """The ``hyperspec formats`` command (``hyperspec formats --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["formats"]).func is cmd_formats
+    True
+    """
     from hyperspec.io.registry import readers  # noqa: PLC0415
 
     print(f"{'reader':<15} {'extensions':<32} {'lazy':<5} {'needs':<13} reads")
@@ -257,6 +393,23 @@ def cmd_formats(args) -> int:
 
 
 def cmd_presets(args) -> int:
+    """The ``hyperspec presets`` command (``hyperspec presets --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["presets"]).func is cmd_presets
+    True
+    """
     from hyperspec.bands.components import COMPONENTS  # noqa: PLC0415
     from hyperspec.bands.presets import PRESETS, get_preset  # noqa: PLC0415
 
@@ -276,6 +429,23 @@ def cmd_presets(args) -> int:
 
 
 def cmd_steps(args) -> int:
+    """The ``hyperspec steps`` command (``hyperspec steps --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["steps"]).func is cmd_steps
+    True
+    """
     import json  # noqa: PLC0415
 
     from hyperspec.pipeline.steps import describe_steps, markdown_table  # noqa: PLC0415
@@ -350,6 +520,23 @@ def _preprocess_flags(args) -> list:
 
 
 def cmd_preprocess(args) -> int:
+    """The ``hyperspec preprocess`` command (``hyperspec preprocess --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["preprocess", "m.zarr", "c.zarr", "--spikes"]).func is cmd_preprocess
+    True
+    """
     import numpy as np  # noqa: PLC0415
 
     import hyperspec  # noqa: PLC0415
@@ -393,6 +580,23 @@ def cmd_preprocess(args) -> int:
 
 
 def cmd_run(args) -> int:
+    """The ``hyperspec run`` command (``hyperspec run --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["run", "recipe.toml"]).func is cmd_run
+    True
+    """
     from hyperspec import cluster  # noqa: PLC0415
     from hyperspec.pipeline import load_recipe, run_recipe  # noqa: PLC0415
 
@@ -408,6 +612,23 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
+    """The ``hyperspec report`` command (``hyperspec report --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["report", "r.zarr"]).func is cmd_report
+    True
+    """
     from hyperspec.pipeline import write_report  # noqa: PLC0415
 
     store = Path(args.store)
@@ -418,6 +639,23 @@ def cmd_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    """The ``hyperspec demo`` command (``hyperspec demo --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["demo"]).func is cmd_demo
+    True
+    """
     import numpy as np  # noqa: PLC0415
 
     import hyperspec  # noqa: PLC0415
@@ -503,6 +741,17 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``hyperspec`` command, one sub-command per ``cmd_*`` function.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["steps", "--markdown"]).markdown
+    True
+    """
     from hyperspec import __version__  # noqa: PLC0415
     from hyperspec._backend import BACKENDS  # noqa: PLC0415
     from hyperspec.synthetic import KINDS  # noqa: PLC0415
@@ -708,7 +957,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``hyperspec`` command; returns the exit status."""
+    """Entry point of the ``hyperspec`` command; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 2 for a user error (one line ``hyperspec: error: …`` on stderr), 130 when interrupted.
+
+    Examples
+    --------
+    >>> main(["steps", "--markdown"]) == 0  # doctest: +ELLIPSIS
+    | step | runs on | ...
+    True
+    """
     from hyperspec._errors import HyperspecError  # noqa: PLC0415
 
     parser = build_parser()
