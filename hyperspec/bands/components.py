@@ -315,22 +315,18 @@ def register(component: Component) -> Component:
 
 
 def unregister(name: str) -> Component:
-    """Remove a component from the registry (the inverse of :func:`register`, e.g. after a test).
+    """Remove the component called ``name`` from the registry: the inverse of :func:`register`.
 
     Parameters
     ----------
     name : str
-        Registry name.
+        Registry name of a registered component (one a test added, say); read as by :func:`get_component`,
+        which raises ``ValueError`` with the closest names for an unknown one.
 
     Returns
     -------
     Component
-        The component removed.
-
-    Raises
-    ------
-    ValueError
-        When no component of that name is registered.
+        What was removed (register it again to restore it).
 
     Examples
     --------
@@ -453,9 +449,8 @@ register(
 
 # ---- pseudo-Voigt -----------------------------------------------------------------------------
 def _pseudo_voigt(x, p, jac=True):
-    xp = get_namespace(x, p)
     center, hwhm, eta, height = _cols(p, 4)
-    lp = xp.concatenate([center, hwhm, height], axis=1)
+    lp = get_namespace(x, p).concatenate([center, hwhm, height], axis=1)  # the shared line parameters
     fl, jl = _lorentzian(x, lp, jac)
     fg, jg = _gaussian(x, lp, jac)
     f = eta * fl + (1.0 - eta) * fg

@@ -227,6 +227,7 @@ class CompositeModel:
     # ---- evaluation ---------------------------------------------------------------------------
     @property
     def n_free(self) -> int:
+        """Number of free parameters (the columns of ``p``)."""
         return len(self.free_names)
 
     def _axis(self, term: Term):

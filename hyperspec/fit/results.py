@@ -67,6 +67,11 @@ def result_names(model) -> list[tuple[str, str, str]]:
     list of (str, str, str)
         Name, units and ``long_name`` of each output.
 
+    Raises
+    ------
+    ValueError
+        When two outputs of a term get the same name (e.g. a parameter called ``area``).
+
     Examples
     --------
     >>> import numpy as np
@@ -83,4 +88,9 @@ def result_names(model) -> list[tuple[str, str, str]]:
             out.append((param_output_name(term.name, param), param.unit, f"{term.name} {param.name}: {param.description or comp.name}"))
         for derived in comp.derived:
             out.append((f"{term.name}_{derived.suffix}", derived.unit, derived.meaning.format(term=term.name)))
+    seen = set()
+    for name, _, _ in out:
+        if name in seen:
+            raise ValueError(f"the model's outputs name {name!r} twice; rename the parameter or derived value of that component.")
+        seen.add(name)
     return out
