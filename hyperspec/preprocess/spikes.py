@@ -220,7 +220,7 @@ def _narrow(e, max_width, xp):
 
 def _dead_pixels(y, xp):
     """Pixels whose spectrum has no structure above its noise (the decompose preflight's ``flat``)."""
-    from hyperspec.fit.decompose import flat_spectra  # noqa: PLC0415
+    from hyperspec._quality import flat_spectra  # noqa: PLC0415
 
     return flat_spectra(xp, y.reshape(-1, y.shape[-1])).reshape(y.shape[:-1])
 
