@@ -67,16 +67,18 @@ def _check_support(model: CompositeModel, shift: np.ndarray, mask_w: np.ndarray)
 class _Decomposer:
     """Holds the model and the per-chunk recipe; ``__call__`` maps (..., m) → (..., n_out)."""
 
-    def __init__(self, spec, shift, energy, xp, *, weights, saturation, batch_size, max_iter, tol, device_bytes=None):
+    def __init__(self, spec, shift, energy, xp, *, weights, saturation, batch_size, max_iter, tol, device_bytes=None, backend=None):
         self.xp = xp
+        self.backend = backend  # the resolved Backend context (its engine choice), or None: the current settings
         self.tol = float(tol)
         self.spec = spec
-        self.model = CompositeModel(spec["terms"], xp.asarray(shift), None if energy is None else xp.asarray(energy))
+        fused = None if backend is None else backend.engine_for(xp) != "xp"
+        self.model = CompositeModel(spec["terms"], xp.asarray(shift), None if energy is None else xp.asarray(energy), fused=fused)
         self.shift = np.asarray(shift)
         self.weights = weights
         self.saturation = saturation
         if batch_size is None:
-            batch_size = default_batch_size("numpy" if xp is np else "cupy", self.shift.size, self.model.n_free, device_bytes)
+            batch_size = default_batch_size(xp is not np, self.shift.size, self.model.n_free, device_bytes)
         self.batch_size = int(batch_size)
         self.max_iter = int(max_iter)
         base = np.ones(self.shift.size)
@@ -138,8 +140,9 @@ class _Decomposer:
             base_spec = copy.deepcopy(spec)
             base_spec["terms"] = {k: v for k, v in spec["terms"].items() if k != seeded[-1].name}
             self.base = _Decomposer(
-                base_spec, shift, energy, xp, weights=weights, saturation=saturation, batch_size=self.batch_size, max_iter=max_iter, tol=tol
-            )
+                base_spec, shift, energy, xp, weights=weights, saturation=saturation, batch_size=self.batch_size, max_iter=max_iter, tol=tol,
+                backend=backend,
+            )  # fmt: skip
 
     def _identifiable(self, p):
         """Shape parameters of a band whose amplitude is (numerically) zero cannot be determined."""
@@ -363,7 +366,7 @@ class _Decomposer:
 _GPU_BATCH_MAX = 65536
 
 
-def default_batch_size(backend: str, m: int, n_free: int, budget_bytes: float | None = None) -> int:
+def default_batch_size(backend, m: int, n_free: int, budget_bytes: float | None = None) -> int:
     """Pixels per Levenberg–Marquardt batch.
 
     256 on NumPy (the working set stays in cache); on CuPy what ``budget_bytes`` holds at
@@ -372,8 +375,8 @@ def default_batch_size(backend: str, m: int, n_free: int, budget_bytes: float | 
 
     Parameters
     ----------
-    backend : {"numpy", "cupy"}
-        The resolved backend's name.
+    backend : {"numpy", "cupy"}, Backend or bool
+        The resolved backend (its name, the ``Backend`` context, or whether the arrays are on the GPU).
     m : int
         Channels per spectrum.
     n_free : int
@@ -393,7 +396,8 @@ def default_batch_size(backend: str, m: int, n_free: int, budget_bytes: float | 
     >>> default_batch_size("cupy", 1024, 34, budget_bytes=2**30)
     3120
     """
-    if backend != "cupy":
+    on_gpu = backend if isinstance(backend, bool) else getattr(backend, "on_gpu", backend == "cupy")
+    if not on_gpu:
         return 256
     if budget_bytes is None:
         import cupy  # noqa: PLC0415

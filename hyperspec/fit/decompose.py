@@ -146,7 +146,7 @@ def decompose(
         raise ValueError(f"`device_memory_mb` must be a positive number of MiB; got {device_memory_mb!r}.")
     engine = _Decomposer(
         spec, shift, energy, be.xp, weights=weights, saturation=saturation, batch_size=batch_size, max_iter=max_iter, tol=tol,
-        device_bytes=None if device_memory_mb is None else float(device_memory_mb) * 2**20,
+        device_bytes=None if device_memory_mb is None else float(device_memory_mb) * 2**20, backend=be,
     )  # fmt: skip
     with single_threaded_blas():  # in-memory input is computed right here; lazy input when the caller computes
         out = map_spectra(engine, data["spectra"], engine.n_out)

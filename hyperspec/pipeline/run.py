@@ -153,8 +153,11 @@ def plan_chunks(ds: xr.Dataset, compute: dict, steps: list[dict] | None = None) 
 
 
 def _device_budget_mb(compute: dict) -> float | None:
-    """The GPU memory a run may use (MiB): ``device_memory_mb``, else half of device 0's free memory
-    when the backend is CuPy; None on the CPU."""
+    """The GPU memory a run may use (MiB).
+
+    ``device_memory_mb`` when the recipe sets it, else half of device 0's free memory when the backend
+    is CuPy; None on the CPU.
+    """
     if "device_memory_mb" in compute:
         return float(compute["device_memory_mb"])
     from hyperspec._backend import resolve_backend  # noqa: PLC0415
@@ -219,8 +222,10 @@ def _decompose(ds: xr.Dataset, dec: dict, backend: str, device_bytes: float | No
 
 
 def _to_device(ds: xr.Dataset, backend) -> xr.Dataset:
-    """``ds`` with its spectra on the GPU when the backend is CuPy (one host → device copy per block:
-    the steps hand device data on to each other); unchanged on NumPy."""
+    """``ds`` with its spectra on the GPU when the backend is CuPy; unchanged on NumPy.
+
+    One host → device copy per block: the steps hand device data on to each other.
+    """
     from hyperspec._backend import resolve_backend  # noqa: PLC0415
 
     be = resolve_backend(backend)
