@@ -35,8 +35,28 @@ _SHARED_BYTES = 48 * 1024  # shared memory a block may use without opting in to 
 
 
 def normal_pairs(n_free: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (int32) of the upper triangle of [J r]ᵀ[J r] in ``fused_normal``'s shared tile:
-    Jacobian rows 0…P−1, then the residual as row P + 1 (row P is the fixed parameters' scratch)."""
+    """Row indices (int32) of the upper triangle of [J r]ᵀ[J r] in ``fused_normal``'s shared tile.
+
+    Jacobian rows are 0…P−1, then the residual is row P + 1 (row P is the fixed parameters'
+    scratch). The pairs come in the order of the outputs: the upper triangle (i ≤ j) of JᵀWJ
+    row by row, then (i, P + 1) for JᵀW r, then (P + 1, P + 1) for χ²; (P + 1)(P + 2)/2 in all.
+
+    Parameters
+    ----------
+    n_free : int
+        Number of free parameters P.
+
+    Returns
+    -------
+    a, b : ndarray of int32, shape ((P + 1)(P + 2)/2,)
+        First and second tile row of each pair.
+
+    Examples
+    --------
+    >>> a, b = normal_pairs(2)
+    >>> a.tolist(), b.tolist()
+    ([0, 0, 1, 0, 1, 3], [0, 1, 1, 3, 3, 3])
+    """
     resid = n_free + 1
     a = [i for i in range(n_free) for _ in range(i, n_free)] + list(range(n_free)) + [resid]
     b = [j for i in range(n_free) for j in range(i, n_free)] + [resid] * n_free + [resid]
@@ -44,8 +64,29 @@ def normal_pairs(n_free: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def normal_tile(n_free: int, itemsize: int = 8) -> int | None:
-    """Channels per shared-memory tile of ``fused_normal`` (a multiple of 32, at most 128), or None when
-    even 32 channels do not fit (then the Jacobian path serves)."""
+    """Channels per shared-memory tile of ``fused_normal`` (a multiple of 32, at most 128), or None.
+
+    The largest of 128, 96, 64 and 32 channels for which the tile, ((P + 2)·tile + (P + 1)(P + 2)/2)
+    values, fits in 48 KiB of shared memory; None when even 32 channels do not fit (then the
+    Jacobian path serves).
+
+    Parameters
+    ----------
+    n_free : int
+        Number of free parameters P.
+    itemsize : int, optional
+        Bytes per value (default 8, float64).
+
+    Returns
+    -------
+    int or None
+        Channels per tile, or None.
+
+    Examples
+    --------
+    >>> normal_tile(3), normal_tile(60), normal_tile(100)
+    (128, 64, None)
+    """
     n_pairs = (n_free + 1) * (n_free + 2) // 2
     for tile in (128, 96, 64, 32):
         if ((n_free + 2) * tile + n_pairs) * itemsize <= _SHARED_BYTES:
@@ -54,8 +95,46 @@ def normal_tile(n_free: int, itemsize: int = 8) -> int | None:
 
 
 def normal_equations_reference(value_and_jacobian, p, y, sw):
-    """The reference of ``fused_normal`` through ``xp``: (JᵀWJ (n, P, P), JᵀW r (n, P), Σ W r² (n,)) with
-    r = y − f and √W = ``sw``, from a ``value_and_jacobian(None, p)`` → (f (n, m), J (n, m, P))."""
+    """The reference of ``fused_normal`` through ``xp``: (JᵀWJ, JᵀW r, Σ W r²) with r = y − f and √W = ``sw``.
+
+    Channels with ``sw`` ≤ 0 are left out (their residual and Jacobian rows count as zero, even
+    where ``y`` or ``f`` is not finite).
+
+    Parameters
+    ----------
+    value_and_jacobian : callable
+        ``value_and_jacobian(None, p)`` → (f (n, m), J (n, m, P)), e.g.
+        ``CompositeModel.value_and_jacobian``.
+    p : array, shape (n, P)
+        Free parameters, one row per pixel (units of the parameters: cm⁻¹, eV, K, counts).
+    y : array, shape (n, m)
+        Measured spectra, counts.
+    sw : array, shape (n, m)
+        Square roots of the weights √W, 1/counts (e.g. 1/σ); ≤ 0 masks a channel.
+
+    Returns
+    -------
+    jtwj : array, shape (n, P, P)
+        JᵀWJ.
+    jtwr : array, shape (n, P)
+        JᵀW r.
+    chi2 : array, shape (n,)
+        Σ W r², dimensionless.
+
+    Examples
+    --------
+    A straight line f = p₀ + p₁·x on three channels, the last one masked:
+
+    >>> import numpy as np
+    >>> x = np.array([0.0, 1.0, 2.0])
+    >>> def line(_x, p):
+    ...     f = p[:, :1] + p[:, 1:] * x
+    ...     return f, np.stack([np.ones_like(f), np.broadcast_to(x, f.shape)], axis=-1)
+    >>> y, sw = np.array([[1.0, 2.0, 3.0]]), np.array([[1.0, 1.0, 0.0]])
+    >>> jtwj, jtwr, chi2 = normal_equations_reference(line, np.zeros((1, 2)), y, sw)
+    >>> jtwj.tolist(), jtwr.tolist(), chi2.tolist()
+    ([[[2.0, 1.0], [1.0, 1.0]]], [[3.0, 2.0]], [5.0])
+    """
     from hyperspec._backend import get_namespace  # noqa: PLC0415
 
     xp = get_namespace(p)
@@ -86,6 +165,20 @@ def kernel_source() -> str:
 
     Prepends ``#define KERNEL_<NAME> <code>`` for every kernel of ``kernel_codes()`` and the constants
     of ``KERNEL_CONSTANTS``, and writes the term tables' parameters where ``TERM_TABLES`` stands.
+    Reads ``kernels/fused_model.cu`` (cached per set of codes); needs neither CuPy nor a GPU.
+
+    Returns
+    -------
+    str
+        The completed source, with the kernels ``fused_model`` and ``fused_normal``.
+
+    Examples
+    --------
+    >>> src = kernel_source()
+    >>> src.splitlines()[0]
+    '#define KERNEL_LORENTZIAN 0'
+    >>> "#define LN2 ((real)0.6931471805599453)" in src, "TERM_TABLES," in src
+    (True, False)
     """
     return _kernel_source(tuple(kernel_codes().items()))
 
@@ -107,7 +200,39 @@ def _kernel(name: str = "fused_model"):
 
 
 class CudaFusedModel:
-    """``(f, J)`` of a ``CompositeModel`` on the GPU; the same tables as the numba ``FusedModel``."""
+    """``(f, J)`` of a ``CompositeModel`` on the GPU; the same tables as the numba ``FusedModel``.
+
+    The term tables are built once on the host by ``FusedModel`` and copied to the device.
+    Calling the object, ``cuda_fused(p, want_jac)``, runs ``fused_model`` (one thread per pixel and
+    channel, at most 65535 pixels per launch) and returns the model spectra (n, m) and, when
+    ``want_jac``, the Jacobian (n, m, P) as a transposed view, else None; all CuPy float64.
+
+    Parameters
+    ----------
+    model : CompositeModel
+        The model (axes in cm⁻¹ and eV); every term must be a built-in component. Needs CuPy.
+
+    Raises
+    ------
+    NotImplementedError
+        When a term's component declares no fused kernel (a custom component).
+
+    Examples
+    --------
+    Needs CuPy and a GPU (the kernel is compiled on first use):
+
+    >>> import cupy  # doctest: +SKIP
+    >>> from hyperspec.fit.composite import CompositeModel
+    >>> model = CompositeModel({"peak": {"shape": "lorentzian"}}, cupy.linspace(80.0, 120.0, 5))  # doctest: +SKIP
+    >>> cuda_fused = CudaFusedModel(model)  # doctest: +SKIP
+    >>> p = cupy.array([[100.0, 10.0, 5.0]])  # doctest: +SKIP
+    >>> f, jac = cuda_fused(p, True)  # doctest: +SKIP
+    >>> f.get().round(2), jac.shape  # doctest: +SKIP
+    (array([[1. , 2.5, 5. , 2.5, 1. ]]), (1, 5, 3))
+    >>> a, g, chi2 = cuda_fused.normal_equations(p, f, cupy.ones_like(f))  # doctest: +SKIP
+    >>> float(chi2[0])  # doctest: +SKIP
+    0.0
+    """
 
     def __init__(self, model):
         import cupy  # noqa: PLC0415

@@ -24,7 +24,18 @@ __all__ = ["available", "FusedModel"]
 
 
 def available() -> bool:
-    """True when numba imports (the ``fast`` extra)."""
+    """True when numba imports (the ``fast`` extra).
+
+    Returns
+    -------
+    bool
+        Whether the numba kernel can run (``hyperspec._backend.numba_available``).
+
+    Examples
+    --------
+    >>> isinstance(available(), bool)
+    True
+    """
     return numba_available()
 
 
@@ -36,7 +47,43 @@ def _kernel():
 
 
 class FusedModel:
-    """The fused evaluation of a ``CompositeModel`` whose terms are all built-in components."""
+    """The fused evaluation of a ``CompositeModel`` whose terms are all built-in components.
+
+    The constructor flattens the model into term tables on the host (``args``: kernel codes,
+    energy-axis flags, slot starts and counts, slots (free index or −1), fixed values, window
+    channel runs ``[lo, hi)``, polynomial scales and free-form node starts); calling the object,
+    ``fused(p, want_jac)``, runs the numba kernel and returns ``(f, J)``: the model spectra
+    (n, m) and, when ``want_jac``, the Jacobian (n, m, P) as a transposed view, else None.
+    Jacobian rows written by exactly one term covering the whole axis are assigned
+    (``assign``); the others (``zero_rows``, plus the scratch row P of fixed parameters) are
+    cleared and accumulated.
+
+    Parameters
+    ----------
+    model : CompositeModel
+        The model; its Raman-shift axis (cm⁻¹) must be ascending (windows become one run of
+        channels), and its energy axis (eV) is used by energy-axis terms.
+
+    Raises
+    ------
+    NotImplementedError
+        When a term's component declares no fused kernel (a custom component).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hyperspec.fit.composite import CompositeModel
+    >>> spec = {"peak": {"shape": "lorentzian"}, "bg": {"shape": "polynomial1", "window": [90, 120]}}
+    >>> model = CompositeModel(spec, np.linspace(80.0, 120.0, 5), fused=False)
+    >>> fused = FusedModel(model)
+    >>> fused.n_free
+    5
+    >>> codes, on_energy, starts, counts, slots, fixed, lo, hi, scale, node_start = fused.args
+    >>> codes, slots, lo, hi
+    (array([0, 7]), array([0, 1, 2, 3, 4]), array([0, 1]), array([5, 5]))
+    >>> fused.zero_rows
+    array([3, 4, 5])
+    """
 
     def __init__(self, model):
         codes, on_energy, starts, counts, slots, fixed, lo, hi, scale, node_start = [], [], [], [], [], [], [], [], [], []

@@ -46,7 +46,40 @@ TERM_KEYS = ("shape", "init", "bounds", "prior", "fixed", "tie", "window", "seed
 
 @dataclass
 class Term:
-    """One component of a composite model, with its parameter mapping."""
+    """One component of a composite model, with its parameter mapping.
+
+    ``CompositeModel`` builds one per term of its spec (``model.terms``); the slots map the
+    component's parameters, in ``component.param_names`` order, onto the free-parameter vector.
+
+    Parameters
+    ----------
+    name : str
+        The term's name in the spec (the prefix of its free parameters, ``"name.param"``).
+    component : Component
+        The registry component (``hyperspec.bands.components``) that gives the shape.
+    window : (float, float) or None
+        Closed Raman-shift interval (low, high), cm⁻¹, outside which the term is zero; None: everywhere.
+    slots : list of (str, int or float), optional
+        Per component parameter: ``("free", index into the free vector)`` or ``("fixed", value)``
+        (value in the parameter's unit: cm⁻¹, eV, K or counts). A tied parameter holds the
+        ``"free"`` index of its target. Default: empty (filled while the model is built).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> spec = {
+    ...     "a": {"shape": "lorentzian", "fixed": {"center": 90}},
+    ...     "b": {"shape": "lorentzian", "tie": {"hwhm": "a.hwhm"}, "window": [95, 120]},
+    ... }
+    >>> model = CompositeModel(spec, np.linspace(80.0, 120.0, 5), fused=False)
+    >>> model.free_names
+    ['a.hwhm', 'a.height', 'b.center', 'b.height']
+    >>> a, b = model.terms
+    >>> a.name, a.component.name, a.window, a.slots
+    ('a', 'lorentzian', None, [('fixed', 90.0), ('free', 0), ('free', 1)])
+    >>> b.window, b.slots
+    ((95.0, 120.0), [('free', 2), ('free', 0), ('free', 3)])
+    """
 
     name: str
     component: Component
@@ -83,6 +116,30 @@ class CompositeModel:
         built-in component. Default: when numba is installed, unless ``HYPERSPEC_FUSED=0``. On CuPy
         the fused CUDA kernel (``kernels/fused_model.cu``) runs only with ``fused=True`` or
         ``HYPERSPEC_CUDA_KERNELS=1`` until it has been validated on a GPU.
+
+    Examples
+    --------
+    A Lorentzian (centre and HWHM in cm⁻¹, height in counts) on a constant baseline; the free
+    parameters are ordered term by term, ``p`` holds one row per pixel:
+
+    >>> import numpy as np
+    >>> spec = {
+    ...     "peak": {"shape": "lorentzian", "init": {"center": 100, "hwhm": 10}},
+    ...     "bg": {"shape": "polynomial1"},
+    ... }
+    >>> model = CompositeModel(spec, np.linspace(80.0, 120.0, 5), fused=False)
+    >>> model.engine, model.n_free
+    ('numpy', 5)
+    >>> model.free_names
+    ['peak.center', 'peak.hwhm', 'peak.height', 'bg.c0', 'bg.c1']
+    >>> p = np.array([[100.0, 10.0, 5.0, 1.0, 0.0]])
+    >>> model.value(None, p).round(2)
+    array([[2. , 3.5, 6. , 3.5, 2. ]])
+    >>> f, jac = model.value_and_jacobian(None, p)
+    >>> jac.shape
+    (1, 5, 5)
+    >>> model.components(p)["peak"].round(2)
+    array([[1. , 2.5, 5. , 2.5, 1. ]])
     """
 
     def __init__(self, spec: Mapping[str, Mapping[str, Any]], shift, energy=None, *, fused: bool | None = None):
