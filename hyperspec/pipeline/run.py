@@ -490,12 +490,11 @@ def run_recipe(
     todo_px = sum(rows_of[k] for k in todo) * plan["row_pixels"]
     try:
         futures = [ex.submit(_process_chunk, recipe, plan, k, str(out)) for k in todo]
-        last, attrs_written = 0.0, False
+        last, result_attrs = 0.0, None
         for fut in ex.as_completed(futures):
             info = fut.result()
-            if not attrs_written:  # the results' own attrs, as the first finished chunk reports them (one writer: this process)
-                zarr.open_group(str(out), mode="r+", zarr_format=3).attrs.update(info["attrs"])
-                attrs_written = True
+            if result_attrs is None:  # the results' own attrs (model, engine, history), as the first finished chunk reports them
+                result_attrs = info["attrs"]
             n_done_px += info["pixels"]
             now = time.perf_counter()
             if progress and (now - last > 1.0 or n_done_px == todo_px):
@@ -520,7 +519,9 @@ def run_recipe(
             "host": platform.node(),
         }
     )
-    group.attrs.update({"runs": runs, "versions": _versions(), "backend": be.name})
+    # written here, after every chunk: rewriting the root zarr.json while tasks write their regions lets a
+    # task's group listing see the half-written metadata file (a zarr warning, an error under pytest)
+    group.attrs.update({**(result_attrs or {}), "runs": runs, "versions": _versions(), "backend": be.name})
     mark_complete(out)
     say(f"run: done, {run_px:,} px in {_fmt_time(elapsed)} ({format_rate(run_px, elapsed)}) -> {out}")
     _write_outputs(recipe, out, say)
