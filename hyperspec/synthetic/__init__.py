@@ -225,41 +225,19 @@ def kinetic_line(n_frames=150, n_x=64, **kwargs):
         Frames, ``frame_s`` (0.2 s) apart. Default 150.
     n_x : int, optional
         Pixels along the line, ``pixel_um`` (0.5 µm) apart. Default 64.
-    n_spectral : int, optional
-        Channels, linear in wavelength from −4500 to +3600 cm⁻¹ Raman shift at 632.8 nm (the
-        scene's ``shift_min_cm`` … ``shift_max_cm``), at least 16. Default 1024.
-    seed : int, optional
-        Random seed; the same arguments always give the same map. Default 0.
-    noise : bool, optional
-        Shot (Poisson; EMCCD excess noise when ``emccd_gain`` is set) and read noise. Default True.
-    artefacts : bool, optional
-        Cosmic rays, dead and saturated pixels. Default True.
-    chunks : dict of str to int, optional
-        Chunk sizes of the leading dims (default: about 4096 spectra per chunk).
-    scene : Scene, optional
-        Base scene; keyword overrides of any ``Scene`` field (e.g. ``brightness=5``,
-        ``emccd_gain=100``) apply on top.
-    dtype : numpy dtype, optional
-        dtype of the counts. Default float32.
-    **overrides
-        Any ``Scene`` field.
+    **kwargs
+        As in ``cspbbr3_map``: ``n_spectral``, ``seed``, ``noise``, ``artefacts``, ``chunks``, ``scene``,
+        ``dtype`` and any ``Scene`` field.
 
     Returns
     -------
-    ds : xarray.Dataset
-        The map (``spectra`` in counts, lazy, Dask-backed; ``shift`` cm⁻¹, ``wavelength`` nm and
-        ``energy`` eV coords; ``x``/``y`` in µm).
-    truth : xarray.Dataset
-        The ground truth on the same grid: band parameters, band areas (counts·cm⁻¹), ``region``,
-        SBPL peaks, ``cosmic_ray`` mask, ``defect`` codes (``DEFECT_CODES``) and, for kinetic maps,
-        the drift (µm); the scene in ``attrs["scene"]``.
+    ds, truth : xarray.Dataset
+        The map (lazy) and its ground truth, as in ``cspbbr3_map``.
 
     Raises
     ------
-    ValueError
-        A size is not a positive integer, or ``n_spectral`` is below 16.
-    TypeError
-        An override is not a ``Scene`` field (the message suggests close names).
+    ValueError, TypeError
+        As in ``cspbbr3_map``.
 
     Examples
     --------
@@ -280,41 +258,19 @@ def kinetic_map(n_frames=150, shape=(16, 16), **kwargs):
         Frames, ``frame_s`` (0.2 s) apart. Default 150.
     shape : (int, int), optional
         Pixels ``(ny, nx)``. Default (16, 16).
-    n_spectral : int, optional
-        Channels, linear in wavelength from −4500 to +3600 cm⁻¹ Raman shift at 632.8 nm (the
-        scene's ``shift_min_cm`` … ``shift_max_cm``), at least 16. Default 1024.
-    seed : int, optional
-        Random seed; the same arguments always give the same map. Default 0.
-    noise : bool, optional
-        Shot (Poisson; EMCCD excess noise when ``emccd_gain`` is set) and read noise. Default True.
-    artefacts : bool, optional
-        Cosmic rays, dead and saturated pixels. Default True.
-    chunks : dict of str to int, optional
-        Chunk sizes of the leading dims (default: about 4096 spectra per chunk).
-    scene : Scene, optional
-        Base scene; keyword overrides of any ``Scene`` field (e.g. ``brightness=5``,
-        ``emccd_gain=100``) apply on top.
-    dtype : numpy dtype, optional
-        dtype of the counts. Default float32.
-    **overrides
-        Any ``Scene`` field.
+    **kwargs
+        As in ``cspbbr3_map``: ``n_spectral``, ``seed``, ``noise``, ``artefacts``, ``chunks``, ``scene``,
+        ``dtype`` and any ``Scene`` field.
 
     Returns
     -------
-    ds : xarray.Dataset
-        The map (``spectra`` in counts, lazy, Dask-backed; ``shift`` cm⁻¹, ``wavelength`` nm and
-        ``energy`` eV coords; ``x``/``y`` in µm).
-    truth : xarray.Dataset
-        The ground truth on the same grid: band parameters, band areas (counts·cm⁻¹), ``region``,
-        SBPL peaks, ``cosmic_ray`` mask, ``defect`` codes (``DEFECT_CODES``) and, for kinetic maps,
-        the drift (µm); the scene in ``attrs["scene"]``.
+    ds, truth : xarray.Dataset
+        The map (lazy) and its ground truth, as in ``cspbbr3_map``.
 
     Raises
     ------
-    ValueError
-        A size is not a positive integer, or ``n_spectral`` is below 16.
-    TypeError
-        An override is not a ``Scene`` field (the message suggests close names).
+    ValueError, TypeError
+        As in ``cspbbr3_map``.
 
     Examples
     --------
@@ -338,34 +294,14 @@ def power_series(powers_mw=DEFAULT_POWERS_MW, shape=(32, 32), **kwargs):
         Pump powers, mW, all positive. Default (0.1, 0.2, 0.5, 1, 2, 5, 10).
     shape : (int, int), optional
         Pixels ``(ny, nx)``. Default (32, 32).
-    n_spectral : int, optional
-        Channels, linear in wavelength from −4500 to +3600 cm⁻¹ Raman shift at 632.8 nm (the
-        scene's ``shift_min_cm`` … ``shift_max_cm``), at least 16. Default 1024.
-    seed : int, optional
-        Random seed; the same arguments always give the same map. Default 0.
-    noise : bool, optional
-        Shot (Poisson; EMCCD excess noise when ``emccd_gain`` is set) and read noise. Default True.
-    artefacts : bool, optional
-        Cosmic rays, dead and saturated pixels. Default True.
-    chunks : dict of str to int, optional
-        Chunk sizes of the leading dims (default: about 4096 spectra per chunk).
-    scene : Scene, optional
-        Base scene; keyword overrides of any ``Scene`` field (e.g. ``brightness=5``,
-        ``emccd_gain=100``) apply on top.
-    dtype : numpy dtype, optional
-        dtype of the counts. Default float32.
-    **overrides
-        Any ``Scene`` field.
+    **kwargs
+        As in ``cspbbr3_map``: ``n_spectral``, ``seed``, ``noise``, ``artefacts``, ``chunks``, ``scene``,
+        ``dtype`` and any ``Scene`` field.
 
     Returns
     -------
-    ds : xarray.Dataset
-        The map (``spectra`` in counts, lazy, Dask-backed; ``shift`` cm⁻¹, ``wavelength`` nm and
-        ``energy`` eV coords; ``x``/``y`` in µm).
-    truth : xarray.Dataset
-        The ground truth on the same grid: band parameters, band areas (counts·cm⁻¹), ``region``,
-        SBPL peaks, ``cosmic_ray`` mask, ``defect`` codes (``DEFECT_CODES``) and, for kinetic maps,
-        the drift (µm); the scene in ``attrs["scene"]``.
+    ds, truth : xarray.Dataset
+        The map (lazy) and its ground truth, as in ``cspbbr3_map``.
 
     Raises
     ------
