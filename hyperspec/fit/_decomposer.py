@@ -78,7 +78,7 @@ class _Decomposer:
         self.weights = weights
         self.saturation = saturation
         if batch_size is None:
-            batch_size = default_batch_size(xp is not np, self.shift.size, self.model.n_free, device_bytes)
+            batch_size = default_batch_size(backend or ("numpy" if xp is np else "cupy"), self.shift.size, self.model.n_free, device_bytes)
         self.batch_size = int(batch_size)
         self.max_iter = int(max_iter)
         base = np.ones(self.shift.size)
@@ -140,8 +140,8 @@ class _Decomposer:
             base_spec = copy.deepcopy(spec)
             base_spec["terms"] = {k: v for k, v in spec["terms"].items() if k != seeded[-1].name}
             self.base = _Decomposer(
-                base_spec, shift, energy, xp, weights=weights, saturation=saturation, batch_size=self.batch_size, max_iter=max_iter, tol=tol,
-                backend=backend,
+                base_spec, shift, energy, xp, weights=weights, saturation=saturation, batch_size=self.batch_size,
+                max_iter=max_iter, tol=tol, backend=backend,
             )  # fmt: skip
 
     def _identifiable(self, p):
@@ -375,8 +375,8 @@ def default_batch_size(backend, m: int, n_free: int, budget_bytes: float | None 
 
     Parameters
     ----------
-    backend : {"numpy", "cupy"}, Backend or bool
-        The resolved backend (its name, the ``Backend`` context, or whether the arrays are on the GPU).
+    backend : {"numpy", "cupy"} or Backend
+        The resolved backend (its name or the ``Backend`` context).
     m : int
         Channels per spectrum.
     n_free : int
@@ -396,8 +396,7 @@ def default_batch_size(backend, m: int, n_free: int, budget_bytes: float | None 
     >>> default_batch_size("cupy", 1024, 34, budget_bytes=2**30)
     3120
     """
-    on_gpu = backend if isinstance(backend, bool) else getattr(backend, "on_gpu", backend == "cupy")
-    if not on_gpu:
+    if getattr(backend, "name", backend) != "cupy":
         return 256
     if budget_bytes is None:
         import cupy  # noqa: PLC0415

@@ -461,4 +461,18 @@ def _load_builtin() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from hyperspec.io import andor, hdf5, horiba, matlab, mdt, numpy_, princeton, renishaw, rosetta, spc, table, text, trivista  # noqa: F401, PLC0415  (each module registers its readers)
+    from hyperspec.io import (  # noqa: F401, PLC0415  (each module registers its readers)
+        andor,
+        hdf5,
+        horiba,
+        matlab,
+        mdt,
+        numpy_,
+        princeton,
+        renishaw,
+        rosetta,
+        spc,
+        table,
+        text,
+        trivista,
+    )

@@ -17,7 +17,6 @@ valid name. TOML is parsed with the standard library (``tomllib``); nothing is e
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -26,7 +25,7 @@ from pathlib import Path
 import tomllib
 
 from hyperspec._errors import RecipeError
-from hyperspec.pipeline.steps import STEP_REGISTRY, _ParamTable, decompose_model, get_step, resolve_paths, validate_step
+from hyperspec.pipeline.steps import STEP_REGISTRY, _hint, _ParamTable, decompose_model, get_step, resolve_paths, validate_step
 
 __all__ = ["load_recipe", "validate_recipe", "recipe_hash", "STEPS", "WHOLE_MAP_STEPS", "DEFAULT_RECIPE"]
 
@@ -100,11 +99,6 @@ def _line_of(text: str | None, section: str, key: str | None = None, index: int 
         if lines[i].split("=", 1)[0].strip() == key:
             return f" (line {i + 1})"
     return ""
-
-
-def _hint(name: str, valid) -> str:
-    close = difflib.get_close_matches(str(name), list(valid), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def _check_keys(table: Mapping, allowed: Mapping[str, tuple], where: str, src: str, text: str | None, section: str) -> None:

@@ -685,25 +685,19 @@ def resolve_paths(step: Mapping[str, Any], base: str | Path, *, where: Callable[
 def _signature_params(name: str, function: Callable) -> dict[str, Param]:
     sig = inspect.signature(function)
     docs = _param_docs(function)
+    try:  # string annotations (``from __future__ import annotations``) evaluated in the function's module
+        hints = typing.get_type_hints(function)
+    except Exception as exc:  # noqa: BLE001  (say which step's annotations do not evaluate)
+        raise TypeError(f"step {name!r}: the annotations of {function.__name__} do not evaluate ({exc}).") from None
     params: dict[str, Param] = {}
     for i, p in enumerate(sig.parameters.values()):
         if i == 0 or p.name in _INJECTED or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue  # the map; the runner's backend; *args/**kwargs cannot be declared (write an adapter)
-        if p.annotation is p.empty:
+        if p.name not in hints:
             raise TypeError(f"step {name!r}: parameter {p.name!r} of {function.__name__} needs a type annotation (the recipe type).")
-        hint = _evaluate(p.annotation, function, name, p.name)
+        hint = hints[p.name]
         params[p.name] = Param(p.name, _accepted(hint, name, p.name), _hint_name(hint), p.default, docs.get(p.name, ""))
     return params
-
-
-def _evaluate(annotation: Any, function: Callable, step: str, param: str) -> Any:
-    """An annotation as a type (string annotations, ``from __future__ import annotations``, evaluated in the function's module)."""
-    if not isinstance(annotation, str):
-        return annotation
-    try:
-        return eval(annotation, {**vars(typing), **getattr(inspect.unwrap(function), "__globals__", {})})  # noqa: S307
-    except Exception as exc:  # noqa: BLE001  (an annotation that does not evaluate: say which step and parameter)
-        raise TypeError(f"step {step!r}: the annotation {annotation!r} of {param!r} does not evaluate ({exc}).") from None
 
 
 _SIMPLE = {bool: (bool,), int: (int,), float: (int, float), str: (str,), list: (list, tuple), tuple: (list, tuple), dict: (dict,),
