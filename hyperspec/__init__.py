@@ -8,6 +8,9 @@ The public API (importable without a GPU, CuPy, Qt or a cluster):
 - ``axes`` unit conversions (nm, Raman shift, absolute cm⁻¹, eV) and the axis validator;
 - ``decompose`` every spectrum split into its bands by regularised least squares (presets or custom models);
 - ``window_integrals`` quick-look band maps;
+- ``fit_curves`` / ``curve_models`` / ``register_curve_model`` one batched engine for every per-pixel curve
+  (power laws, decays, onsets, sinusoids, Varshni, gain, multi-phonon, …);
+- ``kinetics`` blinking periods, correlations and delays, onsets, SBPL events, power laws over ``t``/``power``;
 - ``resolve_backend`` the NumPy/CuPy switch (``HYPERSPEC_BACKEND``).
 """
 
@@ -25,9 +28,15 @@ from hyperspec.io import open_any as open  # noqa: A001  (hyperspec.open, like x
 from hyperspec.io.zarr_ import save
 from hyperspec.model import from_array, validate_map, with_laser
 
-_LAZY_SUBMODULES = {"axes", "bands", "fit", "preprocess", "spatial", "pipeline", "cluster", "synthetic", "io", "model", "report", "cli"}
+_LAZY_SUBMODULES = {"axes", "bands", "fit", "preprocess", "spatial", "pipeline", "cluster", "synthetic", "io", "model", "report", "cli", "kinetics"}
 #: Functions imported on first use (name → its module): they pull in the fitting and band modules.
-_LAZY_FUNCTIONS = {"decompose": "hyperspec.fit.decompose", "window_integrals": "hyperspec.bands.windows"}
+_LAZY_FUNCTIONS = {
+    "decompose": "hyperspec.fit.decompose",
+    "window_integrals": "hyperspec.bands.windows",
+    "fit_curves": "hyperspec.fit.curves",
+    "curve_models": "hyperspec.fit.curves",
+    "register_curve_model": "hyperspec.fit.curves",
+}
 
 __all__ = [
     "__version__",

@@ -1,0 +1,542 @@
+"""One engine for every per-pixel curve: ``fit_curves`` and the registry of curve models.
+
+A *curve model* is data: its parameters, its function and analytic Jacobian written once against
+``xp`` (NumPy or CuPy), start values from the data, default bounds and units — a :class:`CurveModel`.
+:func:`fit_curves` fits one to every pixel of a DataArray along one dim (``t``, ``power``,
+``temperature``, …) through the batched Levenberg–Marquardt engine of the decomposition
+(:func:`hyperspec.fit.lm.levenberg_marquardt`: bounds, priors, weights, covariance and per-pixel
+statuses; nothing re-implemented), in memory or chunk by chunk on Dask.
+
+The models shipped are registered in :mod:`hyperspec.fit.curve_models`; users add their own with
+:func:`register_curve_model`, and :func:`curve_models` lists them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from hyperspec._backend import Backend
+from hyperspec.fit.lm import FitStatus, levenberg_marquardt
+
+__all__ = [
+    "CurveModel",
+    "register_curve_model",
+    "unregister_curve_model",
+    "get_curve_model",
+    "curve_models",
+    "fit_curves",
+    "CURVE_STATUS_MEANINGS",
+]
+
+#: Status codes of ``fit_curves`` (the engine's ``FitStatus``), as stored in ``status``'s attrs.
+CURVE_STATUS_MEANINGS = {int(s): s.name.lower() for s in FitStatus}
+
+
+@dataclass(frozen=True)
+class CurveModel:
+    """A per-pixel curve model: ``y = function(x, p)`` with its Jacobian, start values, bounds and units.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (``"power_law"``); lower case, no spaces.
+    params : tuple of str
+        Parameter names, in the order of the columns of ``p``; they become the output variables of
+        :func:`fit_curves`, so avoid ``status``, ``chi2_red``, ``n_iter``, ``n_points``.
+    function : callable
+        ``function(xp, x, p)`` → (k, m): ``x`` the shared abscissa (m,) float64, ``p`` (k, P) float64,
+        on ``xp`` (NumPy or CuPy). Batched over rows; no Python loop over rows.
+    jacobian : callable, optional
+        ``jacobian(xp, x, p)`` → (k, m, P), analytic. None: complex step (``function`` must then be
+        complex-safe). Every shipped model has an analytic one, checked against finite differences.
+    guess : callable, optional
+        ``guess(xp, x, y, w)`` → (n, P) start values from the data ``y`` (n, m) (0 where ``w`` is 0) and
+        the weights ``w`` (n, m) (0 at masked points). None: ``defaults`` for every row.
+    defaults : mapping, optional
+        Fallback start value per parameter (used where ``guess`` is None or returns NaN). Missing: 1.0.
+    bounds : mapping, optional
+        Default ``(lower, upper)`` per parameter; missing ones are unbounded.
+    units : mapping, optional
+        Units per parameter (``"s"``, ``"meV"``, ``""``), stored in the outputs' attrs.
+    x_units : str, optional
+        Units the abscissa is expected in (``"s"``, ``"mW"``, ``"K"``, ``"meV"``), for docs and attrs.
+    equation : str, optional
+        The model as a formula, for ``hyperspec curves`` and the outputs' attrs.
+    description : str, optional
+        One line on what it is for.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> line = CurveModel(
+    ...     "line2", ("a", "b"),
+    ...     function=lambda xp, x, p: p[:, :1] + p[:, 1:2] * x,
+    ...     jacobian=lambda xp, x, p: xp.stack(xp.broadcast_arrays(xp.ones_like(p[:, :1] * x), p[:, :1] * 0 + x), axis=-1),
+    ...     equation="y = a + b·x",
+    ... )
+    >>> line.function(np, np.array([0.0, 1.0]), np.array([[1.0, 2.0]]))
+    array([[1., 3.]])
+    """
+
+    name: str
+    params: tuple[str, ...]
+    function: Callable
+    jacobian: Callable | None = None
+    guess: Callable | None = None
+    defaults: Mapping[str, float] = field(default_factory=dict)
+    bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    units: Mapping[str, str] = field(default_factory=dict)
+    x_units: str = ""
+    equation: str = ""
+    description: str = ""
+
+    def __post_init__(self):
+        """Check the declaration (names, unique parameters, known keys in the mappings)."""
+        if not isinstance(self.name, str) or not self.name or " " in self.name:
+            raise ValueError(f"CurveModel: `name` must be a non-empty string without spaces; got {self.name!r}.")
+        params = tuple(self.params)
+        object.__setattr__(self, "params", params)
+        if not params or len(set(params)) != len(params) or not all(isinstance(p, str) and p for p in params):
+            raise ValueError(f"CurveModel {self.name!r}: `params` must be unique non-empty names; got {params!r}.")
+        reserved = {"status", "chi2_red", "n_iter", "n_points"} & set(params)
+        if reserved:
+            raise ValueError(f"CurveModel {self.name!r}: parameter names {sorted(reserved)} are reserved for fit outputs.")
+        for what in ("defaults", "bounds", "units"):
+            unknown = set(getattr(self, what)) - set(params)
+            if unknown:
+                raise ValueError(
+                    f"CurveModel {self.name!r}: `{what}` names unknown parameters {sorted(unknown)}; the parameters are {list(params)}."
+                )
+        if not callable(self.function) or (self.jacobian is not None and not callable(self.jacobian)):
+            raise TypeError(f"CurveModel {self.name!r}: `function` (and `jacobian`, when given) must be callables.")
+
+    def start(self, xp, x, y, w):
+        """Start values for rows ``y`` (n, m): ``guess`` where finite, else ``defaults`` (else 1.0).
+
+        Parameters
+        ----------
+        xp : module
+            ``numpy`` or ``cupy``.
+        x : array, shape (m,)
+            The abscissa.
+        y : array, shape (n, m)
+            The data, 0 at masked points.
+        w : array, shape (n, m)
+            The weights, 0 at masked points.
+
+        Returns
+        -------
+        array, shape (n, P)
+            float64 start values.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> m = CurveModel("c", ("a",), function=lambda xp, x, p: p[:, :1] + 0 * x, defaults={"a": 2.0})
+        >>> m.start(np, np.zeros(3), np.zeros((1, 3)), np.ones((1, 3)))
+        array([[2.]])
+        """
+        fallback = xp.asarray([float(self.defaults.get(p, 1.0)) for p in self.params], dtype=xp.float64)
+        n = y.shape[0]
+        if self.guess is None:
+            return xp.broadcast_to(fallback, (n, len(self.params))).copy()
+        p0 = xp.asarray(self.guess(xp, x, y, w), dtype=xp.float64).reshape(n, len(self.params))
+        return xp.where(xp.isfinite(p0), p0, fallback[None, :])
+
+
+_REGISTRY: dict[str, CurveModel] = {}
+
+
+def register_curve_model(model: CurveModel, *, replace: bool = False) -> CurveModel:
+    """Add a curve model to the registry (``fit_curves(da, "<name>", …)`` then finds it).
+
+    Parameters
+    ----------
+    model : CurveModel
+        The model.
+    replace : bool, optional
+        Allow replacing a registered model of the same name. Default False.
+
+    Returns
+    -------
+    CurveModel
+        ``model`` (so the call can be used as an expression).
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not a ``CurveModel``.
+    ValueError
+        The name is taken and ``replace`` is False.
+
+    Examples
+    --------
+    >>> m = CurveModel("demo_const", ("c",), function=lambda xp, x, p: p[:, :1] + 0 * x)
+    >>> register_curve_model(m).name in curve_models()
+    True
+    >>> unregister_curve_model("demo_const")
+    """
+    if not isinstance(model, CurveModel):
+        raise TypeError(f"register_curve_model: expected a CurveModel; got {type(model).__name__}.")
+    if model.name in _REGISTRY and not replace:
+        raise ValueError(f"a curve model named {model.name!r} is registered already; pass replace=True to replace it.")
+    _REGISTRY[model.name] = model
+    return model
+
+
+def unregister_curve_model(name: str) -> None:
+    """Remove a curve model from the registry (no error when it is not there).
+
+    Parameters
+    ----------
+    name : str
+        The model's name.
+
+    Examples
+    --------
+    >>> unregister_curve_model("no-such-model")
+    """
+    _REGISTRY.pop(name, None)
+
+
+def _load_builtin() -> None:
+    import hyperspec.fit.curve_models  # noqa: F401  (registers the shipped models on import)
+
+
+def curve_models() -> dict[str, CurveModel]:
+    """Every registered curve model, by name (sorted).
+
+    Returns
+    -------
+    dict of str to CurveModel
+        A copy; editing it does not change the registry.
+
+    Examples
+    --------
+    >>> "power_law" in curve_models()
+    True
+    """
+    _load_builtin()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_curve_model(model: str | CurveModel) -> CurveModel:
+    """The registered model named ``model`` (a ``CurveModel`` passes through).
+
+    Parameters
+    ----------
+    model : str or CurveModel
+        A registry name or a model.
+
+    Returns
+    -------
+    CurveModel
+        The model.
+
+    Raises
+    ------
+    ValueError
+        Unknown name: the message lists the known ones (and the closest match).
+    TypeError
+        Neither a string nor a ``CurveModel``.
+
+    Examples
+    --------
+    >>> get_curve_model("power_law").params
+    ('amplitude', 'k')
+    """
+    if isinstance(model, CurveModel):
+        return model
+    if not isinstance(model, str):
+        raise TypeError(f"fit_curves: `model` must be a registered name or a CurveModel; got {type(model).__name__}.")
+    _load_builtin()
+    if model not in _REGISTRY:
+        close = difflib.get_close_matches(model, list(_REGISTRY), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown curve model {model!r}.{hint} Known models: {', '.join(sorted(_REGISTRY))} (hyperspec.curve_models()).")
+    return _REGISTRY[model]
+
+
+def _param_values(arg, name: str, model: CurveModel, *, pairs: bool = False) -> dict[str, Any]:
+    """Check a per-parameter mapping argument (``p0``, ``bounds``, ``fixed``, ``priors``)."""
+    if arg is None:
+        return {}
+    if not isinstance(arg, Mapping):
+        raise TypeError(f"fit_curves: `{name}` must be a mapping of parameter name → value; got {type(arg).__name__}.")
+    out = {}
+    for key, value in arg.items():
+        if key not in model.params:
+            close = difflib.get_close_matches(str(key), model.params, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"fit_curves: `{name}` names {key!r}, not a parameter of {model.name!r}.{hint} Its parameters: {list(model.params)}."
+            )
+        if pairs:
+            try:
+                lo, hi = (float(v) for v in value)
+            except (TypeError, ValueError):
+                raise ValueError(f"fit_curves: `{name}[{key!r}]` must be a pair of numbers; got {value!r}.") from None
+            if np.isnan(lo) or np.isnan(hi):
+                raise ValueError(f"fit_curves: `{name}[{key!r}]` has NaN; use ±inf for no bound.")
+            out[key] = (lo, hi)
+        elif isinstance(value, xr.DataArray):
+            out[key] = value
+        else:
+            try:
+                out[key] = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"fit_curves: `{name}[{key!r}]` must be a number or a DataArray; got {value!r}.") from None
+    return out
+
+
+def fit_curves(
+    da: xr.DataArray,
+    model: str | CurveModel,
+    dim: str,
+    *,
+    p0: Mapping[str, float | xr.DataArray] | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    fixed: Mapping[str, float] | None = None,
+    priors: Mapping[str, tuple[float, float]] | None = None,
+    weights: str | xr.DataArray | None = None,
+    absolute_weights: bool = False,
+    covariance: bool = False,
+    max_iter: int = 200,
+    tol: float = 1e-10,
+    batch_size: int = 4096,
+    backend: str | Backend | None = None,
+) -> xr.Dataset:
+    """Fit a curve model to every pixel of ``da`` along ``dim`` with the batched LM engine.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        The data, with ``dim`` (whose coordinate is the abscissa ``x``) and any pixel dims. NaN or inf
+        points are masked (weight 0) and counted in ``n_points``. Lazy (Dask) input gives lazy output.
+    model : str or CurveModel
+        A registered name (``hyperspec.curve_models()``) or a model.
+    dim : str
+        The dim to fit along.
+    p0 : mapping, optional
+        Start values per parameter: a number (all pixels) or a DataArray on the pixel dims. Others come
+        from the model's ``guess`` from the data.
+    bounds : mapping, optional
+        ``(lower, upper)`` per parameter, replacing the model's defaults (±inf: unbounded).
+    fixed : mapping, optional
+        Parameters held at the given value (a number); they are reported with NaN stderr.
+    priors : mapping, optional
+        ``(mean, sigma)`` per parameter: a Gaussian prior (Tikhonov penalty ((p − mean)/sigma)²).
+    weights : {"poisson", None} or DataArray, optional
+        Per-point weights 1/σ²: None (uniform, the default, like ``curve_fit`` without ``sigma``),
+        ``"poisson"`` (1/max(y, 1), counts) or a DataArray broadcastable to ``da`` (e.g. ``1 / stderr**2``).
+    absolute_weights : bool, optional
+        Weights are exact 1/σ²: do not rescale the covariance by χ²_red (``curve_fit(absolute_sigma=True)``).
+        Default False.
+    covariance : bool, optional
+        Also return ``covariance`` on ``(..., "param", "param_")`` over the free parameters. Default False.
+    max_iter : int, optional
+        LM iterations per pixel. Default 200.
+    tol : float, optional
+        Relative step and χ²-decrease tolerance of the engine. Default 1e-10.
+    batch_size : int, optional
+        Pixels fitted together (bounds the Jacobian's memory, batch × points × parameters). Default 4096.
+    backend : {"auto", "numpy", "cupy"} or Backend, optional
+        Where the numerics run. Default None: where the data are (NumPy for host arrays).
+
+    Returns
+    -------
+    xarray.Dataset
+        On the pixel dims: each parameter (units in attrs) and ``<param>_stderr``; ``chi2_red``,
+        ``status`` (int8, ``FitStatus`` codes, CF ``flag_values``/``flag_meanings``), ``n_iter``,
+        ``n_points`` (points used); ``covariance`` when asked. Attrs name the model, its equation, the
+        dim, the fixed parameters and the weighting.
+
+    Raises
+    ------
+    hyperspec.DataModelError
+        ``dim`` is missing or its coordinate is not numeric, finite and strictly increasing.
+    ValueError
+        Unknown model (the known ones are listed) or parameter names in ``p0``/``bounds``/``fixed``/
+        ``priors``; bad bounds, weights or sizes.
+
+    Examples
+    --------
+    Two pixels of ``I = A·Pᵏ`` (k = 1 and 2) over five pump powers (mW):
+
+    >>> import numpy as np, xarray as xr
+    >>> power = np.array([0.5, 1.0, 2.0, 4.0, 8.0])
+    >>> da = xr.DataArray([3.0 * power, 3.0 * power**2], dims=("x", "power"), coords={"power": power})
+    >>> res = fit_curves(da, "power_law", "power")
+    >>> res["k"].values.round(6).tolist(), res["status"].values.tolist()
+    ([1.0, 2.0], [0, 0])
+    """
+    from hyperspec.kinetics._traces import apply_series, series_axis
+
+    cm = get_curve_model(model)
+    if not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"fit_curves: `max_iter` must be a positive int; got {max_iter!r}.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"fit_curves: `batch_size` must be a positive int; got {batch_size!r}.")
+    x_host = series_axis(da, dim, func="fit_curves", uniform=False, min_points=1, units=cm.x_units or "its units")
+    starts = _param_values(p0, "p0", cm)
+    box = _param_values(bounds, "bounds", cm, pairs=True)
+    held = _param_values(fixed, "fixed", cm)
+    prior_args = _param_values(priors, "priors", cm, pairs=True)
+    if any(isinstance(v, xr.DataArray) for v in held.values()):
+        raise ValueError("fit_curves: `fixed` values must be numbers (hold a per-pixel value with bounds=(v, v) instead).")
+    for key, (mu, sigma) in prior_args.items():
+        if not sigma > 0:
+            raise ValueError(f"fit_curves: `priors[{key!r}]` sigma must be > 0; got {sigma}.")
+    P = len(cm.params)
+    free = [i for i, p in enumerate(cm.params) if p not in held]
+    if not free:
+        raise ValueError(f"fit_curves: every parameter of {cm.name!r} is fixed; nothing to fit.")
+    lower = np.array([cm.bounds.get(p, (-np.inf, np.inf))[0] for p in cm.params], dtype=np.float64)
+    upper = np.array([cm.bounds.get(p, (-np.inf, np.inf))[1] for p in cm.params], dtype=np.float64)
+    for key, (lo, hi) in box.items():
+        i = cm.params.index(key)
+        lower[i], upper[i] = lo, hi
+    bad = [cm.params[i] for i in free if lower[i] > upper[i]]
+    if bad:
+        raise ValueError(f"fit_curves: lower bound above upper bound for {bad}.")
+    mu = np.zeros(P)
+    sig = np.full(P, np.inf)
+    for key, (m_, s_) in prior_args.items():
+        mu[cm.params.index(key)], sig[cm.params.index(key)] = m_, s_
+    fixed_idx = [cm.params.index(k) for k in held]
+    fixed_val = np.array([held[k] for k in held], dtype=np.float64)
+    scalar_p0 = {k: v for k, v in starts.items() if not isinstance(v, xr.DataArray)}
+    array_p0 = [k for k, v in starts.items() if isinstance(v, xr.DataArray)]
+
+    if isinstance(weights, str):
+        if weights != "poisson":
+            raise ValueError(f"fit_curves: `weights` must be None, 'poisson' or a DataArray of 1/σ²; got {weights!r}.")
+        weight_da = None
+    elif weights is None:
+        weight_da = None
+    elif isinstance(weights, xr.DataArray):
+        if dim not in weights.dims:
+            weights = weights.expand_dims({dim: da.sizes[dim]})
+        weight_da = weights.broadcast_like(da).assign_coords({dim: da[dim]})
+    else:
+        raise ValueError("fit_curves: `weights` must be None, 'poisson' or an xarray.DataArray of 1/σ² (broadcastable to the data).")
+
+    others = []
+    if weight_da is not None:
+        others.append(weight_da)
+    if array_p0:
+        pixel = da.isel({dim: 0}, drop=True)
+        stack = xr.concat([starts[k].broadcast_like(pixel) for k in array_p0], dim="_p0").transpose(..., "_p0")
+        others.append((stack, ("_p0",)))
+    n_free = len(free)
+
+    def kernel(xp, y, *rest):
+        shape = y.shape[:-1]
+        m = y.shape[-1]
+        y = xp.asarray(y, dtype=xp.float64).reshape(-1, m)
+        n = y.shape[0]
+        rest = list(rest)
+        if weight_da is not None:
+            w = xp.broadcast_to(xp.asarray(rest.pop(0), dtype=xp.float64).reshape(-1, m), (n, m))
+        elif weights == "poisson":
+            w = 1.0 / xp.maximum(y, 1.0)
+        else:
+            w = xp.ones((n, m))
+        pblock = rest.pop(0).reshape(n, -1) if array_p0 else None
+        x = xp.asarray(x_host)
+        ok = xp.isfinite(y) & xp.isfinite(w) & (w > 0)
+        w = xp.where(ok, w, 0.0)
+        y = xp.where(ok, y, 0.0)
+        full0 = cm.start(xp, x, y, w)
+        for k, v in scalar_p0.items():
+            full0[:, cm.params.index(k)] = v
+        for j, k in enumerate(array_p0):
+            full0[:, cm.params.index(k)] = pblock[:, j]
+        for i, v in zip(fixed_idx, fixed_val, strict=True):
+            full0[:, i] = v
+        lo, hi = xp.asarray(lower), xp.asarray(upper)
+        full0 = xp.clip(full0, lo, hi)
+        fixed_row = xp.asarray(fixed_val)
+        free_idx = xp.asarray(free)
+
+        def expand(pf):
+            full = xp.empty((pf.shape[0], P), dtype=pf.dtype)
+            full[:, free_idx] = pf
+            if fixed_idx:
+                full[:, xp.asarray(fixed_idx)] = fixed_row.astype(pf.dtype)[None, :]
+            return full
+
+        def f(xx, pf):
+            return cm.function(xp, xx, expand(pf))
+
+        jac = (lambda xx, pf: cm.jacobian(xp, xx, expand(pf))[:, :, free_idx]) if cm.jacobian is not None else "complex-step"
+        prior = None
+        if np.isfinite(sig).any():
+            prior = (xp.asarray(mu[free]), xp.asarray(sig[free]))
+        params = xp.full((n, P), xp.nan)
+        stderr = xp.full((n, P), xp.nan)
+        cov = xp.full((n, n_free, n_free), xp.nan)
+        chi2_red = xp.full(n, xp.nan)
+        status = xp.full(n, int(FitStatus.MASKED), dtype=xp.int8)
+        n_iter = xp.zeros(n, dtype=xp.int32)
+        for s in range(0, n, batch_size):
+            sl = slice(s, min(n, s + batch_size))
+            res = levenberg_marquardt(
+                f, x, y[sl], full0[sl][:, free_idx], jacobian=jac, weights=w[sl],
+                bounds=(lo[free_idx], hi[free_idx]), prior=prior, absolute_weights=absolute_weights,
+                max_iter=max_iter, xtol=tol, ftol=tol * 1e-2, gtol=tol,
+            )  # fmt: skip
+            params[sl] = expand(res.params)
+            stderr[sl, free_idx] = res.stderr
+            cov[sl] = res.covariance
+            chi2_red[sl], status[sl], n_iter[sl] = res.chi2_red, res.status, res.n_iter
+        n_points = (w > 0).sum(axis=1)
+        outs = [params[:, i].reshape(shape) for i in range(P)] + [stderr[:, i].reshape(shape) for i in range(P)]
+        outs += [chi2_red.reshape(shape), status.astype(xp.float64).reshape(shape), n_iter.astype(xp.float64).reshape(shape)]
+        outs += [n_points.astype(xp.float64).reshape(shape)]
+        if covariance:
+            outs.append(cov.reshape(*shape, n_free, n_free))
+        return tuple(outs)
+
+    names = [(p, (), {}) for p in cm.params] + [(f"{p}_stderr", (), {}) for p in cm.params]
+    names += [("chi2_red", (), {}), ("status", (), {}), ("n_iter", (), {}), ("n_points", (), {})]
+    if covariance:
+        names.append(("covariance", ("param", "param_"), {"param": n_free, "param_": n_free}))
+    outs = apply_series(kernel, da, dim, names, others=others, backend=backend)
+    ds = xr.Dataset()
+    for (name, _, _), out in zip(names, outs, strict=True):
+        ds[name] = out
+    for p in cm.params:
+        units = cm.units.get(p, "")
+        ds[p].attrs = {"units": units, "long_name": f"{cm.name} {p}"}
+        ds[f"{p}_stderr"].attrs = {"units": units, "long_name": f"standard error of {p}"}
+    ds["chi2_red"].attrs = {"long_name": "reduced chi-square (weighted)"}
+    ds["status"] = ds["status"].astype(np.int8)
+    ds["status"].attrs = {
+        "long_name": "fit status",
+        "flag_values": np.array(sorted(CURVE_STATUS_MEANINGS), dtype=np.int8),
+        "flag_meanings": " ".join(CURVE_STATUS_MEANINGS[k] for k in sorted(CURVE_STATUS_MEANINGS)),
+    }
+    ds["n_iter"] = ds["n_iter"].astype(np.int32).assign_attrs(long_name="Levenberg-Marquardt iterations")
+    ds["n_points"] = ds["n_points"].astype(np.int32).assign_attrs(long_name=f"finite, weighted points along {dim!r}")
+    if covariance:
+        names_free = [cm.params[i] for i in free]
+        ds = ds.assign_coords(param=("param", names_free), param_=("param_", names_free))
+    ds.attrs = {
+        "curve_model": cm.name,
+        "equation": cm.equation,
+        "dim": dim,
+        "x_units": cm.x_units,
+        "fixed": json.dumps(held),
+        "weights": "uniform" if weights is None else ("poisson" if isinstance(weights, str) else "given (1/sigma^2)"),
+        "absolute_weights": int(bool(absolute_weights)),
+        "status_codes": json.dumps(CURVE_STATUS_MEANINGS),
+    }
+    return ds

@@ -1,0 +1,12 @@
+"""Kinetics and series analysis of per-pixel traces: blinking periods, synchronisation and delay, onsets, SBPL events, power laws.
+
+Every function takes traces — ``xarray.DataArray`` with a series dim (``t`` in s, ``power`` in mW) and
+any pixel dims, e.g. ``results["aspl_area"]`` of a decomposed kinetic map — and runs batched over all
+pixels through ``xp`` (NumPy or CuPy), lazily on Dask (the series dim in one chunk, pixels chunked).
+"""
+
+from __future__ import annotations
+
+from hyperspec.kinetics._traces import resample
+
+__all__ = ["resample"]
