@@ -14,6 +14,7 @@ The models shipped are registered in :mod:`hyperspec.fit.curve_models`; users ad
 from __future__ import annotations
 
 import difflib
+import inspect
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -71,6 +72,18 @@ class CurveModel:
         The model as a formula, for ``hyperspec curves`` and the outputs' attrs.
     description : str, optional
         One line on what it is for.
+    held : tuple of str, optional
+        Parameters the data along ``x`` cannot determine together with the others (the temperature of
+        ``multiphonon``, the gap of ``aspl_efficiency_ratio``): :func:`fit_curves` asks for their values in
+        ``fixed``. To free one anyway, register a copy: ``dataclasses.replace(model, held=())``.
+    x_positive : bool, optional
+        The model needs x > 0 (a logarithm or a square root of x): :func:`fit_curves` checks it up front.
+        Default False.
+    canonical : callable, optional
+        ``canonical(xp, p)`` → int (n, P): a per-row permutation of the parameters that puts equivalent
+        solutions in one order (``biexp_decay``: tau1 < tau2); :func:`fit_curves` applies it to the
+        parameters, standard errors and covariance (rows where it would move a fixed parameter keep
+        their order).
 
     Examples
     --------
@@ -96,6 +109,9 @@ class CurveModel:
     x_units: str = ""
     equation: str = ""
     description: str = ""
+    held: tuple[str, ...] = ()
+    x_positive: bool = False
+    canonical: Callable | None = None
 
     def __post_init__(self):
         """Check the declaration (names, unique parameters, known keys in the mappings)."""
@@ -108,16 +124,17 @@ class CurveModel:
         reserved = {"status", "chi2_red", "n_iter", "n_points"} & set(params)
         if reserved:
             raise ValueError(f"CurveModel {self.name!r}: parameter names {sorted(reserved)} are reserved for fit outputs.")
-        for what in ("defaults", "bounds", "units"):
+        object.__setattr__(self, "held", tuple(self.held))
+        for what in ("defaults", "bounds", "units", "held"):
             unknown = set(getattr(self, what)) - set(params)
             if unknown:
                 raise ValueError(
                     f"CurveModel {self.name!r}: `{what}` names unknown parameters {sorted(unknown)}; the parameters are {list(params)}."
                 )
-        if not callable(self.function) or (self.jacobian is not None and not callable(self.jacobian)):
-            raise TypeError(f"CurveModel {self.name!r}: `function` (and `jacobian`, when given) must be callables.")
+        if not callable(self.function) or any(f is not None and not callable(f) for f in (self.jacobian, self.guess, self.canonical)):
+            raise TypeError(f"CurveModel {self.name!r}: `function` (and `jacobian`, `guess`, `canonical`, when given) must be callables.")
 
-    def start(self, xp, x, y, w):
+    def start(self, xp, x, y, w, fixed=None):
         """Start values for rows ``y`` (n, m): ``guess`` where finite, else ``defaults`` (else 1.0).
 
         Parameters
@@ -130,11 +147,14 @@ class CurveModel:
             The data, 0 at masked points.
         w : array, shape (n, m)
             The weights, 0 at masked points.
+        fixed : mapping, optional
+            Values of the parameters held fixed, by name (passed on to a ``guess`` that takes a
+            ``fixed`` keyword, e.g. one that needs the temperature to place the others).
 
         Returns
         -------
         array, shape (n, P)
-            float64 start values.
+            float64 start values (fixed parameters not yet filled in).
 
         Examples
         --------
@@ -147,7 +167,8 @@ class CurveModel:
         n = y.shape[0]
         if self.guess is None:
             return xp.broadcast_to(fallback, (n, len(self.params))).copy()
-        p0 = xp.asarray(self.guess(xp, x, y, w), dtype=xp.float64).reshape(n, len(self.params))
+        kwargs = {"fixed": dict(fixed or {})} if "fixed" in inspect.signature(self.guess).parameters else {}
+        p0 = xp.asarray(self.guess(xp, x, y, w, **kwargs), dtype=xp.float64).reshape(n, len(self.params))
         return xp.where(xp.isfinite(p0), p0, fallback[None, :])
 
 
@@ -207,7 +228,7 @@ def unregister_curve_model(name: str) -> None:
 
 
 def _load_builtin() -> None:
-    import hyperspec.fit.curve_models  # noqa: F401  (registers the shipped models on import)
+    import hyperspec.fit.curve_models  # noqa: F401, PLC0415  (registers the shipped models; imports this module)
 
 
 def curve_models() -> dict[str, CurveModel]:
@@ -296,6 +317,27 @@ def _param_values(arg, name: str, model: CurveModel, *, pairs: bool = False) -> 
     return out
 
 
+def _canonical_order(xp, cm: CurveModel, params, stderr, cov, free, fixed_idx):
+    """Apply the model's per-row parameter permutation to parameters, standard errors and covariance."""
+    n, P = params.shape
+    ident = xp.broadcast_to(xp.arange(P), (n, P))
+    safe = xp.where(xp.isfinite(params), params, 1.0)
+    perm = xp.asarray(cm.canonical(xp, safe), dtype=xp.int64).reshape(n, P)
+    ok = xp.all(xp.sort(perm, axis=1) == ident, axis=1) & xp.all(xp.isfinite(params), axis=1)
+    if fixed_idx:
+        fi = xp.asarray(fixed_idx)
+        ok &= xp.all(perm[:, fi] == fi[None, :], axis=1)
+    perm = xp.where(ok[:, None], perm, ident)
+    params = xp.take_along_axis(params, perm, axis=1)
+    stderr = xp.take_along_axis(stderr, perm, axis=1)
+    fidx = xp.asarray(free)
+    full = xp.full((n, P, P), xp.nan)
+    full[:, fidx[:, None], fidx[None, :]] = cov
+    full = xp.take_along_axis(full, perm[:, :, None], axis=1)
+    full = xp.take_along_axis(full, perm[:, None, :], axis=2)
+    return params, stderr, full[:, fidx[:, None], fidx[None, :]]
+
+
 def fit_curves(
     da: xr.DataArray,
     model: str | CurveModel,
@@ -328,9 +370,12 @@ def fit_curves(
         Start values per parameter: a number (all pixels) or a DataArray on the pixel dims. Others come
         from the model's ``guess`` from the data.
     bounds : mapping, optional
-        ``(lower, upper)`` per parameter, replacing the model's defaults (±inf: unbounded).
+        ``(lower, upper)`` per parameter, replacing the model's defaults (±inf: unbounded), one pair for
+        every pixel. A pair with ``lower == upper`` holds the parameter there, exactly like ``fixed``.
     fixed : mapping, optional
-        Parameters held at the given value (a number); they are reported with NaN stderr.
+        Parameters held at the given value (a number, the same for every pixel; per-pixel values are not
+        supported): they are left out of the fit, the degrees of freedom and the covariance, and reported
+        with NaN stderr. Models with ``held`` parameters (``multiphonon``'s temperature) need them here.
     priors : mapping, optional
         ``(mean, sigma)`` per parameter: a Gaussian prior (Tikhonov penalty ((p − mean)/sigma)²).
     weights : {"poisson", None} or DataArray, optional
@@ -364,7 +409,10 @@ def fit_curves(
         ``dim`` is missing or its coordinate is not numeric, finite and strictly increasing.
     ValueError
         Unknown model (the known ones are listed) or parameter names in ``p0``/``bounds``/``fixed``/
-        ``priors``; bad bounds, weights or sizes.
+        ``priors``; bad bounds, weights or sizes; a ``held`` parameter of the model missing from
+        ``fixed``; x ≤ 0 for a model that needs x > 0.
+    TypeError
+        ``model`` is neither a name nor a ``CurveModel``, or a mapping argument is not a mapping.
 
     Examples
     --------
@@ -377,7 +425,8 @@ def fit_curves(
     >>> res["k"].values.round(6).tolist(), res["status"].values.tolist()
     ([1.0, 2.0], [0, 0])
     """
-    from hyperspec.kinetics._traces import apply_series, series_axis
+    # imported here: hyperspec.kinetics' modules fit curves with this one (an import cycle at the top)
+    from hyperspec.kinetics._traces import apply_series, series_axis  # noqa: PLC0415
 
     cm = get_curve_model(model)
     if not isinstance(max_iter, int) or max_iter < 1:
@@ -390,10 +439,29 @@ def fit_curves(
     held = _param_values(fixed, "fixed", cm)
     prior_args = _param_values(priors, "priors", cm, pairs=True)
     if any(isinstance(v, xr.DataArray) for v in held.values()):
-        raise ValueError("fit_curves: `fixed` values must be numbers (hold a per-pixel value with bounds=(v, v) instead).")
-    for key, (mu, sigma) in prior_args.items():
+        raise ValueError(
+            "fit_curves: `fixed` values must be numbers, one value for every pixel; per-pixel fixed values are not "
+            "supported (fit the pixel groups that share a value separately)."
+        )
+    for key, (_, sigma) in prior_args.items():
         if not sigma > 0:
             raise ValueError(f"fit_curves: `priors[{key!r}]` sigma must be > 0; got {sigma}.")
+    for key, (lo, hi) in box.items():
+        if lo == hi and key not in held:
+            held[key] = lo  # a box of zero width is a fixed parameter (not a free one with zero room)
+    missing = [p for p in cm.held if p not in held]
+    if missing:
+        units = ", ".join(f"{p} ({cm.units.get(p, '')})" for p in missing)
+        raise ValueError(
+            f"fit_curves: model {cm.name!r} needs fixed values for {missing}: the data along {dim!r} cannot determine "
+            f"them together with the other parameters. Pass fixed={{{', '.join(repr(p) + ': <value>' for p in missing)}}} "
+            f"in {units}."
+        )
+    if cm.x_positive and not np.all(x_host > 0):
+        raise ValueError(
+            f"fit_curves: model {cm.name!r} needs {dim!r} > 0 (it takes a log or a root of x); the coordinate has "
+            f"min {float(np.min(x_host))!r}. Select the positive points, e.g. da.sel({dim}=da[{dim!r}] > 0)."
+        )
     P = len(cm.params)
     free = [i for i, p in enumerate(cm.params) if p not in held]
     if not free:
@@ -454,7 +522,7 @@ def fit_curves(
         ok = xp.isfinite(y) & xp.isfinite(w) & (w > 0)
         w = xp.where(ok, w, 0.0)
         y = xp.where(ok, y, 0.0)
-        full0 = cm.start(xp, x, y, w)
+        full0 = cm.start(xp, x, y, w, fixed=held)
         for k, v in scalar_p0.items():
             full0[:, cm.params.index(k)] = v
         for j, k in enumerate(array_p0):
@@ -497,6 +565,8 @@ def fit_curves(
             stderr[sl, free_idx] = res.stderr
             cov[sl] = res.covariance
             chi2_red[sl], status[sl], n_iter[sl] = res.chi2_red, res.status, res.n_iter
+        if cm.canonical is not None:
+            params, stderr, cov = _canonical_order(xp, cm, params, stderr, cov, free, fixed_idx)
         n_points = (w > 0).sum(axis=1)
         outs = [params[:, i].reshape(shape) for i in range(P)] + [stderr[:, i].reshape(shape) for i in range(P)]
         outs += [chi2_red.reshape(shape), status.astype(xp.float64).reshape(shape), n_iter.astype(xp.float64).reshape(shape)]

@@ -196,6 +196,19 @@ def _broadcast_rows(value, n: int, width: int, xp, name: str, fill: float | None
     return xp.array(arr, copy=True)
 
 
+def _solve(a, b, xp):
+    """Solve the batch ``a x = b``, through the pseudo-inverse where a matrix is singular to working precision.
+
+    NumPy raises for the whole batch when one matrix is singular (collinear Jacobian columns once the
+    damping has shrunk, e.g. a lifetime running to infinity against an offset); that row then gets the
+    minimum-norm step instead of the batch an exception.
+    """
+    try:
+        return xp.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        return xp.matmul(xp.linalg.pinv(a), b)
+
+
 def _active_set(A, g, p, lo, hi, eye, xp):
     """Freeze parameters on a bound whose descent direction points out of the box.
 
@@ -446,7 +459,7 @@ def levenberg_marquardt(
         # instead of being clipped after a step that assumed it moved
         Aa, ga, frozen = _active_set(A[active], g[active], pa, lo[active], hi[active], eye, xp)
         D = xp.where(frozen, 1.0, scale[active])
-        step = xp.linalg.solve(Aa + (la[:, None] * D)[:, :, None] * eye, ga[:, :, None])[:, :, 0]
+        step = _solve(Aa + (la[:, None] * D)[:, :, None] * eye, ga[:, :, None], xp)[:, :, 0]
         p_new = xp.clip(pa + step, lo[active], hi[active])
         step = p_new - pa
         n_iter[active] += 1
@@ -497,7 +510,7 @@ def levenberg_marquardt(
         # at the floor: even the undamped Gauss–Newton model predicts no decrease worth ftol·χ²
         diag_now = xp.diagonal(A_now, axis1=1, axis2=2)
         d_now = xp.maximum(diag_now, 1e-12 * xp.max(diag_now, axis=1, keepdims=True) + 1e-300)  # no all-zero rows
-        gn = xp.linalg.solve(A_now + (1e-12 * d_now)[:, :, None] * eye, g_free[:, :, None])[:, :, 0]
+        gn = _solve(A_now + (1e-12 * d_now)[:, :, None] * eye, g_free[:, :, None], xp)[:, :, 0]
         floor_reached = 0.5 * xp.sum(g_free * gn, axis=1) <= ftol * chi2[active]
         # per parameter, so that no parameter's units hide behind another's (heights ~1e3, energies ~1e-4 σ)
         gn_small = xp.all(xp.abs(gn) <= xtol * (xp.abs(pa_now) + xtol), axis=1)
