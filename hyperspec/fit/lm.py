@@ -543,6 +543,7 @@ def levenberg_marquardt(
         evals, evecs = xp.linalg.eigh(As)
         singular = ~(xp.min(evals, axis=1) > 1e-13 * n_par)
         inv = xp.where(evals > 0, 1.0 / xp.where(evals > 0, evals, 1.0), 0.0)
+        inv = xp.where(singular[:, None], 0.0, inv)  # NaN below anyway; no overflow from a zero column's scale
         c = xp.einsum("nij,nj,nkj->nik", evecs, inv, evecs) / (d[:, :, None] * d[:, None, :])
         if not absolute_weights:
             c = c * (data_chi2[fitted] / xp.maximum(dof[fitted], 1))[:, None, None]
