@@ -8,5 +8,7 @@ pixels through ``xp`` (NumPy or CuPy), lazily on Dask (the series dim in one chu
 from __future__ import annotations
 
 from hyperspec.kinetics._traces import resample
+from hyperspec.kinetics.onset import onset, onset_kind_names
+from hyperspec.kinetics.power import power_law
 
-__all__ = ["resample"]
+__all__ = ["resample", "onset", "onset_kind_names", "power_law"]
