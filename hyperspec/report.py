@@ -9,11 +9,48 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["write_band_maps", "plot_spectra", "plot_fit", "plottable_variables"]
+__all__ = [
+    "write_band_maps",
+    "plot_spectra",
+    "plot_fit",
+    "plottable_variables",
+    # kinetics pictures, defined in hyperspec.kinetics.plots (imported on first use: see __getattr__)
+    "plot_trace",
+    "plot_autocorrelation",
+    "plot_periodogram",
+    "plot_kymograph",
+    "plot_lag_map",
+    "plot_event_raster",
+    "plot_k_map",
+    "write_kinetics_report",
+]
+_KINETICS_PLOTS = frozenset(__all__[4:])
+
+if TYPE_CHECKING:
+    from hyperspec.kinetics.plots import (
+        plot_autocorrelation,
+        plot_event_raster,
+        plot_k_map,
+        plot_kymograph,
+        plot_lag_map,
+        plot_periodogram,
+        plot_trace,
+        write_kinetics_report,
+    )
+
+
+def __getattr__(name):
+    """The kinetics plots, from ``hyperspec.kinetics.plots`` on first use (this module stays light)."""
+    if name in _KINETICS_PLOTS:
+        from hyperspec.kinetics import plots  # noqa: PLC0415
+
+        return getattr(plots, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: The band maps drawn by default (demo, ``decompose --png``, recipe outputs), when present.
