@@ -724,3 +724,165 @@ def freeform_component(n_nodes: int, low: float, high: float) -> Component:
         nodes=tuple(nodes),
         kernel=FREEFORM_KERNEL,
     )
+
+
+# ---- single-nanocrystal PL (seed 004): exciton fine structure with LO-phonon replicas, trion, biexciton --
+# All three live on the photon-energy axis (eV) and use the peak-height Lorentzian L(x; e, Γ) = Γ²/((x − e)² + Γ²).
+# The bright-exciton fine structure is up to three lines at c, c + s₁, c + s₁ + s₂ (c: the lowest line, "A")
+# with heights 1 : w₂ : w₃ (relative to A) and one shared HWHM Γ. The NC parts are built from one helper,
+# `_nc_lines`, that evaluates such a multiplet (mirrored for the biexciton cascade) and its derivatives.
+_EV_TO_CM = 1.0e7 / 1239.8419843320026  # 1 eV in cm⁻¹ (the areas are reported over the Raman-shift axis)
+NC_REPLICAS = 4  # LO-phonon replicas of the CsPbBr₃ exciton (LO₁ … LO₄, seed 004 §5)
+
+
+def _nc_lines(x, base, s1, s2, w2, w3, hwhm, sign, jac):
+    """Multiplet Σₖ wₖ·L(x; base + sign·oₖ, Γ), o = (0, s₁, s₁ + s₂), w = (1, w₂, w₃).
+
+    Returns the value M, the per-line values [L₁, L₂, L₃] and the derivatives of M with respect to
+    ``base``, s₁, s₂ and Γ (None without ``jac``).
+    """
+    offsets = (0.0, s1, s1 + s2)
+    weights = (1.0, w2, w3)
+    total, lines = 0.0, []
+    d_base = d_s1 = d_s2 = d_g = 0.0
+    for k in range(3):  # three lines: a loop over the fine structure, not over pixels
+        u = x - (base + sign * offsets[k])
+        den = u * u + hwhm * hwhm
+        line = hwhm * hwhm / den
+        lines.append(line)
+        total = total + weights[k] * line
+        if jac:
+            ld = 2.0 * line * u / den  # ∂L/∂(line position)
+            d_base = d_base + weights[k] * ld
+            if k >= 1:
+                d_s1 = d_s1 + sign * weights[k] * ld
+            if k == 2:
+                d_s2 = d_s2 + sign * weights[k] * ld
+            d_g = d_g + weights[k] * ld * u / hwhm
+    return total, lines, (d_base, d_s1, d_s2, d_g) if jac else None
+
+
+def _nc_exciton(x, p, jac=True):
+    xp = get_namespace(x, p)
+    center, s1, s2, w2, w3, hwhm = _cols(p, 6)
+    omega = [p[:, 6 + i : 7 + i] for i in range(NC_REPLICAS)]
+    hr = [p[:, 6 + NC_REPLICAS + i : 7 + NC_REPLICAS + i] for i in range(NC_REPLICAS)]
+    height = p[:, 6 + 2 * NC_REPLICAS : 7 + 2 * NC_REPLICAS]
+    copies = [(1.0, 0.0)] + [(hr[i], omega[i]) for i in range(NC_REPLICAS)]  # (relative area, phonon energy)
+    shape = 0.0
+    d = [0.0] * 6  # ∂(shape)/∂ centre, s₁, s₂, w₂, w₃, Γ
+    d_omega, per_copy = [], []
+    for a, w in copies:  # the zero-phonon line, then one replica per LO mode at c − ω
+        m, lines, dm = _nc_lines(x, center - w, s1, s2, w2, w3, hwhm, 1.0, jac)
+        shape = shape + a * m
+        per_copy.append(m)
+        if jac:
+            for k, g in zip((0, 1, 2, 5), dm, strict=True):
+                d[k] = d[k] + a * g
+            d[3] = d[3] + a * lines[1]
+            d[4] = d[4] + a * lines[2]
+            d_omega.append(-a * dm[0])
+    shape = xp.broadcast_to(shape, (p.shape[0], x.shape[-1]))
+    f = height * shape
+    if not jac:
+        return f, None
+    cols = [height * g for g in d] + [height * g for g in d_omega[1:]] + [height * m for m in per_copy[1:]] + [shape]
+    return f, [xp.broadcast_to(c, f.shape) for c in cols]
+
+
+def _nc_zpl_area(center, s1, s2, w2, w3, hwhm, *rest):
+    return math.pi * hwhm * rest[-1] * (1.0 + w2 + w3) * _EV_TO_CM
+
+
+def _nc_replica_area(i):
+    return lambda *q: q[6 + NC_REPLICAS + i] * _nc_zpl_area(*q)
+
+
+register(
+    Component(
+        "nc_exciton",
+        "energy",
+        (
+            Param("center", "eV", description="zero-phonon line A: the lowest bright fine-structure line"),
+            Param("split_1", "eV", 0.0, math.inf, "fine-structure splitting B − A"),
+            Param("split_2", "eV", 0.0, math.inf, "fine-structure splitting C − B"),
+            Param("weight_2", "", 0.0, math.inf, "height of line B relative to A"),
+            Param("weight_3", "", 0.0, math.inf, "height of line C relative to A (0: a doublet)"),
+            Param("hwhm", "eV", 1e-6, math.inf, "half width at half maximum shared by every line"),
+            *(
+                Param(f"lo{i + 1}", "eV", 0.0, math.inf, f"LO{i + 1} phonon energy (replica at centre − lo{i + 1})")
+                for i in range(NC_REPLICAS)
+            ),
+            *(Param(f"s_lo{i + 1}", "", 0.0, math.inf, f"Huang-Rhys factor of LO{i + 1} (replica/ZPL area)") for i in range(NC_REPLICAS)),
+            Param("height", "counts", 0.0, math.inf, "height of the zero-phonon line A"),
+        ),
+        _nc_exciton,
+        "single-NC exciton: h·[M(x) + Σᵢ Sᵢ·M(x + ωᵢ)], M = fine-structure multiplet of Lorentzians "
+        "(lines at c, c + s₁, c + s₁ + s₂, heights 1 : w₂ : w₃, one HWHM); one-phonon LO replicas of the same shape",
+        derived=(
+            Derived("zpl_area", "counts*cm-1", "zero-phonon (fine-structure multiplet) area of {term}", _nc_zpl_area),
+            *(
+                Derived(f"lo{i + 1}_area", "counts*cm-1", f"LO{i + 1} replica area of {{term}}", _nc_replica_area(i))
+                for i in range(NC_REPLICAS)
+            ),
+        ),
+    )
+)
+
+
+def _nc_trion(x, p, jac=True):
+    reference, binding, hwhm, height = _cols(p, 4)
+    m, _, dm = _nc_lines(x, reference - binding, 0.0, 0.0, 0.0, 0.0, hwhm, 1.0, jac)
+    f = height * m
+    if not jac:
+        return f, None
+    return f, [height * dm[0], -height * dm[0], height * dm[3], m]
+
+
+register(
+    Component(
+        "nc_trion",
+        "energy",
+        (
+            Param("reference", "eV", description="exciton line it is bound below (tie it to the exciton's centre)"),
+            Param("binding", "eV", 0.0, math.inf, "trion binding energy: reference − trion line"),
+            Param("hwhm", "eV", 1e-6, math.inf),
+            _HEIGHT,
+        ),
+        _nc_trion,
+        "single-NC trion: one Lorentzian h·L(x; E_ref − Δ_T, Γ) (no fine structure)",
+        derived=(Derived("peak_ev", "eV", "energy of the {term} line", lambda r, b, g, h: r - b),),
+    )
+)
+
+
+def _nc_biexciton(x, p, jac=True):
+    reference, s1, s2, w2, w3, binding, hwhm, height = _cols(p, 8)
+    m, lines, dm = _nc_lines(x, reference - binding, s1, s2, w2, w3, hwhm, -1.0, jac)
+    f = height * m
+    if not jac:
+        return f, None
+    db = height * dm[0]
+    return f, [db, height * dm[1], height * dm[2], height * lines[1], height * lines[2], -db, height * dm[3], m]
+
+
+register(
+    Component(
+        "nc_biexciton",
+        "energy",
+        (
+            Param("reference", "eV", description="exciton line A (tie it to the exciton's centre)"),
+            Param("split_1", "eV", 0.0, math.inf, "exciton splitting B − A (tie it)"),
+            Param("split_2", "eV", 0.0, math.inf, "exciton splitting C − B (tie it)"),
+            Param("weight_2", "", 0.0, math.inf, "relative height of the cascade through B (tie it)"),
+            Param("weight_3", "", 0.0, math.inf, "relative height of the cascade through C (tie it)"),
+            Param("binding", "eV", 0.0, math.inf, "biexciton binding energy 2·E_A − E_XX: exciton A − biexciton line A'"),
+            Param("hwhm", "eV", 1e-6, math.inf),
+            _HEIGHT,
+        ),
+        _nc_biexciton,
+        "single-NC biexciton: the exciton multiplet mirrored below E_ref − Δ_XX (cascade XX → Xₖ: lines at "
+        "E_ref − Δ_XX − oₖ, heights 1 : w₂ : w₃)",
+        derived=(Derived("peak_ev", "eV", "energy of the {term} line A' (partner of exciton A)", lambda r, a, b, c, d, e, g, h: r - e),),
+    )
+)

@@ -10,6 +10,7 @@ from hyperspec.bands.components import COMPONENTS, get_component
 
 X_SHIFT = np.concatenate([np.linspace(-4500, -30, 200), np.linspace(-30, 30, 61), np.linspace(30, 3600, 200)])
 X_ENERGY = np.linspace(2.15, 2.52, 300)
+X_NC = np.linspace(2.38, 2.47, 600)
 
 CASES = {
     "lorentzian": (X_SHIFT, [[127.0, 7.0, 200.0], [-73.0, 4.0, 50.0]]),
@@ -20,7 +21,33 @@ CASES = {
     "hers_lognormal": (X_SHIFT, [[1800.0, 0.55, 500.0], [900.0, 0.3, 80.0]]),
     "polynomial2": (X_SHIFT, [[40.0, 10.0, -6.0], [100.0, -3.0, 1.0]]),
     "raman_pair": (X_SHIFT, [[73.0, 6.0, 260.0, 300.0], [310.0, 14.0, 70.0, 420.0]]),
+    # single-NC shapes (eV): lines a few meV wide so that central differences of the eV-sized centre stay exact
+    "nc_exciton": (
+        X_NC,
+        [
+            [2.45, 3e-3, 2e-3, 0.8, 0.5, 4e-3, 6e-3, 12e-3, 20e-3, 30e-3, 0.1, 0.2, 0.05, 0.3, 1000.0],
+            [2.44, 2e-3, 4e-3, 1.2, 0.0, 3e-3, 5e-3, 10e-3, 25e-3, 35e-3, 0.4, 0.0, 0.5, 0.1, 300.0],
+        ],
+    ),
+    "nc_trion": (X_NC, [[2.45, 0.012, 4e-3, 300.0], [2.44, 0.02, 3e-3, 80.0]]),
+    "nc_biexciton": (X_NC, [[2.45, 3e-3, 2e-3, 0.8, 0.5, 0.022, 4e-3, 200.0], [2.44, 2e-3, 4e-3, 1.2, 0.0, 0.03, 3e-3, 50.0]]),
 }
+
+
+def _nc_multiplet(x, base, s1, s2, w2, w3, hwhm, sign=1.0):
+    return sum(w * shapes.lorentzian(x, base + sign * o, hwhm, 1.0) for o, w in ((0.0, 1.0), (s1, w2), (s1 + s2, w3)))
+
+
+def _nc_exciton_reference(x, p):
+    c, s1, s2, w2, w3, g = (p[:, k : k + 1] for k in range(6))
+    zpl = _nc_multiplet(x, c, s1, s2, w2, w3, g)
+    replicas = sum(p[:, 10 + i : 11 + i] * _nc_multiplet(x, c - p[:, 6 + i : 7 + i], s1, s2, w2, w3, g) for i in range(4))
+    return p[:, 14:15] * (zpl + replicas)
+
+
+def _nc_biexciton_reference(x, p):
+    return p[:, 7:8] * _nc_multiplet(x, p[:, 0:1] - p[:, 5:6], *(p[:, k : k + 1] for k in (1, 2, 3, 4, 6)), sign=-1.0)
+
 
 REFERENCE = {
     "lorentzian": lambda x, p: shapes.lorentzian(x, p[:, 0:1], p[:, 1:2], p[:, 2:3]),
@@ -34,6 +61,9 @@ REFERENCE = {
         shapes.lorentzian(x, p[:, 0:1], p[:, 1:2], p[:, 2:3])
         + shapes.lorentzian(x, -p[:, 0:1], p[:, 1:2], p[:, 2:3] * np.exp(-1.438776877 * p[:, 0:1] / p[:, 3:4]))
     ),
+    "nc_exciton": _nc_exciton_reference,
+    "nc_trion": lambda x, p: shapes.lorentzian(x, p[:, 0:1] - p[:, 1:2], p[:, 2:3], p[:, 3:4]),
+    "nc_biexciton": _nc_biexciton_reference,
 }
 
 

@@ -159,6 +159,8 @@ def test_kernel_source_run_as_cpp_equals_the_numba_kernel(tmp_path):
     for name in PRESETS:
         spec = build_model_spec(name, None, include=["sbpl1", "sbpl2"] if name == "cspbbr3-633" else [])["terms"]
         model = CompositeModel(spec, shift, energy, fused=False)
+        if any(t.component.kernel is None for t in model.terms):
+            continue  # a preset of xp-only shapes (cspbbr3-single-nc) has no fused body to compare
         p = _params(model, 16, seed=1)
         f_ref, j_ref = model.value_and_jacobian(None, p)
         n, m = p.shape[0], shift.size
@@ -188,6 +190,8 @@ def test_normal_equation_kernel_run_as_cpp_equals_the_reference(threads, tile):
     for name in PRESETS:
         spec = build_model_spec(name, None, include=["sbpl1", "sbpl2"] if name == "cspbbr3-633" else [])["terms"]
         model = CompositeModel(spec, shift, energy, fused=False)
+        if any(t.component.kernel is None for t in model.terms):
+            continue  # a preset of xp-only shapes (cspbbr3-single-nc) has no fused body to compare
         n, m, n_free = 5, shift.size, model.n_free
         p = _params(model, n, seed=2)
         f0 = model.value(None, p)
