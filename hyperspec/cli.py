@@ -461,6 +461,106 @@ def cmd_steps(args) -> int:
     return 0
 
 
+def cmd_analyses(args) -> int:
+    """The ``hyperspec analyses`` command (``hyperspec analyses --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["analyses", "--markdown"]).func is cmd_analyses
+    True
+    """
+    import json  # noqa: PLC0415
+
+    from hyperspec.pipeline.analyses import describe_analyses, markdown_table  # noqa: PLC0415
+
+    if args.markdown:
+        print(markdown_table(), end="")
+    elif args.json:
+        print(json.dumps(describe_analyses(), indent=2))
+    else:
+        for a in describe_analyses():
+            params = ", ".join(f"{p['name']}{'' if p['required'] else '?'}" for p in a["params"])
+            print(f"  {a['name']} ({'spectra' if a['input'] == 'map' else 'results'} -> {a['output']}): {params} - {a['doc']}")
+    return 0
+
+
+def cmd_kinetics(args) -> int:
+    """The ``hyperspec kinetics`` command (``hyperspec kinetics --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["kinetics", "r.zarr", "--bands", "aspl_area,lers_area"]).bands
+    'aspl_area,lers_area'
+    """
+    from hyperspec.pipeline.analyses import run_kinetics  # noqa: PLC0415
+
+    bands = [b.strip() for b in args.bands.split(",") if b.strip()] if args.bands else None
+    written, summary = run_kinetics(args.store, bands=bands, map_store=args.map, png_dir=args.png, csv_dir=args.csv, backend=args.backend)
+    groups = [p for p in written if Path(args.store) in p.parents]
+    files = [p for p in written if p not in groups]
+    print(f"wrote {len(groups)} groups into {args.store} (kinetics/...; hyperspec.open(store, group=...))")
+    for path in files:
+        print(f"wrote {path}")
+    if summary:
+        print(summary)
+    return 0
+
+
+def cmd_curves(args) -> int:
+    """The ``hyperspec curves`` command (``hyperspec curves --help`` lists its options).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line.
+
+    Returns
+    -------
+    int
+        The exit status (0; user errors raise and ``main`` turns them into status 2).
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["curves", "--markdown"]).func is cmd_curves
+    True
+    """
+    from hyperspec.fit.curves import curve_models  # noqa: PLC0415
+
+    models = curve_models()
+    if args.markdown:
+        print("| model | parameters (units) | equation |")
+        print("|---|---|---|")
+        for m in models.values():
+            params = ", ".join(f"`{p}` ({m.units[p]})" if m.units.get(p) else f"`{p}`" for p in m.params)
+            print(f"| `{m.name}` | {params} | {m.equation.replace('|', chr(92) + '|')} |")
+        return 0
+    print('curve models (fit_curves, [[analysis]] step = "fit_curves" model = "..."):')
+    for m in models.values():
+        params = ", ".join(f"{p} [{m.units[p]}]" if m.units.get(p) else p for p in m.params)
+        print(f"  {m.name}: {m.equation}  ({params}; x in {m.x_units or 'any unit'})")
+    return 0
+
+
 def _param(text: str):
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -906,6 +1006,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="the step table as Markdown (the README's)")
     p.add_argument("--json", action="store_true", help="the steps as JSON (name, scope, params with type/default/doc, outputs)")
     p.set_defaults(func=cmd_steps)
+
+    p = sub.add_parser(
+        "analyses",
+        help="list the recipe [[analysis]] entries and their parameters",
+        description="List the registered analyses (parameters with ? are optional); --markdown prints the README's table.",
+    )
+    p.add_argument("--markdown", action="store_true", help="the analysis table as Markdown (the README's)")
+    p.add_argument("--json", action="store_true", help="the analyses as JSON (name, input, output, params with type/default/doc)")
+    p.set_defaults(func=cmd_analyses)
+
+    p = sub.add_parser(
+        "kinetics",
+        help="blinking periods, correlations, onsets (and power laws, SBPL events) of a results store",
+        description=(
+            "Run the standard kinetics set on a results store with a t dim: autocorrelation and periods per band, "
+            "cross-correlation of each band pair, onset per band (power_law per band with a power dim; sbpl_events with "
+            "--map). Results go into the store's kinetics/ groups (re-running replaces them); a summary is printed."
+        ),
+    )
+    p.add_argument("store", help="a results store (hyperspec run / decompose of a kinetic map)")
+    p.add_argument("--map", metavar="MAP", help="the spectra store the results came from (adds the SBPL event table)")
+    p.add_argument("--bands", help="comma-separated results variables (default: aspl_area,lers_area,hers_area where present)")
+    p.add_argument("--png", metavar="DIR", help="draw the kinetics pictures into DIR")
+    p.add_argument("--csv", metavar="DIR", help="also write every result as a CSV table into DIR")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="compute backend (default: $HYPERSPEC_BACKEND or auto)")
+    p.set_defaults(func=cmd_kinetics)
+
+    p = sub.add_parser(
+        "curves",
+        help="list the curve models of fit_curves",
+        description="List the registered curve models (parameters, units, equations); --markdown prints a README table.",
+    )
+    p.add_argument("--markdown", action="store_true", help="the models as a Markdown table")
+    p.set_defaults(func=cmd_curves)
 
     p = sub.add_parser(
         "run",

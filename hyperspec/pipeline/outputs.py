@@ -13,71 +13,50 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from hyperspec.pipeline.analyses import _KeyTable
+
 __all__ = ["write_report", "region_statistics", "run_analyses"]
 
-#: Analyses a recipe's ``[[analysis]]`` tables may ask for, with their keys.
-ANALYSES = {
-    "line_profile": {"variable": (str,), "start": (list,), "end": (list,), "width": (int,)},
-    "filter_map": {"variable": (str,), "filter": (str,), "size": (int, float)},
-}
+#: Analyses a recipe's ``[[analysis]]`` tables may ask for, with their keys: ``{analysis: {key: types}}``, read live
+#: from the analysis registry (``hyperspec.pipeline.analyses``; kept for compatibility: the registry is the declaration).
+ANALYSES = _KeyTable()
 
 
-def run_analyses(store, analyses: list[dict], outdir) -> list[Path]:
-    """Line profiles (CSV + PNG with the line on the map) and filtered maps (TIFF + PNG) of a results store.
+def run_analyses(store, analyses: list[dict], outdir, *, map_store=None) -> list[Path]:
+    """Run ``[[analysis]]`` tables on a results store (``hyperspec.pipeline.analyses.run_analyses``).
 
     Parameters
     ----------
     store : str or Path
-        A results store.
+        A results store; kinetics analyses write their groups into it (``kinetics/<name>_<band>``).
     analyses : list of dict
-        Validated ``[[analysis]]`` tables (``kind = "line_profile"`` or ``"filter_map"``; positions in pixels).
+        ``[[analysis]]`` tables (``step`` or ``kind`` names each; positions in pixels).
     outdir : str or Path
-        The folder written into.
+        The folder files and tables are written into (line profiles: CSV + PNG; filtered maps: TIFF +
+        PNG; tables: CSV).
+    map_store : str or Path, optional
+        The spectra store, for analyses of the spectra (``sbpl_events``).
 
     Returns
     -------
     list of Path
-        The files written.
+        The files written (and the groups, as ``store/group``).
 
     Raises
     ------
     HyperspecError
         An analysis names a variable the store does not have.
+    RecipeError
+        An invalid table.
 
     Examples
     --------
     >>> run_analyses  # doctest: +ELLIPSIS
     <function run_analyses at ...>
     """
-    import hyperspec  # noqa: PLC0415
-    from hyperspec import report, spatial  # noqa: PLC0415
-    from hyperspec._errors import HyperspecError  # noqa: PLC0415
-    from hyperspec.io.export import write_tiff  # noqa: PLC0415
+    from hyperspec.pipeline.analyses import run_analyses as _run  # noqa: PLC0415
 
-    results = hyperspec.open(store)
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for i, a in enumerate(analyses):
-        name = a["variable"]
-        if name not in results.data_vars:
-            raise HyperspecError(f"analysis {i + 1} ({a['kind']}): no variable {name!r} in {store}; it has {', '.join(results.data_vars)}.")
-        image = results[name].compute()
-        if a["kind"] == "line_profile":
-            prof = spatial.line_profile(image, tuple(a["start"]), tuple(a["end"]), width=int(a.get("width", 1)))
-            base = outdir / f"profile_{i + 1}_{name}"
-            with base.with_suffix(".csv").open("w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow([f"distance [{prof['distance'].attrs.get('units', '')}]", f"{name} [{image.attrs.get('units', '')}]"])
-                w.writerows(zip(prof["distance"].values.tolist(), prof.values.tolist(), strict=True))
-            written += [base.with_suffix(".csv"), report.plot_profile(image, prof, base.with_suffix(".png"))]
-        else:
-            kind, size = a.get("filter", "median"), a.get("size", 3)
-            filtered = spatial.filter_map(image, kind, size).rename(f"{name}_{kind}{size:g}")
-            ds = xr.Dataset({filtered.name: filtered})
-            written += write_tiff(ds, outdir)
-            written += report.write_band_maps(ds, outdir, [filtered.name], overview="")
-    return written
+    return _run(store, analyses, outdir, map_store=map_store)
 
 
 def region_statistics(results: xr.Dataset) -> tuple[list[dict], xr.DataArray | None]:

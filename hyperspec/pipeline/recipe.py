@@ -42,7 +42,7 @@ WHOLE_MAP_STEPS: Mapping[str, dict[str, tuple]] = _ParamTable("map")
 _SECTIONS: dict[str, dict[str, tuple]] = {
     "input": {"path": (str,), "laser_nm": _NUM, "group": (str,)},
     "preprocess": {},  # an array of tables, each {step = "...", ...}
-    "analysis": {},  # an array of tables, each {kind = "line_profile" | "filter_map", ...}
+    "analysis": {},  # an array of tables, each {step = "<analysis>", ...} (hyperspec.pipeline.analyses; kind = is accepted)
     "decompose": {
         "preset": (str,), "model": (dict,), "drop": (list,), "include": (list,), "mask": (list,), "weights": (str,),
         "saturation": _NUM, "batch_size": (int,), "max_iter": (int,), "tol": _NUM,
@@ -200,29 +200,26 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
 
 
 def _check_analyses(analyses, source: str, text: str | None) -> list[dict]:
-    """``[[analysis]]`` tables: a known kind, known keys, the required ones present."""
-    from hyperspec.pipeline.outputs import ANALYSES  # noqa: PLC0415
+    """``[[analysis]]`` tables, through the analysis registry (``hyperspec.pipeline.analyses``): known analysis, keys, types."""
+    from hyperspec.pipeline.analyses import _check_groups, validate_analysis  # noqa: PLC0415
 
     if isinstance(analyses, Mapping):
         analyses = [analyses]
     if not isinstance(analyses, list):
-        raise RecipeError(f'{source}: analyses are written [[analysis]] with kind = "line_profile" or "filter_map".')
-    required = {"line_profile": ("variable", "start", "end"), "filter_map": ("variable",)}
-    for i, a in enumerate(analyses):
-        kind = a.get("kind")
-        if kind not in ANALYSES:
-            raise RecipeError(f"{source}{_line_of(text, 'analysis', 'kind')}: analysis {i + 1} has kind = {kind!r}."
-                              f"{_hint(str(kind), ANALYSES)} Kinds: {', '.join(ANALYSES)}.")  # fmt: skip
-        _check_keys({k: v for k, v in a.items() if k != "kind"}, ANALYSES[kind], f"analysis {kind!r}", source, text, "analysis")
-        missing = [k for k in required[kind] if k not in a]
-        if missing:
-            raise RecipeError(f"{source}{_line_of(text, 'analysis', 'kind')}: analysis {kind!r} needs {' and '.join(missing)} = ….")
-        for key in ("start", "end"):
-            if key in a and (len(a[key]) != 2 or not all(isinstance(v, (int, float)) for v in a[key])):
-                raise RecipeError(f"{source}{_line_of(text, 'analysis', key)}: {key} = [row, column] (pixels) in analysis {kind!r}.")
-        if kind == "filter_map" and a.get("filter", "median") not in ("median", "gaussian"):
-            raise RecipeError(f"{source}{_line_of(text, 'analysis', 'filter')}: filter = 'median' or 'gaussian', not {a['filter']!r}.")
-    return analyses
+        raise RecipeError(f'{source}: analyses are written [[analysis]] with step = "..." (see hyperspec analyses).')
+
+    def where(i: int):
+        def at(key: str | None) -> str:
+            line = _line_of(text, "analysis", key, i)
+            if not line and key == "step":  # named with the older key
+                line = _line_of(text, "analysis", "kind", i)
+            return f"{source}{line or _line_of(text, 'analysis', None, i)}"
+
+        return at
+
+    out = [validate_analysis(a, where=where(i)) for i, a in enumerate(analyses)]
+    _check_groups(out, lambda i: where(i)("step"))
+    return out
 
 
 def _check_model(dec: dict, source: str, text: str | None) -> None:

@@ -535,7 +535,7 @@ def _write_outputs(recipe: dict, out: Path, say) -> None:
     if recipe.get("analysis"):
         from hyperspec.pipeline.outputs import run_analyses  # noqa: PLC0415
 
-        for path in run_analyses(out, recipe["analysis"], out.with_name(out.stem + "_analysis")):
+        for path in run_analyses(out, recipe["analysis"], out.with_name(out.stem + "_analysis"), map_store=recipe["input"]["path"]):
             say(f"wrote {path}")
     if not opts.get("png") and not opts.get("csv"):
         return
