@@ -66,9 +66,10 @@ def power_law(
         data, which biases k at low counts). ``"uniform"``: equal weights. A DataArray: weights 1/σ²
         (units 1/trace²).
     absolute_weights : bool, optional
-        Take the weights as exact 1/σ² (the standard errors are not rescaled by χ²_red). Default None:
-        True with ``stderr``, False otherwise (pass True for raw photon counts, whose Poisson variance is
-        known).
+        True: the weights are exact 1/σ² (standard errors not rescaled by χ²_red); False: relative weights
+        (standard errors scaled by √χ²_red). Default None: with ``stderr``, exact but widened by
+        √max(χ²_red, 1) (a misfit widens the errors, a small χ²_red never narrows them); otherwise False.
+        Pass True for raw photon counts, whose Poisson variance is known.
     n_reweight : int, optional
         Re-weighting passes of the ``"poisson"`` weights (each one LM fit). Default 4.
     backend : {"auto", "numpy", "cupy"} or Backend, optional
@@ -120,9 +121,13 @@ def power_law(
         raise ValueError(f"{_FUNC}: `weights` must be 'auto', 'poisson', 'uniform' or a DataArray of 1/σ²; got {type(weights).__name__}.")
     if mode == "stderr" and stderr is None:
         raise ValueError(f"{_FUNC}: weights='stderr' needs `stderr`.")
+    inflate = absolute_weights is None and mode == "stderr"
     if absolute_weights is None:
-        absolute_weights = mode in ("stderr", "given") and stderr is not None
+        absolute_weights = mode == "stderr"
     trace = trace.astype(np.float64)
+    flat = _flat(trace, dim)
+    n_finite = np.isfinite(trace).sum(dim)
+    trace = trace.where(~flat)  # constant (dead) pixels are not fitted: status flat
 
     def fit(w, p0=None, absolute=absolute_weights):
         return fit_curves(trace, "power_law", dim, weights=w, absolute_weights=absolute, p0=p0, backend=backend)
@@ -145,7 +150,11 @@ def power_law(
             w = 1.0 / np.maximum(np.abs(mu), np.maximum(mu_floor, 1e-300))
             w = w.fillna(0.0).transpose(*trace.dims)
             res = fit(w, p0={"amplitude": res["amplitude"].fillna(1.0), "k": res["k"].fillna(1.0)})
-    flat = _flat(trace, dim)
+    if inflate:
+        # the given errors set the weights; a misfit (χ²_red > 1) widens the errors, never narrows them
+        scale = np.sqrt(np.maximum(res["chi2_red"].fillna(1.0), 1.0))
+        res["k_stderr"] = res["k_stderr"] * scale
+        res["amplitude_stderr"] = res["amplitude_stderr"] * scale
     out = xr.Dataset()
     for var in ("k", "k_stderr", "amplitude", "amplitude_stderr", "chi2_red"):
         out[var] = res[var].where(~flat)
@@ -158,13 +167,14 @@ def power_law(
         flag_values=np.array(sorted(POWER_STATUS_MEANINGS), dtype=np.int8),
         flag_meanings=" ".join(POWER_STATUS_MEANINGS[k].split(" ")[0] for k in sorted(POWER_STATUS_MEANINGS)),
     )
-    out["n_points"] = res["n_points"]
-    out["n_masked"] = (trace.sizes[dim] - res["n_points"]).astype(np.int32).assign_attrs(long_name=f"NaN/inf points along {dim!r} ignored")
+    out["n_points"] = xr.where(flat, n_finite, res["n_points"]).astype(np.int32).assign_attrs(res["n_points"].attrs)
+    out["n_masked"] = (trace.sizes[dim] - out["n_points"]).astype(np.int32).assign_attrs(long_name=f"NaN/inf points along {dim!r} ignored")
     out.attrs = {
         "model": "power_law",
         "equation": "I = amplitude · P^k",
         "dim": dim,
         "weights": mode if mode != "poisson" else f"poisson (from the model, {n_reweight} re-weightings)",
         "absolute_weights": int(bool(absolute_weights)),
+        "stderr_widened_by_chi2": int(inflate),
     }
     return out
