@@ -399,3 +399,21 @@ def test_streak_lifetimes_per_wavelength(streak):
     assert (b["tau1"] < mono["tau"].where(ok, drop=True)).all() and (mono["tau"].where(ok, drop=True) < b["tau2"]).all()
     # two exponentials describe the decay much better than one
     assert float(bi["chi2_red"].median()) < 0.6 * float(mono["chi2_red"].median())
+
+
+# ---- the CuPy path (the fake device without a GPU) ------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cupy_path_equals_numpy(gpu_xp, name):
+    case, cm = CASES[name], _model(name)
+    x, truth, y, sigma = _pixels(name, seed=31)
+    rows = np.flatnonzero((truth == truth[0]).all(axis=1))
+    da = xr.DataArray(y[rows], dims=("pixel", "x_"), coords={"x_": x})
+    w = xr.DataArray(1 / sigma[rows] ** 2, dims=("pixel", "x_"))
+    fixed = {p: float(truth[0, cm.params.index(p)]) for p in case.get("fixed", ())}
+    kwargs = dict(fixed=fixed, weights=w, covariance=True)
+    if name == "sinusoids":  # its guess lives in hyperspec.kinetics.periods (tested there)
+        kwargs["p0"] = {"period_1": float(truth[0, 2])}
+    ref = fit_curves(da, cm, "x_", **kwargs)
+    dev = fit_curves(da, cm, "x_", backend="cupy", **kwargs)
+    for v in ref.data_vars:
+        np.testing.assert_allclose(np.asarray(dev[v].values, float), np.asarray(ref[v].values, float), rtol=1e-6, atol=0, err_msg=v)
