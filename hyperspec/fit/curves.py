@@ -389,7 +389,8 @@ def fit_curves(
     max_iter : int, optional
         LM iterations per pixel. Default 200.
     tol : float, optional
-        Relative step and χ²-decrease tolerance of the engine. Default 1e-10.
+        Convergence tolerance of the engine: relative Gauss–Newton step and scaled gradient below ``tol``,
+        or predicted χ² decrease below ``tol``/100 of χ². Default 1e-10.
     batch_size : int, optional
         Pixels fitted together (bounds the Jacobian's memory, batch × points × parameters). Default 4096.
     backend : {"auto", "numpy", "cupy"} or Backend, optional
@@ -480,6 +481,13 @@ def fit_curves(
         mu[cm.params.index(key)], sig[cm.params.index(key)] = m_, s_
     fixed_idx = [cm.params.index(k) for k in held]
     fixed_val = np.array([held[k] for k in held], dtype=np.float64)
+    pixel_sizes = {d: n for d, n in da.sizes.items() if d != dim}
+    for key, v in starts.items():
+        if isinstance(v, xr.DataArray) and (set(v.dims) - set(pixel_sizes) or any(v.sizes[d] != pixel_sizes[d] for d in v.dims)):
+            raise ValueError(
+                f"fit_curves: `p0[{key!r}]` has sizes {dict(v.sizes)}; a per-pixel start value must be on the data's pixel "
+                f"dims {pixel_sizes} (or a subset of them), or a number."
+            )
     scalar_p0 = {k: v for k, v in starts.items() if not isinstance(v, xr.DataArray)}
     array_p0 = [k for k, v in starts.items() if isinstance(v, xr.DataArray)]
 
@@ -490,6 +498,13 @@ def fit_curves(
     elif weights is None:
         weight_da = None
     elif isinstance(weights, xr.DataArray):
+        if set(weights.dims) - set(da.dims) or any(weights.sizes[d] != da.sizes[d] for d in weights.dims):
+            raise ValueError(
+                f"fit_curves: `weights` has sizes {dict(weights.sizes)}; it must be on the data's dims {dict(da.sizes)} "
+                f"(or a subset of them, e.g. one weight per {dim!r} point)."
+            )
+        if weights.chunks is None and bool((weights < 0).any()):
+            raise ValueError("fit_curves: `weights` must be ≥ 0 (1/σ²; 0 or NaN masks a point).")
         if dim not in weights.dims:
             weights = weights.expand_dims({dim: da.sizes[dim]})
         weight_da = weights.broadcast_like(da).assign_coords({dim: da[dim]})

@@ -87,6 +87,11 @@ def test_unknown_model_lists_the_known_ones():
         ({"weights": "counts"}, "'poisson' or a DataArray"),
         ({"weights": np.ones(30)}, "xarray.DataArray of 1/σ²"),
         ({"max_iter": 0}, "`max_iter` must be a positive int"),
+        ({"p0": {"tau": xr.DataArray([1.0, 2.0], dims="foo")}}, r"`p0\['tau'\]` has sizes \{'foo': 2\}.*pixel dims \{'x': 6\}"),
+        ({"p0": {"tau": xr.DataArray([1.0, 2.0], dims="x")}}, r"`p0\['tau'\]` has sizes \{'x': 2\}"),
+        ({"weights": xr.DataArray(np.ones(5), dims="t")}, r"`weights` has sizes \{'t': 5\}; it must be on the data's dims"),
+        ({"weights": xr.DataArray(np.ones(3), dims="z")}, r"`weights` has sizes \{'z': 3\}"),
+        ({"weights": xr.DataArray(-np.ones(30), dims="t")}, "`weights` must be ≥ 0"),
         ({"batch_size": 1.5}, "`batch_size` must be a positive int"),
     ],
 )
