@@ -162,37 +162,59 @@ def _local_maxima(y: np.ndarray) -> np.ndarray:
     return np.flatnonzero(inner) + 1
 
 
-def single_nc_start(data: xr.Dataset, *, window_mev: float = 1.5, min_fraction: float = 0.3) -> dict:
+def single_nc_start(
+    data: xr.Dataset,
+    *,
+    lines: int | None = None,
+    window_mev: float = 1.5,
+    min_fraction: float = 0.5,
+    detect_fraction: float = 0.03,
+) -> dict:
     """Overrides that start the ``cspbbr3-single-nc`` preset where a map's exciton, trion and biexciton are.
 
     ``decompose`` starts every pixel from one set of values; lines 0.3 meV wide must start within a
     few widths. From the mean spectrum over all pixels this finds the exciton's lowest bright line A
-    (the lowest-energy local maximum within 3 meV below the brightest channel and above
-    ``min_fraction`` of it) and, among the local maxima 6–40 meV below A that are not on an LO₄
-    replica, the two brightest: the upper one starts the trion, the lower one the biexciton (the
-    biexciton binding energy exceeds the trion's in CsPbBr₃ NCs, seed 004 §4); with one, the trion.
+    (of the local maxima above ``min_fraction`` of the brightest, the lowest-energy one within
+    2.5 meV of the highest-energy one: no replica lies above the zero-phonon lines) and, among the
+    local maxima 6–40 meV below A that are not on the LO₄ replica (16–21 meV) and reach
+    ``detect_fraction`` of the brightest, the two brightest: the upper one starts the trion, the
+    lower one the biexciton (the biexciton binding energy exceeds the trion's in CsPbBr₃ NCs, seed
+    004 §4). A line not found is dropped from the model (``drop=[...]``): with one, the biexciton;
+    with none, both.
 
     Parameters
     ----------
     data : xarray.Dataset
         A map with ``spectra`` and an ``energy`` coordinate (eV), e.g. from
         ``hyperspec.from_array(..., unit="eV", laser_nm=...)``; every pixel is the same NC.
+    lines : {1, 2, 3} or None, optional
+        Number of exciton fine-structure lines (two or three, by the NC's orientation, seed 004
+        §3). Absent lines are fixed at zero height, with their splittings at 1 meV, in the exciton
+        and the biexciton (free, a missing line's splitting is undetermined and lines can swap).
+        Default None: counted from the mean spectrum (local maxima above a tenth of the brightest
+        within 3 meV above A); pass 3 where splittings are below about two widths (unresolved).
     window_mev : float, optional
         Half width of the exciton centre's bounds around its start, meV. Default 1.5.
     min_fraction : float, optional
         Smallest height, as a fraction of the brightest channel above the background, of a line
-        taken for exciton A. Default 0.3.
+        taken for exciton A. Default 0.5.
+    detect_fraction : float, optional
+        Smallest height, as a fraction of the brightest channel, of a trion or biexciton line.
+        Default 0.03.
 
     Returns
     -------
     dict
         ``{"exciton": {...}, "trion": {...}, "biexciton": {...}}`` term overrides (``init`` and
-        ``bounds`` in eV) for ``hyperspec.decompose(ds, "cspbbr3-single-nc", **overrides)``.
+        ``bounds`` in eV), plus ``"drop"`` for lines not found, for
+        ``hyperspec.decompose(ds, "cspbbr3-single-nc", **overrides)``.
 
     Raises
     ------
     DataModelError
         If the map has no ``spectra`` or no ``energy`` coordinate.
+    ValueError
+        If ``lines`` is not 1, 2, 3 or None.
 
     Examples
     --------
@@ -205,17 +227,37 @@ def single_nc_start(data: xr.Dataset, *, window_mev: float = 1.5, min_fraction: 
     y = y - np.percentile(y, 10.0)
     top = int(np.argmax(y))
     peaks = _local_maxima(y)
-    near = peaks[(energy[peaks] >= energy[top] - 3.0 * _MEV) & (energy[peaks] <= energy[top]) & (y[peaks] >= min_fraction * y[top])]
-    a = float(energy[near.min()]) if near.size else float(energy[top])
-    overrides: dict = {
-        "exciton": {"init": {"center": a}, "bounds": {"center": [a - window_mev * _MEV, a + window_mev * _MEV]}},
-    }
+    bright = peaks[y[peaks] >= min_fraction * y[top]]
+    high = float(energy[bright].max()) if bright.size else float(energy[top])  # the multiplet's top: no replica above
+    near = bright[energy[bright] >= high - 2.5 * _MEV]
+    a = float(energy[near].min()) if near.size else float(energy[top])
+    exciton: dict = {"init": {"center": a}, "bounds": {"center": [a - window_mev * _MEV, a + window_mev * _MEV]}}
+    if lines is None:  # resolved fine-structure lines: local maxima above a tenth of the brightest, 0-3 meV above A
+        fine = peaks[(energy[peaks] >= a) & (energy[peaks] <= a + 3.0 * _MEV) & (y[peaks] >= 0.1 * y[top])]
+        lines = int(min(max(fine.size, 1), 3))
+    if lines not in (1, 2, 3):
+        raise ValueError(f"single_nc_start: lines must be 1, 2 or 3 (exciton fine-structure lines) or None; got {lines!r}.")
+    if lines < 3:  # absent lines are fixed at zero height: their splittings would be undetermined (and could swap)
+        fixed = (
+            {"weight_3": 0.0, "split_2": 1.0 * _MEV}
+            if lines == 2
+            else {"weight_2": 0.0, "weight_3": 0.0, "split_1": 1.0 * _MEV, "split_2": 1.0 * _MEV}
+        )
+        exciton["fixed"] = fixed
+    else:
+        fixed = {}
+    overrides: dict = {"exciton": exciton}
     lo4 = a - 18.5 * _MEV
-    cand = peaks[(energy[peaks] <= a - 6.0 * _MEV) & (energy[peaks] >= a - 40.0 * _MEV) & (np.abs(energy[peaks] - lo4) > 2.5 * _MEV)]
-    cand = cand[np.argsort(y[cand])[::-1][:2]] if cand.size else cand
+    below = (energy[peaks] <= a - 6.0 * _MEV) & (energy[peaks] >= a - 40.0 * _MEV)
+    cand = peaks[below & (np.abs(energy[peaks] - lo4) > 2.5 * _MEV) & (y[peaks] >= detect_fraction * y[top])]
+    cand = cand[np.argsort(y[cand])[::-1][:2]]
     names = ("trion", "biexciton")
     for name, idx in zip(names, sorted(cand, key=lambda i: -energy[i]), strict=False):
         overrides[name] = {"init": {"binding": float(a - energy[idx])}}
+    if cand.size == 2 and fixed:  # the biexciton shares the exciton's multiplet: the same lines are absent
+        overrides["biexciton"]["fixed"] = dict(fixed)
+    if cand.size < 2:
+        overrides["drop"] = list(names[cand.size :])  # last: the terms it names get no other override
     return overrides
 
 
