@@ -63,6 +63,16 @@ def test_kinetics_runs_the_standard_set_with_progress_and_a_summary(kinetic_stor
     np.testing.assert_allclose(table["period_s"].to_numpy(), expected, rtol=1e-12, equal_nan=True)
 
 
+def test_kinetics_draws_the_pictures(kinetic_store, tmp_path, capsys):
+    png = tmp_path / "png"
+    assert main(["kinetics", str(kinetic_store), "--bands", "lers_area", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    names = {"kymograph.png", "autocorrelation_lers_area.png", "trace_lers_area.png"}
+    assert names == {p.name for p in png.iterdir()}
+    assert all((png / n).stat().st_size > 5_000 for n in names)
+    assert all(f"wrote {png / n}" in out for n in names)
+
+
 def test_kinetics_power_series_fits_power_laws(tmp_path, capsys):
     _, truth = hyperspec.synthetic.power_series([0.5, 1.0, 2.0, 4.0, 8.0], (2, 3), n_spectral=32, seed=0)
     res = truth[["aspl_area"]].compute()

@@ -117,7 +117,8 @@ class Analysis:
     writer : callable, optional
         ``writer(product, entry, results, outdir, index) -> list[Path]`` for ``output = "files"``.
     plot : callable, optional
-        ``plot(product, path) -> Path`` drawing a PNG of a result (``--png``); None: no picture.
+        ``plot(product, path, entry, results) -> Path`` drawing a PNG of a result (what the function
+        returned; the entry and the results Dataset give the traces); None: no picture.
     check : callable, optional
         ``check(params)`` raising ``ValueError`` for values a type cannot express; run when a recipe is validated.
     summary : tuple of str
@@ -777,7 +778,7 @@ def run_analysis(
             stored = ds
     if png_dir is not None and rec.plot is not None:
         Path(png_dir).mkdir(parents=True, exist_ok=True)
-        written.append(Path(rec.plot(out, Path(png_dir) / f"{leaf}.png")))
+        written.append(Path(rec.plot(out, Path(png_dir) / f"{leaf}.png", entry, results)))
     return written, stored, out
 
 
@@ -1254,29 +1255,62 @@ def _check_fit_curves(params: dict) -> None:
                 raise _ParamError(key, str(exc).removeprefix("fit_curves: ")) from None
 
 
+def _plot_trace_fit(key: str) -> Callable[..., Path]:
+    def plot(product, path, entry, results):
+        from hyperspec.kinetics.plots import plot_trace  # noqa: PLC0415
+
+        return plot_trace(results[entry[key]].compute(), product.compute(), path=path)
+
+    return plot
+
+
+def _plot_autocorrelation(product, path, entry, results) -> Path:
+    from hyperspec.kinetics.plots import plot_autocorrelation  # noqa: PLC0415
+
+    return plot_autocorrelation(product.compute(), path=path)
+
+
+def _plot_lag_map(product, path, entry, results) -> Path:
+    from hyperspec.kinetics.plots import plot_lag_map  # noqa: PLC0415
+
+    return plot_lag_map(product.compute(), path=path)
+
+
+def _plot_k_map(product, path, entry, results) -> Path:
+    from hyperspec.kinetics.plots import plot_k_map  # noqa: PLC0415
+
+    return plot_k_map(product.compute(), path=path)
+
+
+def _plot_events(product, path, entry, results) -> Path:
+    from hyperspec.kinetics.plots import plot_event_raster  # noqa: PLC0415
+
+    return plot_event_raster(getattr(product, "events", product), path=path)
+
+
 def _register_builtin() -> None:
     from hyperspec.fit.curves import fit_curves  # noqa: PLC0415
 
     register_analysis("fit_curves", fit_curves, variables={"da": "variable"}, group="{name}_{variable}_{model}", check=_check_fit_curves,
-                      summary=())  # fmt: skip
+                      plot=_plot_trace_fit("variable"))  # fmt: skip
     _register_kinetics()
 
 
-#: ``(name, module of hyperspec.kinetics, variables, output, summary)`` of the kinetics analyses.
+#: ``(name, module of hyperspec.kinetics, variables, output, summary, plot)`` of the kinetics analyses.
 _KINETICS = (
-    ("autocorrelation", "correlation", {"trace": "band"}, "dataset", ()),
-    ("periods", "periods", {"trace": "band"}, "dataset", ("period_s",)),
-    ("cross_correlation", "correlation", {"a": "a", "b": "b"}, "dataset", ("lag_s", "r")),
-    ("onset", "onset", {"trace": "band"}, "dataset", ("onset_s", "tau_s")),
-    ("power_law", "power", {"trace": "band"}, "dataset", ("k",)),
-    ("sbpl_events", "events", {}, "table", ()),
+    ("autocorrelation", "correlation", {"trace": "band"}, "dataset", (), _plot_autocorrelation),
+    ("periods", "periods", {"trace": "band"}, "dataset", ("period_s",), None),  # its marks go on the autocorrelation (--png)
+    ("cross_correlation", "correlation", {"a": "a", "b": "b"}, "dataset", ("lag_s", "r"), _plot_lag_map),
+    ("onset", "onset", {"trace": "band"}, "dataset", ("onset_s", "tau_s"), _plot_trace_fit("band")),
+    ("power_law", "power", {"trace": "band"}, "dataset", ("k",), _plot_k_map),
+    ("sbpl_events", "events", {}, "table", (), _plot_events),
 )
 
 
 def _register_kinetics() -> None:
     import importlib  # noqa: PLC0415
 
-    for name, module, variables, output, summary in _KINETICS:
+    for name, module, variables, output, summary, plot in _KINETICS:
         try:
             function = getattr(importlib.import_module(f"hyperspec.kinetics.{module}"), name)
         except ModuleNotFoundError as exc:
@@ -1285,7 +1319,7 @@ def _register_kinetics() -> None:
             continue  # not in this hyperspec
         if name not in ANALYSIS_REGISTRY:
             register_analysis(name, function, input="map" if output == "table" else "results", variables=variables, output=output,
-                              summary=summary)  # fmt: skip
+                              summary=summary, plot=plot)  # fmt: skip
 
 
 class _KeyTable(Mapping):

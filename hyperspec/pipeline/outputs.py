@@ -33,7 +33,7 @@ def run_analyses(store, analyses: list[dict], outdir, *, map_store=None) -> list
         ``[[analysis]]`` tables (``step`` or ``kind`` names each; positions in pixels).
     outdir : str or Path
         The folder files and tables are written into (line profiles: CSV + PNG; filtered maps: TIFF +
-        PNG; tables: CSV).
+        PNG; tables: CSV; the kinetics analyses' PNGs).
     map_store : str or Path, optional
         The spectra store, for analyses of the spectra (``sbpl_events``).
 
@@ -56,7 +56,7 @@ def run_analyses(store, analyses: list[dict], outdir, *, map_store=None) -> list
     """
     from hyperspec.pipeline.analyses import run_analyses as _run  # noqa: PLC0415
 
-    return _run(store, analyses, outdir, map_store=map_store)
+    return _run(store, analyses, outdir, map_store=map_store, png_dir=outdir)
 
 
 def region_statistics(results: xr.Dataset) -> tuple[list[dict], xr.DataArray | None]:

@@ -453,7 +453,9 @@ def run_recipe(
     digest = recipe_hash(recipe)  # of the recipe as written (before whole-map steps redirect the input)
     state = _existing(out, digest, overwrite)
     if state == "done":
-        say(f"{out} is complete for this recipe (hash {digest}); nothing to do.")
+        say(f"{out} is complete for this recipe (hash {digest}); nothing to do" + (" but its analyses." if recipe.get("analysis") else "."))
+        if recipe.get("analysis"):  # not in the hash: an added or edited [[analysis]] runs (its groups are replaced)
+            _run_analyses(recipe, out, say)
         return out
     if state == "new" and out.exists():
         overwrite = True  # ours, interrupted before its recipe was recorded (or overwrite was asked)
@@ -533,13 +535,18 @@ def _write_outputs(recipe: dict, out: Path, say) -> None:
 
     opts = recipe["output"]
     if recipe.get("analysis"):
-        from hyperspec.pipeline.outputs import run_analyses  # noqa: PLC0415
-
-        for path in run_analyses(out, recipe["analysis"], out.with_name(out.stem + "_analysis"), map_store=recipe["input"]["path"]):
-            say(f"wrote {path}")
+        _run_analyses(recipe, out, say)
     if not opts.get("png") and not opts.get("csv"):
         return
     png = None if not opts.get("png") else Path(opts["png"]) if isinstance(opts["png"], str) else out.with_name(out.stem + "_png")
     csv = None if not opts.get("csv") else Path(opts["csv"]) if isinstance(opts["csv"], str) else out.with_name(out.stem + "_regions.csv")
     for path in write_report(out, png_dir=png, csv_path=csv):
+        say(f"wrote {path}")
+
+
+def _run_analyses(recipe: dict, out: Path, say) -> None:
+    """The recipe's ``[[analysis]]`` entries on its results: groups into ``out``, files into ``<out>_analysis``."""
+    from hyperspec.pipeline.outputs import run_analyses  # noqa: PLC0415
+
+    for path in run_analyses(out, recipe["analysis"], out.with_name(out.stem + "_analysis"), map_store=recipe["input"]["path"]):
         say(f"wrote {path}")

@@ -194,7 +194,7 @@ def _load(tmp_path, text: str):
         ('[[analysis]]\nstep = "line_profile"\nvariable = "a"\nstart = [1, 2]\nend = [4, 5]\ngroup = "x"\n',
          r"\(line 10\): analysis 'line_profile': group = .*writes files only"),
         ('[[analysis]]\nstep = "filter_map"\nvariable = "a"\nfilter = "medain"\n',
-         r"\(line 7\): .*must be 'median' or 'gaussian', not 'medain'\. Did you mean 'median'\?"),
+         r"\(line 8\): .*must be 'median' or 'gaussian', not 'medain'\. Did you mean 'median'\?"),
     ],
 )  # fmt: skip
 def test_recipe_errors_name_the_file_the_line_the_field_and_the_fix(tmp_path, text, message):
@@ -244,6 +244,19 @@ def test_recipe_analyses_write_groups_with_the_generator_periods(kinetic_run):
     assert xc.attrs["a"] == "lers_area" and np.all(np.abs(xc["r"].values) <= 1.0)
     root = hyperspec.open(out)
     assert "period_s" not in root and root["lers_area"].dims == ("t", "x")  # the root is untouched
+    pictures = {p.name for p in (d / "res_analysis").iterdir()}
+    assert {"cross_correlation_lers_area_aspl_area.png", "autocorrelation_hers_area.png", "lers_blink_fit.png"} <= pictures
+
+
+def test_a_finished_run_still_runs_an_added_analysis(kinetic_run):
+    d, out = kinetic_run
+    text = (d / "recipe.toml").read_text() + '\n[[analysis]]\nstep = "onset"\nband = "hers_area"\nstderr = "hers_area_stderr"\n'
+    (d / "recipe2.toml").write_text(text)
+    before = hyperspec.open(out).compute()
+    assert run_recipe(d / "recipe2.toml", progress=False) == out
+    onset = hyperspec.open(out, group="kinetics/onset_hers_area").compute()
+    assert onset.sizes == {"x": 3} and set(onset["kind"].values.tolist()) <= {0, 1, 2}
+    xr.testing.assert_identical(hyperspec.open(out).compute(), before)  # the results themselves were not recomputed
 
 
 def test_rerunning_replaces_the_group_and_nothing_else(truth_store, tmp_path):
