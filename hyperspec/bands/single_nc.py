@@ -210,9 +210,11 @@ def single_nc_start(
     Returns
     -------
     dict
-        ``{"exciton": {...}, "trion": {...}, "biexciton": {...}}`` term overrides (``init`` and
-        ``bounds`` in eV), plus ``"drop"`` for lines not found, for
-        ``hyperspec.decompose(ds, "cspbbr3-single-nc", **overrides)``.
+        ``{"exciton": {...}, "trion": {...}, "biexciton": {...}}`` term overrides for
+        ``hyperspec.decompose(ds, "cspbbr3-single-nc", **overrides)``: ``init`` (every free shape
+        parameter, eV or dimensionless, with ``refine``; else the positions), the exciton centre's
+        ``bounds`` (eV), ``fixed`` for absent fine-structure lines, and ``"drop"`` for a trion or
+        biexciton not found.
 
     Raises
     ------
@@ -224,9 +226,11 @@ def single_nc_start(
     Examples
     --------
     >>> ds, truth = simulate_single_nc(4, seed=1)
-    >>> start = single_nc_start(ds)
+    >>> start = single_nc_start(ds, refine=False)  # the peak positions only (refine=True also fits the mean)
     >>> round(start["exciton"]["init"]["center"], 4), round(start["trion"]["init"]["binding"], 4)
     (2.45, 0.012)
+    >>> sorted(start), [round(b, 4) for b in start["exciton"]["bounds"]["center"]]
+    (['biexciton', 'exciton', 'trion'], [2.4485, 2.4515])
     """
     if lines is not None and lines not in (1, 2, 3):
         raise ValueError(f"single_nc_start: lines must be 1, 2 or 3 (exciton fine-structure lines) or None; got {lines!r}.")
