@@ -113,10 +113,10 @@ def _nanmedian(xp, a, axis):
 
 def _wls(xp, basis, y, w):
     """Weighted least squares per row: basis (n, m, q), y (n, m), w (n, m) → coefficients (n, q)."""
-    bw = basis * w[..., None]
-    A = xp.einsum("nmq,nmr->nqr", bw, basis) + 1e-9 * xp.eye(basis.shape[-1])
-    rhs = xp.einsum("nmq,nm->nq", bw, y)
-    return xp.linalg.solve(A, rhs[..., None])[..., 0]
+    bwt = xp.swapaxes(basis * w[..., None], -1, -2)  # (n, q, m)
+    A = bwt @ basis + 1e-9 * xp.eye(basis.shape[-1])
+    rhs = bwt @ y[..., None]
+    return xp.linalg.solve(A, rhs)[..., 0]
 
 
 def _neighbour_frames(n_t: int, half: int) -> np.ndarray:
@@ -129,19 +129,46 @@ def _neighbour_frames(n_t: int, half: int) -> np.ndarray:
 
 
 def _detect(xp, y, energy, *, min_snr, fwhm_ch, bank_ch, half_frames, max_per_spectrum, saturation):
-    """Lines in spectra ``y`` (P, T, M) of one chunk; returns a dict of (P, T, K) arrays (NaN: empty slot)."""
+    """Lines in spectra ``y`` (P, T, M) of one chunk; returns a dict of (P, T, K) arrays (NaN: empty slot).
+
+    Two passes: the second repeats the reference, band fit and refinement with the lines found in the
+    first subtracted from the spectra that make the neighbours' median and from the spectrum's own band
+    fit, so that neither lines lasting many frames nor the lines' long Lorentzian wings bias the band.
+    """
     n_p, n_t, m = y.shape
-    K = max_per_spectrum
     y = xp.asarray(y, dtype=xp.float64)
     finite = xp.isfinite(y)
     good = xp.all(finite, axis=-1) & (xp.max(xp.where(finite, y, -np.inf), axis=-1) < saturation)
     yc = xp.where(good[..., None], y, 0.0)
     spikes, _ = find_spikes(yc, ("pixel", "t"), valid=good)  # the same pixel's previous/next frames only
     usable = good[..., None] & ~spikes
+    kw = dict(min_snr=min_snr, fwhm_ch=fwhm_ch, bank_ch=bank_ch, half_frames=half_frames, max_per_spectrum=max_per_spectrum)
+    out = _pass(xp, yc, usable, good, energy, None, **kw)
+    found = xp.isfinite(out["_cc"])  # (n, K)
+    if bool(xp.any(found)):
+        chan = xp.arange(m, dtype=xp.float64)
+        u = (chan[None, None, :] - out["_cc"][..., None]) / out["_g"][..., None]  # (n, K, M)
+        lines = xp.sum(xp.where(found[..., None], out["amplitude"][..., None] / (1.0 + u * u), 0.0), axis=1)
+        core = xp.any(found[..., None] & (xp.abs(u) < 3.0), axis=1)
+        out = _pass(xp, yc, usable, good, energy, (lines.reshape(n_p, n_t, m), core.reshape(n_p, n_t, m)), **kw)
+    return {k: out[k].reshape(n_p, n_t, max_per_spectrum) for k in _OUT}
 
+
+def _pass(xp, yc, usable, good, energy, lines, *, min_snr, fwhm_ch, bank_ch, half_frames, max_per_spectrum):
+    """One detection pass over spectra ``yc`` (P, T, M).
+
+    ``lines``: None, or the lines known from a first pass as (model (P, T, M), core mask (P, T, M)): the
+    model is subtracted from the spectra that form the band reference and fit, the cores (± 3 HWHM) are
+    also left out of the band fit.
+    """
+    n_p, n_t, m = yc.shape
+    K = max_per_spectrum
     # 2. broad-band reference: median of the neighbouring frames, fitted as a·ref + quadratic
     idx = _neighbour_frames(n_t, half_frames)
-    stack = xp.where(usable, yc, np.nan)[:, xp.asarray(idx), :]  # (P, T, 2k, M)
+    if lines is not None:
+        lines, core = lines
+    yb = yc if lines is None else yc - lines  # the band alone, as far as known
+    stack = xp.where(usable, yb, np.nan)[:, xp.asarray(idx), :]  # (P, T, 2k, M)
     ref = _nanmedian(xp, stack, axis=2)
     del stack
     ok_ref = xp.isfinite(ref)
@@ -150,15 +177,16 @@ def _detect(xp, y, energy, *, min_snr, fwhm_ch, bank_ch, half_frames, max_per_sp
     s = xp.linspace(-1.0, 1.0, m)
     n = n_p * n_t
     basis = xp.stack([ref.reshape(n, m), *(xp.broadcast_to(s**j, (n, m)) for j in range(3))], axis=-1)
-    yf = yc.reshape(n, m)
-    w = (usable & ok_ref).reshape(n, m).astype(xp.float64) * good.reshape(n, 1)
-    for _ in range(3):  # fit, clip > 3σ (lines, leftovers), refit
-        coef = _wls(xp, basis, yf, w)
-        level = xp.einsum("nmq,nq->nm", basis, coef)
-        r = yf - level
-        sig = 1.4826 * _nanmedian(xp, xp.where(w > 0, xp.abs(r), np.nan), axis=-1)[:, None]
-        w = w * (xp.abs(r) < 3.0 * xp.where(xp.isfinite(sig), sig, np.inf))
+    yf = yb.reshape(n, m)
     mask = (usable & ok_ref).reshape(n, m) & good.reshape(n, 1)
+    fit_mask = mask if lines is None else mask & ~core.reshape(n, m)
+    w = fit_mask.astype(xp.float64)
+    for _ in range(3):  # fit, clip > 3σ (lines, leftovers) from all usable channels, refit
+        coef = _wls(xp, basis, yf, w)
+        level = (basis @ coef[..., None])[..., 0]
+        r = yf - level
+        sig = 1.4826 * _nanmedian(xp, xp.where(fit_mask, xp.abs(r), np.nan), axis=-1)[:, None]
+        w = fit_mask * (xp.abs(r) < 3.0 * xp.where(xp.isfinite(sig), sig, np.inf))
 
     # 3. noise σ² = α + β·level from the lower and upper half of the band level
     lev = xp.where(mask, level, np.nan)
@@ -171,9 +199,12 @@ def _detect(xp, y, energy, *, min_snr, fwhm_ch, bank_ch, half_frames, max_per_sp
     l_hi = _masked_mean(xp, level, hi)
     beta = xp.clip((v_hi - v_lo) / xp.maximum(l_hi - l_lo, 1e-9), 0.0, None)
     alpha = xp.clip(v_lo - beta * l_lo, 0.05 * xp.maximum(v_lo, 1e-12), None)
-    var = alpha[:, None] + beta[:, None] * xp.clip(level, 0.0, None)
+    signal = level if lines is None else level + lines.reshape(n, m)  # shot noise of the lines too
+    var = alpha[:, None] + beta[:, None] * xp.clip(signal, 0.0, None)
     var = xp.where(xp.isfinite(var) & (var > 0), var, np.inf)
     ivar = xp.where(mask, 1.0 / var, 0.0)
+    if lines is not None:
+        r = r + lines.reshape(n, m)  # the known lines go back in: they are measured again
     r = xp.where(mask, r, 0.0)
 
     # 4. matched filter (zero-mean Lorentzians, weighted by 1/σ²)
@@ -202,9 +233,9 @@ def _detect(xp, y, energy, *, min_snr, fwhm_ch, bank_ch, half_frames, max_per_sp
     order = xp.argsort(-score, axis=-1)[:, : 2 * K]
     top = xp.take_along_axis(score, order, axis=-1)
     rows, slots = xp.nonzero(xp.isfinite(top))
-    out = {name: xp.full((n, K), np.nan) for name in _OUT}
+    out = {name: xp.full((n, K), np.nan) for name in (*_OUT, "_cc", "_g")}
     if int(rows.shape[0]) == 0:
-        return {k: v.reshape(n_p, n_t, K) for k, v in out.items()}
+        return out
     ch = order[rows, slots]
 
     # 5. batched Lorentzian-on-a-line fit around every candidate
@@ -256,14 +287,8 @@ def _detect(xp, y, energy, *, min_snr, fwhm_ch, bank_ch, half_frames, max_per_sp
     fwhm2 = 2.0 * g
     keep = ((st == int(FitStatus.CONVERGED)) | (st == int(FitStatus.MAX_ITER)) | (st == int(FitStatus.STALLED))) & xp.isfinite(snr_fit)
     keep = keep & (snr_fit >= min_snr) & (fwhm2 >= fwhm_ch[0]) & (fwhm2 <= fwhm_ch[1]) & (xp.abs(c) < 3.99) & (cc >= 0) & (cc <= m - 1)
-    # duplicates: two candidates converging on the same line keep the higher S/N one
-    score2 = xp.where(keep, snr_fit, -np.inf)
-    same_row = rows[:, None] == rows[None, :]
-    close = xp.abs(cc[:, None] - cc[None, :]) < xp.maximum(g[:, None], g[None, :])
-    beats = (score2[None, :] > score2[:, None]) | (
-        (score2[None, :] == score2[:, None]) & (xp.arange(rows.shape[0])[None, :] < xp.arange(rows.shape[0])[:, None])
-    )
-    keep = keep & ~xp.any(same_row & close & beats & xp.isfinite(score2)[None, :], axis=1)
+    # duplicates: candidates converging on the same line (neighbours in energy order) keep the higher S/N one
+    keep = _drop_duplicates(xp, rows, cc, g, xp.where(keep, snr_fit, -np.inf), m) & keep
 
     grid = xp.arange(m, dtype=xp.float64)
     e_c = xp.interp(cc, grid, energy)
@@ -277,18 +302,32 @@ def _detect(xp, y, energy, *, min_snr, fwhm_ch, bank_ch, half_frames, max_per_sp
         "amplitude_stderr": se[:, 2],
         "area": math.pi * g * de * amp,
         "snr": snr_fit,
+        "_cc": cc,
+        "_g": g,
     }
     rows, vals = rows[keep], {k: v[keep] for k, v in vals.items()}
-    ordr = xp.argsort(rows * 1e6 - vals["snr"].clip(-1e5, 1e5), kind="stable") if rows.shape[0] else rows
+    ordr = xp.argsort(rows.astype(xp.float64) * 1e6 - xp.clip(vals["snr"], -1e5, 1e5))  # by spectrum, strongest first
     rows = rows[ordr]
-    first = xp.concatenate([xp.ones(1, dtype=bool), rows[1:] != rows[:-1]]) if rows.shape[0] else rows.astype(bool)
-    pos = xp.arange(rows.shape[0])
-    start = xp.maximum.accumulate(xp.where(first, pos, 0)) if rows.shape[0] else pos
-    rank = pos - start
+    rank = xp.arange(rows.shape[0]) - xp.searchsorted(rows, rows, side="left")
     fits = rank < K
     for k, v in vals.items():
         out[k][rows[fits], rank[fits]] = v[ordr][fits]
-    return {k: v.reshape(n_p, n_t, K) for k, v in out.items()}
+    return out
+
+
+def _drop_duplicates(xp, rows, cc, g, score, m):
+    """False for a candidate whose neighbour in (spectrum, channel) order is closer than the larger HWHM and scores higher."""
+    order = xp.argsort(rows.astype(xp.float64) * (4.0 * m) + cc)
+    r, c, w, s = rows[order], cc[order], g[order], score[order]
+    near = (r[1:] == r[:-1]) & (xp.abs(c[1:] - c[:-1]) < xp.maximum(w[1:], w[:-1]))
+    lose_right = near & (s[1:] <= s[:-1])  # the right one of a close pair loses (ties: the left one stays)
+    lose_left = near & (s[:-1] < s[1:])
+    lose = xp.zeros(r.shape[0], dtype=bool)
+    lose[1:] = lose_right
+    lose[:-1] = lose[:-1] | lose_left
+    out = xp.ones(r.shape[0], dtype=bool)
+    out[order] = ~lose
+    return out
 
 
 def _masked_mean(xp, a, m):
