@@ -237,3 +237,23 @@ def test_preset_is_listed_and_a_bad_pixel_is_flagged_not_fatal(capsys):
     status = res["status"].values
     assert status[1] == FitStatus.NONFINITE
     assert np.all(status[[0, 2, 3]] == 0)
+
+
+def test_device_path_equals_numpy(gpu_xp):
+    """The NC components through the CuPy code path (the fake device without a GPU) give NumPy's values and Jacobians."""
+    from hyperspec._backend import to_numpy
+    from hyperspec.bands.components import get_component
+
+    x = np.linspace(2.40, 2.46, 300)
+    cases = {
+        "nc_exciton": [2.45, 1e-3, 0.8e-3, 0.8, 0.5, 0.3e-3, 3e-3, 4.3e-3, 5.9e-3, 18.5e-3, 0.1, 0.2, 0.05, 0.3, 1000.0],
+        "nc_trion": [2.45, 0.012, 0.4e-3, 300.0],
+        "nc_biexciton": [2.45, 1e-3, 0.8e-3, 0.8, 0.5, 0.021, 0.4e-3, 200.0],
+    }
+    for name, row in cases.items():
+        comp = get_component(name)
+        p = np.array([row, row])
+        f_ref, j_ref = comp.value_and_jacobian(x, p)
+        f, j = comp.value_and_jacobian(gpu_xp.asarray(x), gpu_xp.asarray(p))
+        np.testing.assert_allclose(to_numpy(f), f_ref, rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(to_numpy(j), j_ref, rtol=1e-12, atol=1e-12 * np.abs(j_ref).max(), err_msg=name)
