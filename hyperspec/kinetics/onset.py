@@ -209,7 +209,7 @@ def _onset_kernel(xp, y, *rest, x_host, dim, periods, free_periods, weighted, po
         model = "onset_exp"
     bounds.update(onset=(float(x_host[0]), float(x_host[-4])), tau=(0.05 * step, 20.0 * span))
     da = xr.DataArray(xp.where(w > 0, y, xp.nan), dims=("pixel", dim), coords={dim: x_host})
-    wda = xr.DataArray(w, dims=("pixel", dim), coords={dim: x_host})
+    wda = xr.DataArray(w, dims=("pixel", dim), coords={dim: x_host}) if weighted else ("poisson" if poisson else None)
     # degenerate (no-onset) rows can overflow the engine's gain ratio: harmless, not a user warning
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         res = fit_curves(da, model, dim, p0=p0, bounds=bounds, fixed=fixed, weights=wda, absolute_weights=weighted, max_iter=max_iter)
