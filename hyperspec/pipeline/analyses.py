@@ -486,6 +486,16 @@ def analysis_group(entry: Mapping[str, Any]) -> str | None:
     return f"{GROUP_PREFIX}/{leaf}"
 
 
+def _group_pattern(rec: Analysis) -> str | None:
+    """The group a record writes, with ``<key>`` standing for the recipe's values (for tables)."""
+    if rec.output == "files":
+        return None
+    if rec.group:
+        keys = re.findall(r"{(\w+)}", rec.group)
+        return f"{GROUP_PREFIX}/" + rec.group.format(**{k: (rec.name if k == "name" else f"<{k}>") for k in keys})
+    return f"{GROUP_PREFIX}/" + "_".join([rec.name, *(f"<{k}>" for k in rec.variable_keys)])
+
+
 def validate_analysis(entry: Mapping[str, Any], *, where: Callable[[str | None], str] | None = None) -> dict[str, Any]:
     """Check one ``[[analysis]]`` table against its record: known analysis, known keys, types, required keys.
 
@@ -1116,7 +1126,8 @@ def describe_analyses() -> list[dict[str, Any]]:
     list of dict
         Per analysis: ``name``, ``doc``, ``input``, ``output``, ``variables`` (recipe keys naming results
         variables), ``params`` (each ``name``, ``type``, ``default`` (None when required or left to the
-        function), ``required``, ``doc``) and ``plot`` (whether it draws a PNG).
+        function), ``required``, ``doc``), ``group`` (the results-store group it writes, with ``<key>``
+        for the recipe's values; None for file-only analyses) and ``plot`` (whether it draws a PNG).
 
     Examples
     --------
@@ -1126,6 +1137,9 @@ def describe_analyses() -> list[dict[str, Any]]:
     """
     from hyperspec.pipeline.steps import _json_default  # noqa: PLC0415
 
+    def default(value: Any) -> Any:
+        return list(value) if isinstance(value, tuple) else _json_default(value)
+
     return [
         {
             "name": a.name,
@@ -1134,9 +1148,10 @@ def describe_analyses() -> list[dict[str, Any]]:
             "output": a.output,
             "variables": list(a.dataarray_params),
             "params": [
-                {"name": p.name, "type": p.type_name, "default": _json_default(p.default), "required": p.required, "doc": p.doc}
+                {"name": p.name, "type": p.type_name, "default": default(p.default), "required": p.required, "doc": p.doc}
                 for p in a.params.values()
             ],
+            "group": _group_pattern(a),
             "plot": a.plot is not None,
         }
         for a in ANALYSIS_REGISTRY.values()
@@ -1163,7 +1178,8 @@ def markdown_table() -> str:
             f"`{p['name']}` {p['type']}" + (" (required)" if p["required"] else "" if p["default"] is None else f" = {p['default']!r}")
             for p in a["params"]
         )
-        writes = {"dataset": f"group `{GROUP_PREFIX}/{a['name']}_…`", "table": f"CSV + group `{GROUP_PREFIX}/{a['name']}_…`",
+        leaf = (a["group"] or "").split("/")[-1]
+        writes = {"dataset": f"group `{a['group']}`", "table": f"`{leaf}.csv` + group `{a['group']}`",
                   "files": "files (CSV/TIFF + PNG)"}[a["output"]]  # fmt: skip
         rows.append(f"| `{a['name']}` | {reads} | {(params or '-').replace('|', chr(92) + '|')} | {writes} |")
     return "\n".join(rows) + "\n"

@@ -259,6 +259,42 @@ def test_a_finished_run_still_runs_an_added_analysis(kinetic_run):
     xr.testing.assert_identical(hyperspec.open(out).compute(), before)  # the results themselves were not recomputed
 
 
+@pytest.mark.parametrize("seed", [1, 2, 4])
+def test_periods_through_the_registry_on_several_seeds(seed, tmp_path):
+    """The l-ERS (1.5 s) and aS-PL (1.9 s, 1.5 s) periods of the generator, from [[analysis]] entries on noisy true areas."""
+    hyperspec.save(_noisy_truth(seed, n_x=4), tmp_path / "r.zarr", progress=False)
+    entries = [{"step": "periods", "band": "lers_area", "max_periods": 1}, {"step": "periods", "band": "aspl_area"}]
+    A.run_analyses(tmp_path / "r.zarr", entries)
+    lers = hyperspec.open(tmp_path / "r.zarr", group="kinetics/periods_lers_area").compute()
+    p, e = lers["period_s"].isel(peak=0).values, lers["period_s_stderr"].isel(peak=0).values
+    assert np.all(np.abs(p - 1.5) < 0.02 * 1.5), p
+    assert np.mean(np.abs((p - 1.5) / e) < 3) >= 0.75, (p - 1.5) / e
+    aspl = hyperspec.open(tmp_path / "r.zarr", group="kinetics/periods_aspl_area").compute()["period_s"].values
+    found = [np.min(np.where(np.isfinite(aspl), np.abs(aspl - truth), np.inf), axis=1) < 0.03 * truth for truth in (1.9, 1.5)]
+    assert np.mean(found[0] & found[1]) >= 0.5  # both; the onset at 7 s leaves short traces: not every pixel shows them
+
+
+def test_the_standard_set_follows_the_bands_there_are():
+    res = _noisy_truth(1, n_frames=20, n_x=2).drop_vars(["hers_area", "hers_area_stderr"])
+    res["extra_area"] = res["aspl_area"] * 0 + 1.0  # an extra variable is not analysed unless named
+    plan = A.kinetics_plan(res)
+    assert plan == [
+        {"step": "autocorrelation", "band": "aspl_area"}, {"step": "periods", "band": "aspl_area"},
+        {"step": "autocorrelation", "band": "lers_area"}, {"step": "periods", "band": "lers_area"},
+        {"step": "cross_correlation", "a": "aspl_area", "b": "lers_area"},
+        {"step": "onset", "band": "aspl_area", "stderr": "aspl_area_stderr"},
+        {"step": "onset", "band": "lers_area", "stderr": "lers_area_stderr"},
+    ]  # fmt: skip
+    assert [e["step"] for e in A.kinetics_plan(res, ["extra_area"], with_map=True)] == [
+        "autocorrelation",
+        "periods",
+        "onset",
+        "sbpl_events",
+    ]
+    with pytest.raises(HyperspecError, match="has none of aspl_area, lers_area, hers_area; name the variables with --bands"):
+        A.kinetics_plan(res[["extra_area"]])
+
+
 def test_rerunning_replaces_the_group_and_nothing_else(truth_store, tmp_path):
     import zarr
 
