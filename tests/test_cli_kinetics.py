@@ -53,7 +53,8 @@ def test_kinetics_runs_the_standard_set_with_progress_and_a_summary(kinetic_stor
     per = hyperspec.open(kinetic_store, group="kinetics/periods_lers_area").compute()
     ok = per["status"] == 0
     first, err = per["period_s"].isel(peak=0).where(ok), per["period_s_stderr"].isel(peak=0).where(ok)
-    assert line.startswith(f"periods lers_area: period_s {float(first.median()):.3g} ± {float(err.median()):.2g} ({int(np.isfinite(first).sum())} px)")
+    n_px = int(np.isfinite(first).sum())
+    assert line.startswith(f"periods lers_area: period_s {float(first.median()):.3g} ± {float(err.median()):.2g} ({n_px} px)")
     assert any(s.startswith("onset hers_area: onset_s ") for s in captured.out.splitlines())
     assert any(s.startswith("cross_correlation aspl_area lers_area: lag_s ") for s in captured.out.splitlines())
     # onset got the band's stderr (the plan adds it where the store has one)
