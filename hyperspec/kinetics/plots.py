@@ -203,17 +203,16 @@ def _check_dataset(obj, func: str, what: str, needs: Sequence[str]) -> xr.Datase
 
 def _reduce_to(da, keep: Sequence[str], pixel) -> tuple[xr.DataArray, str]:
     """``da`` at ``pixel``, other dims outside ``keep`` averaged; a note saying what was done."""
+    notes = [_pixel_text(da, pixel)] if pixel else []
     da = _isel(da, pixel)
     extra = [d for d in da.dims if d not in keep]
-    note = ""
     if extra:
         n = int(np.prod([da.sizes[d] for d in extra]))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             da = da.mean(extra, skipna=True, keep_attrs=True)
-        note = f"mean of {n} pixels" if all(d not in ("sbpl",) for d in extra) else f"mean over {', '.join(extra)}"
-    elif pixel:
-        note = _pixel_text(da, pixel)
+        notes.append(f"mean of {n} pixels")
+    note = ", ".join(notes)
     return da, note
 
 
@@ -266,6 +265,8 @@ def _fitted_curve(fit: xr.Dataset, x: np.ndarray, pixel) -> tuple[np.ndarray | N
     if cm.name == "power_law" and p.shape[0] == 1:
         err = float(_values(sub["k_stderr"])) if "k_stderr" in sub else math.nan
         label += f": k = {p[0, 1]:.2f}" + (f" ± {err:.2f}" if math.isfinite(err) else "")
+    if cm.name == "onset_exp" and fit.attrs.get("periods_s"):
+        label += " (the hinge; blinking not drawn)"
     return _nanmean(curves[ok], axis=0), label, cm.equation
 
 
@@ -360,8 +361,6 @@ def plot_trace(
         axr.set_ylabel(_label("residual", units), fontsize=8)
         axr.set_xlabel(_dim_label(trace, dim))
         ax.legend(fontsize=8, loc="best")
-        if equation:
-            ax.text(0.01, 0.02, equation, transform=ax.transAxes, fontsize=6.5, color="0.3", va="bottom")
     else:
         ax.set_xlabel(_dim_label(trace, dim))
     if loglog:
@@ -373,7 +372,8 @@ def plot_trace(
         ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center", va="center", color="C3")
     ax.set_ylabel(ylabel)
     name = str(trace.name) if trace.name is not None else "trace"
-    ax.set_title(title or (f"{name}, {note}" if note else name), fontsize=9)
+    head = title or (f"{name}, {note}" if note else name)
+    ax.set_title(f"{head}\n{equation}" if equation else head, fontsize=8.5)
     return _finish(fig, path, dpi)
 
 
@@ -383,7 +383,8 @@ def period_marks(periods: xr.Dataset, pixel: Mapping[str, int] | None = None) ->
 
     One pixel's periods are returned as they are (error: ``period_s_stderr``). Over many pixels the
     finite periods of all pixels and peaks are pooled and split into groups at relative gaps above
-    ``PERIOD_GROUP_RTOL`` (5 %), so a period counts whichever peak index it has in each pixel; each
+    ``PERIOD_GROUP_RTOL`` (5 %), so a period counts whichever peak index it has in each pixel
+    (groups found in more pixels come first, then those at lower peak indices, i.e. stronger); each
     group gives its median and, as its error, the larger of the typical (median) ``period_s_stderr``
     and the pixel-to-pixel spread (1.4826 × MAD, from three pixels on). Groups found in fewer than
     10 % of the pixels are dropped; at most ``MAX_MARKS`` (4) are kept.
@@ -425,15 +426,16 @@ def period_marks(periods: xr.Dataset, pixel: Mapping[str, int] | None = None) ->
     e = _values(err).reshape(-1, n_peak)
     n_pix = p.shape[0]
     pix_index = np.repeat(np.arange(n_pix), n_peak)
+    peak_index = np.tile(np.arange(n_peak), n_pix)
     p, e = p.reshape(-1), e.reshape(-1)
     ok = np.isfinite(p) & (p > 0)
     if n_pix == 1:
         return [(float(v), float(s), 1) for v, s in zip(p[ok], e[ok], strict=True)][:MAX_MARKS]
-    p, e, pix_index = p[ok], e[ok], pix_index[ok]
+    p, e, pix_index, peak_index = p[ok], e[ok], pix_index[ok], peak_index[ok]
     if not p.size:
         return []
     order = np.argsort(p)
-    p, e, pix_index = p[order], e[order], pix_index[order]
+    p, e, pix_index, peak_index = p[order], e[order], pix_index[order], peak_index[order]
     cuts = np.flatnonzero(p[1:] / p[:-1] - 1.0 > PERIOD_GROUP_RTOL) + 1
     marks = []
     for idx in np.split(np.arange(p.size), cuts):
@@ -444,9 +446,9 @@ def period_marks(periods: xr.Dataset, pixel: Mapping[str, int] | None = None) ->
         typical = float(np.nanmedian(e[idx])) if np.isfinite(e[idx]).any() else math.nan
         spread = 1.4826 * float(np.median(np.abs(p[idx] - med))) if n >= 3 else math.nan
         err = float(np.nanmax([typical, spread])) if math.isfinite(typical) or math.isfinite(spread) else math.nan
-        marks.append((med, err, n))
-    marks.sort(key=lambda m: (-m[2], m[0]))
-    return marks[:MAX_MARKS]
+        marks.append((med, err, n, float(np.mean(peak_index[idx]))))
+    marks.sort(key=lambda m: (-m[2], m[3]))
+    return [m[:3] for m in marks[:MAX_MARKS]]
 
 
 def _mark_text(period: float, err: float, n: int, n_total: int) -> str:
@@ -685,6 +687,7 @@ def plot_kymograph(
     *,
     path: str | Path | None = None,
     y: int | None = None,
+    mask_status: bool = True,
     dpi: int = DPI,
 ):
     """Plot kymographs (position x against time t) of band intensities, one panel per band.
@@ -701,6 +704,9 @@ def plot_kymograph(
         The PNG to write (folders are created). Default None: return the Figure.
     y : int, optional
         For ``(t, y, x)`` maps, the row to draw by index. Default None: the mean over y.
+    mask_status : bool, optional
+        Leave out (grey) the spectra whose ``status`` in ``results`` is not 0 (converged) — saturated,
+        flat or failed fits — and count them in the title. Default True.
     dpi : int, optional
         Resolution of the PNG, dots per inch. Default 100.
 
@@ -708,7 +714,7 @@ def plot_kymograph(
     -------
     pathlib.Path or matplotlib.figure.Figure
         ``path``, or the Figure when no ``path`` is given; each panel has a colour bar in the
-        variable's units with limits at its 1st and 99th percentiles.
+        variable's units with limits at its 1st and 99th percentiles (arrows where values go beyond).
 
     Raises
     ------
@@ -743,9 +749,16 @@ def plot_kymograph(
     if y is not None and ("y" not in results.dims or not isinstance(y, (int, np.integer)) or not -ny <= y < ny):
         raise ValueError(f"{func}: `y` must be a row index of the map's 'y' dim (size {results.sizes.get('y', 0)}); got {y!r}.")
     fig, axes = _figure(len(names), 1, figsize=(8.0, 1.0 + 2.1 * len(names)), sharex=True)
+    status = results["status"] if mask_status and "status" in results.data_vars else None
     for ax, name in zip(axes[:, 0], names, strict=True):
         var = results[name]
         note = ""
+        if status is not None and set(status.dims) <= set(var.dims):
+            bad = (status != 0) & np.isfinite(var)
+            n_bad = int(bad.sum())
+            if n_bad:
+                var = var.where(~bad)
+                note = f" ({n_bad} spectra not converged: grey)"
         if "y" in var.dims:
             if y is None:
                 note = f" (mean over y, {var.sizes['y']} rows)"
@@ -768,13 +781,24 @@ def plot_kymograph(
         ax.set_ylabel(_dim_label(results, "x"), fontsize=8)
         ax.set_title(f"{name}{note}", fontsize=9)
         ax.tick_params(labelsize=7)
-        cb = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
-        cb.set_label(_label(name, var.attrs.get("units", "")), fontsize=7)
-        cb.ax.tick_params(labelsize=7)
+        _colorbar(fig, im, ax, _label(name, results[name].attrs.get("units", "")), img, fraction=0.04, pad=0.02)
         if not np.isfinite(img).any():
             ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center", va="center", color="C3")
     axes[-1, 0].set_xlabel(_dim_label(results, "t"), fontsize=8)
     return _finish(fig, path, dpi)
+
+
+def _colorbar(fig, im, ax, label: str, values, **kw):
+    """A colour bar labelled ``label``, with arrows at the ends where ``values`` go beyond the colour limits."""
+    vmin, vmax = im.get_clim()
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    low, high = bool(finite.size and finite.min() < vmin), bool(finite.size and finite.max() > vmax)
+    extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get((low, high), "neither")
+    cb = fig.colorbar(im, ax=ax, extend=extend, **({"fraction": 0.046, "pad": 0.04} | kw))
+    cb.set_label(label, fontsize=8)
+    cb.ax.tick_params(labelsize=7)
+    return cb
 
 
 def _cmap(name: str):
@@ -791,9 +815,7 @@ def _map_panel(fig, ax, da, *, cmap, vmin, vmax, label, title):
     ax.set_ylabel(_dim_label(da, "y"), fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=7)
-    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    cb.set_label(label, fontsize=8)
-    cb.ax.tick_params(labelsize=7)
+    _colorbar(fig, im, ax, label, _values(da))
     if not np.isfinite(_values(da)).any():
         ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center", va="center", color="C3")
     return im
@@ -829,9 +851,7 @@ def _window_image(fig, ax, da, *, cmap, vmin, vmax, label, title):
     ax.set_ylabel(_dim_label(da, "x"), fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=7)
-    cb = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
-    cb.set_label(label, fontsize=8)
-    cb.ax.tick_params(labelsize=7)
+    _colorbar(fig, im, ax, label, _values(da), fraction=0.04, pad=0.02)
     return "window centre (s)" if tdim == "window_center" else "window start (s)"
 
 
@@ -1014,7 +1034,16 @@ def plot_k_map(power_result: xr.Dataset, *, path: str | Path | None = None, titl
         _map_panel(fig, axes[0, 0], k, cmap="viridis", vmin=lo, vmax=hi, label="k (I ∝ Pᵏ)", title=k_title)
         if err is not None:
             lo, hi = _limits(_values(err))
-            _map_panel(fig, axes[0, 1], err, cmap="magma", vmin=max(0.0, lo), vmax=hi, label="k_stderr", title="standard error of k")
+            _map_panel(
+                fig,
+                axes[0, 1],
+                err,
+                cmap="magma",
+                vmin=max(0.0, lo),
+                vmax=hi,
+                label="k_stderr (dimensionless)",
+                title="standard error of k",
+            )
         return _finish(fig, path, dpi)
     fig, axes = _figure(1, 1, figsize=(7.5, 3.4))
     ax = axes[0, 0]
@@ -1124,10 +1153,13 @@ def plot_event_raster(
     cb.set_label("SBPL energy (eV)", fontsize=8)
     cb.ax.tick_params(labelsize=7)
     if amp is not None and t.size:
-        for frac in (0.25, 1.0):
+        for i, frac in enumerate((0.25, 1.0)):
             size = 6.0 + 60.0 * math.sqrt(frac)
-            ax.scatter([], [], s=size, color="0.6", edgecolors="k", linewidths=0.25, label=f"amplitude {frac * a_max:.3g}")
-        ax.legend(fontsize=7, loc="upper right", framealpha=0.8)
+            value = frac * a_max
+            text = f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+            ax.scatter([], [], s=size, color="0.6", edgecolors="k", linewidths=0.25, label=f"{'amplitude ' if i == 0 else ''}{text} counts")
+        ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False, borderaxespad=0.1,
+                  columnspacing=0.8, handletextpad=0.1)  # fmt: skip
     if extent is not None:
         ax.set_xlim(extent[0], extent[1])
         ax.set_ylim(extent[2], extent[3])
@@ -1137,7 +1169,12 @@ def plot_event_raster(
     ax.set_ylabel(f"{position[0]} (µm)" if position else "position (µm)")
     duration = (extent[1] - extent[0]) if extent is not None else (float(t.max() - t.min()) if t.size > 1 else 0.0)
     rate = f", {t.size / duration:.2g} per s" if duration > 0 else ""
-    ax.set_title(title or f"SBPL events: {t.size}{rate}", fontsize=9)
+    head = f"SBPL: {t.size} detections{rate}"
+    ids = _column(events_table, "event_id")
+    if ids is not None and t.size:
+        n_events = int(np.unique(ids[ok][np.isfinite(ids[ok])]).size)
+        head = f"SBPL: {t.size} detections in {n_events} events{rate}"
+    ax.set_title(title or head, fontsize=9, loc="left")
     return _finish(fig, path, dpi)
 
 
@@ -1228,8 +1265,6 @@ def write_kinetics_report(outputs: Mapping, outdir: str | Path, *, dpi: int = DP
     traces = outputs.get("traces")
     if traces is not None and not isinstance(traces, xr.Dataset):
         raise ValueError(f"write_kinetics_report: outputs['traces'] must be a results Dataset; got {type(traces).__name__}.")
-    if traces is not None:
-        traces = traces.compute()
     periods = {str(k): v for k, v in table("periods").items()}
     paths: list[Path] = []
     if traces is not None and any(str(v).endswith("_area") and {"t", "x"} <= set(traces[v].dims) for v in traces.data_vars):

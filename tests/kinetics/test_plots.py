@@ -89,8 +89,8 @@ def test_trace_with_exp_decay_fit_draws_the_fitted_curve(tmp_path, seed):
     assert np.max(np.abs(fit_line.get_ydata() - clean[3])) < 2.0
     np.testing.assert_allclose(axr.lines[0].get_ydata(), tr.isel(x=3).values - fit_line.get_ydata())
     assert ax.get_ylabel() == "hers_area" and axr.get_xlabel() == "t (s)"
-    assert "x[3]" in ax.get_title()
-    _check_png(P.plot_trace(tr, fit, path=tmp_path / "trace.png"))
+    assert ax.get_title().startswith("hers_area, x[3]\ny = amplitude")
+    _check_png(P.plot_trace(tr, fit, path=tmp_path / "trace.png", dpi=60))
 
 
 def test_trace_mean_over_pixels_and_mean_of_fitted_curves():
@@ -155,7 +155,7 @@ def test_trace_all_nan_and_single_point_pixel(tmp_path):
     tr = xr.DataArray(np.full((30, 2), np.nan), dims=("t", "x"), coords={"t": t}, name="aspl_area")
     fig = P.plot_trace(tr)
     assert any("no finite values" in txt.get_text() for txt in fig.axes[0].texts)
-    _check_png(P.plot_trace(tr, path=tmp_path / "nan.png"), min_std=0.005)
+    _check_png(P.plot_trace(tr, path=tmp_path / "nan.png", dpi=60), min_std=0.005)
 
 
 @pytest.mark.parametrize(
@@ -179,7 +179,8 @@ def test_trace_bad_input_errors(kwargs, match):
 def test_period_marks_pool_pixels_whatever_the_peak_index():
     per = _periods(n_x=20, swap_every=3)  # peak 1 is 1.5 s in every third pixel
     marks = P.period_marks(per)
-    assert [(round(v, 3), n) for v, _, n in marks] == [(1.5, 20), (1.9, 20)]
+    # both in every pixel: the one that is mostly peak 1 (the stronger) first
+    assert [(round(v, 3), n) for v, _, n in marks] == [(1.9, 20), (1.5, 20)]
     one = P.period_marks(per, {"x": 0})
     assert [round(v, 2) for v, _, _ in one] == [1.5, 1.9] and one[0][1] == pytest.approx(0.02)
 
@@ -212,7 +213,7 @@ def test_autocorrelation_marks_multiples_of_each_period(tmp_path, periods):
     assert ax.get_xlabel() == "lag τ (s)" and ax.get_ylabel() == "autocorrelation C(τ)"
     mean_line = next(ln for ln in ax.lines if ln.get_label() == "mean C(τ)")
     np.testing.assert_allclose(mean_line.get_ydata(), acf.mean("x").values)
-    _check_png(P.plot_autocorrelation(acf, per, path=tmp_path / "acf.png"))
+    _check_png(P.plot_autocorrelation(acf, per, path=tmp_path / "acf.png", dpi=60))
 
 
 def test_autocorrelation_on_a_map_one_pixel_and_all_nan(tmp_path):
@@ -221,7 +222,7 @@ def test_autocorrelation_on_a_map_one_pixel_and_all_nan(tmp_path):
     per = xr.Dataset({"period_s": (("y", "x", "peak"), np.full((2, 6, 1), 1.9))})
     fig = P.plot_autocorrelation(acf2, per, pixel={"y": 1, "x": 2})
     assert "x = 1 µm" in fig.axes[0].get_title() and "y[1]" in fig.axes[0].get_title()
-    blank = P.plot_autocorrelation(acf.where(False), per.isel(y=0, drop=True), path=tmp_path / "nan.png")
+    blank = P.plot_autocorrelation(acf.where(False), per.isel(y=0, drop=True), path=tmp_path / "nan.png", dpi=60)
     _check_png(blank, min_std=0.005)
 
 
@@ -240,7 +241,7 @@ def test_periodogram_marks_frequencies_and_skips_zero(tmp_path):
     assert len(vlines) == 1 and vlines[0].get_xdata()[0] == pytest.approx(1 / 1.9)
     assert ax.get_xlabel() == "frequency (Hz)"
     assert any(child.get_xlabel() == "period (s)" for child in ax.child_axes)
-    _check_png(P.plot_periodogram(pg, path=tmp_path / "pg.png"))
+    _check_png(P.plot_periodogram(pg, path=tmp_path / "pg.png", dpi=60))
 
 
 def test_acf_and_periodogram_reject_wrong_inputs():
@@ -261,7 +262,7 @@ def test_kymograph_line_and_map(tmp_path):
     assert (lo, hi) == pytest.approx(tuple(np.percentile(tr.values, [1, 99])))
     assert fig.axes[1].get_xlabel() == "t (s)" and fig.axes[0].get_ylabel() == "x (µm)"
     assert fig.axes[2].get_ylabel() == "aspl_area (counts·cm⁻¹)"
-    _check_png(P.plot_kymograph(res, ["aspl"], path=tmp_path / "k1.png"))
+    _check_png(P.plot_kymograph(res, ["aspl"], path=tmp_path / "k1.png", dpi=60))
     cube = xr.concat([tr, 2 * tr], dim="y").transpose("t", "y", "x")
     res3 = xr.Dataset({"aspl_area": cube})
     fig = P.plot_kymograph(res3, "aspl")
@@ -278,7 +279,7 @@ def test_kymograph_nan_heavy_and_errors(tmp_path):
     holey[0, 0] = 1e9  # one wild value does not set the scale
     fig = P.plot_kymograph(xr.Dataset({"aspl_area": holey}))
     assert fig.axes[0].images[0].get_clim()[1] < 1e3
-    _check_png(P.plot_kymograph(xr.Dataset({"aspl_area": tr.where(False)}), path=tmp_path / "nan.png"), min_std=0.005)
+    _check_png(P.plot_kymograph(xr.Dataset({"aspl_area": tr.where(False)}), path=tmp_path / "nan.png", dpi=60), min_std=0.005)
     with pytest.raises(ValueError, match="no variable 'hers'"):
         P.plot_kymograph(xr.Dataset({"aspl_area": tr}), ["hers"])
     with pytest.raises(ValueError, match="row index"):
@@ -306,7 +307,7 @@ def test_lag_map_on_an_area_is_diverging_and_centred(tmp_path):
     assert np.isnan(np.asarray(im.get_array().filled(np.nan))[7, 9])
     assert fig.axes[0].get_title() == "delay of lers_area after aspl_area (1 at ±max lag: blank)"
     assert fig.axes[0].get_xlabel() == "x (µm)" and fig.axes[0].get_ylabel() == "y (µm)"
-    _check_png(P.plot_lag_map(xc, path=tmp_path / "lag.png"))
+    _check_png(P.plot_lag_map(xc, path=tmp_path / "lag.png", dpi=60))
 
 
 def test_lag_map_line_point_window_and_nan(tmp_path):
@@ -328,7 +329,7 @@ def test_lag_map_line_point_window_and_nan(tmp_path):
     assert fig.axes[1].get_xlabel() == "window centre (s)" and fig.axes[0].images[0].get_array().shape == (12, 5)
     fig = P.plot_lag_map(w.isel(x=0))
     np.testing.assert_allclose(fig.axes[0].lines[0].get_xdata(), np.arange(5) * 4.0 + 3.0)
-    _check_png(P.plot_lag_map(xc.where(False), path=tmp_path / "nan.png"), min_std=0.005)
+    _check_png(P.plot_lag_map(xc.where(False), path=tmp_path / "nan.png", dpi=60), min_std=0.005)
     with pytest.raises(ValueError, match="lacks \\['lag_s'\\]"):
         P.plot_lag_map(xr.Dataset({"r": 1.0}))
 
@@ -354,15 +355,17 @@ def test_event_raster_positions_colours_and_sizes(tmp_path, seed):
     assert np.all(np.diff(sizes[np.argsort(ev["amplitude"].to_numpy())]) >= 0)
     assert ax.get_xlim() == (0, 30) and ax.get_ylim() == (0, 31.5)
     assert ax.get_xlabel() == "t (s)" and ax.get_ylabel() == "x (µm)" and fig.axes[1].get_ylabel() == "SBPL energy (eV)"
-    assert ax.get_title() == f"SBPL events: {len(ev)}, 1.3 per s"
-    _check_png(P.plot_event_raster(ev, extent=(0, 30, 0, 31.5), path=tmp_path / "ev.png"))
+    assert ax.get_title(loc="left") == f"SBPL: {len(ev)} detections, 1.3 per s"
+    _check_png(P.plot_event_raster(ev, extent=(0, 30, 0, 31.5), path=tmp_path / "ev.png", dpi=60))
 
 
 def test_event_raster_empty_y_only_dict_and_errors(tmp_path):
     empty = _events().iloc[:0]
     fig = P.plot_event_raster(empty, extent=(0, 30, 0, 31.5))
     assert any("no SBPL events" in t.get_text() for t in fig.axes[0].texts)
-    _check_png(P.plot_event_raster(empty, path=tmp_path / "empty.png"), min_std=0.005)
+    _check_png(P.plot_event_raster(empty, path=tmp_path / "empty.png", dpi=60), min_std=0.005)
+    ev = _events(n=6).assign(event_id=[0, 0, 1, 2, 2, 2])
+    assert P.plot_event_raster(ev).axes[0].get_title(loc="left").startswith("SBPL: 6 detections in 3 events")
     d = {"t_s": [1.0], "y_um": [2.0], "energy_ev": [2.3]}
     assert P.plot_event_raster(d).axes[0].get_ylabel() == "y (µm)"
     with pytest.raises(ValueError, match="needs columns 't_s'"):
@@ -385,14 +388,14 @@ def test_k_map_area_line_and_status(tmp_path):
     arr = np.asarray(fig.axes[0].images[0].get_array().filled(np.nan))
     assert np.isnan(arr[0, 0]) and np.allclose(arr[1:], k[1:])
     assert "1 px not converged" in fig.axes[0].get_title() and fig.axes[0].get_xlabel() == "x (µm)"
-    _check_png(P.plot_k_map(res, path=tmp_path / "k.png"))
+    _check_png(P.plot_k_map(res, path=tmp_path / "k.png", dpi=60))
     line = res.isel(y=2)
     fig = P.plot_k_map(line)
     ax = fig.axes[0]
     np.testing.assert_allclose(ax.lines[0].get_ydata(), k[2])
     refs = sorted(float(ln.get_ydata()[0]) for ln in ax.lines[1:])
     assert refs == [1.0, 2.0] and ax.get_ylabel() == "k (I ∝ Pᵏ)"
-    _check_png(P.plot_k_map(line.where(False), path=tmp_path / "knan.png"), min_std=0.005)
+    _check_png(P.plot_k_map(line.where(False), path=tmp_path / "knan.png", dpi=60), min_std=0.005)
     assert P.plot_k_map(res.isel(y=0, x=1)).axes[0].get_xlabel() == "region"
     with pytest.raises(ValueError, match="lacks \\['k'\\]"):
         P.plot_k_map(xr.Dataset({"kk": 1.0}))
@@ -414,7 +417,7 @@ def test_write_kinetics_report_writes_what_the_outputs_allow(tmp_path):
         "onset": {"aspl": on}, "fits": {"hers": fit_curves(res["hers_area"], "exp_decay", "t")},
         "cross_correlation": {("aspl", "lers"): xc}, "power_law": {"aspl": kres}, "sbpl_events": (_events(), None),
     }  # fmt: skip
-    paths = P.write_kinetics_report(outputs, tmp_path / "png")
+    paths = P.write_kinetics_report(outputs, tmp_path / "png", dpi=60)
     assert [p.name for p in paths] == [
         "kymograph.png", "trace_aspl.png", "fit_hers.png", "autocorrelation_aspl.png", "periodogram_aspl_area.png",
         "lag_aspl_lers.png", "k_map_aspl.png", "sbpl_events.png",
@@ -433,3 +436,34 @@ def test_report_module_re_exports_the_plots():
 
     assert report.plot_autocorrelation is P.plot_autocorrelation
     assert "write_kinetics_report" in report.__all__
+
+
+def test_report_from_the_real_kinetics_functions_on_generator_truth(tmp_path):
+    """End to end on the generator's band areas: the periods marked are the generator's blinking periods."""
+    correlation = pytest.importorskip("hyperspec.kinetics.correlation")
+    periods_mod = pytest.importorskip("hyperspec.kinetics.periods")
+    onset_mod = pytest.importorskip("hyperspec.kinetics.onset")
+    from hyperspec import synthetic
+
+    _, truth = synthetic.kinetic_line(150, 4, n_spectral=32, seed=5)
+    res = truth[["aspl_area", "lers_area", "hers_area"]].compute()
+    late = res["lers_area"]
+    per = periods_mod.periods(late, max_periods=2)
+    acf = correlation.autocorrelation(late, max_lag_s=6.0)
+    outputs = {
+        "traces": res,
+        "autocorrelation": {"lers": acf},
+        "periods": {"lers": per},
+        "cross_correlation": {("aspl", "lers"): correlation.cross_correlation(res["aspl_area"], res["lers_area"], max_lag_s=1.0)},
+        "onset": {"aspl": onset_mod.onset(res["aspl_area"], n_onsets=40, n_taus=6)},
+    }
+    paths = P.write_kinetics_report(outputs, tmp_path, dpi=60)
+    assert [p.name for p in paths] == ["kymograph.png", "trace_aspl.png", "autocorrelation_lers.png", "lag_aspl_lers.png"]
+    for p in paths:
+        _check_png(p)
+    (lers_period,) = truth.attrs["blink_periods_s"]["lers"]
+    marks = P.period_marks(per)
+    assert marks and abs(marks[0][0] - lers_period) < 0.02 and marks[0][2] == 4
+    fig = P.plot_autocorrelation(acf, per)
+    first = [ln.get_xdata()[0] for ln in fig.axes[0].lines if ln.get_label().startswith("period")]
+    assert first == [pytest.approx(marks[0][0])]
