@@ -329,7 +329,7 @@ def onset(
         1 growth, 2 decay; CF ``flag_values``/``flag_meanings``; :func:`onset_kind_names` gives strings),
         ``delta_bic`` (BIC of the constant minus BIC of the hinge: > 0 favours the onset), ``chi2_red``,
         ``status`` (int8: the engine's codes, 7 flat — a constant trace, not fitted), ``n_points``
-        (frames used) and, with ``periods``, the fitted ``period_i`` (s).
+        (frames used), ``n_masked`` (NaN/inf frames ignored) and, with ``periods``, the fitted ``period_i`` (s).
 
     Raises
     ------
@@ -418,6 +418,7 @@ def onset(
         )
     )
     out["n_points"] = out["n_points"].astype(np.int32).assign_attrs(long_name=f"finite frames used along {dim!r}")
+    out["n_masked"] = (trace.sizes[dim] - out["n_points"]).astype(np.int32).assign_attrs(long_name=f"NaN/inf frames along {dim!r} ignored")
     out.attrs = {
         "model": "hinge" if not n_per else f"hinge x (1 + {n_per} sinusoids)",
         "equation": "y = baseline + amplitude · (1 − exp(−max(t − onset, 0)/tau))" + (" · (1 + Σ blinking)" if n_per else ""),

@@ -166,6 +166,7 @@ def test_nan_frames_ignored_and_counted_flat_flagged():
     holed[5, :] = 42.0  # a constant trace
     res = onset(holed)
     assert res["n_points"].values[0] == T - 4 and res["n_points"].values[5] == T
+    assert res["n_masked"].values[0] == 4 and res["n_masked"].values[5] == 0
     assert res["status"].values[5] == 7 and res["kind"].values[5] == 0
     keep = np.arange(40) != 5
     err = np.abs(res["onset_s"].values[keep] - t0[keep])
