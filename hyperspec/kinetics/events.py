@@ -44,6 +44,7 @@ __all__ = ["SBPLEvents", "sbpl_events"]
 
 _OUT = ("energy_ev", "energy_ev_stderr", "fwhm_mev", "fwhm_mev_stderr", "amplitude", "amplitude_stderr", "area", "snr")
 _SLOT = "sbpl_slot"
+_STACK_ELEMENTS = 8_000_000  # neighbour-frame stack per batch of pixels (64 MB of float64)
 _ASPL_SHIFT_CM = (-4500.0, -1500.0)  # where the aS-PL band is searched for the default window
 
 
@@ -168,9 +169,11 @@ def _pass(xp, yc, usable, good, energy, lines, *, min_snr, fwhm_ch, bank_ch, hal
     if lines is not None:
         lines, core = lines
     yb = yc if lines is None else yc - lines  # the band alone, as far as known
-    stack = xp.where(usable, yb, np.nan)[:, xp.asarray(idx), :]  # (P, T, 2k, M)
-    ref = _nanmedian(xp, stack, axis=2)
-    del stack
+    idx = xp.asarray(idx)
+    step = max(1, int(_STACK_ELEMENTS // (n_t * idx.shape[1] * m)))  # pixels per batch: bounded working memory
+    ref = xp.concatenate(
+        [_nanmedian(xp, xp.where(usable[i : i + step], yb[i : i + step], np.nan)[:, idx, :], axis=2) for i in range(0, n_p, step)]
+    )  # median over the neighbouring frames, (P, T, M)
     ok_ref = xp.isfinite(ref)
     good = good & (xp.sum(ok_ref, axis=-1) > m // 2)
     ref = xp.where(ok_ref, ref, 0.0)
@@ -375,7 +378,7 @@ def sbpl_events(
     *,
     window: tuple[float, float] | None = None,
     min_snr: float = 6.0,
-    fwhm_nm: tuple[float, float] = (1.0, 6.0),
+    fwhm_nm: tuple[float, float] = (1.0, 4.0),
     half_frames: int = 10,
     max_per_spectrum: int = 3,
     results: xr.Dataset | None = None,
@@ -395,11 +398,13 @@ def sbpl_events(
         ``results["aspl_peak_ev"]`` (median) when given, else the maximum of the mean of the first 8 frames
         in −4500…−1500 cm⁻¹.
     min_snr : float, optional
-        A line is kept when its fitted amplitude is at least this many standard errors. Default 6
-        (measured on the generator: ≥ 99 % precision with ≥ 97 % recall at brightness 1).
+        A line is kept when its fitted amplitude is at least this many standard errors. Default 6, from a
+        measured ROC on the generator (4 seeds of 60 frames × 24 pixels each): precision 1.000 at
+        brightness 0.3–4 and at 8× the read noise; recall 1.000 at brightness ≥ 1, 0.97 at 0.5, 0.95 at
+        0.3. ``min_snr=5`` trades a little precision (≥ 0.96 per map) for recall on dim maps (0.98 at 0.3).
     fwhm_nm : (float, float), optional
-        Accepted full widths, nm. Default (1.0, 6.0): SBPL lines are 1.6–3 nm wide; cosmic rays
-        (1–3 channels ≈ 0.3–1 nm) fall below the lower limit.
+        Accepted full widths, nm. Default (1.0, 4.0): SBPL lines are 1.6–3 nm wide; cosmic rays
+        (1–3 channels ≈ 0.3–1 nm) fall below the lower limit, leftovers of the broad band above the upper.
     half_frames : int, optional
         The broad-band reference is the median of the ``2·half_frames`` nearest other frames of the same
         pixel. Default 10.
@@ -433,12 +438,15 @@ def sbpl_events(
     --------
     >>> from hyperspec import synthetic
     >>> from hyperspec.kinetics import sbpl_events
-    >>> ds, truth = synthetic.kinetic_line(16, 4, seed=3, sbpl_probability=0.2)
+
+    A kinetic line with frequent lines, on the anti-Stokes side only (322 channels, 0.32 nm apart):
+
+    >>> ds, truth = synthetic.kinetic_line(16, 4, seed=3, sbpl_probability=0.2, n_spectral=322, shift_max_cm=-1000.0)
     >>> ev = sbpl_events(ds.compute(), backend="numpy")
-    >>> len(ev.events) == int(truth["n_sbpl"].sum()), ev.event_rate.dims
-    (True, ('x',))
-    >>> round(float((ev.events["fwhm_mev"] / 1000).median()), 3) > 0.003
-    True
+    >>> len(ev.events), int(truth["n_sbpl"].sum()), ev.event_rate.dims
+    (5, 5, ('x',))
+    >>> ev.events.loc[0, ["t_s", "x_um", "energy_ev"]].round(2).tolist(), ev.events["event_id"].tolist()[:3]
+    ([0.6, 0.0, 2.35], [0, 0, 1])
     """
     be = resolve_backend(backend)
     if not isinstance(ds, xr.Dataset) or "spectra" not in ds.data_vars:
