@@ -11,6 +11,8 @@ from hyperspec.kinetics._traces import resample
 from hyperspec.kinetics.correlation import autocorrelation, cross_correlation
 from hyperspec.kinetics.events import SBPLEvents, sbpl_events
 from hyperspec.kinetics.onset import onset, onset_kind_names
+from hyperspec.kinetics.periods import periodogram, periods
 from hyperspec.kinetics.power import power_law
 
 __all__ = ["resample", "onset", "onset_kind_names", "power_law", "autocorrelation", "cross_correlation", "SBPLEvents", "sbpl_events"]
+__all__ += ["periods", "periodogram"]
