@@ -405,7 +405,7 @@ def cross_correlation(
         one), has non-uniform steps (the message offers ``hyperspec.kinetics.resample``), fewer than 5
         frames or non-real values; the two time coordinates differ; ``max_lag_s``, ``window_s`` or
         ``step_s`` is not a positive number, shorter than a frame or too long for the trace (window);
-        ``step_s`` without ``window_s``.
+        ``step_s`` without ``window_s``; pixel coordinates that differ between a and b.
 
     Examples
     --------
@@ -431,6 +431,13 @@ def cross_correlation(
         )
     if not np.array_equal(coord_b, coord):
         b = b.assign_coords({dim: a[dim].values})
+    try:
+        xr.align(a, b, join="exact", exclude=[dim])
+    except ValueError as err:
+        raise DataModelError(
+            f"{func}: {trace_name(a)} and {trace_name(b)} have different pixel coordinates ({err}); select the same pixels, "
+            "e.g. a, b = xarray.align(a, b, join='inner')."
+        ) from None
     n = coord.size
     if window_s is None:
         if step_s is not None:
@@ -450,14 +457,14 @@ def cross_correlation(
     what = "a window" if starts is not None else "a trace"
     k_max = _lag_frames(max_lag_s, dt, length, (length - 1) // 4, func, what)
     be = None if backend is None else resolve_backend(backend)
-    per_pixel = 8.0 * (40 * _fft_len(2 * length) + 60 * length) * (1 if starts is None else starts.size)
+    row_bytes = 8.0 * (40 * _fft_len(2 * length) + 60 * length)  # working memory per pixel (per window)
 
     def kernel(xp, x, y):
         if starts is not None:
             index = starts[:, None] + np.arange(length)[None, :]
             x, y = xp.broadcast_arrays(x, y)
             x, y = x[..., index], y[..., index]
-        return _in_batches(xp, lambda p, q: _xcorr_kernel(xp, p, q, k_max), [x, y], per_pixel / (1 if starts is None else starts.size))
+        return _in_batches(xp, lambda p, q: _xcorr_kernel(xp, p, q, k_max), [x, y], row_bytes)
 
     core = () if starts is None else ("window",)
     sizes = {} if starts is None else {"window": starts.size}

@@ -313,6 +313,8 @@ def test_bad_input_messages():
         cross_correlation(_da(x), _da(x), max_lag_s=-1)
     with pytest.raises(DataModelError, match="different 't' coordinates.*interp"):
         cross_correlation(_da(x), _da(x).assign_coords(t=_da(x)["t"] + 0.1))
+    with pytest.raises(DataModelError, match="different pixel coordinates.*align"):
+        cross_correlation(_da(x).assign_coords(x=[0.0, 1.0]), _da(x).assign_coords(x=[0.0, 2.0]))
     with pytest.raises(DataModelError, match="pass `window_s` too"):
         cross_correlation(_da(x), _da(x), step_s=1.0)
     with pytest.raises(DataModelError, match="must cover 8"):
