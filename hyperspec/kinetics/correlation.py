@@ -23,6 +23,12 @@ Estimators (the choices made here)
   jackknife over time (``JACKKNIFE_BLOCKS`` contiguous blocks of pairs; the replicate sums at the three
   peak lags are the totals minus one block's), which needs no noise model and holds for coloured noise
   shorter than a block.
+
+Measured on synthetic delayed traces (150 frames of 0.2 s, periodic 1.5 s and aperiodic, 5 seeds × 300
+pixels; ``tests/kinetics/test_correlation.py``): with noise up to 0.4× the signal's std (peak r ≥ 0.85)
+every delay lies within half a frame, |bias| ≤ 0.0004 s, and |z| < 2 holds for 92–99 % of pixels. At r ≈ 0.72
+the aperiodic coverage falls to 0.89 (97 % within half a frame), and at r ≈ 0.5 it falls to 0.75: there
+the jackknife underestimates the heavy-tailed error of the peak interpolation.
 """
 
 from __future__ import annotations
