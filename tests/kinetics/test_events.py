@@ -114,6 +114,14 @@ def test_event_ids_and_rate(runs):
     np.testing.assert_allclose(res.event_rate.sel(x=counts.index).values * duration, counts.values)
 
 
+def test_long_events_do_not_hide_in_the_reference():
+    """Lines lasting ~5 frames on average (some > 10 of the 20 reference frames): the low percentile keeps them."""
+    ds, truth = _line(60, 24, seed=1, sbpl_mean_frames=5.0)
+    recall, precision, _, _ = _match(sbpl_events(ds, backend="numpy").events, truth)
+    print(f"mean 5 frames per event: recall {recall:.3f}, precision {precision:.3f}")
+    assert recall >= 0.95 and precision >= 0.95
+
+
 def test_no_cosmic_ray_is_an_event():
     n_cosmic = 0
     for seed in (5, 6):
