@@ -309,3 +309,38 @@ def test_default_range_and_pixel_dims():
     assert res["period_s"].dims == ("y", "x", "peak")
     np.testing.assert_allclose(res["period_s"].values[..., 0], 2.0, rtol=0.01)
     assert res.attrs["min_period_s"] == pytest.approx(0.5) and res.attrs["max_period_s"] == pytest.approx(10.0)
+
+
+def test_cupy_path_matches_numpy(gpu_xp):
+    # the CuPy code path (the fake device without a GPU): the same numbers as NumPy
+    da = _traces(10, 150, (1.9, 1.5), (0.25, 0.2), seed=14, noise=0.02)
+    da[3, 20:22] = np.nan
+    host = periods(da, backend="numpy")
+    dev = periods(da, backend="cupy")
+    for name in ("period_s", "period_s_stderr", "amplitude", "significance"):
+        np.testing.assert_allclose(np.asarray(dev[name].values), host[name].values, rtol=1e-7, atol=1e-12)
+    assert (np.asarray(dev["status"].values) == host["status"].values).all()
+    pg_host, pg_dev = periodogram(da, backend="numpy"), periodogram(da, backend="cupy")
+    np.testing.assert_allclose(np.asarray(pg_dev.values), pg_host.values, rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_end_to_end_kinetic_line_remove_spikes_decompose_periods():
+    # synthetic.kinetic_line → remove_spikes → decompose → periods of each band's area: the generator's periods within 3 %
+    hyperspec = pytest.importorskip("hyperspec")
+    from hyperspec import synthetic
+    from hyperspec.preprocess.spikes import remove_spikes
+
+    ds, truth = synthetic.kinetic_line(150, 4, seed=1, pixel_um=3.0)  # 4 pixels 3 µm apart: crystal and glass
+    res = hyperspec.decompose(remove_spikes(ds), "cspbbr3-633").compute()
+    areas = truth[["aspl_area", "lers_area", "hers_area"]].compute()
+    for band, tps in truth.attrs["blink_periods_s"].items():
+        level = np.abs(areas[f"{band}_area"]).mean("t").values
+        present = level > 0.3 * level.max()
+        assert present.any()
+        pr = periods(res[f"{band}_area"])
+        assert (pr["status"].values == 0).all()
+        for tp, (p, _e, _z) in zip(tps, _match(pr, tps), strict=True):
+            got = p[present]
+            assert np.isfinite(got).mean() >= 0.5, (band, tp)
+            assert abs(np.nanmedian(got) / tp - 1) < 0.03, (band, tp)
