@@ -490,7 +490,8 @@ def levenberg_marquardt(
                     f_b, J_b = f_b[a_b], xp.swapaxes(xp.swapaxes(J_b, 1, 2)[a_b], 1, 2)
                 ra = rows[a_b]
                 A[ra], g[ra], chi2[ra] = system(ra, p_b[a_b], (f_b, J_b))
-        rho = 0.5 * (old - chi2_new) / xp.where(predicted > 0, predicted, 1e-300)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # degenerate rows: inf/NaN, rejected below
+            rho = 0.5 * (old - chi2_new) / xp.where(predicted > 0, predicted, 1e-300)
         # damping update (Nielsen): shrink on success, grow geometrically on failure
         shrink = xp.maximum(1.0 / 3.0, 1.0 - (2.0 * xp.clip(rho, 0.0, 1.0) - 1.0) ** 3)
         lam[active] = xp.where(accept, la * shrink, la * nu[active])
@@ -505,7 +506,8 @@ def levenberg_marquardt(
         pa_now = p[active]
         A_now, g_free, _ = _active_set(A[active], g[active], pa_now, lo[active], hi[active], eye, xp)
         curvature = xp.maximum(xp.diagonal(A[active], axis1=1, axis2=2), 1e-300)
-        grad = xp.abs(g_free) / xp.sqrt(curvature * xp.maximum(chi2[active], 1e-300)[:, None])
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a zero-curvature direction: inf, not converged
+            grad = xp.abs(g_free) / xp.sqrt(curvature * xp.maximum(chi2[active], 1e-300)[:, None])
         small_grad = xp.max(grad, axis=1) <= gtol
         # at the floor: even the undamped Gauss–Newton model predicts no decrease worth ftol·χ²
         diag_now = xp.diagonal(A_now, axis1=1, axis2=2)
