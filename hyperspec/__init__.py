@@ -28,7 +28,21 @@ from hyperspec.io import open_any as open  # noqa: A001  (hyperspec.open, like x
 from hyperspec.io.zarr_ import save
 from hyperspec.model import from_array, validate_map, with_laser
 
-_LAZY_SUBMODULES = {"axes", "bands", "fit", "preprocess", "spatial", "pipeline", "cluster", "synthetic", "io", "model", "report", "cli", "kinetics"}
+_LAZY_SUBMODULES = {
+    "axes",
+    "bands",
+    "fit",
+    "preprocess",
+    "spatial",
+    "pipeline",
+    "cluster",
+    "synthetic",
+    "io",
+    "model",
+    "report",
+    "cli",
+    "kinetics",
+}
 #: Functions imported on first use (name → its module): they pull in the fitting and band modules.
 _LAZY_FUNCTIONS = {
     "decompose": "hyperspec.fit.decompose",
