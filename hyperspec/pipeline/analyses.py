@@ -809,6 +809,7 @@ def run_analyses(
     progress: bool = False,
     stream=None,
     summaries: list | None = None,
+    onset_periods: bool = False,
 ) -> list[Path]:
     """Run ``[[analysis]]`` entries on a results store: groups into the store, tables and files into ``outdir``.
 
@@ -832,6 +833,11 @@ def run_analyses(
         Where progress goes; default stderr.
     summaries : list, optional
         Filled with ``(entry, stored Dataset or None, product)`` per entry (for :func:`summarize` and pictures).
+    onset_periods : bool, optional
+        An ``onset`` entry without ``periods`` gets the blinking periods that a ``periods`` entry of the same
+        band found earlier in the run (each peak's median over the pixels where it was found, for peaks found
+        in at least half of them): a hinge fitted jointly with the blinking is unbiased, a bare one is not.
+        ``hyperspec kinetics`` sets it. Default False (entries run as written).
 
     Returns
     -------
@@ -868,11 +874,16 @@ def run_analyses(
     n_px = _pixels(results)
     written: list[Path] = []
     t0 = time.perf_counter()
+    found: dict[str, list[float]] = {}  # band → blinking periods found in this run (onset_periods)
     for i, entry in enumerate(entries):
+        if onset_periods and entry["step"] == "onset" and "periods" not in entry and found.get(entry.get("band")):
+            entry = {**entry, "periods": found[entry["band"]]}
         paths, ds, product = run_analysis(
             entry, results, store=store, map_ds=map_ds, outdir=outdir, csv_dir=csv_dir, png_dir=png_dir, index=i + 1, backend=backend
         )
         written += paths
+        if onset_periods and entry["step"] == "periods" and isinstance(product, xr.Dataset) and "period_s" in product:
+            found[entry["band"]] = _common_periods(product["period_s"])
         if summaries is not None:
             summaries.append((entry, ds, product))
         if progress:
@@ -882,6 +893,17 @@ def run_analyses(
             print(f"kinetics: {i + 1}/{len(entries)} ({(i + 1) / len(entries):4.0%}) {what} | {format_rate(n_px * (i + 1), el)} "
                   f"| ETA {_fmt_time(eta)}", file=stream, flush=True)  # fmt: skip
     return written
+
+
+def _common_periods(period_s: xr.DataArray) -> list[float]:
+    """Each ``peak``'s median period (s) over the pixels where it was found, for peaks found in at least half of them."""
+    values = np.asarray(period_s.transpose(..., "peak").values, dtype=np.float64).reshape(-1, period_s.sizes["peak"])
+    out = []
+    for column in values.T:
+        finite = column[np.isfinite(column)]
+        if finite.size and finite.size >= 0.5 * column.size:
+            out.append(float(np.median(finite)))
+    return out
 
 
 def _check_groups(entries: list[Mapping[str, Any]], where: Callable[[int], str]) -> None:
@@ -1088,7 +1110,7 @@ def run_kinetics(
         raise HyperspecError("hyperspec kinetics: no kinetics analyses are registered in this hyperspec.")
     summaries: list = []
     written = run_analyses(store, plan, csv_dir, map_store=map_store, csv_dir=csv_dir, backend=backend, progress=progress, stream=stream,
-                           summaries=summaries)  # fmt: skip
+                           summaries=summaries, onset_periods=True)  # fmt: skip
     if png_dir is not None:
         written += _kinetics_pictures(results, summaries, png_dir)
     return written, summarize(summaries)
