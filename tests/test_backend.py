@@ -300,6 +300,72 @@ _DECOMPOSE = pytest.param(
     marks=pytest.mark.xfail(not _decompose_reads_the_environment(), reason="decompose still defaults to backend='auto'", strict=True),
 )
 
+
+def _blinking(dim="t"):
+    import xarray as xr
+
+    if dim == "power":
+        p = np.array([0.5, 1.0, 2.0, 4.0, 8.0])
+        return xr.DataArray(np.outer([2.0, 3.0], p**1.5), dims=("x", "power"), coords={"power": p})
+    t = np.arange(60) * 0.2
+    y = 100.0 * (1 + 0.3 * np.sin(2 * np.pi * t / 1.5)) + np.random.default_rng(0).normal(0, 1.0, (2, 60))
+    return xr.DataArray(y, dims=("x", "t"), coords={"t": t})
+
+
+def _kinetics(run):
+    """The backend a kinetics function's batched kernels ran on (the first ``apply_series`` of the call resolves it)."""
+
+    def call(ds, store, tmp, **kw):
+        from hyperspec.kinetics import _traces
+
+        seen = []
+        resolve = _traces.resolve_backend
+        _traces.resolve_backend = lambda backend=None: seen.append(resolve(backend)) or seen[-1]
+        try:
+            run(**kw)
+        finally:
+            _traces.resolve_backend = resolve
+        return seen[0].name
+
+    return call
+
+
+def _fit_curves(**kw):
+    from hyperspec import fit_curves
+
+    return fit_curves(_blinking("power"), "power_law", "power", **kw)
+
+
+def _autocorrelation(**kw):
+    from hyperspec.kinetics import autocorrelation
+
+    return autocorrelation(_blinking(), **kw)
+
+
+def _cross_correlation(**kw):
+    from hyperspec.kinetics import cross_correlation
+
+    return cross_correlation(_blinking(), _blinking().roll(t=2), **kw)
+
+
+def _periods(**kw):
+    from hyperspec.kinetics import periods
+
+    return periods(_blinking(), max_periods=1, **kw)
+
+
+def _onset(**kw):
+    from hyperspec.kinetics import onset
+
+    return onset(_blinking(), **kw)
+
+
+def _power_law(**kw):
+    from hyperspec.kinetics import power_law
+
+    return power_law(_blinking("power"), **kw)
+
+
 PUBLIC = {
     "decompose": _decompose,
     "baseline": _baseline,
@@ -307,6 +373,12 @@ PUBLIC = {
     "denoise": _denoise,
     "window_integrals": _window_integrals,
     "run_recipe": _run_recipe,
+    "fit_curves": _kinetics(_fit_curves),
+    "autocorrelation": _kinetics(_autocorrelation),
+    "cross_correlation": _kinetics(_cross_correlation),
+    "periods": _kinetics(_periods),
+    "onset": _kinetics(_onset),
+    "power_law": _kinetics(_power_law),
     "cli": _cli,
 }
 

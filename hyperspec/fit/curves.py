@@ -394,7 +394,8 @@ def fit_curves(
     batch_size : int, optional
         Pixels fitted together (bounds the Jacobian's memory, batch × points × parameters). Default 4096.
     backend : {"auto", "numpy", "cupy"} or Backend, optional
-        Where the numerics run. Default None: where the data are (NumPy for host arrays).
+        Where the numerics run. Default None: ``$HYPERSPEC_BACKEND``, else ``"auto"`` (CuPy when a GPU is usable);
+        CuPy-backed data stay on the device.
 
     Returns
     -------

@@ -213,8 +213,9 @@ def apply_series(
         core dim (e.g. the second trace of a cross-correlation, or per-point weights); a pair names
         other core dims (e.g. per-pixel start values on ``("param",)``), passed last in the block.
     backend : {"auto", "numpy", "cupy"} or Backend, optional
-        Where the kernel runs. Default None: the trace's own arrays' device (a CuPy-backed trace runs
-        on CuPy); ``"cupy"`` moves host blocks to the GPU and the results back.
+        Where the kernel runs. Default None: ``$HYPERSPEC_BACKEND``, else ``"auto"`` (CuPy when a GPU is
+        usable), resolved once by ``resolve_backend``. On CuPy, host blocks move to the GPU and the results
+        come back to the host; a CuPy-backed trace runs on the device whatever the backend.
 
     Returns
     -------
@@ -230,11 +231,11 @@ def apply_series(
     >>> mean.dims, mean.values.tolist()
     (('x',), [1.0, 4.0])
     """
-    be = None if backend is None else resolve_backend(backend)
+    be = resolve_backend(backend)
 
     def run(*blocks):
         host = not any(on_device(b) for b in blocks)
-        if be is not None and be.on_gpu and host:
+        if be.on_gpu and host:
             blocks = tuple(be.xp.asarray(b) for b in blocks)
         xp = get_namespace(*blocks)
         result = kernel(xp, *blocks)

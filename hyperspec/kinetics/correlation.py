@@ -293,7 +293,8 @@ def autocorrelation(
         The longest lag, s (rounded down to whole frames, at most ``(T − 3)·dt``). Default: half the
         trace, ``floor((T − 1)/2)`` frames.
     backend : {"auto", "numpy", "cupy"} or Backend, optional
-        Where the kernel runs. Default None: where the trace's arrays are (a CuPy-backed trace on CuPy).
+        Where the numerics run. Default None: ``$HYPERSPEC_BACKEND``, else ``"auto"`` (CuPy when a GPU is usable);
+        CuPy-backed data stay on the device.
 
     Returns
     -------
@@ -325,7 +326,7 @@ def autocorrelation(
     coord, dt = _check_trace(trace, dim, func, 3)
     n = coord.size
     k_max = _lag_frames(max_lag_s, dt, n, (n - 1) // 2, func, "a trace")
-    be = None if backend is None else resolve_backend(backend)
+    be = resolve_backend(backend)
 
     def kernel(xp, x):
         return _in_batches(xp, lambda rows: _acf_kernel(xp, rows, k_max), [x], 8.0 * 12 * _fft_len(2 * n))
@@ -391,7 +392,8 @@ def cross_correlation(
     step_s : float, optional
         The step between window starts, s (rounded to whole frames). Default ``window_s / 2``.
     backend : {"auto", "numpy", "cupy"} or Backend, optional
-        Where the kernel runs. Default None: where the traces' arrays are.
+        Where the numerics run. Default None: ``$HYPERSPEC_BACKEND``, else ``"auto"`` (CuPy when a GPU is usable);
+        CuPy-backed data stay on the device.
 
     Returns
     -------
@@ -462,7 +464,7 @@ def cross_correlation(
         starts = np.arange(0, n - length + 1, step)
     what = "a window" if starts is not None else "a trace"
     k_max = _lag_frames(max_lag_s, dt, length, (length - 1) // 4, func, what)
-    be = None if backend is None else resolve_backend(backend)
+    be = resolve_backend(backend)
     row_bytes = 8.0 * (40 * _fft_len(2 * length) + 60 * length)  # working memory per pixel (per window)
 
     def kernel(xp, x, y):

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from hyperspec._backend import Backend
+from hyperspec._backend import Backend, resolve_backend
 from hyperspec.fit.curves import CurveModel, fit_curves
 from hyperspec.fit.results import FLAT
 from hyperspec.kinetics._traces import apply_series, series_axis
@@ -212,7 +212,9 @@ def _onset_kernel(xp, y, *rest, x_host, dim, periods, free_periods, weighted, po
     wda = xr.DataArray(w, dims=("pixel", dim), coords={dim: x_host}) if weighted else ("poisson" if poisson else None)
     # degenerate (no-onset) rows can overflow the engine's gain ratio: harmless, not a user warning
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        res = fit_curves(da, model, dim, p0=p0, bounds=bounds, fixed=fixed, weights=wda, absolute_weights=weighted, max_iter=max_iter)
+        # the block is already where it runs: a NumPy Backend moves nothing (a device block stays on the device)
+        res = fit_curves(da, model, dim, p0=p0, bounds=bounds, fixed=fixed, weights=wda, absolute_weights=weighted, max_iter=max_iter,
+                         backend=resolve_backend("numpy"))  # fmt: skip
     r = {k: xp.asarray(v.data) for k, v in res.data_vars.items()}
     if weighted:
         # the given errors set the weights; a misfit (χ²_red > 1) widens the errors, never narrows them
@@ -317,7 +319,8 @@ def onset(
     max_iter : int, optional
         Levenberg–Marquardt iterations per pixel. Default 200.
     backend : {"auto", "numpy", "cupy"} or Backend, optional
-        Where the numerics run. Default None: where the data are.
+        Where the numerics run. Default None: ``$HYPERSPEC_BACKEND``, else ``"auto"`` (CuPy when a GPU is usable);
+        CuPy-backed data stay on the device.
 
     Returns
     -------

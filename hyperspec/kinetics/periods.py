@@ -560,7 +560,8 @@ def periodogram(
     min_period_s, max_period_s : float, optional
         Frequency range kept, as periods in s. Default :func:`default_period_range`.
     backend : {"auto", "numpy", "cupy"} or Backend, optional
-        Where it runs. Default None: where the data are.
+        Where the numerics run. Default None: ``$HYPERSPEC_BACKEND``, else ``"auto"`` (CuPy when a GPU is usable);
+        CuPy-backed data stay on the device.
 
     Returns
     -------
@@ -667,7 +668,8 @@ def periods(
     batch_size : int, optional
         Pixels fitted together (memory ∝ batch × frames × parameters). Default 2048.
     backend : {"auto", "numpy", "cupy"} or Backend, optional
-        Where it runs. Default None: where the data are.
+        Where the numerics run. Default None: ``$HYPERSPEC_BACKEND``, else ``"auto"`` (CuPy when a GPU is usable);
+        CuPy-backed data stay on the device.
 
     Returns
     -------

@@ -73,7 +73,8 @@ def power_law(
     n_reweight : int, optional
         Re-weighting passes of the ``"poisson"`` weights (each one LM fit). Default 4.
     backend : {"auto", "numpy", "cupy"} or Backend, optional
-        Where the numerics run. Default None: where the data are.
+        Where the numerics run. Default None: ``$HYPERSPEC_BACKEND``, else ``"auto"`` (CuPy when a GPU is usable);
+        CuPy-backed data stay on the device.
 
     Returns
     -------
