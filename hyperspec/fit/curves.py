@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from hyperspec._backend import Backend
+from hyperspec._backend import Backend, get_namespace
 from hyperspec.fit.lm import FitStatus, levenberg_marquardt
 
 __all__ = [
@@ -504,7 +504,7 @@ def fit_curves(
                 f"fit_curves: `weights` has sizes {dict(weights.sizes)}; it must be on the data's dims {dict(da.sizes)} "
                 f"(or a subset of them, e.g. one weight per {dim!r} point)."
             )
-        if weights.chunks is None and bool((weights < 0).any()):
+        if weights.chunks is None and bool(get_namespace(weights.data).any(weights.data < 0)):  # on the device for CuPy data
             raise ValueError("fit_curves: `weights` must be ≥ 0 (1/σ²; 0 or NaN masks a point).")
         if dim not in weights.dims:
             weights = weights.expand_dims({dim: da.sizes[dim]})

@@ -335,3 +335,18 @@ def test_held_parameters_must_be_fixed():
         fit_curves(da, m, "s")
     res = fit_curves(da, m, "s", fixed={"b": 0.0})
     np.testing.assert_allclose(res["a"], 1.0)
+
+
+def test_device_backed_data_and_weights_are_checked_and_fitted_on_the_device(fake_cupy):
+    """CuPy-backed data and weights (fake device): the weights' sign is checked there, not by an implicit host copy."""
+    import cupy
+
+    p = np.array([0.5, 1.0, 2.0, 4.0, 8.0])
+    y = np.outer([2.0, 3.0], p**1.5)
+    da = xr.DataArray(cupy.asarray(y), dims=("x", "power"), coords={"power": p})
+    w = xr.DataArray(cupy.asarray(np.ones_like(y)), dims=("x", "power"), coords={"power": p})
+    res = fit_curves(da, "power_law", "power", weights=w)
+    k = res["k"].data
+    assert hasattr(k, "get") and np.allclose(k.get(), 1.5)  # results stay on the device, exact on noiseless data
+    with pytest.raises(ValueError, match="must be ≥ 0"):
+        fit_curves(da, "power_law", "power", weights=-w)
