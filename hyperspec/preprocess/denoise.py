@@ -96,12 +96,15 @@ def denoise(
         ``ds`` with reconstructed ``spectra`` plus ``pca_scores`` (pixel dims × component),
         ``pca_loadings`` (component × spectral), ``pca_mean`` (spectral, counts) and
         ``pca_explained_variance_ratio``; ``attrs["pca_n_components"]`` is the rank used and
-        ``attrs["pca_noise_sigma"]`` the noise level (counts) behind the automatic choice.
+        ``attrs["pca_noise_sigma"]`` the noise level (counts) behind the automatic choice. Pixels with
+        any non-finite value are left out of the PCA (basis, mean and noise level come from the
+        others) and returned unchanged, NaN scores: ``denoise_skipped`` (bool, pixel dims) marks
+        them and ``attrs["denoise_n_skipped"]`` counts them.
 
     Raises
     ------
     ValueError
-        For fewer than three spectra or a bad ``n_components``.
+        For fewer than three finite spectra or a bad ``n_components``.
     BackendError
         For an unknown or unusable backend.
 
@@ -130,59 +133,85 @@ def denoise(
         import dask.array as da  # noqa: PLC0415
 
         X = data.reshape(n, m).astype(np.float64).rechunk({1: -1})
-        mean = X.mean(axis=0)
-        Xc = X - mean
+        ok = da.isfinite(X).all(axis=1)  # pixels with a non-finite value stay out of the PCA
+        X0 = da.where(ok[:, None], X, 0.0)
+        n_ok = ok.sum()
+        mean = X0.sum(axis=0) / da.maximum(n_ok, 1)
+        Xc = da.where(ok[:, None], X0 - mean, 0.0)  # skipped rows are zero: they add nothing to the SVD
         U, S, Vt = da.linalg.svd_compressed(Xc, k=k_max, n_power_iter=3, seed=seed)
-        noise_var = da.map_blocks(_row_noise_var, X, drop_axis=1, dtype=float, chunks=(1,))
-        mean, S, Vt, total, noise_var = da.compute(mean, S, Vt, (Xc**2).sum(), noise_var)  # one pass over the store
+        noise_sum = da.map_blocks(_row_noise_sum, X0, ok[:, None], drop_axis=1, dtype=float, chunks=(1,))
+        mean, S, Vt, total, noise_sum, n_ok = da.compute(mean, S, Vt, (Xc**2).sum(), noise_sum, n_ok)  # one pass over the store
+        n_ok = int(n_ok)
+        _check_enough(n_ok, n)
         mean, S, Vt = np.asarray(mean), np.asarray(S), np.asarray(Vt)
         total = float(total)
-        sigma = float(np.sqrt(np.mean(noise_var)))
+        sigma = float(np.sqrt(np.sum(noise_sum) / (6.0 * n_ok * max(m - 2, 1))))
         backend_name = "dask"
         xp = np
     else:
         xp = be.xp
         backend_name = be.name
         X = xp.asarray(np.asarray(data).reshape(n, m), dtype=xp.float64)
-        mean = X.mean(axis=0)
-        Xc = X - mean
+        ok = xp.all(xp.isfinite(X), axis=1)  # pixels with a non-finite value stay out of the PCA
+        n_ok = int(ok.sum())
+        _check_enough(n_ok, n)
+        Xok = X[ok]
+        mean = Xok.mean(axis=0)
+        Xc = Xok - mean
         # exact SVD through the m × m Gram matrix (m ≪ n for maps): eigenvectors are the loadings
         G = Xc.T @ Xc
         evals, evecs = xp.linalg.eigh(G)
-        order = xp.argsort(evals)[::-1][:k_max]
+        order = xp.argsort(evals)[::-1][: min(k_max, n_ok - 1)]
         S = xp.sqrt(xp.maximum(evals[order], 0.0))
         Vt = evecs[:, order].T
         total = float(xp.sum(Xc * Xc))
-        sigma = _noise_sigma(X, xp)
+        sigma = _noise_sigma(Xok, xp)
         mean, S, Vt = to_numpy(mean), to_numpy(S), to_numpy(Vt)
-    k = optimal_rank(S, (n, m), sigma) if n_components == "auto" else int(n_components)
+    k = optimal_rank(S, (n_ok, m), sigma) if n_components == "auto" else int(n_components)
     k = max(1, min(k, S.size))
     ratio = S**2 / max(total, 1e-300)
     V = Vt[:k]
     if lazy:
-        scores = (Xc @ V.T).astype(np.float64)
-        recon = (scores @ V + mean).astype(spectra.dtype).reshape(spectra.shape)
-        scores = scores.reshape(*spectra.shape[:-1], k)
+        sc = Xc @ V.T
+        recon = da.where(ok[:, None], sc @ V + mean, X).astype(spectra.dtype).reshape(spectra.shape)
+        scores = da.where(ok[:, None], sc, np.nan).reshape(*spectra.shape[:-1], k)
+        skipped = (~ok).reshape(spectra.shape[:-1])
     else:
         Vx = xp.asarray(V)
-        sc = Xc @ Vx.T
-        recon = to_numpy(sc @ Vx + xp.asarray(mean)).astype(spectra.dtype).reshape(spectra.shape)
+        sc = xp.full((n, k), xp.nan)
+        sc[ok] = Xc @ Vx.T
+        rec = X.copy()  # skipped pixels come back as they were (NaN stays NaN)
+        rec[ok] = sc[ok] @ Vx + xp.asarray(mean)
+        recon = to_numpy(rec).astype(spectra.dtype).reshape(spectra.shape)
         scores = to_numpy(sc).reshape(*spectra.shape[:-1], k)
+        skipped = to_numpy(~ok).reshape(spectra.shape[:-1])
     out = ds.copy()
     out["spectra"] = spectra.copy(data=recon)
     out["pca_scores"] = xr.Variable((*dims, "component"), scores, {"long_name": "PCA scores (component maps)"})
     out["pca_loadings"] = xr.Variable(("component", SPECTRAL_DIM), V, {"long_name": "PCA loadings"})
+    out["denoise_skipped"] = xr.Variable(dims, skipped, {"long_name": "pixels left out of the PCA (non-finite), unchanged"})
     out["pca_mean"] = xr.Variable((SPECTRAL_DIM,), mean.astype(np.float64), {"long_name": "mean spectrum"})
     out["pca_explained_variance_ratio"] = xr.Variable(("pca_rank",), ratio, {"long_name": "fraction of the centred variance per component"})
     out.attrs = dict(ds.attrs)
     out.attrs["pca_n_components"] = int(k)
     out.attrs["pca_noise_sigma"] = float(sigma)
+    out.attrs["denoise_n_skipped"] = int(n - n_ok)
     add_history(out.attrs, "denoise", n_components=int(k), requested=str(n_components), noise_sigma=float(sigma), backend=backend_name,
-                explained=float(ratio[:k].sum()))  # fmt: skip
+                skipped=int(n - n_ok), explained=float(ratio[:k].sum()))  # fmt: skip
     return out
 
 
-def _row_noise_var(block):
-    """Mean squared second difference / 6 of a block of rows (NumPy; for the Dask path)."""
-    d2 = block[:, 2:] - 2.0 * block[:, 1:-1] + block[:, :-2]
-    return np.atleast_1d(np.mean(d2 * d2) / 6.0)
+def _check_enough(n_ok: int, n: int) -> None:
+    """Refuse a map with fewer than three finite spectra, naming how many were left out."""
+    if n_ok < 3:
+        raise ValueError(
+            f"denoise needs at least three spectra without NaN/inf values; {n - n_ok} of {n} have non-finite values. "
+            "Mask or interpolate them first."
+        )
+
+
+def _row_noise_sum(block, ok):
+    """Sum of squared second differences over the finite rows of a block (NumPy; for the Dask path)."""
+    b = block[ok[:, 0]]
+    d2 = b[:, 2:] - 2.0 * b[:, 1:-1] + b[:, :-2]
+    return np.atleast_1d(np.sum(d2 * d2))
