@@ -1,14 +1,18 @@
 """Spectrum quality tests shared by preprocessing and fitting (no upward imports: NumPy/CuPy through ``xp``).
 
 ``flat_spectra`` finds dead pixels: ``preprocess.spikes`` leaves them alone and ``decompose`` does not
-fit them (status ``FLAT``).
+fit them (status ``FLAT``). ``flat_top_saturation`` finds clipped (saturated) spectra when the
+detector's full scale is not known: ``decompose`` masks those channels (status ``SATURATED``).
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["boxcar", "flat_spectra"]
+__all__ = ["ADC_FULL_SCALE", "boxcar", "flat_spectra", "flat_top_saturation"]
+
+#: Full scale (counts) of 12-, 14-, 15-, 16-, 18-, 20-, 24- and 32-bit ADCs, 2**b − 1.
+ADC_FULL_SCALE = tuple(float(2**b - 1) for b in (12, 14, 15, 16, 18, 20, 24, 32))
 
 
 def boxcar(xp, y, width: int):
@@ -73,3 +77,60 @@ def flat_spectra(xp, y, smooth=None):
     noise = 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / math.sqrt(2)
     span = xp.percentile(smooth, 99, axis=1) - xp.percentile(smooth, 1, axis=1)
     return span < 8.0 * xp.maximum(noise, 1e-12)
+
+
+def flat_top_saturation(xp, y, *, min_run: int = 3, guard: float = 20.0):
+    """Channels of clipped spectra: a flat top of ``min_run``+ channels at the data's ceiling.
+
+    A row is clipped when at least ``min_run`` consecutive channels equal its maximum and that
+    maximum is a detector ceiling: within one count of an ADC's full scale (``ADC_FULL_SCALE``:
+    4095, 16383, 32767, 65535, …), or the largest value of all rows of ``y`` (the map or batch, for
+    float data rescaled or offset after the ADC) standing more than ``guard`` × its noise above the
+    row's median. Noisy spectra do not repeat their maximum, so bright unclipped peaks (sharp maxima)
+    are not flagged; the guard keeps dim integer-valued data, which can repeat small values, out.
+
+    Parameters
+    ----------
+    xp : module
+        The array namespace of ``y`` (``numpy`` or ``cupy``).
+    y : array, shape (n, m)
+        Spectra (counts); non-finite channels are ignored.
+    min_run : int, optional
+        Consecutive channels at the maximum that make a flat top (default 3).
+    guard : float, optional
+        For the all-rows ceiling: how many noise levels (MAD of channel differences) the top must stand
+        above the row's median (default 20).
+
+    Returns
+    -------
+    array of bool, shape (n, m)
+        The channels at the maximum of the clipped rows (all False elsewhere).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = 1000.0 + np.random.default_rng(0).normal(0.0, 5.0, (2, 40))
+    >>> y[0, 18:23] = 65535.0  # clipped at the 16-bit full scale
+    >>> y[1, 20] = 60000.0  # a bright, sharp (unclipped) maximum
+    >>> mask = flat_top_saturation(np, y)
+    >>> mask.sum(axis=1), bool(mask[0, 18:23].all())
+    (array([5, 0]), True)
+    """
+    n, m = y.shape
+    fin = xp.isfinite(y)
+    if m < min_run or n == 0:
+        return xp.zeros((n, m), dtype=bool)
+    top = xp.max(xp.where(fin, y, -xp.inf), axis=1)
+    at = fin & (y == top[:, None])
+    run = at[:, : m - min_run + 1]
+    for k in range(1, min_run):
+        run = run & at[:, k : m - min_run + 1 + k]
+    flat_top = xp.any(run, axis=1)
+    adc = xp.min(xp.abs(top[:, None] - xp.asarray(ADC_FULL_SCALE)[None, :]), axis=1) <= 1.0
+    y0 = xp.where(fin, y, xp.where(xp.isfinite(top), top, 0.0)[:, None])
+    diff = xp.diff(y0, axis=1)
+    noise = 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / math.sqrt(2)
+    ceiling = xp.max(xp.where(xp.isfinite(top), top, -xp.inf))
+    tall = top - xp.median(y0, axis=1) > guard * xp.maximum(noise, 1e-12 * xp.maximum(xp.abs(top), 1.0))
+    clipped = flat_top & xp.isfinite(top) & (adc | ((top >= ceiling) & tall))
+    return at & clipped[:, None]

@@ -15,7 +15,7 @@ import numpy as np
 
 from hyperspec._backend import to_numpy
 from hyperspec._quality import boxcar as _boxcar
-from hyperspec._quality import flat_spectra
+from hyperspec._quality import flat_spectra, flat_top_saturation
 from hyperspec.axes import trapezoid_weights
 from hyperspec.bands.shapes import lorentzian
 from hyperspec.fit.composite import CompositeModel
@@ -163,10 +163,10 @@ class _Decomposer:
         finite = xp.all(xp.isfinite(y) | (self.base_w[None, :] == 0), axis=1)
         y_clean = xp.where(xp.isfinite(y), y, 0.0)
         w = xp.broadcast_to(self.base_w, (n, m)).copy()
-        if self.saturation is not None:
-            sat = y_clean >= self.saturation
-            w = xp.where(sat, 0.0, w)
-            status[xp.any(sat & (self.base_w[None, :] > 0), axis=1)] = SATURATED
+        # saturated channels: at or above the known full scale, else flat tops at the data's ceiling
+        sat = (y_clean >= self.saturation) if self.saturation is not None else flat_top_saturation(xp, y)
+        w = xp.where(sat, 0.0, w)
+        status[xp.any(sat & (self.base_w[None, :] > 0), axis=1)] = SATURATED
         smooth = _boxcar(xp, y_clean, 9)
         flat = finite & flat_spectra(xp, y_clean, smooth)
         if self.weights == "poisson":
