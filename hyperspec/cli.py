@@ -122,8 +122,10 @@ def cmd_convert(args) -> int:
     True
     """
     import hyperspec  # noqa: PLC0415
+    from hyperspec._paths import check_output_paths  # noqa: PLC0415
 
     out = Path(args.output)
+    check_output_paths(out, [args.input], what="output store")  # before anything is deleted
     _refuse_existing(out, args.overwrite, "the output store")
     ds = hyperspec.open(args.input, laser_nm=args.laser_nm, **_reader_options(args))
     path = hyperspec.save(ds, out, overwrite=args.overwrite, label="convert")
@@ -253,8 +255,10 @@ def cmd_decompose(args) -> int:
 
     import hyperspec  # noqa: PLC0415
     from hyperspec import report  # noqa: PLC0415
+    from hyperspec._paths import check_output_paths  # noqa: PLC0415
     from hyperspec.fit.decompose import STATUS_MEANINGS  # noqa: PLC0415
 
+    check_output_paths(args.output, [args.input], what="output store")  # before anything is deleted
     out, backend = _start(args.output, args, "it")
     ds = hyperspec.open(args.input)
     overrides = {"drop": args.drop} if args.drop else {}
@@ -297,6 +301,11 @@ def cmd_export(args) -> int:
 
     if not (args.tiff or args.csv or args.hspy or args.spectra_csv):
         raise SystemExit("hyperspec export: name at least one output: --tiff DIR, --csv FILE, --spectra-csv FILE or --hspy FILE.")
+    from hyperspec._paths import check_output_paths  # noqa: PLC0415
+
+    for target in (args.tiff, args.csv, args.spectra_csv, args.hspy):
+        if target:
+            check_output_paths(target, [args.store], what="export output")  # before anything is written
     ds = hyperspec.open(args.store, **_reader_options(args))
     names = args.variables.split(",") if args.variables else None
     if args.tiff:
@@ -641,9 +650,11 @@ def cmd_preprocess(args) -> int:
 
     import hyperspec  # noqa: PLC0415
     from hyperspec import report  # noqa: PLC0415
+    from hyperspec._paths import check_output_paths  # noqa: PLC0415
     from hyperspec.pipeline.steps import apply_step, validate_step  # noqa: PLC0415
 
     out = Path(args.output)
+    check_output_paths(out, [args.input], what="output store")  # before anything is deleted
     _refuse_existing(out, args.overwrite, "the output store")
     builders = _preprocess_flags(args)
     if not builders:

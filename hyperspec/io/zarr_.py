@@ -175,6 +175,14 @@ def _check_target(path: Path, overwrite: bool) -> None:
     shutil.rmtree(path)
 
 
+def _check_not_source(path: Path, datasets: list[xr.Dataset]) -> None:
+    """Refuse writing ``path`` when a lazily loaded Dataset still reads from a store at, in or around it."""
+    from hyperspec._paths import check_output_paths  # noqa: PLC0415
+
+    sources = [d.attrs.get("store") for d in datasets if any(v.chunks is not None for v in d.variables.values())]
+    check_output_paths(path, [s for s in sources if isinstance(s, (str, Path))], what="output store")
+
+
 def create_store(
     ds: xr.Dataset,
     path: str | Path,
@@ -215,7 +223,9 @@ def create_store(
     Raises
     ------
     StoreExistsError
-        ``path`` exists and ``overwrite`` is False, or it exists and is not a Zarr store.
+        ``path`` exists and ``overwrite`` is False, or it exists and is not a Zarr store, or
+        ``ds`` (or a group) is still lazily read from a store (``attrs["store"]``) that is, contains
+        or lies inside ``path`` (checked before anything is deleted).
     StoreError
         A group name is empty, contains ``/`` or starts with ``.``.
     DataModelError, AxisError
@@ -243,6 +253,7 @@ def create_store(
     for name in groups:
         if not name or "/" in name or name.startswith("."):
             raise StoreError(f"group name {name!r} is invalid; use a plain name such as 'truth'.")
+    _check_not_source(path, [ds, *groups.values()])
     _check_target(path, overwrite)
 
     root, zchunks = _prepare(ds, chunks)
@@ -307,7 +318,9 @@ def save(
     Raises
     ------
     StoreExistsError
-        ``path`` exists and ``overwrite`` is False, or it exists and is not a Zarr store.
+        ``path`` exists and ``overwrite`` is False, or it exists and is not a Zarr store, or
+        ``ds`` (or a group) is still lazily read from a store (``attrs["store"]``) that is, contains
+        or lies inside ``path`` (checked before anything is deleted).
     StoreError
         A group name is empty, contains ``/`` or starts with ``.``.
     DataModelError, AxisError

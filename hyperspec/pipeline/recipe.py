@@ -25,6 +25,7 @@ from pathlib import Path
 import tomllib
 
 from hyperspec._errors import RecipeError
+from hyperspec._paths import input_identity
 from hyperspec.pipeline.steps import STEP_REGISTRY, _hint, _ParamTable, decompose_model, get_step, resolve_paths, validate_step
 
 __all__ = ["load_recipe", "validate_recipe", "recipe_hash", "STEPS", "WHOLE_MAP_STEPS", "DEFAULT_RECIPE"]
@@ -282,6 +283,12 @@ def load_recipe(path: str | Path) -> dict:
 def recipe_hash(recipe: Mapping) -> str:
     """A digest of everything that changes the results (not the output path, analyses, scheduler or worker counts).
 
+    The input enters by its identity (``hyperspec._paths.input_identity``): its resolved absolute
+    path and a cheap content fingerprint (a store's root and ``spectra`` metadata and every file's
+    size and modification time; a file's size, time and a hash of its first and last MiB). A run on
+    another input, or on an input that changed since, therefore never passes for a finished one;
+    moving or copying the input (new path or times) changes the hash too.
+
     Parameters
     ----------
     recipe : mapping
@@ -304,4 +311,5 @@ def recipe_hash(recipe: Mapping) -> str:
         comp.pop(k, None)
     keep["compute"] = comp
     keep["input"] = {k: v for k, v in keep.get("input", {}).items() if k != "path"} | {"path": Path(recipe["input"]["path"]).name}
+    keep["input_identity"] = input_identity(recipe["input"]["path"])
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]

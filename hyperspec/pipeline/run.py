@@ -29,6 +29,7 @@ import numpy as np
 import xarray as xr
 
 from hyperspec._errors import RecipeError, StoreExistsError
+from hyperspec._paths import check_output_paths, resolved
 from hyperspec._progress import _fmt_time, format_rate
 from hyperspec.pipeline import steps as _steps
 from hyperspec.pipeline.recipe import load_recipe, recipe_hash, validate_recipe
@@ -169,11 +170,36 @@ def _device_budget_mb(compute: dict) -> float | None:
     return free / 2**20 / 2
 
 
+def _pre_path(out: Path) -> Path:
+    """The whole-map steps' intermediate store of the output ``out``: ``<output>_pre.zarr`` beside it."""
+    return out.with_name(out.stem + "_pre.zarr")
+
+
+#: Root attr marking a whole-map intermediate store; its value is the resolved output it was written for.
+PRE_MARKER = "hyperspec_intermediate_for"
+
+
+def _pre_is_ours(pre: Path, out: Path) -> bool:
+    """Whether ``pre`` is a whole-map intermediate store that a run into ``out`` wrote (so it may be replaced)."""
+    from hyperspec._errors import StoreError  # noqa: PLC0415
+    from hyperspec.io.zarr_ import _read_root_attrs, is_store  # noqa: PLC0415
+
+    if not is_store(pre):
+        return False
+    try:
+        attrs = _read_root_attrs(pre)
+    except StoreError:
+        return False
+    return attrs.get(PRE_MARKER) == str(resolved(out)) and "whole_map_hash" in attrs
+
+
 def _whole_map_pass(recipe: dict, out: Path, overwrite: bool, say) -> None:
     """Run the whole-map steps (denoise, register_drift) into ``<output>_pre.zarr``.
 
     The recipe's input then points at it. A complete intermediate store written for the same steps
-    is reused.
+    is reused. An existing ``_pre.zarr`` is replaced only when it is ours (its root attr
+    ``hyperspec_intermediate_for`` names this output) or ``overwrite`` (the user's ``--overwrite``) is
+    given; anything else there is refused, never deleted.
     """
     import hashlib  # noqa: PLC0415
 
@@ -184,8 +210,12 @@ def _whole_map_pass(recipe: dict, out: Path, overwrite: bool, say) -> None:
     if not whole:
         return
     recipe["preprocess"] = [s for s in recipe["preprocess"] if _steps.get_step(s["step"]).scope != "map"]
-    pre = out.with_name(out.stem + "_pre.zarr")
-    key = json.dumps({"input": recipe["input"], "steps": whole, "backend": recipe["compute"].get("backend")}, sort_keys=True, default=str)
+    pre = _pre_path(out)
+    from hyperspec._paths import input_identity  # noqa: PLC0415
+
+    ident = input_identity(recipe["input"]["path"])
+    key = {"input": recipe["input"], "identity": ident, "steps": whole, "backend": recipe["compute"].get("backend")}
+    key = json.dumps(key, sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     if pre.exists() and is_store(pre) and not overwrite:
         attrs = _read_root_attrs(pre)
@@ -193,11 +223,18 @@ def _whole_map_pass(recipe: dict, out: Path, overwrite: bool, say) -> None:
             say(f"whole-map steps: reusing {pre}")
             recipe["input"] = {"path": str(pre)}
             return
+    if pre.exists() and not overwrite and not _pre_is_ours(pre, out):
+        raise StoreExistsError(
+            f"{pre} is in the way: the whole-map steps ({', '.join(s['step'] for s in whole)}) write their intermediate "
+            f"store there, and it was not written by a run into {out}. Move or rename it, choose another output path, "
+            "or pass --overwrite (overwrite=True) to replace it."
+        )
     ds = _open_input(recipe)
     for step in whole:
         say(f"whole-map step {step['step']}")
         ds = _steps.apply_step(ds, step, recipe["compute"].get("backend") or "auto")
     ds.attrs["whole_map_hash"] = digest
+    ds.attrs[PRE_MARKER] = str(resolved(out))
     hyperspec.save(ds, pre, overwrite=True, progress=False)
     recipe["input"] = {"path": str(pre)}
 
@@ -367,7 +404,8 @@ def _existing(out: Path, digest: str, overwrite: bool) -> str:
         return "new"  # killed while the run was creating this store: start it again
     if attrs.get("recipe_hash") != digest:
         raise StoreExistsError(
-            f"{out} was written by a different recipe (hash {attrs.get('recipe_hash')}, this one {digest}); "
+            f"{out} was written by a different recipe or from another (or since changed) input "
+            f"(hash {attrs.get('recipe_hash')}, this one {digest}); "
             "re-running into it is refused. Pass --overwrite (overwrite=True) to replace it, or choose another output."
         )
     return "done" if attrs.get("hyperspec_complete") else "resume"
@@ -450,16 +488,20 @@ def run_recipe(
     recipe["compute"]["backend"] = be.name
     out = Path(recipe["output"]["path"])
     say = (lambda msg: print(msg, file=stream, flush=True)) if progress else (lambda msg: None)
-    digest = recipe_hash(recipe)  # of the recipe as written (before whole-map steps redirect the input)
+    inp = recipe["input"]["path"]
+    check_output_paths(out, [inp], what="output store")  # before anything is deleted
+    check_output_paths(_pre_path(out), [inp], what="whole-map intermediate store")
+    digest = recipe_hash(recipe)  # of the recipe as written (before whole-map steps redirect the input), input identity included
     state = _existing(out, digest, overwrite)
     if state == "done":
         say(f"{out} is complete for this recipe (hash {digest}); nothing to do" + (" but its analyses." if recipe.get("analysis") else "."))
         if recipe.get("analysis"):  # not in the hash: an added or edited [[analysis]] runs (its groups are replaced)
             _run_analyses(recipe, out, say)
         return out
+    asked = overwrite  # the user's word: only it may replace a _pre.zarr that is not ours
     if state == "new" and out.exists():
         overwrite = True  # ours, interrupted before its recipe was recorded (or overwrite was asked)
-    _whole_map_pass(recipe, out, overwrite, say)
+    _whole_map_pass(recipe, out, asked, say)
     ds = _open_input(recipe)
     if "decompose" in recipe:
         shift_axis(ds)  # a clear error now if the laser is unknown
