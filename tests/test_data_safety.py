@@ -141,6 +141,10 @@ def test_a_recipe_whose_output_is_its_input_is_refused(store, capsys):
         run_recipe(toml, backend="numpy", overwrite=True, progress=False)
     with pytest.raises(StoreExistsError, match="is the input"):
         run_recipe({"input": {"path": str(store)}, "output": {"path": str(store)}}, backend="numpy", overwrite=True, progress=False)
+    with pytest.raises(StoreExistsError, match=r"\[output\] png .*lies inside the input"):
+        rec = {"input": {"path": str(store)}, "output": {"path": str(store.with_name("res.zarr")), "png": str(store / "png")}}
+        run_recipe(rec, backend="numpy", progress=False)
+    assert not store.with_name("res.zarr").exists()
     ok = _toml(store.parent / "ok.toml", "map.zarr", "res.zarr")
     _cli_refuses(["run", str(ok), "--output", str(store), "--overwrite", "--backend", "numpy"], store, capsys)
     assert _tree_digest(store) == before

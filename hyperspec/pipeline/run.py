@@ -491,6 +491,9 @@ def run_recipe(
     inp = recipe["input"]["path"]
     check_output_paths(out, [inp], what="output store")  # before anything is deleted
     check_output_paths(_pre_path(out), [inp], what="whole-map intermediate store")
+    for key in ("png", "csv"):  # report paths named in [output]
+        if isinstance(recipe["output"].get(key), str):
+            check_output_paths(recipe["output"][key], [inp], what=f"[output] {key}")
     digest = recipe_hash(recipe)  # of the recipe as written (before whole-map steps redirect the input), input identity included
     state = _existing(out, digest, overwrite)
     if state == "done":
