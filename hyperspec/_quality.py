@@ -82,12 +82,13 @@ def flat_spectra(xp, y, smooth=None):
 def flat_top_saturation(xp, y, *, min_run: int = 3, guard: float = 20.0):
     """Channels of clipped spectra: a flat top of ``min_run``+ channels at the data's ceiling.
 
-    A row is clipped when at least ``min_run`` consecutive channels equal its maximum and that
-    maximum is a detector ceiling: within one count of an ADC's full scale (``ADC_FULL_SCALE``:
-    4095, 16383, 32767, 65535, …), or the largest value of all rows of ``y`` (the map or batch, for
-    float data rescaled or offset after the ADC) standing more than ``guard`` × its noise above the
-    row's median. Noisy spectra do not repeat their maximum, so bright unclipped peaks (sharp maxima)
-    are not flagged; the guard keeps dim integer-valued data, which can repeat small values, out.
+    A row is clipped when at least ``min_run`` channels equal its maximum and that maximum is a
+    detector ceiling: within one count of an ADC's full scale (``ADC_FULL_SCALE``: 4095, 16383,
+    32767, 65535, …; the channels need not be adjacent), or the largest value of all rows of ``y``
+    (the map or batch, for float data rescaled or offset after the ADC) standing more than
+    ``guard`` × its noise above the row's median (then ``min_run`` consecutive channels). Noisy
+    spectra do not repeat their maximum, so bright unclipped peaks (sharp maxima) are not flagged;
+    the guard keeps dim integer-valued data, which can repeat small values, out.
 
     Parameters
     ----------
@@ -127,10 +128,11 @@ def flat_top_saturation(xp, y, *, min_run: int = 3, guard: float = 20.0):
         run = run & at[:, k : m - min_run + 1 + k]
     flat_top = xp.any(run, axis=1)
     adc = xp.min(xp.abs(top[:, None] - xp.asarray(ADC_FULL_SCALE)[None, :]), axis=1) <= 1.0
+    adc = adc & (flat_top | (xp.sum(at, axis=1) >= min_run))  # at full scale, clipped channels need not be adjacent
     y0 = xp.where(fin, y, xp.where(xp.isfinite(top), top, 0.0)[:, None])
     diff = xp.diff(y0, axis=1)
     noise = 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / math.sqrt(2)
     ceiling = xp.max(xp.where(xp.isfinite(top), top, -xp.inf))
     tall = top - xp.median(y0, axis=1) > guard * xp.maximum(noise, 1e-12 * xp.maximum(xp.abs(top), 1.0))
-    clipped = flat_top & xp.isfinite(top) & (adc | ((top >= ceiling) & tall))
+    clipped = xp.isfinite(top) & (adc | (flat_top & (top >= ceiling) & tall))
     return at & clipped[:, None]

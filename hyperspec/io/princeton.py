@@ -7,6 +7,7 @@ height at 656, frame count at 1446, version at 1992; the frames follow from byte
   stride, which may include per-frame metadata), the regions of interest and the wavelength of
   every sensor column (``<Wavelength>``, nm); the laser line is the mapping's ``laserLine`` or the
   experiment's ``WavelengthLaserLine``; the exposure (ms) and the frame rate come from the experiment.
+  Raw 16-bit frames get ``attrs["saturation_counts"]`` = 2**BitDepth − 1 from the camera's ``<Adc>``.
 - SPE 2.x: the x calibration polynomial (6 coefficients at byte 3263, order at 3101) is evaluated at
   pixel numbers 1…width (WinSpec counts from 1) in the polynomial's unit (byte 3100: nm, cm⁻¹ or
   Raman shift); the laser is ``laser_position`` (byte 3311) when set; the exposure ``exp_sec`` (byte 10).
@@ -95,6 +96,9 @@ def _spe3(path: Path, footer: int):
         el = nodes.get(key)
         if el is not None and el.get("model"):
             attrs["metadata"][key.lower()] = el.get("model")
+    bits = nodes.get("BitDepth")  # the camera's ADC (<Adc><BitDepth>): its full scale bounds raw 16-bit frames only
+    if fmt == "MonochromeUnsigned16" and bits is not None and (bits.text or "").strip().isdigit() and 1 <= int(bits.text) <= 16:
+        attrs["saturation_counts"] = float(2 ** int(bits.text) - 1)
     return data, axis, "nm", laser, frame_s, attrs
 
 

@@ -4,6 +4,9 @@ Clipped spectra have a flat top at the detector's ceiling; ``decompose`` masks t
 flags the pixel ``SATURATED``. Bright unclipped spectra (sharp maxima) are never flagged.
 """
 
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -60,11 +63,34 @@ def test_hand_clipped_map_at_adc_full_scale(seed, full_scale, integer):
         y = np.round(y)
     clipped = np.minimum(y, full_scale)
     over = y >= full_scale  # a value that rounds to full scale reads as clipped too
-    run3 = (over[:, :-2] & over[:, 1:-1] & over[:, 2:]).any(axis=1)  # a flat top of ≥ 3 channels
+    run3 = over.sum(axis=1) >= 3  # at full scale: three clipped channels (a flat top, or several clipped bands)
     assert 5 <= run3.sum() < y.shape[0]
     mask = flat_top_saturation(np, clipped)
     np.testing.assert_array_equal(mask.any(axis=1), run3)  # all clipped rows found, no unclipped row
     np.testing.assert_array_equal(mask[run3], over[run3])  # exactly the clipped channels
+
+
+def test_real_trivista_spectrum_at_16_bit_full_scale():
+    from hyperspec.io import open_any
+
+    root = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "rosettasciio" / "trivista"
+    if not root.is_dir():
+        pytest.skip("shared real data not available")
+    found = {}
+    for name in ("spec_multiple_spectrometers", "spec_1s_1acc_1frame_average", "spec_3s_2acc_1frame_no_average", "map"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = open_any(root / f"{name}.tvf")
+        y = _rows(ds)
+        found[name] = (int(flat_top_saturation(np, y).any(axis=1).sum()), int((y >= 65535).sum()))
+    # MANIFEST: one spectrum saturates at 65535 (166 of its channels sit there); the others peak below
+    # 16-bit full scale or are sums of accumulations (130772 counts), each maximum on a single channel
+    assert found == {
+        "spec_multiple_spectrometers": (1, 166),
+        "spec_1s_1acc_1frame_average": (0, 0),
+        "spec_3s_2acc_1frame_no_average": (0, 729),  # summed: above 65535 is no ceiling
+        "map": (0, 0),
+    }
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
@@ -103,3 +129,20 @@ def test_masks_only_the_flat_top_and_leaves_the_fit_the_rest():
     assert (y[mask] == 65535.0).all()
     assert mask[defect == 2].sum(axis=1).min() >= 3
     assert (mask[defect == 2].mean(axis=1) < 0.5).all()  # the flanks stay to fit
+
+
+def test_lightfield_reader_states_the_adc_full_scale():
+    from hyperspec.io import open_any
+
+    root = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    if not (root / "spe_handler").is_dir():
+        pytest.skip("shared real data not available")
+    raw16 = open_any(root / "spe_handler" / "Test1.spe")  # uint16 frames, <Adc><BitDepth>16
+    assert raw16.attrs["saturation_counts"] == 65535.0
+    # float32 (processed) and 32-bit (summed) frames can exceed the ADC's range: no ceiling is claimed
+    for name in (
+        "spe_handler/Testfile_Single_SPE3.spe",
+        "ramanchada2/PrincetonInstruments/S0N_50x.spe",
+        "spe_handler/Testfile_Single_SPE2.SPE",
+    ):
+        assert "saturation_counts" not in open_any(root / name).attrs
