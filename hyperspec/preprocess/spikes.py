@@ -250,7 +250,8 @@ def remove_spikes(
     grow : float, optional
         Neighbouring channels above this many times the noise join the spike (its wings; default 3).
     saturation : float, optional
-        Counts at or above which a channel is saturated; default the ``saturation_counts`` attr, else 65535.
+        Counts at or above which a channel is saturated; default the ``saturation_counts`` attr, else
+        65535 together with the flat tops ``hyperspec._quality.flat_top_saturation`` finds.
     backend : {"auto", "numpy", "cupy"} or Backend, optional
         Compute backend; default ``$HYPERSPEC_BACKEND``, else ``"auto"`` (see ``resolve_backend``).
 
@@ -277,6 +278,7 @@ def remove_spikes(
     be = resolve_backend(backend)
     spectra = ds["spectra"]
     dims = tuple(d for d in spectra.dims if d != SPECTRAL_DIM)
+    detect = saturation is None and "saturation_counts" not in ds.attrs  # no stated full scale: also look for flat tops
     if saturation is None:
         saturation = float(ds.attrs.get("saturation_counts", 65535.0))
 
@@ -286,6 +288,11 @@ def remove_spikes(
         finite_px = xp.all(xp.isfinite(y), axis=-1)
         dead = _dead_pixels(xp.where(xp.isfinite(y), y, 0.0), xp) & finite_px
         sat = xp.isfinite(y) & (y >= saturation)
+        if detect:  # the decompose preflight's test (hyperspec._quality), so both flag the same pixels
+            from hyperspec._quality import flat_top_saturation  # noqa: PLC0415
+
+            rows = xp.asarray(y, dtype=xp.float64).reshape(-1, y.shape[-1])
+            sat = sat | flat_top_saturation(xp, rows).reshape(y.shape)
         # a saturated spectrum is clipped: its shape no longer matches its neighbours', so it is only flagged
         mask, ref = find_spikes(y, dims, threshold=threshold, max_width=max_width, grow=grow, valid=~dead & ~xp.any(sat, axis=-1))
         cleaned = xp.where(mask, ref.astype(y.dtype), y)

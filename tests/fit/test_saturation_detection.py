@@ -146,3 +146,21 @@ def test_lightfield_reader_states_the_adc_full_scale():
         "spe_handler/Testfile_Single_SPE2.SPE",
     ):
         assert "saturation_counts" not in open_any(root / name).attrs
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_remove_spikes_flags_the_same_saturated_channels(lazy):
+    from hyperspec.preprocess.spikes import remove_spikes
+
+    ds, _ = _map(1, artefacts=False)
+    y = ds["spectra"].values.astype(np.float64)
+    gain = np.linspace(0.5, 3.0, y.shape[0] * y.shape[1]).reshape(y.shape[:2] + (1,))
+    clipped = np.minimum(y * gain * 4095.0 / y.max(axis=-1, keepdims=True), 4095.0)  # a 12-bit camera
+    ds["spectra"].values[...] = clipped
+    expected = flat_top_saturation(np, clipped.reshape(-1, clipped.shape[-1])).reshape(clipped.shape)
+    assert expected.any(axis=-1).sum() >= 5
+    out = remove_spikes(ds.chunk({"y": 3}) if lazy else ds, backend="numpy")
+    np.testing.assert_array_equal(out["saturated_mask"].values, expected)
+    # a stated full scale decides alone, as before
+    ds.attrs["saturation_counts"] = 65535.0
+    assert not remove_spikes(ds, backend="numpy")["saturated_mask"].values.any()
