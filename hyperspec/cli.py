@@ -1112,7 +1112,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 2 for a user error (one line ``hyperspec: error: …`` on stderr), 130 when interrupted.
+        0 on success, 2 for a user error (one line ``hyperspec: error: …`` on stderr), 130 when interrupted,
+        141 when the reader of the output closed the pipe early (``hyperspec formats | head -1``; no traceback).
 
     Examples
     --------
@@ -1127,7 +1128,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo" and len(args.size) != 2:
         parser.error("demo --size takes NYxNX, e.g. 64x64")
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe (``hyperspec formats | head -1``) shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        import os  # noqa: PLC0415
+
+        # The reader of our output went away: the Python recipe (docs: signal, "Note on SIGPIPE"). Point
+        # stdout at devnull so the flush at exit cannot raise again; 141 = 128 + SIGPIPE, as the shell reports.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):  # a stdout without a file descriptor (captured in tests)
+            pass
+        return 141
     except (HyperspecError, ValueError, TypeError, FileExistsError, FileNotFoundError) as exc:
         if isinstance(exc, (TypeError, ValueError)) and not isinstance(exc, HyperspecError) and not _from_user(exc):
             raise

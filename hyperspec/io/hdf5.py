@@ -39,17 +39,32 @@ def _text(value) -> str:
     return str(value)
 
 
-def _datasets(f) -> dict[str, object]:
+def _datasets(f, path: Path | None = None) -> dict[str, object]:
     import h5py  # noqa: PLC0415
 
     found = {}
 
     def visit(name, obj):
-        if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "iuf" and obj.size > 0:
-            found["/" + name] = obj
+        if isinstance(obj, h5py.Dataset):
+            _refuse_foreign_storage(obj, "/" + name, path)
+            if obj.dtype.kind in "iuf" and obj.size > 0:
+                found["/" + name] = obj
 
-    f.visititems(visit)
+    f.visititems(visit)  # hard links only: external and soft links are not followed, so never read
     return found
+
+
+def _refuse_foreign_storage(obj, name: str, path: Path | None) -> None:
+    """Refuse a dataset whose bytes live outside this file (they could be any local file, e.g. /etc/passwd)."""
+    if obj.external is not None:
+        files = ", ".join(sorted({_text(e[0]) for e in obj.external}))
+        raise ReaderError(f"{path}: the dataset {name} uses HDF5 external storage (its data is read from {files}, "
+                          "not from this file); hyperspec refuses it, as it could expose any local file. "
+                          "Copy the data into the file (e.g. h5repack) and read that.")  # fmt: skip
+    if obj.is_virtual:
+        raise ReaderError(f"{path}: the dataset {name} is an HDF5 virtual dataset (its data is mapped from other files); "
+                          "hyperspec refuses it, as it could expose any local file. Copy the data into the file "
+                          "(e.g. h5repack) and read that.")  # fmt: skip
 
 
 def _listing(found: dict) -> str:
@@ -112,7 +127,7 @@ def _read(path: Path, *, dataset: str | None = None, axis: str | None = None, un
 
 
 def _from_file(path: Path, f, matlab: bool, dataset, axis, unit, laser_nm):
-    found = _datasets(f)
+    found = _datasets(f, path)
     nexus = _nexus(f) if dataset is None else None
     spatial_axes: list[str] = []
     if dataset is None and nexus is not None:

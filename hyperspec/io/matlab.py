@@ -18,9 +18,97 @@ from hyperspec._errors import ReaderError
 from hyperspec.io.registry import Reader, guess_unit, register
 from hyperspec.model import from_array
 
+_ITEMSIZE = {6: 8, 7: 4, 8: 1, 9: 1, 10: 2, 11: 2, 12: 4, 13: 4, 14: 8, 15: 8}  # mxCLASS → bytes per element
+
 
 def _sniff(path: Path, head: bytes) -> bool:
     return head.startswith(b"MATLAB 5.0 MAT-file")
+
+
+def _matrix_header(head: bytes, order: str) -> tuple[str, tuple[int, ...], int]:
+    """(name, dims, declared data bytes) of a v5 miMATRIX element from its first bytes; best effort."""
+    u32 = np.dtype(order + "u4")
+
+    def tag(at):
+        t, n = (int(v) for v in np.frombuffer(head, u32, 2, at))
+        if t >> 16:  # the small data element format: the data are in the tag's second word
+            return t & 0xFFFF, t >> 16, at + 4, at + 8
+        return t, n, at + 8, at + 8 + (n + 7) // 8 * 8
+
+    try:
+        _, _, flags_at, at = tag(8)
+        flags = int(np.frombuffer(head, u32, 1, flags_at)[0])
+        _, n, dims_at, at = tag(at)
+        dims = tuple(int(v) for v in np.frombuffer(head, np.dtype(order + "i4"), n // 4, dims_at))
+        _, n, name_at, _ = tag(at)
+        name = head[name_at : name_at + n].decode("latin-1")
+    except (ValueError, IndexError):
+        return "?", (), 0
+    itemsize = _ITEMSIZE.get(flags & 0xFF, 0) * (2 if flags & 0x800 else 1)
+    return name or "?", dims, int(np.prod(dims, dtype=object)) * itemsize
+
+
+def _check_inflation(path: Path) -> None:
+    """Refuse a compressed variable that declares, or inflates to, more than ``inflate_limit()`` bytes.
+
+    Reads the variables' headers (and counts the inflated bytes in 1 MiB steps, keeping none of
+    them) before ``loadmat`` inflates anything, so a decompression bomb costs no memory.
+    """
+    from hyperspec.io.numpy_ import inflate_limit  # noqa: PLC0415
+
+    limit = inflate_limit()
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        header = fh.read(128)
+        order = "<" if header[126:128] == b"IM" else ">"
+        u32 = np.dtype(order + "u4")
+        pos = 128
+        while pos + 8 <= size:
+            fh.seek(pos)
+            mdtype, nbytes = (int(v) for v in np.frombuffer(fh.read(8), u32, 2))
+            if mdtype == 15:  # miCOMPRESSED: a zlib stream holding one miMATRIX element
+                _check_compressed(path, fh, nbytes, order, limit)
+            pos += 8 + nbytes
+
+
+def _check_compressed(path: Path, fh, nbytes: int, order: str, limit: int) -> None:
+    import zlib  # noqa: PLC0415
+
+    d = zlib.decompressobj()
+    head, total, left, declared, name = b"", 0, nbytes, None, "?"
+    pending = b""
+    while True:
+        if not pending:
+            if left <= 0:
+                break
+            pending = fh.read(min(left, 2**20))
+            left -= len(pending)
+            if not pending:
+                break
+        try:
+            out = d.decompress(pending, 2**20)
+        except zlib.error as exc:
+            raise ReaderError(f"{path}: a compressed variable is corrupt ({exc}).") from None
+        pending = d.unconsumed_tail
+        total += len(out)
+        if len(head) < 4096:
+            head += out[: 4096 - len(head)]
+            if declared is None and len(head) >= min(4096, total) and len(head) >= 8:
+                element = int(np.frombuffer(head, np.dtype(order + "u4"), 1, 4)[0]) + 8
+                name, dims, data_bytes = _matrix_header(head, order)
+                declared = max(element, data_bytes)
+                if declared > limit:
+                    what = f"{data_bytes} bytes of data" if data_bytes > limit else f"{element} bytes uncompressed"
+                    raise ReaderError(f"{path}: the compressed variable {name!r} {dims} declares {what}, "
+                                      f"more than the {limit}-byte limit for inflating into memory "
+                                      "(hyperspec.io.numpy_.MAX_INFLATED_BYTES, or half the available memory); "
+                                      "save it without compression (savemat(..., do_compression=False) or MATLAB -v6).")  # fmt: skip
+        if total > limit or (declared is not None and total > declared + 2**20):
+            raise ReaderError(f"{path}: the compressed variable {name!r} inflates to more than "
+                              f"{min(limit, (declared or limit) + 2**20)} bytes (it declares {declared}); "
+                              "the file is forged or corrupt.")  # fmt: skip
+        if d.eof:
+            break
 
 
 def _cell(obj, i, j):
@@ -34,6 +122,7 @@ def _cell(obj, i, j):
 def _read(path: Path, *, unit: str | None = None, laser_nm: float | None = None, **_):
     from scipy.io import loadmat  # noqa: PLC0415
 
+    _check_inflation(path)
     mat = loadmat(str(path))
     keys = [k for k in mat if not k.startswith("__")]
     for key in keys:
