@@ -54,6 +54,40 @@ def _datasets(f, path: Path | None = None) -> dict[str, object]:
     return found
 
 
+def check_local_storage(path: str | Path) -> None:
+    """Refuse an HDF5 file any of whose datasets keeps its data outside the file (external storage, virtual).
+
+    Such a dataset can map any local file (``/etc/passwd``) into what reads as spectra; readers of
+    HDF5-based formats (NeXus, MATLAB v7.3, Delmic) call this before reading. External links are not
+    followed by the readers, so they are not checked here.
+
+    Parameters
+    ----------
+    path : str or Path
+        The HDF5 file.
+
+    Raises
+    ------
+    ReaderError
+        Naming the file, the dataset and where its data would come from.
+
+    Examples
+    --------
+    >>> import h5py, tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "x.h5")
+    >>> with h5py.File(p, "w") as f:
+    ...     _ = f.create_dataset("s", shape=(4,), dtype="u1", external=[(p + ".raw", 0, 4)])
+    >>> check_local_storage(p)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    hyperspec._errors.ReaderError: ...: the dataset /s uses HDF5 external storage ...
+    """
+    import h5py  # noqa: PLC0415
+
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        _datasets(f, path)
+
+
 def _refuse_foreign_storage(obj, name: str, path: Path | None) -> None:
     """Refuse a dataset whose bytes live outside this file (they could be any local file, e.g. /etc/passwd)."""
     if obj.external is not None:
@@ -144,7 +178,7 @@ def _from_file(path: Path, f, matlab: bool, dataset, axis, unit, laser_nm):
     spectra = found[dataset]
     n = spectra.shape[0] if matlab else spectra.shape[-1]
     if axis is None:
-        matches = [k for k, v in found.items() if k != dataset and v.ndim <= 2 and v.size == n and min(v.shape or (1,)) <= 1]
+        matches = [k for k, v in found.items() if k != dataset and v.size == n and (v.ndim == 1 or (v.ndim == 2 and min(v.shape) == 1))]
         if len(matches) != 1:
             raise ReaderError(f"{path}: cannot tell which dataset is the spectral axis of {dataset} {tuple(spectra.shape)} "
                               f"({len(matches)} candidates). Pass dataset= and axis= (and unit=); "

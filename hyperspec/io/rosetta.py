@@ -133,6 +133,10 @@ def _reader(module: str, instrument: str):
         import importlib  # noqa: PLC0415
 
         logging.getLogger("rsciio").setLevel(logging.ERROR)  # "lumispy not installed" warnings are not ours
+        if module == "delmic":  # HDF5: refuse datasets whose data live outside the file (issue 19)
+            from hyperspec.io.hdf5 import check_local_storage  # noqa: PLC0415
+
+            check_local_storage(path)
         file_reader = importlib.import_module(f"rsciio.{module}").file_reader
         kwargs = {"lazy": lazy} if module != "digitalsurf" else {}
         signals = [s for s in file_reader(str(path), **kwargs) if np.ndim(s["data"]) >= 1]

@@ -286,3 +286,43 @@ def test_closed_pipe_exits_quietly(tmp_path, command):
     _, err = proc.communicate(timeout=60)
     assert b"Traceback" not in err and b"BrokenPipeError" not in err and b"Exception ignored" not in err, err.decode()
     assert proc.returncode == 141
+
+
+def test_delmic_external_storage_refused(tmp_path):
+    """A Delmic-looking HDF5 (read by rosettasciio) goes through the same check."""
+    secret = _secret(tmp_path)
+    path = tmp_path / "sparc.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("Acquisition0/ImageData")
+        g.create_dataset("Image", shape=(8, 1, 1, 2, 2), dtype="u1", external=[(str(secret), 0, 32)])
+    with pytest.raises(ReaderError, match=r"sparc\.h5: the dataset /Acquisition0/ImageData/Image uses HDF5 external storage"):
+        hyperspec.open(path)
+
+
+@pytest.mark.parametrize(("axis_shape", "matlab"), [((8,), False), ((1, 8), False), ((8, 1), True), ((8,), True)])
+def test_generic_hdf5_finds_a_one_dimensional_axis(tmp_path, axis_shape, matlab):
+    """The axis is the one 1-D (or 1 × n) dataset as long as the channels (was: 1-D axes never matched)."""
+    rng = np.random.default_rng(len(axis_shape))
+    cube = rng.normal(size=(3, 4, 8)).astype(np.float32)
+    axis = np.linspace(500.0, 600.0, 8)
+    path = tmp_path / ("v73.mat" if matlab else "plain.h5")
+    with h5py.File(path, "w", userblock_size=512 if matlab else 0) as f:
+        f.create_dataset("spectra", data=cube.reshape(12, 8).T if matlab else cube)
+        f.create_dataset("wavelength", data=axis.reshape(axis_shape))
+        f.create_dataset("other", data=np.arange(5.0))
+    if matlab:
+        with path.open("r+b") as fh:
+            fh.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 .")
+    ds = hyperspec.open(path)
+    np.testing.assert_allclose(ds["wavelength"].values if "wavelength" in ds.coords else ds["spectral"].values, axis)
+    np.testing.assert_array_equal(ds["spectra"].values.reshape(-1, 8), cube.reshape(12, 8))
+
+
+def test_generic_hdf5_two_axis_candidates_is_an_error(tmp_path):
+    path = tmp_path / "two.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("spectra", data=np.ones((3, 8)))
+        f.create_dataset("a", data=np.arange(8.0))
+        f.create_dataset("b", data=np.arange(8.0) + 1)
+    with pytest.raises(ReaderError, match=r"\(2 candidates\)\. Pass dataset= and axis="):
+        hyperspec.open(path)
