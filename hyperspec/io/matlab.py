@@ -5,7 +5,10 @@ WITec Project exports them for PLS_Toolbox / RamanSPy; ``loadmat`` executes no c
 An ``image`` DataSet holds ``data`` (pixels × channels), ``imagesize`` (rows, columns; pixels in
 MATLAB column order), ``axisscale{2,1}`` (the spectral axis) and ``imageaxisscale`` (the spatial
 axes). The spectral unit is not stored in these files; give ``unit=`` when the axis could be either
-(e.g. ``unit="cm-1"``). MATLAB v7.3 files (HDF5) are not read yet.
+(e.g. ``unit="cm-1"``). MATLAB v7.3 files are HDF5 and read by ``hyperspec.io.hdf5``.
+Compressed variables are checked before ``loadmat`` inflates them: one declaring, or inflating to,
+more than ``hyperspec.io.numpy_.inflate_limit()`` bytes is refused (the inflated bytes are counted
+in 1 MiB steps and not kept), so a decompression bomb costs no memory.
 """
 
 from __future__ import annotations

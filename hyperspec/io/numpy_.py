@@ -6,6 +6,10 @@ Keys: ``spectra`` (…, m), and one of ``shift`` (cm⁻¹), ``wavelength`` (nm),
 ``axis`` with a string ``unit``; optional ``laser_nm``, ``dims`` (strings), ``x``, ``y``, ``t``.
 ``.npy``: the intensities only (memory-mapped, so a large array is read lazily); the axis comes from
 ``axis=`` (an array or a ``.npy``/text file) with ``unit=``.
+Members are checked from their headers before anything is inflated: a compressed member larger
+than ``inflate_limit()`` (``MAX_INFLATED_BYTES``, 2 GiB, or half the available memory), a header
+declaring more data than the member holds, and object (pickle) members are refused; uncompressed
+spectra above 256 MiB are memory-mapped from the archive.
 """
 
 from __future__ import annotations
