@@ -15,6 +15,8 @@ __all__ = [
     "StoreExistsError",
     "StoreNotFoundError",
     "BackendError",
+    "RecipeError",
+    "ReaderError",
 ]
 
 
