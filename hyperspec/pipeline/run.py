@@ -336,6 +336,10 @@ def _write_chunk(res: xr.Dataset, plan: dict, k: int, out_path: str) -> dict:
 
     dim, rows = plan["dim"], plan["rows"]
     a = k * rows
+    b = min(a + rows, plan["n_rows"])
+    if not res.data_vars:  # a recipe with neither a fit nor a step that adds variables (e.g. denoise only): flags only
+        zarr.open_array(str(Path(out_path) / DONE), mode="r+")[k] = True
+        return {"k": k, "pixels": int((b - a) * plan["row_pixels"])}
     b = a + res.sizes[dim]
     region = {d: slice(None) for d in res.dims}
     region[dim] = slice(a, b)

@@ -236,6 +236,17 @@ def test_whole_map_steps_run_first_into_an_intermediate_store(map_store, tmp_pat
         run_recipe(bad, progress=False)
 
 
+def test_a_recipe_of_whole_map_steps_only_completes_with_its_intermediate_store(map_store, tmp_path):
+    """No fit and no step that adds variables: the denoised map is the product, the results store holds the flags only."""
+    out = tmp_path / "only.zarr"
+    rec = {"input": {"path": str(map_store)}, "preprocess": [{"step": "denoise", "n_components": 6}], "output": {"path": str(out)}}
+    run_recipe(rec, progress=False)  # was: ValueError "all keys in region are not in Dataset dimensions"
+    assert hyperspec.io.zarr_.store_info(out)["complete"]
+    assert zarr.open_array(str(out / DONE), mode="r")[:].all()
+    den = hyperspec.preprocess.denoise(hyperspec.open(map_store), 6).compute()
+    np.testing.assert_array_equal(hyperspec.open(tmp_path / "only_pre.zarr")["spectra"].values, den["spectra"].values)
+
+
 def test_analyses_line_profile_and_filter_from_recipe_and_cli(map_store, tmp_path, capsys):
     tifffile = pytest.importorskip("tifffile")
     from hyperspec import spatial
