@@ -217,6 +217,46 @@ def _centre(xp, x):
     return x - mid, (x - mid) / (half if half > 0 else 1.0)
 
 
+def _sinusoid_split(p, n: int, trend: int):
+    q = trend + 1
+    a = p[:, :q]
+    per = p[:, q::3][:, :n]
+    c = p[:, q + 1 :: 3][:, :n]
+    s = p[:, q + 2 :: 3][:, :n]
+    return a, per, c, s
+
+
+def _sinusoid_fj(xp, x, p, n, trend, relative, jac=True):
+    """Value (k, m) and Jacobian (k, m, P) — a view of a parameter-major (k, P, m) array — of the sinusoids models.
+
+    ``relative=False``: :func:`sinusoids` (trend + Σ sinusoids); ``relative=True``: trend · (1 + Σ sinusoids),
+    ``kinetics.periods.modulated_sinusoids``. One kernel for both, so the two models cannot drift apart.
+    """
+    tau, u = _centre(xp, x)
+    a, per, c, s = _sinusoid_split(p, n, trend)
+    q = trend + 1
+    powers = u[None, :] ** xp.arange(q, dtype=xp.float64)[:, None]  # (q, m)
+    level = a @ powers  # (k, m)
+    arg = (2 * np.pi) * tau[None, None, :] / per[:, :, None]  # (k, n, m)
+    cs, sn = xp.cos(arg), xp.sin(arg)
+    mod = (c[:, :, None] * cs + s[:, :, None] * sn).sum(axis=1)
+    f = level * (1.0 + mod) if relative else level + mod
+    if not jac:
+        return f, None
+    k, m = p.shape[0], x.shape[0]
+    jt = xp.empty((k, p.shape[1], m), dtype=p.dtype)
+    jt[:, :q, :] = powers[None, :, :] * (1.0 + mod)[:, None, :] if relative else powers[None, :, :]
+    d_per = (c[:, :, None] * sn - s[:, :, None] * cs) * (arg / per[:, :, None])
+    if relative:
+        d_per *= level[:, None, :]
+        cs *= level[:, None, :]
+        sn *= level[:, None, :]
+    jt[:, q::3, :] = d_per
+    jt[:, q + 1 :: 3, :] = cs
+    jt[:, q + 2 :: 3, :] = sn
+    return f, xp.swapaxes(jt, 1, 2)
+
+
 def sinusoids(n: int = 1, trend: int = 1) -> CurveModel:
     """``n`` sinusoids with free periods on a polynomial trend: the refinement model of ``kinetics.periods``.
 
@@ -248,29 +288,12 @@ def sinusoids(n: int = 1, trend: int = 1) -> CurveModel:
     """
     if not (isinstance(n, int) and n >= 1 and isinstance(trend, int) and trend >= 0):
         raise ValueError(f"sinusoids: need n ≥ 1 and trend ≥ 0 (ints); got n={n!r}, trend={trend!r}.")
-    n_trend = trend + 1
 
     def function(xp, x, p):
-        tau, u = _centre(xp, x)
-        out = xp.zeros((p.shape[0], x.shape[0]), dtype=p.dtype)
-        for j in range(n_trend):
-            out = out + p[:, j : j + 1] * u[None, :] ** j
-        for i in range(n):
-            period, c, s = (p[:, n_trend + 3 * i + k : n_trend + 3 * i + k + 1] for k in range(3))
-            phase = 2 * np.pi * tau[None, :] / period
-            out = out + c * xp.cos(phase) + s * xp.sin(phase)
-        return out
+        return _sinusoid_fj(xp, x, p, n, trend, False, jac=False)[0]
 
     def jacobian(xp, x, p):
-        tau, u = _centre(xp, x)
-        k = p.shape[0]
-        cols = [xp.broadcast_to(u[None, :] ** j, (k, x.shape[0])) for j in range(n_trend)]
-        for i in range(n):
-            period, c, s = (p[:, n_trend + 3 * i + q : n_trend + 3 * i + q + 1] for q in range(3))
-            phase = 2 * np.pi * tau[None, :] / period
-            cs, sn = xp.cos(phase), xp.sin(phase)
-            cols += [(c * sn - s * cs) * 2 * np.pi * tau[None, :] / period**2, cs, sn]
-        return xp.stack(cols, axis=-1)
+        return _sinusoid_fj(xp, x, p, n, trend, False)[1]
 
     def guess(xp, x, y, w):
         from hyperspec.kinetics.periods import periodogram_guess  # noqa: PLC0415  (kinetics imports this module)

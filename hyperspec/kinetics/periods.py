@@ -31,6 +31,9 @@ import xarray as xr
 
 from hyperspec._backend import Backend, get_namespace
 from hyperspec._errors import DataModelError
+from hyperspec.fit.curve_models import _centre, sinusoid_param_names
+from hyperspec.fit.curve_models import _sinusoid_fj as _fj
+from hyperspec.fit.curve_models import _sinusoid_split as _split
 from hyperspec.fit.curves import CurveModel
 from hyperspec.fit.lm import FitStatus, levenberg_marquardt
 from hyperspec.kinetics._traces import apply_series, series_axis, trace_name, uniform_step
@@ -69,55 +72,6 @@ RHO_FLOOR = 1.0
 
 
 # ---- the models ---------------------------------------------------------------------------------
-def _centre(xp, x):
-    mid = 0.5 * (x[0] + x[-1])
-    half = 0.5 * (x[-1] - x[0])
-    return x - mid, (x - mid) / (half if half > 0 else 1.0)
-
-
-def _names(n: int, trend: int) -> tuple[str, ...]:
-    names = [f"trend_{j}" for j in range(trend + 1)]
-    for i in range(1, n + 1):
-        names += [f"period_{i}", f"cos_{i}", f"sin_{i}"]
-    return tuple(names)
-
-
-def _split(p, n: int, trend: int):
-    q = trend + 1
-    a = p[:, :q]
-    per = p[:, q::3][:, :n]
-    c = p[:, q + 1 :: 3][:, :n]
-    s = p[:, q + 2 :: 3][:, :n]
-    return a, per, c, s
-
-
-def _fj(xp, x, p, n, trend, relative, jac=True):
-    """Value (k, m) and Jacobian (k, m, P) — a view of a parameter-major (k, P, m) array — of either model."""
-    tau, u = _centre(xp, x)
-    a, per, c, s = _split(p, n, trend)
-    q = trend + 1
-    powers = u[None, :] ** xp.arange(q, dtype=xp.float64)[:, None]  # (q, m)
-    level = a @ powers  # (k, m)
-    arg = (2 * np.pi) * tau[None, None, :] / per[:, :, None]  # (k, n, m)
-    cs, sn = xp.cos(arg), xp.sin(arg)
-    mod = (c[:, :, None] * cs + s[:, :, None] * sn).sum(axis=1)
-    f = level * (1.0 + mod) if relative else level + mod
-    if not jac:
-        return f, None
-    k, m = p.shape[0], x.shape[0]
-    jt = xp.empty((k, p.shape[1], m), dtype=p.dtype)
-    jt[:, :q, :] = powers[None, :, :] * (1.0 + mod)[:, None, :] if relative else powers[None, :, :]
-    d_per = (c[:, :, None] * sn - s[:, :, None] * cs) * (arg / per[:, :, None])
-    if relative:
-        d_per *= level[:, None, :]
-        cs *= level[:, None, :]
-        sn *= level[:, None, :]
-    jt[:, q::3, :] = d_per
-    jt[:, q + 1 :: 3, :] = cs
-    jt[:, q + 2 :: 3, :] = sn
-    return f, xp.swapaxes(jt, 1, 2)
-
-
 def _modulated_f(xp, x, p, n, trend):
     return _fj(xp, x, p, n, trend, True, jac=False)[0]
 
@@ -164,7 +118,7 @@ def modulated_sinusoids(n: int = 1, trend: int = 4) -> CurveModel:
     """
     if not (isinstance(n, int) and n >= 1 and isinstance(trend, int) and trend >= 0):
         raise ValueError(f"modulated_sinusoids: need n ≥ 1 and trend ≥ 0 (ints); got n={n!r}, trend={trend!r}.")
-    names = _names(n, trend)
+    names = sinusoid_param_names(n, trend)
 
     def guess(xp, x, y, w):
         return _guess(xp, x, y, w, n=n, trend=trend, relative=True)
