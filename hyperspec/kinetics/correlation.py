@@ -38,6 +38,7 @@ import numbers
 
 import numpy as np
 import xarray as xr
+from scipy.fft import next_fast_len  # the 2·3·5-smooth FFT sizes (host ints; the transforms run on xp)
 
 from hyperspec._backend import Backend, resolve_backend
 from hyperspec._errors import DataModelError
@@ -89,22 +90,6 @@ def _lag_frames(max_lag_s, dt: float, n: int, default: int, func: str, what: str
     return k
 
 
-def _fft_len(n: int) -> int:
-    """The smallest 2^a·3^b·5^c ≥ n (fast FFT sizes)."""
-    best = 1 << max(0, (n - 1).bit_length())
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            m = p35
-            while m < n:
-                m *= 2
-            best = min(best, m)
-            p35 *= 3
-        p5 *= 5
-    return best
-
-
 # --------------------------------------------------------------------------------------------- kernels
 def _in_batches(xp, fn, blocks, per_pixel_bytes: float):
     """Run ``fn`` on rows of the (N, T) flattened blocks, a memory-bounded batch of pixels at a time."""
@@ -144,7 +129,7 @@ def _prepare(xp, x, detrend: bool = False):
 def _acf_kernel(xp, x, k_max: int):
     t_len = x.shape[-1]
     xc, valid, n, flat = _prepare(xp, x)
-    nfft = _fft_len(2 * t_len)
+    nfft = next_fast_len(2 * t_len, real=True)
     spec = xp.fft.rfft(xp.stack([xc, valid], axis=1), n=nfft, axis=-1)
     prod = xp.fft.irfft(spec * xp.conj(spec), n=nfft, axis=-1)[..., : k_max + 1]
     raw, pairs = prod[:, 0], xp.rint(prod[:, 1])
@@ -198,7 +183,7 @@ def _xcorr_kernel(xp, a, b, k_max: int):
     missing = (length - (ma * mb).sum(axis=-1)).astype(xp.float64)
 
     # the six pair sums at every lag -K..K, by FFT correlation: c[k] = Σ_t x(t) y(t + k)
-    nfft = _fft_len(2 * length)
+    nfft = next_fast_len(2 * length, real=True)
     fa = xp.fft.rfft(xp.stack([ac, ac * ac, ma], axis=1), n=nfft, axis=-1)
     fb = xp.fft.rfft(xp.stack([bc, bc * bc, mb], axis=1), n=nfft, axis=-1)
     ia, ib = np.array([2, 0, 1, 2, 2, 0]), np.array([2, 2, 2, 0, 1, 0])
@@ -329,7 +314,7 @@ def autocorrelation(
     be = resolve_backend(backend)
 
     def kernel(xp, x):
-        return _in_batches(xp, lambda rows: _acf_kernel(xp, rows, k_max), [x], 8.0 * 12 * _fft_len(2 * n))
+        return _in_batches(xp, lambda rows: _acf_kernel(xp, rows, k_max), [x], 8.0 * 12 * next_fast_len(2 * n, real=True))
 
     acf, missing, flat = apply_series(
         kernel, trace, dim, [("acf", ("lag",), {"lag": k_max + 1}), ("n_missing", (), {}), ("flat", (), {})], backend=be
@@ -465,7 +450,7 @@ def cross_correlation(
     what = "a window" if starts is not None else "a trace"
     k_max = _lag_frames(max_lag_s, dt, length, (length - 1) // 4, func, what)
     be = resolve_backend(backend)
-    row_bytes = 8.0 * (40 * _fft_len(2 * length) + 60 * length)  # working memory per pixel (per window)
+    row_bytes = 8.0 * (40 * next_fast_len(2 * length, real=True) + 60 * length)  # working memory per pixel (per window)
 
     def kernel(xp, x, y):
         if starts is not None:
