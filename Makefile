@@ -1,26 +1,38 @@
 # Two commands do all the set-up on a fresh machine (README):
-#   make demo   create .venv, install hyperspec, run the main job on a synthetic map
-#   make test   create .venv, install hyperspec[test] and the napari plugin, run the whole test suite
+#   make demo   create .venv, install hyperspec (no napari), run the main job on a synthetic map
+#   make test   install the Debian packages of a headless Qt viewer (Xvfb; .ci/qt-system-packages.sh),
+#               create .venv, install hyperspec[test] and the napari plugin with napari, run the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hyperspec-installed
+CORE   := $(VENV)/.hyperspec-core-installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean system-packages
 
 $(STAMP): pyproject.toml plugins/napari-hyperspec/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]" -e plugins/napari-hyperspec
+	$(BIN)/python -m pip install --quiet -e ".[test]" -e "plugins/napari-hyperspec[test]"
 	touch $(STAMP)
+
+# the demo needs hyperspec alone (no napari, no Qt)
+$(CORE): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(CORE)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(BIN)/hyperspec demo --overwrite
 
+system-packages:
+	bash .ci/qt-system-packages.sh
+
 # pytest exits 5 when it collects no test (e.g. a -k filter matching nothing): report it, do not fail.
-test: $(STAMP)
+test: system-packages $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$rc
 
