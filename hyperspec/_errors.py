@@ -17,6 +17,7 @@ __all__ = [
     "BackendError",
     "RecipeError",
     "ReaderError",
+    "ModelFileError",
 ]
 
 
@@ -112,5 +113,15 @@ class ReaderError(HyperspecError, ValueError):
     Examples
     --------
     >>> issubclass(ReaderError, ValueError)
+    True
+    """
+
+
+class ModelFileError(HyperspecError, ValueError):
+    """A model file (TOML band model) that cannot be used: not TOML, an unknown key or shape, a wrong type (names the file, line and field).
+
+    Examples
+    --------
+    >>> issubclass(ModelFileError, ValueError)
     True
     """
