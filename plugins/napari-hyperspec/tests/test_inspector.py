@@ -1,0 +1,247 @@
+"""Spectrum inspector in a real napari viewer: plotted curves and table against the engine at a pixel."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from napari_hyperspec._inspector import PIN_COLORS, PINS_METADATA_KEY, SpectrumInspector
+
+from hyperspec.axes import convert_axis
+from hyperspec.fit.decompose import fitted_components
+
+RTOL = 1e-9
+
+
+def _meta(role, data, results, extra=(), variable=None):
+    return {
+        "hyperspec": {
+            "role": role,
+            "map": data,
+            "results": results,
+            "variable": variable,
+            "path": None,
+            "spatial_dims": ("y", "x"),
+            "extra_dims": tuple(extra),
+        }
+    }
+
+
+def _grid(ds):
+    """Scale and translate (µm) of the y/x grid, leading dims at step 1."""
+    y, x = ds["y"].values, ds["x"].values
+    return (float(y[1] - y[0]), float(x[1] - x[0])), (float(y[0]), float(x[0]))
+
+
+def _add_layers(viewer, data, results, extra=()):
+    """Layers as N1's reader makes them (metadata per the plugin contract)."""
+    grid = data if data is not None else results
+    scale, translate = _grid(grid)
+    lead = (1.0,) * len(extra)
+    if data is not None:
+        image = np.asarray(data["spectra"].isel(spectral=slice(0, 8)).sum("spectral").values)
+        viewer.add_image(
+            image, scale=lead + scale, translate=(0.0,) * len(extra) + translate, metadata=_meta("quicklook", data, results, extra)
+        )
+    if results is not None:
+        viewer.add_image(
+            np.asarray(results["chi2_red"].values),
+            scale=lead + scale,
+            translate=(0.0,) * len(extra) + translate,
+            metadata=_meta("band", data, results, extra, variable="chi2_red"),
+        )
+
+
+def _open_inspector(viewer) -> SpectrumInspector:
+    _, widget = viewer.window.add_plugin_dock_widget("napari-hyperspec", "Spectrum inspector")
+    assert isinstance(widget, SpectrumInspector)
+    return widget
+
+
+def _world(ds, i, j, lead=()):
+    """A point inside pixel (i, j), a bit off its centre (µm)."""
+    (dy, dx), _ = _grid(ds)
+    return (*lead, float(ds["y"].values[i]) + 0.3 * dy, float(ds["x"].values[j]) - 0.2 * dx)
+
+
+def _assert_close(actual, expected):
+    np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL * np.nanmax(np.abs(expected)), equal_nan=True)
+
+
+def _check_curves(widget, comps, prefix=""):
+    curves = widget.spectrum_panel.curves()
+    shift = comps["shift"].values
+    terms = json.loads(widget._source.results.attrs["model"])["terms"]
+    for name in ("data", "model", *terms):
+        x, y = curves[f"{prefix}{name}"]
+        np.testing.assert_array_equal(x, shift)
+        _assert_close(y, comps[name].values)
+    x, y = widget.residual_panel.curves()[f"{prefix}residual"]
+    np.testing.assert_array_equal(x, shift)
+    _assert_close(y, comps["residual"].values)
+
+
+@pytest.fixture
+def map_and_results(small_map_ds, small_results_ds):
+    return small_map_ds, small_results_ds
+
+
+def test_cursor_pixel_matches_engine(make_napari_viewer, map_and_results):
+    data, results = map_and_results
+    viewer = make_napari_viewer()
+    _add_layers(viewer, data, results)
+    widget = _open_inspector(viewer)
+    i, j = 7, 11
+    viewer.cursor.position = _world(data, i, j)
+    assert widget.inspect() == {"y": i, "x": j}
+    comps = fitted_components(results, data, y=i, x=j)
+    terms = json.loads(results.attrs["model"])["terms"]
+    assert {"aspl", "lers", "hers", "baseline"} <= set(terms)
+    _check_curves(widget, comps)
+    assert list(widget.spectrum_panel.curves()) == ["data", "model", *terms]
+    # the table: status name, χ²_red and every fitted value with its standard error
+    px = results.isel(y=i, x=j).compute()
+    names = json.loads(results.attrs["status_codes"])
+    table = widget.table_values
+    assert table["status"][0] == names[str(int(px["status"]))]
+    assert table["chi2_red"][0] == pytest.approx(float(px["chi2_red"]), rel=1e-12)
+    assert table["n_iter"][0] == int(px["n_iter"])
+    for name in ("aspl_area", "aspl_peak_ev", "lers_temperature_k", "hers_area", "baseline_c0"):
+        value, err, unit = table[name]
+        assert value == float(px[name]) or (np.isnan(value) and np.isnan(float(px[name])))
+        assert err == float(px[f"{name}_stderr"]) or (np.isnan(err) and np.isnan(float(px[f"{name}_stderr"])))
+        assert unit == px[name].attrs.get("units", "")
+    assert not any(k.endswith("_stderr") for k in table)
+    assert widget.table.rowCount() == len(table)
+    assert widget.table.item(0, 1).text() == table["status"][0]
+    # outside the map: nothing of the cursor pixel is drawn
+    viewer.cursor.position = (-50.0, -50.0)
+    assert widget.inspect() is None
+    assert widget.spectrum_panel.curves() == {} and widget.table_values == {}
+
+
+def test_hover_is_throttled_and_updates(make_napari_viewer, map_and_results, qtbot):
+    data, results = map_and_results
+    viewer = make_napari_viewer()
+    _add_layers(viewer, data, results)
+    widget = _open_inspector(viewer)
+    for j in range(5):  # a burst of mouse moves: one update after the throttle interval
+        viewer.cursor.position = _world(data, 2, j)
+        widget._on_mouse_move(SimpleNamespace(position=viewer.cursor.position))
+    qtbot.waitUntil(lambda: widget.current == {"y": 2, "x": 4}, timeout=2000)
+    _check_curves(widget, fitted_components(results, data, y=2, x=4))
+    widget.hover_check.setChecked(False)
+    assert widget.current is None and widget.spectrum_panel.curves() == {}
+
+
+def test_pins_overlay_points_layer_and_removal(make_napari_viewer, map_and_results):
+    data, results = map_and_results
+    viewer = make_napari_viewer()
+    _add_layers(viewer, data, results)
+    widget = _open_inspector(viewer)
+    widget.hover_check.setChecked(False)
+    assert widget.pin(_world(data, 1, 2)) == {"y": 1, "x": 2}
+    # a click without dragging pins through the viewer's mouse callback; a drag does not
+    on_drag = widget._callbacks[1]
+    event = SimpleNamespace(type="mouse_press", button=1, position=_world(data, 9, 14))
+    gen = on_drag(viewer, event)
+    next(gen)
+    event.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+    event = SimpleNamespace(type="mouse_press", button=1, position=_world(data, 5, 5))
+    gen = on_drag(viewer, event)
+    next(gen)
+    event.type = "mouse_move"
+    next(gen)
+    event.type = "mouse_release"
+    with pytest.raises(StopIteration):
+        next(gen)
+    assert [p.spatial for p in widget.pins] == [{"y": 1, "x": 2}, {"y": 9, "x": 14}]
+    curves = widget.spectrum_panel.curves()
+    assert list(curves) == ["P1 data", "P1 model", "P2 data", "P2 model"]
+    for label, (i, j) in (("P1", (1, 2)), ("P2", (9, 14))):
+        comps = fitted_components(results, data, y=i, x=j)
+        _assert_close(curves[f"{label} data"][1], comps["data"].values)
+        _assert_close(curves[f"{label} model"][1], comps["model"].values)
+        _assert_close(widget.residual_panel.curves()[f"{label} residual"][1], comps["residual"].values)
+    items = {item.name(): item for item in widget.spectrum_panel.plot_item.listDataItems()}
+    assert items["P1 data"].opts["pen"].color().name() == PIN_COLORS[0]
+    assert items["P2 model"].opts["pen"].color().name() == PIN_COLORS[1]
+    # the table shows the last pinned pixel when the cursor is not followed
+    assert widget.table_values["chi2_red"][0] == pytest.approx(float(results["chi2_red"][9, 14]), rel=1e-12)
+    # pins as a Points layer at the pixel centres (µm)
+    pins = [layer for layer in viewer.layers if layer.metadata.get(PINS_METADATA_KEY)]
+    assert len(pins) == 1
+    expected = [[data["y"].values[1], data["x"].values[2]], [data["y"].values[9], data["x"].values[14]]]
+    np.testing.assert_allclose(pins[0].data, expected)
+    assert list(pins[0].features["label"]) == ["P1", "P2"]
+    widget.remove_pin("P1")
+    assert list(widget.spectrum_panel.curves()) == ["P2 data", "P2 model"]
+    np.testing.assert_allclose(pins[0].data, expected[1:])
+    widget.clear_pins()
+    assert widget.spectrum_panel.curves() == {} and len(pins[0].data) == 0
+
+
+def test_axis_switch_uses_convert_axis(make_napari_viewer, map_and_results):
+    data, results = map_and_results
+    viewer = make_napari_viewer()
+    _add_layers(viewer, data, results)
+    widget = _open_inspector(viewer)
+    viewer.cursor.position = _world(data, 4, 6)
+    widget.inspect()
+    widget.pin(_world(data, 0, 0))
+    shift = data["shift"].values
+    laser = data.attrs["laser_nm"]
+    for unit in ("eV", "nm", "cm-1"):
+        widget.set_axis_unit(unit)
+        expected = convert_axis(shift, "cm-1", unit, laser_nm=laser)
+        for name, (x, _) in (*widget.spectrum_panel.curves().items(), *widget.residual_panel.curves().items()):
+            np.testing.assert_array_equal(x, expected, err_msg=f"{unit}: {name}")
+    widget.set_axis_unit("eV")
+    np.testing.assert_allclose(widget.spectrum_panel.curves()["model"][0], data["energy"].values, rtol=1e-9)
+    assert widget.spectrum_panel.plot_item.getAxis("bottom").labelText == "Energy (eV)"
+    with pytest.raises(ValueError, match="'Hz'"):
+        widget.set_axis_unit("Hz")
+
+
+def test_map_alone_and_results_alone(make_napari_viewer, map_and_results):
+    data, results = map_and_results
+    viewer = make_napari_viewer()
+    _add_layers(viewer, data, None)
+    widget = _open_inspector(viewer)
+    assert "No results" in widget.message.text()
+    viewer.cursor.position = _world(data, 3, 3)
+    widget.inspect()
+    curves = widget.spectrum_panel.curves()
+    assert list(curves) == ["data"] and widget.residual_panel.curves() == {}
+    np.testing.assert_array_equal(curves["data"][0], data["shift"].values)
+    np.testing.assert_array_equal(curves["data"][1], data["spectra"].values[3, 3].astype(float))
+    viewer.layers.clear()
+    assert "Open a hyperspec map" in widget.message.text()
+    _add_layers(viewer, None, results)
+    assert "map of these results was not found" in widget.message.text()
+    widget.inspect(_world(results, 3, 3))
+    assert widget.spectrum_panel.curves() == {}
+    assert widget.table_values["aspl_area"][0] == float(results["aspl_area"][3, 3])
+
+
+def test_kinetic_results_follow_dims_step(make_napari_viewer, kinetic_map_ds, kinetic_results_ds):
+    data, results = kinetic_map_ds, kinetic_results_ds
+    assert results["status"].dims == ("t", "y", "x")
+    viewer = make_napari_viewer()
+    _add_layers(viewer, data, results, extra=("t",))
+    widget = _open_inspector(viewer)
+    viewer.dims.set_current_step(0, 5)
+    viewer.cursor.position = _world(data, 2, 3, lead=(0.0,))  # the t of the cursor is the dims step
+    assert widget.inspect() == {"t": 5, "y": 2, "x": 3}
+    _check_curves(widget, fitted_components(results, data, t=5, y=2, x=3))
+    widget.pin(_world(data, 4, 1, lead=(0.0,)))
+    viewer.dims.set_current_step(0, 9)  # a dims step re-reads the cursor pixel and the pins
+    assert widget.current == {"t": 9, "y": 2, "x": 3}
+    _check_curves(widget, fitted_components(results, data, t=9, y=2, x=3))
+    comps = fitted_components(results, data, t=9, y=4, x=1)
+    _assert_close(widget.spectrum_panel.curves()["P1 model"][1], comps["model"].values)
+    assert widget.table_values["chi2_red"][0] == pytest.approx(float(results["chi2_red"][9, 2, 3]), rel=1e-12)
