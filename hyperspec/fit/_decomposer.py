@@ -2,26 +2,29 @@
 
 ``_Decomposer`` holds the model and the per-chunk recipe and maps spectra (..., m) to outputs
 (..., n_out), on NumPy or CuPy. Its outputs follow ``hyperspec.fit.results.result_names``: areas,
-parameters and the components' derived values, each with its standard error. Nothing here names a
-line shape: what a component needs of the axis and what it derives are read from the registry.
+parameters and the components' derived values, each with its standard error, then ``at_bound``,
+``n_at_bound``, ``chi2_red``, ``n_iter`` and ``status`` (codes: ``hyperspec.fit.results.STATUS_TABLE``).
+Nothing here names a line shape: what a component needs of the axis and what it derives are read
+from the registry.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 
 import numpy as np
 
 from hyperspec._backend import to_numpy
 from hyperspec._quality import boxcar as _boxcar
-from hyperspec._quality import flat_spectra, flat_top_saturation
+from hyperspec._quality import dead_spectra, flat_spectra, flat_top_saturation
 from hyperspec.axes import trapezoid_weights
 from hyperspec.bands.shapes import lorentzian
 from hyperspec.fit.composite import CompositeModel
 from hyperspec.fit.linear import nnls
-from hyperspec.fit.lm import FitStatus, LMResult, levenberg_marquardt
-from hyperspec.fit.results import FLAT, SATURATED, result_names
+from hyperspec.fit.lm import FitStatus, LMResult, bound_hits, first_at_bound, levenberg_marquardt
+from hyperspec.fit.results import AT_BOUND, DEAD, NO_SIGNAL, SATURATED, param_output_name, result_names
 
 __all__ = ["default_batch_size"]
 
@@ -64,10 +67,34 @@ def _check_support(model: CompositeModel, shift: np.ndarray, mask_w: np.ndarray)
         )
 
 
+def _ratio_plan(ratios, model, names) -> list:
+    """Check a spec's ``ratios`` (``name: [numerator, denominator]``, each ``"<term>.area"`` or ``"<term>.<param>"``)."""
+    plan = []
+    params = {t.name: t.component.param_names for t in model.terms}
+    for name, pair in ratios.items():
+        if name in names:
+            raise ValueError(f"ratios: {name!r} is already an output of the model; choose another name.")
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+            raise ValueError(f'ratios.{name} must be [numerator, denominator] such as ["d.area", "g.area"]; got {pair!r}.')
+        ops = []
+        for q in pair:
+            term, _, what = str(q).partition(".")
+            if term not in params or (what != "area" and what not in params[term]):
+                valid = [f"{t}.area" for t in params] + [f"{t}.{k}" for t, ks in params.items() for k in ks]
+                close = difflib.get_close_matches(str(q), valid, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"ratios.{name}: {q!r} is not a term's area or parameter of this model.{hint}")
+            ops.append((term, what))
+        plan.append((str(name), ops[0], ops[1]))
+    return plan
+
+
 class _Decomposer:
     """Holds the model and the per-chunk recipe; ``__call__`` maps (..., m) → (..., n_out)."""
 
-    def __init__(self, spec, shift, energy, xp, *, weights, saturation, batch_size, max_iter, tol, device_bytes=None, backend=None):
+    def __init__(
+        self, spec, shift, energy, xp, *, weights, saturation, batch_size, max_iter, tol, device_bytes=None, backend=None, offset=None
+    ):
         self.xp = xp
         self.backend = backend  # the resolved Backend context (its engine choice), or None: the current settings
         self.tol = float(tol)
@@ -77,6 +104,7 @@ class _Decomposer:
         self.shift = np.asarray(shift)
         self.weights = weights
         self.saturation = saturation
+        self.offset = offset  # the detector's offset (counts with no light), for the dead-pixel test; None: unknown
         if batch_size is None:
             batch_size = default_batch_size(backend or ("numpy" if xp is np else "cupy"), self.shift.size, self.model.n_free, device_bytes)
         self.batch_size = int(batch_size)
@@ -102,7 +130,9 @@ class _Decomposer:
         self.penalty = None if self.model.penalty is None else xp.asarray(self.model.penalty)
         self.amp_penalty = None if self.model.penalty is None else xp.asarray(self.model.penalty[:, self.amp_idx])
         self.names = result_names(self.model)
-        self.n_out = 2 * len(self.names) + 3
+        self.ratios = _ratio_plan(spec.get("ratios") or {}, self.model, {n for n, _, _ in self.names})
+        self.names += [(name, "", f"ratio {num[0]}.{num[1]} / {den[0]}.{den[1]}") for name, num, den in self.ratios]
+        self.n_out = 2 * len(self.names) + 5  # + at_bound, n_at_bound, chi2_red, n_iter, status
         # each free amplitude with the free shape parameters only its band determines (tied ones are shared)
         owners: dict[int, int] = {}
         for term in self.model.terms:
@@ -121,6 +151,21 @@ class _Decomposer:
                 self._shapes_of.append((a_idx, shapes_))
         self.lower = xp.asarray(self.model.lower)
         self.upper = xp.asarray(self.model.upper)
+        # parameters that can end at a bound: free ones with a finite bound and room between the bounds,
+        # each named by the output variable of its (first) term; linear ones at a zero bound are absent bands
+        out_name = {}
+        for term in self.model.terms:
+            for param, (kind, idx) in zip(term.component.params, term.slots, strict=True):
+                if kind == "free" and idx not in out_name:
+                    out_name[idx] = param_output_name(term.name, param)
+        lo_np, hi_np = np.asarray(self.model.lower), np.asarray(self.model.upper)
+        bounded = [i for i in range(self.model.n_free) if (np.isfinite(lo_np[i]) or np.isfinite(hi_np[i])) and hi_np[i] > lo_np[i]]
+        self.bound_params = [out_name[i] for i in bounded]
+        self._bounded = xp.asarray(np.array(bounded, dtype=np.int64))
+        linear = np.zeros(self.model.n_free, dtype=bool)
+        linear[self.amp_idx] = True
+        self._zero_ok_lo = xp.asarray(linear[bounded] & (lo_np[bounded] == 0.0))  # an absent band sits on a zero bound
+        self._zero_ok_hi = xp.asarray(linear[bounded] & (hi_np[bounded] == 0.0))
         self.prior = (xp.asarray(self.model.prior_mu), xp.asarray(self.model.prior_sigma))
         # terms started from the data ("seed": "residual_peak") are added one per pass: this engine adds the
         # last one on the residual of its base engine (the same model without it), which adds the others
@@ -141,7 +186,7 @@ class _Decomposer:
             base_spec["terms"] = {k: v for k, v in spec["terms"].items() if k != seeded[-1].name}
             self.base = _Decomposer(
                 base_spec, shift, energy, xp, weights=weights, saturation=saturation, batch_size=self.batch_size,
-                max_iter=max_iter, tol=tol, backend=backend,
+                max_iter=max_iter, tol=tol, backend=backend, offset=offset,
             )  # fmt: skip
 
     def _identifiable(self, p):
@@ -156,7 +201,11 @@ class _Decomposer:
         return keep
 
     def _preflight(self, y):
-        """Status flags, cleaned data and per-channel weights of a batch (n, m)."""
+        """Status flags, finite/dead/no-signal rows, cleaned data and per-channel weights of a batch (n, m).
+
+        Dead rows (zero or constant counts, or only the stated offset) are not fitted; flat rows that are
+        not dead (counts without structure above the noise, e.g. substrate) are fitted and flagged.
+        """
         xp = self.xp
         n, m = y.shape
         status = xp.full(n, -1, dtype=xp.int8)
@@ -169,11 +218,14 @@ class _Decomposer:
         status[xp.any(sat & (self.base_w[None, :] > 0), axis=1)] = SATURATED
         smooth = _boxcar(xp, y_clean, 9)
         flat = finite & flat_spectra(xp, y_clean, smooth)
+        used = self.base_w > 0  # the fitted channels decide: a dead pixel may read anything in the mask
+        dead = finite & dead_spectra(xp, y_clean[:, used], offset=self.offset, flat=flat)
+        no_signal = flat & ~dead
         if self.weights == "poisson":
             w = w / xp.maximum(smooth, 1.0)
         elif self.weights != "uniform":
             w = w * xp.asarray(self.weights)[None, :]
-        return status, finite, flat, y_clean, w
+        return status, finite, dead, no_signal, y_clean, w
 
     def start_values(self, y, w):
         """Start values (n, P) and, for models with seeded terms, the first fit without them (else None).
@@ -281,30 +333,57 @@ class _Decomposer:
         )
 
     def fit_batch(self, y):
+        """Outputs (n, n_out) of a batch of spectra (n, m): preflight, fit of the fitted rows, status.
+
+        A converged pixel is reported, in this order, ``saturated``, ``no_signal`` or ``at_bound`` when
+        that applies; the engine's failures (max_iter, singular, stalled, masked) stand as they are.
+        """
         xp = self.xp
-        status, finite, flat, y_clean, w = self._preflight(y)
-        fit_rows = xp.flatnonzero(finite & ~flat)
+        status, finite, dead, no_signal, y_clean, w = self._preflight(y)
+        fit_rows = xp.flatnonzero(finite & ~dead)
         out = xp.full((y.shape[0], self.n_out), xp.nan)
+        out[:, -5:-3] = 0  # at_bound, n_at_bound of pixels that are not fitted
         out[:, -2] = 0  # n_iter of pixels that are not fitted
         if fit_rows.size:
             res = self.fit_rows(y_clean[fit_rows], w[fit_rows])
-            out[fit_rows] = self._outputs(res)
+            block = self._outputs(res)
+            out[fit_rows] = block
             engine = res.status
-            prior_flag = status[fit_rows]
-            status[fit_rows] = xp.where((prior_flag == SATURATED) & (engine == FitStatus.CONVERGED), SATURATED, engine)
+            ok = engine == FitStatus.CONVERGED
+            flag = xp.where(block[:, -4] > 0, AT_BOUND, FitStatus.CONVERGED)
+            flag = xp.where(no_signal[fit_rows], NO_SIGNAL, flag)
+            flag = xp.where(status[fit_rows] == SATURATED, SATURATED, flag)
+            status[fit_rows] = xp.where(ok, flag, engine).astype(xp.int8)
         status[~finite] = FitStatus.NONFINITE
-        status[flat] = FLAT
+        status[dead] = DEAD
         out[:, -1] = status
         return out
 
+    def _at_bound(self, p, keep):
+        """Per row: the signed 1-based index into ``bound_params`` of the first parameter at a bound, and the count.
+
+        Shape parameters of a zero-amplitude band (``keep`` False) and amplitudes at a zero bound (an
+        absent band) do not count.
+        """
+        xp = self.xp
+        n = p.shape[0]
+        if not self.bound_params:
+            return xp.zeros(n), xp.zeros(n)
+        idx = self._bounded
+        hits = bound_hits(p[:, idx], self.lower[idx], self.upper[idx])
+        include = keep[:, idx] & ~((hits < 0) & self._zero_ok_lo[None, :]) & ~((hits > 0) & self._zero_ok_hi[None, :])
+        first, count = first_at_bound(hits, include)
+        return first.astype(xp.float64), count.astype(xp.float64)
+
     def _outputs(self, res):
-        """Per row: every output of ``result_names`` and its standard error, then χ²_red, n_iter, status."""
+        """Per row: every output of ``result_names`` and its standard error, then at_bound, n_at_bound, χ²_red, n_iter, status."""
         xp = self.xp
         p, cov = res.params, res.covariance
         keep = self._identifiable(p)
         n = p.shape[0]
         cov0 = xp.where(xp.isnan(cov), 0.0, cov)  # NaN marks excluded parameters; they carry no variance
         vals, errs = [], []
+        areas = {}  # term → (area, its gradient over the free parameters), for the model-level ratios
         for term in self.model.terms:
             f, j = self.model.term_value_and_jacobian(term, p)
             vals.append(xp.einsum("nm,m->n", f, self.trapz))  # per row, whatever the batch (no BLAS gemv blocking)
@@ -313,6 +392,7 @@ class _Decomposer:
             for k, (kind, idx) in enumerate(term.slots):
                 if kind == "free":
                     grad[:, idx] += gterm[:, k]
+            areas[term.name] = (vals[-1], grad)
             var = xp.einsum("ni,nij,nj->n", grad, cov0, grad)
             bad = xp.any(xp.isnan(cov) & (grad[:, :, None] != 0) & (grad[:, None, :] != 0), axis=(1, 2))
             errs.append(xp.where(bad, xp.nan, xp.sqrt(xp.maximum(var, 0.0))))
@@ -328,11 +408,35 @@ class _Decomposer:
                 value, err = self._derived(term, derived, tp, keep, cov0)
                 vals.append(value)
                 errs.append(err)
+        for _, num, den in self.ratios:  # ratio r = a/b, ∇r = (∇a − r∇b)/b, var = ∇rᵀ C ∇r (delta method, with the covariance)
+            (a, ga), (b, gb) = (self._quantity(q, p, areas) for q in (num, den))
+            ok = (b != 0) & xp.isfinite(a) & xp.isfinite(b)
+            bs = xp.where(ok, b, 1.0)
+            r = a / bs
+            g = (ga - r[:, None] * gb) / bs[:, None]
+            var = xp.einsum("ni,nij,nj->n", g, cov0, g)
+            vals.append(xp.where(ok, r, xp.nan))
+            errs.append(xp.where(ok, xp.sqrt(xp.maximum(var, 0.0)), xp.nan))
         cols = []
         for v, e in zip(vals, errs, strict=True):
             cols += [v, e]
-        cols += [res.chi2_red, res.n_iter.astype(xp.float64), res.status.astype(xp.float64)]
+        cols += [*self._at_bound(p, keep), res.chi2_red, res.n_iter.astype(xp.float64), res.status.astype(xp.float64)]
         return xp.stack(cols, axis=1)
+
+    def _quantity(self, q, p, areas):
+        """A ratio's operand ``(term, "area" | param)``: its value (n,) and gradient (n, n_free); NaN where unidentified."""
+        xp = self.xp
+        name, what = q
+        if what == "area":
+            return areas[name]
+        term = next(t for t in self.model.terms if t.name == name)
+        k = term.component.param_names.index(what)
+        kind, idx = term.slots[k]
+        grad = xp.zeros((p.shape[0], self.model.n_free))
+        if kind != "free":
+            return self.model.term_params(term, p)[:, k], grad
+        grad[:, idx] = 1.0
+        return xp.where(self._identifiable(p)[:, idx], p[:, idx], xp.nan), grad
 
     def _derived(self, term, derived, tp, keep, cov0):
         """A derived value of ``term`` and its standard error by the delta method (central differences).

@@ -2,8 +2,10 @@
 
 Per chunk of pixels (the spectral axis whole), on NumPy or CuPy:
 
-1. preflight per pixel: non-finite data → ``NONFINITE``; flat spectra (dead pixels: no structure
-   above the noise) → ``FLAT``; saturated channels are masked and the pixel flagged ``SATURATED``;
+1. preflight per pixel: non-finite data → ``nonfinite``; dead pixels (zero or constant counts, or
+   only the stated detector offset) → ``dead``, not fitted; counts without structure above the noise
+   (e.g. bare substrate) are fitted and flagged ``no_signal``; saturated channels are masked and the
+   pixel flagged ``saturated``;
 2. linear stage: with every shape at its start value, one shared design matrix and a batched
    non-negative least squares give all amplitudes (start values of the next stage);
 3. nonlinear stage: batched Levenberg–Marquardt with analytic Jacobians, box bounds, priors,
@@ -11,7 +13,8 @@ Per chunk of pixels (the spectral axis whole), on NumPy or CuPy:
 4. results: every parameter and its standard error, band areas (trapezoid of the fitted component
    over the data's Raman-shift axis, counts·cm⁻¹) with errors by the delta method, the derived
    values each component declares (ESPL: ``<term>_peak_ev``, ``<term>_urbach_ev``), ``chi2_red``,
-   ``status``, ``n_iter``.
+   ``status``, ``n_iter``; a converged pixel with a free parameter on a bound is ``at_bound`` (which
+   one: ``at_bound``, ``n_at_bound``).
 
 The pieces live in their own modules and are re-exported here: model-spec editing
 (``hyperspec.fit.model_spec``), the engine (``hyperspec.fit._decomposer``) and the output names and
@@ -21,6 +24,7 @@ status codes (``hyperspec.fit.results``).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +37,19 @@ from hyperspec._quality import flat_spectra  # noqa: F401 - re-exported (its for
 from hyperspec.fit._decomposer import _GPU_BATCH_MAX, _check_support, _Decomposer, default_batch_size  # noqa: F401
 from hyperspec.fit.composite import CompositeModel
 from hyperspec.fit.model_spec import _OPTION_KEYS, build_model_spec  # noqa: F401
-from hyperspec.fit.results import _UNIT_SUFFIX, FLAT, SATURATED, STATUS_MEANINGS, param_output_name, result_names  # noqa: F401
+from hyperspec.fit.results import (  # noqa: F401
+    _UNIT_SUFFIX,
+    AT_BOUND,
+    DEAD,
+    FLAT,
+    NO_SIGNAL,
+    SATURATED,
+    STATUS_MEANINGS,
+    at_bound_attrs,
+    param_output_name,
+    result_names,
+    status_attrs,
+)
 from hyperspec.model import SPECTRAL_DIM, add_history, map_spectra, shift_axis, validate_map
 
 __all__ = [
@@ -45,6 +61,9 @@ __all__ = [
     "STATUS_MEANINGS",
     "SATURATED",
     "FLAT",
+    "DEAD",
+    "NO_SIGNAL",
+    "AT_BOUND",
 ]
 
 
@@ -52,7 +71,7 @@ def decompose(
     data: xr.Dataset,
     preset: str | Mapping | None = "cspbbr3-633",
     *,
-    model: Mapping | None = None,
+    model: Mapping | str | os.PathLike | None = None,
     backend: str | Backend | None = None,
     weights: str | Any = "poisson",
     saturation: float | None = None,
@@ -71,8 +90,10 @@ def decompose(
         (maps, kinetic maps, series). Lazy (Dask) input gives lazy output, chunk by chunk.
     preset : str or mapping
         A preset name (``hyperspec.bands.presets.preset_names()``) or a preset-like mapping.
-    model : mapping, optional
-        A custom model spec (``term → {"shape", "init", "bounds", …}``) used instead of the preset.
+    model : mapping, str or path-like, optional
+        A custom model used instead of the preset: a spec (``term → {"shape", "init", "bounds", …}``,
+        or ``{"mask": [...], "terms": {...}}``) or the path of a model file (TOML,
+        ``hyperspec.fit.model_spec.load_model``).
     backend : {"auto", "numpy", "cupy"} or Backend, optional
         Where the numerics run; float64 throughout (the normal equations need it). Default None:
         ``$HYPERSPEC_BACKEND`` when set, else ``"auto"`` (``hyperspec._backend.resolve_backend``).
@@ -96,7 +117,11 @@ def decompose(
         (1e-8: 0.008 σ, ≈20 % slower).
     **overrides
         Edits of the preset: ``lers={"bounds": {"temperature": [250, 600]}}``, ``drop=["cnt_d"]``,
-        ``mask=[[-12, 12]]``, or a new term ``{"shape": …}``.
+        ``mask=[[-12, 12]]``, or a new term ``{"shape": …}``; and a parametrised preset's parameters
+        (``hyperspec.bands.presets.preset_parameters``): ``decompose(ds, "peaks", positions=[1001,
+        1031], shape="voigt", baseline="polynomial2")``, ``decompose(ds, "peaks", n=5)`` or
+        ``positions="auto"`` (the lines found on the map by ``hyperspec.bands.autostart.find_lines``;
+        the table in ``attrs["autostart"]``, a one-line summary in ``attrs["autostart_summary"]``).
 
     Returns
     -------
@@ -104,7 +129,10 @@ def decompose(
         The outputs of ``hyperspec.fit.results.result_names``: ``<term>_area`` (counts·cm⁻¹), every
         parameter ``<term>_<param>[_unit]`` and each component's derived values (ESPL terms:
         ``<term>_peak_ev``, ``<term>_urbach_ev``), each with ``<name>_stderr``; ``chi2_red``,
-        ``status`` (see ``attrs["status_codes"]``) and ``n_iter``. Attrs record the model and the backend.
+        ``status`` (CF ``flag_values``/``flag_meanings``, also ``attrs["status_codes"]``; the codes:
+        ``hyperspec.fit.results.STATUS_TABLE``), ``at_bound`` (int16: ±k, the 1-based index into
+        ``attrs["at_bound_params"]`` of the first free parameter at its upper (+) or lower (−) bound, 0
+        none), ``n_at_bound`` (int16) and ``n_iter``. Attrs record the model and the backend.
 
     Raises
     ------
@@ -134,7 +162,8 @@ def decompose(
     validate_map(data)
     shift = shift_axis(data)
     energy = np.asarray(data["energy"].values, dtype=np.float64) if "energy" in data.coords else None
-    spec = build_model_spec(preset, model, **overrides)
+    spec = build_model_spec(preset, model, data=data, **overrides)
+    found = spec.pop("autostart", None)  # a "peaks" preset found on the data: what the line search found
     be = resolve_backend(backend)
     if weights not in ("poisson", "uniform"):
         weights = np.asarray(weights, dtype=np.float64)
@@ -142,11 +171,13 @@ def decompose(
             raise ValueError(f"`weights` must be 'poisson', 'uniform' or {shift.size} finite values ≥ 0.")
     if saturation is None:
         saturation = data.attrs.get("saturation_counts")
+    offset = data.attrs.get("offset_counts")  # the detector's offset, when the map states it: the dead-pixel test
     if device_memory_mb is not None and not (isinstance(device_memory_mb, (int, float)) and device_memory_mb > 0):
         raise ValueError(f"`device_memory_mb` must be a positive number of MiB; got {device_memory_mb!r}.")
     engine = _Decomposer(
         spec, shift, energy, be.xp, weights=weights, saturation=saturation, batch_size=batch_size, max_iter=max_iter, tol=tol,
         device_bytes=None if device_memory_mb is None else float(device_memory_mb) * 2**20, backend=be,
+        offset=None if offset is None else float(offset),
     )  # fmt: skip
     with single_threaded_blas():  # in-memory input is computed right here; lazy input when the caller computes
         out = map_spectra(engine, data["spectra"], engine.n_out)
@@ -154,11 +185,12 @@ def decompose(
     for i, (name, units, meaning) in enumerate(engine.names):
         result[name] = out.isel(quantity=2 * i, drop=True).assign_attrs(units=units, long_name=meaning)
         result[f"{name}_stderr"] = out.isel(quantity=2 * i + 1, drop=True).assign_attrs(units=units, long_name=f"standard error of {name}")
+    ab_attrs, nab_attrs = at_bound_attrs(engine.bound_params)
+    result["at_bound"] = out.isel(quantity=-5, drop=True).astype(np.int16).assign_attrs(ab_attrs)
+    result["n_at_bound"] = out.isel(quantity=-4, drop=True).astype(np.int16).assign_attrs(nab_attrs)
     result["chi2_red"] = out.isel(quantity=-3, drop=True).assign_attrs(long_name="reduced chi-square (weighted)")
     result["n_iter"] = out.isel(quantity=-2, drop=True).astype(np.int32).assign_attrs(long_name="Levenberg-Marquardt iterations")
-    result["status"] = (
-        out.isel(quantity=-1, drop=True).astype(np.int8).assign_attrs(long_name="fit status", flag_meanings=json.dumps(STATUS_MEANINGS))
-    )
+    result["status"] = out.isel(quantity=-1, drop=True).astype(np.int8).assign_attrs(status_attrs())
     result.attrs = {k: v for k, v in data.attrs.items() if k in ("laser_nm", "source", "history", "instrument", "sample", "store")}
     result.attrs.update(
         {
@@ -168,9 +200,13 @@ def decompose(
             "engine": engine.model.engine,
             "precision": "float64 (model, Jacobian and normal equations)",
             "status_codes": json.dumps(STATUS_MEANINGS),
+            "at_bound_params": ab_attrs["at_bound_params"],
             "areas": "trapezoid of each fitted component over the data's Raman-shift axis, counts*cm-1",
         }
     )
+    if found is not None:
+        result.attrs["autostart"] = found.to_json()
+        result.attrs["autostart_summary"] = found.summary()
     add_history(
         result.attrs,
         "decompose",

@@ -36,7 +36,7 @@ import tomli_w
 import tomllib
 
 from hyperspec._errors import ModelFileError
-from hyperspec.bands.presets import get_preset
+from hyperspec.bands.presets import get_preset, preset_parameters
 from hyperspec.fit.composite import TERM_KEYS
 
 __all__ = ["build_model_spec", "load_model", "model_to_toml", "read_model", "MODEL_FILE_KEYS"]
@@ -44,7 +44,9 @@ __all__ = ["build_model_spec", "load_model", "model_to_toml", "read_model", "MOD
 _OPTION_KEYS = ("mask", "drop", "include")
 
 
-def build_model_spec(preset: str | Mapping | None = "cspbbr3-633", model: Mapping | str | os.PathLike | None = None, **overrides) -> dict:
+def build_model_spec(
+    preset: str | Mapping | None = "cspbbr3-633", model: Mapping | str | os.PathLike | None = None, *, data=None, **overrides
+) -> dict:
     """The model spec ``{"mask": [...], "terms": {...}}`` from a preset or a custom model, with overrides.
 
     Parameters
@@ -59,12 +61,18 @@ def build_model_spec(preset: str | Mapping | None = "cspbbr3-633", model: Mappin
         ``<term>={...}`` merges into that term's spec (``init``, ``bounds``, ``prior``, ``fixed``,
         ``tie``, ``window``) or adds a new term when it has a ``shape``; ``drop=[...]`` removes
         terms; ``include=[...]`` adds optional terms of the preset; ``mask=[[lo, hi], ...]`` replaces
-        the masked Raman-shift intervals (cm⁻¹).
+        the masked Raman-shift intervals (cm⁻¹). A parametrised preset's parameters
+        (``hyperspec.bands.presets.preset_parameters``, e.g. ``positions``, ``shape`` and
+        ``baseline`` of ``"peaks"``) build the preset first; they are not read as term names.
+    data : xarray.Dataset, optional
+        The map, for parametrised presets that look at it (``"peaks"`` with ``positions="auto"``).
 
     Returns
     -------
     dict
-        A new spec (deep copies throughout).
+        A new spec (deep copies throughout). A ``"peaks"`` preset found on the data keeps the line
+        search in ``spec["autostart"]`` (``hyperspec.bands.autostart.LineSearch``); ``decompose``
+        takes it out and records it in its result's attrs.
 
     Raises
     ------
@@ -88,7 +96,8 @@ def build_model_spec(preset: str | Mapping | None = "cspbbr3-633", model: Mappin
     elif isinstance(preset, Mapping):
         spec = copy.deepcopy(dict(preset))
     else:
-        spec = get_preset(preset)
+        params = {k: overrides.pop(k) for k in preset_parameters(preset) if k in overrides}
+        spec = get_preset(preset, data=data, **params)
     spec.setdefault("mask", [])
     terms = spec["terms"]
     optional = spec.pop("optional_terms", {})
@@ -136,7 +145,7 @@ def build_model_spec(preset: str | Mapping | None = "cspbbr3-633", model: Mappin
 # ---- model files ---------------------------------------------------------------------------------
 
 #: The top-level keys of a model file (any other top-level table is read as a term).
-MODEL_FILE_KEYS = ("description", "laser_nm", "mask", "terms", "optional_terms")
+MODEL_FILE_KEYS = ("description", "laser_nm", "mask", "terms", "optional_terms", "ratios")
 #: The order a term's keys are written in (``hyperspec.fit.composite.TERM_KEYS``, scalars first).
 _TERM_ORDER = ("shape", "description", "window", "nodes", "smoothness", "seed", "init", "bounds", "prior", "fixed", "tie")
 _STAND_IN_SHIFT = (-4500.0, 4500.0, 91)  # an axis wide enough for every preset's terms (checks only names and values)
@@ -245,6 +254,16 @@ def read_model(doc: Mapping, *, source: str = "model", text: str | None = None, 
             f"e.g. [[-10.0, 10.0]]; got {mask!r}."
         )
     spec["mask"] = [[float(lo), float(hi)] for lo, hi in mask]
+    if "ratios" in doc:  # model-level outputs: name = [numerator, denominator], each "<term>.area" or "<term>.<param>"
+        ratios = doc["ratios"]
+        if not isinstance(ratios, Mapping) or not all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(q, str) and "." in q for q in v) for v in ratios.values()
+        ):
+            raise ModelFileError(
+                f"{source}{_toml_line(text, 'ratios')}: ratios must be a table of name = [numerator, denominator], each "
+                f'"<term>.area" or "<term>.<param>", e.g. ratios = {{ id_ig = ["d.area", "g.area"] }}; got {ratios!r}.'
+            )
+        spec["ratios"] = {str(k): list(v) for k, v in ratios.items()}
     for group in ("terms", "optional_terms"):
         terms = doc.get(group)
         if terms is None:
@@ -433,7 +452,7 @@ def model_to_toml(spec: Mapping, *, header: str | None = None) -> str:
                 f"model_to_toml: {where}{key} = {value!r} cannot be written to TOML (use numbers, strings, lists, tables)."
             ) from None
 
-    for key in ("description", "laser_nm", "mask"):
+    for key in ("description", "laser_nm", "mask", "ratios"):
         if key in spec:
             put(key, spec[key], "")
     unknown = [k for k in spec if k not in MODEL_FILE_KEYS]

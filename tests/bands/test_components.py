@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import voigt_profile
 
 from hyperspec.bands import shapes
 from hyperspec.bands.components import COMPONENTS, get_component
@@ -30,6 +31,8 @@ CASES = {
         ],
     ),
     "nc_trion": (X_NC, [[2.45, 0.012, 4e-3, 300.0], [2.44, 0.02, 3e-3, 80.0]]),
+    "voigt": (X_SHIFT, [[1001.4, 3.0, 2.0, 900.0], [1602.3, 0.5, 6.0, 150.0]]),
+    "gaussian_ev": (X_ENERGY, [[2.37, 0.03, 1500.0], [2.40, 0.05, 90.0]]),
     "nc_biexciton": (X_NC, [[2.45, 3e-3, 2e-3, 0.8, 0.5, 0.022, 4e-3, 200.0], [2.44, 2e-3, 4e-3, 1.2, 0.0, 0.03, 3e-3, 50.0]]),
 }
 
@@ -63,6 +66,11 @@ REFERENCE = {
     ),
     "nc_exciton": _nc_exciton_reference,
     "nc_trion": lambda x, p: shapes.lorentzian(x, p[:, 0:1] - p[:, 1:2], p[:, 2:3], p[:, 3:4]),
+    # SciPy's area-normalised Voigt profile (σ = Γ_G/√(2 ln 2)), scaled to its value at the centre
+    "voigt": lambda x, p: p[:, 3:4]
+    * voigt_profile(x - p[:, 0:1], p[:, 1:2] / np.sqrt(2 * np.log(2)), p[:, 2:3])
+    / voigt_profile(0.0, p[:, 1:2] / np.sqrt(2 * np.log(2)), p[:, 2:3]),
+    "gaussian_ev": lambda x, p: shapes.gaussian(x, p[:, 0:1], p[:, 1:2], p[:, 2:3]),
     "nc_biexciton": _nc_biexciton_reference,
 }
 
