@@ -18,6 +18,7 @@ __all__ = [
     "RecipeError",
     "ReaderError",
     "ModelFileError",
+    "RunCancelled",
 ]
 
 
@@ -125,3 +126,32 @@ class ModelFileError(HyperspecError, ValueError):
     >>> issubclass(ModelFileError, ValueError)
     True
     """
+
+
+class RunCancelled(HyperspecError, RuntimeError):
+    """A recipe run stopped on request (``run_recipe(..., cancel=event)``); its output store is partial and resumable.
+
+    The chunks written before the stop keep their done flags: running the same recipe into the same
+    output again computes only the others.
+
+    Parameters
+    ----------
+    message : str
+        The one-line message.
+    output : str or Path, optional
+        The partial results store.
+    chunks_done, n_chunks : int, optional
+        Chunks of the store written so far (this run and earlier ones), and in all.
+
+    Examples
+    --------
+    >>> exc = RunCancelled("run cancelled", output="o.zarr", chunks_done=2, n_chunks=6)
+    >>> issubclass(RunCancelled, RuntimeError), exc.chunks_done, exc.n_chunks
+    (True, 2, 6)
+    """
+
+    def __init__(self, message: str, *, output=None, chunks_done: int = 0, n_chunks: int = 0):
+        super().__init__(message)
+        self.output = output
+        self.chunks_done = int(chunks_done)
+        self.n_chunks = int(n_chunks)

@@ -10,14 +10,16 @@ On a terminal it redraws one line; in logs (not a TTY) it prints a line every 10
 
 from __future__ import annotations
 
+import math
 import sys
 import time
+from dataclasses import dataclass
 from typing import TextIO
 
 import numpy as np
 from dask.callbacks import Callback
 
-__all__ = ["Progress", "format_rate", "progress"]
+__all__ = ["Progress", "RunProgress", "format_rate", "progress"]
 
 
 def format_rate(n_pixels: float, seconds: float) -> str:
@@ -173,3 +175,56 @@ def progress(label: str, pixels) -> Progress:
         ref = pixels["spectra"] if "spectra" in pixels.data_vars else next(iter(pixels.data_vars.values()))
         pixels = int(np.prod([ref.sizes[d] for d in ref.dims if d != "spectral"], dtype=np.int64))
     return Progress(label, int(pixels))
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """One chunk of a recipe run written: what ``run_recipe(..., on_progress=callback)`` passes after each chunk.
+
+    Counts cover the whole output store (chunks written by an earlier, interrupted run included), so
+    ``pixels_done / pixels_total`` is the store's completion; the rate and the ETA are this run's.
+
+    Attributes
+    ----------
+    chunk : int
+        Index of the chunk just written (its rows are ``chunk * rows`` onwards along the first pixel dim).
+    chunks_done, n_chunks : int
+        Chunks of the store written so far, and in all.
+    pixels_done, pixels_total : int
+        Pixels (spectra) of the store written so far, and in all.
+    pixels_per_s : float
+        This run's mean rate since its chunks were submitted, pixels/s.
+    eta_s : float
+        Estimated time to the last chunk at that rate, s (0.0 once every chunk is written).
+    elapsed_s : float
+        Time since this run's chunks were submitted, s.
+    output : str
+        The results store.
+
+    Examples
+    --------
+    >>> ev = RunProgress(chunk=0, chunks_done=1, n_chunks=4, pixels_done=8, pixels_total=32,
+    ...                  pixels_per_s=16.0, eta_s=1.5, elapsed_s=0.5, output="o.zarr")
+    >>> ev.fraction, ev.describe()
+    (0.25, '25% | 16 px/s | ETA 1.5 s')
+    """
+
+    chunk: int
+    chunks_done: int
+    n_chunks: int
+    pixels_done: int
+    pixels_total: int
+    pixels_per_s: float
+    eta_s: float
+    elapsed_s: float
+    output: str
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of the store's pixels written, 0 to 1."""
+        return self.pixels_done / self.pixels_total if self.pixels_total else 1.0
+
+    def describe(self) -> str:
+        """The progress line ``'42% | 1,234 px/s | ETA 3.1 s'`` (the same as the run's own log lines)."""
+        rate = f"{self.pixels_per_s:,.0f} px/s" if math.isfinite(self.pixels_per_s) else "∞ px/s"
+        return f"{self.fraction:.0%} | {rate} | ETA {_fmt_time(self.eta_s)}"

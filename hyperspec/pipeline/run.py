@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from hyperspec._errors import RecipeError, StoreExistsError
+from hyperspec._errors import RecipeError, RunCancelled, StoreExistsError
 from hyperspec._paths import check_output_paths, resolved
-from hyperspec._progress import _fmt_time, format_rate
+from hyperspec._progress import RunProgress, _fmt_time, format_rate
 from hyperspec.pipeline import steps as _steps
 from hyperspec.pipeline.recipe import load_recipe, recipe_hash, validate_recipe
 
-__all__ = ["run_recipe", "plan_chunks", "DONE"]
+__all__ = ["run_recipe", "plan_chunks", "DONE", "RunProgress"]
 
 DONE = "run_chunk_done"
 
@@ -330,6 +330,11 @@ def _process_chunk(recipe: dict, plan: dict, k: int, out_path: str) -> dict:
     return info
 
 
+def _unless_cancelled(cancel, fn, *args):
+    """``fn(*args)``, or None when ``cancel`` is already set (a threads task not started when the run was cancelled)."""
+    return None if cancel.is_set() else fn(*args)
+
+
 def _write_chunk(res: xr.Dataset, plan: dict, k: int, out_path: str) -> dict:
     """Write a chunk's results into its region of the store, then set its done flag."""
     import zarr  # noqa: PLC0415
@@ -425,6 +430,8 @@ def run_recipe(
     overwrite: bool = False,
     progress: bool = True,
     stream=None,
+    on_progress=None,
+    cancel=None,
 ) -> Path:
     """Run a recipe (a path to a TOML file or a dict); returns the output store's path.
 
@@ -445,6 +452,15 @@ def run_recipe(
         Report progress (%, px/s, ETA) to ``stream``.
     stream : file, optional
         Where progress goes; default stderr.
+    on_progress : callable, optional
+        Called as ``on_progress(event)`` with a ``RunProgress`` (chunk index just written, chunks and
+        pixels of the store written so far and in all, pixels/s, ETA s) after every chunk written, in
+        the thread that called ``run_recipe``; an exception it raises stops the run like a cancel
+        (the store stays resumable) and propagates.
+    cancel : threading.Event, optional
+        Checked between chunks: once set, no further chunk starts (chunks not yet started are
+        dropped, running ones finish and keep their flags), and ``RunCancelled`` is raised. The store
+        is left partial: running the same recipe into it again resumes it.
 
     Returns
     -------
@@ -457,6 +473,8 @@ def run_recipe(
         An invalid recipe.
     StoreExistsError
         The output was written by a different recipe (and not ``overwrite``).
+    RunCancelled
+        ``cancel`` was set before every chunk was written (its ``chunks_done`` and ``n_chunks`` say how far).
 
     Examples
     --------
@@ -539,22 +557,54 @@ def run_recipe(
     say(f"hyperspec: backend {be.name} ({be.reason}); {ex.description}; {chunks}")
     n_done_px, t_run = 0, time.perf_counter()
     todo_px = sum(rows_of[k] for k in todo) * plan["row_pixels"]
+    store_px = plan["n_rows"] * plan["row_pixels"]
+    before_px = store_px - todo_px  # written by an earlier, interrupted run
+    written: list[int] = []
+    stopping, result_attrs = False, None
     try:
-        futures = [ex.submit(_process_chunk, recipe, plan, k, str(out)) for k in todo]
-        last, result_attrs = 0.0, None
+        if cancel is not None and cancel.is_set():
+            futures = []
+        elif cancel is not None and ex.name == "threads":  # a task still queued when the run is cancelled returns at once
+            futures = [ex.submit(_unless_cancelled, cancel, _process_chunk, recipe, plan, k, str(out)) for k in todo]
+        else:
+            futures = [ex.submit(_process_chunk, recipe, plan, k, str(out)) for k in todo]
+        last = 0.0
         for fut in ex.as_completed(futures):
+            if fut.cancelled():
+                continue
             info = fut.result()
+            if info is None:  # not started: the run was cancelled
+                continue
+            written.append(info["k"])
             if result_attrs is None:  # the results' own attrs (model, engine, history), as the first finished chunk reports them
                 result_attrs = info["attrs"]
             n_done_px += info["pixels"]
             now = time.perf_counter()
+            el = now - t_run
+            eta = el * (todo_px - n_done_px) / max(n_done_px, 1)
             if progress and (now - last > 1.0 or n_done_px == todo_px):
                 last = now
-                el = now - t_run
-                eta = el * (todo_px - n_done_px) / max(n_done_px, 1)
                 say(f"run: {n_done_px / max(todo_px, 1):4.0%} | {format_rate(n_done_px, el)} | ETA {_fmt_time(eta)}")
+            if on_progress is not None:
+                on_progress(
+                    RunProgress(chunk=int(info["k"]), chunks_done=plan["n_chunks"] - len(todo) + len(written), n_chunks=plan["n_chunks"],
+                                pixels_done=before_px + n_done_px, pixels_total=store_px, pixels_per_s=n_done_px / max(el, 1e-9),
+                                eta_s=eta, elapsed_s=el, output=str(out))
+                )  # fmt: skip
+            if cancel is not None and cancel.is_set() and not stopping:
+                stopping = True
+                for f in futures:  # the queued ones; running ones finish (and are counted above)
+                    f.cancel()
     finally:
         ex.close()
+    if len(written) < len(todo):  # cancelled (a failed chunk raises above)
+        _record_cancelled(out, result_attrs, n_done_px, time.perf_counter() - t0, state, be.name, ex.description)
+        n_written = plan["n_chunks"] - len(todo) + len(written)
+        say(f"run: cancelled, {n_written} of {plan['n_chunks']} chunks of {out} written")
+        raise RunCancelled(
+            f"run cancelled: {n_written} of {plan['n_chunks']} chunks of {out} written; run the same recipe into it again to resume.",
+            output=out, chunks_done=n_written, n_chunks=plan["n_chunks"],
+        )  # fmt: skip
     elapsed = time.perf_counter() - t0
     group = zarr.open_group(str(out), mode="r+", zarr_format=3)
     runs = list(group.attrs.get("runs", []))
@@ -577,6 +627,27 @@ def run_recipe(
     say(f"run: done, {run_px:,} px in {_fmt_time(elapsed)} ({format_rate(run_px, elapsed)}) -> {out}")
     _write_outputs(recipe, out, say)
     return out
+
+
+def _record_cancelled(out: Path, result_attrs: dict | None, pixels: int, seconds: float, state: str, backend: str, executor: str) -> None:
+    """Note a cancelled run in the partial store's ``runs`` attr (and the results' attrs, so a viewer can read it); not complete."""
+    import zarr  # noqa: PLC0415
+
+    group = zarr.open_group(str(out), mode="r+", zarr_format=3)
+    runs = list(group.attrs.get("runs", []))
+    runs.append(
+        {
+            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "pixels": pixels,
+            "seconds": round(seconds, 3),
+            "cancelled": True,
+            "resumed": state == "resume",
+            "backend": backend,
+            "executor": executor,
+            "host": platform.node(),
+        }
+    )
+    group.attrs.update({**(result_attrs or {}), "runs": runs})
 
 
 def _write_outputs(recipe: dict, out: Path, say) -> None:
