@@ -50,6 +50,8 @@ _LAZY_FUNCTIONS = {
     "fit_curves": "hyperspec.fit.curves",
     "curve_models": "hyperspec.fit.curves",
     "register_curve_model": "hyperspec.fit.curves",
+    "load_model": "hyperspec.fit.model_spec",
+    "model_to_toml": "hyperspec.fit.model_spec",
 }
 
 __all__ = [

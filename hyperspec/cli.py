@@ -262,7 +262,12 @@ def cmd_decompose(args) -> int:
     out, backend = _start(args.output, args, "it")
     ds = hyperspec.open(args.input)
     overrides = {"drop": args.drop} if args.drop else {}
-    results = hyperspec.decompose(ds, args.preset, backend=backend.name, batch_size=args.batch_size, max_iter=args.max_iter, **overrides)
+    if args.model and args.preset:
+        raise hyperspec.HyperspecError("decompose takes --preset or --model, not both.")
+    model = hyperspec.load_model(args.model) if args.model else None  # a bad file fails here, before any work
+    preset = args.preset or "cspbbr3-633"
+    kw = {"backend": backend.name, "batch_size": args.batch_size, "max_iter": args.max_iter, **overrides}
+    results = hyperspec.decompose(ds, preset, model=model, **kw)
     lead = [d for d in ds["spectra"].dims if d != "spectral"]
     n_pix = int(np.prod([ds.sizes[d] for d in lead]))
     t0 = time.perf_counter()
@@ -273,7 +278,7 @@ def cmd_decompose(args) -> int:
     print(f"wrote {out}: {len(results.data_vars)} variables on ({', '.join(lead)}); {n_pix:,} pixels in {time.perf_counter() - t0:.1f} s")
     print("status: " + ", ".join(f"{int(c)} {STATUS_MEANINGS.get(int(k), k)}" for k, c in zip(codes, counts, strict=True)))
     if args.png:
-        paths = report.write_band_maps(written, args.png, [v for v in report.MAIN_MAPS if v in written])
+        paths = report.write_figures(written, args.png)  # every band of the model: maps, profiles (line scans) or kymographs
         print(f"pictures: {len(paths)} PNG files in {args.png}")
     return 0
 
@@ -968,7 +973,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", help="a hyperspec map store")
     p.add_argument("output", help="the results store to write")
-    p.add_argument("--preset", default="cspbbr3-633", help="band preset (see: hyperspec presets); default cspbbr3-633")
+    p.add_argument("--preset", default=None, help="band preset (see: hyperspec presets); default cspbbr3-633")
+    p.add_argument(
+        "--model", metavar="FILE", help="a model file (TOML: [terms.<name>] tables; hyperspec presets --show NAME prints one to edit)"
+    )
     p.add_argument("--drop", nargs="+", metavar="TERM", help="leave these terms out of the preset (e.g. cnt_d cnt_2d)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="compute backend (default: $HYPERSPEC_BACKEND or auto)")
     p.add_argument(

@@ -125,7 +125,8 @@ def write_report(store, *, png_dir=None, csv_path=None) -> list[Path]:
     store : str or Path
         A results store.
     png_dir : str or Path, optional
-        Folder for the band-map PNGs (and the region map).
+        Folder for the PNGs of ``hyperspec.report.write_figures``: every band's maps (profiles for a
+        line scan, kymographs for a kinetic line) from the results' model, the status and region maps.
     csv_path : str or Path, optional
         The region-statistics CSV.
 
@@ -145,15 +146,8 @@ def write_report(store, *, png_dir=None, csv_path=None) -> list[Path]:
     results = hyperspec.open(store).compute()
     written: list[Path] = []
     rows, labels = region_statistics(results) if csv_path is not None or png_dir is not None else ([], None)
-    if png_dir is not None:
-        names = [v for v in report.MAIN_MAPS if v in results and results[v].ndim == 2]
-        if not names:
-            names = [v for v in report.plottable_variables(results)][:9]
-        written += report.write_band_maps(results, Path(png_dir), names)
-        if labels is not None:
-            written += report.write_band_maps(
-                xr.Dataset({"region": labels.astype(float)}), Path(png_dir), ["region"], overview="regions_panel.png"
-            )
+    if png_dir is not None:  # every band of the results' own model (report.write_figures), the status and region maps
+        written += report.write_figures(results, Path(png_dir), regions=labels)
     if csv_path is not None:
         csv_path = Path(csv_path)
         csv_path.parent.mkdir(parents=True, exist_ok=True)

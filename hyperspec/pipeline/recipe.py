@@ -9,6 +9,10 @@ The smallest recipe::
     [output]
     path = "result.zarr"
 
+A custom model instead of a preset: ``model = "lines.toml"`` (a model file, relative to the recipe's
+folder: ``hyperspec.fit.model_spec.load_model``) or inline terms, ``[decompose.model.<term>]`` tables
+with the keys of a model file's ``[terms.<term>]``.
+
 A recipe is validated completely before any work starts: an unknown section, key or step, a wrong
 type or a missing field gives a ``RecipeError`` naming the file, the line, the key and the closest
 valid name. TOML is parsed with the standard library (``tomllib``); nothing is evaluated.
@@ -24,7 +28,7 @@ from pathlib import Path
 
 import tomllib
 
-from hyperspec._errors import RecipeError
+from hyperspec._errors import ModelFileError, RecipeError
 from hyperspec._paths import input_identity
 from hyperspec.pipeline.steps import STEP_REGISTRY, _hint, _ParamTable, decompose_model, get_step, resolve_paths, validate_step
 
@@ -45,7 +49,7 @@ _SECTIONS: dict[str, dict[str, tuple]] = {
     "preprocess": {},  # an array of tables, each {step = "...", ...}
     "analysis": {},  # an array of tables, each {step = "<analysis>", ...} (hyperspec.pipeline.analyses; kind = is accepted)
     "decompose": {
-        "preset": (str,), "model": (dict,), "drop": (list,), "include": (list,), "mask": (list,), "weights": (str,),
+        "preset": (str,), "model": (dict, str), "drop": (list,), "include": (list,), "mask": (list,), "weights": (str,),
         "saturation": _NUM, "batch_size": (int,), "max_iter": (int,), "tol": _NUM,
     },
     "output": {"path": (str,), "png": (bool, str), "csv": (bool, str), "spectra": (bool,)},
@@ -116,7 +120,7 @@ def _check_keys(table: Mapping, allowed: Mapping[str, tuple], where: str, src: s
             raise RecipeError(f"{src}{_line_of(text, section, key)}: {where}.{key} must be {names}; got {value!r}.")
 
 
-def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None = None) -> dict:
+def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None = None, base: str | Path | None = None) -> dict:
     """Check a parsed recipe and return it with defaults filled in.
 
     Parameters
@@ -127,11 +131,16 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
         The name used in messages (the recipe's file).
     text : str, optional
         The recipe's text, so messages can give line numbers.
+    base : str or Path, optional
+        The folder a model file named by ``[decompose] model = "file.toml"`` is relative to (the
+        recipe's folder); default the working directory.
 
     Returns
     -------
     dict
-        A copy with ``preprocess`` and ``analysis`` as lists and the defaults filled in.
+        A copy with ``preprocess`` and ``analysis`` as lists and the defaults filled in (``preset``
+        None with a custom model); a model file named in ``[decompose] model`` is read, its spec
+        put in its place. Validating the result again gives the same recipe.
 
     Raises
     ------
@@ -145,6 +154,9 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
     ('cspbbr3-633', [])
     """
     recipe = copy.deepcopy(dict(recipe))
+    dec = recipe.get("decompose")
+    if isinstance(dec, Mapping) and "preset" in dec and dec["preset"] is None and "model" in dec:
+        dec = recipe["decompose"] = {k: v for k, v in dec.items() if k != "preset"}  # as older validations wrote it
     for section in recipe:
         if section not in _SECTIONS:
             raise RecipeError(
@@ -189,7 +201,13 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
     if dec is not None:
         if "preset" in dec and "model" in dec:
             raise RecipeError(f"{source}{_line_of(text, 'decompose')}: [decompose] takes a preset or a model, not both.")
-        dec.setdefault("preset", None if "model" in dec else "cspbbr3-633")
+        if "model" in dec:
+            spec = _read_model(dec["model"], source, text, base)
+            if isinstance(dec["model"], str):  # a model file: its content takes its place (and enters the recipe hash)
+                dec["model"] = spec
+            dec["preset"] = None
+        else:
+            dec.setdefault("preset", "cspbbr3-633")
         _check_model(dec, source, text)
     comp = recipe.setdefault("compute", {})
     if "jobqueue" in comp:
@@ -221,6 +239,20 @@ def _check_analyses(analyses, source: str, text: str | None) -> list[dict]:
     out = [validate_analysis(a, where=where(i)) for i, a in enumerate(analyses)]
     _check_groups(out, lambda i: where(i)("step"))
     return out
+
+
+def _read_model(model, source: str, text: str | None, base: str | Path | None) -> dict:
+    """``[decompose] model``: a model file (read, relative to ``base``) or inline terms, as a checked spec."""
+    from hyperspec.fit.model_spec import load_model, read_model  # noqa: PLC0415
+
+    line = _line_of(text, "decompose", "model") or _line_of(text, "decompose.model")
+    try:
+        if isinstance(model, str):
+            path = Path(model).expanduser()
+            return load_model(path if path.is_absolute() or base is None else Path(base) / path)
+        return read_model(model, source=f"{source} [decompose.model]")
+    except ModelFileError as exc:
+        raise RecipeError(f"{source}{line}: [decompose] model: {exc}") from None
 
 
 def _check_model(dec: dict, source: str, text: str | None) -> None:
@@ -267,7 +299,7 @@ def load_recipe(path: str | Path) -> dict:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML: {exc}") from None
-    recipe = validate_recipe(raw, source=str(path), text=text)
+    recipe = validate_recipe(raw, source=str(path), text=text, base=path.parent)
     for section in ("input", "output"):
         p = Path(recipe[section]["path"]).expanduser()
         recipe[section]["path"] = str(p if p.is_absolute() else (path.parent / p))
