@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
-from scipy.signal import find_peaks, peak_widths
+from scipy.signal import find_peaks, peak_widths, savgol_filter
 
 from hyperspec.model import shift_axis, validate_map
 
@@ -209,6 +209,28 @@ def _baseline(y: np.ndarray, lam: float | None) -> np.ndarray:
     return np.asarray(base[0])
 
 
+def _shoulders(corrected, peaks, widths, min_height, d2_snr):
+    """Lines without a maximum of their own (a shoulder on a stronger neighbour): peaks of −y″.
+
+    The second derivative (Savitzky–Golay, ``scipy.signal.savgol_filter``, window about a line's
+    FWHM) has a minimum at every line, shoulders included. A candidate counts when −y″ stands
+    ``d2_snr`` robust σ (MAD of y″) above zero, the spectrum ``min_height`` above its baseline,
+    and it lies more than one HWHM from a line found already. Returns channel indices and FWHMs (channels).
+    """
+    fwhm = float(np.median(widths)) if widths.size else 5.0
+    win = max(5, int(round(fwhm)) | 1)
+    d2 = -savgol_filter(corrected, win, 3, deriv=2)
+    sigma = _MAD_TO_SIGMA * float(np.median(np.abs(d2 - np.median(d2))))
+    if sigma <= 0:
+        return np.zeros(0, dtype=int), np.zeros(0)
+    cand, _ = find_peaks(d2, height=d2_snr * sigma, distance=max(2, win // 2))
+    cand = cand[corrected[cand] >= min_height]
+    if peaks.size:
+        near = np.abs(cand[:, None] - peaks[None, :]) <= np.maximum(0.5 * widths[None, :], 2.0)
+        cand = cand[~near.any(axis=1)]
+    return cand, np.full(cand.size, fwhm)
+
+
 def find_lines(
     data: xr.Dataset | tuple,
     *,
@@ -218,6 +240,7 @@ def find_lines(
     min_separation_cm: float | None = None,
     baseline_lam: float | None = None,
     window: tuple[float, float] | None = None,
+    shoulders: bool = True,
 ) -> LineSearch:
     """Find the lines of a map on its mean (or percentile) spectrum after baseline correction.
 
@@ -237,6 +260,9 @@ def find_lines(
         Smoothness λ of the arPLS baseline. Default: a baseline stiffer than a tenth of the axis.
     window : (float, float), optional
         Look for lines in this Raman-shift interval only, cm⁻¹.
+    shoulders : bool, optional
+        Also find lines that make no maximum of their own (a shoulder on a stronger neighbour) from
+        the minima of the second derivative. Default True.
 
     Returns
     -------
@@ -292,6 +318,14 @@ def find_lines(
     )
     ok = widths >= 1.5
     peaks, prom, widths, left, right = peaks[ok], props["prominences"][ok], widths[ok], left[ok], right[ok]
+    if shoulders:
+        extra, extra_w = _shoulders(corrected, peaks, widths, min_snr * scale, 3.0)
+        if extra.size:
+            order = np.argsort(np.concatenate([peaks, extra]))
+            peaks = np.concatenate([peaks, extra])[order]
+            prom = np.concatenate([prom, corrected[extra]])[order]
+            left = np.concatenate([left, extra - extra_w / 2.0])[order]
+            right = np.concatenate([right, extra + extra_w / 2.0])[order]
     if n is not None and peaks.size > n:
         top = np.sort(np.argsort(prom)[::-1][: int(n)])
         peaks, prom, widths, left, right = peaks[top], prom[top], widths[top], left[top], right[top]

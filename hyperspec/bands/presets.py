@@ -453,7 +453,7 @@ PRESETS["carbon"] = {
     ),
     "mask": [],
     "terms": {
-        "d": _line(1350.0, 60.0, 30.0, (5.0, 150.0)),
+        "d": _line(1350.0, 60.0, 30.0, (5.0, 200.0)),
         "g": {
             "shape": "lorentzian",
             "init": {"center": 1585.0, "hwhm": 15.0},
