@@ -18,7 +18,16 @@ from hyperspec._backend import Backend, get_namespace, resolve_backend, to_numpy
 from hyperspec._errors import DataModelError
 from hyperspec.model import add_history, map_spectra, shift_axis, validate_map
 
-__all__ = ["DEFAULT_WINDOWS", "window_integrals", "integrate_windows_array"]
+__all__ = [
+    "DEFAULT_WINDOWS",
+    "window_integrals",
+    "integrate_windows_array",
+    "QUICKLOOK_GROUP",
+    "quicklook",
+    "quicklook_array",
+    "quicklook_names",
+    "quicklook_windows",
+]
 
 #: Band windows in Raman shift (cm⁻¹), DOMAIN.md §3 defaults: band name → (low, high).
 DEFAULT_WINDOWS: dict[str, tuple[float, float]] = {
@@ -202,4 +211,164 @@ def window_integrals(
     add_history(
         result.attrs, "window_integrals", windows={k: list(v) for k, v in windows.items()}, edge=edge, notch_cm=notch_cm, backend=be.name
     )
+    return result
+
+
+#: Name of the store sub-group holding a map's quick-look images (written with the map: ``hyperspec.save``, ``synthetic.write``).
+QUICKLOOK_GROUP = "quicklook"
+
+
+def quicklook_windows(shift) -> dict[str, tuple[float, float]]:
+    """The ``DEFAULT_WINDOWS`` that hold at least 4 channels of a Raman-shift axis (none without an axis).
+
+    Parameters
+    ----------
+    shift : array-like of float or None
+        The map's Raman-shift axis, cm⁻¹ (``None`` when the laser is unknown).
+
+    Returns
+    -------
+    dict of str to (float, float)
+        Band name → (low, high), cm⁻¹, in the order of ``DEFAULT_WINDOWS``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> list(quicklook_windows(np.arange(-500.0, 3600.0, 10.0)))
+    ['lers', 'hers']
+    >>> quicklook_windows(None)
+    {}
+    """
+    if shift is None:
+        return {}
+    shift = np.asarray(shift, dtype=np.float64)
+    out = {}
+    for name, (lo, hi) in DEFAULT_WINDOWS.items():
+        if np.searchsorted(shift, hi, "right") - np.searchsorted(shift, lo, "left") >= 4:
+            out[name] = (lo, hi)
+    return out
+
+
+def quicklook_names(windows: Mapping[str, tuple[float, float]]) -> list[str]:
+    """Variable names of a quick-look with these windows: ``total_counts``, ``max_counts``, ``<band>_window_area``.
+
+    Parameters
+    ----------
+    windows : mapping of str to (float, float)
+        As returned by ``quicklook_windows``.
+
+    Returns
+    -------
+    list of str
+        In the order of the columns of ``quicklook_array``.
+
+    Examples
+    --------
+    >>> quicklook_names({"aspl": (-4500.0, -1500.0)})
+    ['total_counts', 'max_counts', 'aspl_window_area']
+    """
+    return ["total_counts", "max_counts", *(f"{b}_window_area" for b in windows)]
+
+
+def quicklook_array(spectra, shift, energy, windows: Mapping[str, tuple[float, float]]):
+    """Quick-look values of every spectrum: total and peak counts and the window integrals.
+
+    The array core of ``quicklook`` (and of the writers that store it), batched over rows through
+    ``xp``. Non-finite channels are left out of the total and the maximum.
+
+    Parameters
+    ----------
+    spectra : array, shape (n, N)
+        Spectra (counts), one row per pixel.
+    shift, energy : array, shape (N,) or None
+        Raman-shift (cm⁻¹, ascending) and photon-energy (eV) axes; only used with ``windows``.
+    windows : mapping of str to (float, float)
+        Windows for ``integrate_windows_array`` (may be empty), e.g. from ``quicklook_windows``.
+
+    Returns
+    -------
+    array, shape (n, 2 + len(windows))
+        float64 columns as named by ``quicklook_names``: ``total_counts`` (sum over channels,
+        counts), ``max_counts`` (counts; NaN for a spectrum without a finite channel) and one
+        baseline-corrected window area per window (counts·cm⁻¹).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> quicklook_array(np.array([[1.0, np.nan, 3.0]]), None, None, {})
+    array([[4., 3.]])
+    """
+    xp = get_namespace(spectra)
+    spectra = xp.asarray(spectra, dtype=xp.float64)
+    finite = xp.isfinite(spectra)
+    total = xp.where(finite, spectra, 0.0).sum(axis=1)
+    peak = xp.fmax.reduce(spectra, axis=1) if spectra.shape[1] else xp.full(spectra.shape[0], xp.nan)
+    cols = [total, peak]
+    if windows:
+        areas = integrate_windows_array(spectra, xp.asarray(shift), xp.asarray(energy), windows)
+        cols.extend(areas[:, i] for i in range(len(windows)))
+    return xp.stack(cols, axis=1)
+
+
+def quicklook(ds: xr.Dataset, *, backend: str | Backend | None = None) -> xr.Dataset:
+    """Quick-look images of a map: total counts, peak counts and the default band-window integrals.
+
+    What a viewer shows first (napari-hyperspec's quick-look layers) and what ``hyperspec.save``
+    stores with a map in the ``quicklook`` sub-group, computed in the same streaming pass, so a big
+    map opens without reading its spectra again. Lazy for dask-backed maps.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset. Without a laser (no ``shift`` coordinate) only the counts are computed.
+    backend : {"auto", "numpy", "cupy"} or Backend, optional
+        Where to compute (see ``hyperspec.resolve_backend``). Default: ``$HYPERSPEC_BACKEND``, else auto.
+
+    Returns
+    -------
+    xarray.Dataset
+        On the map's leading dims: ``total_counts`` (counts, summed over the finite channels),
+        ``max_counts`` (counts) and ``<band>_window_area`` (counts·cm⁻¹, as ``window_integrals``) for
+        each of ``DEFAULT_WINDOWS`` that holds at least 4 channels; attrs ``windows`` (JSON) and
+        ``laser_nm`` where known.
+
+    Raises
+    ------
+    DataModelError
+        If ``ds`` is not a valid map.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> shift = np.arange(-4600.0, 3600.0, 10.0)
+    >>> ds = hyperspec.from_array(np.ones((2, 3, shift.size)), shift, laser_nm=632.8)
+    >>> ql = quicklook(ds, backend="numpy")
+    >>> list(ql.data_vars), float(ql["total_counts"][0, 0]), float(ql["hers_window_area"][0, 0])
+    (['total_counts', 'max_counts', 'aspl_window_area', 'lers_window_area', 'hers_window_area'], 820.0, 0.0)
+    """
+    import json  # noqa: PLC0415
+
+    validate_map(ds)
+    shift = shift_axis(ds) if "shift" in ds.coords else None
+    windows = quicklook_windows(shift)
+    energy = np.asarray(ds["energy"].values, dtype=np.float64) if windows else None
+    names = quicklook_names(windows)
+    xp = resolve_backend(backend).xp
+
+    def block(arr):
+        lead = arr.shape[:-1]
+        flat = xp.asarray(arr.reshape(-1, arr.shape[-1]))
+        res = quicklook_array(flat, None if shift is None else xp.asarray(shift), None if energy is None else xp.asarray(energy), windows)
+        return to_numpy(res).reshape(*lead, len(names))
+
+    out = map_spectra(block, ds["spectra"], len(names))
+    result = xr.Dataset({n: out.isel(quantity=i, drop=True) for i, n in enumerate(names)})
+    result["total_counts"].attrs = {"units": "counts", "long_name": "total counts (sum over the finite channels)"}
+    result["max_counts"].attrs = {"units": "counts", "long_name": "peak counts (maximum over the channels)"}
+    for b in windows:
+        result[f"{b}_window_area"].attrs = {"units": "counts*cm-1", "long_name": f"{b} window integral above a linear baseline"}
+    result.attrs = {"windows": json.dumps({k: list(v) for k, v in windows.items()})}
+    if "laser_nm" in ds.attrs:
+        result.attrs["laser_nm"] = ds.attrs["laser_nm"]
     return result
