@@ -302,7 +302,7 @@ def quicklook_array(spectra, shift, energy, windows: Mapping[str, tuple[float, f
     spectra = xp.asarray(spectra, dtype=xp.float64)
     finite = xp.isfinite(spectra)
     total = xp.where(finite, spectra, 0.0).sum(axis=1)
-    peak = xp.fmax.reduce(spectra, axis=1) if spectra.shape[1] else xp.full(spectra.shape[0], xp.nan)
+    peak = xp.where(finite.any(axis=1), xp.where(finite, spectra, -xp.inf).max(axis=1), xp.nan)
     cols = [total, peak]
     if windows:
         areas = integrate_windows_array(spectra, xp.asarray(shift), xp.asarray(energy), windows)

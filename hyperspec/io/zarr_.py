@@ -274,6 +274,26 @@ def create_store(
     return writes
 
 
+def _with_quicklook(ds: xr.Dataset, groups: Mapping[str, xr.Dataset] | None) -> dict[str, xr.Dataset]:
+    """``groups`` plus a map's quick-look images (``hyperspec.bands.windows.quicklook``) as group ``quicklook``.
+
+    They are lazy on the same Dask graph as ``spectra``, so ``save`` computes them in its one
+    streaming pass (each chunk is read once); a viewer then opens a big map without reading its spectra.
+    Results (no ``spectra``), an explicit ``quicklook`` group and invalid maps are left as they are.
+    """
+    from hyperspec._errors import HyperspecError  # noqa: PLC0415
+    from hyperspec.bands.windows import QUICKLOOK_GROUP, quicklook  # noqa: PLC0415
+
+    groups = dict(groups or {})
+    if "spectra" not in ds.data_vars or QUICKLOOK_GROUP in groups:
+        return groups
+    try:
+        groups[QUICKLOOK_GROUP] = quicklook(ds, backend="numpy")
+    except HyperspecError:  # not a valid map: create_store says why
+        pass
+    return groups
+
+
 def save(
     ds: xr.Dataset,
     path: str | Path,
@@ -296,7 +316,9 @@ def save(
         The store directory. An existing path is refused unless ``overwrite=True``
         (and even then only a Zarr store is ever deleted).
     groups : mapping of str to Dataset, optional
-        Extra Datasets written as sub-groups in the same pass (e.g. ``{"truth": truth}``).
+        Extra Datasets written as sub-groups in the same pass (e.g. ``{"truth": truth}``). A map
+        also gets its quick-look images (``hyperspec.bands.windows.quicklook``: total and peak counts,
+        band-window integrals) in group ``quicklook``, computed in the same pass.
     chunks : mapping of dim to int, optional
         Chunk sizes of the leading dims; default: the data's dask chunks, else ~16 MiB chunks.
         The spectral dim is never split.
@@ -343,6 +365,7 @@ def save(
     map.zarr (2, 3, 16)
     """
     path = Path(path)
+    groups = _with_quicklook(ds, groups)
     writes = create_store(ds, path, overwrite=overwrite, groups=groups, chunks=chunks, clevel=clevel)
     lead = [d for d in ds.dims if d != SPECTRAL_DIM]
     n_pix = int(np.prod([ds.sizes[d] for d in lead], dtype=np.int64))

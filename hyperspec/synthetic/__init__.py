@@ -323,6 +323,9 @@ def power_series(powers_mw=DEFAULT_POWERS_MW, shape=(32, 32), **kwargs):
 def write(kind: str, path, size=None, *, overwrite=False, progress=True, **kwargs) -> Path:
     """Simulate a map and stream it to a store at ``path`` one block at a time (truth in group ``truth``).
 
+    The map's quick-look images (``hyperspec.bands.windows.quicklook``) go into group ``quicklook``,
+    computed from each block as it is written.
+
     Each block is rendered and written (spectra and every truth variable) by one task, so
     memory is bounded by the block size, not the map size: maps larger than RAM are fine.
     The store is marked complete only after the last block.
@@ -365,16 +368,29 @@ def write(kind: str, path, size=None, *, overwrite=False, progress=True, **kwarg
     (4, 4, 32) True
     """
     import dask  # noqa: PLC0415
+    import dask.array as da  # noqa: PLC0415
 
     from hyperspec._progress import Progress  # noqa: PLC0415
+    from hyperspec.bands.windows import QUICKLOOK_GROUP, quicklook_names, quicklook_windows  # noqa: PLC0415
     from hyperspec.io.zarr_ import create_store, mark_complete  # noqa: PLC0415
+    from hyperspec.model import shift_axis  # noqa: PLC0415
     from hyperspec.synthetic._generator import _open_for_blocks  # noqa: PLC0415
 
     gen, chunks = _build(kind, size, **kwargs)
     ds, truth = gen.datasets(chunks, template=True)
-    create_store(ds, path, groups={"truth": truth}, overwrite=overwrite, chunks=chunks)
+    # the quick-look images (hyperspec.bands.windows.quicklook) are written with each block, from the rendered spectra
+    shift = shift_axis(ds)
+    windows = quicklook_windows(shift)
+    ql_spec = (shift, np.asarray(ds["energy"].values, dtype=np.float64), windows)
+    lead = ds["spectra"].dims[:-1]
+    lead_chunks = ds["spectra"].data.chunks[:-1]
+    ql = xr.Dataset(
+        {n: (lead, da.empty(ds["spectra"].shape[:-1], chunks=lead_chunks, dtype=np.float64)) for n in quicklook_names(windows)},
+        coords={d: ds[d] for d in lead if d in ds.coords},
+    )
+    create_store(ds, path, groups={"truth": truth, QUICKLOOK_GROUP: ql}, overwrite=overwrite, chunks=chunks)
     write_block = dask.delayed(gen.write_block, pure=False)
-    tasks = [write_block(str(path), starts, shape) for starts, shape in gen.blocks(chunks)]
+    tasks = [write_block(str(path), starts, shape, ql_spec) for starts, shape in gen.blocks(chunks)]
     n_pix = int(np.prod(list(gen.sizes.values()), dtype=np.int64))
     _open_for_blocks.cache_clear()  # never reuse handles of an older store at the same path
     try:

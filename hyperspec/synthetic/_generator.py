@@ -355,8 +355,12 @@ class Generator:
         for gi in itertools.product(*(range(len(c)) for c in chunk_lists)):
             yield tuple(int(offsets[d][i]) for d, i in enumerate(gi)), tuple(int(chunk_lists[d][i]) for d, i in enumerate(gi))
 
-    def write_block(self, path: str, starts: tuple[int, ...], shape: tuple[int, ...]) -> int:
-        """Render one block and write it, and its truth, into the store at ``path``; return its spectra count."""
+    def write_block(self, path: str, starts: tuple[int, ...], shape: tuple[int, ...], quicklook=None) -> int:
+        """Render one block and write it, and its truth, into the store at ``path``; return its spectra count.
+
+        ``quicklook = (shift, energy, windows)`` also writes the block's quick-look images
+        (``hyperspec.bands.windows.quicklook_array``) into the store's ``quicklook`` group.
+        """
         res = self.block(starts, shape)
         sl = tuple(slice(s, s + w) for s, w in zip(starts, shape, strict=True))
         root, truth = _open_for_blocks(path)
@@ -367,6 +371,13 @@ class Generator:
             arr[sl] = res["params"][..., i].astype(arr.dtype)
         for j, name in enumerate(("sbpl_center_ev", "sbpl_hwhm_ev", "sbpl_height")):
             truth[name][sl] = res["sbpl"][..., j]
+        if quicklook is not None:
+            from hyperspec.bands.windows import QUICKLOOK_GROUP, quicklook_array, quicklook_names  # noqa: PLC0415
+
+            shift, energy, windows = quicklook
+            values = quicklook_array(res["spectra"].reshape(-1, self.n_spectral), shift, energy, windows).reshape(*shape, -1)
+            for k, name in enumerate(quicklook_names(windows)):
+                root[f"{QUICKLOOK_GROUP}/{name}"][sl] = values[..., k]
         return int(np.prod(shape))
 
     def leading_coords(self) -> dict[str, np.ndarray]:
