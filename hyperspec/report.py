@@ -240,7 +240,7 @@ def model_variables(results: xr.Dataset) -> dict[str, list[tuple[str, str, str]]
             for param in comp.params:
                 if param.name == comp.amplitude or param.name in held:
                     continue
-                title = f"{term.name} {param.name}" + (f": {param.description}" if param.description else "")
+                title = f"{term.name} {param.name}" + (f": {_short(param.description)}" if param.description else "")
                 rows.append((param_output_name(term.name, param), title, _pretty(param.unit)))
         for derived in comp.derived:
             rows.append((f"{term.name}_{derived.suffix}", derived.meaning.format(term=term.name), _pretty(derived.unit)))
@@ -248,6 +248,13 @@ def model_variables(results: xr.Dataset) -> dict[str, list[tuple[str, str, str]]
         if rows:
             out[term.name] = rows
     return out
+
+
+def _short(text: str, limit: int = 34) -> str:
+    """A registry description cut for a panel title: before any parenthesis or semicolon, at most ``limit`` characters."""
+    for sep in (" (", "; ", ": "):
+        text = text.split(sep, 1)[0]
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def plottable_variables(results: xr.Dataset) -> list[str]:
@@ -434,7 +441,7 @@ def _positions(var: xr.DataArray) -> np.ndarray:
 
 def _title(var: xr.DataArray, title: str | None, note: str = "") -> str:
     text = title or str(var.name)
-    return (text if len(text) <= 58 else text[:56] + "…") + note
+    return (text if len(text) <= 52 else text[:50] + "…") + note
 
 
 def _draw(ax, var: xr.DataArray, plt, *, title: str | None = None, units: str | None = None, stderr: xr.DataArray | None = None,
@@ -442,7 +449,7 @@ def _draw(ax, var: xr.DataArray, plt, *, title: str | None = None, units: str | 
     """One variable on ``ax``: a map or kymograph (2-D), or a profile (1-D); categorical when ``meanings`` is given."""
     units = _pretty(var.attrs.get("units", "")) if units is None else units
     if meanings is not None:
-        _draw_categorical(ax, var, plt, meanings, title=title)
+        _draw_categorical(ax, var, plt, meanings, title=title, codes_shown=var.name == "status")
         return
     if var.ndim == 1 or (var.ndim >= 1 and _reduce(var)[0].ndim == 1):
         line, note = _reduce(var)
@@ -485,7 +492,9 @@ def _draw(ax, var: xr.DataArray, plt, *, title: str | None = None, units: str | 
     cb.ax.tick_params(labelsize=7)
 
 
-def _draw_categorical(ax, var: xr.DataArray, plt, meanings: Mapping[int, str], *, title: str | None = None) -> None:
+def _draw_categorical(
+    ax, var: xr.DataArray, plt, meanings: Mapping[int, str], *, title: str | None = None, codes_shown: bool = True
+) -> None:
     """Integer codes as categories: one colour per code present, a legend with the names and pixel counts."""
     from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: PLC0415
     from matplotlib.patches import Patch  # noqa: PLC0415
@@ -499,7 +508,7 @@ def _draw_categorical(ax, var: xr.DataArray, plt, meanings: Mapping[int, str], *
     index = np.full(codes.shape, np.nan)
     for i, c in enumerate(present):
         index[valid & (codes == c)] = i
-    colours = [_CATEGORY_COLOURS[c % len(_CATEGORY_COLOURS)] for c in present]
+    colours = [_CATEGORY_COLOURS[c % len(_CATEGORY_COLOURS)] if c >= 0 else "#c7c7c7" for c in present]  # negative: unknown, grey
     cmap = ListedColormap(colours)
     norm = BoundaryNorm(np.arange(len(present) + 1) - 0.5, len(present))
     if red.ndim == 1:
@@ -516,9 +525,11 @@ def _draw_categorical(ax, var: xr.DataArray, plt, meanings: Mapping[int, str], *
         ax.set_ylabel(_label(red, red.dims[0]), fontsize=8)
     counts = {c: int(np.sum(valid & (codes == c))) for c in present}
     handles = [
-        Patch(color=col, label=f"{c} {meanings.get(c, 'unknown code')} ({counts[c]})") for c, col in zip(present, colours, strict=True)
+        Patch(color=col, label=f"{str(c) + ' ' if codes_shown else ''}{meanings.get(c, 'unknown code')} ({counts[c]})")
+        for c, col in zip(present, colours, strict=True)
     ]
-    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, title="code name (pixels)",
+    heading = "code name (pixels)" if codes_shown else f"{var.name} (pixels)"
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, title=heading,
               title_fontsize=7, frameon=False)  # fmt: skip
     ax.set_title(_title(var, title, note), fontsize=9)
     ax.tick_params(labelsize=7)
@@ -538,10 +549,11 @@ def _note(fig, percentiles: Sequence[float]) -> None:
     fig.text(0.005, 0.003, clip_note(percentiles), fontsize=6.5, color="0.35", ha="left", va="bottom")
 
 
-def _figure(plt, n: int, line: bool, ncol: int = 3):
-    """A figure of ``n`` panels: maps three per row, profiles one per row (sharing the position axis)."""
+def _figure(plt, n: int, line: bool, ncol: int = 3, strips: Sequence[bool] = ()):
+    """A figure of ``n`` panels: maps three per row, profiles one per row (category strips lower)."""
     if line:
-        fig, axs = plt.subplots(n, 1, figsize=(8.0, 2.3 * n + 0.4), squeeze=False, sharex=True)
+        ratios = [0.45 if (strips[i] if i < len(strips) else False) else 1.0 for i in range(n)]
+        fig, axs = plt.subplots(n, 1, figsize=(8.0, 2.4 * sum(ratios) + 0.5), squeeze=False, gridspec_kw={"height_ratios": ratios})
     else:
         ncol = min(ncol, n)
         nrow = math.ceil(n / ncol)
@@ -568,27 +580,29 @@ def _panel(
     plt = _pyplot()
     titles, units, crops = titles or {}, units or {}, crops or {}
     line = all(_reduce(results[n])[0].ndim == 1 for n in names)
-    fig, axs = _figure(plt, len(names), line)
+    categories = {n: _is_categorical(results, n) for n in names}
+    fig, axs = _figure(plt, len(names), line, strips=[categories[n] is not None for n in names])
     owned: dict[str, list] = {}
     for ax, name in zip(axs, names, strict=False):
         before = set(fig.axes)
         stderr = results.get(f"{name}_stderr")
         _draw(ax, results[name], plt, title=titles.get(name), units=units.get(name), stderr=stderr, percentiles=percentiles,
-              meanings=_is_categorical(results, name))  # fmt: skip
+              meanings=categories[name])  # fmt: skip
         owned[name] = [ax, *(a for a in fig.axes if a not in before)]  # its colour bar
     for ax in axs[len(names) :]:
         ax.axis("off")
-    _note(fig, percentiles)
+    if not line and any(c is None for c in categories.values()):  # a colour scale was drawn (profiles and categories have none)
+        _note(fig, percentiles)
     fig.set_dpi(dpi)
     fig.tight_layout()
     fig.canvas.draw()
-    written = []
-    if crops:
-        written += _write_crops(fig, owned, crops, dpi)
-    if path is not None:
+    written = _write_crops(fig, owned, crops, dpi) if crops else []
+    if path is not None:  # the drawing already made (the same pixels savefig would render again)
+        from matplotlib.image import imsave  # noqa: PLC0415
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi)
+        imsave(path, np.asarray(fig.canvas.buffer_rgba()), dpi=dpi)
         written.append(path)
     plt.close(fig)
     return written
