@@ -464,7 +464,8 @@ def _draw(ax, var: xr.DataArray, plt, *, title: str | None = None, units: str | 
         ax.set_ylabel(units, fontsize=8)
         ax.set_title(_title(var, title, note), fontsize=9)
         ax.tick_params(labelsize=7)
-        ax.set_xlim(x.min() if x.size else 0, x.max() if x.size > 1 else 1)
+        half = abs(x[1] - x[0]) / 2 if x.size > 1 else 0.5
+        ax.set_xlim(x.min() - half, x.max() + half)  # pixel edges, as the status strip below
         return
     img, extent, xl, yl, note = _as_image(var)
     vmin, vmax = color_limits(img, percentiles)

@@ -266,7 +266,7 @@ def _check_model(dec: dict, source: str, text: str | None) -> None:
 
 
 def load_recipe(path: str | Path) -> dict:
-    r"""Read and validate a TOML recipe; relative paths in it are taken relative to the recipe's folder.
+    r"""Read and validate a TOML recipe; relative paths in it (input, output, png, csv, model) are taken relative to the recipe's folder.
 
     Parameters
     ----------
@@ -300,9 +300,11 @@ def load_recipe(path: str | Path) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML: {exc}") from None
     recipe = validate_recipe(raw, source=str(path), text=text, base=path.parent)
-    for section in ("input", "output"):
-        p = Path(recipe[section]["path"]).expanduser()
-        recipe[section]["path"] = str(p if p.is_absolute() else (path.parent / p))
+    for section, key in (("input", "path"), ("output", "path"), ("output", "png"), ("output", "csv")):
+        if not isinstance(recipe[section].get(key), str):  # png/csv = true: next to the output
+            continue
+        p = Path(recipe[section][key]).expanduser()
+        recipe[section][key] = str(p if p.is_absolute() else (path.parent / p))
     recipe["preprocess"] = [
         resolve_paths(step, path.parent, where=lambda key, i=i: f"{path}{_line_of(text, 'preprocess', key, i)}")
         for i, step in enumerate(recipe["preprocess"])
