@@ -233,6 +233,42 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def _preset_params(pairs) -> dict:
+    """``--set KEY=VALUE`` pairs as preset parameters: numbers, comma lists of numbers (``positions``), ``none``, text.
+
+    Examples
+    --------
+    >>> _preset_params(["positions=1001.4,1031.8", "shape=voigt", "n=5", "baseline=none"])
+    {'positions': [1001.4, 1031.8], 'shape': 'voigt', 'n': 5, 'baseline': None}
+    """
+    import hyperspec  # noqa: PLC0415
+
+    out = {}
+    for pair in pairs or []:
+        key, sep, text = str(pair).partition("=")
+        if not sep or not key.strip():
+            raise hyperspec.HyperspecError(f"--set takes KEY=VALUE (e.g. --set positions=1001.4,1031.8); got {pair!r}.")
+        key, text = key.strip(), text.strip()
+
+        def number(t):
+            try:
+                return int(t)
+            except ValueError:
+                return float(t)
+
+        try:
+            if text.lower() in ("none", "null"):
+                value = None
+            elif "," in text or (key == "positions" and text != "auto"):
+                value = [float(t) for t in text.split(",") if t.strip()]
+            else:
+                value = number(text)
+        except ValueError:
+            value = text
+        out[key] = value
+    return out
+
+
 def cmd_decompose(args) -> int:
     """The ``hyperspec decompose`` command (``hyperspec decompose --help`` lists its options).
 
@@ -267,7 +303,10 @@ def cmd_decompose(args) -> int:
     model = hyperspec.load_model(args.model) if args.model else None  # a bad file fails here, before any work
     preset = args.preset or "cspbbr3-633"
     kw = {"backend": backend.name, "batch_size": args.batch_size, "max_iter": args.max_iter, **overrides}
+    kw.update(_preset_params(getattr(args, "set", None)))  # a parametrised preset's parameters (peaks, pl-band)
     results = hyperspec.decompose(ds, preset, model=model, **kw)
+    if "autostart_summary" in results.attrs:
+        print(results.attrs["autostart_summary"])
     lead = [d for d in ds["spectra"].dims if d != "spectral"]
     n_pix = int(np.prod([ds.sizes[d] for d in lead]))
     t0 = time.perf_counter()
@@ -425,16 +464,40 @@ def cmd_presets(args) -> int:
     True
     """
     from hyperspec.bands.components import COMPONENTS  # noqa: PLC0415
-    from hyperspec.bands.presets import PRESETS, get_preset  # noqa: PLC0415
+    from hyperspec.bands.presets import BUILDERS, PRESETS, get_preset, preset_names  # noqa: PLC0415
 
+    params = _preset_params(getattr(args, "set", None))
+    show = getattr(args, "show", None)
+    if show:
+        from hyperspec.fit.model_spec import model_to_toml  # noqa: PLC0415
+
+        data = None
+        if getattr(args, "data", None):
+            import hyperspec  # noqa: PLC0415
+
+            data = hyperspec.open(args.data)
+        preset = get_preset(show, data=data, **params)
+        found = preset.pop("autostart", None)
+        header = f"hyperspec preset {show!r} as a model file: edit, then decompose --model FILE (or model = FILE in a recipe)"
+        if found is not None:
+            header += f"\nfound on {args.data}: {found.summary()}"
+            print(found.summary(), file=sys.stderr)
+        print(model_to_toml(preset, header=header), end="")
+        return 0
     if args.name:
         import json  # noqa: PLC0415
 
-        print(json.dumps(get_preset(args.name), indent=2))
+        preset = get_preset(args.name, **params)
+        preset.pop("autostart", None)
+        print(json.dumps(preset, indent=2))
         return 0
-    print("presets (hyperspec presets NAME prints one as JSON to copy and edit):")
-    for name, preset in PRESETS.items():
-        print(f"  {name}: {preset['description']}")
+    print("presets (hyperspec presets --show NAME prints one as a model file to copy and edit; NAME alone as JSON):")
+    for name in preset_names():
+        if name in BUILDERS:
+            what = BUILDERS[name][0].__doc__.strip().rstrip(".")
+            print(f"  {name}: parametrised ({what}); parameters {', '.join(BUILDERS[name][1])} (--set KEY=VALUE)")
+        else:
+            print(f"  {name}: {PRESETS[name]['description']}")
     print("components (shapes a model term can use):")
     for comp in COMPONENTS.values():
         params = ", ".join(f"{p.name} [{p.unit}]" if p.unit else p.name for p in comp.params)
@@ -978,6 +1041,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", metavar="FILE", help="a model file (TOML: [terms.<name>] tables; hyperspec presets --show NAME prints one to edit)"
     )
     p.add_argument("--drop", nargs="+", metavar="TERM", help="leave these terms out of the preset (e.g. cnt_d cnt_2d)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a parameter of a parametrised preset, e.g. --preset peaks --set positions=auto (or 1001.4,1031.8) --set shape=voigt",
+    )
     p.add_argument("--backend", choices=BACKENDS, default=None, help="compute backend (default: $HYPERSPEC_BACKEND or auto)")
     p.add_argument(
         "--batch-size",
@@ -1092,6 +1161,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the band presets and the line-shape components models are built from; with NAME, print that preset as JSON.",
     )
     p.add_argument("name", nargs="?", help="a preset to print in full")
+    p.add_argument("--show", metavar="NAME", help="print preset NAME as a model file (TOML) to copy, edit and pass to decompose --model")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a parameter of a parametrised preset (peaks: positions=1001.4,1031.8, shape=voigt)",
+    )
+    p.add_argument("--data", metavar="FILE", help="a map (any readable file) for parameters found on the data: peaks positions=auto")
     p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser(

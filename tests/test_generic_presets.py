@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +177,36 @@ def test_pl_band_on_the_uv_pl_map():
     assert np.median(res["band_center_nm_stderr"].values[ok]) < 0.05
     two = decompose(ds, "pl-band", n_bands=2, backend="numpy")  # a broad companion takes the tails: χ² halves
     assert np.median(two["chi2_red"].values) < 0.6 * np.median(res["chi2_red"].values)
+
+
+def test_presets_show_round_trips_through_a_model_file(tmp_path, capsys):
+    from hyperspec.cli import main
+    from hyperspec.fit.model_spec import load_model
+
+    for name in ("carbon", "polystyrene", "silicon"):
+        assert main(["presets", "--show", name]) == 0
+        path = tmp_path / f"{name}.toml"
+        path.write_text(capsys.readouterr().out)
+        loaded = load_model(path)
+        preset = get_preset(name)
+        assert loaded["terms"] == preset["terms"] and loaded.get("ratios") == preset.get("ratios")
+    assert main(["presets", "--show", "peaks", "--set", "positions=1001.4,1031.8", "--set", "shape=voigt"]) == 0
+    text = capsys.readouterr().out
+    assert '[terms.line_1001]\nshape = "voigt"' in text and "[terms.baseline]" in text
+
+
+def test_cli_decompose_with_preset_parameters_prints_what_autostart_found(tmp_path, capsys):
+    from hyperspec.cli import main
+
+    shift = np.linspace(900.0, 1100.0, 401)
+    ds, _ = _synthetic(shift, [("lorentzian", [1001.4, 4.0, 2000.0], 0.0), ("lorentzian", [1031.8, 5.0, 500.0], 0.0)], n_pix=8)
+    hyperspec.save(ds, tmp_path / "m.zarr")
+    out = tmp_path / "r.zarr"
+    assert (
+        main(["decompose", str(tmp_path / "m.zarr"), str(out), "--preset", "peaks", "--set", "positions=auto", "--backend", "numpy"]) == 0
+    )
+    printed = capsys.readouterr().out
+    found = re.search(r"autostart: 2 lines on the mean spectrum at ([\d.]+), ([\d.]+) cm-1", printed)
+    assert found and abs(float(found.group(1)) - 1001.4) < 0.5 and abs(float(found.group(2)) - 1031.8) < 0.5, printed
+    res = hyperspec.open(out)
+    np.testing.assert_allclose(res["line_1001_center_cm"].values, 1001.4, atol=0.05)

@@ -213,13 +213,13 @@ def _shape_term(shape: str, center: float, half_range: float, hwhm: float, hwhm_
     """A line of ``shape`` at ``center`` ± ``half_range`` (cm⁻¹) with a start HWHM and its range, priors as ``_line``."""
     if shape == "voigt":
         # equal Gaussian and Lorentzian parts give a Voigt HWHM ≈ 1.64 × each (Olivero & Longbothum 1977)
-        part = hwhm / 1.64
-        lo, hi = hwhm_range[0] / 1.64, hwhm_range[1]
+        part = round(hwhm / 1.64, 3)
+        lo, hi = round(hwhm_range[0] / 1.64, 3), hwhm_range[1]
         return {
             "shape": "voigt",
             "init": {"center": center, "hwhm_g": part, "hwhm_l": part},
             "bounds": {"center": [center - half_range, center + half_range], "hwhm_g": [lo, hi], "hwhm_l": [lo, hi]},
-            "prior": {"center": [center, half_range / 3.0]},
+            "prior": {"center": [center, round(half_range / 3.0, 3)]},
         }
     spec = _line(center, half_range, hwhm, hwhm_range, shape=shape)
     if shape == "pseudo_voigt":
@@ -309,7 +309,7 @@ def peaks_terms(positions, hwhm=None, *, shape="lorentzian", baseline="polynomia
 
 def _peaks(data=None, *, positions="auto", n=None, shape="lorentzian", baseline="polynomial2", hwhm=None, half_range=None,
            min_snr=8.0, percentile=None) -> dict:  # fmt: skip
-    """Build the ``peaks`` preset (see ``get_preset``)."""
+    """N Lorentzian, Gaussian, pseudo-Voigt or Voigt lines at given or automatically found positions on a polynomial baseline."""
     found = None
     auto = isinstance(positions, str) or n is not None
     if isinstance(positions, str) and positions != "auto":
@@ -346,7 +346,7 @@ def _peaks(data=None, *, positions="auto", n=None, shape="lorentzian", baseline=
 
 
 def _pl_band(data=None, *, center_ev=None, n_bands=1, shape="gaussian", baseline="polynomial2", hwhm_ev=None) -> dict:
-    """Build the ``pl-band`` preset (see ``get_preset``)."""
+    """One or two Gaussian or ESPL PL bands on the photon-energy axis, started on the band of the map's mean spectrum."""
     import numpy as np  # noqa: PLC0415
 
     if shape not in ("gaussian", "espl"):
