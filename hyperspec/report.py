@@ -509,7 +509,11 @@ def _draw_categorical(
     index = np.full(codes.shape, np.nan)
     for i, c in enumerate(present):
         index[valid & (codes == c)] = i
-    colours = [_CATEGORY_COLOURS[c % len(_CATEGORY_COLOURS)] if c >= 0 else "#c7c7c7" for c in present]  # negative: unknown, grey
+    # status colours by code (the same in every figure); other categories by rank; "unknown"/"none" light grey
+    colours = [
+        "#d9d9d9" if meanings.get(c) in ("unknown", "none") else _CATEGORY_COLOURS[(c if codes_shown else i) % len(_CATEGORY_COLOURS)]
+        for i, c in enumerate(present)
+    ]
     cmap = ListedColormap(colours)
     norm = BoundaryNorm(np.arange(len(present) + 1) - 0.5, len(present))
     if red.ndim == 1:
@@ -543,6 +547,10 @@ def _is_categorical(results: xr.Dataset, name: str) -> Mapping[int, str] | None:
         return status_meanings(results)
     if var.dtype.kind in "iu" and isinstance(var.attrs.get("flag_meanings"), str) and var.attrs.get("flag_values") is not None:
         return status_meanings(var)
+    params = var.attrs.get("at_bound_params", results.attrs.get("at_bound_params"))
+    if name == "at_bound" and var.dtype.kind in "iu" and isinstance(params, str):  # +k upper / -k lower bound of parameter k
+        names = params.split()
+        return {0: "none", **{k: f"{n} (upper)" for k, n in enumerate(names, 1)}, **{-k: f"{n} (lower)" for k, n in enumerate(names, 1)}}
     return None
 
 
@@ -757,14 +765,14 @@ def write_figures(
     if not groups:
         paths = write_band_maps(results, outdir, dpi=dpi, percentiles=percentiles)
     else:
-        tail = [n for n in ("chi2_red", "status") if n in results.data_vars]
+        tail = [n for n in ("chi2_red", "status", "at_bound") if n in results.data_vars]
         every = [name for rows in groups.values() for name, _, _ in rows] + tail
         keep = every + [f"{n}_stderr" for n in every if f"{n}_stderr" in results.data_vars]
         loaded = results[keep].compute()
         loaded.attrs = dict(results.attrs)
         titles = {name: title for rows in groups.values() for name, title, _ in rows}
         units = {name: unit for rows in groups.values() for name, _, unit in rows}
-        titles.update({"chi2_red": "reduced χ² of the fit", "status": "fit status"})
+        titles.update({"chi2_red": "reduced χ² of the fit", "status": "fit status", "at_bound": "parameter at a bound (first one)"})
         outdir.mkdir(parents=True, exist_ok=True)
         paths = []
         for term, rows in groups.items():  # one drawing per term: its panel, and each variable cut from it
