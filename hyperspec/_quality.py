@@ -1,15 +1,19 @@
 """Spectrum quality tests shared by preprocessing and fitting (no upward imports: NumPy/CuPy through ``xp``).
 
-``flat_spectra`` finds dead pixels: ``preprocess.spikes`` leaves them alone and ``decompose`` does not
-fit them (status ``FLAT``). ``flat_top_saturation`` finds clipped (saturated) spectra when the
-detector's full scale is not known: ``decompose`` masks those channels (status ``SATURATED``).
+``flat_spectra`` finds spectra with no structure above their noise; ``dead_spectra`` the dead ones
+among all spectra: zero or constant counts, or (when the detector's offset is stated) nothing above
+that offset. A dim substrate pixel (hundreds of counts, no band) is flat but not dead: ``decompose``
+fits it and flags it ``no_signal``, while dead pixels are not fitted (status ``dead``) and
+``preprocess.remove_spikes`` flags them in ``dead_pixel``. ``flat_top_saturation`` finds clipped
+(saturated) spectra when the detector's full scale is not known: ``decompose`` masks those channels
+(status ``saturated``).
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["ADC_FULL_SCALE", "boxcar", "flat_spectra", "flat_top_saturation"]
+__all__ = ["ADC_FULL_SCALE", "boxcar", "channel_noise", "flat_spectra", "dead_spectra", "flat_top_saturation"]
 
 #: Full scale (counts) of 12-, 14-, 15-, 16-, 18-, 20-, 24- and 32-bit ADCs, 2**b − 1.
 ADC_FULL_SCALE = tuple(float(2**b - 1) for b in (12, 14, 15, 16, 18, 20, 24, 32))
@@ -42,11 +46,37 @@ def boxcar(xp, y, width: int):
     return (c[:, width:] - c[:, :-width]) / width
 
 
-def flat_spectra(xp, y, smooth=None):
-    """Rows with no structure above their noise (dead pixels).
+def channel_noise(xp, y):
+    """Per row, the noise (counts) from channel-to-channel differences: 1.4826 · MAD(diff) / √2 (robust to bands and spikes).
 
-    A row is flat when the 1–99 % span of its 9-channel boxcar is below 8 × its noise, estimated from
-    channel-to-channel differences (robust, MAD).
+    Parameters
+    ----------
+    xp : module
+        The array namespace of ``y`` (``numpy`` or ``cupy``).
+    y : array, shape (n, m)
+        Spectra (counts), finite.
+
+    Returns
+    -------
+    array, shape (n,)
+        The noise σ per row, counts (0 for constant rows).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.random.default_rng(0).normal(500.0, 8.0, (1, 4000))
+    >>> round(float(channel_noise(np, y)[0]), 1)
+    8.0
+    """
+    diff = xp.diff(y, axis=1)
+    return 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / math.sqrt(2)
+
+
+def flat_spectra(xp, y, smooth=None):
+    """Rows with no structure above their noise (bare substrate, no light, a dead pixel).
+
+    A row is flat when the 1–99 % span of its 9-channel boxcar is below 8 × its noise
+    (:func:`channel_noise`). Flat is not dead: see :func:`dead_spectra`.
 
     Parameters
     ----------
@@ -73,10 +103,52 @@ def flat_spectra(xp, y, smooth=None):
     """
     if smooth is None:
         smooth = boxcar(xp, y, 9)
-    diff = xp.diff(y, axis=1)
-    noise = 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / math.sqrt(2)
+    noise = channel_noise(xp, y)
     span = xp.percentile(smooth, 99, axis=1) - xp.percentile(smooth, 1, axis=1)
     return span < 8.0 * xp.maximum(noise, 1e-12)
+
+
+def dead_spectra(xp, y, *, offset=None, flat=None):
+    """Rows of a dead detector pixel: zero or constant counts, or nothing above the stated detector offset.
+
+    A row is dead when its 5–95 % range is zero (every channel but a few equal, e.g. all zero or a
+    fill value; a cosmic ray on it does not count), or, when the detector's offset (bias, counts) is
+    known, when it is flat (:func:`flat_spectra`) and its median lies within one noise level of that
+    offset: only read noise, no light. Without an offset a flat row with noise is not dead: a dim
+    substrate pixel (e.g. 500 counts, no band) looks the same as an unlit one offset by a bias.
+
+    Parameters
+    ----------
+    xp : module
+        The array namespace of ``y`` (``numpy`` or ``cupy``).
+    y : array, shape (n, m)
+        Spectra (counts), finite.
+    offset : float, optional
+        The detector's offset (counts a pixel reads with no light), e.g. ``attrs["offset_counts"]``.
+    flat : array of bool, shape (n,), optional
+        :func:`flat_spectra` of ``y``, when the caller has it already.
+
+    Returns
+    -------
+    array of bool, shape (n,)
+        True for dead rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.stack([np.zeros(200), np.full(200, 7.0), rng.normal(500.0, 8.0, 200), rng.normal(100.0, 5.0, 200)])
+    >>> dead_spectra(np, y), dead_spectra(np, y, offset=100.0)
+    (array([ True,  True, False, False]), array([ True,  True, False,  True]))
+    """
+    lo, hi = xp.percentile(y, 5, axis=1), xp.percentile(y, 95, axis=1)
+    constant = hi - lo <= 1e-9 * xp.maximum(xp.maximum(xp.abs(lo), xp.abs(hi)), 1.0)
+    if offset is None:
+        return constant
+    if flat is None:
+        flat = flat_spectra(xp, y)
+    unlit = flat & (xp.abs(xp.median(y, axis=1) - float(offset)) <= channel_noise(xp, y))
+    return constant | unlit
 
 
 def flat_top_saturation(xp, y, *, min_run: int = 3, guard: float = 20.0):

@@ -24,9 +24,9 @@ from hyperspec.bands.shapes import lorentzian
 from hyperspec.fit.composite import CompositeModel
 from hyperspec.fit.linear import nnls
 from hyperspec.fit.lm import FitStatus, LMResult, bound_hits, first_at_bound, levenberg_marquardt
-from hyperspec.fit.results import AT_BOUND, DEAD, NO_SIGNAL, SATURATED, param_output_name, result_names
+from hyperspec.fit.results import ABSENT_SNR, AT_BOUND, DEAD, NO_SIGNAL, SATURATED, param_output_name, result_names
 
-__all__ = ["default_batch_size"]
+__all__ = ["default_batch_size", "bound_parameters"]
 
 #: Relative step of the central differences of derived values (delta method).
 _DERIVED_STEP = 1e-6
@@ -87,6 +87,38 @@ def _ratio_plan(ratios, model, names) -> list:
             ops.append((term, what))
         plan.append((str(name), ops[0], ops[1]))
     return plan
+
+
+def bound_parameters(model: CompositeModel) -> tuple[list[int], list[str]]:
+    """The free parameters of ``model`` that can end at a bound, and their output variable names.
+
+    Free parameters with a finite bound and room between the bounds, in free-parameter order; a tied
+    parameter is named by the output variable of its first term. ``at_bound`` indexes these (1-based).
+
+    Parameters
+    ----------
+    model : CompositeModel
+        The model ``decompose`` fits.
+
+    Returns
+    -------
+    (list of int, list of str)
+        Free-parameter indices and output names (``hyperspec.fit.results.param_output_name``).
+
+    Examples
+    --------
+    >>> model = CompositeModel({"g": {"shape": "lorentzian", "bounds": {"center": [500, 520]}}}, np.linspace(400.0, 600.0, 11))
+    >>> bound_parameters(model)[1]
+    ['g_center_cm', 'g_hwhm_cm', 'g_height']
+    """
+    out_name = {}
+    for term in model.terms:
+        for param, (kind, idx) in zip(term.component.params, term.slots, strict=True):
+            if kind == "free" and idx not in out_name:
+                out_name[idx] = param_output_name(term.name, param)
+    lo, hi = np.asarray(model.lower), np.asarray(model.upper)
+    bounded = [i for i in range(model.n_free) if (np.isfinite(lo[i]) or np.isfinite(hi[i])) and hi[i] > lo[i]]
+    return bounded, [out_name[i] for i in bounded]
 
 
 class _Decomposer:
@@ -151,20 +183,13 @@ class _Decomposer:
                 self._shapes_of.append((a_idx, shapes_))
         self.lower = xp.asarray(self.model.lower)
         self.upper = xp.asarray(self.model.upper)
-        # parameters that can end at a bound: free ones with a finite bound and room between the bounds,
-        # each named by the output variable of its (first) term; linear ones at a zero bound are absent bands
-        out_name = {}
-        for term in self.model.terms:
-            for param, (kind, idx) in zip(term.component.params, term.slots, strict=True):
-                if kind == "free" and idx not in out_name:
-                    out_name[idx] = param_output_name(term.name, param)
+        # parameters that can end at a bound; linear ones at a zero bound are absent bands, not at a bound
+        bounded, self.bound_params = bound_parameters(self.model)
         lo_np, hi_np = np.asarray(self.model.lower), np.asarray(self.model.upper)
-        bounded = [i for i in range(self.model.n_free) if (np.isfinite(lo_np[i]) or np.isfinite(hi_np[i])) and hi_np[i] > lo_np[i]]
-        self.bound_params = [out_name[i] for i in bounded]
         self._bounded = xp.asarray(np.array(bounded, dtype=np.int64))
         linear = np.zeros(self.model.n_free, dtype=bool)
         linear[self.amp_idx] = True
-        self._zero_ok_lo = xp.asarray(linear[bounded] & (lo_np[bounded] == 0.0))  # an absent band sits on a zero bound
+        self._zero_ok_lo = xp.asarray(linear[bounded] & (lo_np[bounded] == 0.0))
         self._zero_ok_hi = xp.asarray(linear[bounded] & (hi_np[bounded] == 0.0))
         self.prior = (xp.asarray(self.model.prior_mu), xp.asarray(self.model.prior_sigma))
         # terms started from the data ("seed": "residual_peak") are added one per pass: this engine adds the
@@ -359,16 +384,22 @@ class _Decomposer:
         out[:, -1] = status
         return out
 
-    def _at_bound(self, p, keep):
+    def _at_bound(self, p, stderr, keep):
         """Per row: the signed 1-based index into ``bound_params`` of the first parameter at a bound, and the count.
 
-        Shape parameters of a zero-amplitude band (``keep`` False) and amplitudes at a zero bound (an
-        absent band) do not count.
+        Absent bands do not count: amplitudes at a zero bound, and the shape parameters of a band whose
+        amplitude is zero (``keep`` False) or within ``ABSENT_SNR`` standard errors of zero (a line
+        fitted to noise narrows to its lower width bound; that says nothing about the data).
         """
         xp = self.xp
         n = p.shape[0]
         if not self.bound_params:
             return xp.zeros(n), xp.zeros(n)
+        keep = keep.copy()
+        for a_idx, shape_idx in self._shapes_of:  # one band at a time, not one pixel
+            weak = p[:, a_idx] <= ABSENT_SNR * stderr[:, a_idx]  # NaN stderr (undetermined): counted
+            for idx in shape_idx:
+                keep[:, idx] &= ~weak
         idx = self._bounded
         hits = bound_hits(p[:, idx], self.lower[idx], self.upper[idx])
         include = keep[:, idx] & ~((hits < 0) & self._zero_ok_lo[None, :]) & ~((hits > 0) & self._zero_ok_hi[None, :])
@@ -420,7 +451,7 @@ class _Decomposer:
         cols = []
         for v, e in zip(vals, errs, strict=True):
             cols += [v, e]
-        cols += [*self._at_bound(p, keep), res.chi2_red, res.n_iter.astype(xp.float64), res.status.astype(xp.float64)]
+        cols += [*self._at_bound(p, res.stderr, keep), res.chi2_red, res.n_iter.astype(xp.float64), res.status.astype(xp.float64)]
         return xp.stack(cols, axis=1)
 
     def _quantity(self, q, p, areas):

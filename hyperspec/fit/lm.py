@@ -24,7 +24,16 @@ import numpy as np
 
 from hyperspec._backend import get_namespace
 
-__all__ = ["FitStatus", "LMResult", "levenberg_marquardt", "complex_step_jacobian", "forward_jacobian"]
+__all__ = [
+    "FitStatus",
+    "LMResult",
+    "levenberg_marquardt",
+    "complex_step_jacobian",
+    "forward_jacobian",
+    "bound_hits",
+    "first_at_bound",
+    "AT_BOUND_RTOL",
+]
 
 
 class FitStatus(IntEnum):
@@ -561,3 +570,86 @@ def levenberg_marquardt(
     dof_f = dof.astype(xp.float64)
     chi2_red = xp.where(dof_f > 0, data_chi2 / xp.where(dof_f > 0, dof_f, 1.0), xp.nan)
     return LMResult(params=p, stderr=stderr, covariance=cov, chi2=data_chi2, chi2_red=chi2_red, dof=dof, n_iter=n_iter, status=status)
+
+
+#: Relative tolerance of :func:`bound_hits`: a parameter is at a bound within this fraction of its bound range.
+AT_BOUND_RTOL = 1e-4
+
+
+def bound_hits(p, lower, upper, *, rtol: float = AT_BOUND_RTOL):
+    """Which parameters ended at a bound: −1 at the lower, +1 at the upper, 0 inside (per row and parameter).
+
+    A parameter is at a bound when it lies within ``rtol`` × its bound range ``upper − lower`` of it;
+    with one side infinite the range is ``max(|bound|, |p|)`` instead (a relative tolerance). A
+    parameter with ``lower == upper`` (held by its bounds) or a NaN value is never at a bound.
+    The Levenberg–Marquardt steps are projected onto the box, so a parameter the data push past
+    a bound sits on it exactly; the tolerance covers a fit that stopped just short of it.
+
+    Parameters
+    ----------
+    p : array, shape (n, P)
+        Fitted parameters, in the units of the bounds.
+    lower, upper : array, shape (P,) or (n, P)
+        Box bounds (±inf for none), same units.
+    rtol : float, optional
+        Tolerance as a fraction of the bound range (default ``AT_BOUND_RTOL`` = 1e-4).
+
+    Returns
+    -------
+    array of int8, shape (n, P)
+        −1, 0 or +1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bound_hits(np.array([[520.0, 510.0, 2.0]]), np.array([500.0, 500.0, 0.5]), np.array([520.0, 520.0, np.inf]))
+    array([[1, 0, 0]], dtype=int8)
+    """
+    xp = get_namespace(p)
+    p = xp.asarray(p, dtype=xp.float64)
+    lo = xp.broadcast_to(xp.asarray(lower, dtype=xp.float64), p.shape)
+    hi = xp.broadcast_to(xp.asarray(upper, dtype=xp.float64), p.shape)
+    both = xp.isfinite(lo) & xp.isfinite(hi)
+    with np.errstate(invalid="ignore"):  # inf − inf where a side is open: replaced below
+        span = xp.where(both, hi - lo, 0.0)
+        tol_lo = rtol * xp.where(both, span, xp.maximum(xp.abs(xp.where(xp.isfinite(lo), lo, 0.0)), xp.abs(p)))
+        tol_hi = rtol * xp.where(both, span, xp.maximum(xp.abs(xp.where(xp.isfinite(hi), hi, 0.0)), xp.abs(p)))
+        ok = xp.isfinite(p) & (hi > lo)
+        at_lo = ok & xp.isfinite(lo) & (p - lo <= tol_lo)
+        at_hi = ok & xp.isfinite(hi) & (hi - p <= tol_hi) & ~at_lo
+    return (at_hi.astype(xp.int8) - at_lo.astype(xp.int8)).astype(xp.int8)
+
+
+def first_at_bound(hits, include=None):
+    """Per row: the signed 1-based index of the first parameter at a bound (+k upper, −k lower, 0 none) and their count.
+
+    Parameters
+    ----------
+    hits : array of int8, shape (n, P)
+        What :func:`bound_hits` returned.
+    include : array of bool, shape (n, P) or (P,), optional
+        The parameters that may count (default all).
+
+    Returns
+    -------
+    index : array of int16, shape (n,)
+        ±(k + 1) for the first parameter ``k`` at a bound (sign: which bound), 0 where none is.
+    count : array of int16, shape (n,)
+        How many parameters of the row are at a bound.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> first_at_bound(np.array([[0, -1, 1], [0, 0, 0]], dtype=np.int8))
+    (array([-2,  0], dtype=int16), array([2, 0], dtype=int16))
+    """
+    xp = get_namespace(hits)
+    if include is not None:
+        hits = xp.where(xp.asarray(include, dtype=bool), hits, 0)
+    on = hits != 0
+    count = on.sum(axis=1).astype(xp.int16)
+    if hits.shape[1] == 0:
+        return xp.zeros(hits.shape[0], dtype=xp.int16), count
+    k = xp.argmax(on, axis=1)
+    sign = xp.take_along_axis(hits, k[:, None], axis=1)[:, 0].astype(xp.int16)
+    return (sign * (k.astype(xp.int16) + 1)).astype(xp.int16), count

@@ -552,7 +552,8 @@ def decompose_outputs(dec: Mapping[str, Any]) -> list[tuple[str, str, dict[str, 
     """The results variables of a recipe's decomposition: ``(name, dtype, attrs)`` in the order ``decompose`` writes them.
 
     Every name of ``hyperspec.fit.decompose.result_names(model)`` (float64) and its ``_stderr``, then
-    ``chi2_red`` (float64), ``n_iter`` (int32) and ``status`` (int8), all on the pixel dims.
+    ``at_bound`` and ``n_at_bound`` (int16), ``chi2_red`` (float64), ``n_iter`` (int32) and ``status``
+    (int8, CF ``flag_values``/``flag_meanings``), all on the pixel dims.
 
     Parameters
     ----------
@@ -569,14 +570,18 @@ def decompose_outputs(dec: Mapping[str, Any]) -> list[tuple[str, str, dict[str, 
     >>> names[:2], names[-3:]
     (['aspl_area', 'aspl_area_stderr'], ['chi2_red', 'n_iter', 'status'])
     """
-    from hyperspec.fit.decompose import STATUS_MEANINGS, result_names  # noqa: PLC0415
+    from hyperspec.fit._decomposer import bound_parameters  # noqa: PLC0415
+    from hyperspec.fit.decompose import result_names  # noqa: PLC0415
+    from hyperspec.fit.results import at_bound_attrs, status_attrs  # noqa: PLC0415
 
+    model = decompose_model(dec)
     out = []
-    for name, units, meaning in result_names(decompose_model(dec)):
+    for name, units, meaning in result_names(model):
         out.append((name, "float64", {"units": units, "long_name": meaning}))
         out.append((f"{name}_stderr", "float64", {"units": units, "long_name": f"standard error of {name}"}))
-    status = ("status", "int8", {"long_name": "fit status", "flag_meanings": json.dumps(STATUS_MEANINGS)})
-    return [*out, *_DECOMPOSE_TAIL, status]
+    ab_attrs, nab_attrs = at_bound_attrs(bound_parameters(model)[1])
+    at_bound = [("at_bound", "int16", ab_attrs), ("n_at_bound", "int16", nab_attrs)]
+    return [*out, *at_bound, *_DECOMPOSE_TAIL, ("status", "int8", status_attrs())]
 
 
 # --- validation ------------------------------------------------------------------------------------------------
@@ -1017,7 +1022,7 @@ register_step(
     "remove_spikes", preprocess.remove_spikes, halo=2, bytes_per_channel=112.0,  # its stack of neighbours: 14 float64 copies
     outputs=(
         Output("n_spikes", "int32", "spectral channels replaced as spikes", lambda b: b["spike_mask"].sum("spectral")),
-        Output("dead_pixel", "bool", "pixels with no signal above the noise (not repaired)", lambda b: b["dead_pixel"]),
+        Output("dead_pixel", "bool", "dead: zero or constant counts or only the detector offset (not repaired)", lambda b: b["dead_pixel"]),
         Output("saturated", "bool", "pixel has saturated channels", lambda b: b["saturated_mask"].any("spectral")),
     ),
 )  # fmt: skip

@@ -218,11 +218,14 @@ def _narrow(e, max_width, xp):
     return width < max_width * xp.maximum(e, 1e-300)
 
 
-def _dead_pixels(y, xp):
-    """Pixels whose spectrum has no structure above its noise (the decompose preflight's ``flat``)."""
-    from hyperspec._quality import flat_spectra  # noqa: PLC0415
+def _dead_pixels(y, xp, offset=None):
+    """Dead pixels: zero or constant counts, or only the detector's ``offset`` (the decompose preflight's ``dead``).
 
-    return flat_spectra(xp, y.reshape(-1, y.shape[-1])).reshape(y.shape[:-1])
+    A dim pixel without a band (substrate) is not dead: it is searched for spikes like any other.
+    """
+    from hyperspec._quality import dead_spectra  # noqa: PLC0415
+
+    return dead_spectra(xp, y.reshape(-1, y.shape[-1]), offset=offset).reshape(y.shape[:-1])
 
 
 def remove_spikes(
@@ -286,7 +289,7 @@ def remove_spikes(
         xp = be.xp
         y = xp.asarray(arr)
         finite_px = xp.all(xp.isfinite(y), axis=-1)
-        dead = _dead_pixels(xp.where(xp.isfinite(y), y, 0.0), xp) & finite_px
+        dead = _dead_pixels(xp.where(xp.isfinite(y), y, 0.0), xp, ds.attrs.get("offset_counts")) & finite_px
         sat = xp.isfinite(y) & (y >= saturation)
         if detect:  # the decompose preflight's test (hyperspec._quality), so both flag the same pixels
             from hyperspec._quality import flat_top_saturation  # noqa: PLC0415
@@ -328,7 +331,7 @@ def remove_spikes(
     for name, text in (
         ("spike_mask", "channels replaced as spikes"),
         ("saturated_mask", f"channels at or above {saturation:g} counts (not repaired)"),
-        ("dead_pixel", "pixels with no signal above the noise (not repaired)"),
+        ("dead_pixel", "dead pixels: zero or constant counts, or only the detector offset (not repaired)"),
     ):
         out[name].attrs = {"long_name": text}
     out.attrs = dict(ds.attrs)

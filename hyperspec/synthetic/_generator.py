@@ -424,6 +424,7 @@ class Generator:
             "synthetic_seed": self.seed,
             "exposure_s": self.scene.frame_s,
             "saturation_counts": float(self.scene.saturation_counts),
+            "offset_counts": float(self.scene.offset_counts),  # the detector's bias: what a pixel reads with no light
         }
         ds = from_array(
             arrays["spectra"],
