@@ -15,14 +15,14 @@ import xarray as xr
 
 from hyperspec._backend import Backend
 from hyperspec._errors import DataModelError
-from hyperspec.fit.curves import fit_curves
-from hyperspec.fit.results import FLAT, STATUS_MEANINGS
+from hyperspec.fit.curves import CURVE_STATUS_MEANINGS, fit_curves
+from hyperspec.fit.results import FLAT
 from hyperspec.kinetics._traces import series_axis, trace_name
 
 __all__ = ["power_law", "POWER_STATUS_MEANINGS"]
 
 #: Status codes of :func:`power_law`: the engine's ``FitStatus`` codes and ``FLAT`` (7, not fitted).
-POWER_STATUS_MEANINGS = {k: v for k, v in STATUS_MEANINGS.items() if k != 6}
+POWER_STATUS_MEANINGS = {**CURVE_STATUS_MEANINGS, FLAT: "flat"}
 
 _FUNC = "kinetics.power_law"
 #: The fewest finite points a power law needs (two parameters and one degree of freedom).
@@ -166,7 +166,7 @@ def power_law(
     out["status"] = status.assign_attrs(
         long_name="power-law fit status",
         flag_values=np.array(sorted(POWER_STATUS_MEANINGS), dtype=np.int8),
-        flag_meanings=" ".join(POWER_STATUS_MEANINGS[k].split(" ")[0] for k in sorted(POWER_STATUS_MEANINGS)),
+        flag_meanings=" ".join(POWER_STATUS_MEANINGS[k] for k in sorted(POWER_STATUS_MEANINGS)),
     )
     out["n_points"] = xr.where(flat, n_finite, res["n_points"]).astype(np.int32).assign_attrs(res["n_points"].attrs)
     out["n_masked"] = (trace.sizes[dim] - out["n_points"]).astype(np.int32).assign_attrs(long_name=f"NaN/inf points along {dim!r} ignored")
