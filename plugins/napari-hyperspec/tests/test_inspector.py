@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from napari_hyperspec._inspector import PIN_COLORS, PINS_METADATA_KEY, SpectrumInspector
+from napari_hyperspec._layers import find_map, map_layers, results_layers
 
 from hyperspec.axes import convert_axis
 from hyperspec.fit.decompose import fitted_components
@@ -15,43 +16,18 @@ from hyperspec.fit.decompose import fitted_components
 RTOL = 1e-9
 
 
-def _meta(role, data, results, extra=(), variable=None):
-    return {
-        "hyperspec": {
-            "role": role,
-            "map": data,
-            "results": results,
-            "variable": variable,
-            "path": None,
-            "spatial_dims": ("y", "x"),
-            "extra_dims": tuple(extra),
-        }
-    }
-
-
 def _grid(ds):
-    """Scale and translate (µm) of the y/x grid, leading dims at step 1."""
+    """Scale and translate (µm) of the y/x grid."""
     y, x = ds["y"].values, ds["x"].values
     return (float(y[1] - y[0]), float(x[1] - x[0])), (float(y[0]), float(x[0]))
 
 
-def _add_layers(viewer, data, results, extra=()):
-    """Layers as N1's reader makes them (metadata per the plugin contract)."""
-    grid = data if data is not None else results
-    scale, translate = _grid(grid)
-    lead = (1.0,) * len(extra)
-    if data is not None:
-        image = np.asarray(data["spectra"].isel(spectral=slice(0, 8)).sum("spectral").values)
-        viewer.add_image(
-            image, scale=lead + scale, translate=(0.0,) * len(extra) + translate, metadata=_meta("quicklook", data, results, extra)
-        )
+def _add_layers(viewer, data, results):
+    """The plugin's own layers (N1's ``map_layers``/``results_layers``, metadata per the contract)."""
+    tuples = map_layers(data) if data is not None else []
     if results is not None:
-        viewer.add_image(
-            np.asarray(results["chi2_red"].values),
-            scale=lead + scale,
-            translate=(0.0,) * len(extra) + translate,
-            metadata=_meta("band", data, results, extra, variable="chi2_red"),
-        )
+        tuples += results_layers(results, map_ds=data, variables=["chi2_red", "status"])
+    return [getattr(viewer, f"add_{kind}")(array, **kwargs) for array, kwargs, kind in tuples]
 
 
 def _open_inspector(viewer) -> SpectrumInspector:
@@ -60,9 +36,10 @@ def _open_inspector(viewer) -> SpectrumInspector:
     return widget
 
 
-def _world(ds, i, j, lead=()):
-    """A point inside pixel (i, j), a bit off its centre (µm)."""
+def _world(ds, i, j, viewer):
+    """A world point inside pixel (i, j), a bit off its centre (µm); leading axes at 0 (the dims step rules)."""
     (dy, dx), _ = _grid(ds)
+    lead = (0.0,) * (viewer.dims.ndim - 2)
     return (*lead, float(ds["y"].values[i]) + 0.3 * dy, float(ds["x"].values[j]) - 0.2 * dx)
 
 
@@ -94,7 +71,7 @@ def test_cursor_pixel_matches_engine(make_napari_viewer, map_and_results):
     _add_layers(viewer, data, results)
     widget = _open_inspector(viewer)
     i, j = 7, 11
-    viewer.cursor.position = _world(data, i, j)
+    viewer.cursor.position = _world(data, i, j, viewer)
     assert widget.inspect() == {"y": i, "x": j}
     comps = fitted_components(results, data, y=i, x=j)
     terms = json.loads(results.attrs["model"])["terms"]
@@ -128,7 +105,7 @@ def test_hover_is_throttled_and_updates(make_napari_viewer, map_and_results, qtb
     _add_layers(viewer, data, results)
     widget = _open_inspector(viewer)
     for j in range(5):  # a burst of mouse moves: one update after the throttle interval
-        viewer.cursor.position = _world(data, 2, j)
+        viewer.cursor.position = _world(data, 2, j, viewer)
         widget._on_mouse_move(SimpleNamespace(position=viewer.cursor.position))
     qtbot.waitUntil(lambda: widget.current == {"y": 2, "x": 4}, timeout=2000)
     _check_curves(widget, fitted_components(results, data, y=2, x=4))
@@ -142,16 +119,16 @@ def test_pins_overlay_points_layer_and_removal(make_napari_viewer, map_and_resul
     _add_layers(viewer, data, results)
     widget = _open_inspector(viewer)
     widget.hover_check.setChecked(False)
-    assert widget.pin(_world(data, 1, 2)) == {"y": 1, "x": 2}
+    assert widget.pin(_world(data, 1, 2, viewer)) == {"y": 1, "x": 2}
     # a click without dragging pins through the viewer's mouse callback; a drag does not
     on_drag = widget._callbacks[1]
-    event = SimpleNamespace(type="mouse_press", button=1, position=_world(data, 9, 14))
+    event = SimpleNamespace(type="mouse_press", button=1, position=_world(data, 9, 14, viewer))
     gen = on_drag(viewer, event)
     next(gen)
     event.type = "mouse_release"
     with pytest.raises(StopIteration):
         next(gen)
-    event = SimpleNamespace(type="mouse_press", button=1, position=_world(data, 5, 5))
+    event = SimpleNamespace(type="mouse_press", button=1, position=_world(data, 5, 5, viewer))
     gen = on_drag(viewer, event)
     next(gen)
     event.type = "mouse_move"
@@ -190,9 +167,9 @@ def test_axis_switch_uses_convert_axis(make_napari_viewer, map_and_results):
     viewer = make_napari_viewer()
     _add_layers(viewer, data, results)
     widget = _open_inspector(viewer)
-    viewer.cursor.position = _world(data, 4, 6)
+    viewer.cursor.position = _world(data, 4, 6, viewer)
     widget.inspect()
-    widget.pin(_world(data, 0, 0))
+    widget.pin(_world(data, 0, 0, viewer))
     shift = data["shift"].values
     laser = data.attrs["laser_nm"]
     for unit in ("eV", "nm", "cm-1"):
@@ -213,7 +190,7 @@ def test_map_alone_and_results_alone(make_napari_viewer, map_and_results):
     _add_layers(viewer, data, None)
     widget = _open_inspector(viewer)
     assert "No results" in widget.message.text()
-    viewer.cursor.position = _world(data, 3, 3)
+    viewer.cursor.position = _world(data, 3, 3, viewer)
     widget.inspect()
     curves = widget.spectrum_panel.curves()
     assert list(curves) == ["data"] and widget.residual_panel.curves() == {}
@@ -221,9 +198,12 @@ def test_map_alone_and_results_alone(make_napari_viewer, map_and_results):
     np.testing.assert_array_equal(curves["data"][1], data["spectra"].values[3, 3].astype(float))
     viewer.layers.clear()
     assert "Open a hyperspec map" in widget.message.text()
+    results = results.copy()
+    results.attrs = {k: v for k, v in results.attrs.items() if k not in ("recipe", "source", "input")}
+    assert find_map(results) is None
     _add_layers(viewer, None, results)
     assert "map of these results was not found" in widget.message.text()
-    widget.inspect(_world(results, 3, 3))
+    widget.inspect(_world(results, 3, 3, viewer))
     assert widget.spectrum_panel.curves() == {}
     assert widget.table_values["aspl_area"][0] == float(results["aspl_area"][3, 3])
 
@@ -232,16 +212,23 @@ def test_kinetic_results_follow_dims_step(make_napari_viewer, kinetic_map_ds, ki
     data, results = kinetic_map_ds, kinetic_results_ds
     assert results["status"].dims == ("t", "y", "x")
     viewer = make_napari_viewer()
-    _add_layers(viewer, data, results, extra=("t",))
+    layers = _add_layers(viewer, data, results)
     widget = _open_inspector(viewer)
-    viewer.dims.set_current_step(0, 5)
-    viewer.cursor.position = _world(data, 2, 3, lead=(0.0,))  # the t of the cursor is the dims step
+    t_axis = viewer.dims.ndim - 3  # world axes: (spectral, t, y, x) with the hidden cube
+    viewer.dims.set_current_step(t_axis, 5)
+    viewer.cursor.position = _world(data, 2, 3, viewer)  # t comes from the dims step
     assert widget.inspect() == {"t": 5, "y": 2, "x": 3}
     _check_curves(widget, fitted_components(results, data, t=5, y=2, x=3))
-    widget.pin(_world(data, 4, 1, lead=(0.0,)))
-    viewer.dims.set_current_step(0, 9)  # a dims step re-reads the cursor pixel and the pins
+    widget.pin(_world(data, 4, 1, viewer))
+    viewer.dims.set_current_step(t_axis, 9)  # a dims step re-reads the cursor pixel and the pins
     assert widget.current == {"t": 9, "y": 2, "x": 3}
     _check_curves(widget, fitted_components(results, data, t=9, y=2, x=3))
     comps = fitted_components(results, data, t=9, y=4, x=1)
     _assert_close(widget.spectrum_panel.curves()["P1 model"][1], comps["model"].values)
     assert widget.table_values["chi2_red"][0] == pytest.approx(float(results["chi2_red"][9, 2, 3]), rel=1e-12)
+    # the hidden cube (spectral, t, y, x) as the reference layer maps the cursor to the same pixel
+    cube = next(layer for layer in layers if layer.metadata["hyperspec"]["role"] == "cube")
+    viewer.layers.selection.active = cube
+    assert widget.inspect(_world(data, 5, 7, viewer)) == {"t": 9, "y": 5, "x": 7}
+    assert widget._source.layer is cube
+    _check_curves(widget, fitted_components(results, data, t=9, y=5, x=7))

@@ -20,11 +20,13 @@ No numerics here: the model, components, residual and axis conversions all come 
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from qtpy.QtCore import Qt, QTimer
@@ -96,6 +98,7 @@ class _Source:
     spatial_dims: tuple = ("y", "x")
     extra_dims: tuple = ()
     note: str = ""
+    dims: tuple = ()  # every axis of the reference layer (N1's metadata), e.g. ("spectral", "t", "y", "x")
     blocks: OrderedDict = field(default_factory=OrderedDict)  # results chunk blocks read so far
     fits: OrderedDict = field(default_factory=OrderedDict)  # evaluated pixels (LRU)
 
@@ -106,6 +109,13 @@ class _Pin:
     world: tuple  # the pixel centre in world coordinates (spatial axes)
     color: str
     label: str
+
+
+def _grid_var(results, spatial_dims=("y", "x")):
+    """The results variable that defines the per-pixel grid: ``status``, else the first on the spatial dims."""
+    if "status" in results:
+        return results["status"]
+    return next((results[v] for v in results.data_vars if set(spatial_dims) <= set(results[v].dims)), None)
 
 
 def _hs(layer) -> dict | None:
@@ -135,7 +145,11 @@ class SpectrumInspector(QWidget):
 
     def __init__(self, napari_viewer):
         super().__init__()
-        self.viewer = napari_viewer
+        # napari hands plugins a PublicOnlyProxy of the viewer, whose layers and metadata come back as
+        # new proxies at each access: the inspector needs the layers' identity and the plain lazy
+        # Datasets of their metadata (caches, one-chunk reads), so it keeps the viewer itself. Only
+        # public napari API is used through it.
+        self.viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.pins: list[_Pin] = []
         self.current: dict | None = None  # the hovered pixel's full index, or None
         self.table_values: dict[str, tuple] = {}  # quantity → (value, stderr or None, unit)
@@ -172,6 +186,8 @@ class SpectrumInspector(QWidget):
         self.pin_list.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
         self.remove_button = QPushButton("Remove pin")
         self.clear_button = QPushButton("Clear pins")
+        self.table_csv_button = QPushButton("Table CSV…")
+        self.table_csv_button.setToolTip("Save the parameter table of the shown pixel as CSV")
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["quantity", "value", "± stderr", "unit"])
         self.table.verticalHeader().setVisible(False)
@@ -189,6 +205,7 @@ class SpectrumInspector(QWidget):
         buttons = QVBoxLayout()
         buttons.addWidget(self.remove_button)
         buttons.addWidget(self.clear_button)
+        buttons.addWidget(self.table_csv_button)
         buttons.addStretch(1)
         pins.addLayout(buttons)
         plots = QSplitter(Qt.Orientation.Vertical)
@@ -215,6 +232,7 @@ class SpectrumInspector(QWidget):
         self.hover_check.toggled.connect(self._on_hover_toggled)
         self.remove_button.clicked.connect(self._remove_selected_pins)
         self.clear_button.clicked.connect(self.clear_pins)
+        self.table_csv_button.clicked.connect(self._on_table_csv)
         self._connect_viewer()
         self._reset_source()
 
@@ -311,9 +329,11 @@ class SpectrumInspector(QWidget):
             data = next((_hs(la)["map"] for la in reversed(layers) if _hs(la).get("map") is not None), None)
         spatial = tuple(meta.get("spatial_dims") or ("y", "x"))
         extra = tuple(meta.get("extra_dims") or ())
+        dims = tuple(meta.get("dims") or ())
         note = ""
         if data is not None and results is not None:
-            grid = {d: results["status"].sizes[d] for d in results["status"].dims} if "status" in results else {}
+            ref_var = _grid_var(results, spatial)
+            grid = dict(ref_var.sizes) if ref_var is not None else {}
             sizes = dict(data["spectra"].sizes)
             clash = {d: (n, sizes[d]) for d, n in grid.items() if d in sizes and sizes[d] != n}
             if clash:
@@ -332,9 +352,9 @@ class SpectrumInspector(QWidget):
         elif results is not None and "model" not in results.attrs:
             note = "These results hold no fitted model: showing the spectrum and the per-pixel values only."
         if old is not None and old.map is data and old.results is results:  # same data: keep the caches
-            old.layer, old.spatial_dims, old.extra_dims, old.note = ref, spatial, extra, note
+            old.layer, old.spatial_dims, old.extra_dims, old.dims, old.note = ref, spatial, extra, dims, note
             return
-        self._source = _Source(ref, data, results, spatial, extra, note)
+        self._source = _Source(ref, data, results, spatial, extra, note, dims)
         self._set_message(note)
         self.refresh()
 
@@ -366,6 +386,9 @@ class SpectrumInspector(QWidget):
         dict or None
             ``{"y": i, "x": j}`` plus the leading dims (e.g. ``"t"``) of the reference layer.
         """
+        active = self.viewer.layers.selection.active
+        if self._source is not None and active is not self._source.layer and _hs(active) is not None:
+            self._reset_source()  # the selection changed without (or before) its event
         src = self._source
         if src is None:
             return None
@@ -373,16 +396,25 @@ class SpectrumInspector(QWidget):
         coords = np.asarray(layer.world_to_data(self._position(position)), dtype=float)
         array = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
         shape = array.shape[:-1] if getattr(layer, "rgb", False) else array.shape
-        names = list(src.extra_dims) + [None] * (len(coords) - len(src.extra_dims) - len(src.spatial_dims)) + list(src.spatial_dims)
+        names = self._axis_names(len(coords))
         index = {}
         for name, c, n in zip(names, coords, shape, strict=False):
-            if name is None:
+            if name is None or name == "spectral":
                 continue
             k = int(np.floor(c + 0.5))
             if not 0 <= k < n:
                 return None
             index[name] = k
         return index if all(d in index for d in src.spatial_dims) else None
+
+    def _axis_names(self, ndim: int) -> list:
+        """The dim name of each axis of the reference layer (``metadata["hyperspec"]["dims"]``, else
+        ``(*extra_dims, *spatial_dims)`` with unnamed axes in between)."""
+        src = self._source
+        if src.dims and len(src.dims) == ndim:
+            return list(src.dims)
+        n_free = max(0, ndim - len(src.extra_dims) - len(src.spatial_dims))
+        return (list(src.extra_dims) + [None] * n_free + list(src.spatial_dims))[-ndim:]
 
     def _full_index(self, spatial: dict) -> dict:
         """A pinned pixel's index with the leading dims at the viewer's current dims step."""
@@ -396,8 +428,9 @@ class SpectrumInspector(QWidget):
         src = self._source
         layer = src.layer
         data_pos = np.asarray(layer.world_to_data(self._position(np.asarray(self.viewer.dims.point, dtype=float))), dtype=float)
-        for k, d in enumerate(src.spatial_dims):
-            data_pos[len(data_pos) - len(src.spatial_dims) + k] = spatial[d]
+        for k, name in enumerate(self._axis_names(len(data_pos))):
+            if name in spatial:
+                data_pos[k] = spatial[name]
         world_layer = np.asarray(layer.data_to_world(data_pos), dtype=float)
         point = np.asarray(self.viewer.dims.point, dtype=float)
         if point.size < world_layer.size:  # the viewer's dims are not updated yet (layer being inserted)
@@ -410,7 +443,7 @@ class SpectrumInspector(QWidget):
         """The results at one pixel, in memory (results are read one chunk block at a time, cached)."""
         src = self._source
         res = src.results
-        status = res["status"]
+        status = _grid_var(res, src.spatial_dims)
         sel = {d: index[d] for d in status.dims}
         chunks = status.chunks
         if chunks is None:
@@ -654,6 +687,32 @@ class SpectrumInspector(QWidget):
         self._set_message("; ".join([src.note, *errors]).strip("; "))
         self.last_update_ms = (time.perf_counter() - t0) * 1e3
         self.timing.setText(f"updated in {self.last_update_ms:.0f} ms")
+
+    def export_table_csv(self, path) -> Path:
+        """Save the parameter table (quantity, value, stderr, unit) of the shown pixel as CSV.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Output file.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written (values with full float precision).
+        """
+        path = Path(path)
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["quantity", "value", "stderr", "unit"])
+            for q, (value, err, unit) in self.table_values.items():
+                writer.writerow([q, value if isinstance(value, str) else repr(float(value)), "" if err is None else repr(float(err)), unit])
+        return path
+
+    def _on_table_csv(self) -> None:
+        path = self.spectrum_panel._ask_path("Save parameter table as CSV", "CSV (*.csv)")
+        if path:
+            self.timing.setText(f"saved {self.export_table_csv(path).name}")
 
     def _fill_table(self, values: dict) -> None:
         self.table_values = dict(values)
