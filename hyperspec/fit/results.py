@@ -75,8 +75,8 @@ STATUS_TABLE: tuple[tuple[int, str, bool, str], ...] = (
         NO_SIGNAL,
         "no_signal",
         True,
-        "counts, but no structure above the noise (e.g. bare substrate): fitted and converged; the band areas are "
-        "consistent with zero (their errors bound what could be there), the shapes of absent bands NaN",
+        "counts, but no structure above the noise (e.g. bare substrate): fitted and converged; a band there is "
+        "weak or absent (compare its area with its error), the shapes of absent bands NaN",
     ),
     (
         AT_BOUND,
