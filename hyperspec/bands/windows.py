@@ -25,6 +25,7 @@ __all__ = [
     "QUICKLOOK_GROUP",
     "quicklook",
     "quicklook_array",
+    "quicklook_attrs",
     "quicklook_names",
     "quicklook_windows",
 ]
@@ -270,6 +271,33 @@ def quicklook_names(windows: Mapping[str, tuple[float, float]]) -> list[str]:
     return ["total_counts", "max_counts", *(f"{b}_window_area" for b in windows)]
 
 
+def quicklook_attrs(windows: Mapping[str, tuple[float, float]]) -> dict[str, dict[str, str]]:
+    """The ``units`` and ``long_name`` of each quick-look variable (as named by ``quicklook_names``).
+
+    Parameters
+    ----------
+    windows : mapping of str to (float, float)
+        As returned by ``quicklook_windows``.
+
+    Returns
+    -------
+    dict of str to dict
+        Variable name → attrs.
+
+    Examples
+    --------
+    >>> quicklook_attrs({"hers": (600.0, 3500.0)})["hers_window_area"]["units"]
+    'counts*cm-1'
+    """
+    out = {
+        "total_counts": {"units": "counts", "long_name": "total counts (sum over the finite channels)"},
+        "max_counts": {"units": "counts", "long_name": "peak counts (maximum over the channels)"},
+    }
+    for b in windows:
+        out[f"{b}_window_area"] = {"units": "counts*cm-1", "long_name": f"{b} window integral above a linear baseline"}
+    return out
+
+
 def quicklook_array(spectra, shift, energy, windows: Mapping[str, tuple[float, float]]):
     """Quick-look values of every spectrum: total and peak counts and the window integrals.
 
@@ -364,10 +392,8 @@ def quicklook(ds: xr.Dataset, *, backend: str | Backend | None = None) -> xr.Dat
 
     out = map_spectra(block, ds["spectra"], len(names))
     result = xr.Dataset({n: out.isel(quantity=i, drop=True) for i, n in enumerate(names)})
-    result["total_counts"].attrs = {"units": "counts", "long_name": "total counts (sum over the finite channels)"}
-    result["max_counts"].attrs = {"units": "counts", "long_name": "peak counts (maximum over the channels)"}
-    for b in windows:
-        result[f"{b}_window_area"].attrs = {"units": "counts*cm-1", "long_name": f"{b} window integral above a linear baseline"}
+    for name, attrs in quicklook_attrs(windows).items():
+        result[name].attrs = attrs
     result.attrs = {"windows": json.dumps({k: list(v) for k, v in windows.items()})}
     if "laser_nm" in ds.attrs:
         result.attrs["laser_nm"] = ds.attrs["laser_nm"]

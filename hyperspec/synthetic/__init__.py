@@ -371,7 +371,7 @@ def write(kind: str, path, size=None, *, overwrite=False, progress=True, **kwarg
     import dask.array as da  # noqa: PLC0415
 
     from hyperspec._progress import Progress  # noqa: PLC0415
-    from hyperspec.bands.windows import QUICKLOOK_GROUP, quicklook_names, quicklook_windows  # noqa: PLC0415
+    from hyperspec.bands.windows import QUICKLOOK_GROUP, quicklook_attrs, quicklook_windows  # noqa: PLC0415
     from hyperspec.io.zarr_ import create_store, mark_complete  # noqa: PLC0415
     from hyperspec.model import shift_axis  # noqa: PLC0415
     from hyperspec.synthetic._generator import _open_for_blocks  # noqa: PLC0415
@@ -384,8 +384,9 @@ def write(kind: str, path, size=None, *, overwrite=False, progress=True, **kwarg
     ql_spec = (shift, np.asarray(ds["energy"].values, dtype=np.float64), windows)
     lead = ds["spectra"].dims[:-1]
     lead_chunks = ds["spectra"].data.chunks[:-1]
+    blank = da.empty(ds["spectra"].shape[:-1], chunks=lead_chunks, dtype=np.float64)
     ql = xr.Dataset(
-        {n: (lead, da.empty(ds["spectra"].shape[:-1], chunks=lead_chunks, dtype=np.float64)) for n in quicklook_names(windows)},
+        {n: (lead, blank, attrs) for n, attrs in quicklook_attrs(windows).items()},
         coords={d: ds[d] for d in lead if d in ds.coords},
     )
     create_store(ds, path, groups={"truth": truth, QUICKLOOK_GROUP: ql}, overwrite=overwrite, chunks=chunks)

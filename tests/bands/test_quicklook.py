@@ -50,6 +50,7 @@ def test_save_and_synthetic_write_store_the_quicklook(tmp_path):
     stored = hyperspec.open(store, group=QUICKLOOK_GROUP).compute()
     expected = quicklook(hyperspec.open(store), backend="numpy").compute()
     assert set(stored.data_vars) == set(expected.data_vars)
+    assert all(stored[n].attrs == expected[n].attrs for n in expected.data_vars)  # units too
     for name in expected.data_vars:
         np.testing.assert_allclose(stored[name].values, expected[name].values, rtol=1e-12)
     # hyperspec.save of a lazily read map writes the same images in its one pass

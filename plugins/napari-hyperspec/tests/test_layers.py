@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from napari_hyperspec._layers import find_map, main_variables, map_layers, results_layers, rgb_composite_layer
+from napari_hyperspec._layers import band_maps_widget, find_map, main_variables, map_layers, results_layers, rgb_composite_layer
 from napari_hyperspec._status import status_names
 
 from hyperspec.bands.windows import quicklook
@@ -24,10 +24,10 @@ def test_results_layers_in_viewer(make_napari_viewer, small_results_ds, small_re
     viewer = make_napari_viewer()
     layers = _add(viewer, results_layers(small_results_ds, small_results_store))
     by_var = {ly.metadata["hyperspec"]["variable"]: ly for ly in layers}
-    # every plottable variable is a layer, once
-    assert set(by_var) == set(plottable_variables(small_results_ds))
+    # the main quantities, all visible
+    assert list(by_var) == main_variables(small_results_ds) and all(ly.visible for ly in layers)
     area = by_var["aspl_area"]
-    assert area.name == "aspl_area [counts·cm⁻¹]" and area.visible and area.colormap.name == "magma"
+    assert area.name == "aspl_area [counts·cm⁻¹]" and area.colormap.name == "magma"
     np.testing.assert_array_equal(area.data, small_results_ds["aspl_area"].values)
     # robust limits: the 1st and 99th percentiles of the finite values
     finite = small_results_ds["aspl_area"].values[np.isfinite(small_results_ds["aspl_area"].values)]
@@ -36,17 +36,50 @@ def test_results_layers_in_viewer(make_napari_viewer, small_results_ds, small_re
     assert area.scale.tolist() == [0.5, 0.5] and [str(u) for u in area.units] == ["micrometer", "micrometer"]
     assert by_var["lers_temperature_k"].colormap.name == "turbo"
     assert by_var["chi2_red"].colormap.name == "gray" and by_var["aspl_peak_ev"].colormap.name == "viridis"
-    # main quantities visible, the rest hidden; tied temperatures are not "main"
-    assert by_var["aspl_urbach_ev"].visible and not by_var["cspbbr3_73_temperature_k"].visible
-    assert not by_var["aspl_center_ev"].visible and not by_var["baseline_c0"].visible
-    # a signed quantity gets a diverging map with symmetric limits
-    beta = by_var["aspl_beta_per_ev"]
-    if beta.contrast_limits[0] < 0:
-        assert beta.colormap.name == "coolwarm" and beta.contrast_limits[0] == -beta.contrast_limits[1]
     meta = area.metadata["hyperspec"]
     assert meta["role"] == "band" and meta["spatial_dims"] == ("y", "x") and meta["extra_dims"] == ()
     assert meta["path"] == str(small_results_store) and meta["results"] is small_results_ds
     assert meta["map"] is not None and meta["map"].attrs["store"] == str(small_map_store)
+
+
+def test_all_results_variables_rest_hidden(small_results_ds):
+    tuples = results_layers(small_results_ds, variables="all")
+    by_var = {kw["metadata"]["hyperspec"]["variable"]: kw for _, kw, _ in tuples}
+    assert set(by_var) == set(plottable_variables(small_results_ds))  # every plottable variable, once
+    main = set(main_variables(small_results_ds))
+    assert all(kw["visible"] == (name in main) for name, kw in by_var.items())
+    assert not by_var["cspbbr3_73_temperature_k"]["visible"] and not by_var["baseline_c0"]["visible"]  # tied, baseline
+    beta = by_var["aspl_beta_per_ev"]  # a signed quantity: diverging map, symmetric limits
+    lo, hi = color_limits(small_results_ds["aspl_beta_per_ev"])
+    if lo < 0 < hi:
+        assert beta["colormap"] == "coolwarm" and beta["contrast_limits"] == (-max(-lo, hi), max(-lo, hi))
+    with pytest.raises(KeyError, match="no variable 'nope'"):
+        results_layers(small_results_ds, variables=["nope"])
+    with pytest.raises(ValueError, match="'main', 'all'"):
+        results_layers(small_results_ds, variables="everything")
+
+
+def test_band_maps_widget_adds_variables_and_rgb(make_napari_viewer, small_results_ds, small_results_store):
+    viewer = make_napari_viewer()
+    _add(viewer, results_layers(small_results_ds, small_results_store, variables=["aspl_area", "status"]))
+    widget = band_maps_widget(viewer)
+    assert widget.source.currentText() == str(small_results_store)
+    offered = [widget.variables.item(i).text() for i in range(widget.variables.count())]
+    assert "aspl_area" not in offered and "lers_width_cm" in offered and "status" not in offered
+    for i in range(widget.variables.count()):
+        item = widget.variables.item(i)
+        item.setSelected(item.text() in ("lers_width_cm", "hers_peak_cm"))
+    added = widget.add_selected()
+    assert sorted(ly.metadata["hyperspec"]["variable"] for ly in added) == ["hers_peak_cm", "lers_width_cm"]
+    assert all(ly.visible for ly in added) and added[0].name.endswith("[cm⁻¹]")
+    np.testing.assert_array_equal(viewer.layers["lers_width_cm [cm⁻¹]"].data, small_results_ds["lers_width_cm"].values)
+    offered = [widget.variables.item(i).text() for i in range(widget.variables.count())]
+    assert "lers_width_cm" not in offered  # refreshed on insertion
+    for combo, name in zip(widget.rgb, ("aspl_area", "lers_area", "hers_area"), strict=True):
+        combo.setCurrentText(name)
+    rgb = widget.add_rgb()
+    assert rgb.rgb and rgb.metadata["hyperspec"]["role"] == "rgb"
+    np.testing.assert_array_equal(rgb.data, rgb_composite(*(small_results_ds[b] for b in ("aspl_area", "lers_area", "hers_area"))))
 
 
 def test_status_layer_names(make_napari_viewer, small_results_ds):

@@ -1,22 +1,11 @@
-"""The napari plugin's sample data and manifest wiring (no napari needed)."""
+"""The plugin's manifest: every command resolves, the manifest validates (npe2)."""
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
 
-import numpy as np
 import yaml
-from napari_hyperspec import make_synthetic_map
-
-
-def test_sample_data_layers():
-    layers = make_synthetic_map(shape=(8, 10), n_spectral=64)
-    (cube, meta, kind), (labels, lmeta, lkind) = layers
-    assert kind == "image" and lkind == "labels"
-    assert cube.shape == (64, 8, 10) and cube.dtype == np.float32
-    assert meta["scale"] == (1.0, 0.5, 0.5) and meta["metadata"]["laser_nm"] == 632.8
-    assert labels.shape == (8, 10) and set(np.unique(labels)) <= {1, 2, 3}
 
 
 def test_manifest_commands_resolve():
@@ -29,6 +18,17 @@ def test_manifest_commands_resolve():
         assert callable(getattr(importlib.import_module(module), func))
     ids = {c["id"] for c in manifest["contributions"]["commands"]}
     assert {s["command"] for s in manifest["contributions"]["sample_data"]} <= ids
+    assert {r["command"] for r in manifest["contributions"]["readers"]} <= ids
+    keys = {s["key"] for s in manifest["contributions"]["sample_data"]}
+    assert {"cspbbr3-map", "cspbbr3-decomposed", "kinetic-map"} <= keys
+
+
+def test_manifest_validates_with_npe2():
+    from npe2 import PluginManifest
+
+    manifest = PluginManifest.from_distribution("napari-hyperspec")
+    manifest.validate_imports()  # every python_name imports
+    assert manifest.name == "napari-hyperspec" and manifest.contributions.readers
 
 
 def test_kernel_sources_loader():

@@ -23,9 +23,12 @@ __all__ = [
     "results_layers",
     "rgb_composite_layer",
     "find_map",
+    "as_image_map",
+    "quicklook_for",
     "layer_name",
     "main_variables",
     "show_scale_bar",
+    "band_maps_widget",
 ]
 
 SPATIAL = ("y", "x")
@@ -71,9 +74,10 @@ def _axes(obj, dims) -> dict:
         step, start, unit = 1.0, 0.0, "pixel"
         if d in obj.coords and obj.sizes[d] > 1 and d != SPECTRAL:
             c = np.asarray(obj[d].values, dtype=np.float64)
-            diffs = np.diff(c)
-            if np.all(np.isfinite(diffs)) and diffs[0] > 0 and np.allclose(diffs, diffs[0], rtol=1e-6, atol=0):
-                step, start = float(diffs[0]), float(c[0])
+            mean = (c[-1] - c[0]) / (c.size - 1)
+            # an even grid (to 1 % of a step: instrument files round their stage positions)
+            if np.isfinite(mean) and mean > 0 and np.all(np.abs(np.diff(c) - mean) <= 0.01 * mean):
+                step, start = float(mean), float(c[0])
                 unit = _AXIS_UNITS.get(d, "pixel")
         elif d in obj.coords and obj.sizes[d] == 1 and d in SPATIAL:
             start, unit = float(np.asarray(obj[d].values, dtype=np.float64)[0]), "µm"
@@ -220,12 +224,14 @@ def _status_layer(results, *, path=None, map_ds=None, visible=True):
     return (data, kwargs, "labels")
 
 
-def results_layers(res, path=None, *, map_ds=None, variables=None) -> list[tuple]:
-    """Band-map layers of a results Dataset: one image per plottable variable and the status labels.
+def results_layers(res, path=None, *, map_ds=None, variables="main") -> list[tuple]:
+    """Band-map layers of a results Dataset: images of its variables and the status labels.
 
-    The main quantities (``main_variables``: areas, peak and Urbach energies, temperatures, χ²_red,
-    status) are visible; every other plottable variable (``hyperspec.report.plottable_variables``:
-    centres, widths, heights, baseline coefficients …) starts hidden. Colour limits are the 1–99 %
+    By default the main quantities (``main_variables``: every term's area, peak and Urbach energies,
+    free temperatures, χ²_red, status), visible. ``variables="all"`` adds every other plottable
+    variable (``hyperspec.report.plottable_variables``: centres, widths, heights, baseline
+    coefficients …), hidden (napari spends ~0.2 s per layer, so a full CsPbBr₃ result, 55 maps,
+    is not loaded unasked; the *Band maps* widget adds any of them). Colour limits are the 1–99 %
     percentiles (``hyperspec.report.color_limits``; symmetric for signed quantities), colour maps by
     quantity, layer names with units. Results with leading dims (kinetic ``(t, y, x)``, power
     series) keep them first, browsable with napari's dims slider.
@@ -238,8 +244,9 @@ def results_layers(res, path=None, *, map_ds=None, variables=None) -> list[tuple
         Where they came from (recorded in the metadata).
     map_ds : xarray.Dataset, optional
         The map they were fitted from; default ``find_map(res, path)``.
-    variables : list of str, optional
-        Only these variables (default: every plottable one).
+    variables : "main", "all" or list of str, optional
+        Which variables: the main ones (default), every plottable one (the non-main hidden), or
+        these (main ones visible, the others hidden).
 
     Returns
     -------
@@ -252,7 +259,7 @@ def results_layers(res, path=None, *, map_ds=None, variables=None) -> list[tuple
     >>> import xarray as xr
     >>> area = (("y", "x"), np.arange(6.0).reshape(2, 3), {"units": "counts*cm-1"})
     >>> res = xr.Dataset({"a_area": area}, coords={"y": [0.0, 0.5], "x": [0.0, 0.5, 1.0]})
-    >>> (data, kw, kind), = results_layers(res)
+    >>> ((data, kw, kind),) = results_layers(res)
     >>> kind, kw["name"], kw["scale"], kw["metadata"]["hyperspec"]["role"]
     ('image', 'a_area [counts·cm⁻¹]', (0.5, 0.5), 'band')
     """
@@ -260,17 +267,26 @@ def results_layers(res, path=None, *, map_ds=None, variables=None) -> list[tuple
 
     if map_ds is None:
         map_ds = find_map(res, path)
-    main = set(main_variables(res))
-    names = plottable_variables(res) if variables is None else list(variables)
-    names = [n for n in names if n in res.data_vars and res[n].ndim >= 1 and any(d in res[n].dims for d in SPATIAL)]
-    order = [n for n in main_variables(res) if n in names] + [n for n in names if n not in main]
+    main_list = main_variables(res)
+    main = set(main_list)
+    if isinstance(variables, str):
+        if variables not in ("main", "all"):
+            raise ValueError(f"`variables` must be 'main', 'all' or a list of variable names; got {variables!r}.")
+        names = main_list if variables == "main" else plottable_variables(res)
+    else:
+        names = list(variables)
+        unknown = [n for n in names if n not in res.data_vars]
+        if unknown:
+            raise KeyError(f"no variable {unknown[0]!r} in the results; choose from {', '.join(plottable_variables(res))}.")
+    names = [n for n in names if any(d in res[n].dims for d in SPATIAL)]
+    order = [n for n in main_list if n in names] + [n for n in names if n not in main]
     layers = []
     for name in order:
         if name == "status":
             continue
         layers.append(_band_layer(res, name, path=path, map_ds=map_ds, visible=name in main))
     if "status" in names:
-        layers.append(_status_layer(res, path=path, map_ds=map_ds, visible="status" in main))
+        layers.append(_status_layer(res, path=path, map_ds=map_ds, visible=True))
     return layers
 
 
@@ -331,6 +347,37 @@ def rgb_composite_layer(results, bands, path=None, *, percentiles=(1.0, 99.0), m
         **axes,
     }
     return (data, kwargs, "image")
+
+
+def as_image_map(ds):
+    """The map with size-1 ``y``/``x`` dims added where it has none (a spectrum, a line, a series), so it shows as images.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map (``spectra`` on ``(..., spectral)``).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` itself when ``spectra`` has both ``y`` and ``x``, else with the missing ones added
+        (length 1) before the spectral dim.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import hyperspec
+    >>> as_image_map(hyperspec.from_array(np.ones(8), np.arange(8.0)))["spectra"].dims
+    ('y', 'x', 'spectral')
+    """
+    dims = ds["spectra"].dims
+    missing = [d for d in SPATIAL if d not in dims]
+    if not missing:
+        return ds
+    out = ds.expand_dims(missing)
+    lead = [d for d in out["spectra"].dims if d not in SPATIAL and d != SPECTRAL]
+    order = (*lead, *(d for d in SPATIAL if d in out["spectra"].dims), SPECTRAL)
+    return out.assign(spectra=out["spectra"].transpose(*order))
 
 
 def _quicklook_dataset(ds, path):
@@ -412,10 +459,16 @@ def map_layers(ds, path=None, *, quicklook=None) -> list[tuple]:
     """
     from hyperspec.report import color_limits  # noqa: PLC0415
 
+    ds = as_image_map(ds)
     if quicklook is None:
         quicklook, _ = quicklook_for(ds, path)
+    missing = [d for d in SPATIAL if d not in quicklook.dims]
+    if missing:
+        quicklook = quicklook.expand_dims(missing)
+    names = list(quicklook.data_vars)
+    names = sorted(names, key=lambda n: (n != "total_counts", n == "max_counts", names.index(n)))
     layers = []
-    for i, name in enumerate(quicklook.data_vars):
+    for i, name in enumerate(names):
         var = quicklook[name]
         extra, spatial = _order(var)
         dims = (*extra, *spatial)
@@ -517,12 +570,164 @@ def find_map(results, path=None):
 
 
 def show_scale_bar(viewer) -> None:
-    """Switch the viewer's scale bar on, in µm.
+    """Switch the viewer's scale bar on (napari ≥ 0.6 takes its unit, µm, from the layers' ``units``).
 
     Parameters
     ----------
     viewer : napari.Viewer
         The viewer.
     """
-    viewer.scale_bar.visible = True
-    viewer.scale_bar.unit = "um"
+    scale_bar_of(viewer).visible = True
+
+
+def scale_bar_of(viewer):
+    """The viewer's scale-bar overlay (``viewer.canvas.overlays.scale_bar`` in napari ≥ 0.9, else ``viewer.scale_bar``).
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer.
+
+    Returns
+    -------
+    napari.components.overlays.ScaleBarOverlay
+        Its scale bar.
+    """
+    canvas = getattr(viewer, "canvas", None)
+    overlays = getattr(canvas, "overlays", None)
+    bar = getattr(overlays, "scale_bar", None) if overlays is not None else None
+    return bar if bar is not None else viewer.scale_bar
+
+
+def _sources(viewer) -> dict[str, tuple]:
+    """The results shown in ``viewer``: label → (results, path, map) from the layers' metadata."""
+    out: dict[str, tuple] = {}
+    for layer in viewer.layers:
+        meta = layer.metadata.get("hyperspec") if isinstance(layer.metadata, dict) else None
+        if not meta or meta.get("results") is None:
+            continue
+        res = meta["results"]
+        label = meta.get("path") or f"results {id(res):x}"
+        out.setdefault(label, (res, meta.get("path"), meta.get("map")))
+    return out
+
+
+def _shown(viewer, res) -> set[str]:
+    names = set()
+    for layer in viewer.layers:
+        meta = layer.metadata.get("hyperspec") if isinstance(layer.metadata, dict) else None
+        if meta and meta.get("results") is res and meta.get("role") in ("band", "status") and meta.get("variable"):
+            names.add(meta["variable"])
+    return names
+
+
+def band_maps_widget(napari_viewer):
+    """The *Band maps* dock widget: add any results variable as a layer, or an RGB composite of three.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer (napari passes it).
+
+    Returns
+    -------
+    qtpy.QtWidgets.QWidget
+        The widget; ``.source`` (results combo box), ``.variables`` (list, multi-selection),
+        ``.add_button``, ``.rgb`` (three combo boxes) and ``.rgb_button``.
+    """
+    from qtpy.QtWidgets import (  # noqa: PLC0415
+        QAbstractItemView,
+        QComboBox,
+        QFormLayout,
+        QHBoxLayout,
+        QLabel,
+        QListWidget,
+        QPushButton,
+        QVBoxLayout,
+        QWidget,
+    )
+
+    from hyperspec.report import plottable_variables  # noqa: PLC0415
+
+    class BandMaps(QWidget):
+        def __init__(self, viewer):
+            super().__init__()
+            self.viewer = viewer
+            layout = QVBoxLayout(self)
+            self.source = QComboBox()
+            self.variables = QListWidget()
+            self.variables.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+            self.add_button = QPushButton("Add band maps")
+            self.rgb = [QComboBox() for _ in range(3)]
+            self.rgb_button = QPushButton("Add RGB composite")
+            layout.addWidget(QLabel("Results"))
+            layout.addWidget(self.source)
+            layout.addWidget(QLabel("Variables not shown yet"))
+            layout.addWidget(self.variables)
+            layout.addWidget(self.add_button)
+            form = QFormLayout()
+            for label, combo in zip(("red", "green", "blue"), self.rgb, strict=True):
+                form.addRow(label, combo)
+            layout.addLayout(form)
+            row = QHBoxLayout()
+            row.addWidget(self.rgb_button)
+            layout.addLayout(row)
+            self.source.currentIndexChanged.connect(self.refresh_variables)
+            self.add_button.clicked.connect(self.add_selected)
+            self.rgb_button.clicked.connect(self.add_rgb)
+            viewer.layers.events.inserted.connect(self.refresh)
+            viewer.layers.events.removed.connect(self.refresh)
+            self.refresh()
+
+        def _current(self):
+            return _sources(self.viewer).get(self.source.currentText())
+
+        def refresh(self, event=None):
+            labels = list(_sources(self.viewer))
+            current = self.source.currentText()
+            self.source.blockSignals(True)
+            self.source.clear()
+            self.source.addItems(labels)
+            if current in labels:
+                self.source.setCurrentText(current)
+            self.source.blockSignals(False)
+            self.refresh_variables()
+
+        def refresh_variables(self, *args):
+            self.variables.clear()
+            for combo in self.rgb:
+                combo.clear()
+            src = self._current()
+            if src is None:
+                return
+            res = src[0]
+            names = plottable_variables(res)
+            shown = _shown(self.viewer, res)
+            self.variables.addItems([n for n in names if n not in shown])
+            areas = [n for n in names if n.endswith("_area")] or names
+            for i, combo in enumerate(self.rgb):
+                combo.addItems(names)
+                if areas:
+                    combo.setCurrentText(areas[min(i, len(areas) - 1)])
+
+        def add_selected(self):
+            src = self._current()
+            names = [item.text() for item in self.variables.selectedItems()]
+            if src is None or not names:
+                return []
+            res, path, map_ds = src
+            added = []
+            for data, kwargs, kind in results_layers(res, path, map_ds=map_ds, variables=names):
+                kwargs["visible"] = True
+                added.append(getattr(self.viewer, f"add_{kind}")(data, **kwargs))
+            return added
+
+        def add_rgb(self):
+            src = self._current()
+            if src is None:
+                return None
+            res, path, map_ds = src
+            data, kwargs, _ = rgb_composite_layer(res, tuple(c.currentText() for c in self.rgb), path, map_ds=map_ds)
+            return self.viewer.add_image(data, **kwargs)
+
+    return BandMaps(napari_viewer)
