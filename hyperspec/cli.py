@@ -293,6 +293,7 @@ def cmd_decompose(args) -> int:
     from hyperspec import report  # noqa: PLC0415
     from hyperspec._paths import check_output_paths  # noqa: PLC0415
     from hyperspec.fit.decompose import STATUS_MEANINGS  # noqa: PLC0415
+    from hyperspec.fit.results import at_bound_summary  # noqa: PLC0415
 
     check_output_paths(args.output, [args.input], what="output store")  # before anything is deleted
     out, backend = _start(args.output, args, "it")
@@ -316,6 +317,8 @@ def cmd_decompose(args) -> int:
     codes, counts = np.unique(written["status"].values, return_counts=True)
     print(f"wrote {out}: {len(results.data_vars)} variables on ({', '.join(lead)}); {n_pix:,} pixels in {time.perf_counter() - t0:.1f} s")
     print("status: " + ", ".join(f"{int(c)} {STATUS_MEANINGS.get(int(k), k)}" for k, c in zip(codes, counts, strict=True)))
+    if bounds := at_bound_summary(written):  # which parameter sits on its bound (the at_bound variable)
+        print(bounds)
     if args.png:
         paths = report.write_figures(written, args.png)  # every band of the model: maps, profiles (line scans) or kymographs
         print(f"pictures: {len(paths)} PNG files in {args.png}")

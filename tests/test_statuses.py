@@ -240,3 +240,15 @@ def test_readme_status_table_matches_the_code():
         pytest.skip("README.md has no <!-- status-table --> section yet")
     table = text.split(marker)[1].strip()
     assert table == status_table_markdown().strip()
+
+
+def test_cli_decompose_says_which_parameter_is_at_a_bound(tmp_path, capsys):
+    from hyperspec.cli import main
+    from hyperspec.fit.model_spec import model_to_toml
+
+    store = hyperspec.save(_map([_line(525.0)] * 3, seed=10), tmp_path / "map.zarr")
+    model = tmp_path / "model.toml"
+    model.write_text(model_to_toml({"terms": _model([500.0, 520.0])}), encoding="utf-8")
+    assert main(["decompose", str(store), str(tmp_path / "res.zarr"), "--model", str(model), "--backend", "numpy"]) == 0
+    out = capsys.readouterr().out
+    assert "status: 3 at_bound" in out and "at a bound: line_center_cm (upper) 3" in out

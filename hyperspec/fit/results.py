@@ -39,6 +39,7 @@ __all__ = [
     "status_table_markdown",
     "at_bound_attrs",
     "at_bound_names",
+    "at_bound_summary",
 ]
 
 #: Status codes set by ``decompose`` on top of the engine's ``FitStatus`` codes (0–5).
@@ -274,3 +275,30 @@ def result_names(model) -> list[tuple[str, str, str]]:
             raise ValueError(f"the model's outputs name {name!r} twice; rename the parameter or derived value of that component.")
         seen.add(name)
     return out
+
+
+def at_bound_summary(results) -> str:
+    """One line: how many pixels have each parameter as their first at a bound, most first (``""`` when none).
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        What ``decompose`` returned (``at_bound`` and its ``at_bound_params``).
+
+    Returns
+    -------
+    str
+        E.g. ``"at a bound: g_center_cm (lower) 35, d_center_cm (upper) 1"``.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> res = xr.Dataset({"at_bound": ("x", np.array([0, -2, -2, 1], np.int16))}, attrs={"at_bound_params": "a b"})
+    >>> at_bound_summary(res)
+    'at a bound: b (lower) 2, a (upper) 1'
+    """
+    if "at_bound" not in results:
+        return ""
+    names, counts = np.unique(at_bound_names(results), return_counts=True)
+    pairs = sorted(((int(c), str(n)) for n, c in zip(names, counts, strict=True) if n), key=lambda t: (-t[0], t[1]))
+    return ("at a bound: " + ", ".join(f"{n} {c}" for c, n in pairs)) if pairs else ""
