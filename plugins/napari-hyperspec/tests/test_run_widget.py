@@ -112,17 +112,6 @@ def test_run_a_preset_and_its_layers_equal_the_results_store(make_napari_viewer,
     assert len(hyperspec.open(out).attrs["runs"]) == 1
 
 
-def test_a_map_in_memory_is_saved_first_and_gives_the_same_results(make_napari_viewer, qtbot, tiny_map_store, reference_results):
-    viewer, widget = _widget(make_napari_viewer, qtbot, tiny_map_store, in_memory=True)
-    outcome = _run(qtbot, widget)
-    assert outcome.status == "done", outcome.message
-    assert outcome.output.endswith("results.zarr") and str(tiny_map_store.parent) not in outcome.output
-    assert widget.output_edit.text() == outcome.output  # the default output, shown for the next run
-    saved = hyperspec.open(outcome.output).attrs["recipe"]
-    assert "napari-hyperspec-" in saved  # the temporary store the map was saved to
-    _assert_same_results(_assert_layers_equal_store(viewer, outcome.output), reference_results)
-
-
 def test_a_bad_recipe_or_map_shows_the_librarys_one_line_error(make_napari_viewer, qtbot, tiny_map_store, tmp_path, monkeypatch):
     import napari.utils.notifications as notifications
 
@@ -161,18 +150,22 @@ def test_a_bad_recipe_or_map_shows_the_librarys_one_line_error(make_napari_viewe
     assert widget.message_label.text().startswith("no map layer") and not widget.is_running()
 
 
-@pytest.mark.skipif(not model_files_supported(), reason="this hyperspec's recipes do not take model files yet")
-def test_a_model_file_equal_to_the_preset_gives_the_presets_results(make_napari_viewer, qtbot, tiny_map_store, tmp_path, reference_results):
+def test_a_model_file_on_a_map_in_memory_gives_the_presets_results(make_napari_viewer, qtbot, tiny_map_store, tmp_path, reference_results):
     from hyperspec.fit.model_spec import build_model_spec, model_to_toml
 
-    viewer, widget = _widget(make_napari_viewer, qtbot, tiny_map_store)
+    assert model_files_supported()
+    viewer, widget = _widget(make_napari_viewer, qtbot, tiny_map_store, in_memory=True)
+    widget.chunk_spin.setValue(0)  # the library's chunking
     model = tmp_path / "model.toml"
-    model.write_text(model_to_toml(build_model_spec("cspbbr3-633")))
+    model.write_text(model_to_toml(build_model_spec("cspbbr3-633")))  # the preset as a model file
     widget.source_combo.setCurrentText("Model file")
     widget.file_edit.setText(str(model))
-    widget.output_edit.setText(str(tmp_path / "model.zarr"))
     outcome = _run(qtbot, widget)
     assert outcome.status == "done", outcome.message
+    # the map was saved to a temporary store first; the default output is beside it, shown for the next run
+    saved = hyperspec.open(outcome.output).attrs["recipe"]
+    assert "napari-hyperspec-" in outcome.output and "napari-hyperspec-" in saved and outcome.output.endswith("results.zarr")
+    assert widget.output_edit.text() == outcome.output
     _assert_same_results(_assert_layers_equal_store(viewer, outcome.output), reference_results)
 
 

@@ -32,11 +32,13 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -327,6 +329,8 @@ class RunWidget(QWidget):
         self.worker = None
         self._cancel: threading.Event | None = None
         self._layers: dict[tuple, Any] = {}  # (output, role, variable) -> layer made by this widget
+        self._ops: deque = deque()  # GUI-thread work of the progress events, done a little per event-loop turn
+        self._draining = False
         self._relay = _Relay()
         self._relay.progress.connect(self._on_progress)
 
@@ -483,7 +487,7 @@ class RunWidget(QWidget):
         try:
             request = self.request()
         except HyperspecError as exc:
-            self._show_outcome(RunOutcome("error", one_line(exc)))
+            self._report(RunOutcome("error", one_line(exc)))
             return
         self._cancel = threading.Event()
         self.progress_bar.setValue(0)
@@ -519,30 +523,47 @@ class RunWidget(QWidget):
             self.output_edit.setText(event.output)
         if self.message_label.text() == "starting…":
             self.message_label.setText(f"running into {event.output}")
-        if layers:
-            self.show_layers(event.output, layers)
-        self.progressed.emit(event)
+        ops = [partial(self._show_layer, event.output, t) for t in layers or []]
+        self._queue([*ops, partial(self.progressed.emit, event)])
 
     def _show_outcome(self, outcome: RunOutcome) -> None:
-        from napari.utils.notifications import show_error, show_info  # noqa: PLC0415
-
-        if outcome.layers:
-            self.show_layers(outcome.output, outcome.layers)
         if outcome.output and not self.output_edit.text().strip():
             self.output_edit.setText(outcome.output)
+        ops = [partial(self._show_layer, outcome.output, t) for t in outcome.layers]
+        self._queue([*ops, partial(self._report, outcome)])
+
+    def _report(self, outcome: RunOutcome) -> None:
+        from napari.utils.notifications import show_error, show_info  # noqa: PLC0415
+
         self.message_label.setText(outcome.message)
+        self.message_label.setStyleSheet("color: #e05050;" if outcome.status == "error" else "")
         if outcome.status == "done":
             self.progress_bar.setValue(BAR_STEPS)
             show_info(outcome.message)
         elif outcome.status == "error":
-            self.message_label.setStyleSheet("color: #e05050;")
             show_error(outcome.message)
-        if outcome.status != "error":
-            self.message_label.setStyleSheet("")
         self.run_finished.emit(outcome)
 
+    def _queue(self, ops: list) -> None:
+        """Run ``ops`` on the GUI thread in order, a few per event-loop turn (adding a napari layer takes a while)."""
+        self._ops.extend(ops)
+        if not self._draining:
+            self._draining = True
+            QTimer.singleShot(0, self._drain)
+
+    def _drain(self) -> None:
+        start = time.perf_counter()
+        while self._ops and time.perf_counter() - start < 0.04:  # then let the event loop breathe
+            self._ops.popleft()()
+        if self._ops:
+            QTimer.singleShot(0, self._drain)
+        else:
+            self._draining = False
+
     def show_layers(self, output: str, layers: list) -> list:
-        """Add the results layers of ``output``, or swap fresh data into the ones this widget added.
+        """Add the results layers of ``output``, or swap fresh data into the ones this widget added (now).
+
+        During a run the widget does the same one layer per event-loop turn, so the viewer stays responsive.
 
         Parameters
         ----------
@@ -556,24 +577,25 @@ class RunWidget(QWidget):
         list of napari.layers.Layer
             The layers, in the order given.
         """
+        return [self._show_layer(output, t) for t in layers]
+
+    def _show_layer(self, output: str, layer_data: tuple):
         from napari.layers import Layer  # noqa: PLC0415
 
-        shown = []
-        for data, meta, kind in layers:
-            md = meta.get("metadata", {}).get("hyperspec", {})
-            key = (str(output), md.get("role"), md.get("variable"), meta.get("name") if md.get("variable") is None else None)
-            layer = self._layers.get(key)
-            if layer is not None and layer in self.viewer.layers:
-                layer.data = data
-                if "contrast_limits" in meta and kind == "image":
-                    layer.contrast_limits = meta["contrast_limits"]
-                layer.metadata["hyperspec"] = md
-            else:
-                layer = Layer.create(data, meta, kind)
-                self.viewer.add_layer(layer)
-                self._layers[key] = layer
-            shown.append(layer)
-        return shown
+        data, meta, kind = layer_data
+        md = meta.get("metadata", {}).get("hyperspec", {})
+        key = (str(output), md.get("role"), md.get("variable"), meta.get("name") if md.get("variable") is None else None)
+        layer = self._layers.get(key)
+        if layer is not None and layer in self.viewer.layers:
+            layer.data = data
+            if "contrast_limits" in meta and kind == "image":
+                layer.contrast_limits = meta["contrast_limits"]
+            layer.metadata["hyperspec"] = md
+        else:
+            layer = Layer.create(data, meta, kind)
+            self.viewer.add_layer(layer)
+            self._layers[key] = layer
+        return layer
 
     def closeEvent(self, event) -> None:  # noqa: N802  (Qt's name)
         """Cancel a running run when the widget closes."""
