@@ -107,3 +107,20 @@ def test_buttons_export(panel, tmp_path, monkeypatch):
     monkeypatch.setattr(panel, "_ask_path", lambda caption, filt: "")  # dialog cancelled
     panel.csv_button.click()
     assert panel.message.text() == "saved btn.csv"
+
+
+def test_set_curves_reuses_items(panel, tmp_path):
+    x = np.linspace(0.0, 1.0, 11)
+    panel.set_curves([{"name": "a", "x": x, "y": x, "color": "k"}, {"name": "b", "x": x, "y": 2 * x, "color": "r"}])
+    item_a = panel.curves() and panel.plot_item.listDataItems()[0]
+    panel.set_curves([{"name": "c", "x": x, "y": 3 * x, "color": "b"}, {"name": "a", "x": x[:5], "y": -x[:5], "color": "g", "width": 2}])
+    assert list(panel.curves()) == ["c", "a"]
+    np.testing.assert_array_equal(panel.curves()["a"][1], -x[:5])
+    assert item_a in panel.plot_item.listDataItems() and len(panel.plot_item.listDataItems()) == 2
+    np.testing.assert_array_equal(item_a.getData()[1], -x[:5])
+    assert item_a.opts["pen"].color().name() == "#00ff00"
+    assert sorted(label.text for _, label in panel.legend.items) == ["a", "c"]
+    header, rows = _read_csv(panel.export_csv(tmp_path / "c.csv"))
+    assert header == ["c: x", "c: y", "a: x", "a: y"] and len(rows) == 11
+    with pytest.raises(ValueError, match="'a'"):
+        panel.set_curves([{"name": "a", "x": x, "y": x[:3]}])

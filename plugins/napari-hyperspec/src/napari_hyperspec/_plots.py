@@ -157,6 +157,45 @@ class PlotPanel(QWidget):
         self._items[key] = (item, x.copy(), y.copy())
         return item
 
+    def set_curves(self, specs) -> None:
+        """Show exactly these curves, reusing the items of curves already drawn under the same name.
+
+        Faster than :meth:`clear` then :meth:`plot` for interactive updates (no legend rebuild
+        when the same curves come back with new data).
+
+        Parameters
+        ----------
+        specs : iterable of dict
+            One dict per curve with keys ``name``, ``x``, ``y`` and optionally ``color``, ``width``
+            and ``style`` (as in :meth:`plot`; ``color`` is required to keep a reused curve's colour
+            stable). Curves not named here are removed; :meth:`curves` follows the order of `specs`.
+        """
+        specs = list(specs)
+        wanted = {s["name"] for s in specs}
+        for name in [n for n in self._items if n not in wanted]:
+            self.remove(name)
+        items = {}
+        for s in specs:
+            name = s["name"]
+            if name in self._items:
+                item = self._items.pop(name)[0]
+                x = np.asarray(s["x"], dtype=float)
+                y = np.asarray(s["y"], dtype=float)
+                if x.ndim != 1 or x.shape != y.shape:
+                    raise ValueError(f"PlotPanel.set_curves: {name!r}: x and y must be 1-D of the same length, got {x.shape} and {y.shape}")
+                color = s.get("color")
+                pen = pg.mkPen(
+                    color=color if color is not None else item.opts["pen"].color(),
+                    width=s.get("width", 1),
+                    style=STYLES[s.get("style", "solid")],
+                )
+                item.setData(x, y, pen=pen, connect="finite")
+                items[name] = (item, x.copy(), y.copy())
+            else:
+                self.plot(s["x"], s["y"], name=name, color=s.get("color"), width=s.get("width", 1), style=s.get("style", "solid"))
+                items[name] = self._items.pop(name)
+        self._items = items
+
     def remove(self, name: str) -> None:
         """Remove the curve called `name` (no error if there is none)."""
         entry = self._items.pop(name, None)
