@@ -724,9 +724,11 @@ def write_figures(
     From the model the results were fitted with (``attrs["model"]``, :func:`model_variables`):
 
     - ``<variable>.png`` for every term's area, position, widths, other shape parameters and derived
-      values, and ``chi2_red.png``, ``status.png`` (categorical, legend from the results' status table);
+      values, and ``chi2_red.png``, ``status.png`` (categorical, legend from the results' status table)
+      and ``at_bound.png`` when the results have it (which parameter ended at which bound, named from
+      its ``at_bound_params``);
     - ``band_<term>.png``: each term's variables side by side (stacked profiles for a line scan);
-    - ``band_maps.png``: the overview, every term's area, ``chi2_red`` and ``status``;
+    - ``band_maps.png``: the overview, every term's area, ``chi2_red``, ``status`` and ``at_bound``;
     - ``regions.png`` when ``regions`` is given (a label map with ``flag_values``/``flag_meanings``).
 
     Results without a model (e.g. window integrals) get ``write_band_maps`` of their plottable
@@ -758,14 +760,15 @@ def write_figures(
     >>> res = xr.Dataset({n: ("x", np.arange(5.0)) for n in ["si_area", "si_center_cm", "si_hwhm_cm", "chi2_red"]},
     ...                  coords={"x": np.arange(5) * 0.5}, attrs={"model": json.dumps(spec)})
     >>> [p.name for p in write_figures(res, "figures")]  # doctest: +SKIP
-    ['si_area.png', 'si_center_cm.png', 'si_hwhm_cm.png', 'chi2_red.png', 'band_si.png', 'band_maps.png']
+    ['si_area.png', 'si_center_cm.png', 'si_hwhm_cm.png', 'band_si.png', 'chi2_red.png', 'band_maps.png']
     """
     outdir = Path(outdir)
-    groups = model_variables(results)
+    drawable = {n for n in plottable_variables(results) if results[n].ndim >= 1}  # a single spectrum's results have no map
+    groups = {t: kept for t, rows in model_variables(results).items() if (kept := [r for r in rows if r[0] in drawable])}
     if not groups:
         paths = write_band_maps(results, outdir, dpi=dpi, percentiles=percentiles)
     else:
-        tail = [n for n in ("chi2_red", "status", "at_bound") if n in results.data_vars]
+        tail = [n for n in ("chi2_red", "status", "at_bound") if n in drawable]
         every = [name for rows in groups.values() for name, _, _ in rows] + tail
         keep = every + [f"{n}_stderr" for n in every if f"{n}_stderr" in results.data_vars]
         loaded = results[keep].compute()

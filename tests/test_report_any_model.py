@@ -240,3 +240,9 @@ def test_real_line_scan_carbon_film(tmp_path, capsys):
     assert 1560 < np.nanmedian(g) < 1600  # the carbon G line
     for name in ("d_area", "d_center_cm", "g_area", "g_center_cm", "g_hwhm_cm", "status", "band_d", "band_g", "band_maps"):
         _png(png / f"{name}.png")
+
+
+def test_single_spectrum_results_draw_nothing_and_do_not_fail(tmp_path):
+    res = _results({"terms": {"si": {"shape": "lorentzian"}}}, (), ())
+    assert report.model_variables(res)["si"][0][0] == "si_area"
+    assert report.write_figures(res, tmp_path) == []
