@@ -50,10 +50,11 @@ def _add_map(viewer, ds, path):
 
 def _widget(make_napari_viewer, qtbot, map_store, *, in_memory=False):
     viewer = make_napari_viewer()
-    ds = hyperspec.open(map_store)
-    if in_memory:
-        ds = ds.compute()
-    quicklook = _add_map(viewer, ds, None if in_memory else map_store)
+    if in_memory:  # a map known only as a Dataset (no path)
+        quicklook = _add_map(viewer, hyperspec.open(map_store).compute(), None)
+    else:  # through the plugin's reader, as a user opens it
+        quicklook = viewer.open(str(map_store), plugin="napari-hyperspec")[0]
+        assert quicklook.metadata["hyperspec"]["role"] == "quicklook"
     widget = RunWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Run decomposition")
     assert widget.map_combo.count() == 1 and widget.selected_map() is quicklook  # one entry per map (not per quick-look)

@@ -286,7 +286,7 @@ def results_layer_data(output: str | Path, *, main_only: bool = False, also=()) 
     from napari_hyperspec._layers import main_variables, results_layers  # noqa: PLC0415
 
     results = hyperspec.open(output, allow_incomplete=True)
-    variables = list(dict.fromkeys([*main_variables(results), *(v for v in also if v in results.data_vars)])) if main_only else None
+    variables = list(dict.fromkeys([*main_variables(results), *(v for v in also if v in results.data_vars)])) if main_only else "all"
     out = []
     for data, meta, kind in results_layers(results, path=str(output), variables=variables):
         data = [np.asarray(level) for level in data] if isinstance(data, list) else np.asarray(data)
