@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import hyperspec as hs
 from hyperspec._errors import StoreError
@@ -39,7 +40,7 @@ STORE_KINDS = (
 )
 
 
-def small_map(ny: int = 4, nx: int = 6, n: int = 32) -> "hs.xr.Dataset":
+def small_map(ny: int = 4, nx: int = 6, n: int = 32) -> xr.Dataset:
     """A small map with a known ramp (value = pixel index + channel / 100), 2 × 3 pixel chunks."""
     values = (np.arange(ny * nx, dtype=np.float32)[:, None] + np.arange(n, dtype=np.float32)[None] / 100).reshape(ny, nx, n)
     return hs.from_array(values, np.linspace(100.0, 1600.0, n), laser_nm=532.0)
@@ -52,8 +53,6 @@ def save_map(path: Path) -> Path:
 
 def save_results(path: Path) -> Path:
     """A complete results-like store: a band variable and the run's per-chunk flags (all written)."""
-    import xarray as xr
-
     ds = xr.Dataset(
         {"area": (("y", "x"), np.arange(24.0).reshape(4, 6)), "run_chunk_done": (("run_chunk",), np.ones(2, dtype=bool))},
         coords={"y": np.arange(4.0), "x": np.arange(6.0)},

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,16 +27,20 @@ import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
+import zarr
 
 from hyperspec._errors import StoreError, StoreExistsError, StoreNotFoundError
 from hyperspec._progress import Progress
 from hyperspec.model import SPECTRAL_DIM, validate_map
 
-__all__ = ["SCHEMA_VERSION", "save", "create_store", "mark_complete", "open_store", "store_info", "is_store", "default_chunks"]
+__all__ = ["SCHEMA_VERSION", "save", "create_store", "mark_complete", "open_store", "store_info", "is_store", "default_chunks",
+           "verify_store"]  # fmt: skip
 
 #: Version of the on-disk layout; bump on incompatible changes and keep readers for old ones.
 SCHEMA_VERSION = 1
 DEFAULT_CHUNK_BYTES = 16 * 2**20
+# every chunk is written, an all-NaN (fill-value) one too, so a chunk missing from a complete store is damage (verify_store)
+zarr.config.set({"array.write_empty_chunks": True})
 _COMPLETE = "hyperspec_complete"
 _SCHEMA = "hyperspec_schema"
 
@@ -421,6 +426,203 @@ def _read_root_attrs(path: Path) -> dict[str, Any]:
     return attrs if isinstance(attrs, dict) else {}
 
 
+#: One chunk's decoded size above this is refused at open (a crafted chunk shape would allocate it), bytes.
+MAX_CHUNK_BYTES = 2**31
+#: The results store's per-chunk flags (hyperspec.pipeline.run.DONE).
+_RUN_DONE = "run_chunk_done"
+
+
+def _node_doc(store: Path, node: Path) -> dict[str, Any]:
+    meta = node / "zarr.json"
+    try:
+        doc = json.loads(meta.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{store}: the metadata of {_rel(store, node)!r} ({meta.name}) is unreadable or not valid JSON ({exc}); "
+                         "the store could not be opened (it is corrupt): re-create it from its source.") from None  # fmt: skip
+    if not isinstance(doc, dict):
+        raise StoreError(f"{store}: the metadata of {_rel(store, node)!r} is not a JSON object; the store is corrupt.")
+    return doc
+
+
+def _rel(store: Path, node: Path) -> str:
+    rel = node.relative_to(store).as_posix()
+    return "/" if rel == "." else rel
+
+
+def _chunk_files(store: Path, node: Path) -> set[str]:
+    """The chunk files of the array at ``node`` (keys relative to it, ``c/0/1/0``); a symlink is refused."""
+    found = set()
+    for top, dirs, files in os.walk(node):
+        for name in dirs + files:
+            full = Path(top) / name
+            if full.is_symlink():
+                raise StoreError(f"{store}: {_rel(store, full)} is a symbolic link (to {os.readlink(full)}); a hyperspec store "
+                                 "holds none (a chunk from elsewhere would read as this array's data): re-create it.")  # fmt: skip
+        found.update((Path(top) / f).relative_to(node).as_posix() for f in files if f != "zarr.json")
+    return found
+
+
+def _check_array(store: Path, node: Path, doc: dict[str, Any], complete: bool) -> None:
+    """One array's metadata (shape, dtype, chunk grid) and, for a complete store, every chunk file."""
+    from zarr.core.metadata.v3 import ArrayV3Metadata  # noqa: PLC0415
+
+    name = _rel(store, node)
+    try:
+        meta = ArrayV3Metadata.from_dict(dict(doc))
+        chunk = tuple(int(c) for c in meta.chunk_grid.chunk_shape)
+        itemsize = int(meta.dtype.to_native_dtype().itemsize)
+    except Exception as exc:  # zarr raises many types for crafted metadata
+        raise StoreError(f"{store}: array {name!r} has impossible metadata ({type(exc).__name__}: {exc}); "
+                         "the store is corrupt.") from None  # fmt: skip
+    shape = tuple(int(n) for n in meta.shape)
+    if len(chunk) != len(shape) or any(c <= 0 for c in chunk) or any(n < 0 for n in shape):
+        raise StoreError(f"{store}: array {name!r} declares shape {shape} with chunks {chunk}: corrupt metadata.")
+    nbytes = math.prod(min(c, max(n, 1)) for c, n in zip(chunk, shape, strict=True)) * max(itemsize, 1)
+    if nbytes > MAX_CHUNK_BYTES:
+        raise StoreError(f"{store}: array {name!r} declares chunks of {chunk} ({nbytes / 2**30:.3g} GiB each, more than "
+                         f"{MAX_CHUNK_BYTES / 2**30:g} GiB): crafted or corrupt metadata; hyperspec writes chunks of ~16 MiB.")  # fmt: skip
+    found = _chunk_files(store, node)
+    if not complete:
+        return
+    grid = tuple(math.ceil(n / c) for n, c in zip(shape, chunk, strict=True))
+    n_expected = math.prod(grid)
+    keys = {meta.encode_chunk_key(idx) for idx in np.ndindex(grid)} if n_expected <= len(found) + 1 else None
+    if keys is not None and keys <= found:
+        return
+    missing = next((idx for idx in np.ndindex(grid) if meta.encode_chunk_key(idx) not in found), None)
+    if missing is None:
+        return
+    n_there = len(keys & found) if keys is not None else len(found)
+    raise StoreError(f"{store}: array {name!r} is missing chunk {missing} (file {name}/{meta.encode_chunk_key(missing)}); "
+                     f"{n_there} of the {n_expected} chunks of its shape {shape} are on disk. A missing chunk would read as "
+                     "NaN: the store is damaged (or its shape forged); re-create it from its source.")  # fmt: skip
+
+
+def verify_store(path: str | Path, *, complete: bool = True) -> None:
+    """Check a store's structure before it is read: metadata, chunk files, symlinks, recorded variables and run flags.
+
+    Every array of every group is checked: its ``zarr.json`` parses and is possible (a known dtype,
+    a chunk shape of one ``MAX_CHUNK_BYTES`` at most); no file or folder is a symbolic link; each
+    variable named in an array's ``coordinates`` exists; a map store (root ``spectral_unit``) has
+    ``spectra`` and every group in ``hyperspec_groups`` exists. For a complete store every chunk
+    file of the chunk grid must be on disk (hyperspec writes all-NaN chunks too, so a missing one
+    is damage, not fill value), and a results store's ``run_chunk_done`` flags must all be set.
+    Only directory listings and metadata are read, never chunk data.
+
+    Parameters
+    ----------
+    path : str or Path
+        The store directory.
+    complete : bool, optional
+        The store is marked complete: check chunk files and run flags too. Default True.
+
+    Raises
+    ------
+    StoreError
+        The first problem found, naming the store, the array and the chunk.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import hyperspec as hs
+    >>> from hyperspec.io.zarr_ import verify_store
+    >>> ds = hs.from_array(np.ones((2, 4, 16), np.float32), np.linspace(100.0, 400.0, 16), laser_nm=532.0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     store = hs.save(ds, Path(tmp) / "map.zarr", chunks={"y": 1, "x": 4}, progress=False)
+    ...     verify_store(store)  # intact: no error
+    ...     (store / "spectra" / "c" / "1" / "0" / "0").unlink()
+    ...     verify_store(store)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hyperspec._errors.StoreError: .../map.zarr: array 'spectra' is missing chunk (1, 0, 0) (file spectra/c/1/0/0); 1 of the 2 chunks ...
+    """
+    store = Path(path)
+    root = _node_doc(store, store)
+    arrays: dict[str, dict[str, Any]] = {}
+    groups = {"/"}
+    for top, dirs, _files in os.walk(store):
+        node = Path(top)
+        if node != store and node.is_symlink():
+            raise StoreError(f"{store}: {_rel(store, node)} is a symbolic link; a hyperspec store holds none: re-create the store.")
+        if not (node / "zarr.json").exists():
+            continue
+        if (node / "zarr.json").is_symlink():
+            raise StoreError(f"{store}: {_rel(store, node)}/zarr.json is a symbolic link; a hyperspec store holds none.")
+        doc = root if node == store else _node_doc(store, node)
+        if doc.get("node_type") == "array":
+            arrays[_rel(store, node)] = doc
+            _check_array(store, node, doc, complete)
+            dirs[:] = []  # the array's chunks were walked by _check_array
+        else:
+            groups.add(_rel(store, node))
+            for d in dirs:
+                sub = node / d
+                if not sub.is_symlink() and not (sub / "zarr.json").exists() and d != "c" and not d.startswith("."):
+                    raise StoreError(f"{store}: {_rel(store, sub)!r} has no metadata (zarr.json): the array's metadata is missing; "
+                                     "the store is damaged: re-create it from its source.")  # fmt: skip
+    attrs = root.get("attributes") if isinstance(root.get("attributes"), dict) else {}
+    if "spectral_unit" in attrs and "spectra" not in arrays:
+        raise StoreError(f"{store}: a map store (it records a spectral unit) without its 'spectra' array: the store is damaged.")
+    for g in attrs.get("hyperspec_groups", []) or []:
+        if str(g) not in groups:
+            raise StoreError(f"{store}: group {g!r} is recorded but missing (or has no zarr.json): the store is damaged.")
+    for name, doc in arrays.items():
+        coords = str((doc.get("attributes") or {}).get("coordinates", "")).split()
+        parent = name.rpartition("/")[0]
+        for c in coords:
+            if (f"{parent}/{c}" if parent else c) not in arrays:
+                raise StoreError(f"{store}: array {name!r} names coordinate {c!r}, which is missing: the store is damaged.")
+    if complete and _RUN_DONE in arrays:
+        import zarr  # noqa: PLC0415
+
+        try:
+            flags = np.asarray(zarr.open_array(str(store / _RUN_DONE), mode="r")[...], dtype=bool)
+        except Exception as exc:  # a damaged flag chunk
+            raise StoreError(f"{store}: array {_RUN_DONE!r} cannot be read ({type(exc).__name__}: {exc}); the store is damaged.") from None
+        if not flags.all():
+            todo = np.flatnonzero(~flags)
+            raise StoreError(f"{store}: marked complete, but run chunks {todo[:8].tolist()}{' …' if todo.size > 8 else ''} of "
+                             f"{flags.size} are not flagged written in {_RUN_DONE!r}: the results are incomplete; "
+                             "re-run the recipe into this output (it computes only those chunks).")  # fmt: skip
+
+
+class _CheckedChunks:
+    """A lazily indexed store variable whose read errors name the store, the array and the chunk."""
+
+    def __init__(self, inner, store: Path, name: str, chunks: tuple[int, ...], shape, dtype):
+        self.inner, self.store, self.name, self.zchunks = inner, store, name, chunks
+        self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
+
+    def __getitem__(self, key):
+        try:
+            return np.asarray(self.inner[key])
+        except Exception as exc:  # noqa: BLE001  (the decoder's RuntimeError, a short read …)
+            keys = key if isinstance(key, tuple) else (key,)
+            idx = tuple(int((k.start or 0) // c) if isinstance(k, slice) else 0 for k, c in zip(keys, self.zchunks, strict=False))
+            raise StoreError(f"{self.store}: array {self.name!r}, chunk {idx} (file {self.name}/c/{'/'.join(map(str, idx))}) "
+                             f"cannot be read ({type(exc).__name__}: {exc}); the chunk is truncated or corrupt: re-create the "
+                             "store from its source.") from None  # fmt: skip
+
+
+def _checked(ds: xr.Dataset, store: Path, group: str | None) -> xr.Dataset:
+    """``ds`` opened without Dask (``chunks=None``) with every data variable Dask-backed through ``_CheckedChunks``."""
+    from dask.base import tokenize  # noqa: PLC0415
+    from xarray.core import indexing  # noqa: PLC0415
+
+    stamp = (store / "zarr.json").stat().st_mtime_ns
+    for name in list(ds.data_vars):
+        var = ds[name].variable
+        zchunks = tuple(var.encoding.get("chunks") or var.shape)
+        label = f"{group}/{name}" if group else name
+        inner = indexing.ImplicitToExplicitIndexingAdapter(var._data, indexing.OuterIndexer)
+        wrapped = _CheckedChunks(inner, store, label, zchunks, var.shape, var.dtype)
+        data = da.from_array(wrapped, chunks=zchunks, asarray=False, name=f"open-{name}-{tokenize(str(store), label, stamp)}")
+        ds[name] = xr.Variable(var.dims, data, var.attrs, var.encoding)
+    return ds
+
+
 def open_store(
     path: str | Path,
     *,
@@ -487,14 +689,28 @@ def open_store(
         )
     if group is not None and group not in attrs.get("hyperspec_groups", []):
         raise StoreError(f"{path} has no group {group!r}; it has {attrs.get('hyperspec_groups', [])}.")
+    verify_store(path, complete=bool(attrs.get(_COMPLETE, False)))  # metadata, chunk files, symlinks, run flags
     try:
-        ds = xr.open_zarr(path, group=group, consolidated=False, zarr_format=3, chunks=chunks if chunks is not None else {})
+        ds = xr.open_zarr(path, group=group, consolidated=False, zarr_format=3, chunks=None)
+        ds = _checked(ds, path, group)  # a chunk that cannot be decoded is a StoreError naming it
+        if chunks:
+            ds = ds.chunk(chunks)
+    except StoreError:
+        raise
     except Exception as exc:  # zarr/xarray raise many types for damaged stores
         raise StoreError(
             f"{path}{'/' + group if group else ''} could not be opened as a Zarr v3 store: {type(exc).__name__}: {exc}"
         ) from None
     ds = ds.set_coords([c for c in ds.coords])
-    ds = ds.assign_coords({name: ds[name].load() for name in ds.coords})
+    loaded = {}
+    for name in ds.coords:
+        try:
+            loaded[name] = ds[name].load()
+        except StoreError:
+            raise
+        except Exception as exc:  # a damaged coordinate chunk
+            raise StoreError(f"{path}: coordinate {name!r} cannot be read ({type(exc).__name__}: {exc}); the store is damaged.") from None
+    ds = ds.assign_coords(loaded)
     if group is None:
         for key in (_COMPLETE, "hyperspec_groups"):
             ds.attrs.pop(key, None)
