@@ -252,3 +252,23 @@ def test_cli_decompose_says_which_parameter_is_at_a_bound(tmp_path, capsys):
     assert main(["decompose", str(store), str(tmp_path / "res.zarr"), "--model", str(model), "--backend", "numpy"]) == 0
     out = capsys.readouterr().out
     assert "status: 3 at_bound" in out and "at a bound: line_center_cm (upper) 3" in out
+
+
+def test_fit_curves_flags_at_bound_with_the_same_code():
+    import xarray as xr
+
+    from hyperspec.fit.curves import CURVE_STATUS_MEANINGS, fit_curves
+
+    t = np.linspace(0.0, 10.0, 60)
+    rng = np.random.default_rng(11)
+    y = 40.0 * np.exp(-t / 1.2)[None, :] + 5.0 + rng.normal(0.0, 0.3, (4, t.size))
+    da = xr.DataArray(y, dims=("x", "t"), coords={"t": t})
+    inside = fit_curves(da, "exp_decay", "t")
+    assert np.all(inside["status"].values == FitStatus.CONVERGED) and np.all(inside["at_bound"].values == 0)
+    np.testing.assert_allclose(inside["tau"].values, 1.2, rtol=0.05)
+    forced = fit_curves(da, "exp_decay", "t", bounds={"tau": (0.1, 0.8)})
+    k = forced.attrs["at_bound_params"].split().index("tau") + 1
+    assert np.all(forced["status"].values == AT_BOUND) and np.all(forced["at_bound"].values == k)
+    np.testing.assert_allclose(forced["tau"].values, 0.8)
+    assert CURVE_STATUS_MEANINGS[AT_BOUND] == STATUS_MEANINGS[AT_BOUND]
+    assert all(CURVE_STATUS_MEANINGS[c] == STATUS_MEANINGS[c] for c in CURVE_STATUS_MEANINGS)  # one meaning per code

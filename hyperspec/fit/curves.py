@@ -24,7 +24,8 @@ import numpy as np
 import xarray as xr
 
 from hyperspec._backend import Backend, get_namespace
-from hyperspec.fit.lm import FitStatus, levenberg_marquardt
+from hyperspec.fit.lm import FitStatus, bound_hits, first_at_bound, levenberg_marquardt
+from hyperspec.fit.results import AT_BOUND, STATUS_MEANINGS, at_bound_attrs
 
 __all__ = [
     "CurveModel",
@@ -36,8 +37,9 @@ __all__ = [
     "CURVE_STATUS_MEANINGS",
 ]
 
-#: Status codes of ``fit_curves`` (the engine's ``FitStatus``), as stored in ``status``'s attrs.
-CURVE_STATUS_MEANINGS = {int(s): s.name.lower() for s in FitStatus}
+#: Status codes of ``fit_curves`` as stored in ``status``'s attrs: the engine's ``FitStatus`` and ``at_bound`` (9, a
+#: converged fit with a free parameter on a bound; which one: ``at_bound``), the codes and names of ``decompose``.
+CURVE_STATUS_MEANINGS = {**{int(s): s.name.lower() for s in FitStatus}, AT_BOUND: STATUS_MEANINGS[AT_BOUND]}
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ class CurveModel:
         Registry name (``"power_law"``); lower case, no spaces.
     params : tuple of str
         Parameter names, in the order of the columns of ``p``; they become the output variables of
-        :func:`fit_curves`, so avoid ``status``, ``chi2_red``, ``n_iter``, ``n_points``.
+        :func:`fit_curves`, so avoid ``status``, ``chi2_red``, ``n_iter``, ``n_points``, ``at_bound``,
+        ``n_at_bound``.
     function : callable
         ``function(xp, x, p)`` → (k, m): ``x`` the shared abscissa (m,) float64, ``p`` (k, P) float64,
         on ``xp`` (NumPy or CuPy). Batched over rows; no Python loop over rows.
@@ -121,7 +124,7 @@ class CurveModel:
         object.__setattr__(self, "params", params)
         if not params or len(set(params)) != len(params) or not all(isinstance(p, str) and p for p in params):
             raise ValueError(f"CurveModel {self.name!r}: `params` must be unique non-empty names; got {params!r}.")
-        reserved = {"status", "chi2_red", "n_iter", "n_points"} & set(params)
+        reserved = {"status", "chi2_red", "n_iter", "n_points", "at_bound", "n_at_bound"} & set(params)
         if reserved:
             raise ValueError(f"CurveModel {self.name!r}: parameter names {sorted(reserved)} are reserved for fit outputs.")
         object.__setattr__(self, "held", tuple(self.held))
@@ -401,8 +404,10 @@ def fit_curves(
     -------
     xarray.Dataset
         On the pixel dims: each parameter (units in attrs) and ``<param>_stderr``; ``chi2_red``,
-        ``status`` (int8, ``FitStatus`` codes, CF ``flag_values``/``flag_meanings``), ``n_iter``,
-        ``n_points`` (points used); ``covariance`` when asked. Attrs name the model, its equation, the
+        ``status`` (int8, ``CURVE_STATUS_MEANINGS``: ``FitStatus`` codes and 9 ``at_bound``, CF
+        ``flag_values``/``flag_meanings``), ``n_iter``, ``n_points`` (points used), ``at_bound`` (int16:
+        ±k, the 1-based index into ``attrs["at_bound_params"]`` of the first free parameter at its upper
+        (+) or lower (−) bound, 0 none) and ``n_at_bound``; ``covariance`` when asked. Attrs name the model, its equation, the
         dim, the fixed parameters and the weighting.
 
     Raises
@@ -520,6 +525,7 @@ def fit_curves(
         stack = xr.concat([starts[k].broadcast_like(pixel) for k in array_p0], dim="_p0").transpose(..., "_p0")
         others.append((stack, ("_p0",)))
     n_free = len(free)
+    bounded = [i for i in free if (np.isfinite(lower[i]) or np.isfinite(upper[i])) and upper[i] > lower[i]]
 
     def kernel(xp, y, *rest):
         shape = y.shape[:-1]
@@ -583,16 +589,24 @@ def fit_curves(
             chi2_red[sl], status[sl], n_iter[sl] = res.chi2_red, res.status, res.n_iter
         if cm.canonical is not None:
             params, stderr, cov = _canonical_order(xp, cm, params, stderr, cov, free, fixed_idx)
+        if bounded:  # a converged fit with a parameter on its bound is at_bound (as in decompose)
+            b_idx = xp.asarray(bounded)
+            first, count = first_at_bound(bound_hits(params[:, b_idx], lo[b_idx], hi[b_idx]))
+        else:
+            first = count = xp.zeros(n, dtype=xp.int16)
+        status = xp.where((status == int(FitStatus.CONVERGED)) & (count > 0), AT_BOUND, status).astype(xp.int8)
         n_points = (w > 0).sum(axis=1)
         outs = [params[:, i].reshape(shape) for i in range(P)] + [stderr[:, i].reshape(shape) for i in range(P)]
         outs += [chi2_red.reshape(shape), status.astype(xp.float64).reshape(shape), n_iter.astype(xp.float64).reshape(shape)]
         outs += [n_points.astype(xp.float64).reshape(shape)]
+        outs += [first.astype(xp.float64).reshape(shape), count.astype(xp.float64).reshape(shape)]
         if covariance:
             outs.append(cov.reshape(*shape, n_free, n_free))
         return tuple(outs)
 
     names = [(p, (), {}) for p in cm.params] + [(f"{p}_stderr", (), {}) for p in cm.params]
     names += [("chi2_red", (), {}), ("status", (), {}), ("n_iter", (), {}), ("n_points", (), {})]
+    names += [("at_bound", (), {}), ("n_at_bound", (), {})]
     if covariance:
         names.append(("covariance", ("param", "param_"), {"param": n_free, "param_": n_free}))
     outs = apply_series(kernel, da, dim, names, others=others, backend=backend)
@@ -612,6 +626,10 @@ def fit_curves(
     }
     ds["n_iter"] = ds["n_iter"].astype(np.int32).assign_attrs(long_name="Levenberg-Marquardt iterations")
     ds["n_points"] = ds["n_points"].astype(np.int32).assign_attrs(long_name=f"finite, weighted points along {dim!r}")
+    ab_attrs, nab_attrs = at_bound_attrs([cm.params[i] for i in bounded])
+    ab_attrs["comment"] = ab_attrs["comment"].split(" Absent bands")[0]  # curves have no bands
+    ds["at_bound"] = ds["at_bound"].astype(np.int16).assign_attrs(ab_attrs)
+    ds["n_at_bound"] = ds["n_at_bound"].astype(np.int16).assign_attrs(nab_attrs)
     if covariance:
         names_free = [cm.params[i] for i in free]
         ds = ds.assign_coords(param=("param", names_free), param_=("param_", names_free))
@@ -624,5 +642,6 @@ def fit_curves(
         "weights": "uniform" if weights is None else ("poisson" if isinstance(weights, str) else "given (1/sigma^2)"),
         "absolute_weights": int(bool(absolute_weights)),
         "status_codes": json.dumps(CURVE_STATUS_MEANINGS),
+        "at_bound_params": ab_attrs["at_bound_params"],
     }
     return ds

@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from hyperspec._backend import Backend, resolve_backend
-from hyperspec.fit.curves import CurveModel, fit_curves
+from hyperspec.fit.curves import CURVE_STATUS_MEANINGS, CurveModel, fit_curves
 from hyperspec.fit.results import FLAT
 from hyperspec.kinetics._traces import apply_series, series_axis
 
@@ -36,8 +36,9 @@ __all__ = ["onset", "onset_kind_names", "KIND_MEANINGS", "ONSET_STATUS_MEANINGS"
 _FUNC = "kinetics.onset"
 #: Codes of ``kind``: 0 no onset (a constant is preferred or the onset is not identifiable), 1 growth, 2 decay.
 KIND_MEANINGS = {0: "none", 1: "growth", 2: "decay"}
-#: Status codes of :func:`onset`: the engine's ``FitStatus`` codes plus ``FLAT`` (7, a constant trace).
-ONSET_STATUS_MEANINGS = {0: "converged", 1: "max_iter", 2: "singular", 3: "nonfinite", 4: "masked", 5: "stalled", FLAT: "flat"}
+#: Status codes of :func:`onset`: ``fit_curves``' codes (the engine's ``FitStatus`` and 9 ``at_bound``) plus
+#: ``FLAT`` (7, a constant trace).
+ONSET_STATUS_MEANINGS = {**CURVE_STATUS_MEANINGS, FLAT: "flat"}
 #: Fewest points a trace needs: the hinge's 4 parameters, 3 per blinking period, and 4 to spare.
 MIN_POINTS = 8
 
@@ -234,7 +235,7 @@ def _onset_kernel(xp, y, *rest, x_host, dim, periods, free_periods, weighted, po
         delta = bic_c - bic_h
         amp, amp_se, on_se = r["amplitude"], r["amplitude_stderr"], r["onset_stderr"]
         status = r["status"]
-        good = (status == 0) | (status == 1) | (status == 5)
+        good = (status == 0) | (status == 1) | (status == 5) | (status == 9)  # at_bound: judged by ident and BIC as before
         ident = xp.isfinite(on_se) & (on_se < 0.25 * span) & xp.isfinite(amp_se) & (xp.abs(amp) >= min_z * amp_se)
         has = good & ident & (delta > 0) & ~g["flat"]
     kind = xp.where(has, xp.where(amp > 0, 1.0, 2.0), 0.0)
