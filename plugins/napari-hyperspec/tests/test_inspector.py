@@ -107,7 +107,9 @@ def test_hover_is_throttled_and_updates(make_napari_viewer, map_and_results, qtb
     for j in range(5):  # a burst of mouse moves: one update after the throttle interval
         viewer.cursor.position = _world(data, 2, j, viewer)
         widget._on_mouse_move(SimpleNamespace(position=viewer.cursor.position))
-    qtbot.waitUntil(lambda: widget.current == {"y": 2, "x": 4}, timeout=2000)
+    # the map and results blocks are read in a worker thread, then the full fit is drawn
+    qtbot.waitUntil(lambda: widget.shown == {"y": 2, "x": 4} and "model" in widget.spectrum_panel.curves(), timeout=10000)
+    assert widget.current == {"y": 2, "x": 4}
     _check_curves(widget, fitted_components(results, data, y=2, x=4))
     widget.hover_check.setChecked(False)
     assert widget.current is None and widget.spectrum_panel.curves() == {}

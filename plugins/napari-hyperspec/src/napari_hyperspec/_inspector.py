@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 import time
 import weakref
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import Qt, QTimer
+import pyqtgraph as pg
+from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -67,6 +70,8 @@ _NATIVE_AXES = (("shift", "cm-1"), ("wavelength", "nm"), ("energy", "eV"))
 _FIT_QUALITY = ("status", "chi2_red", "n_iter")
 #: hover updates at most this often (ms)
 THROTTLE_MS = 40
+#: chunk blocks of the map and of the results kept in memory (each: one chunk of every variable)
+BLOCKS_KEPT = 6
 PINS_METADATA_KEY = "hyperspec_inspector_pins"
 
 
@@ -100,6 +105,7 @@ class _Source:
     note: str = ""
     dims: tuple = ()  # every axis of the reference layer (N1's metadata), e.g. ("spectral", "t", "y", "x")
     blocks: OrderedDict = field(default_factory=OrderedDict)  # results chunk blocks read so far
+    map_blocks: OrderedDict = field(default_factory=OrderedDict)  # map chunks read so far
     fits: OrderedDict = field(default_factory=OrderedDict)  # evaluated pixels (LRU)
 
 
@@ -116,6 +122,13 @@ def _grid_var(results, spatial_dims=("y", "x")):
     if "status" in results:
         return results["status"]
     return next((results[v] for v in results.data_vars if set(spatial_dims) <= set(results[v].dims)), None)
+
+
+class _Signals(QObject):
+    """Signals from the reading thread to the widget (queued into the GUI thread)."""
+
+    read = Signal(object)
+    failed = Signal(str)
 
 
 def _hs(layer) -> dict | None:
@@ -158,6 +171,9 @@ class SpectrumInspector(QWidget):
         self._pending = None
         self._pins_layer = None
         self._n_pinned = 0
+        self._table_source = None
+        self._table_sized = False
+        self.shown = None  # the index drawn for the cursor pixel (None while it is being read)
 
         self.message = QLabel("")
         self.message.setWordWrap(True)
@@ -222,6 +238,13 @@ class SpectrumInspector(QWidget):
         layout.addLayout(pins)
         layout.addWidget(self.timing)
 
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyperspec-inspector")
+        self._job = None
+        self._wanted = None
+        self._signals = _Signals()
+        self._signals.read.connect(self._on_read)
+        self._signals.failed.connect(self._on_read_failed)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(THROTTLE_MS)
@@ -291,8 +314,59 @@ class SpectrumInspector(QWidget):
             self._timer.start()
 
     def _on_timer(self) -> None:
-        if self._pending is not None:
-            self.inspect(self._pending)
+        """Hover: draw what is in memory now, read the missing chunk blocks in a worker thread."""
+        if self._pending is None:
+            return
+        index = self.pixel_at(self._pending)
+        if index == self.current and (index is None or self.shown == index):
+            return
+        self.current = index
+        self._draw(partial=True)
+        src = self._source
+        if index is not None and src is not None and not self._is_read(src, index):
+            self._wanted = (src, index)
+            if self._job is None or self._job.done():
+                self._job = self._executor.submit(self._read_job)
+
+    def _read_job(self) -> None:
+        """Worker thread: read the chunk blocks of the latest hovered pixel (no Qt calls but the signal)."""
+        while True:
+            src, index = wanted = self._wanted
+            try:
+                if src.map is not None:
+                    self._map_pixel(src, index)
+                    self._signals.read.emit(index)  # the spectrum can be drawn
+                if src.results is not None:
+                    self._results_pixel(src, index)
+                self._signals.read.emit(index)
+            except (HyperspecError, KeyError, ValueError, IndexError, OSError) as exc:
+                self._signals.failed.emit(f"{type(exc).__name__}: {exc}")
+            if self._wanted is wanted and src.results is not None:
+                self._prefetch(src, index, wanted)
+            if self._wanted is wanted:
+                return
+
+    def _prefetch(self, src: _Source, index: dict, wanted) -> None:
+        """Worker thread: read the results blocks next to the pixel's (the cursor is likely to go there)."""
+        grid = _grid_var(src.results, src.spatial_dims)
+        if grid is None or grid.chunks is None:
+            return
+        for d, sizes in zip(grid.dims, grid.chunks, strict=True):
+            if len(sizes) < 2 or d not in src.spatial_dims:
+                continue
+            step = int(max(sizes))
+            for k in (index[d] + step, index[d] - step):
+                if self._wanted is not wanted:  # the cursor moved on: read for it first
+                    return
+                if 0 <= k < grid.sizes[d]:
+                    self._results_pixel(src, {**index, d: k})
+
+    def _on_read(self, index) -> None:
+        if index == self.current:
+            self._draw(partial=True)
+
+    def _on_read_failed(self, message: str) -> None:
+        self._set_message(message)
 
     def _on_hover_toggled(self, on: bool) -> None:
         if not on:
@@ -439,54 +513,82 @@ class SpectrumInspector(QWidget):
         return point
 
     # ------------------------------------------------------------------ reading and evaluating
-    def _results_pixel(self, index: dict):
-        """The results at one pixel, in memory (results are read one chunk block at a time, cached)."""
-        src = self._source
-        res = src.results
-        status = _grid_var(res, src.spatial_dims)
-        sel = {d: index[d] for d in status.dims}
-        chunks = status.chunks
-        if chunks is None:
-            return res.isel(sel).load()
+    def _cached_block(self, src: _Source, cache: OrderedDict, var, index: dict, load, read: bool):
+        """The pixel ``index`` of the in-memory chunk block of ``var`` that holds it (read once, LRU).
+
+        ``load(slices)`` reads a block; with ``read=False`` a block not read yet gives None.
+        """
+        sel = {d: index[d] for d in var.dims if d != "spectral"}
+        chunks = var.chunks
+        if chunks is None:  # in memory already
+            return load(sel)
         key, slices, local = [], {}, {}
-        for d, sizes in zip(status.dims, chunks, strict=True):
-            edges = np.cumsum((0,) + tuple(sizes))
+        for d, sizes in zip(var.dims, chunks, strict=True):
+            if d == "spectral":
+                continue
+            edges = np.cumsum((0, *sizes))
             b = int(np.searchsorted(edges, sel[d], side="right") - 1)
             key.append(b)
             slices[d] = slice(int(edges[b]), int(edges[b + 1]))
             local[d] = sel[d] - int(edges[b])
         key = tuple(key)
-        block = src.blocks.get(key)
+        with self._lock:
+            block = cache.get(key)
+            if block is not None:
+                cache.move_to_end(key)
         if block is None:
-            names = [v for v in res.data_vars if res[v].dims == status.dims]
-            block = res[names].isel(slices).compute()
-            src.blocks[key] = block
-            while len(src.blocks) > 4:  # a few blocks (all variables) stay in memory
-                src.blocks.popitem(last=False)
-        else:
-            src.blocks.move_to_end(key)
+            if not read:
+                return None
+            block = load(slices)
+            with self._lock:
+                cache[key] = block
+                while len(cache) > BLOCKS_KEPT:
+                    cache.popitem(last=False)
         return block.isel(local)
 
-    def _evaluate(self, index: dict) -> dict:
-        """Curves (native axis) and table values at a pixel; cached."""
+    def _map_pixel(self, src: _Source, index: dict, read: bool = True):
+        """The map at one pixel, in memory: one chunk of the lazy map is read (and kept) per block."""
+        data = src.map
+        return self._cached_block(src, src.map_blocks, data["spectra"], index, lambda sl: data[["spectra"]].isel(sl).load(), read)
+
+    def _results_pixel(self, src: _Source, index: dict, read: bool = True):
+        """The results at one pixel, in memory: every per-pixel variable's chunk block is read once."""
+        res = src.results
+        grid = _grid_var(res, src.spatial_dims)
+        names = [v for v in res.data_vars if res[v].dims == grid.dims]
+        return self._cached_block(src, src.blocks, grid, index, lambda sl: res[names].isel(sl).compute(), read)
+
+    def _is_read(self, src: _Source, index: dict) -> bool:
+        """Whether the map and results blocks of a pixel are in memory."""
+        return (src.map is None or self._map_pixel(src, index, read=False) is not None) and (
+            src.results is None or self._results_pixel(src, index, read=False) is not None
+        )
+
+    def _evaluate(self, index: dict, partial: bool = False) -> dict | None:
+        """Curves (native axis) and table values at a pixel; cached.
+
+        With ``partial``, nothing is read: what is in memory is shown (the measured spectrum while
+        the results block is still being read; None when nothing is there yet).
+        """
         src = self._source
         key = tuple(sorted(index.items()))
         if key in src.fits:
             src.fits.move_to_end(key)
             return src.fits[key]
-        out = {"index": index, "curves": {}, "values": {}, "terms": [], "error": ""}
         data, res = src.map, src.results
-        res_px = self._results_pixel(index) if res is not None else None
-        if data is not None:
-            dsel = {d: i for d, i in index.items() if d in data["spectra"].dims}
-            data_px = data.isel(dsel)  # lazy: one chunk of the map
+        res_px = self._results_pixel(src, index, read=not partial) if res is not None else None
+        data_px = self._map_pixel(src, index, read=not partial) if data is not None else None
+        complete = (res is None or res_px is not None) and (data is None or data_px is not None)
+        if not complete and data_px is None:
+            return None
+        out = {"index": index, "curves": {}, "values": {}, "terms": []}
+        if data_px is not None:
             native = next(((c, u) for c, u in _NATIVE_AXES if c in data.coords), None)
             out["native"] = native
             out["laser_nm"] = data.attrs.get("laser_nm", res.attrs.get("laser_nm") if res is not None else None)
             if res_px is not None and "model" in res.attrs and native is not None and native[0] == "shift":
                 comps = fitted_components(res_px, data_px)
                 out["x"] = np.asarray(comps["shift"].values, dtype=float)
-                out["native"] = ("shift", "cm-1")
                 out["terms"] = [t for t in json.loads(res.attrs["model"])["terms"] if t in comps]
                 for name in ("data", "model", *out["terms"], "residual"):
                     out["curves"][name] = np.asarray(comps[name].values, dtype=float)
@@ -495,9 +597,10 @@ class SpectrumInspector(QWidget):
                 out["curves"]["data"] = np.asarray(data_px["spectra"].values, dtype=float)
         if res_px is not None:
             out["values"] = self._table_values(res_px)
-        src.fits[key] = out
-        while len(src.fits) > 64:
-            src.fits.popitem(last=False)
+        if complete:
+            src.fits[key] = out
+            while len(src.fits) > 64:
+                src.fits.popitem(last=False)
         return out
 
     def _table_values(self, res_px) -> dict:
@@ -640,51 +743,80 @@ class SpectrumInspector(QWidget):
         return np.asarray(convert_axis(x, native[1], self.axis_unit, laser_nm=fit.get("laser_nm")), dtype=float)
 
     def redraw(self) -> None:
-        """Redraw the plots and the table from the current pixel and the pins."""
+        """Redraw the plots and the table from the current pixel and the pins (reads what is missing)."""
+        self._draw(partial=False)
+
+    def _draw(self, partial: bool) -> None:
+        """Draw the pins and the current pixel; ``partial``: only from what is already read (hover)."""
         t0 = time.perf_counter()
         sp, rp = self.spectrum_panel, self.residual_panel
-        sp.clear()
-        rp.clear()
         unit = self.axis_unit
         sp.set_labels(x=AXIS_UNITS[unit])
         rp.set_labels(x=AXIS_UNITS[unit])
         src = self._source
-        if src is None:
-            self._fill_table({})
-            return
+        specs, rspecs = [], []
         shown, errors = None, []
-        try:
-            for pin in self.pins:
-                fit = self._evaluate(self._full_index(pin.spatial))
-                if "x" not in fit:
-                    continue
-                x = self._x(fit)
-                sp.plot(x, fit["curves"]["data"], name=f"{pin.label} data", color=pin.color)
-                if "model" in fit["curves"]:
-                    sp.plot(x, fit["curves"]["model"], name=f"{pin.label} model", color=pin.color, width=2, style="dash")
-                    if self.residual_check.isChecked():
-                        rp.plot(x, fit["curves"]["residual"], name=f"{pin.label} residual", color=pin.color)
-                shown = fit
-            if self.current is not None:
-                fit = shown = self._evaluate(self.current)
-                if "x" in fit:
+        self.shown = None
+        if src is not None:
+            try:
+                for pin in self.pins:
+                    fit = self._evaluate(self._full_index(pin.spatial), partial=partial)
+                    if fit is None or "x" not in fit:
+                        continue
                     x = self._x(fit)
-                    sp.plot(x, fit["curves"]["data"], name="data", color="k")
+                    specs.append({"name": f"{pin.label} data", "x": x, "y": fit["curves"]["data"], "color": pin.color})
                     if "model" in fit["curves"]:
-                        sp.plot(x, fit["curves"]["model"], name="model", color="r", width=2)
-                        if self.components_check.isChecked():
-                            for n_term, term in enumerate(fit["terms"]):
-                                style = "dot" if term == "baseline" else "dash"
-                                sp.plot(x, fit["curves"][term], name=term, color=(n_term, max(9, len(fit["terms"]))), style=style)
+                        specs.append(
+                            {
+                                "name": f"{pin.label} model",
+                                "x": x,
+                                "y": fit["curves"]["model"],
+                                "color": pin.color,
+                                "width": 2,
+                                "style": "dash",
+                            }
+                        )
                         if self.residual_check.isChecked():
-                            rp.plot(x, fit["curves"]["residual"], name="residual", color="k")
-        except (HyperspecError, KeyError, ValueError, IndexError) as exc:
-            errors.append(f"{type(exc).__name__}: {exc}")
+                            rspecs.append({"name": f"{pin.label} residual", "x": x, "y": fit["curves"]["residual"], "color": pin.color})
+                    shown = fit
+                if self.current is not None:
+                    fit = self._evaluate(self.current, partial=partial)
+                    if fit is not None:
+                        shown = fit
+                        self.shown = fit["index"]
+                    if fit is not None and "x" in fit:
+                        x = self._x(fit)
+                        specs.append({"name": "data", "x": x, "y": fit["curves"]["data"], "color": "k"})
+                        if "model" in fit["curves"]:
+                            specs.append({"name": "model", "x": x, "y": fit["curves"]["model"], "color": "r", "width": 2})
+                            if self.components_check.isChecked():
+                                n = max(9, len(fit["terms"]))
+                                for k, term in enumerate(fit["terms"]):
+                                    style = "dot" if term == "baseline" else "dash"
+                                    specs.append(
+                                        {
+                                            "name": term,
+                                            "x": x,
+                                            "y": fit["curves"][term],
+                                            "color": pg.intColor(k, n, maxValue=200),
+                                            "style": style,
+                                        }
+                                    )
+                            if self.residual_check.isChecked():
+                                rspecs.append({"name": "residual", "x": x, "y": fit["curves"]["residual"], "color": "k"})
+            except (HyperspecError, KeyError, ValueError, IndexError) as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+        sp.set_curves(specs)
+        rp.set_curves(rspecs)
+        title = "Spectrum"
         if shown is not None:
-            where = ", ".join(f"{d}={i}" for d, i in shown["index"].items())
-            sp.plot_item.setTitle(f"Spectrum at {where}", color="k")
+            title = "Spectrum at " + ", ".join(f"{d}={i}" for d, i in shown["index"].items())
+            if partial and "model" not in shown["curves"] and src.results is not None and src.map is not None:
+                title += " (reading the fit…)"
+        sp.plot_item.setTitle(title, color="k")
         self._fill_table(shown["values"] if shown is not None else {})
-        self._set_message("; ".join([src.note, *errors]).strip("; "))
+        if src is not None:
+            self._set_message("; ".join([src.note, *errors]).strip("; "))
         self.last_update_ms = (time.perf_counter() - t0) * 1e3
         self.timing.setText(f"updated in {self.last_update_ms:.0f} ms")
 
@@ -715,6 +847,9 @@ class SpectrumInspector(QWidget):
             self.timing.setText(f"saved {self.export_table_csv(path).name}")
 
     def _fill_table(self, values: dict) -> None:
+        if values is self._table_source:
+            return
+        self._table_source = values
         self.table_values = dict(values)
         self.table.setRowCount(len(values))
         names = {"chi2_red": "χ²_red", "n_iter": "iterations"}
@@ -726,4 +861,6 @@ class SpectrumInspector(QWidget):
                 if c in (1, 2) and not isinstance(value, str):
                     item.setData(Qt.ItemDataRole.UserRole, value if c == 1 else err)
                 self.table.setItem(r, c, item)
-        self.table.resizeColumnsToContents()
+        if values and not self._table_sized:  # sizing every update costs more than the rest of it
+            self.table.resizeColumnsToContents()
+            self._table_sized = True
