@@ -4,6 +4,7 @@ responsive and leaves a partial store that the next run resumes."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -233,3 +234,29 @@ def test_cancel_midway_keeps_the_viewer_responsive_and_the_next_run_resumes(
     np.testing.assert_array_equal(res["aspl_area"].values[:2], partial["aspl_area"].values[:2])
     _assert_same_results(res, reference_results)  # cancelled + resumed = one uninterrupted run
     assert first in viewer.layers and np.isfinite(np.asarray(first.data)).all()  # the same layer, filled in
+
+
+def test_build_recipe_from_the_widgets_choices(tiny_map_store, tmp_path):
+    from napari_hyperspec._run_widget import RunRequest, build_recipe, default_output
+
+    ds = hyperspec.open(tiny_map_store)
+    preset = build_recipe(RunRequest(str(tiny_map_store), ds, preset="carbon", backend="numpy", chunk_pixels=64), str(tiny_map_store))
+    assert preset["decompose"] == {"preset": "carbon"}
+    assert preset["output"]["path"] == default_output(str(tiny_map_store)) == str(tiny_map_store.parent / "map_results.zarr")
+    assert preset["compute"] == {"backend": "numpy", "chunk_pixels": 64}  # workers 0: the library's default
+    assert preset["input"] == {"path": str(tiny_map_store)}  # a store knows its laser
+    # a recipe file: its steps and compute settings stay, its input and output are the widget's
+    text = '[input]\npath = "elsewhere.zarr"\n[[preprocess]]\nstep = "remove_spikes"\n[decompose]\npreset = "cspbbr3-633"\n'
+    text += '[output]\npath = "there.zarr"\n[compute]\nworkers = 3\n'
+    (tmp_path / "r.toml").write_text(text)
+    out = str(tmp_path / "o.zarr")
+    req = RunRequest(str(tiny_map_store), ds, source="Recipe file", file=str(tmp_path / "r.toml"), output=out, backend="")
+    rec = build_recipe(req, str(tiny_map_store))
+    assert rec["input"]["path"] == str(tiny_map_store) and rec["output"]["path"] == str(tmp_path / "o.zarr")
+    assert rec["preprocess"] == [{"step": "remove_spikes"}] and rec["compute"]["workers"] == 3 and "backend" not in rec["compute"]
+    # a model file by its absolute path; an instrument file's map brings the laser it was opened with
+    model = build_recipe(RunRequest("scan.txt", ds, source="Model file", file="m.toml"), "scan.txt")
+    assert model["decompose"] == {"model": str((Path.cwd() / "m.toml").resolve())}
+    assert model["input"] == {"path": "scan.txt", "laser_nm": float(ds.attrs["laser_nm"])}
+    with pytest.raises(hyperspec.RecipeError, match="choose a recipe file"):
+        build_recipe(RunRequest(str(tiny_map_store), ds, source="Recipe file"), str(tiny_map_store))

@@ -225,7 +225,9 @@ def build_recipe(request: RunRequest, input_path: str) -> dict:
     -------
     dict
         A recipe: ``[decompose] preset`` or ``model`` (a model file) on the map, or the recipe file's
-        with its input and output replaced; ``[compute]`` overrides from the request.
+        with its input and output replaced; ``[compute]`` overrides from the request. The map's
+        ``laser_nm`` (an instrument file opened with a laser wavelength) goes into ``[input]`` unless
+        the recipe sets one.
 
     Raises
     ------
@@ -233,6 +235,7 @@ def build_recipe(request: RunRequest, input_path: str) -> dict:
         No file was chosen, or the recipe file is invalid (the library's message).
     """
     from hyperspec._errors import RecipeError  # noqa: PLC0415
+    from hyperspec.io.zarr_ import is_store  # noqa: PLC0415
 
     output = request.output or default_output(input_path)
     if request.source == "Recipe file":
@@ -248,6 +251,10 @@ def build_recipe(request: RunRequest, input_path: str) -> dict:
             decompose = {"preset": request.preset}
         recipe = {"input": {"path": input_path}, "decompose": decompose, "output": {"path": output}, "compute": {}}
     recipe["input"] = {**{k: v for k, v in recipe["input"].items() if k != "path"}, "path": str(input_path)}
+    laser = getattr(request.map_ds, "attrs", {}).get("laser_nm")
+    if laser is not None and "laser_nm" not in recipe["input"] and request.map_path and not is_store(request.map_path):
+        # an instrument file the viewer's map was opened from with a laser wavelength
+        recipe["input"]["laser_nm"] = float(laser)
     recipe["output"] = {**recipe["output"], "path": str(output)}
     compute = recipe.setdefault("compute", {})
     if request.backend:
