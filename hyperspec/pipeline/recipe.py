@@ -49,7 +49,7 @@ _SECTIONS: dict[str, dict[str, tuple]] = {
     "preprocess": {},  # an array of tables, each {step = "...", ...}
     "analysis": {},  # an array of tables, each {step = "<analysis>", ...} (hyperspec.pipeline.analyses; kind = is accepted)
     "decompose": {
-        "preset": (str,), "model": (dict, str), "drop": (list,), "include": (list,), "mask": (list,), "weights": (str,),
+        "preset": (str,), "model": (dict, str, Path), "drop": (list,), "include": (list,), "mask": (list,), "weights": (str,),
         "saturation": _NUM, "batch_size": (int,), "max_iter": (int,), "tol": _NUM,
     },
     "output": {"path": (str,), "png": (bool, str), "csv": (bool, str), "spectra": (bool,)},
@@ -203,7 +203,7 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
             raise RecipeError(f"{source}{_line_of(text, 'decompose')}: [decompose] takes a preset or a model, not both.")
         if "model" in dec:
             spec = _read_model(dec["model"], source, text, base)
-            if isinstance(dec["model"], str):  # a model file: its content takes its place (and enters the recipe hash)
+            if isinstance(dec["model"], (str, Path)):  # a model file: its content takes its place (and enters the recipe hash)
                 dec["model"] = spec
             dec["preset"] = None
         else:
@@ -247,7 +247,7 @@ def _read_model(model, source: str, text: str | None, base: str | Path | None) -
 
     line = _line_of(text, "decompose", "model") or _line_of(text, "decompose.model")
     try:
-        if isinstance(model, str):
+        if isinstance(model, (str, Path)):
             path = Path(model).expanduser()
             return load_model(path if path.is_absolute() or base is None else Path(base) / path)
         return read_model(model, source=f"{source} [decompose.model]")
