@@ -307,7 +307,8 @@ def find_lines(
     step = float(np.median(np.diff(shift)))
     distance = 2 if min_separation_cm is None else max(1, int(round(min_separation_cm / step)))
     scale = noise if noise > 0 else max(float(np.abs(corrected).max()) * 1e-9, 1e-300)
-    peaks, props = find_peaks(corrected, prominence=min_snr * scale, distance=distance)
+    # prominence and height above the baseline both: a noise blip next to a noise dip has the prominence, not the height
+    peaks, props = find_peaks(corrected, prominence=min_snr * scale, height=min_snr * scale, distance=distance)
     if window is not None:
         keep = (shift[peaks] >= min(window)) & (shift[peaks] <= max(window))
         peaks = peaks[keep]
