@@ -196,6 +196,9 @@ class SpectrumInspector(QWidget):
         self.spectrum_panel.set_labels(y="Intensity (counts)")
         self.residual_panel.set_labels(y="Data − model (counts)")
         self.residual_panel.plot_widget.setXLink(self.spectrum_panel.plot_widget)
+        for panel in (self.spectrum_panel, self.residual_panel):  # a compact legend that lets the curves show through
+            panel.legend.setColumnCount(2)
+            panel.legend.setBrush(pg.mkBrush(255, 255, 255, 170))
 
         self.pin_list = QListWidget()
         self.pin_list.setMaximumHeight(80)
