@@ -163,3 +163,32 @@ def test_an_error_in_the_callback_stops_the_run_and_the_store_resumes(map_store,
     assert 1 <= _flags(out).sum() < N
     run_recipe(_recipe(map_store, out, spikes=True), progress=False)
     _assert_same(out, spikes_reference)
+
+
+def test_cancel_on_a_dask_cluster_drops_the_queued_tasks_and_resumes(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    map_store = hyperspec.synthetic.write("map", tmp_path / "rows.zarr", (16, 2), n_spectral=128, seed=5, progress=False)
+    n = 16  # chunks of one 2-pixel row
+    threads = {"backend": "numpy", "chunk_pixels": 2}
+    ref = run_recipe({**_recipe(map_store, tmp_path / "ref.zarr", spikes=True), "compute": threads}, progress=False)
+    out = tmp_path / "o.zarr"
+    cancel = threading.Event()
+    events: list[RunProgress] = []
+
+    def on_progress(ev):
+        events.append(ev)
+        cancel.set()
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        rec = _recipe(map_store, out, spikes=True)
+        rec["compute"] = {"backend": "numpy", "chunk_pixels": 2, "scheduler": cluster.scheduler_address}
+        with pytest.raises(hyperspec.RunCancelled) as info:
+            run_recipe(rec, progress=False, on_progress=on_progress, cancel=cancel)
+        reported = info.value.chunks_done
+    flags = _flags(out)
+    # the chunks that reported are written; the task running at the cancel may have been abandoned after it wrote
+    # its flag (counted from the flags); the queued tasks were dropped
+    assert set(e.chunk for e in events) <= set(np.flatnonzero(flags).tolist()) and len(events) >= 1
+    assert len(events) <= reported <= flags.sum() < n // 2
+    run_recipe({**rec, "compute": threads}, progress=False)  # resumed on threads
+    _assert_same(out, ref)

@@ -459,8 +459,9 @@ def run_recipe(
         (the store stays resumable) and propagates.
     cancel : threading.Event, optional
         Checked between chunks: once set, no further chunk starts (chunks not yet started are
-        dropped, running ones finish and keep their flags), and ``RunCancelled`` is raised. The store
-        is left partial: running the same recipe into it again resumes it.
+        dropped; running ones finish and keep their flags, or on a Dask cluster are abandoned: their
+        futures are cancelled, a task may still complete its region and flag), and ``RunCancelled``
+        is raised. The store is left partial: running the same recipe into it again resumes it.
 
     Returns
     -------
@@ -599,7 +600,8 @@ def run_recipe(
         ex.close()
     if len(written) < len(todo):  # cancelled (a failed chunk raises above)
         _record_cancelled(out, result_attrs, n_done_px, time.perf_counter() - t0, state, be.name, ex.description)
-        n_written = plan["n_chunks"] - len(todo) + len(written)
+        # from the flags: a Dask task already running when its future was cancelled may have finished (abandoned)
+        n_written = int(np.count_nonzero(zarr.open_array(str(out / DONE), mode="r")[:]))
         say(f"run: cancelled, {n_written} of {plan['n_chunks']} chunks of {out} written")
         raise RunCancelled(
             f"run cancelled: {n_written} of {plan['n_chunks']} chunks of {out} written; run the same recipe into it again to resume.",
