@@ -210,3 +210,17 @@ def test_cli_decompose_with_preset_parameters_prints_what_autostart_found(tmp_pa
     assert found and abs(float(found.group(1)) - 1001.4) < 0.5 and abs(float(found.group(2)) - 1031.8) < 0.5, printed
     res = hyperspec.open(out)
     np.testing.assert_allclose(res["line_1001_center_cm"].values, 1001.4, atol=0.05)
+
+
+def test_peaks_n_keeps_the_strongest_lines_and_records_them():
+    shift = np.linspace(900.0, 1700.0, 801)
+    lines = [
+        ("lorentzian", [1001.4, 4.0, 3000.0], 0.0),
+        ("lorentzian", [1200.0, 6.0, 300.0], 0.0),
+        ("lorentzian", [1602.3, 6.0, 900.0], 0.0),
+    ]
+    ds, _ = _synthetic(shift, [*lines, ("polynomial1", [100.0, 50.0], 0.0)], n_pix=8)
+    res = decompose(ds, "peaks", n=2, shape="gaussian", backend="numpy")
+    assert [k for k in res.data_vars if k.endswith("_center_cm")] == ["line_1001_center_cm", "line_1602_center_cm"]
+    assert json.loads(res.attrs["model"])["terms"]["line_1001"]["shape"] == "gaussian"
+    assert len(json.loads(res.attrs["autostart"])["lines"]) == 2
