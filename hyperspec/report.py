@@ -73,6 +73,8 @@ def __getattr__(name):
 #: Colour scales of maps and kymographs span these percentiles of each variable's finite values (stated on every figure).
 CLIP_PERCENTILES = (1.0, 99.0)
 _PRETTY_UNITS = {"cm-1": "cm⁻¹", "counts*cm-1": "counts·cm⁻¹", "1/eV": "eV⁻¹", "um": "µm"}
+#: The group of :func:`model_variables` that holds the model's ratios (``spec["ratios"]``, e.g. I_D/I_G).
+RATIOS = "ratios"
 #: Colours of the status codes (by code, cycling), and of the region labels.
 _CATEGORY_COLOURS = ("#2ca02c", "#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#1f77b4")
 
@@ -198,7 +200,8 @@ def model_variables(results: xr.Dataset) -> dict[str, list[tuple[str, str, str]]
     Read from ``attrs["model"]`` and the component registry: per term its area, then every free
     parameter of a band that places or shapes it (centre, widths, Lorentzian fraction, temperature …;
     not its height, which the area says, nor fixed or tied parameters, nor a baseline's or
-    continuum's coefficients), then the component's derived values. Only variables present in
+    continuum's coefficients), then the component's derived values; then the model's ratios
+    (``spec["ratios"]``, e.g. I_D/I_G) under the key :data:`RATIOS`. Only variables present in
     ``results`` are listed.
 
     Parameters
@@ -209,7 +212,8 @@ def model_variables(results: xr.Dataset) -> dict[str, list[tuple[str, str, str]]
     Returns
     -------
     dict of str to list of (str, str, str)
-        Term → (variable name, title, units as printed), in the model's order; empty without a model.
+        Term (or :data:`RATIOS`) → (variable name, title, units as printed), in the model's order;
+        empty without a model.
 
     Examples
     --------
@@ -247,6 +251,10 @@ def model_variables(results: xr.Dataset) -> dict[str, list[tuple[str, str, str]]
         rows = [r for r in rows if r[0] in results.data_vars]
         if rows:
             out[term.name] = rows
+    ratios = [(name, f"{name}: {' / '.join(parts)}", _pretty(results[name].attrs.get("units", "")))
+              for name, parts in (spec.get("ratios") or {}).items() if name in results.data_vars]  # fmt: skip
+    if ratios:  # model-level outputs (e.g. I_D/I_G), after the terms
+        out[RATIOS if RATIOS not in out else f"model {RATIOS}"] = ratios
     return out
 
 
@@ -737,8 +745,9 @@ def write_figures(
       values, and ``chi2_red.png``, ``status.png`` (categorical, legend from the results' status table)
       and ``at_bound.png`` when the results have it (which parameter ended at which bound, named from
       its ``at_bound_params``);
-    - ``band_<term>.png``: each term's variables side by side (stacked profiles for a line scan);
-    - ``band_maps.png``: the overview, every term's area, ``chi2_red``, ``status`` and ``at_bound``;
+    - ``band_<term>.png``: each term's variables side by side (stacked profiles for a line scan), and
+      ``band_ratios.png`` for the model's ratios (I_D/I_G …) when it has several;
+    - ``band_maps.png``: the overview, every term's area, every ratio, ``chi2_red``, ``status`` and ``at_bound``;
     - ``regions.png`` when ``regions`` is given (a label map with ``flag_values``/``flag_meanings``).
 
     Results without a model (e.g. window integrals) get ``write_band_maps`` of their plottable
@@ -794,7 +803,7 @@ def write_figures(
             paths += _panel(loaded, names, panel, dpi, percentiles, titles, units, {n: outdir / f"{n}.png" for n in names})
         if tail:
             paths += _panel(loaded, tail, None, dpi, percentiles, titles, units, {n: outdir / f"{n}.png" for n in tail})
-        overview = [rows[0][0] for rows in groups.values()] + tail
+        overview = [r[0] for term, rows in groups.items() for r in (rows if term.endswith(RATIOS) else rows[:1])] + tail  # areas, ratios
         paths += _panel(loaded, overview, outdir / "band_maps.png", dpi, percentiles, titles, units)
     if regions is not None:
         ds = xr.Dataset({"region": regions})

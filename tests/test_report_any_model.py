@@ -93,6 +93,12 @@ def test_model_variables_follow_the_model_and_the_registry():
         "bg": [("bg_area", "bg area", "counts·cm⁻¹")],  # a baseline's coefficients are not maps of a band
     }  # fmt: skip
     assert report.model_variables(xr.Dataset({"a": ("x", np.ones(2))})) == {}
+    # the model's ratios (a carbon model's I_D/I_G) come after the terms, titled by what they divide
+    spec = {"terms": {"d": {"shape": "lorentzian"}, "g": {"shape": "lorentzian"}}, "ratios": {"id_ig": ["d.area", "g.area"]}}
+    res = _results(spec, ("x",), (4,))
+    res["id_ig"] = ("x", res["d_area"].values / res["g_area"].values, {"units": ""})
+    got = report.model_variables(res)
+    assert list(got) == ["d", "g", report.RATIOS] and got[report.RATIOS] == [("id_ig", "id_ig: d.area / g.area", "")]
 
 
 def test_cspbbr3_output_keeps_every_map_it_had():
