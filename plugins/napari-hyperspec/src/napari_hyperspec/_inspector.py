@@ -53,6 +53,7 @@ from hyperspec import HyperspecError
 from hyperspec.axes import convert_axis
 from hyperspec.fit.decompose import fitted_components
 from napari_hyperspec._plots import PlotPanel
+from napari_hyperspec._status import status_names
 
 __all__ = ["SpectrumInspector", "AXIS_UNITS", "PIN_COLORS"]
 
@@ -73,24 +74,6 @@ THROTTLE_MS = 40
 #: chunk blocks of the map and of the results kept in memory (each: one chunk of every variable)
 BLOCKS_KEPT = 6
 PINS_METADATA_KEY = "hyperspec_inspector_pins"
-
-
-def _status_names(results) -> dict[int, str]:
-    """Status code → name (N1's ``_status.status_names`` when present; the same sources otherwise)."""
-    try:
-        from napari_hyperspec._status import status_names  # noqa: PLC0415  (N1's module, optional until it lands)
-    except ImportError:
-        status_names = None
-    if status_names is not None:
-        return {int(k): str(v) for k, v in status_names(results).items()}
-    attrs = results["status"].attrs if "status" in results else {}
-    values, meanings = attrs.get("flag_values"), attrs.get("flag_meanings")
-    if values is not None and isinstance(meanings, str) and not meanings.lstrip().startswith("{"):
-        return {int(v): m for v, m in zip(np.atleast_1d(values), meanings.split(), strict=False)}
-    for text in (meanings, results.attrs.get("status_codes")):
-        if isinstance(text, str) and text.lstrip().startswith("{"):
-            return {int(k): str(v) for k, v in json.loads(text).items()}
-    return {}
 
 
 @dataclass
@@ -609,7 +592,7 @@ class SpectrumInspector(QWidget):
     def _table_values(self, res_px) -> dict:
         """quantity → (value, stderr, unit), fit quality first, then the terms' values in model order."""
         values = {}
-        names = _status_names(self._source.results)
+        names = status_names(self._source.results)
         if "status" in res_px:
             code = int(res_px["status"].values)
             values["status"] = (names.get(code, f"code {code}"), None, "")
