@@ -173,12 +173,31 @@ def main_variables(results) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _array(var, extra):
-    """Layer data: the variable's (lazy) array for browsable extra dims, else in memory."""
-    return var.data if extra else np.asarray(var.values)
+def _eager_view(results, path=None, group=None):
+    """The results' store opened without Dask (``chunks=None``, uncached), for reading whole 2-D maps fast, or None.
+
+    Reading a 1000×1000 map through Dask costs ~1 s of task overhead for its few hundred small chunks;
+    zarr reads them directly in ~0.1 s. Uncached, so a store being written (a run in progress) reads fresh.
+    """
+    import xarray as xr  # noqa: PLC0415
+
+    store = path if path is not None else getattr(results, "attrs", {}).get("store")
+    if store is None or not Path(str(store), "zarr.json").is_file():
+        return None
+    try:
+        return xr.open_dataset(str(store), group=group, engine="zarr", chunks=None, cache=False, consolidated=False, zarr_format=3)
+    except Exception:  # noqa: BLE001  (any trouble: read through the lazy Dataset instead)
+        return None
 
 
-def _band_layer(results, name, *, path=None, map_ds=None, visible=True):
+def _values(var, eager, name, dims):
+    """In-memory values of a 2-D variable: from the eager view of its store when it matches, else computed."""
+    if eager is not None and name in eager.variables and eager[name].sizes == var.sizes:
+        return np.asarray(eager[name].transpose(*dims).values)
+    return np.asarray(var.values)
+
+
+def _band_layer(results, name, *, path=None, map_ds=None, visible=True, eager=None):
     from hyperspec.report import color_limits  # noqa: PLC0415
 
     var = results[name]
@@ -186,10 +205,11 @@ def _band_layer(results, name, *, path=None, map_ds=None, visible=True):
     dims = (*extra, *spatial)
     var = var.transpose(*dims)
     units = str(var.attrs.get("units", "") or "")
-    limits = color_limits(var.data)
+    data = var.data if extra else _values(var, eager, name, dims)  # extra dims: lazy, sliced by napari
+    limits = color_limits(data)
     cmap = _colormap(name, units, limits)
     if cmap == "coolwarm":
-        limits = color_limits(var.data, symmetric=True)
+        limits = color_limits(data, symmetric=True)
     kwargs = {
         "name": layer_name(name, units),
         "colormap": cmap,
@@ -199,10 +219,10 @@ def _band_layer(results, name, *, path=None, map_ds=None, visible=True):
         "metadata": _meta("band", map_ds=map_ds, results=results, variable=name, path=path, extra=extra, spatial=spatial, dims=dims),
         **_axes(var, dims),
     }
-    return (_array(var, extra), kwargs, "image")
+    return (data, kwargs, "image")
 
 
-def _status_layer(results, *, path=None, map_ds=None, visible=True):
+def _status_layer(results, *, path=None, map_ds=None, visible=True, eager=None):
     import pandas as pd  # noqa: PLC0415
 
     var = results["status"]
@@ -210,7 +230,7 @@ def _status_layer(results, *, path=None, map_ds=None, visible=True):
     dims = (*extra, *spatial)
     var = var.transpose(*dims)
     names = status_names(results)
-    data = var.data.astype(np.int32) if extra else np.asarray(var.values).astype(np.int32)
+    data = var.data.astype(np.int32) if extra else _values(var, eager, "status", dims).astype(np.int32)
     codes = sorted(set(names) | {0})
     features = pd.DataFrame({"index": codes, "status": [names.get(c, f"code {c}") for c in codes]})
     kwargs = {
@@ -280,13 +300,14 @@ def results_layers(res, path=None, *, map_ds=None, variables="main") -> list[tup
             raise KeyError(f"no variable {unknown[0]!r} in the results; choose from {', '.join(plottable_variables(res))}.")
     names = [n for n in names if any(d in res[n].dims for d in SPATIAL)]
     order = [n for n in main_list if n in names] + [n for n in names if n not in main]
+    eager = _eager_view(res, path)
     layers = []
     for name in order:
         if name == "status":
             continue
-        layers.append(_band_layer(res, name, path=path, map_ds=map_ds, visible=name in main))
+        layers.append(_band_layer(res, name, path=path, map_ds=map_ds, visible=name in main, eager=eager))
     if "status" in names:
-        layers.append(_status_layer(res, path=path, map_ds=map_ds, visible=True))
+        layers.append(_status_layer(res, path=path, map_ds=map_ds, visible=True, eager=eager))
     return layers
 
 
@@ -394,7 +415,9 @@ def _quicklook_dataset(ds, path):
         return None
     if QUICKLOOK_GROUP not in groups:
         return None
-    ql = hyperspec.open(store, group=QUICKLOOK_GROUP)
+    ql = _eager_view(None, store, group=QUICKLOOK_GROUP)  # small 2-D images: read without Dask's per-chunk overhead
+    if ql is None:
+        ql = hyperspec.open(store, group=QUICKLOOK_GROUP)
     lead = [d for d in ds["spectra"].dims if d != SPECTRAL]
     if any(ql.sizes.get(d) != ds.sizes[d] for d in lead):
         return None
@@ -465,8 +488,8 @@ def map_layers(ds, path=None, *, quicklook=None) -> list[tuple]:
     missing = [d for d in SPATIAL if d not in quicklook.dims]
     if missing:
         quicklook = quicklook.expand_dims(missing)
-    names = list(quicklook.data_vars)
-    names = sorted(names, key=lambda n: (n != "total_counts", n == "max_counts", names.index(n)))
+    names = [n for n in quicklook.data_vars if n != "max_counts"]  # max_counts only sets the cube's contrast
+    names = sorted(names, key=lambda n: (n != "total_counts", names.index(n)))
     layers = []
     for i, name in enumerate(names):
         var = quicklook[name]

@@ -19,6 +19,9 @@ from napari_hyperspec import _layers
 
 __all__ = ["get_reader", "read_hyperspec", "store_kind"]
 
+#: The quick-look worker of a map without a stored quick-look starts this long after the reader returns.
+WORKER_DELAY_MS = 300
+
 
 def store_kind(path) -> str | None:
     """``"map"``, ``"results"`` or None (not a hyperspec store) from a store's ``zarr.json`` alone.
@@ -102,7 +105,13 @@ def _start_quicklook_worker(ds, path, placeholder_names):
 
     @thread_worker
     def compute():
-        return quicklook(ds, backend="numpy").compute()
+        import os  # noqa: PLC0415
+
+        import dask  # noqa: PLC0415
+
+        # leave a core to the viewer: it stays responsive while every chunk is read
+        with dask.config.set(scheduler="threads", num_workers=max(1, (os.cpu_count() or 2) - 1)):
+            return quicklook(ds, backend="numpy").compute()
 
     def fill(ql):
         viewer = napari.current_viewer()
@@ -119,9 +128,11 @@ def _start_quicklook_worker(ds, path, placeholder_names):
                 layer.contrast_limits = color_limits(values)
                 meta["pending"] = False
 
+    from qtpy.QtCore import QTimer  # noqa: PLC0415
+
     worker = compute()
     worker.returned.connect(fill)
-    worker.start()
+    QTimer.singleShot(WORKER_DELAY_MS, worker.start)  # after napari has added and drawn the blank layers
     return worker
 
 
