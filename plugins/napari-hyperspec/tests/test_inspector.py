@@ -65,7 +65,7 @@ def map_and_results(small_map_ds, small_results_ds):
     return small_map_ds, small_results_ds
 
 
-def test_cursor_pixel_matches_engine(make_napari_viewer, map_and_results):
+def test_cursor_pixel_matches_engine(make_napari_viewer, map_and_results, qtbot):
     data, results = map_and_results
     viewer = make_napari_viewer()
     _add_layers(viewer, data, results)
@@ -93,26 +93,37 @@ def test_cursor_pixel_matches_engine(make_napari_viewer, map_and_results):
     assert not any(k.endswith("_stderr") for k in table)
     assert widget.table.rowCount() == len(table)
     assert widget.table.item(0, 1).text() == table["status"][0]
+    # the spectral axis: nm / cm-1 / eV through convert_axis, for the cursor pixel and a pin
+    viewer.cursor.position = _world(data, 4, 6, viewer)
+    widget.inspect()
+    widget.pin(_world(data, 0, 0, viewer))
+    shift = data["shift"].values
+    laser = data.attrs["laser_nm"]
+    for unit in ("eV", "nm", "cm-1"):
+        widget.set_axis_unit(unit)
+        expected = convert_axis(shift, "cm-1", unit, laser_nm=laser)
+        for name, (x, _) in (*widget.spectrum_panel.curves().items(), *widget.residual_panel.curves().items()):
+            np.testing.assert_array_equal(x, expected, err_msg=f"{unit}: {name}")
+    widget.set_axis_unit("eV")
+    np.testing.assert_allclose(widget.spectrum_panel.curves()["model"][0], data["energy"].values, rtol=1e-9)
+    assert widget.spectrum_panel.plot_item.getAxis("bottom").labelText == "Energy (eV)"
+    with pytest.raises(ValueError, match="'Hz'"):
+        widget.set_axis_unit("Hz")
+    widget.clear_pins()
+    widget.set_axis_unit("cm-1")
+    # hover: a burst of mouse moves gives one update after the throttle interval; row 10's results
+    # block is not read yet: the worker thread reads it, then the fit is drawn
+    assert widget._results_pixel(widget._source, {"y": 10, "x": 4}, read=False) is None
+    for j in range(5):
+        viewer.cursor.position = _world(data, 10, j, viewer)
+        widget._on_mouse_move(SimpleNamespace(position=viewer.cursor.position))
+    qtbot.waitUntil(lambda: widget.shown == {"y": 10, "x": 4} and "model" in widget.spectrum_panel.curves(), timeout=10000)
+    assert widget.current == {"y": 10, "x": 4}
+    _check_curves(widget, fitted_components(results, data, y=10, x=4))
     # outside the map: nothing of the cursor pixel is drawn
-    viewer.cursor.position = (-50.0, -50.0)
+    viewer.cursor.position = tuple(0.0 for _ in viewer.cursor.position[:-2]) + (-50.0, -50.0)
     assert widget.inspect() is None
     assert widget.spectrum_panel.curves() == {} and widget.table_values == {}
-
-
-def test_hover_is_throttled_and_updates(make_napari_viewer, map_and_results, qtbot):
-    data, results = map_and_results
-    viewer = make_napari_viewer()
-    _add_layers(viewer, data, results)
-    widget = _open_inspector(viewer)
-    for j in range(5):  # a burst of mouse moves: one update after the throttle interval
-        viewer.cursor.position = _world(data, 2, j, viewer)
-        widget._on_mouse_move(SimpleNamespace(position=viewer.cursor.position))
-    # the map and results blocks are read in a worker thread, then the full fit is drawn
-    qtbot.waitUntil(lambda: widget.shown == {"y": 2, "x": 4} and "model" in widget.spectrum_panel.curves(), timeout=10000)
-    assert widget.current == {"y": 2, "x": 4}
-    _check_curves(widget, fitted_components(results, data, y=2, x=4))
-    widget.hover_check.setChecked(False)
-    assert widget.current is None and widget.spectrum_panel.curves() == {}
 
 
 def test_pins_overlay_points_layer_and_removal(make_napari_viewer, map_and_results):
@@ -120,7 +131,9 @@ def test_pins_overlay_points_layer_and_removal(make_napari_viewer, map_and_resul
     viewer = make_napari_viewer()
     _add_layers(viewer, data, results)
     widget = _open_inspector(viewer)
-    widget.hover_check.setChecked(False)
+    widget.inspect(_world(data, 3, 3, viewer))
+    widget.hover_check.setChecked(False)  # the cursor pixel goes, pins stay
+    assert widget.current is None and widget.spectrum_panel.curves() == {}
     assert widget.pin(_world(data, 1, 2, viewer)) == {"y": 1, "x": 2}
     # a click without dragging pins through the viewer's mouse callback; a drag does not
     on_drag = widget._callbacks[1]
@@ -162,28 +175,6 @@ def test_pins_overlay_points_layer_and_removal(make_napari_viewer, map_and_resul
     np.testing.assert_allclose(pins[0].data, expected[1:])
     widget.clear_pins()
     assert widget.spectrum_panel.curves() == {} and len(pins[0].data) == 0
-
-
-def test_axis_switch_uses_convert_axis(make_napari_viewer, map_and_results):
-    data, results = map_and_results
-    viewer = make_napari_viewer()
-    _add_layers(viewer, data, results)
-    widget = _open_inspector(viewer)
-    viewer.cursor.position = _world(data, 4, 6, viewer)
-    widget.inspect()
-    widget.pin(_world(data, 0, 0, viewer))
-    shift = data["shift"].values
-    laser = data.attrs["laser_nm"]
-    for unit in ("eV", "nm", "cm-1"):
-        widget.set_axis_unit(unit)
-        expected = convert_axis(shift, "cm-1", unit, laser_nm=laser)
-        for name, (x, _) in (*widget.spectrum_panel.curves().items(), *widget.residual_panel.curves().items()):
-            np.testing.assert_array_equal(x, expected, err_msg=f"{unit}: {name}")
-    widget.set_axis_unit("eV")
-    np.testing.assert_allclose(widget.spectrum_panel.curves()["model"][0], data["energy"].values, rtol=1e-9)
-    assert widget.spectrum_panel.plot_item.getAxis("bottom").labelText == "Energy (eV)"
-    with pytest.raises(ValueError, match="'Hz'"):
-        widget.set_axis_unit("Hz")
 
 
 def test_map_alone_and_results_alone(make_napari_viewer, map_and_results):
