@@ -517,11 +517,8 @@ def _draw_categorical(
     index = np.full(codes.shape, np.nan)
     for i, c in enumerate(present):
         index[valid & (codes == c)] = i
-    # status colours by code (the same in every figure); other categories by rank; "unknown"/"none" light grey
-    colours = [
-        "#d9d9d9" if meanings.get(c) in ("unknown", "none") else _CATEGORY_COLOURS[(c if codes_shown else i) % len(_CATEGORY_COLOURS)]
-        for i, c in enumerate(present)
-    ]
+    # colours by code (the same in every figure); "unknown"/"none" light grey
+    colours = ["#d9d9d9" if meanings.get(c) in ("unknown", "none") else _CATEGORY_COLOURS[c % len(_CATEGORY_COLOURS)] for c in present]
     cmap = ListedColormap(colours)
     norm = BoundaryNorm(np.arange(len(present) + 1) - 0.5, len(present))
     if red.ndim == 1:
