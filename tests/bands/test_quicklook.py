@@ -45,6 +45,15 @@ def test_quicklook_without_laser_and_nonfinite_channels():
     assert np.isnan(ql["max_counts"].values[1, 1]) and ql["max_counts"].values[0, 0] == 1.0
 
 
+def test_quicklook_of_a_shift_axis_without_energy():
+    shift = np.arange(400.0, 3600.0, 10.0)
+    ds = hyperspec.from_array(np.ones((1, 2, shift.size)), shift, unit="cm-1")  # no laser: no energy axis
+    assert "energy" not in ds.coords
+    ql = quicklook(ds, backend="numpy").compute()
+    assert list(ql.data_vars) == ["total_counts", "max_counts", "hers_window_area"]
+    np.testing.assert_allclose(ql["hers_window_area"].values, 0.0, atol=1e-9)  # flat: nothing above the baseline
+
+
 def test_save_and_synthetic_write_store_the_quicklook(tmp_path):
     store = hyperspec.synthetic.write("map", tmp_path / "m.zarr", (5, 7), n_spectral=128, seed=1, chunks={"y": 2}, progress=False)
     stored = hyperspec.open(store, group=QUICKLOOK_GROUP).compute()
