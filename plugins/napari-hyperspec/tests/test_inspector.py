@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from types import SimpleNamespace
 
@@ -28,6 +29,11 @@ def _add_layers(viewer, data, results):
     if results is not None:
         tuples += results_layers(results, map_ds=data, variables=["chi2_red", "status"])
     return [getattr(viewer, f"add_{kind}")(array, **kwargs) for array, kwargs, kind in tuples]
+
+
+def _read_csv(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
 
 
 def _open_inspector(viewer) -> SpectrumInspector:
@@ -126,7 +132,7 @@ def test_cursor_pixel_matches_engine(make_napari_viewer, map_and_results, qtbot)
     assert widget.spectrum_panel.curves() == {} and widget.table_values == {}
 
 
-def test_pins_overlay_points_layer_and_removal(make_napari_viewer, map_and_results):
+def test_pins_overlay_points_layer_and_removal(make_napari_viewer, map_and_results, tmp_path):
     data, results = map_and_results
     viewer = make_napari_viewer()
     _add_layers(viewer, data, results)
@@ -170,6 +176,18 @@ def test_pins_overlay_points_layer_and_removal(make_napari_viewer, map_and_resul
     expected = [[data["y"].values[1], data["x"].values[2]], [data["y"].values[9], data["x"].values[14]]]
     np.testing.assert_allclose(pins[0].data, expected)
     assert list(pins[0].features["label"]) == ["P1", "P2"]
+    # exports: the plotted data as CSV (shared shift column), the table as CSV
+    header, *rows = _read_csv(widget.spectrum_panel.export_csv(tmp_path / "spectra.csv"))
+    assert header == ["Raman shift (cm⁻¹)", "P1 data", "P1 model", "P2 data", "P2 model"]
+    columns = np.array(rows, dtype=float).T
+    np.testing.assert_array_equal(columns[0], data["shift"].values)
+    np.testing.assert_array_equal(columns[3], curves["P2 data"][1])
+    header, *rows = _read_csv(widget.export_table_csv(tmp_path / "table.csv"))
+    assert header == ["quantity", "value", "stderr", "unit"]
+    table = {r[0]: r for r in rows}
+    assert table["status"][1] == widget.table_values["status"][0]
+    assert float(table["aspl_area"][1]) == float(results["aspl_area"][9, 14])
+    assert float(table["aspl_area"][2]) == float(results["aspl_area_stderr"][9, 14])
     widget.remove_pin("P1")
     assert list(widget.spectrum_panel.curves()) == ["P2 data", "P2 model"]
     np.testing.assert_allclose(pins[0].data, expected[1:])
