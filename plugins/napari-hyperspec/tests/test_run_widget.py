@@ -106,6 +106,10 @@ def test_run_a_preset_and_its_layers_equal_the_results_store(make_napari_viewer,
     assert store_info(out)["complete"]
     res = _assert_layers_equal_store(viewer, out)
     _assert_same_results(res, reference_results)
+    # stacked as the reader stacks them: the outcome's order, the status labels on top
+    stacked = [la.metadata["hyperspec"]["variable"] for la in viewer.layers if la.metadata["hyperspec"]["role"] in ("band", "status")]
+    assert stacked[-len(outcome.layers) :] == [meta["metadata"]["hyperspec"]["variable"] for _, meta, _ in outcome.layers]
+    assert stacked[-1] == "status" and viewer.layers[-1].metadata["hyperspec"]["variable"] == "status"
     assert res.attrs["runs"][-1]["pixels"] == 24 and res.attrs["runs"][-1]["backend"] == "numpy"
     # a second click on a complete store changes nothing (the library's "nothing to do") and keeps the same layers
     n_layers = len(viewer.layers)

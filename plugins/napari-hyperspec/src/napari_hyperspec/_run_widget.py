@@ -537,7 +537,21 @@ class RunWidget(QWidget):
         if outcome.output and not self.output_edit.text().strip():
             self.output_edit.setText(outcome.output)
         ops = [partial(self._show_layer, outcome.output, t) for t in outcome.layers]
-        self._queue([*ops, partial(self._report, outcome)])
+        order = partial(self._order_layers, outcome.output, outcome.layers) if outcome.layers else None
+        self._queue([*ops, *([order] if order else []), partial(self._report, outcome)])
+
+    def _order_layers(self, output: str, layers: list) -> None:
+        """Stack this output's results layers in the order of ``layers`` on top (as the reader adds them)."""
+        for layer_data in layers:
+            layer = self._layers.get(self._key(output, layer_data))
+            if layer is not None and layer in self.viewer.layers:
+                self.viewer.layers.move(self.viewer.layers.index(layer), len(self.viewer.layers))
+
+    @staticmethod
+    def _key(output: str, layer_data: tuple) -> tuple:
+        _, meta, _ = layer_data
+        md = meta.get("metadata", {}).get("hyperspec", {})
+        return (str(output), md.get("role"), md.get("variable"), meta.get("name") if md.get("variable") is None else None)
 
     def _report(self, outcome: RunOutcome) -> None:
         from napari.utils.notifications import show_error, show_info  # noqa: PLC0415
@@ -591,7 +605,7 @@ class RunWidget(QWidget):
 
         data, meta, kind = layer_data
         md = meta.get("metadata", {}).get("hyperspec", {})
-        key = (str(output), md.get("role"), md.get("variable"), meta.get("name") if md.get("variable") is None else None)
+        key = self._key(output, layer_data)
         layer = self._layers.get(key)
         if layer is not None and layer in self.viewer.layers:
             layer.data = data
