@@ -243,3 +243,22 @@ def test_voigt_energy_gaussian_and_ratios_on_the_fake_device(fake_cupy):
         diff = np.abs(gpu[name].values - cpu[name].values)
         assert np.all((diff <= 0.01 * cpu[f"{name}_stderr"].values) | (np.isnan(diff) & np.isnan(cpu[name].values))), name
         np.testing.assert_allclose(gpu[f"{name}_stderr"].values, cpu[f"{name}_stderr"].values, rtol=1e-2, equal_nan=True)
+
+
+def test_a_recipe_writes_the_model_level_ratios(tmp_path):
+    # hyperspec run's results template declares the ratios too (decompose_outputs): the store equals decompose's result
+    from hyperspec.pipeline import run_recipe
+
+    shift = np.linspace(1100.0, 1800.0, 351)
+    ds, _ = _synthetic(shift, [("lorentzian", [1350.0, 60.0, 150.0], 0.0), ("lorentzian", [1580.0, 25.0, 400.0], 0.0)], n_pix=8)
+    hyperspec.save(ds, tmp_path / "m.zarr")
+    recipe = {
+        "input": {"path": str(tmp_path / "m.zarr")},
+        "decompose": {"preset": "carbon", "drop": ["d2"]},
+        "output": {"path": str(tmp_path / "out.zarr")},
+        "compute": {"backend": "numpy"},
+    }
+    out = hyperspec.open(run_recipe(recipe, progress=False)).compute()
+    direct = decompose(ds, "carbon", drop=["d2"], backend="numpy")
+    for name in ("id_ig_area_ratio", "id_ig_area_ratio_stderr", "id_ig_height_ratio"):
+        np.testing.assert_allclose(out[name].values, direct[name].values, rtol=1e-9)

@@ -121,6 +121,31 @@ def bound_parameters(model: CompositeModel) -> tuple[list[int], list[str]]:
     return bounded, [out_name[i] for i in bounded]
 
 
+def ratio_names(spec, model) -> list[tuple[str, str, str]]:
+    """(name, units, meaning) of a spec's model-level ratios (``spec["ratios"]``), in output order, after the terms' outputs.
+
+    Parameters
+    ----------
+    spec : mapping
+        The model spec (``hyperspec.fit.model_spec.build_model_spec``); ``ratios`` maps a name to
+        ``[numerator, denominator]``, each ``"<term>.area"`` or ``"<term>.<param>"``.
+    model : CompositeModel
+        The model built from ``spec["terms"]``.
+
+    Returns
+    -------
+    list of (str, str, str)
+        One entry per ratio (dimensionless); each has a ``<name>_stderr`` twin in the result.
+
+    Raises
+    ------
+    ValueError
+        For an operand that is not a term's area or parameter, or a name that is already an output.
+    """
+    plan = _ratio_plan(spec.get("ratios") or {}, model, {n for n, _, _ in result_names(model)})
+    return [(name, "", f"ratio {num[0]}.{num[1]} / {den[0]}.{den[1]}") for name, num, den in plan]
+
+
 class _Decomposer:
     """Holds the model and the per-chunk recipe; ``__call__`` maps (..., m) → (..., n_out)."""
 
@@ -163,7 +188,7 @@ class _Decomposer:
         self.amp_penalty = None if self.model.penalty is None else xp.asarray(self.model.penalty[:, self.amp_idx])
         self.names = result_names(self.model)
         self.ratios = _ratio_plan(spec.get("ratios") or {}, self.model, {n for n, _, _ in self.names})
-        self.names += [(name, "", f"ratio {num[0]}.{num[1]} / {den[0]}.{den[1]}") for name, num, den in self.ratios]
+        self.names += ratio_names(spec, self.model)
         self.n_out = 2 * len(self.names) + 5  # + at_bound, n_at_bound, chi2_red, n_iter, status
         # each free amplitude with the free shape parameters only its band determines (tied ones are shared)
         owners: dict[int, int] = {}

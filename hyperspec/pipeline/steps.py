@@ -551,7 +551,8 @@ def decompose_model(dec: Mapping[str, Any]):
 def decompose_outputs(dec: Mapping[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
     """The results variables of a recipe's decomposition: ``(name, dtype, attrs)`` in the order ``decompose`` writes them.
 
-    Every name of ``hyperspec.fit.decompose.result_names(model)`` (float64) and its ``_stderr``, then
+    Every name of ``hyperspec.fit.decompose.result_names(model)`` and of the model's ratios
+    (``hyperspec.fit._decomposer.ratio_names``; float64) and its ``_stderr``, then
     ``at_bound`` and ``n_at_bound`` (int16), ``chi2_red`` (float64), ``n_iter`` (int32) and ``status``
     (int8, CF ``flag_values``/``flag_meanings``), all on the pixel dims.
 
@@ -570,13 +571,15 @@ def decompose_outputs(dec: Mapping[str, Any]) -> list[tuple[str, str, dict[str, 
     >>> names[:2], names[-3:]
     (['aspl_area', 'aspl_area_stderr'], ['chi2_red', 'n_iter', 'status'])
     """
-    from hyperspec.fit._decomposer import bound_parameters  # noqa: PLC0415
+    from hyperspec.fit._decomposer import bound_parameters, ratio_names  # noqa: PLC0415
     from hyperspec.fit.decompose import result_names  # noqa: PLC0415
+    from hyperspec.fit.model_spec import build_model_spec  # noqa: PLC0415
     from hyperspec.fit.results import at_bound_attrs, status_attrs  # noqa: PLC0415
 
     model = decompose_model(dec)
+    spec = build_model_spec(dec.get("preset"), dec.get("model"), **{k: dec[k] for k in ("drop", "include", "mask") if k in dec})
     out = []
-    for name, units, meaning in result_names(model):
+    for name, units, meaning in [*result_names(model), *ratio_names(spec, model)]:  # the model-level ratios last, as decompose
         out.append((name, "float64", {"units": units, "long_name": meaning}))
         out.append((f"{name}_stderr", "float64", {"units": units, "long_name": f"standard error of {name}"}))
     ab_attrs, nab_attrs = at_bound_attrs(bound_parameters(model)[1])
