@@ -32,6 +32,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
@@ -71,7 +72,7 @@ DEFAULT_PRESET = "cspbbr3-633"
 #: Resolution of the progress bar (steps from 0 to 100 %).
 BAR_STEPS = 1000
 
-_SAVED_MAPS: dict[int, tuple[Any, str]] = {}  # id(map Dataset) -> (the Dataset, its temporary store): saved once
+_SAVED_MAPS: dict[int, tuple[Any, str]] = {}  # id(map Dataset) -> (weak ref to it, its temporary store): saved once
 _SAVE_LOCK = threading.Lock()
 
 
@@ -181,11 +182,12 @@ def _input_path(request: RunRequest) -> str:
     if ds is None:
         raise HyperspecError("the chosen layer carries neither a map path nor a map Dataset; open the map with the hyperspec reader.")
     with _SAVE_LOCK:
-        if id(ds) in _SAVED_MAPS and _SAVED_MAPS[id(ds)][0] is ds:
+        if id(ds) in _SAVED_MAPS and _SAVED_MAPS[id(ds)][0]() is ds:
             return _SAVED_MAPS[id(ds)][1]
         path = Path(tempfile.mkdtemp(prefix="napari-hyperspec-")) / "map.zarr"
         hyperspec.save(ds, path, progress=False)
-        _SAVED_MAPS[id(ds)] = (ds, str(path))
+        _SAVED_MAPS[id(ds)] = (weakref.ref(ds), str(path))
+        weakref.finalize(ds, _SAVED_MAPS.pop, id(ds), None)  # the map is gone: forget it (its id may be reused)
         return str(path)
 
 
@@ -496,7 +498,8 @@ class RunWidget(QWidget):
         except HyperspecError as exc:
             self._report(RunOutcome("error", one_line(exc)))
             return
-        self._cancel = threading.Event()
+        self._cancel = cancel = threading.Event()
+        self.destroyed.connect(lambda *_: cancel.set())  # the widget (or its viewer) closes: the run stops
         self.progress_bar.setValue(0)
         self.rate_label.setText("")
         self.message_label.setText("starting…")
