@@ -9,6 +9,7 @@ import pytest
 from napari_hyperspec._layers import band_maps_widget, find_map, main_variables, map_layers, results_layers, rgb_composite_layer
 from napari_hyperspec._status import status_names
 
+import hyperspec
 from hyperspec.bands.windows import quicklook
 from hyperspec.report import color_limits, plottable_variables, rgb_composite
 
@@ -129,8 +130,16 @@ def test_find_map(small_results_ds, small_results_store, small_map_store, tmp_pa
     found = find_map(small_results_ds, small_results_store)
     assert found is not None and found.attrs["store"] == str(small_map_store)
     moved = small_results_ds.copy()
-    moved.attrs = {**moved.attrs, "recipe": json.dumps({"input": {"path": str(tmp_path / "gone.zarr")}})}
-    assert find_map(moved, small_results_store) is None
+    moved.attrs = {k: v for k, v in moved.attrs.items() if k != "store"}
+    moved.attrs["recipe"] = json.dumps({"input": {"path": str(tmp_path / "gone.zarr")}})
+    assert find_map(moved) is None  # the recorded map is gone
+    # results of `hyperspec decompose` (no recipe): the map store it recorded
+    from hyperspec.cli import main
+
+    out = tmp_path / "dec.zarr"
+    assert main(["decompose", str(small_map_store), str(out), "--backend", "numpy"]) == 0
+    found = find_map(hyperspec.open(out), out)
+    assert found is not None and found.attrs["store"] == str(small_map_store)
 
 
 def test_rgb_composite_layer(small_results_ds):

@@ -538,7 +538,16 @@ def _input_candidates(results, path) -> list[Path]:
         inp = recipe.get("input", {}).get("path")
     except (TypeError, ValueError, AttributeError):
         inp = None
-    for cand in (inp, results.attrs.get("input"), results.attrs.get("source")):
+    recorded = None  # ``hyperspec decompose`` keeps the map's ``store`` attr; opening the results replaces it by their own path
+    store = path if path is not None else results.attrs.get("store")
+    if store is not None and Path(str(store), "zarr.json").is_file():
+        try:
+            recorded = json.loads(Path(str(store), "zarr.json").read_text()).get("attributes", {}).get("store")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if recorded and Path(str(recorded)).expanduser().resolve() == Path(str(store)).resolve():
+            recorded = None
+    for cand in (inp, results.attrs.get("input"), recorded, results.attrs.get("source")):
         if not cand:
             continue
         p = Path(str(cand)).expanduser()
@@ -554,7 +563,8 @@ def _input_candidates(results, path) -> list[Path]:
 def find_map(results, path=None):
     """The map a results store was fitted from (lazy), or None when it cannot be found.
 
-    Read from the run's record (``attrs["recipe"]["input"]["path"]``, else ``attrs["source"]``);
+    Read from the run's record (``attrs["recipe"]["input"]["path"]``), else the map store that
+    ``hyperspec decompose`` recorded (the store's own ``store`` attr), else ``attrs["source"]``;
     relative paths are tried next to the results store and in the working folder. A map whose
     pixel grid differs from the results' is not returned.
 
