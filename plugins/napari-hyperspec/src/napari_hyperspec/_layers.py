@@ -539,7 +539,7 @@ def _input_candidates(results, path) -> list[Path]:
     except (TypeError, ValueError, AttributeError):
         inp = None
     recorded = None  # ``hyperspec decompose`` keeps the map's ``store`` attr; opening the results replaces it by their own path
-    store = path if path is not None else results.attrs.get("store")
+    store = path  # only for a store named by the caller (the reader), not guessed from the Dataset's attrs
     if store is not None and Path(str(store), "zarr.json").is_file():
         try:
             recorded = json.loads(Path(str(store), "zarr.json").read_text()).get("attributes", {}).get("store")
@@ -563,8 +563,8 @@ def _input_candidates(results, path) -> list[Path]:
 def find_map(results, path=None):
     """The map a results store was fitted from (lazy), or None when it cannot be found.
 
-    Read from the run's record (``attrs["recipe"]["input"]["path"]``), else the map store that
-    ``hyperspec decompose`` recorded (the store's own ``store`` attr), else ``attrs["source"]``;
+    Read from the run's record (``attrs["recipe"]["input"]["path"]``), else (given ``path``) the map
+    store that ``hyperspec decompose`` recorded in the results store's attrs, else ``attrs["source"]``;
     relative paths are tried next to the results store and in the working folder. A map whose
     pixel grid differs from the results' is not returned.
 
