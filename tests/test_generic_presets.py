@@ -262,3 +262,28 @@ def test_a_recipe_writes_the_model_level_ratios(tmp_path):
     direct = decompose(ds, "carbon", drop=["d2"], backend="numpy")
     for name in ("id_ig_area_ratio", "id_ig_area_ratio_stderr", "id_ig_height_ratio"):
         np.testing.assert_allclose(out[name].values, direct[name].values, rtol=1e-9)
+
+
+def test_a_recipe_takes_preset_parameters_and_refuses_auto(tmp_path):
+    from hyperspec._errors import RecipeError
+    from hyperspec.pipeline import run_recipe
+    from hyperspec.pipeline.recipe import validate_recipe
+
+    shift = np.linspace(900.0, 1100.0, 401)
+    ds, _ = _synthetic(shift, [("lorentzian", [1001.4, 4.0, 2000.0], 0.0), ("lorentzian", [1031.8, 5.0, 500.0], 0.0)], n_pix=8)
+    hyperspec.save(ds, tmp_path / "m.zarr")
+    params = {"positions": [1000.0, 1030.0], "shape": "voigt", "baseline": "polynomial0"}
+    recipe = {
+        "input": {"path": str(tmp_path / "m.zarr")},
+        "decompose": {"preset": "peaks", "params": params},
+        "output": {"path": str(tmp_path / "out.zarr")},
+        "compute": {"backend": "numpy"},
+    }
+    out = hyperspec.open(run_recipe(recipe, progress=False)).compute()
+    direct = decompose(ds, "peaks", backend="numpy", **params)
+    np.testing.assert_allclose(out["line_1000_center_cm"].values, direct["line_1000_center_cm"].values, rtol=1e-9)
+    assert abs(float(out["line_1000_center_cm"].mean()) - 1001.4) < 0.05
+    with pytest.raises(RecipeError, match=r"params: peaks: positions='auto'.*hyperspec presets --show peaks --data MAP"):
+        validate_recipe({**recipe, "decompose": {"preset": "peaks", "params": {"positions": "auto"}}})
+    with pytest.raises(RecipeError, match="preset 'carbon' takes no parameters"):
+        validate_recipe({**recipe, "decompose": {"preset": "carbon", "params": {"n": 3}}})

@@ -11,7 +11,10 @@ The smallest recipe::
 
 A custom model instead of a preset: ``model = "lines.toml"`` (a model file, relative to the recipe's
 folder: ``hyperspec.fit.model_spec.load_model``) or inline terms, ``[decompose.model.<term>]`` tables
-with the keys of a model file's ``[terms.<term>]``.
+with the keys of a model file's ``[terms.<term>]``. A parametrised preset takes its parameters in
+``params``: ``preset = "peaks"`` with ``params = { positions = [1001.4, 1031.8], shape = "voigt" }``
+(lines found on the data, ``positions = "auto"``, are frozen first: ``hyperspec presets --show peaks
+--data MAP > model.toml``).
 
 A recipe is validated completely before any work starts: an unknown section, key or step, a wrong
 type or a missing field gives a ``RecipeError`` naming the file, the line, the key and the closest
@@ -49,8 +52,8 @@ _SECTIONS: dict[str, dict[str, tuple]] = {
     "preprocess": {},  # an array of tables, each {step = "...", ...}
     "analysis": {},  # an array of tables, each {step = "<analysis>", ...} (hyperspec.pipeline.analyses; kind = is accepted)
     "decompose": {
-        "preset": (str,), "model": (dict, str, Path), "drop": (list,), "include": (list,), "mask": (list,), "weights": (str,),
-        "saturation": _NUM, "batch_size": (int,), "max_iter": (int,), "tol": _NUM,
+        "preset": (str,), "model": (dict, str, Path), "params": (dict,), "drop": (list,), "include": (list,), "mask": (list,),
+        "weights": (str,), "saturation": _NUM, "batch_size": (int,), "max_iter": (int,), "tol": _NUM,
     },
     "output": {"path": (str,), "png": (bool, str), "csv": (bool, str), "spectra": (bool,)},
     "compute": {
@@ -208,6 +211,9 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
             dec["preset"] = None
         else:
             dec.setdefault("preset", "cspbbr3-633")
+            if "params" in dec:  # a parametrised preset (peaks, pl-band) is built now: the recipe holds the model it fits
+                dec["model"] = _built_preset(dec["preset"], dec.pop("params"), source, text)
+                dec["preset"] = None
         _check_model(dec, source, text)
     comp = recipe.setdefault("compute", {})
     if "jobqueue" in comp:
@@ -239,6 +245,27 @@ def _check_analyses(analyses, source: str, text: str | None) -> list[dict]:
     out = [validate_analysis(a, where=where(i)) for i, a in enumerate(analyses)]
     _check_groups(out, lambda i: where(i)("step"))
     return out
+
+
+def _built_preset(name: str, params: Mapping, source: str, text: str | None) -> dict:
+    """``[decompose] params = {...}`` of a parametrised preset: the model it builds (lines found on the data are refused)."""
+    from hyperspec.bands.presets import get_preset, preset_parameters  # noqa: PLC0415
+
+    line = _line_of(text, "decompose", "params") or _line_of(text, "decompose.params")
+    if not preset_parameters(name):
+        raise RecipeError(f"{source}{line}: [decompose] params: preset {name!r} takes no parameters; only peaks and pl-band do.")
+    try:
+        spec = get_preset(name, **dict(params))
+    except ValueError as exc:
+        hint = ""
+        if "data" in str(exc):
+            hint = (
+                f" A recipe fits the lines it names: find them once with hyperspec presets --show {name} --data MAP > model.toml, "
+                'then set model = "model.toml" (or give the positions in params).'
+            )
+        raise RecipeError(f"{source}{line}: [decompose] params: {exc}{hint}") from None
+    spec.pop("autostart", None)
+    return spec
 
 
 def _read_model(model, source: str, text: str | None, base: str | Path | None) -> dict:
