@@ -128,7 +128,9 @@ def decompose(
     xarray.Dataset
         The outputs of ``hyperspec.fit.results.result_names``: ``<term>_area`` (counts·cm⁻¹), every
         parameter ``<term>_<param>[_unit]`` and each component's derived values (ESPL terms:
-        ``<term>_peak_ev``, ``<term>_urbach_ev``), each with ``<name>_stderr``; ``chi2_red``,
+        ``<term>_peak_ev``, ``<term>_urbach_ev``) and the model's ratios (``spec["ratios"]``, e.g. the
+        carbon preset's ``id_ig_area_ratio``; delta-method errors with the full covariance), each with
+        ``<name>_stderr``; ``chi2_red``,
         ``status`` (CF ``flag_values``/``flag_meanings``, also ``attrs["status_codes"]``; the codes:
         ``hyperspec.fit.results.STATUS_TABLE``), ``at_bound`` (int16: ±k, the 1-based index into
         ``attrs["at_bound_params"]`` of the first free parameter at its upper (+) or lower (−) bound, 0
