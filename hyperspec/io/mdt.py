@@ -129,6 +129,11 @@ def _frames(path: Path, b) -> list[dict]:
         if size < 22 or off + size > len(b):
             raise ReaderError(f"{path}: frame {i} declares {size} bytes at offset {off}; the file has {len(b)}: truncated or corrupt.")
         year, month, day, hour, minute, sec = struct.unpack_from("<6H", b, off + 8)
+        if (year, month, day) != (0, 0, 0) and not (1980 <= year <= 2200 and 1 <= month <= 12 and 1 <= day <= 31
+                                                    and hour < 24 and minute < 60 and sec < 61):  # fmt: skip
+            where = f"the size of frame {i - 1} ({frames[-1]['size']} bytes) is corrupt" if frames else "the file header is corrupt"
+            raise ReaderError(f"{path}: frame {i} at offset {off} has an impossible header (type {kind}, date "
+                              f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{sec:02d}): {where}.")  # fmt: skip
         frame = {"index": i, "type": FRAME_TYPES.get(kind, f"type {kind}"), "type_code": kind, "size": size,
                  "date": f"{year:04d}-{month:02d}-{day:02d} {hour:02d}:{minute:02d}:{sec:02d}"}  # fmt: skip
         if kind == 106:
@@ -136,9 +141,29 @@ def _frames(path: Path, b) -> list[dict]:
                 frame.update(_mda(b, off))
             except (struct.error, ValueError, UnicodeDecodeError) as exc:
                 raise ReaderError(f"{path}: MDA frame {i} is corrupt ({exc}).") from None
+            _check_mda(path, frame, off, size)
         frames.append(frame)
         off += size
     return frames
+
+
+def _check_mda(path: Path, frame: dict, off: int, size: int) -> None:
+    """An MDA frame's dimensions and data block must be possible and lie inside the frame (a forged size reads the next frame)."""
+    i, dims = frame["index"], frame["dimensions"]
+    if not dims:
+        raise ReaderError(f"{path}: MDA frame {i} declares no dimensions: the frame is corrupt.")
+    shape = [d["max"] - d["min"] + 1 for d in dims]
+    if any(n <= 0 or n > 1 << 31 for n in shape):
+        raise ReaderError(f"{path}: MDA frame {i} declares dimensions {shape}: the frame is corrupt.")
+    start, nbytes = frame["data_offset"], frame["data_size"]
+    if not (off + 22 <= start and start + nbytes <= off + size):
+        raise ReaderError(f"{path}: MDA frame {i} (bytes {off}…{off + size}) declares its data at bytes {start}…{start + nbytes}, "
+                          "outside the frame: the frame size or header is corrupt.")  # fmt: skip
+    itemsize = sum(np.dtype(_MDA_TYPES[m["dtype"]]).itemsize for m in frame["measurands"] if m["dtype"] in _MDA_TYPES)
+    need = int(np.prod(shape, dtype=np.float64)) * itemsize
+    if need > nbytes:
+        raise ReaderError(f"{path}: MDA frame {i} declares {'×'.join(map(str, shape))} values ({need} bytes) in a data block of "
+                          f"{nbytes} bytes: the frame is corrupt.")  # fmt: skip
 
 
 def _describe(frames: list[dict]) -> str:

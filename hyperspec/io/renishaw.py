@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import struct
 import warnings
 from pathlib import Path
 
@@ -57,6 +58,41 @@ def _check_blocks(path: Path) -> dict[bytes, int]:
     return seen
 
 
+def _check_header(path: Path, blocks: dict[bytes, int]) -> None:
+    """Bound every count of the WDF1 header by the blocks that must hold it (renishawWiRE trusts them).
+
+    A forged origin count makes the library loop for hours, a forged point or spectrum count makes
+    ``numpy.fromfile`` read silently short; each is refused here, naming the field.
+    """
+    with path.open("rb") as fh:
+        fh.seek(0x3C)  # renishawWiRE Offsets.measurement_info
+        head = fh.read(36)
+    if len(head) < 36:
+        raise ReaderError(f"{path}: the WDF1 header is cut short: the file is truncated.")
+    points, capacity, count, _acc, ylen, xlen, origins = struct.unpack("<iqqiiii", head)
+    data = blocks.get(b"DATA", 0) - 16
+    fields = {"points per spectrum": points, "capacity": capacity, "count": count, "y-list length": ylen,
+              "x-list length": xlen, "origin-list count": origins}  # fmt: skip
+    bad = [k for k, v in fields.items() if v < 0] or [k for k in ("points per spectrum", "count") if fields[k] == 0]
+    if bad:
+        raise ReaderError(f"{path}: the WDF1 header's {bad[0]} is {fields[bad[0]]}: corrupt header.")
+    if count > capacity:
+        raise ReaderError(f"{path}: the WDF1 header declares {count} spectra but room for {capacity}: corrupt header.")
+    if 4 * points * count > data:
+        raise ReaderError(f"{path}: the WDF1 header declares {count} spectra of {points} points ({4 * points * count} bytes) but "
+                          f"the DATA block holds {max(data, 0)} bytes: the file is truncated or its header corrupt.")  # fmt: skip
+    for name, length, block in (("x-list", xlen, b"XLST"), ("y-list", ylen, b"YLST")):
+        if block in blocks and 24 + 4 * length > blocks[block]:
+            raise ReaderError(f"{path}: the WDF1 header's {name} length {length} does not fit its {block.decode()} block "
+                              f"({blocks[block]} bytes): corrupt header.")  # fmt: skip
+    if xlen != points:
+        raise ReaderError(f"{path}: the WDF1 header declares {points} points per spectrum but an x-list of {xlen}: corrupt header.")
+    orgn = blocks.get(b"ORGN", 0)
+    if origins and 20 + origins * (24 + 8 * capacity) > orgn:  # each list: 24-byte header + one 8-byte value per spectrum
+        raise ReaderError(f"{path}: the WDF1 header declares {origins} origin lists of {capacity} values "
+                          f"({20 + origins * (24 + 8 * capacity)} bytes) but the ORGN block holds {orgn}: corrupt header.")  # fmt: skip
+
+
 def _lazy_reader_class():
     """The renishawWiRE reader, with the DATA block memory-mapped instead of read (for maps larger than memory)."""
     from renishawWiRE import WDFReader  # noqa: PLC0415
@@ -74,6 +110,7 @@ def _read(path: Path, *, laser_nm: float | None = None, lazy: bool | None = None
     from renishawWiRE import WDFReader  # noqa: PLC0415
 
     blocks = _check_blocks(path)
+    _check_header(path, blocks)
     lazy = bool(lazy) if lazy is not None else blocks.get(b"DATA", 0) > LAZY_BYTES
     if lazy:
         WDFReader = _lazy_reader_class()  # noqa: N806

@@ -63,6 +63,20 @@ def _laser(meta: dict[str, str]) -> float | None:
     return 1e7 / freq if freq > 0 else None
 
 
+def _check_layout(path: Path, size: int, npts: int, nsub: int, end: int, logoff: int, itemsize: int) -> None:
+    """The declared points and sub-files must end where the file's next part starts (the log block, else the file's end).
+
+    ``end`` is the byte after the last sub-file; ``itemsize`` the bytes of one value.
+
+    Writers put the log block right after the last sub-file; a header count off by one or by half
+    (a bit flip, a damaged copy) would otherwise read a shorter or a shifted axis without a word.
+    """
+    nxt, what = (logoff, f"the log block starts at byte {logoff}") if logoff > 0 else (size, f"the file ends at byte {size}")
+    if not (end <= nxt < end + itemsize):  # every real file ends its data exactly there
+        raise ReaderError(f"{path}: the header declares {nsub} sub-file{'s' if nsub > 1 else ''} of {npts} points, ending at byte {end}, "
+                          f"but {what}: the file is truncated or its header corrupt.")  # fmt: skip
+
+
 def _read(path: Path, *, laser_nm: float | None = None, unit: str | None = None, **_):
     size = path.stat().st_size
     with path.open("rb") as fh:
@@ -95,6 +109,7 @@ def _read(path: Path, *, laser_nm: float | None = None, unit: str | None = None,
     axis = axis * scale
     itemsize = 2 if flags & TSPREC and fexp != -128 else 4
     stride = 32 + itemsize * npts
+    _check_layout(path, size, npts, nsub, offset + nsub * stride, logoff, itemsize)
     subs = binary_block(path, np.uint8, offset, (nsub, 32), stride=stride)
     sub_exp = subs[:, 1].view(np.int8).astype(np.int64)
     sub_npts = subs[:, 16:20].copy().view("<i4").ravel()

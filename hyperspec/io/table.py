@@ -39,7 +39,123 @@ _AXIS_NAMES = (  # (pattern, unit); first match wins
     (r"^#?wave$|^x$|^axis$", None),
 )
 _INTENSITY_NAMES = (r"processed", r"dark.?subtracted", r"^#?intensity|counts|signal", r"^frame ?\d+", r"raw.?data", r"^y$")
+_EOL = re.compile(r"\r\n|\r|\n")  # line ends: only these (str.splitlines also splits at \x0b, \x1c … a flipped bit makes)
 _LASER_KEYS = re.compile(r"laser.?wave|laser_?nm|laserwavelength|^wl$|excitation|raman ex", re.I)
+
+
+def split_lines(text: str) -> list[str]:
+    r"""The lines of ``text``, split at ``\n``, ``\r\n`` and ``\r`` only (not at the other code points ``str.splitlines`` takes).
+
+    A bit flipped in a line end gives ``\x0b`` or ``\x1d``, which ``splitlines`` would take for a
+    line break and so cut the data block in two (a silently shorter spectrum).
+
+    Parameters
+    ----------
+    text : str
+        The file's text.
+
+    Returns
+    -------
+    list of str
+        The lines without their ends (no empty last line for a final line end).
+
+    Examples
+    --------
+    >>> from hyperspec.io.table import split_lines
+    >>> split_lines("1\t2\r\n3\t4\x0b\n5\t6\n")
+    ['1\t2', '3\t4\x0b', '5\t6']
+    """
+    lines = _EOL.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def ends_cleanly(text: str) -> bool:
+    r"""Whether ``text`` ends with a whole line end of the file's own style (``\r\n`` when it uses those).
+
+    Parameters
+    ----------
+    text : str
+        The file's text.
+
+    Returns
+    -------
+    bool
+        False for a file cut before its final line end (or inside a ``\r\n``).
+
+    Examples
+    --------
+    >>> from hyperspec.io.table import ends_cleanly
+    >>> ends_cleanly("1\t2\r\n3\t4\r\n"), ends_cleanly("1\t2\r\n3\t4\r"), ends_cleanly("1 2\n3 4")
+    (True, False, False)
+    """
+    if "\r\n" in text[:65536]:
+        return text.endswith("\r\n")
+    return text.endswith(("\n", "\r"))
+
+
+def cut_at_end(text: str, rows: list[str]) -> bool:
+    r"""Whether a text export was cut at its end: inside a ``\r\n``, or (no final line end) inside its last number.
+
+    Parameters
+    ----------
+    text : str
+        The file's text.
+    rows : list of str
+        Its data rows, in file order (see ``last_row_cut``).
+
+    Returns
+    -------
+    bool
+        True when the file is truncated at its end.
+
+    Examples
+    --------
+    >>> from hyperspec.io.table import cut_at_end
+    >>> rows = ["100\t1027.82", "101\t1026.21", "102\t1024.38"]
+    >>> cut_at_end("\r\n".join(rows) + "\r", rows), cut_at_end("\r\n".join(rows) + "\r\n", rows)
+    (True, False)
+    """
+    if ends_cleanly(text):
+        return False
+    return text.endswith("\r") or last_row_cut(rows)
+
+
+_LAST_FIELD = re.compile(r"[^\s,;]*\s*$")
+
+
+def _shape(line: str) -> str:
+    return re.sub(r"\d", "d", _LAST_FIELD.search(line).group(0).strip())
+
+
+def last_row_cut(rows: list[str]) -> bool:
+    r"""Whether the last of ``rows`` (a file without a final line end) was cut inside its last number.
+
+    Its last field must be written like the last fields of the 50 rows above (same digits before and
+    after the point, same exponent form): ``1027.8`` under ``1027.82`` rows, or ``9.06e-0`` under
+    ``9.06e-05`` rows, is a cut number.
+
+    Parameters
+    ----------
+    rows : list of str
+        The data rows, in file order (at least three to judge).
+
+    Returns
+    -------
+    bool
+        True when the last row's last field is written unlike every one above it.
+
+    Examples
+    --------
+    >>> from hyperspec.io.table import last_row_cut
+    >>> last_row_cut(["100\t1027.82", "101\t1026.21", "102\t1024.3"]), last_row_cut(["1\t0.5", "2\t0.25", "3\t0.75"])
+    (True, False)
+    """
+    if len(rows) < 3:
+        return False
+    above = {_shape(line) for line in rows[-51:-1]}
+    return _shape(rows[-1]) not in above
 
 
 def _decode(path: Path) -> str:
@@ -127,7 +243,7 @@ def parse(path: Path, text: str | None = None) -> tuple[np.ndarray, list[str] | 
     {'Laser Wavelength': '532 nm', 'Exposure (s)': '1.5'}
     """
     text = text if text is not None else _decode(path)
-    lines = text.splitlines()
+    lines = split_lines(text)
     sep, comma = _separator(lines)
     rows = [_numeric(_fields(line, sep, comma)) if line.strip() else None for line in lines]
     best, start = (0, 0, 0), None  # (length, start, stop)
@@ -150,6 +266,9 @@ def parse(path: Path, text: str | None = None) -> tuple[np.ndarray, list[str] | 
     last = len(lines) - 1
     if b == last and not text.endswith(("\n", "\r")) and (rows[last] is None or len(rows[last]) != width):
         raise ReaderError(f"{path}: the file ends in the middle of data row {last + 1} (no final newline): truncated.")
+    if b == last + 1 and cut_at_end(text, lines[a:b]):
+        raise ReaderError(f"{path}: the file ends inside the last number of data row {b} ({lines[b - 1][-30:]!r}, no final newline, "
+                          "written unlike the rows above): truncated.")  # fmt: skip
     block = np.array(rows[a:b], dtype=np.float64)
     names = None
     meta: dict[str, str] = {}
@@ -236,7 +355,7 @@ def _read(path: Path, *, unit: str | None = None, laser_nm: float | None = None,
         cols = [i for i in _match(names, _INTENSITY_NAMES) if i != ia] or [i for i in range(width) if i != ia][-1:]
         if len(cols) > 1:  # Frame 1, Frame 2 … or Raw data #1, #2 …
             return build(block[:, cols].T, block[:, ia], file_unit, ("t", "spectral"))
-        keep = np.isfinite(block[:, ia]) & np.isfinite(block[:, cols[0]])
+        keep = np.isfinite(block[:, ia])  # a row without an axis value is an uncalibrated pixel; a NaN intensity stays NaN
         return build(block[keep, cols[0]], block[keep, ia], file_unit, ("spectral",))
     if width == 2:
         return build(block[:, 1], block[:, 0], None, ("spectral",))
@@ -302,6 +421,8 @@ def place_positions(path, pos, spectra, axis, unit, laser, attrs):
     """
     unit = unit or guess_unit(axis, None, path)
     pos = np.round(pos, 6) + 0.0  # stage read-back noise (-6.9e-15 for 0) must not split a grid column
+    if pos.shape[1] == 2:
+        _refuse_duplicates(path, pos)
     if pos.shape[1] == 1:
         return from_array(spectra, axis, unit=unit, laser_nm=laser, dims=("x", "spectral"), coords={"x": pos[:, 0]},
                           source=path.name, attrs=attrs)  # fmt: skip
@@ -313,6 +434,19 @@ def place_positions(path, pos, spectra, axis, unit, laser, attrs):
     cube[np.searchsorted(ys, pos[:, 1]), np.searchsorted(xs, pos[:, 0])] = spectra
     return from_array(cube, axis, unit=unit, laser_nm=laser, dims=("y", "x", "spectral"), coords={"x": xs, "y": ys},
                       source=path.name, attrs=attrs)  # fmt: skip
+
+
+def _refuse_duplicates(path, pos: np.ndarray) -> None:
+    """A map's positions must be distinct: two spectra at one position would leave a grid cell NaN (the export is corrupt)."""
+    keys, inverse, counts = np.unique(pos, axis=0, return_inverse=True, return_counts=True)
+    if np.all(counts == 1):
+        return
+    inverse = np.asarray(inverse).ravel()
+    dup = np.flatnonzero(counts > 1)
+    where = "; ".join(f"x={keys[k, 0]:g}, y={keys[k, 1]:g} on spectrum rows {(np.flatnonzero(inverse == k) + 1).tolist()}" for k in dup[:3])
+    raise ReaderError(f"{path}: {dup.size} map position{'s' if dup.size > 1 else ''} occur more than once ({where}"
+                      f"{' …' if dup.size > 3 else ''}); a map has one spectrum per position: the export is corrupt "
+                      "(or several maps were joined).")  # fmt: skip
 
 
 def _long(path, block, unit, laser, attrs):

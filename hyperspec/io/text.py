@@ -47,11 +47,13 @@ def _witec_read(path: Path, *, unit: str | None = None, laser_nm: float | None =
     text = _text(path)
     header, _, data = text.partition("[Data]")
     meta = {}
-    for line in header.splitlines():
+    from hyperspec.io.table import split_lines  # noqa: PLC0415  (line ends only: a flipped bit must not split a row)
+
+    for line in split_lines(header):
         if "=" in line:
             k, _, v = line.partition("=")
             meta[k.strip()] = v.strip()
-    rows = [r for r in (_floats(line) for line in data.splitlines()) if r]
+    rows = [r for r in (_floats(line) for line in split_lines(data)) if r]
     if not rows:
         raise ReaderError(f"{path}: the [Data] section holds no numbers (truncated export?).")
     width = len(rows[0])
@@ -130,13 +132,19 @@ def _horiba_read(path: Path, *, unit: str | None = None, laser_nm: float | None 
         rest = fh.read()
     if b"\x00" in rest[:65536]:
         raise ReaderError(f"{path}: binary content in a text export; the file is corrupt or not text.")
-    body = [axis_line] + [line for line in rest.decode("utf-8", errors="replace").splitlines() if line.strip() and not line.startswith("#")]
+    from hyperspec.io.table import cut_at_end, split_lines  # noqa: PLC0415
+
+    text = rest.decode("utf-8", errors="replace")
+    body = [axis_line] + [line for line in split_lines(text) if line.strip() and not line.startswith("#")]
     rows = [_floats(line) for line in body[1:]]
     if any(r is None for r in rows):
         raise ReaderError(f"{path}: non-numeric data rows (corrupt export?).")
     axis = np.array(first)
     if not rows:  # no spectra rows: a two-column single spectrum was exported instead
         raise ReaderError(f"{path}: only an axis row; no spectra.")
+    if cut_at_end(text, body[1:]):
+        raise ReaderError(f"{path}: the file ends inside the last number of its last row (no final newline, written unlike "
+                          "the rows above): truncated export.")  # fmt: skip
     arr = np.array([r for r in rows if len(r) == len(axis) + n_lead])
     if len(arr) != len(rows):
         raise ReaderError(f"{path}: {len(rows) - len(arr)} rows do not have {len(axis) + n_lead} values (truncated export?).")
