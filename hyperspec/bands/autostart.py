@@ -122,11 +122,19 @@ class LineSearch:
     noise : float
         Noise rms of the reference spectrum, counts (:func:`robust_noise`).
     reduction : str
-        ``"mean"`` or ``"percentile <p>"``.
+        ``"mean"``, ``"percentile <p>"`` (of a map) or ``"given"`` (a spectrum passed in).
     shift : numpy.ndarray
         The Raman-shift axis, cm⁻¹.
     corrected : numpy.ndarray
         The baseline-corrected reference spectrum, counts.
+
+    Examples
+    --------
+    >>> shift = np.linspace(900.0, 1700.0, 801)
+    >>> y = 50.0 + 1000.0 / (1 + ((shift - 1001.4) / 4.0) ** 2)
+    >>> found = find_lines((shift, np.random.default_rng(1).poisson(y).astype(float)))
+    >>> len(found), found.reduction
+    (1, 'given')
     """
 
     position: np.ndarray
