@@ -8,7 +8,9 @@
   with its distance axis in µm;
 - ``segment_regions(features)``: crystal / interface / glass labels from band maps (k-means on
   standardised features, then the boundary band between the two phases);
-- ``region_spectra(ds, labels)``: mean spectrum per region; ``filter_map``: median/Gaussian filters.
+- ``region_spectra(ds, labels)``: mean spectrum per region; ``region_mean(data, labels)``: any variable's mean per
+  region (e.g. a trace over ``t``); ``region_table(results, labels)``: n, mean, std, median of results per region;
+- ``filter_map``: median/Gaussian filters.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import xarray as xr
 
 from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
 
-__all__ = ["register_drift", "line_profile", "segment_regions", "region_spectra", "filter_map", "REGION_NAMES"]
+__all__ = ["register_drift", "line_profile", "segment_regions", "region_spectra", "region_mean", "region_table", "filter_map"]
+__all__ += ["REGION_NAMES"]
 
 REGION_NAMES = {0: "crystal", 1: "interface", 2: "glass"}
 
@@ -305,8 +308,48 @@ def segment_regions(
                         attrs={"flag_values": [-1, 0, 1, 2], "flag_meanings": "unknown crystal interface glass"})  # fmt: skip
 
 
-def region_spectra(ds: xr.Dataset, labels: xr.DataArray) -> xr.DataArray:
+def _region_ids(lab: np.ndarray, background) -> list[int]:
+    """The region labels present: every value ≥ 0 except ``background``."""
+    values = np.unique(lab[lab >= 0]) if lab.size else np.array([], dtype=np.int64)
+    return [int(v) for v in values if background is None or int(v) != int(background)]
+
+
+def _region_names(values, names) -> list[str]:
+    table = REGION_NAMES if names is None else names
+    return [str(table.get(v, v)) if isinstance(table, dict) else str(v) for v in values]
+
+
+def _check_labels(labels, func: str) -> xr.DataArray:
+    from hyperspec._errors import DataModelError  # noqa: PLC0415
+
+    if not isinstance(labels, xr.DataArray):
+        raise DataModelError(
+            f"{func}: `labels` must be an xarray.DataArray of integer labels on the pixel dims (e.g. ('y', 'x')); "
+            f"got {type(labels).__name__}."
+        )
+    if labels.dtype.kind not in "iub":
+        raise DataModelError(
+            f"{func}: `labels` must hold integers (region ids, negative = none); got dtype {labels.dtype}. Use labels.astype(int)."
+        )
+    return labels
+
+
+def _bbox(lab: xr.DataArray, keep: np.ndarray) -> dict:
+    """``{dim: slice}`` of the smallest box holding every ``keep`` pixel (whole dims when there is none)."""
+    box = {}
+    for axis, dim in enumerate(lab.dims):
+        other = tuple(a for a in range(lab.ndim) if a != axis)
+        hit = np.flatnonzero(keep.any(axis=other)) if lab.ndim > 1 else np.flatnonzero(keep)
+        if hit.size:
+            box[dim] = slice(int(hit[0]), int(hit[-1]) + 1)
+    return box
+
+
+def region_spectra(ds: xr.Dataset, labels: xr.DataArray, *, names: dict | None = None, background: int | None = None) -> xr.DataArray:
     """Mean spectrum of every region label (≥ 0).
+
+    Only the chunks of the labelled pixels' bounding box are read (a small region of a large lazy map
+    reads a small part of the cube).
 
     Parameters
     ----------
@@ -314,18 +357,24 @@ def region_spectra(ds: xr.Dataset, labels: xr.DataArray) -> xr.DataArray:
         A map with ``spectra``.
     labels : xarray.DataArray
         Integer labels on (some of) the map's leading dims, e.g. ``segment_regions`` output;
-        negative labels are left out.
+        negative labels are left out. Dims of the map that ``labels`` lacks (e.g. ``t``) are averaged too.
+    names : dict of int to str, optional
+        Region names by label. Default ``REGION_NAMES`` (crystal / interface / glass), else the label.
+    background : int, optional
+        A label that is no region either (e.g. 0 for napari Labels layers and ``Shapes.to_labels``).
 
     Returns
     -------
     xarray.DataArray
         Dims ``(region, spectral)``, counts (NaN channels ignored); ``region`` holds the label
-        values; attrs ``n_pixels`` (per region) and ``names`` (``REGION_NAMES``, else the label).
+        values; attrs ``n_pixels`` (per region) and ``names``.
 
     Raises
     ------
     DataModelError
-        ``ds`` is not a valid map.
+        ``ds`` is not a valid map, or ``labels`` is not an integer DataArray.
+    ValueError
+        No pixel carries a region label.
 
     Examples
     --------
@@ -338,15 +387,191 @@ def region_spectra(ds: xr.Dataset, labels: xr.DataArray) -> xr.DataArray:
     >>> means = region_spectra(ds, labels)
     >>> np.round(means.values, 2).tolist(), means.attrs["names"], means.attrs["n_pixels"]
     ([[5.33, 6.33, 7.33, 8.33], [14.0, 15.0, 16.0, 17.0]], ['crystal', 'glass'], [3, 2])
+    >>> region_spectra(ds, labels + 1, background=0, names={1: "left"}).attrs["names"]
+    ['left', '3']
     """
     validate_map(ds)
+    labels = _check_labels(labels, "region_spectra")
     spectra = ds["spectra"]
-    lab = labels.broadcast_like(spectra.isel({SPECTRAL_DIM: 0}, drop=True))
-    values = [int(v) for v in np.unique(lab.values) if v >= 0]
+    lab_values = np.asarray(labels.values)
+    values = _region_ids(lab_values, background)
+    if not values:
+        raise ValueError("region_spectra: no pixel carries a region label (all negative or background); draw or label a region first.")
+    box = _bbox(labels, np.isin(lab_values, values))
+    spectra = spectra.isel({d: s for d, s in box.items() if d in spectra.dims})
+    lab = labels.isel(box).broadcast_like(spectra.isel({SPECTRAL_DIM: 0}, drop=True))
     means = [spectra.where(lab == v).mean([d for d in spectra.dims if d != SPECTRAL_DIM]) for v in values]
     out = xr.concat(means, dim="region").assign_coords(region=values)
-    out.attrs = {"n_pixels": [int((lab.values == v).sum()) for v in values], "names": [REGION_NAMES.get(v, str(v)) for v in values]}
+    lab_np = np.asarray(lab.values)
+    out.attrs = {"n_pixels": [int((lab_np == v).sum()) for v in values], "names": _region_names(values, names)}
     return out.compute() if hasattr(out.data, "dask") else out
+
+
+def region_mean(data: xr.DataArray, labels: xr.DataArray, *, names: dict | None = None, background: int | None = None) -> xr.DataArray:
+    """Mean of ``data`` over each region's pixels, keeping its other dims (e.g. a band's trace over ``t``).
+
+    Parameters
+    ----------
+    data : xarray.DataArray
+        Values on the labels' dims and any others, e.g. ``results["aspl_area"]`` on ``(t, y, x)``.
+    labels : xarray.DataArray
+        Integer labels on some of ``data``'s dims (e.g. ``(y, x)``); negative labels are left out.
+    names : dict of int to str, optional
+        Region names by label (attr ``names``). Default ``REGION_NAMES``, else the label.
+    background : int, optional
+        A label that is no region either (e.g. 0 for napari Labels layers).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``("region", *other dims of data)``, in ``data``'s units (NaN values ignored; NaN where a
+        region has no finite value); attrs ``n_pixels`` (labelled pixels per region), ``names`` and
+        those of ``data``.
+
+    Raises
+    ------
+    DataModelError
+        ``labels`` is not an integer DataArray, or has a dim ``data`` lacks.
+    ValueError
+        No pixel carries a region label.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> from hyperspec.spatial import region_mean
+    >>> area = xr.DataArray(np.arange(12.0).reshape(2, 2, 3), dims=("t", "y", "x"))
+    >>> labels = xr.DataArray([[1, 1, 0], [0, 0, 2]], dims=("y", "x"))
+    >>> out = region_mean(area, labels, background=0)
+    >>> out.dims, out.values.tolist(), out.attrs["n_pixels"]
+    (('region', 't'), [[0.5, 6.5], [5.0, 11.0]], [2, 1])
+    """
+    from hyperspec._errors import DataModelError  # noqa: PLC0415
+
+    labels = _check_labels(labels, "region_mean")
+    missing = [d for d in labels.dims if d not in data.dims]
+    if missing:
+        raise DataModelError(f"region_mean: `labels` has dims {missing} that the data ({data.dims}) lack; label the data's own pixel dims.")
+    lab_values = np.asarray(labels.values)
+    values = _region_ids(lab_values, background)
+    if not values:
+        raise ValueError("region_mean: no pixel carries a region label (all negative or background); draw or label a region first.")
+    box = _bbox(labels, np.isin(lab_values, values))
+    sub, lab = data.isel(box), labels.isel(box)
+    means = [sub.where(lab == v).mean(list(labels.dims)) for v in values]
+    out = xr.concat(means, dim="region").assign_coords(region=values)
+    out.attrs = {**data.attrs, "n_pixels": [int((lab_values == v).sum()) for v in values], "names": _region_names(values, names)}
+    return out.compute() if hasattr(out.data, "dask") else out
+
+
+def region_table(
+    results: xr.Dataset,
+    labels: xr.DataArray,
+    *,
+    variables=None,
+    names: dict | None = None,
+    background: int | None = None,
+    converged_only: bool = True,
+):
+    """Statistics of results variables per region: n, mean, standard deviation and median of each.
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Per-pixel results (e.g. ``hyperspec.open("results.zarr")``), with ``status`` (0 = converged)
+        when ``converged_only``.
+    labels : xarray.DataArray
+        Integer labels on the results' pixel dims (e.g. ``(y, x)``); negative labels are left out.
+        Variables with dims the labels lack (e.g. ``t``) pool those too.
+    variables : list of str, optional
+        The variables to tabulate. Default: every numeric variable on the labels' dims except
+        ``status`` and ``run_*`` bookkeeping.
+    names : dict of int to str, optional
+        Region names by label. Default ``REGION_NAMES``, else the label.
+    background : int, optional
+        A label that is no region either (e.g. 0 for napari Labels layers).
+    converged_only : bool, optional
+        Use only pixels whose ``status`` is 0 (when the results have one on the variable's dims).
+        Default True.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per region and variable: ``region`` (label), ``name``, ``variable``, ``units``,
+        ``n_pixels`` (labelled pixels), ``n`` (finite values used), ``mean``, ``std`` (sample standard
+        deviation, ddof = 1; NaN below 2 values), ``median`` (variable units; NaN when ``n`` is 0).
+
+    Raises
+    ------
+    DataModelError
+        ``labels`` is not an integer DataArray, or a requested variable is missing or lacks the
+        labels' dims.
+    ValueError
+        No pixel carries a region label.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> from hyperspec.spatial import region_table
+    >>> res = xr.Dataset({"a_area": (("y", "x"), [[1.0, 3.0], [5.0, 7.0]], {"units": "counts*cm-1"}),
+    ...                   "status": (("y", "x"), np.array([[0, 0], [0, 1]], np.int8))})
+    >>> labels = xr.DataArray([[1, 1], [2, 2]], dims=("y", "x"))
+    >>> table = region_table(res, labels, names={1: "top", 2: "bottom"})
+    >>> table[["name", "variable", "n", "mean", "std", "median"]].values.tolist()
+    [['top', 'a_area', 2, 2.0, 1.4142135623730951, 2.0], ['bottom', 'a_area', 1, 5.0, nan, 5.0]]
+    """
+    import pandas as pd  # noqa: PLC0415
+
+    from hyperspec._errors import DataModelError  # noqa: PLC0415
+
+    labels = _check_labels(labels, "region_table")
+    lab_values = np.asarray(labels.values)
+    values = _region_ids(lab_values, background)
+    if not values:
+        raise ValueError("region_table: no pixel carries a region label (all negative or background); draw or label a region first.")
+    if variables is None:
+        variables = [
+            n
+            for n, v in results.data_vars.items()
+            if set(labels.dims) <= set(v.dims) and v.dtype.kind in "fiu" and n != "status" and not n.startswith("run_")
+        ]
+    else:
+        variables = list(variables)
+        for n in variables:
+            if n not in results.data_vars:
+                choices = ", ".join(map(str, results.data_vars))
+                raise DataModelError(f"region_table: no variable {n!r} in the results; choose from {choices}.")
+            if not set(labels.dims) <= set(results[n].dims):
+                raise DataModelError(
+                    f"region_table: {n!r} has dims {results[n].dims}, without the labels' {labels.dims}; pick a per-pixel variable."
+                )
+    box = _bbox(labels, np.isin(lab_values, values))
+    sub = results[variables + (["status"] if converged_only and "status" in results else [])].isel(
+        {d: s for d, s in box.items() if d in results.dims})  # fmt: skip
+    sub = sub.compute()  # one read of the bounding box for every variable
+    lab = labels.isel(box)
+    region_names = _region_names(values, names)
+    rows = []
+    for name in variables:
+        var = sub[name]
+        lab_b = np.asarray(lab.broadcast_like(var).transpose(*var.dims).values)
+        v = np.asarray(var.values, dtype=np.float64)
+        ok = np.isfinite(v)
+        if converged_only and "status" in sub and set(sub["status"].dims) <= set(var.dims):
+            ok &= np.asarray((sub["status"] == 0).broadcast_like(var).transpose(*var.dims).values)
+        for region, rname in zip(values, region_names, strict=True):
+            inside = lab_b == region
+            x = v[inside & ok]
+            n = int(x.size)
+            rows.append({
+                "region": region, "name": rname, "variable": name, "units": str(var.attrs.get("units", "") or ""),
+                "n_pixels": int((lab_values == region).sum()), "n": n,
+                "mean": float(x.mean()) if n else float("nan"),
+                "std": float(x.std(ddof=1)) if n > 1 else float("nan"),
+                "median": float(np.median(x)) if n else float("nan"),
+            })  # fmt: skip
+    return pd.DataFrame(rows, columns=["region", "name", "variable", "units", "n_pixels", "n", "mean", "std", "median"])
 
 
 def filter_map(image: xr.DataArray, kind: str = "median", size: float = 3) -> xr.DataArray:
