@@ -21,7 +21,7 @@ import importlib
 __version__ = "0.1.0"
 
 from hyperspec import _errors
-from hyperspec._backend import gpu_available, resolve_backend, single_threaded_blas, to_numpy
+from hyperspec._backend import BACKENDS, gpu_available, resolve_backend, single_threaded_blas, to_numpy
 from hyperspec._errors import *  # noqa: F403  (HyperspecError and its subclasses, exactly _errors.__all__)
 from hyperspec._progress import progress
 from hyperspec.io import open_any as open  # noqa: A001  (hyperspec.open, like xarray.open_dataset)
@@ -63,6 +63,7 @@ __all__ = [
     "open",
     *_LAZY_FUNCTIONS,
     "resolve_backend",
+    "BACKENDS",
     "gpu_available",
     "single_threaded_blas",
     "progress",

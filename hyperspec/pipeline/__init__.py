@@ -3,10 +3,11 @@
 from hyperspec.pipeline.analyses import get_analysis, register_analysis, run_kinetics
 from hyperspec.pipeline.outputs import region_statistics, write_report
 from hyperspec.pipeline.recipe import DEFAULT_RECIPE, STEPS, load_recipe, recipe_hash, validate_recipe
-from hyperspec.pipeline.run import plan_chunks, run_recipe
+from hyperspec.pipeline.run import RunProgress, plan_chunks, run_recipe
 
 __all__ = [
     "run_recipe",
+    "RunProgress",
     "load_recipe",
     "validate_recipe",
     "recipe_hash",

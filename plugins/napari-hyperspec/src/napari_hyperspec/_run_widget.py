@@ -56,8 +56,7 @@ from qtpy.QtWidgets import (
 )
 
 import hyperspec
-from hyperspec import HyperspecError, RunCancelled
-from hyperspec._backend import BACKENDS
+from hyperspec import BACKENDS, HyperspecError, RunCancelled
 from hyperspec.bands.presets import preset_names
 from hyperspec.pipeline import load_recipe, run_recipe
 
