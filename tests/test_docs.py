@@ -161,3 +161,12 @@ def test_missing_sections_detects_an_undocumented_function():
 
     assert missing_sections(documented) == []
     assert missing_sections(bare) == ["Parameters", "Returns", "Examples"]
+
+
+def test_the_wheel_lists_every_subpackage():
+    """pyproject's explicit ``packages`` list must name every package folder (a missing one is absent from the wheel)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "hyperspec").rglob("__init__.py")}
+    assert on_disk - listed == set(), f"add {sorted(on_disk - listed)} to [tool.setuptools] packages in pyproject.toml"

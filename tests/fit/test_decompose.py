@@ -98,7 +98,9 @@ def test_agrees_with_scipy_least_squares_pixel_by_pixel():
     mu, sigma = model.prior_mu, model.prior_sigma
     has_prior = np.isfinite(sigma)
     agree = []
-    for i in range(y.shape[0]):  # the peer fits one spectrum at a time
+    # the peer fits one spectrum at a time: every third pixel (67 of 200; the stride of 3 on rows of 20
+    # walks every column, so crystal, interface and glass are all compared) keeps the test at a few seconds
+    for i in range(0, y.shape[0], 3):
         sw = np.sqrt(w[i])
 
         def resid(p, i=i, sw=sw):  # the same objective: weighted residuals plus the preset's prior rows
