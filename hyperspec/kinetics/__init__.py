@@ -8,11 +8,11 @@ pixels through ``xp`` (NumPy or CuPy), lazily on Dask (the series dim in one chu
 from __future__ import annotations
 
 from hyperspec.kinetics._traces import resample
-from hyperspec.kinetics.correlation import autocorrelation, cross_correlation
+from hyperspec.kinetics.correlation import autocorrelation, cross_correlation, cross_correlation_curve
 from hyperspec.kinetics.events import SBPLEvents, sbpl_events
 from hyperspec.kinetics.onset import onset, onset_kind_names
 from hyperspec.kinetics.periods import periodogram, periods
 from hyperspec.kinetics.power import power_law
 
 __all__ = ["resample", "onset", "onset_kind_names", "power_law", "autocorrelation", "cross_correlation", "SBPLEvents", "sbpl_events"]
-__all__ += ["periods", "periodogram"]
+__all__ += ["periods", "periodogram", "cross_correlation_curve"]

@@ -44,7 +44,7 @@ from hyperspec._backend import Backend, resolve_backend
 from hyperspec._errors import DataModelError
 from hyperspec.kinetics._traces import apply_series, series_axis, trace_name, uniform_step
 
-__all__ = ["autocorrelation", "cross_correlation", "PEAK_FRACTION", "JACKKNIFE_BLOCKS", "MIN_PAIRS"]
+__all__ = ["autocorrelation", "cross_correlation", "cross_correlation_curve", "PEAK_FRACTION", "JACKKNIFE_BLOCKS", "MIN_PAIRS"]
 
 #: A local maximum of the cross-correlation counts as "the peak" if it reaches this fraction of the highest one.
 PEAK_FRACTION = 0.65
@@ -88,6 +88,28 @@ def _lag_frames(max_lag_s, dt: float, n: int, default: int, func: str, what: str
             f"pass at most {(n - MIN_PAIRS) * dt:g} s."
         )
     return k
+
+
+def _check_pair(a, b, dim: str, func: str) -> tuple[np.ndarray, float, xr.DataArray]:
+    """Check two traces for a cross-correlation: the time coordinate of ``a``, its step and ``b`` on ``a``'s times."""
+    coord, dt = _check_trace(a, dim, func, 5)
+    coord_b, _ = _check_trace(b, dim, func, 5)
+    if coord_b.size != coord.size or not np.allclose(coord_b, coord, rtol=0, atol=1e-6 * dt):
+        raise DataModelError(
+            f"{func}: {trace_name(a)} and {trace_name(b)} have different {dim!r} coordinates "
+            f"({coord.size} frames from {coord[0]:g} s, {coord_b.size} frames from {coord_b[0]:g} s); put b on a's times first, "
+            f"e.g. b.interp({dim}=a[{dim!r}]) or xarray.align(a, b, join='inner')."
+        )
+    if not np.array_equal(coord_b, coord):
+        b = b.assign_coords({dim: a[dim].values})
+    try:
+        xr.align(a, b, join="exact", exclude=[dim])
+    except ValueError as err:
+        raise DataModelError(
+            f"{func}: {trace_name(a)} and {trace_name(b)} have different pixel coordinates ({err}); select the same pixels, "
+            "e.g. a, b = xarray.align(a, b, join='inner')."
+        ) from None
+    return coord, dt, b
 
 
 # --------------------------------------------------------------------------------------------- kernels
@@ -174,13 +196,12 @@ def _pearson(xp, n, sa, saa, sb, sbb, sab):
     return xp.where(ok, xp.clip(cov / den, -1.0, 1.0), xp.nan)
 
 
-def _xcorr_kernel(xp, a, b, k_max: int):
-    """Lag (frames), its jackknife stderr, peak r and its stderr, flat, at_edge, missing count, per row."""
-    n_rows, length = a.shape
+def _xcorr_curve(xp, a, b, k_max: int):
+    """Pearson r at lags -K..K per row (NaN where undefined) and the prepared traces it came from."""
+    length = a.shape[-1]
     ac, ma, _, flat_a = _prepare(xp, a, detrend=True)
     bc, mb, _, flat_b = _prepare(xp, b, detrend=True)
     flat = flat_a | flat_b
-    missing = (length - (ma * mb).sum(axis=-1)).astype(xp.float64)
 
     # the six pair sums at every lag -K..K, by FFT correlation: c[k] = Σ_t x(t) y(t + k)
     nfft = next_fast_len(2 * length, real=True)
@@ -192,6 +213,14 @@ def _xcorr_kernel(xp, a, b, k_max: int):
     sums = sums[..., lags]
     r = _pearson(xp, xp.rint(sums[:, 0]), *(sums[:, j] for j in range(1, 6)))
     r = xp.where(flat[:, None], xp.nan, r)
+    return r, ac, ma, bc, mb, flat
+
+
+def _xcorr_kernel(xp, a, b, k_max: int):
+    """Lag (frames), its jackknife stderr, peak r and its stderr, flat, at_edge, missing count, per row."""
+    n_rows, length = a.shape
+    r, ac, ma, bc, mb, flat = _xcorr_curve(xp, a, b, k_max)
+    missing = (length - (ma * mb).sum(axis=-1)).astype(xp.float64)
 
     # the peak: the interior local maximum nearest zero lag among those within PEAK_FRACTION of the highest
     rr = xp.where(xp.isnan(r), -xp.inf, r)
@@ -414,23 +443,7 @@ def cross_correlation(
     (0.6, 1.0, True)
     """
     func = "kinetics.cross_correlation"
-    coord, dt = _check_trace(a, dim, func, 5)
-    coord_b, _ = _check_trace(b, dim, func, 5)
-    if coord_b.size != coord.size or not np.allclose(coord_b, coord, rtol=0, atol=1e-6 * dt):
-        raise DataModelError(
-            f"{func}: {trace_name(a)} and {trace_name(b)} have different {dim!r} coordinates "
-            f"({coord.size} frames from {coord[0]:g} s, {coord_b.size} frames from {coord_b[0]:g} s); put b on a's times first, "
-            f"e.g. b.interp({dim}=a[{dim!r}]) or xarray.align(a, b, join='inner')."
-        )
-    if not np.array_equal(coord_b, coord):
-        b = b.assign_coords({dim: a[dim].values})
-    try:
-        xr.align(a, b, join="exact", exclude=[dim])
-    except ValueError as err:
-        raise DataModelError(
-            f"{func}: {trace_name(a)} and {trace_name(b)} have different pixel coordinates ({err}); select the same pixels, "
-            "e.g. a, b = xarray.align(a, b, join='inner')."
-        ) from None
+    coord, dt, b = _check_pair(a, b, dim, func)
     n = coord.size
     if window_s is None:
         if step_s is not None:
@@ -498,3 +511,80 @@ def cross_correlation(
         "zero lag within peak_fraction of the highest, cosine/parabola sub-frame refinement; stderr: delete-one-block jackknife",
     }
     return ds
+
+
+def cross_correlation_curve(
+    a: xr.DataArray, b: xr.DataArray, dim: str = "t", *, max_lag_s: float | None = None, backend: str | Backend | None = None
+) -> xr.DataArray:
+    """The correlation r(τ) of ``b`` after ``a`` at every lag: the curve whose peak :func:`cross_correlation` reports.
+
+    Same estimator as :func:`cross_correlation` (no windows): each trace's least-squares line is
+    removed, then at each lag k the Pearson correlation of the valid overlapping pairs
+    ``(a(t), b(t + k))`` is taken (means and variances over the overlap, ``|r| ≤ 1``; NaN frames are
+    missing), for all pixels at once from FFT correlations.
+
+    Parameters
+    ----------
+    a, b : xarray.DataArray
+        Traces with the same time dim and coordinate (s, uniform steps), e.g. ``results["lers_area"]``
+        and ``results["aspl_area"]``; their pixel dims broadcast against each other. Real numbers.
+    dim : str, optional
+        The time dim. Default ``"t"``.
+    max_lag_s : float, optional
+        The largest |lag|, s (rounded down to whole frames). Default: as :func:`cross_correlation`, a
+        quarter of the trace, ``floor((T − 1)/4)`` frames.
+    backend : {"auto", "numpy", "cupy"} or Backend, optional
+        Where the numerics run. Default None: ``$HYPERSPEC_BACKEND``, else ``"auto"``.
+
+    Returns
+    -------
+    xarray.DataArray
+        float64 on the broadcast pixel dims plus ``"lag"`` (coordinate: −K·dt … K·dt, s; positive lags
+        pair a with a later b), named ``<a>_<b>_cross_correlation``, units ``"1"``. NaN at lags with fewer
+        than ``MIN_PAIRS`` valid pairs and everywhere for a flat (constant after detrending) trace.
+
+    Raises
+    ------
+    hyperspec.DataModelError
+        As :func:`cross_correlation`: a trace that is not a DataArray, lacks ``dim`` or a time coordinate,
+        has non-uniform steps, fewer than 5 frames or non-real values; different time or pixel
+        coordinates; a bad ``max_lag_s``.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from hyperspec.kinetics import cross_correlation_curve
+    >>> t = np.arange(100) * 0.2
+    >>> rng = np.random.default_rng(0)
+    >>> s = np.convolve(rng.normal(size=120), np.ones(5) / 5, "same")
+    >>> a = xr.DataArray(s[10:110], dims="t", coords={"t": t})
+    >>> b = xr.DataArray(s[7:107], dims="t", coords={"t": t})  # b(t) = a(t - 0.6 s)
+    >>> r = cross_correlation_curve(a, b, max_lag_s=1.0)
+    >>> r.dims, round(float(r["lag"][int(r.argmax("lag"))]), 2), round(float(r.max()), 2)
+    (('lag',), 0.6, 1.0)
+    """
+    func = "kinetics.cross_correlation_curve"
+    coord, dt, b = _check_pair(a, b, dim, func)
+    n = coord.size
+    k_max = _lag_frames(max_lag_s, dt, n, (n - 1) // 4, func, "a trace")
+    be = resolve_backend(backend)
+    row_bytes = 8.0 * (40 * next_fast_len(2 * n, real=True) + 60 * n)
+
+    def kernel(xp, x, y):
+        return _in_batches(xp, lambda p, q: (_xcorr_curve(xp, p, q, k_max)[0],), [x, y], row_bytes)
+
+    (r,) = apply_series(kernel, a, dim, [("r", ("lag",), {"lag": 2 * k_max + 1})], others=[b], backend=be)
+    an, bn = (a.name if a.name is not None else "a"), (b.name if b.name is not None else "b")
+    r = r.rename(f"{an}_{bn}_cross_correlation").assign_coords(
+        lag=("lag", np.arange(-k_max, k_max + 1) * dt, {"units": "s", "long_name": f"lag of {bn} after {an}"})
+    )
+    r.attrs = {
+        "long_name": f"cross-correlation of {an} and {bn}",
+        "units": "1",
+        "a": an,
+        "b": bn,
+        "frame_s": dt,
+        "max_lag_s": k_max * dt,
+        "estimator": "Pearson correlation of the overlapping valid pairs (a(t), b(t+k)) of the linearly detrended traces",
+    }
+    return r
