@@ -263,7 +263,7 @@ class KineticsPanel(_Wired):
         self.grid_combo = _LayerCombo(
             viewer,
             lambda la: (_hs(la) or {}).get("role") in GRID_ROLES and data_of(viewer, la)[1] is not None,
-            prefer=lambda la: SERIES_DIM in ((_hs(la) or {}).get("extra_dims") or ()),
+            prefer=lambda la: (_hs(la) or {}).get("role") == "band" and SERIES_DIM in ((_hs(la) or {}).get("extra_dims") or ()),
         )
         self.mode_combo = QComboBox()
         self.mode_combo.addItems([_PIXEL, _REGION])
@@ -281,6 +281,8 @@ class KineticsPanel(_Wired):
         self.acf_panel.set_labels(x="lag τ (s)", y="C(τ)")
         self.xcorr_panel = PlotPanel(title="Cross-correlation", height=130)
         self.xcorr_panel.set_labels(x="lag τ of B after A (s)", y="r(τ)")
+        for panel in (self.trace_panel, self.acf_panel, self.xcorr_panel):  # plain numbers (no "×0.001" on the axis)
+            panel.plot_item.getAxis("left").enableAutoSIPrefix(False)
         self.periods_table = QTableWidget(0, 5)
         self.periods_table.setHorizontalHeaderLabels(["variable", "period (s)", "± stderr (s)", "rel. amplitude", "FAP"])
         self.periods_table.verticalHeader().setVisible(False)
@@ -291,7 +293,7 @@ class KineticsPanel(_Wired):
         self.xcorr_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         form = QFormLayout()
-        form.addRow("Results", self.grid_combo)
+        form.addRow("Results of layer", self.grid_combo)
         form.addRow("Trace from", self.mode_combo)
         form.addRow("Points", self.points_combo)
         form.addRow("Regions layer", self.regions_combo)
