@@ -348,6 +348,12 @@ def _cross_correlation(**kw):
     return cross_correlation(_blinking(), _blinking().roll(t=2), **kw)
 
 
+def _cross_correlation_curve(**kw):
+    from hyperspec.kinetics import cross_correlation_curve
+
+    return cross_correlation_curve(_blinking(), _blinking().roll(t=2), **kw)
+
+
 def _periods(**kw):
     from hyperspec.kinetics import periods
 
@@ -376,6 +382,7 @@ PUBLIC = {
     "fit_curves": _kinetics(_fit_curves),
     "autocorrelation": _kinetics(_autocorrelation),
     "cross_correlation": _kinetics(_cross_correlation),
+    "cross_correlation_curve": _kinetics(_cross_correlation_curve),
     "periods": _kinetics(_periods),
     "onset": _kinetics(_onset),
     "power_law": _kinetics(_power_law),
