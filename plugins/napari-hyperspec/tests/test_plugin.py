@@ -41,3 +41,19 @@ def test_kernel_sources_loader():
         assert "no GPU kernel source 'no_such_kernel'" in str(exc)
     else:
         raise AssertionError("expected a ValueError")
+
+
+def test_every_widget_docks_the_way_napari_menu_builds_it(make_napari_viewer):
+    """napari builds a widget contribution from its ``__init__`` signature (a ``napari_viewer`` parameter or a
+    Viewer annotation): what Plugins ▸ hyperspec and ``napari -w napari-hyperspec NAME`` do. A plain factory
+    function fails there with "missing 1 required positional argument" although calling it directly works."""
+    import napari_hyperspec
+
+    manifest = yaml.safe_load((Path(napari_hyperspec.__file__).parent / "napari.yaml").read_text())
+    names = [w["display_name"] for w in manifest["contributions"]["widgets"]]
+    assert len(names) >= 6
+    viewer = make_napari_viewer()
+    for name in names:
+        dock, widget = viewer.window.add_plugin_dock_widget("napari-hyperspec", name)
+        assert widget is not None and dock is not None, name
+        assert getattr(widget, "viewer", None) is not None, f"{name}: the widget did not get the viewer"

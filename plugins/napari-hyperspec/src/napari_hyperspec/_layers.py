@@ -655,112 +655,19 @@ def _shown(viewer, res) -> set[str]:
 
 
 def band_maps_widget(napari_viewer):
-    """The *Band maps* dock widget: add any results variable as a layer, or an RGB composite of three.
+    """The *Band maps* dock widget (:class:`napari_hyperspec._band_maps.BandMapsWidget`).
 
     Parameters
     ----------
     napari_viewer : napari.Viewer
-        The viewer (napari passes it).
+        The viewer.
 
     Returns
     -------
-    qtpy.QtWidgets.QWidget
+    napari_hyperspec._band_maps.BandMapsWidget
         The widget; ``.source`` (results combo box), ``.variables`` (list, multi-selection),
         ``.add_button``, ``.rgb`` (three combo boxes) and ``.rgb_button``.
     """
-    from qtpy.QtWidgets import (  # noqa: PLC0415
-        QAbstractItemView,
-        QComboBox,
-        QFormLayout,
-        QHBoxLayout,
-        QLabel,
-        QListWidget,
-        QPushButton,
-        QVBoxLayout,
-        QWidget,
-    )
+    from napari_hyperspec._band_maps import BandMapsWidget  # noqa: PLC0415 - Qt only when a widget is made
 
-    from hyperspec.report import plottable_variables  # noqa: PLC0415
-
-    class BandMaps(QWidget):
-        def __init__(self, viewer):
-            super().__init__()
-            self.viewer = viewer
-            layout = QVBoxLayout(self)
-            self.source = QComboBox()
-            self.variables = QListWidget()
-            self.variables.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-            self.add_button = QPushButton("Add band maps")
-            self.rgb = [QComboBox() for _ in range(3)]
-            self.rgb_button = QPushButton("Add RGB composite")
-            layout.addWidget(QLabel("Results"))
-            layout.addWidget(self.source)
-            layout.addWidget(QLabel("Variables not shown yet"))
-            layout.addWidget(self.variables)
-            layout.addWidget(self.add_button)
-            form = QFormLayout()
-            for label, combo in zip(("red", "green", "blue"), self.rgb, strict=True):
-                form.addRow(label, combo)
-            layout.addLayout(form)
-            row = QHBoxLayout()
-            row.addWidget(self.rgb_button)
-            layout.addLayout(row)
-            self.source.currentIndexChanged.connect(self.refresh_variables)
-            self.add_button.clicked.connect(self.add_selected)
-            self.rgb_button.clicked.connect(self.add_rgb)
-            viewer.layers.events.inserted.connect(self.refresh)
-            viewer.layers.events.removed.connect(self.refresh)
-            self.refresh()
-
-        def _current(self):
-            return _sources(self.viewer).get(self.source.currentText())
-
-        def refresh(self, event=None):
-            labels = list(_sources(self.viewer))
-            current = self.source.currentText()
-            self.source.blockSignals(True)
-            self.source.clear()
-            self.source.addItems(labels)
-            if current in labels:
-                self.source.setCurrentText(current)
-            self.source.blockSignals(False)
-            self.refresh_variables()
-
-        def refresh_variables(self, *args):
-            self.variables.clear()
-            for combo in self.rgb:
-                combo.clear()
-            src = self._current()
-            if src is None:
-                return
-            res = src[0]
-            names = plottable_variables(res)
-            shown = _shown(self.viewer, res)
-            self.variables.addItems([n for n in names if n not in shown])
-            areas = [n for n in names if n.endswith("_area")] or names
-            for i, combo in enumerate(self.rgb):
-                combo.addItems(names)
-                if areas:
-                    combo.setCurrentText(areas[min(i, len(areas) - 1)])
-
-        def add_selected(self):
-            src = self._current()
-            names = [item.text() for item in self.variables.selectedItems()]
-            if src is None or not names:
-                return []
-            res, path, map_ds = src
-            added = []
-            for data, kwargs, kind in results_layers(res, path, map_ds=map_ds, variables=names):
-                kwargs["visible"] = True
-                added.append(getattr(self.viewer, f"add_{kind}")(data, **kwargs))
-            return added
-
-        def add_rgb(self):
-            src = self._current()
-            if src is None:
-                return None
-            res, path, map_ds = src
-            data, kwargs, _ = rgb_composite_layer(res, tuple(c.currentText() for c in self.rgb), path, map_ds=map_ds)
-            return self.viewer.add_image(data, **kwargs)
-
-    return BandMaps(napari_viewer)
+    return BandMapsWidget(napari_viewer)
