@@ -90,6 +90,16 @@ def _file_info(path: Path, options: dict) -> int:
     return 0
 
 
+def _root_attrs(path) -> dict:
+    """The root attributes of a Zarr v3 store (its ``zarr.json``), or {} when unreadable."""
+    import json  # noqa: PLC0415
+
+    try:
+        return dict(json.loads((Path(path) / "zarr.json").read_text()).get("attributes") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def _reader_options(args) -> dict:
     """Reader options from the command line (only those given)."""
     names = {"unit": "unit", "axis": "axis", "dataset": "dataset", "frame": "frame"}
@@ -167,9 +177,13 @@ def cmd_info(args) -> int:
         rows.append(
             (name if len(info["variables"]) < 8 or name == "spectra" else None, f"{var['dtype']} on ({', '.join(var['dims'])}){chunks}")
         )
-    if len(info["variables"]) >= 8:
+    if len(info["variables"]) >= 8:  # results: one line per band in model order, then fit quality (± = with its _stderr)
+        from hyperspec.io.export import result_group_lines  # noqa: PLC0415
+
         rows = [r for r in rows if r[0] is not None]
-        rows.append(("variables", ", ".join(info["variables"])))
+        dims = {n: v["dims"] for n, v in info["variables"].items() if n != "spectra"}
+        rows.append(("variables", f"{len(dims)} by band in model order (± = with its _stderr)"))
+        rows += [(f"  {group}", text) for group, text in result_group_lines(dims, _root_attrs(args.path).get("model"))]
     for coord, label in (("shift", "Raman shift"), ("wavelength", "wavelength"), ("energy", "energy")):
         if coord in info:
             lo, hi, unit = info[coord]

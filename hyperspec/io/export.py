@@ -3,9 +3,12 @@
 - ``write_tiff(results, outdir)``: one float32 TIFF per map variable (``<name>.tif``; a kinetic map
   ``(t, y, x)`` becomes a multi-page stack), with the pixel size in the resolution tags (µm) and the
   variable's name and units in the ImageJ metadata, so Fiji and napari open them to scale.
-- ``write_csv(results, path)``: one row per pixel (its coordinates, then every per-pixel variable),
-  the table people paste into Origin or pandas; ``write_spectra_csv`` writes spectra (axis, then one
-  column per pixel) for a small selection.
+- ``write_csv(results, path)``: one row per pixel (its coordinates, then every per-pixel variable in
+  model order, ``result_groups``), the table people paste into Origin or pandas; bookkeeping arrays
+  on other dims (a recipe's ``run_chunk_done``) are left out. ``write_spectra_csv`` writes spectra
+  (axis, then one column per pixel) for a small selection.
+- ``result_groups(names, model)``: result variables grouped by band in the model's order (what
+  ``write_csv`` and ``hyperspec info`` use).
 - ``to_hyperspy(ds)`` / ``from_hyperspy(signal)``: a map Dataset ⇄ ``Signal1D`` (navigation axes x,
   y, t with scale/offset/units; the spectral axis uniform or not; the laser and attrs in metadata).
   HyperSpy (GPL-3) is optional: ``pip install "hyperspec[hyperspy]"``.
@@ -14,7 +17,8 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +27,187 @@ import xarray as xr
 from hyperspec._errors import HyperspecError
 from hyperspec.model import SPECTRAL_DIM, from_array
 
-__all__ = ["write_tiff", "write_csv", "write_spectra_csv", "to_hyperspy", "from_hyperspy"]
+__all__ = ["write_tiff", "write_csv", "write_spectra_csv", "to_hyperspy", "from_hyperspy", "result_groups", "result_group_lines",
+           "FIT_QUALITY"]  # fmt: skip
 
 _AXES = {"cm-1": ("shift", "cm⁻¹", "Raman shift"), "nm": ("wavelength", "nm", "Wavelength"), "eV": ("energy", "eV", "Energy")}
+
+
+#: The fit-quality variables of ``decompose``, in the order they follow the bands.
+FIT_QUALITY = ("chi2_red", "n_iter", "status", "at_bound", "n_at_bound")
+_STDERR = "_stderr"
+
+
+def _model_spec(model) -> dict | None:
+    """The model spec recorded with results (``attrs["model"]``, JSON text or a mapping), or None."""
+    if isinstance(model, str):
+        try:
+            model = json.loads(model)
+        except ValueError:
+            return None
+    return dict(model) if isinstance(model, Mapping) and isinstance(model.get("terms"), Mapping) else None
+
+
+def _term_outputs(term: str, spec: Mapping) -> list[str]:
+    """``decompose``'s outputs of one term, in order: area, parameters, derived values (``result_names``)."""
+    from hyperspec.bands.components import get_component  # noqa: PLC0415
+    from hyperspec.fit.results import param_output_name  # noqa: PLC0415
+
+    try:
+        comp = get_component(spec["shape"])
+    except Exception:  # a shape this installation does not know: its variables are found by prefix
+        return [f"{term}_area"]
+    return [f"{term}_area"] + [param_output_name(term, p) for p in comp.params] + [f"{term}_{d.suffix}" for d in comp.derived]
+
+
+def _with_stderr(ordered: Sequence[str], names: set[str]) -> list[str]:
+    out = []
+    for n in ordered:
+        if n in names and n not in out:
+            out.append(n)
+            if n + _STDERR in names:
+                out.append(n + _STDERR)
+    return out
+
+
+def _by_name(names: set[str]) -> list[str]:
+    """Sorted, each ``_stderr`` right after its value (an orphan ``_stderr`` where its value would be)."""
+    return _with_stderr(sorted({n.removesuffix(_STDERR) if n.removesuffix(_STDERR) in names else n for n in names}), names)
+
+
+def result_groups(names: Sequence[str], model=None) -> list[tuple[str, list[str]]]:
+    """Result variables grouped by band, in model order: what ``write_csv`` and ``hyperspec info`` show.
+
+    Order (documented in ``docs/hardening.md``): one group per term of the model, in the model's
+    order, holding ``<term>_area``, the term's parameters (the component's order), then its derived
+    values, each value immediately followed by its ``<name>_stderr``; then ``"ratios"`` (the model's
+    ``ratios``, same pairing); then ``"fit"`` (``FIT_QUALITY``: χ²_red, iterations, status, at_bound,
+    n_at_bound); then ``"other"`` (anything else, sorted by name). Without a model (or for variables
+    it does not name) a term is any ``<term>_area`` variable, its variables those named
+    ``<term>_…`` (the longest matching term wins), sorted by name after the area.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The variable names (e.g. ``list(results.data_vars)``, in any order).
+    model : str or mapping, optional
+        The model spec the results were fitted with (``results.attrs["model"]``, JSON text or a
+        dict with ``terms``); default None: terms are inferred from the ``*_area`` variables.
+
+    Returns
+    -------
+    list of (str, list of str)
+        ``(group, names)`` pairs: term names, then ``"ratios"``, ``"fit"``, ``"other"``; empty
+        groups are left out. Every name appears exactly once.
+
+    Examples
+    --------
+    >>> from hyperspec.io.export import result_groups
+    >>> model = {"terms": {"g": {"shape": "lorentzian"}, "d": {"shape": "lorentzian"}}}
+    >>> names = ["status", "d_area", "g_height", "g_area_stderr", "g_area", "chi2_red", "g_center_cm", "d_height"]
+    >>> for group, members in result_groups(names, model):
+    ...     print(group, members)
+    g ['g_area', 'g_area_stderr', 'g_center_cm', 'g_height']
+    d ['d_area', 'd_height']
+    fit ['chi2_red', 'status']
+    """
+    left = set(names)
+    spec = _model_spec(model)
+    groups: list[tuple[str, list[str]]] = []
+    terms = list(spec["terms"]) if spec else []
+    listed = {t: _with_stderr(_term_outputs(t, spec["terms"][t]), left) for t in terms}
+    for t in terms:
+        left -= set(listed[t])
+    inferred = sorted({n[: -len("_area")] for n in left if n.endswith("_area")} - set(terms))
+    prefixes = sorted(terms + inferred, key=len, reverse=True)
+    extra: dict[str, set[str]] = {t: set() for t in prefixes}
+    for n in sorted(left):
+        owner = next((t for t in prefixes if n.startswith(t + "_")), None)
+        if owner is not None and n not in FIT_QUALITY:
+            extra[owner].add(n)
+    for t in terms + inferred:
+        members = listed.get(t, []) + _with_stderr([f"{t}_area"], extra[t]) + _by_name(extra[t] - {f"{t}_area", f"{t}_area{_STDERR}"})
+        left -= set(members)
+        if members:
+            groups.append((t, members))
+    ratios = _with_stderr(list((spec or {}).get("ratios") or {}), left)
+    fit = [n for n in FIT_QUALITY if n in left]
+    left -= set(ratios) | set(fit)
+    groups += [(g, m) for g, m in (("ratios", ratios), ("fit", fit), ("other", _by_name(left))) if m]
+    return groups
+
+
+def result_group_lines(variables: Mapping[str, Sequence[str]], model=None) -> list[tuple[str, str]]:
+    """One ``(label, text)`` line per group of ``result_groups``: what ``hyperspec info`` prints for results.
+
+    A band's line lists its variables without the ``<term>_`` prefix; a value with a ``_stderr``
+    twin is marked ``±`` (the twin is not listed again); a variable not on the most common dims
+    shows its dims.
+
+    Parameters
+    ----------
+    variables : mapping of str to sequence of str
+        Each variable's dims (e.g. ``{name: v["dims"] for name, v in store_info(p)["variables"].items()}``).
+    model : str or mapping, optional
+        The results' model spec (``attrs["model"]``), as for ``result_groups``.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(group, "name±, name±, …")`` in ``result_groups`` order.
+
+    Examples
+    --------
+    >>> from hyperspec.io.export import result_group_lines
+    >>> dims = {n: ("y", "x") for n in ["g_area", "g_area_stderr", "g_center_cm", "g_center_cm_stderr", "status", "chi2_red"]}
+    >>> result_group_lines({**dims, "run_chunk_done": ("run_chunk",)}, {"terms": {"g": {"shape": "lorentzian"}}})
+    [('g', 'area±, center_cm±'), ('fit', 'chi2_red, status'), ('other', 'run_chunk_done (run_chunk)')]
+    """
+    from collections import Counter  # noqa: PLC0415
+
+    common = Counter(tuple(d) for d in variables.values()).most_common(1)
+    common = common[0][0] if common else ()
+    lines = []
+    for group, members in result_groups(list(variables), model):
+        is_term = group not in ("ratios", "fit", "other")
+        shown = []
+        for n in members:
+            if n.endswith(_STDERR) and n.removesuffix(_STDERR) in members:
+                continue
+            label = n.removeprefix(f"{group}_") if is_term else n
+            label += "±" if n + _STDERR in members else ""
+            if tuple(variables[n]) != common:
+                label += f" ({', '.join(variables[n])})"
+            shown.append(label)
+        lines.append((group, ", ".join(shown)))
+    return lines
+
+
+def _pixel_variables(results: xr.Dataset, variables: Sequence[str] | None) -> tuple[tuple[str, ...], list[str]]:
+    """The pixel dims of ``results`` and its per-pixel variables on them, in model order."""
+    numeric = [n for n, v in results.data_vars.items() if v.dtype.kind in "fiub" and SPECTRAL_DIM not in v.dims and v.ndim >= 1]
+    if "status" in results.data_vars:
+        dims = results["status"].dims
+    elif "spectra" in results.data_vars:
+        dims = tuple(d for d in results["spectra"].dims if d != SPECTRAL_DIM)
+    elif numeric:  # the grid is the variable with the most values (bookkeeping arrays are smaller)
+        dims = max((results[n] for n in sorted(numeric)), key=lambda v: (v.size, v.ndim)).dims
+    else:
+        dims = ()
+    on_grid = [n for n in numeric if set(results[n].dims) <= set(dims)]
+    if variables is None:
+        names = on_grid
+    else:
+        names = list(variables)
+        unknown = [n for n in names if n not in results.data_vars]
+        if unknown:
+            raise HyperspecError(f"no variable(s) {unknown} in the Dataset; available: {sorted(results.data_vars)}.")
+        off = [f"{n} {results[n].dims}" for n in names if n not in on_grid]
+        if off:
+            raise HyperspecError(f"{', '.join(off)}: not a numeric variable on the pixels {dims}, so not a column of a per-pixel table; "
+                                 "leave it out of the variables.")  # fmt: skip
+    order = [n for _, members in result_groups(names, results.attrs.get("model")) for n in members]
+    return tuple(dims), order
 
 
 def _map_variables(results: xr.Dataset, variables: Sequence[str] | None) -> list[str]:
@@ -115,10 +297,14 @@ def write_tiff(results: xr.Dataset, outdir: str | Path, variables: Sequence[str]
 
 
 def write_csv(results: xr.Dataset, path: str | Path, variables: Sequence[str] | None = None) -> Path:
-    """Write a CSV table with one row per pixel: its coordinates, then each per-pixel variable.
+    """Write a CSV table with one row per pixel: its coordinates, then each per-pixel variable in model order.
 
-    The header is ``name [units]`` (just ``name`` without units); pixels are in C order of the
-    broadcast dims; NaN becomes an empty cell.
+    The pixels are the dims of ``status`` (else of ``spectra``, else of the largest variable), in C
+    order; a variable on other dims (a recipe's ``run_chunk_done`` per run chunk) is not a column.
+    Columns follow ``result_groups``: per band in the model's order its area, parameters and
+    derived values, each followed by its ``_stderr``; then ratios, fit quality (``chi2_red``,
+    ``n_iter``, ``status``, ``at_bound``, ``n_at_bound``), then the rest by name. The header is
+    ``name [units]`` (just ``name`` without units); NaN becomes an empty cell.
 
     Parameters
     ----------
@@ -127,7 +313,7 @@ def write_csv(results: xr.Dataset, path: str | Path, variables: Sequence[str] | 
     path : str or Path
         The CSV file (its folder is created; an existing file is replaced).
     variables : sequence of str, optional
-        The columns; default: every numeric variable without a ``spectral`` dim.
+        The columns (written in model order); default: every numeric variable on the pixels.
 
     Returns
     -------
@@ -137,7 +323,8 @@ def write_csv(results: xr.Dataset, path: str | Path, variables: Sequence[str] | 
     Raises
     ------
     HyperspecError
-        A name in ``variables`` is not in ``results``, or there is no per-pixel variable.
+        A name in ``variables`` is not in ``results`` or not on the pixels, or there is no
+        per-pixel variable.
 
     Examples
     --------
@@ -145,22 +332,23 @@ def write_csv(results: xr.Dataset, path: str | Path, variables: Sequence[str] | 
     >>> import numpy as np
     >>> import xarray as xr
     >>> from hyperspec.io.export import write_csv
-    >>> res = xr.Dataset({"area": (("y", "x"), [[1.0, 2.0], [3.0, np.nan]], {"units": "counts"})},
+    >>> res = xr.Dataset({"status": (("y", "x"), [[0, 0], [0, 3]]),
+    ...                   "g_area": (("y", "x"), [[1.0, 2.0], [3.0, np.nan]], {"units": "counts"}),
+    ...                   "run_chunk_done": ("run_chunk", [True, True])},
     ...                  coords={"y": ("y", [0.0, 0.5], {"units": "µm"}), "x": ("x", [0.0, 0.5], {"units": "µm"})})
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     print(write_csv(res, f"{tmp}/bands.csv").read_text())
-    y [µm],x [µm],area [counts]
-    0.0,0.0,1.0
-    0.0,0.5,2.0
-    0.5,0.0,3.0
-    0.5,0.5,
+    y [µm],x [µm],g_area [counts],status
+    0.0,0.0,1.0,0
+    0.0,0.5,2.0,0
+    0.5,0.0,3.0,0
+    0.5,0.5,,3
     """
-    names = [n for n in _map_variables(results, variables) if results[n].ndim >= 1]
+    dims, names = _pixel_variables(results, variables)
     if not names:
         raise HyperspecError(f"no per-pixel variable to tabulate among {sorted(results.data_vars)}.")
-    grid = xr.broadcast(*[results[n] for n in names])
-    dims = grid[0].dims
-    flat = {n: np.asarray(g.transpose(*dims).values).reshape(-1) for n, g in zip(names, grid, strict=True)}
+    table = results[names].compute()
+    flat = {n: np.asarray(table[n].broadcast_like(table[list(names)]).transpose(*dims).values).reshape(-1) for n in names}
     index = np.indices([results.sizes[d] for d in dims]).reshape(len(dims), -1)
     coords = {d: (np.asarray(results[d].values)[index[i]] if d in results.coords else index[i]) for i, d in enumerate(dims)}
     path = Path(path)
