@@ -8,8 +8,18 @@ A channel is a spike when
 1. its excess over the neighbours' median is above ``threshold`` × the local noise (a robust
    scale of the excess in 32-channel blocks of the same spectrum), and is a local maximum;
 2. the excess is **spectrally narrow**: its equivalent width Σ_{|k|≤3} e[c+k] / e[c] is below
-   ``max_width`` channels. Cosmic rays hit 1–3 camera pixels (equivalent width ≤ 2.4); real
-   emission, such as the Lorentzian SBPL lines (HWHM ≥ 2.5 channels, width ≥ 4.7), is wider and kept.
+   ``max_width`` channels and it has no line-shape tails, Σ_{2≤|k|≤3} e[c+k] / e[c] < 0.5. Cosmic
+   rays hit 1–3 camera pixels (equivalent width ≤ 2.4, no tails); real emission such as a Lorentzian
+   SBPL line has tails (HWHM 1.5 channels: width 3.5, tails 1.1) and is kept;
+3. on kinetic maps (a ``t`` dim) the excess is **not persistent**: a ray hits one frame, while an SBPL
+   line lasts one frame or more. A candidate whose pixel shows, in the previous or next frame within
+   one channel, an excess above 0.4 × ``threshold`` × noise and above half the candidate's is kept,
+   however narrow (an SBPL line of HWHM below one channel that lasts two frames is kept).
+
+What cannot be told apart is left as a spike: a one-frame line narrower than about 3 channels
+(FWHM) looks like a ray. A ray that lands on a persistent line, weaker than the line, is kept with it.
+A spectrum's last block of channels overlaps the one before it when the channels are not a multiple
+of 32 (never padded: copies of one value would make its noise scale zero and its end a "spike").
 
 Flagged channels grow to their neighbours while the excess stays above ``grow`` × noise, are
 replaced by the neighbours' median, and are recorded in ``spike_mask``. Saturated and dead (flat)
@@ -85,10 +95,18 @@ def _running_median(y, xp, width: int = 7):
 
 
 def _blocks(a, xp):
-    """(…, m) → (…, n_blocks, 32), the last block padded with edge values."""
+    """(…, m) → (…, n_blocks, 32): consecutive blocks, the last one the spectrum's last 32 channels.
+
+    A short last block is not padded (copies of one value would shrink its robust noise scale to
+    nothing and flag the spectrum's end as spikes): it overlaps the block before it. Spectra of fewer
+    than 32 channels are one block.
+    """
     m = a.shape[-1]
+    if m <= _BLOCK:
+        return a[..., None, :]
     nb = -(-m // _BLOCK)
-    return xp.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, nb * _BLOCK - m)], mode="edge").reshape(*a.shape[:-1], nb, _BLOCK)
+    full = a[..., : (nb - 1) * _BLOCK].reshape(*a.shape[:-1], nb - 1, _BLOCK)
+    return xp.concatenate([full, a[..., None, m - _BLOCK :]], axis=-2)
 
 
 def _unblock(b, m, xp):
@@ -162,7 +180,8 @@ def find_spikes(y, dims: tuple[str, ...], *, threshold: float = 7.0, max_width: 
     threshold : float, optional
         An excess above this many times the local noise is a spike candidate (default 7).
     max_width : float, optional
-        Equivalent width (channels) below which an excess counts as a spike (default 3.2).
+        Equivalent width (channels) below which an excess counts as a spike (default 3.2); it must
+        also have no line-shape tails and, on a ``t`` dim, not persist into the next or previous frame.
     grow : float, optional
         Neighbouring channels above this many times the noise join the spike (default 3).
     valid : array of bool, shape (...), optional
@@ -202,6 +221,7 @@ def find_spikes(y, dims: tuple[str, ...], *, threshold: float = 7.0, max_width: 
         raw_base = _unblock(xp.median(_blocks(raw_e, xp), axis=-1, keepdims=True), raw_e.shape[-1], xp)
         narrow &= _narrow(raw_e - raw_base, max_width, xp)
     mask = peak & narrow
+    mask &= ~_persistent(e - base, z, dims, threshold, xp)
     if valid is not None:
         mask = mask & xp.asarray(valid)[..., None]
     above = (z > grow) & finite
@@ -210,12 +230,48 @@ def find_spikes(y, dims: tuple[str, ...], *, threshold: float = 7.0, max_width: 
     return mask, ref
 
 
+_PERSIST_Z = 0.4  # a neighbouring frame's excess above this × threshold × noise …
+_PERSIST_FRAC = 0.5  # … and above this fraction of the candidate's excess makes the candidate persistent
+_MAX_TAIL = 0.5  # Σ_{2≤|k|≤3} e[c+k] / e[c] below this: no line-shape tails (a ray is ≤ 3 channels)
+
+
+def _persistent(e, z, dims, threshold, xp):
+    """Where the same pixel shows the excess in the previous or next frame too (``t``): real emission.
+
+    A cosmic ray hits one frame; an SBPL line lasts one frame or more. A candidate at channel c is
+    persistent when a neighbouring frame has, within c ± 1, an excess above ``0.4 × threshold`` × noise
+    and above half the candidate's excess.
+    """
+    out = xp.zeros(e.shape, dtype=bool)
+    for axis, d in enumerate(dims):
+        if d not in _TIME or e.shape[axis] < 2:
+            continue
+        for step in (-1, 1):
+            n = e.shape[axis]
+            src = [slice(None)] * e.ndim
+            dst = [slice(None)] * e.ndim
+            src[axis] = slice(max(0, step), n + min(0, step))
+            dst[axis] = slice(max(0, -step), n - max(0, step))
+            e_nb = xp.full_like(e, -np.inf)
+            z_nb = xp.full_like(z, -np.inf)
+            e_nb[tuple(dst)] = e[tuple(src)]
+            z_nb[tuple(dst)] = z[tuple(src)]
+            for k in (-1, 0, 1):
+                out |= (_shift(z_nb, k, xp, -np.inf) > _PERSIST_Z * threshold) & (_shift(e_nb, k, xp, -np.inf) > _PERSIST_FRAC * e)
+    return out
+
+
 def _narrow(e, max_width, xp):
-    """Where the excess ``e`` is spectrally narrow: Σ_{|k|≤3} e[c+k] < max_width · e[c]."""
+    """Where the excess ``e`` is spectrally narrow: Σ_{|k|≤3} e[c+k] < max_width · e[c], without tails.
+
+    Tails: Σ_{2≤|k|≤3} e[c+k] < 0.5 · e[c] (a Lorentzian of HWHM 1.5 channels has 1.1, a ray of ≤ 3 channels 0).
+    """
     width = xp.zeros_like(e)
     for k in range(-3, 4):
         width = width + _shift(e, k, xp)
-    return width < max_width * xp.maximum(e, 1e-300)
+    tail = _shift(e, 2, xp) + _shift(e, -2, xp) + _shift(e, 3, xp) + _shift(e, -3, xp)
+    scale = xp.maximum(e, 1e-300)
+    return (width < max_width * scale) & (tail < _MAX_TAIL * scale)
 
 
 def _dead_pixels(y, xp, offset=None):
@@ -240,7 +296,7 @@ def remove_spikes(
     """The map with spikes replaced from neighbouring pixels/frames, plus the masks to inspect.
 
     Spectra without spikes are returned unchanged, bit for bit. Lazy (Dask) maps stay lazy, each
-    block read with a one-pixel halo.
+    block read with a one-pixel halo (three frames along ``t``: the persistence test needs its neighbours' noise).
 
     Parameters
     ----------
@@ -306,7 +362,7 @@ def remove_spikes(
     if hasattr(data, "dask"):
         import dask.array as da  # noqa: PLC0415
 
-        depth = {i: (1 if d in _SPATIAL + _TIME else 0) for i, d in enumerate(spectra.dims)}
+        depth = {i: (1 if d in _SPATIAL else 3 if d in _TIME else 0) for i, d in enumerate(spectra.dims)}  # t: persistence
         depth[spectra.ndim - 1] = 0
         m = spectra.shape[-1]
         packed_dtype = np.result_type(data.dtype, np.float32)  # flags (0–7) are exact in any float

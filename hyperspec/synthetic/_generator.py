@@ -148,9 +148,17 @@ class Generator:
         sc = self.scene
         n_spatial = self.nx * self.ny
         rng = np.random.default_rng([self.seed, 505])
-        mean_frames = max(1.0, sc.sbpl_mean_frames) if self.frame_dim == "t" else 1.0
+        fixed = sc.sbpl_frames is not None and self.frame_dim == "t"
+        if fixed:
+            f_lo, f_hi = max(1, int(sc.sbpl_frames[0])), max(1, int(sc.sbpl_frames[1]))
+            mean_frames = 0.5 * (f_lo + f_hi)
+        else:
+            mean_frames = max(1.0, sc.sbpl_mean_frames) if self.frame_dim == "t" else 1.0
         n_ev = rng.poisson(sc.sbpl_probability * n_spatial * self.n_frames / mean_frames) if sc.sbpl_probability > 0 else 0
-        duration = rng.geometric(1.0 / mean_frames, n_ev) if mean_frames > 1 else np.ones(n_ev, dtype=np.int64)
+        if fixed:
+            duration = rng.integers(f_lo, max(f_lo, f_hi) + 1, n_ev)
+        else:
+            duration = rng.geometric(1.0 / mean_frames, n_ev) if mean_frames > 1 else np.ones(n_ev, dtype=np.int64)
         return {
             "spatial": rng.integers(0, n_spatial, n_ev),
             "start": rng.integers(0, self.n_frames, n_ev),
@@ -307,7 +315,8 @@ class Generator:
         hits = np.flatnonzero(rng.random(n) < sc.cosmic_probability)
         if hits.size == 0:
             return
-        width = rng.integers(1, 4, hits.size)
+        w_lo, w_hi = (min(3, max(1, int(w))) for w in sc.cosmic_width_channels)
+        width = rng.integers(w_lo, max(w_lo, w_hi) + 1, hits.size)
         centre = rng.integers(0, n_ch, hits.size)
         lo, hi = np.log(sc.cosmic_counts[0]), np.log(sc.cosmic_counts[1])
         amp = np.exp(rng.uniform(lo, hi, hits.size))

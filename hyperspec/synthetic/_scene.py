@@ -80,6 +80,9 @@ class Scene:
         Ranges of the SBPL half width (nm) and of its height relative to the aS-PL height.
     sbpl_mean_frames : float
         Mean duration of an SBPL event, frames (kinetic maps).
+    sbpl_frames : (int, int) or None
+        Range (inclusive) of SBPL durations, frames, drawn uniformly (kinetic maps); the event rate is
+        then per mean duration of that range. Default None: geometric durations of mean ``sbpl_mean_frames``.
     lers_height_crystal, lers_height_glass : float
         Height of the low-energy electronic Raman scattering (l-ERS) central peak, counts.
     lers_height_interface_boost : float
@@ -111,6 +114,8 @@ class Scene:
         Probability of a cosmic ray per spectrum (1–3 channels wide).
     cosmic_counts : (float, float)
         Range of cosmic-ray amplitudes (log-uniform), counts.
+    cosmic_width_channels : (int, int)
+        Range (inclusive) of cosmic-ray widths, channels (at most 3). Default (1, 3).
     dead_fraction, saturated_fraction : float
         Fractions of spatial pixels that are dead (zero signal) or saturated (maps of 64 pixels or more).
     saturated_overdrive : float
@@ -171,6 +176,7 @@ class Scene:
     sbpl_hwhm_nm: tuple[float, float] = (0.8, 1.5)
     sbpl_rel_height: tuple[float, float] = (0.3, 1.0)
     sbpl_mean_frames: float = 2.0
+    sbpl_frames: tuple[int, int] | None = None
     # l-ERS central peak
     lers_height_crystal: float = 250.0
     lers_height_glass: float = 350.0
@@ -197,6 +203,7 @@ class Scene:
     # artefacts
     cosmic_probability: float = 0.003
     cosmic_counts: tuple[float, float] = (300.0, 5000.0)
+    cosmic_width_channels: tuple[int, int] = (1, 3)
     dead_fraction: float = 0.001
     saturated_fraction: float = 0.001
     saturated_overdrive: float = 2.0  # a saturated pixel's peak is this many times full scale
