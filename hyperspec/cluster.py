@@ -63,7 +63,8 @@ class _Dask:
             self.cluster.close()
 
 
-def _jobqueue_cluster(cfg: dict[str, Any]):
+def _jobqueue_class(cfg: dict[str, Any]):
+    """The dask-jobqueue cluster class of ``cfg["system"]`` and the cluster arguments (defaults filled in)."""
     try:
         import dask_jobqueue  # noqa: PLC0415
     except ImportError:
@@ -76,11 +77,24 @@ def _jobqueue_cluster(cfg: dict[str, Any]):
         raise ClusterError(f"unknown job system {system!r}; use one of {', '.join(classes)}.")
     cfg.setdefault("cores", 4)
     cfg.setdefault("memory", "8GB")
-    return getattr(dask_jobqueue, classes[system])(**cfg)
+    return getattr(dask_jobqueue, classes[system]), cfg
+
+
+def _jobqueue_cluster(cfg: dict[str, Any]):
+    cls, cfg = _jobqueue_class(cfg)
+    return cls(**cfg)
+
+
+#: The scheduler address a job script shows when no scheduler runs (``job_script``; dask-jobqueue's own placeholder).
+PLACEHOLDER_ADDRESS = "tcp://<insert-scheduler-address-here>:8786"
 
 
 def job_script(compute: dict[str, Any]) -> str:
-    """Return the batch script dask-jobqueue would submit for ``[compute.jobqueue]``; nothing is submitted.
+    """Return the batch script dask-jobqueue would submit for ``[compute.jobqueue]``; nothing is submitted or started.
+
+    The script is built from dask-jobqueue's job class alone: no scheduler is started (so nothing
+    listens on any interface); the worker command shows :data:`PLACEHOLDER_ADDRESS` where a real
+    run puts its scheduler's address.
 
     Parameters
     ----------
@@ -108,11 +122,12 @@ def job_script(compute: dict[str, Any]) -> str:
     #SBATCH -J dask-worker
     ...
     """
-    cluster = _jobqueue_cluster(compute.get("jobqueue", {}))
+    cls, cfg = _jobqueue_class(compute.get("jobqueue", {}))
     try:
-        return cluster.job_script()
-    finally:
-        cluster.close()
+        job = cls.job_cls(PLACEHOLDER_ADDRESS, name="dummy-name", **cfg)
+    except TypeError as exc:  # an argument the job class does not take
+        raise ClusterError(f"[compute.jobqueue]: {exc}") from None
+    return job.job_script()
 
 
 def executor(compute: dict[str, Any], backend: str = "numpy"):

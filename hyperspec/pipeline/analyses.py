@@ -51,7 +51,21 @@ import numpy as np
 import xarray as xr
 
 from hyperspec._errors import HyperspecError, RecipeError
-from hyperspec.pipeline.steps import Param, _accepted, _hint, _hint_name, _param_docs, _summary
+from hyperspec.pipeline.steps import (
+    AT_LEAST_ONE,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    Param,
+    Range,
+    _accepted,
+    _hint,
+    _hint_name,
+    _param_docs,
+    _summary,
+    _with_ranges,
+    check_value,
+)
 
 __all__ = [
     "Analysis",
@@ -121,6 +135,9 @@ class Analysis:
         returned; the entry and the results Dataset give the traces); None: no picture.
     check : callable, optional
         ``check(params)`` raising ``ValueError`` for values a type cannot express; run when a recipe is validated.
+    ranges : mapping of str to Range
+        The values numeric parameters may take (``hyperspec.pipeline.steps.Range``); a number without
+        a declared range must still be finite. Checked when a recipe is validated, before any work.
     summary : tuple of str
         Result variables ``hyperspec kinetics`` summarises (median over pixels ± median stderr).
     doc : str
@@ -156,6 +173,7 @@ class Analysis:
     check: Callable[[dict], None] | None = None
     summary: tuple[str, ...] = ()
     doc: str = ""
+    ranges: Mapping[str, Range] = field(default_factory=dict)
     params: dict[str, Param] = field(init=False, repr=False, compare=False)
     dataarray_params: tuple[str, ...] = field(init=False, repr=False, compare=False)
     string_values: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -174,7 +192,8 @@ class Analysis:
         params, arrays, plain, given, choices, arg_of = _analysis_params(self.name, self.function, dict(self.variables), self.input)
         object.__setattr__(self, "variables", dict(self.variables))
         object.__setattr__(self, "summary", tuple(self.summary))
-        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "params", _with_ranges(self.name, params, self.ranges))
+        object.__setattr__(self, "ranges", dict(self.ranges))
         object.__setattr__(self, "dataarray_params", arrays)
         object.__setattr__(self, "string_values", plain)
         object.__setattr__(self, "results_params", given)
@@ -212,6 +231,7 @@ def register_analysis(
     check: Callable[[dict], None] | None = None,
     summary: Sequence[str] = (),
     doc: str = "",
+    ranges: Mapping[str, Range] | None = None,
     replace: bool = False,
 ) -> Analysis:
     """Declare an analysis; recipes' ``[[analysis]]``, ``hyperspec kinetics`` and the tables see it at once.
@@ -222,7 +242,7 @@ def register_analysis(
         The analysis's name in recipes (lower-case letters, digits, ``_``).
     function : callable
         The function; its annotated keyword parameters are the recipe schema (see :class:`Analysis`).
-    input, variables, output, group, writer, plot, check, summary, doc
+    input, variables, output, group, writer, plot, check, summary, doc, ranges
         As in :class:`Analysis`.
     replace : bool
         Replace an analysis of the same name instead of refusing it.
@@ -255,7 +275,7 @@ def register_analysis(
     if name in ANALYSIS_REGISTRY and not replace:
         raise ValueError(f"an analysis {name!r} is registered already; pass replace=True to replace it.")
     rec = Analysis(name, function, input=input, variables=dict(variables or {}), output=output, group=group, writer=writer, plot=plot,
-                   check=check, summary=tuple(summary), doc=doc)  # fmt: skip
+                   check=check, summary=tuple(summary), doc=doc, ranges=dict(ranges or {}))  # fmt: skip
     ANALYSIS_REGISTRY[name] = rec
     return rec
 
@@ -561,6 +581,9 @@ def validate_analysis(entry: Mapping[str, Any], *, where: Callable[[str | None],
         if not param.accepts(value):
             names = " or ".join(t.__name__ for t in param.types if t is not type(None))
             raise RecipeError(f"{where(key)}: {label}.{key} must be {names} ({param.type_name}); got {value!r}.")
+        problem = check_value(param, value)
+        if problem is not None:
+            raise RecipeError(f"{where(key)}: {label}.{key} {problem}; got {value!r}.")
         if key in rec.choices and value not in rec.choices[key]:
             opts = " or ".join(repr(c) for c in rec.choices[key])
             hint = _hint(value, [str(c) for c in rec.choices[key]])
@@ -1274,8 +1297,9 @@ def _write_filtered(filtered: xr.DataArray, entry: Mapping, results: xr.Dataset,
 
 
 register_analysis("line_profile", _line_profile, variables={"image": "variable"}, output="files", writer=_write_profile,
-                  check=_check_profile)  # fmt: skip
-register_analysis("filter_map", _filter_map, variables={"image": "variable"}, output="files", writer=_write_filtered)
+                  check=_check_profile, ranges={"width": AT_LEAST_ONE})  # fmt: skip
+register_analysis("filter_map", _filter_map, variables={"image": "variable"}, output="files", writer=_write_filtered,
+                  ranges={"size": POSITIVE})  # fmt: skip
 
 
 def _check_fit_curves(params: dict) -> None:
@@ -1330,7 +1354,8 @@ def _register_builtin() -> None:
     from hyperspec.fit.curves import fit_curves  # noqa: PLC0415
 
     register_analysis("fit_curves", fit_curves, variables={"da": "variable"}, group="{name}_{variable}_{model}", check=_check_fit_curves,
-                      plot=_plot_trace_fit("variable"))  # fmt: skip
+                      plot=_plot_trace_fit("variable"),
+                      ranges={"max_iter": AT_LEAST_ONE, "tol": POSITIVE, "batch_size": AT_LEAST_ONE})  # fmt: skip
     _register_kinetics()
 
 
@@ -1345,6 +1370,18 @@ _KINETICS = (
 )
 
 
+#: The values the kinetics analyses' numeric parameters may take (by analysis; others: any finite number).
+_KINETICS_RANGES = {
+    "autocorrelation": {"max_lag_s": POSITIVE},
+    "periods": {"max_periods": AT_LEAST_ONE, "min_period_s": POSITIVE, "max_period_s": POSITIVE, "fap": FRACTION,
+                "trend": NON_NEGATIVE, "max_iter": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE},
+    "cross_correlation": {"max_lag_s": POSITIVE, "window_s": POSITIVE, "step_s": POSITIVE},
+    "onset": {"periods": POSITIVE, "min_z": NON_NEGATIVE, "n_onsets": AT_LEAST_ONE, "n_taus": AT_LEAST_ONE, "max_iter": AT_LEAST_ONE},
+    "power_law": {"n_reweight": NON_NEGATIVE},
+    "sbpl_events": {"min_snr": POSITIVE, "fwhm_nm": POSITIVE, "half_frames": AT_LEAST_ONE, "max_per_spectrum": AT_LEAST_ONE},
+}  # fmt: skip
+
+
 def _register_kinetics() -> None:
     import importlib  # noqa: PLC0415
 
@@ -1357,7 +1394,7 @@ def _register_kinetics() -> None:
             continue  # not in this hyperspec
         if name not in ANALYSIS_REGISTRY:
             register_analysis(name, function, input="map" if output == "table" else "results", variables=variables, output=output,
-                              summary=summary, plot=plot)  # fmt: skip
+                              summary=summary, plot=plot, ranges=_KINETICS_RANGES.get(name))  # fmt: skip
 
 
 class _KeyTable(Mapping):

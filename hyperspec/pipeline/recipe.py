@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,9 +34,22 @@ import tomllib
 
 from hyperspec._errors import ModelFileError, RecipeError
 from hyperspec._paths import input_identity
-from hyperspec.pipeline.steps import STEP_REGISTRY, _hint, _ParamTable, decompose_model, get_step, resolve_paths, validate_step
+from hyperspec.pipeline.steps import (
+    ANY_NUMBER,
+    AT_LEAST_ONE,
+    POSITIVE,
+    STEP_REGISTRY,
+    Range,
+    _hint,
+    _ParamTable,
+    decompose_model,
+    get_step,
+    resolve_paths,
+    validate_step,
+)
 
-__all__ = ["load_recipe", "validate_recipe", "recipe_hash", "STEPS", "WHOLE_MAP_STEPS", "DEFAULT_RECIPE"]
+__all__ = ["load_recipe", "validate_recipe", "recipe_hash", "check_trusted", "untrusted_fields", "STEPS", "WHOLE_MAP_STEPS",
+           "DEFAULT_RECIPE"]  # fmt: skip
 
 _NUM = (int, float)
 
@@ -64,6 +78,29 @@ _SECTIONS: dict[str, dict[str, tuple]] = {
 _REQUIRED = {"input": ("path",), "output": ("path",)}
 _JOBQUEUE_KEYS = {"system": (str,), "cores": (int,), "memory": (str,), "walltime": (str,), "queue": (str,), "account": (str,),
                   "jobs": (int,), "processes": (int,), "job_extra_directives": (list,), "job_script_prologue": (list,)}  # fmt: skip
+
+#: The values the numbers of the sections may take (the steps' and analyses' ranges are declared with them,
+#: ``hyperspec.pipeline.steps.register_step``); a number not listed must still be finite.
+_RANGES: dict[str, dict[str, Range]] = {
+    "input": {"laser_nm": POSITIVE},
+    "decompose": {"saturation": POSITIVE, "batch_size": AT_LEAST_ONE, "max_iter": AT_LEAST_ONE, "tol": POSITIVE},
+    "compute": {"chunk_pixels": AT_LEAST_ONE, "memory_mb": POSITIVE, "device_memory_mb": POSITIVE, "workers": AT_LEAST_ONE,
+                "threads_per_worker": AT_LEAST_ONE},
+    "compute.jobqueue": {"cores": AT_LEAST_ONE, "jobs": AT_LEAST_ONE, "processes": AT_LEAST_ONE},
+}  # fmt: skip
+
+#: ``[compute.jobqueue]`` values that go into the batch script as they are: one word, no shell syntax.
+_JOB_WORD = re.compile(r"[A-Za-z0-9_.:@+,/=-]+")
+
+#: Recipe fields that run code or reach other machines; read from a recipe file only with ``--trust-recipe``
+#: (``trust_recipe=True``), else given on the command line (``--scheduler``, ``--job-directive``, ``--job-prologue``).
+TRUSTED_FIELDS = {
+    ("compute.jobqueue", "job_script_prologue"): "shell commands run on the cluster before each worker starts",
+    ("compute.jobqueue", "job_extra_directives"): "lines copied verbatim into the batch script's header",
+    ("compute", "scheduler"): "a remote Dask scheduler (it exchanges pickles: code) when tcp://, tls://, ws:// or wss://",
+}
+_REMOTE = ("tcp://", "tls://", "ws://", "wss://", "ucx://")
+_FLAGS = {"job_script_prologue": "--job-prologue LINE", "job_extra_directives": "--job-directive LINE", "scheduler": "--scheduler URL"}
 
 #: The embedded default recipe (``hyperspec demo`` runs it on a synthetic map).
 DEFAULT_RECIPE = """\
@@ -110,6 +147,7 @@ def _line_of(text: str | None, section: str, key: str | None = None, index: int 
 
 
 def _check_keys(table: Mapping, allowed: Mapping[str, tuple], where: str, src: str, text: str | None, section: str) -> None:
+    ranges = _RANGES.get(section, {})
     for key, value in table.items():
         if key not in allowed:
             raise RecipeError(
@@ -121,6 +159,9 @@ def _check_keys(table: Mapping, allowed: Mapping[str, tuple], where: str, src: s
         if not ok:
             names = " or ".join(t.__name__ for t in types)
             raise RecipeError(f"{src}{_line_of(text, section, key)}: {where}.{key} must be {names}; got {value!r}.")
+        problem = ranges.get(key, ANY_NUMBER).problem(value) if not isinstance(value, Mapping) else None
+        if problem is not None:
+            raise RecipeError(f"{src}{_line_of(text, section, key)}: {where}.{key} {problem}; got {value!r}.")
 
 
 def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None = None, base: str | Path | None = None) -> dict:
@@ -218,10 +259,104 @@ def validate_recipe(recipe: Mapping, *, source: str = "recipe", text: str | None
     comp = recipe.setdefault("compute", {})
     if "jobqueue" in comp:
         _check_keys(comp["jobqueue"], _JOBQUEUE_KEYS, "[compute.jobqueue]", source, text, "compute.jobqueue")
+        _check_job_words(comp["jobqueue"], source, text)
     out = recipe["output"]
     out.setdefault("png", False)
     out.setdefault("csv", False)
     return recipe
+
+
+def _check_job_words(jobqueue: Mapping, source: str, text: str | None) -> None:
+    """``[compute.jobqueue]`` strings that become batch-script words (queue, account, memory …): one word, no shell syntax."""
+    for key, value in jobqueue.items():
+        if isinstance(value, str) and not _JOB_WORD.fullmatch(value):
+            raise RecipeError(
+                f"{source}{_line_of(text, 'compute.jobqueue', key)}: [compute.jobqueue].{key} = {value!r} goes into the batch script as "
+                "it is: give one word of letters, digits and _ . : @ + , / = - (no spaces, newlines, quotes or shell syntax)."
+            )
+        if key in ("job_script_prologue", "job_extra_directives") and not all(isinstance(v, str) for v in value):
+            raise RecipeError(f"{source}{_line_of(text, 'compute.jobqueue', key)}: [compute.jobqueue].{key} is a list of strings.")
+
+
+def untrusted_fields(recipe: Mapping) -> list[tuple[str, str, str]]:
+    """The fields of a recipe that run code or reach other machines (:data:`TRUSTED_FIELDS`) and are set in it.
+
+    Parameters
+    ----------
+    recipe : mapping
+        A validated recipe.
+
+    Returns
+    -------
+    list of (str, str, str)
+        ``(section, key, what it does)`` of each such field present: a non-empty
+        ``[compute.jobqueue] job_script_prologue`` / ``job_extra_directives``, or a ``[compute]
+        scheduler`` that is a remote address (``tcp://``, ``tls://``, ``ws://``, ``wss://``, ``ucx://``).
+
+    Examples
+    --------
+    >>> r = validate_recipe({"input": {"path": "m.zarr"}, "output": {"path": "o.zarr"}, "compute": {"scheduler": "tcp://10.0.0.1:8786"}})
+    >>> [(s, k) for s, k, _ in untrusted_fields(r)]
+    [('compute', 'scheduler')]
+    >>> untrusted_fields(validate_recipe({"input": {"path": "m.zarr"}, "output": {"path": "o.zarr"}, "compute": {"scheduler": "slurm"}}))
+    []
+    """
+    comp = recipe.get("compute", {}) or {}
+    found = []
+    for key in ("job_script_prologue", "job_extra_directives"):
+        if (comp.get("jobqueue") or {}).get(key):
+            found.append(("compute.jobqueue", key, TRUSTED_FIELDS[("compute.jobqueue", key)]))
+    if str(comp.get("scheduler", "")).lower().startswith(_REMOTE):
+        found.append(("compute", "scheduler", TRUSTED_FIELDS[("compute", "scheduler")]))
+    return found
+
+
+def check_trusted(recipe: Mapping, trust_recipe: bool = False) -> None:
+    """Refuse a recipe file that sets fields which run code or reach other machines, unless it is trusted.
+
+    A recipe is data: shared, downloaded or generated, it must not run shell commands on a cluster
+    (``[compute.jobqueue] job_script_prologue``, ``job_extra_directives``) or send work to a Dask
+    scheduler elsewhere (``[compute] scheduler = "tcp://…"``, which exchanges pickles). Give those
+    on the command line (``--job-prologue``, ``--job-directive``, ``--scheduler``), or pass
+    ``--trust-recipe`` (``trust_recipe=True``) for a recipe you wrote.
+
+    Parameters
+    ----------
+    recipe : mapping
+        A validated recipe; only a recipe read from a file (``load_recipe``: it has ``_source``) is
+        checked, a dict built in Python is the caller's code already.
+    trust_recipe : bool
+        Accept those fields from the recipe file.
+
+    Raises
+    ------
+    RecipeError
+        Naming the recipe file and line, the field, what it does and the fix.
+
+    Examples
+    --------
+    >>> r = validate_recipe({"input": {"path": "m.zarr"}, "output": {"path": "o.zarr"}, "compute": {"scheduler": "tcp://10.0.0.1:8786"}})
+    >>> check_trusted(r)  # a dict built in Python: not checked
+    >>> check_trusted({**r, "_source": "r.toml"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hyperspec._errors.RecipeError: r.toml: [compute] scheduler = 'tcp://10.0.0.1:8786' is refused in a recipe file: ...
+    """
+    source = recipe.get("_source")
+    if trust_recipe or source is None:
+        return
+    text = recipe.get("_text")
+    found = untrusted_fields(recipe)
+    if not found:
+        return
+    section, key, what = found[0]
+    value = (recipe["compute"].get("jobqueue") or {}).get(key) if section == "compute.jobqueue" else recipe["compute"].get(key)
+    others = "".join(f"; also [{s}] {k}" for s, k, _ in found[1:])
+    raise RecipeError(
+        f"{source}{_line_of(text, section, key)}: [{section}] {key} = {value!r} is refused in a recipe file: it is {what}, "
+        f"and a recipe is data{others}. Give it on the command line ({_FLAGS[key]}), or, if you wrote this recipe and trust it, "
+        "pass --trust-recipe (run_recipe(..., trust_recipe=True))."
+    )
 
 
 def _check_analyses(analyses, source: str, text: str | None) -> list[dict]:

@@ -32,7 +32,8 @@ from hyperspec._errors import RecipeError, RunCancelled, StoreExistsError
 from hyperspec._paths import check_output_paths, resolved
 from hyperspec._progress import RunProgress, _fmt_time, format_rate
 from hyperspec.pipeline import steps as _steps
-from hyperspec.pipeline.recipe import load_recipe, recipe_hash, validate_recipe
+from hyperspec.pipeline.lock import RunLock
+from hyperspec.pipeline.recipe import _line_of, check_trusted, load_recipe, recipe_hash, validate_recipe
 
 __all__ = ["run_recipe", "plan_chunks", "DONE", "RunProgress"]
 
@@ -432,11 +433,21 @@ def run_recipe(
     stream=None,
     on_progress=None,
     cancel=None,
+    trust_recipe: bool = False,
+    jobqueue: dict | None = None,
+    wait: bool | float = False,
 ) -> Path:
     """Run a recipe (a path to a TOML file or a dict); returns the output store's path.
 
-    ``input``, ``output``, ``backend`` and ``scheduler`` override the recipe. Re-running an
+    ``input``, ``output``, ``backend``, ``scheduler`` and ``jobqueue`` override the recipe. Re-running an
     interrupted run with the same recipe resumes it; a finished one is left as it is.
+
+    Everything is checked before any work: the recipe's values against their declared types and
+    ranges, and the variables its ``[[analysis]]`` entries name against those the run writes. A
+    recipe file is data: fields that run code or reach other machines (``[compute.jobqueue]
+    job_script_prologue`` / ``job_extra_directives``, a remote ``[compute] scheduler``) are refused
+    in it unless ``trust_recipe`` (give them as ``scheduler`` / ``jobqueue`` here instead). One run
+    at a time writes an output: the run holds ``<output>.lock`` (``hyperspec.pipeline.lock``).
 
     Parameters
     ----------
@@ -462,6 +473,15 @@ def run_recipe(
         dropped; running ones finish and keep their flags, or on a Dask cluster are abandoned: their
         futures are cancelled, a task may still complete its region and flag), and ``RunCancelled``
         is raised. The store is left partial: running the same recipe into it again resumes it.
+    trust_recipe : bool
+        Accept, from a recipe file, the fields that run shell commands on a cluster or send work to
+        a remote scheduler (``hyperspec.pipeline.recipe.check_trusted``). Default False.
+    jobqueue : dict, optional
+        Keys merged into ``[compute.jobqueue]`` (the caller's, so trusted: ``job_script_prologue``,
+        ``job_extra_directives`` …).
+    wait : bool or float
+        When another run holds the output's lock: False (default) refuse at once, True wait for it,
+        a number wait at most that many seconds.
 
     Returns
     -------
@@ -474,6 +494,9 @@ def run_recipe(
         An invalid recipe.
     StoreExistsError
         The output was written by a different recipe (and not ``overwrite``).
+    StoreLockedError
+        Another run is writing the output (its lock names its pid, host and start time), and
+        ``wait`` is False or ran out.
     RunCancelled
         ``cancel`` was set before every chunk was written (its ``chunks_done`` and ``n_chunks`` say how far).
 
@@ -498,7 +521,11 @@ def run_recipe(
         recipe = load_recipe(recipe)
     else:
         text = recipe.get("_text") if isinstance(recipe, dict) else None
-        recipe = {**validate_recipe({k: v for k, v in recipe.items() if not k.startswith("_")}), **({"_text": text} if text else {})}
+        private = {k: recipe[k] for k in ("_text", "_source") if recipe.get(k)}
+        recipe = {**validate_recipe({k: v for k, v in recipe.items() if not k.startswith("_")}, text=text), **private}
+    check_trusted(recipe, trust_recipe)  # the recipe's own fields, before the caller's overrides
+    if jobqueue:
+        recipe["compute"]["jobqueue"] = {**recipe["compute"].get("jobqueue", {}), **jobqueue}
     if input is not None:
         recipe["input"]["path"] = str(input)
     if output is not None:
@@ -517,118 +544,174 @@ def run_recipe(
     for key in ("png", "csv"):  # report paths named in [output]
         if isinstance(recipe["output"].get(key), str):
             check_output_paths(recipe["output"][key], [inp], what=f"[output] {key}")
-    digest = recipe_hash(recipe)  # of the recipe as written (before whole-map steps redirect the input), input identity included
-    state = _existing(out, digest, overwrite)
-    if state == "done":
-        say(f"{out} is complete for this recipe (hash {digest}); nothing to do" + (" but its analyses." if recipe.get("analysis") else "."))
-        if recipe.get("analysis"):  # not in the hash: an added or edited [[analysis]] runs (its groups are replaced)
-            _run_analyses(recipe, out, say)
-        return out
-    asked = overwrite  # the user's word: only it may replace a _pre.zarr that is not ours
-    if state == "new" and out.exists():
-        overwrite = True  # ours, interrupted before its recipe was recorded (or overwrite was asked)
-    _whole_map_pass(recipe, out, asked, say)
-    ds = _open_input(recipe)
-    if "decompose" in recipe:
-        shift_axis(ds)  # a clear error now if the laser is unknown
-    plan = plan_chunks(ds, recipe["compute"], recipe["preprocess"])
-    n_pix = plan["n_rows"] * plan["row_pixels"]
-    t0 = time.perf_counter()
-    todo = list(range(plan["n_chunks"]))
-    rows_of = {k: min(plan["rows"], plan["n_rows"] - k * plan["rows"]) for k in todo}
-    run_px = n_pix
-    if state == "new":
-        writes = create_store(_template(recipe, ds, plan), out, overwrite=overwrite, chunks={plan["dim"]: plan["rows"], "run_chunk": 1})
-        del writes  # metadata only: every chunk is written by its task
-        group = zarr.open_group(str(out), mode="r+", zarr_format=3)
-        public = {k: v for k, v in recipe.items() if not k.startswith("_")}
-        group.attrs.update(
-            {"recipe_hash": digest, "recipe": json.dumps(public, default=str), "recipe_text": recipe.get("_text", ""), "chunk_plan": plan}
-        )
-    else:
-        plan = dict(zarr.open_group(str(out), mode="r", zarr_format=3).attrs["chunk_plan"])  # the chunks the store was laid out in
-        rows_of = {k: min(plan["rows"], plan["n_rows"] - k * plan["rows"]) for k in range(plan["n_chunks"])}
+    _check_analysis_variables(recipe)
+    _say_output_paths(recipe, out, say, overridden=output is not None)
+    with RunLock(out, wait=wait, say=say):
+        digest = recipe_hash(recipe)  # of the recipe as written (before whole-map steps redirect the input), input identity included
+        state = _existing(out, digest, overwrite)
+        if state == "done":
+            say(
+                f"{out} is complete for this recipe (hash {digest}); nothing to do"
+                + (" but its analyses." if recipe.get("analysis") else ".")
+            )
+            if recipe.get("analysis"):  # not in the hash: an added or edited [[analysis]] runs (its groups are replaced)
+                _run_analyses(recipe, out, say)
+            return out
+        asked = overwrite  # the user's word: only it may replace a _pre.zarr that is not ours
+        if state == "new" and out.exists():
+            overwrite = True  # ours, interrupted before its recipe was recorded (or overwrite was asked)
+        _whole_map_pass(recipe, out, asked, say)
+        ds = _open_input(recipe)
+        if "decompose" in recipe:
+            shift_axis(ds)  # a clear error now if the laser is unknown
+        plan = plan_chunks(ds, recipe["compute"], recipe["preprocess"])
+        n_pix = plan["n_rows"] * plan["row_pixels"]
+        t0 = time.perf_counter()
         todo = list(range(plan["n_chunks"]))
-        done = np.asarray(zarr.open_array(str(out / DONE), mode="r")[:], dtype=bool)
-        todo = [k for k in todo if not done[k]]
-        run_px = sum(rows_of[k] for k in todo) * plan["row_pixels"]
-        say(f"resuming {out}: {plan['n_chunks'] - len(todo)} of {plan['n_chunks']} chunks already written")
-    ex = cluster.executor(recipe["compute"], be.name)
-    chunks = f"{plan['n_chunks']} chunks of {plan['rows']} {plan['dim']} rows ({n_pix:,} px)"
-    say(f"hyperspec: backend {be.name} ({be.reason}); {ex.description}; {chunks}")
-    n_done_px, t_run = 0, time.perf_counter()
-    todo_px = sum(rows_of[k] for k in todo) * plan["row_pixels"]
-    store_px = plan["n_rows"] * plan["row_pixels"]
-    before_px = store_px - todo_px  # written by an earlier, interrupted run
-    written: list[int] = []
-    stopping, result_attrs = False, None
-    try:
-        if cancel is not None and cancel.is_set():
-            futures = []
-        elif cancel is not None and ex.name == "threads":  # a task still queued when the run is cancelled returns at once
-            futures = [ex.submit(_unless_cancelled, cancel, _process_chunk, recipe, plan, k, str(out)) for k in todo]
+        rows_of = {k: min(plan["rows"], plan["n_rows"] - k * plan["rows"]) for k in todo}
+        run_px = n_pix
+        if state == "new":
+            writes = create_store(_template(recipe, ds, plan), out, overwrite=overwrite, chunks={plan["dim"]: plan["rows"], "run_chunk": 1})
+            del writes  # metadata only: every chunk is written by its task
+            group = zarr.open_group(str(out), mode="r+", zarr_format=3)
+            public = {k: v for k, v in recipe.items() if not k.startswith("_")}
+            group.attrs.update(
+                {
+                    "recipe_hash": digest,
+                    "recipe": json.dumps(public, default=str),
+                    "recipe_text": recipe.get("_text", ""),
+                    "chunk_plan": plan,
+                }
+            )
         else:
-            futures = [ex.submit(_process_chunk, recipe, plan, k, str(out)) for k in todo]
-        last = 0.0
-        for fut in ex.as_completed(futures):
-            if fut.cancelled():
+            plan = dict(zarr.open_group(str(out), mode="r", zarr_format=3).attrs["chunk_plan"])  # the chunks the store was laid out in
+            rows_of = {k: min(plan["rows"], plan["n_rows"] - k * plan["rows"]) for k in range(plan["n_chunks"])}
+            todo = list(range(plan["n_chunks"]))
+            done = np.asarray(zarr.open_array(str(out / DONE), mode="r")[:], dtype=bool)
+            todo = [k for k in todo if not done[k]]
+            run_px = sum(rows_of[k] for k in todo) * plan["row_pixels"]
+            say(f"resuming {out}: {plan['n_chunks'] - len(todo)} of {plan['n_chunks']} chunks already written")
+        ex = cluster.executor(recipe["compute"], be.name)
+        chunks = f"{plan['n_chunks']} chunks of {plan['rows']} {plan['dim']} rows ({n_pix:,} px)"
+        say(f"hyperspec: backend {be.name} ({be.reason}); {ex.description}; {chunks}")
+        n_done_px, t_run = 0, time.perf_counter()
+        todo_px = sum(rows_of[k] for k in todo) * plan["row_pixels"]
+        store_px = plan["n_rows"] * plan["row_pixels"]
+        before_px = store_px - todo_px  # written by an earlier, interrupted run
+        written: list[int] = []
+        stopping, result_attrs = False, None
+        try:
+            if cancel is not None and cancel.is_set():
+                futures = []
+            elif cancel is not None and ex.name == "threads":  # a task still queued when the run is cancelled returns at once
+                futures = [ex.submit(_unless_cancelled, cancel, _process_chunk, recipe, plan, k, str(out)) for k in todo]
+            else:
+                futures = [ex.submit(_process_chunk, recipe, plan, k, str(out)) for k in todo]
+            last = 0.0
+            for fut in ex.as_completed(futures):
+                if fut.cancelled():
+                    continue
+                info = fut.result()
+                if info is None:  # not started: the run was cancelled
+                    continue
+                written.append(info["k"])
+                if result_attrs is None:  # the results' own attrs (model, engine, history), as the first finished chunk reports them
+                    result_attrs = info["attrs"]
+                n_done_px += info["pixels"]
+                now = time.perf_counter()
+                el = now - t_run
+                eta = el * (todo_px - n_done_px) / max(n_done_px, 1)
+                if progress and (now - last > 1.0 or n_done_px == todo_px):
+                    last = now
+                    say(f"run: {n_done_px / max(todo_px, 1):4.0%} | {format_rate(n_done_px, el)} | ETA {_fmt_time(eta)}")
+                if on_progress is not None:
+                    on_progress(
+                        RunProgress(chunk=int(info["k"]), chunks_done=plan["n_chunks"] - len(todo) + len(written),
+                                    n_chunks=plan["n_chunks"], pixels_done=before_px + n_done_px, pixels_total=store_px,
+                                    pixels_per_s=n_done_px / max(el, 1e-9),
+                                    eta_s=eta, elapsed_s=el, output=str(out))
+                    )  # fmt: skip
+                if cancel is not None and cancel.is_set() and not stopping:
+                    stopping = True
+                    for f in futures:  # the queued ones; running ones finish (and are counted above)
+                        f.cancel()
+        finally:
+            ex.close()
+        if len(written) < len(todo):  # cancelled (a failed chunk raises above)
+            _record_cancelled(out, result_attrs, n_done_px, time.perf_counter() - t0, state, be.name, ex.description)
+            # from the flags: a Dask task already running when its future was cancelled may have finished (abandoned)
+            n_written = int(np.count_nonzero(zarr.open_array(str(out / DONE), mode="r")[:]))
+            say(f"run: cancelled, {n_written} of {plan['n_chunks']} chunks of {out} written")
+            raise RunCancelled(
+                f"run cancelled: {n_written} of {plan['n_chunks']} chunks of {out} written; run the same recipe into it again to resume.",
+                output=out, chunks_done=n_written, n_chunks=plan["n_chunks"],
+            )  # fmt: skip
+        elapsed = time.perf_counter() - t0
+        group = zarr.open_group(str(out), mode="r+", zarr_format=3)
+        runs = list(group.attrs.get("runs", []))
+        runs.append(
+            {
+                "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "pixels": run_px,
+                "seconds": round(elapsed, 3),
+                "pixels_per_s": round(run_px / max(elapsed, 1e-9), 1),
+                "resumed": state == "resume",
+                "backend": be.name,
+                "executor": ex.description,
+                "host": platform.node(),
+            }
+        )
+        # written here, after every chunk: rewriting the root zarr.json while tasks write their regions lets a
+        # task's group listing see the half-written metadata file (a zarr warning, an error under pytest)
+        group.attrs.update({**(result_attrs or {}), "runs": runs, "versions": _versions(), "backend": be.name})
+        mark_complete(out)
+        say(f"run: done, {run_px:,} px in {_fmt_time(elapsed)} ({format_rate(run_px, elapsed)}) -> {out}")
+        _write_outputs(recipe, out, say)
+        return out
+
+
+def _result_names(recipe: dict) -> list[str]:
+    """The variables a run of ``recipe`` writes into its results store, from the declarations alone."""
+    names = [name for name, _, _ in _steps.decompose_outputs(recipe["decompose"])] if "decompose" in recipe else []
+    return names + [o.name for o in _steps.step_outputs(recipe["preprocess"]) if o.name not in names]
+
+
+def _check_analysis_variables(recipe: dict) -> None:
+    """Refuse, before any work, an ``[[analysis]]`` entry naming a results variable the run does not write."""
+    from hyperspec.pipeline.analyses import get_analysis  # noqa: PLC0415
+
+    if not recipe.get("analysis"):
+        return
+    names = _result_names(recipe)
+    source, text = recipe.get("_source", "recipe"), recipe.get("_text")
+    for i, entry in enumerate(recipe["analysis"]):
+        rec = get_analysis(entry["step"])
+        if rec.input != "results":
+            continue
+        for key in rec.dataarray_params:
+            value = entry.get(key)
+            if not isinstance(value, str) or value in names or (key in rec.string_values and key not in rec.variable_keys):
                 continue
-            info = fut.result()
-            if info is None:  # not started: the run was cancelled
-                continue
-            written.append(info["k"])
-            if result_attrs is None:  # the results' own attrs (model, engine, history), as the first finished chunk reports them
-                result_attrs = info["attrs"]
-            n_done_px += info["pixels"]
-            now = time.perf_counter()
-            el = now - t_run
-            eta = el * (todo_px - n_done_px) / max(n_done_px, 1)
-            if progress and (now - last > 1.0 or n_done_px == todo_px):
-                last = now
-                say(f"run: {n_done_px / max(todo_px, 1):4.0%} | {format_rate(n_done_px, el)} | ETA {_fmt_time(eta)}")
-            if on_progress is not None:
-                on_progress(
-                    RunProgress(chunk=int(info["k"]), chunks_done=plan["n_chunks"] - len(todo) + len(written), n_chunks=plan["n_chunks"],
-                                pixels_done=before_px + n_done_px, pixels_total=store_px, pixels_per_s=n_done_px / max(el, 1e-9),
-                                eta_s=eta, elapsed_s=el, output=str(out))
-                )  # fmt: skip
-            if cancel is not None and cancel.is_set() and not stopping:
-                stopping = True
-                for f in futures:  # the queued ones; running ones finish (and are counted above)
-                    f.cancel()
-    finally:
-        ex.close()
-    if len(written) < len(todo):  # cancelled (a failed chunk raises above)
-        _record_cancelled(out, result_attrs, n_done_px, time.perf_counter() - t0, state, be.name, ex.description)
-        # from the flags: a Dask task already running when its future was cancelled may have finished (abandoned)
-        n_written = int(np.count_nonzero(zarr.open_array(str(out / DONE), mode="r")[:]))
-        say(f"run: cancelled, {n_written} of {plan['n_chunks']} chunks of {out} written")
-        raise RunCancelled(
-            f"run cancelled: {n_written} of {plan['n_chunks']} chunks of {out} written; run the same recipe into it again to resume.",
-            output=out, chunks_done=n_written, n_chunks=plan["n_chunks"],
-        )  # fmt: skip
-    elapsed = time.perf_counter() - t0
-    group = zarr.open_group(str(out), mode="r+", zarr_format=3)
-    runs = list(group.attrs.get("runs", []))
-    runs.append(
-        {
-            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "pixels": run_px,
-            "seconds": round(elapsed, 3),
-            "pixels_per_s": round(run_px / max(elapsed, 1e-9), 1),
-            "resumed": state == "resume",
-            "backend": be.name,
-            "executor": ex.description,
-            "host": platform.node(),
-        }
-    )
-    # written here, after every chunk: rewriting the root zarr.json while tasks write their regions lets a
-    # task's group listing see the half-written metadata file (a zarr warning, an error under pytest)
-    group.attrs.update({**(result_attrs or {}), "runs": runs, "versions": _versions(), "backend": be.name})
-    mark_complete(out)
-    say(f"run: done, {run_px:,} px in {_fmt_time(elapsed)} ({format_rate(run_px, elapsed)}) -> {out}")
-    _write_outputs(recipe, out, say)
-    return out
+            line = _line_of(text, "analysis", key, i) or _line_of(text, "analysis", None, i)
+            raise RecipeError(
+                f"{source}{line}: analysis {i + 1} ({rec.name!r}): {key} = {value!r} names no variable this run writes."
+                f"{_steps._hint(value, names)} It writes {', '.join(names) or 'no variables'}."
+            )
+
+
+def _say_output_paths(recipe: dict, out: Path, say, *, overridden: bool) -> None:
+    """Print where the run writes; note paths of a recipe file that lead outside its folder (``..``, absolute)."""
+    say(f"output: {resolved(out)}")
+    source = recipe.get("_source")
+    if source is None:
+        return
+    folder = resolved(Path(source).parent)
+    named = [("path", out)] if not overridden else []
+    named += [(k, Path(recipe["output"][k])) for k in ("png", "csv") if isinstance(recipe["output"].get(k), str)]
+    for key, path in named:
+        where = resolved(path)
+        if where != folder and folder not in where.parents:
+            say(f"note: {source}: [output] {key} leads outside the recipe's folder {folder}: writing {where}")
 
 
 def _record_cancelled(out: Path, result_attrs: dict | None, pixels: int, seconds: float, state: str, backend: str, executor: str) -> None:

@@ -37,6 +37,13 @@ from hyperspec._errors import RecipeError
 __all__ = [
     "Step",
     "Param",
+    "Range",
+    "POSITIVE",
+    "NON_NEGATIVE",
+    "AT_LEAST_ONE",
+    "FRACTION",
+    "ANY_NUMBER",
+    "check_value",
     "Output",
     "PIXELS",
     "STEP_REGISTRY",
@@ -66,6 +73,116 @@ _SCOPES = {"chunk": "each chunk", "map": "the whole map"}
 
 
 @dataclass(frozen=True)
+class Range:
+    """The values a numeric recipe parameter may take (declared with the step, checked before any work).
+
+    Every number a recipe gives is checked: NaN and ±inf are refused unless ``finite=False``, then
+    the number (or each number of a list) must lie in ``[lo, hi]`` (``lo_open`` / ``hi_open``
+    exclude an end; None: unbounded).
+
+    Parameters
+    ----------
+    lo, hi : float, optional
+        The smallest / largest allowed value (None: no bound).
+    lo_open, hi_open : bool
+        Exclude ``lo`` / ``hi`` themselves (``> 0`` rather than ``≥ 0``).
+    finite : bool
+        Refuse NaN and ±inf (default True; False for a fill value that may be NaN).
+
+    Examples
+    --------
+    >>> str(POSITIVE), str(AT_LEAST_ONE), str(FRACTION)
+    ('> 0', '≥ 1', 'in (0, 1)')
+    >>> POSITIVE.problem(-1), POSITIVE.problem(2.5), POSITIVE.problem(float("nan"))
+    ('must be > 0', None, 'must be a finite number (not nan or inf)')
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    finite: bool = True
+
+    def __str__(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            return f"in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+        if self.lo is not None:
+            return f"{'>' if self.lo_open else '≥'} {self.lo:g}"
+        if self.hi is not None:
+            return f"{'<' if self.hi_open else '≤'} {self.hi:g}"
+        return "a finite number" if self.finite else "any number"
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` (None when it is allowed); lists are checked number by number.
+
+        Parameters
+        ----------
+        value : object
+            A value from a recipe (numbers, and lists or tuples of them, are checked; anything else passes).
+
+        Returns
+        -------
+        str or None
+            ``"must be > 0"``, ``"must be a finite number (not nan or inf)"`` …, or None.
+
+        Examples
+        --------
+        >>> Range(0, 1).problem([0.2, 1.5])
+        'must be in [0, 1] (item 2 is 1.5)'
+        """
+        if isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                msg = self.problem(item)
+                if msg is not None:
+                    return f"{msg} (item {i + 1} is {item!r})"
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        if not np.isfinite(value):
+            return None if not self.finite else "must be a finite number (not nan or inf)"
+        if self.lo is not None and (value < self.lo or (self.lo_open and value == self.lo)):
+            return f"must be {self}"
+        if self.hi is not None and (value > self.hi or (self.hi_open and value == self.hi)):
+            return f"must be {self}"
+        return None
+
+
+#: Common ranges: ``> 0``, ``≥ 0``, ``≥ 1`` (counts, sizes, iterations), ``(0, 1)``, and any finite number.
+POSITIVE = Range(0.0, lo_open=True)
+NON_NEGATIVE = Range(0.0)
+AT_LEAST_ONE = Range(1.0)
+FRACTION = Range(0.0, 1.0, lo_open=True, hi_open=True)
+ANY_NUMBER = Range()
+
+
+def check_value(param: Param, value: Any) -> str | None:
+    """What is wrong with ``value`` for ``param`` beyond its type: its declared range (default: any finite number).
+
+    Parameters
+    ----------
+    param : Param
+        The parameter (its ``range``, or :data:`ANY_NUMBER` when it declares none).
+    value : object
+        The recipe's value (already of one of the parameter's types).
+
+    Returns
+    -------
+    str or None
+        The problem (``"must be > 0"`` …), or None.
+
+    Examples
+    --------
+    >>> check_value(get_step("remove_spikes").params["threshold"], -1)
+    'must be > 0'
+    >>> check_value(get_step("crop").params["lo"], float("inf"))
+    'must be a finite number (not nan or inf)'
+    """
+    if value is None:
+        return None
+    return (param.range or ANY_NUMBER).problem(value)
+
+
+@dataclass(frozen=True)
 class Param:
     """One recipe parameter of a step, read from the step function's signature.
 
@@ -81,6 +198,8 @@ class Param:
         The default, or ``inspect.Parameter.empty`` when the parameter is required.
     doc : str
         Its description from the function's numpydoc ``Parameters`` section ("" when there is none).
+    range : Range, optional
+        The values it may take (declared with ``register_step(..., ranges=...)``); None: any finite number.
 
     Examples
     --------
@@ -94,6 +213,7 @@ class Param:
     type_name: str
     default: Any = _REQUIRED
     doc: str = ""
+    range: Range | None = None
 
     @property
     def required(self) -> bool:
@@ -206,6 +326,9 @@ class Step:
     check : callable, optional
         ``check(params)`` raising ``ValueError`` for combinations a type cannot express (a
         baseline parameter that its method does not take); run when a recipe is validated.
+    ranges : mapping of str to Range
+        The values numeric parameters may take (``{"threshold": POSITIVE}``); a number without a
+        declared range must still be finite. Checked when a recipe is validated, before any work.
     doc : str
         One line for tables; default the first line of the function's docstring.
 
@@ -229,6 +352,7 @@ class Step:
     outputs: tuple[Output, ...] = ()
     paths: tuple[str, ...] = ()
     check: Callable[[dict], None] | None = None
+    ranges: Mapping[str, Range] = field(default_factory=dict)
     doc: str = ""
     params: dict[str, Param] = field(init=False, repr=False, compare=False)
     takes_backend: bool = field(init=False, repr=False, compare=False)
@@ -242,6 +366,8 @@ class Step:
         for key in self.paths:
             if key not in params:
                 raise ValueError(f"step {self.name!r}: path parameter {key!r} is not a parameter of {self.function.__name__}.")
+        params = _with_ranges(self.name, params, self.ranges)
+        object.__setattr__(self, "ranges", dict(self.ranges))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "paths", tuple(self.paths))
         object.__setattr__(self, "params", params)
@@ -269,6 +395,7 @@ def register_step(
     outputs: tuple[Output, ...] | list[Output] = (),
     paths: tuple[str, ...] = (),
     check: Callable[[dict], None] | None = None,
+    ranges: Mapping[str, Range] | None = None,
     doc: str = "",
     replace: bool = False,
 ) -> Step:
@@ -280,7 +407,7 @@ def register_step(
         The step's name in recipes.
     function : callable
         ``function(ds, **params) -> Dataset`` with annotated parameters (see :class:`Step`).
-    scope, halo, bytes_per_channel, outputs, paths, check, doc
+    scope, halo, bytes_per_channel, outputs, paths, check, ranges, doc
         As in :class:`Step`.
     replace : bool
         Replace a step of the same name instead of refusing it.
@@ -311,7 +438,7 @@ def register_step(
     if name in STEP_REGISTRY and not replace:
         raise ValueError(f"a step {name!r} is registered already; pass replace=True to replace it.")
     step = Step(name, function, scope=scope, halo=halo, bytes_per_channel=bytes_per_channel, outputs=tuple(outputs), paths=paths,
-                check=check, doc=doc)  # fmt: skip
+                check=check, ranges=dict(ranges or {}), doc=doc)  # fmt: skip
     STEP_REGISTRY[name] = step
     return step
 
@@ -609,8 +736,8 @@ def validate_step(step: Mapping[str, Any], *, where: Callable[[str | None], str]
     Raises
     ------
     RecipeError
-        Unknown step or key (with the closest name), a wrong type, a missing required key, or a
-        combination the step's ``check`` refuses.
+        Unknown step or key (with the closest name), a wrong type, a value outside its declared
+        range (or NaN/inf), a missing required key, or a combination the step's ``check`` refuses.
 
     Examples
     --------
@@ -637,6 +764,9 @@ def validate_step(step: Mapping[str, Any], *, where: Callable[[str | None], str]
         if not param.accepts(value):
             names = " or ".join(t.__name__ for t in param.types if t is not type(None))
             raise RecipeError(f"{where(key)}: {label}.{key} must be {names}; got {value!r}.")
+        problem = check_value(param, value)
+        if problem is not None:
+            raise RecipeError(f"{where(key)}: {label}.{key} {problem}; got {value!r}.")
     missing = [k for k in rec.required if k not in step]
     if missing:
         raise RecipeError(f"{where('step')}: {label} needs {' and '.join(missing)} = ….")
@@ -688,6 +818,19 @@ def resolve_paths(step: Mapping[str, Any], base: str | Path, *, where: Callable[
 
 
 # --- signatures → parameters -----------------------------------------------------------------------------------
+
+
+def _with_ranges(name: str, params: dict[str, Param], ranges: Mapping[str, Range]) -> dict[str, Param]:
+    """``params`` with their declared ranges attached (a range for an unknown parameter is an error)."""
+    out = dict(params)
+    for key, rng in ranges.items():
+        if key not in out:
+            raise ValueError(f"step or analysis {name!r}: a range is declared for {key!r}, which is not one of its parameters.")
+        if not isinstance(rng, Range):
+            raise TypeError(f"step or analysis {name!r}: the range of {key!r} must be a Range; got {rng!r}.")
+        p = out[key]
+        out[key] = Param(p.name, p.types, p.type_name, p.default, p.doc, rng)
+    return out
 
 
 def _signature_params(name: str, function: Callable) -> dict[str, Param]:
@@ -784,7 +927,8 @@ def describe_steps() -> list[dict[str, Any]]:
     -------
     list of dict
         Per step: ``name``, ``scope`` (``"chunk"`` / ``"map"``), ``doc``, ``halo`` (rows),
-        ``bytes_per_channel``, ``paths``, ``params`` (each ``name``, ``type``, ``default`` (None when
+        ``bytes_per_channel``, ``paths``, ``ranges`` (parameter → allowed values, e.g. ``"> 0"``),
+        ``params`` (each ``name``, ``type``, ``default`` (None when
         required or left to the method), ``required``, ``doc``) and ``outputs`` (each ``name``,
         ``dtype``, ``dims``, ``long_name``).
 
@@ -807,6 +951,7 @@ def describe_steps() -> list[dict[str, Any]]:
                 "halo": s.halo,
                 "bytes_per_channel": s.bytes_per_channel,
                 "paths": list(s.paths),
+                "ranges": {p.name: str(p.range) for p in s.params.values() if p.range is not None},
                 "params": [
                     {"name": p.name, "type": p.type_name, "default": _json_default(p.default), "required": p.required, "doc": p.doc}
                     for p in s.params.values()
@@ -1019,6 +1164,18 @@ def _register_drift(
     return preprocess.register_drift(ds.compute(), band=band, n_bands=n_bands, reference=reference, border=border, apply=apply)
 
 
+def _check_pair(*keys: str) -> Callable[[dict], None]:
+    """A ``check`` refusing a ``[lo, hi]`` parameter that is not two numbers (either order: the steps sort them)."""
+
+    def check(params: dict) -> None:
+        for key in keys:
+            v = params.get(key)
+            if v is not None and len(v) != 2:
+                raise ValueError(f"{key} = [lo, hi] takes two numbers; got {v!r}.")
+
+    return check
+
+
 # --- the built-in steps ----------------------------------------------------------------------------------------
 
 register_step(
@@ -1028,18 +1185,26 @@ register_step(
         Output("dead_pixel", "bool", "dead: zero or constant counts or only the detector offset (not repaired)", lambda b: b["dead_pixel"]),
         Output("saturated", "bool", "pixel has saturated channels", lambda b: b["saturated_mask"].any("spectral")),
     ),
+    ranges={"threshold": POSITIVE, "max_width": POSITIVE, "grow": POSITIVE, "saturation": POSITIVE},
 )  # fmt: skip
 register_step("calibrate_shift", _calibrate_shift)
-register_step("calibrate_wavelength", _calibrate_wavelength, paths=("lamp",))
-register_step("mask_notch", preprocess.mask_notch)
+register_step("calibrate_wavelength", _calibrate_wavelength, paths=("lamp",),
+              ranges={"order": NON_NEGATIVE, "tolerance_nm": POSITIVE, "max_offset_nm": NON_NEGATIVE, "min_snr": POSITIVE,
+                      "lines": POSITIVE, "lamp_laser_nm": POSITIVE})  # fmt: skip
+register_step("mask_notch", preprocess.mask_notch, ranges={"half_width": POSITIVE, "fill": Range(finite=False)})
 register_step("crop", preprocess.crop)
-register_step("normalise", preprocess.normalise)
+register_step("normalise", preprocess.normalise, check=_check_pair("window"))
 register_step(
     "baseline", _baseline, check=_check_baseline,
     outputs=(Output("baseline_converged", "bool", "baseline iterations converged", lambda b: b["baseline_converged"]),),
+    ranges={"lam": POSITIVE, "p": FRACTION, "diff_order": AT_LEAST_ONE, "max_iter": AT_LEAST_ONE, "tol": POSITIVE,
+            "poly_order": NON_NEGATIVE, "quantile": FRACTION, "eps": POSITIVE, "fraction": Range(0.0, 1.0, lo_open=True),
+            "total_points": Range(2), "scale": POSITIVE, "num_std": POSITIVE, "delta": NON_NEGATIVE},
 )  # fmt: skip
-register_step("denoise", preprocess.denoise, scope="map")
-register_step("register_drift", _register_drift, scope="map")
+register_step("denoise", preprocess.denoise, scope="map",
+              ranges={"n_components": AT_LEAST_ONE, "max_components": AT_LEAST_ONE, "seed": NON_NEGATIVE})  # fmt: skip
+register_step("register_drift", _register_drift, scope="map", check=_check_pair("band"),
+              ranges={"n_bands": AT_LEAST_ONE, "reference": NON_NEGATIVE, "border": NON_NEGATIVE})  # fmt: skip
 
 
 class _ParamTable(Mapping):
