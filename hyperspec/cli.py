@@ -795,15 +795,20 @@ def cmd_run(args) -> int:
     """
     from hyperspec import cluster  # noqa: PLC0415
     from hyperspec.pipeline import load_recipe, run_recipe  # noqa: PLC0415
+    from hyperspec.pipeline.recipe import check_trusted  # noqa: PLC0415
 
     recipe = load_recipe(args.recipe)
+    jobqueue = {k: v for k, v in (("job_extra_directives", args.job_directive), ("job_script_prologue", args.job_prologue)) if v}
     if args.show_job_script:
+        check_trusted(recipe, args.trust_recipe)
         compute = dict(recipe["compute"])
         if args.scheduler:
             compute["scheduler"] = args.scheduler
-        print(cluster.job_script({**compute, "jobqueue": {**compute.get("jobqueue", {}), "system": compute.get("scheduler", "slurm")}}))
+        jq = {**compute.get("jobqueue", {}), **jobqueue, "system": compute.get("scheduler", "slurm")}
+        print(cluster.job_script({**compute, "jobqueue": jq}))
         return 0
-    run_recipe(recipe, input=args.input, output=args.output, backend=args.backend, scheduler=args.scheduler, overwrite=args.overwrite)
+    run_recipe(recipe, input=args.input, output=args.output, backend=args.backend, scheduler=args.scheduler, overwrite=args.overwrite,
+               trust_recipe=args.trust_recipe, jobqueue=jobqueue or None, wait=args.wait)  # fmt: skip
     return 0
 
 
@@ -1161,6 +1166,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="threads (default), tcp://host:port, slurm, pbs or cuda")
     p.add_argument("--show-job-script", action="store_true", help="print the SLURM/PBS job script of [compute.jobqueue] and exit")
     p.add_argument("--overwrite", action="store_true", help="replace an output written by another recipe")
+    p.add_argument("--job-directive", action="append", metavar="LINE", help="a line for the batch script's header (repeatable)")
+    p.add_argument("--job-prologue", action="append", metavar="LINE", help="a shell line run before each worker starts (repeatable)")
+    p.add_argument(
+        "--trust-recipe",
+        action="store_true",
+        help="accept the recipe's shell fields (job_script_prologue, job_extra_directives) and a remote scheduler (tcp://...)",
+    )
+    p.add_argument(
+        "--wait",
+        nargs="?",
+        type=float,
+        const=True,
+        default=False,
+        metavar="SECONDS",
+        help="when another run is writing the output (its <output>.lock), wait for it (at most SECONDS) instead of refusing",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
