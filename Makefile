@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine (README):
 #   make demo   create .venv, install hyperspec (no napari), run the main job on a synthetic map
+#   make napari install napari and the plugin, open make demo's results in the viewer
 #   make test   install the Debian packages of a headless Qt viewer (Xvfb; .ci/qt-system-packages.sh),
 #               create .venv, install hyperspec[test] and the napari plugin with napari, run the whole test suite
 PYTHON ?= python3
@@ -8,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hyperspec-installed
 CORE   := $(VENV)/.hyperspec-core-installed
 
-.PHONY: demo test lint install clean system-packages
+.PHONY: demo test lint install clean system-packages napari
 
 $(STAMP): pyproject.toml plugins/napari-hyperspec/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +28,11 @@ install: $(STAMP)
 
 demo: $(CORE)
 	$(BIN)/hyperspec demo --overwrite
+
+# napari on make demo's output: the results (band maps, status) with the map behind them, two widgets docked
+napari: $(STAMP)
+	test -d hyperspec-demo/results.zarr || $(BIN)/hyperspec demo
+	$(BIN)/napari --plugin napari-hyperspec hyperspec-demo/results.zarr -w napari-hyperspec "Spectrum inspector" "Band maps"
 
 system-packages:
 	bash .ci/qt-system-packages.sh
