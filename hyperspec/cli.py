@@ -103,11 +103,13 @@ def _root_attrs(path) -> dict:
 def _reader_options(args) -> dict:
     """Reader options from the command line (only those given)."""
     names = {"unit": "unit", "axis": "axis", "dataset": "dataset", "frame": "frame"}
-    return {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr, None) is not None}
+    options = {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr, None) is not None}
+    return options | ({"force": True} if getattr(args, "force", False) else {})
 
 
 def _add_reader_options(p) -> None:
     p.add_argument("--unit", choices=["nm", "cm-1", "cm-1-abs", "eV"], help="spectral unit of a file that does not say")
+    p.add_argument("--force", action="store_true", help="with --unit: relabel the axis of a file that records another unit")
     p.add_argument("--axis", help="spectral axis: a .npy/.txt file (for .npy input) or a dataset path (HDF5)")
     p.add_argument("--dataset", help="HDF5: the dataset holding the spectra")
     p.add_argument("--frame", type=int, help="NT-MDT .mdt: the frame to read")

@@ -7,7 +7,7 @@ from hyperspec.io.zarr_ import SCHEMA_VERSION, is_store, open_store, save, store
 __all__ = ["SCHEMA_VERSION", "is_store", "open_store", "open_any", "save", "store_info"]
 
 
-def open_any(path, *, group=None, allow_incomplete=False, chunks=None, laser_nm=None, **options):
+def open_any(path, *, group=None, allow_incomplete=False, chunks=None, laser_nm=None, force=False, **options):
     """Open a hyperspec Zarr store (lazily) or an instrument file through its reader (``hyperspec.open``).
 
     Parameters
@@ -23,8 +23,12 @@ def open_any(path, *, group=None, allow_incomplete=False, chunks=None, laser_nm=
     laser_nm : float, optional
         Laser wavelength, nm. For a store it is filled in only when the store has none; for a
         file it overrides the file's.
+    force : bool, optional
+        Files only, with ``unit=``: relabel the axis of a file that records another unit (with a
+        ``UserWarning``). Default False: a ``unit=`` contradicting the file is an error.
     **options
-        Reader options for files, e.g. ``unit="nm"`` for a plain text file without a unit.
+        Reader options for files, e.g. ``unit="nm"`` for a plain text file without a unit; an
+        option the file's reader does not take (or any option for a store) is an error.
 
     Returns
     -------
@@ -38,7 +42,8 @@ def open_any(path, *, group=None, allow_incomplete=False, chunks=None, laser_nm=
     StoreError
         A directory that is not a complete hyperspec store.
     ReaderError
-        A file no reader recognises, or a corrupt one.
+        A file no reader recognises, or a corrupt one; an option its reader does not take; a
+        ``unit=`` that contradicts the file's without ``force=True``.
 
     See Also
     --------
@@ -57,6 +62,12 @@ def open_any(path, *, group=None, allow_incomplete=False, chunks=None, laser_nm=
     """
     p = Path(path)
     if p.is_dir() or is_store(p):
+        if options or force:
+            from hyperspec._errors import StoreError  # noqa: PLC0415
+
+            given = ", ".join(f"{k}=" for k in (*options, *(["force"] if force else [])))
+            raise StoreError(f"{p}: a hyperspec store records its own axis and unit, so it takes no {given}; it takes group=, "
+                             "allow_incomplete=, chunks=, laser_nm= (filled in only when it has none). Drop the others.")  # fmt: skip
         ds = open_store(p, group=group, allow_incomplete=allow_incomplete, chunks=chunks)
         if laser_nm is not None and "laser_nm" not in ds.attrs:
             from hyperspec.model import with_laser  # noqa: PLC0415
@@ -65,4 +76,4 @@ def open_any(path, *, group=None, allow_incomplete=False, chunks=None, laser_nm=
         return ds
     from hyperspec.io.registry import read  # noqa: PLC0415  (readers load on first use)
 
-    return read(p, laser_nm=laser_nm, **options)
+    return read(p, laser_nm=laser_nm, force=force, **options)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import LAZY_BYTES, LENGTH_TO_UM, Reader, guess_unit, register
+from hyperspec.io.registry import LAZY_BYTES, LENGTH_TO_UM, Reader, file_unit, guess_unit, register
 from hyperspec.model import from_array
 
 _UNITS = {"nm": "nm", "nanometer": "nm", "cm-1": "cm-1", "1/cm": "cm-1", "cm^-1": "cm-1", "ev": "eV", "cm-1-abs": "cm-1-abs"}
@@ -190,7 +190,7 @@ def _from_file(path: Path, f, matlab: bool, dataset, axis, unit, laser_nm):
     data = _array(spectra, matlab)
     if data.shape[-1] != axis_values.size:
         raise ReaderError(f"{path}: {dataset} has {data.shape[-1]} channels but the axis {axis} has {axis_values.size} values.")
-    unit = unit or _unit_of(found[axis], axis) or guess_unit(axis_values, None, path)
+    unit = file_unit(path, _unit_of(found[axis], axis), unit) or guess_unit(axis_values, None, path)
     size = next((v for k, v in found.items() if k.rsplit("/", 1)[-1].lower() == "imagesize" and v.size == 2), None)
     if matlab and data.ndim == 2 and size is not None:  # a map's pixels in MATLAB column order
         ny, nx = (int(v) for v in np.asarray(size[()]).ravel())

@@ -25,6 +25,7 @@ import numpy as np
 
 from hyperspec._errors import ReaderError
 from hyperspec.io.registry import Reader, binary_block, parse_xml, register
+from hyperspec.io.registry import file_unit as recorded_unit
 from hyperspec.model import from_array
 
 HEADER = 4100
@@ -141,7 +142,7 @@ def _read(path: Path, *, laser_nm: float | None = None, unit: str | None = None,
         frame_s = None
     if laser_nm is not None:
         laser = laser_nm
-    unit = unit or file_unit
+    unit = recorded_unit(path, file_unit, unit)
     if unit is None:
         raise ReaderError(f"{path}: the calibration polynomial's unit code {head[3100]} is unknown; pass unit='nm' or unit='cm-1'.")
     if not np.all(np.isfinite(axis)) or not (np.all(np.diff(axis) > 0) or np.all(np.diff(axis) < 0)):

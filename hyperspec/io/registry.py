@@ -9,6 +9,9 @@ metadata kept in ``attrs["metadata"]``. Third-party failures on corrupt files be
 
 from __future__ import annotations
 
+import contextvars
+import inspect
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,8 @@ import xarray as xr
 
 from hyperspec._errors import HyperspecError, ReaderError
 
-__all__ = ["Reader", "register", "readers", "find_reader", "read", "supported_formats", "guess_unit", "binary_block", "parse_xml"]
+__all__ = ["Reader", "register", "readers", "find_reader", "read", "supported_formats", "guess_unit", "file_unit", "reader_options",
+           "binary_block", "parse_xml"]  # fmt: skip
 
 LAZY_BYTES = 256 * 2**20  # binary data blocks larger than this are memory-mapped and read lazily (Dask)
 #: Spatial units to µm, as files spell them.
@@ -120,6 +124,84 @@ def guess_unit(axis: np.ndarray, unit: str | None, path: Path | None = None) -> 
         f"{path}: the axis runs {lo:g}…{hi:g} with no unit in the file: wavelength (nm) or Raman shift (cm-1)? "
         "Pass unit='nm' or unit='cm-1' (CLI: --unit)."
     )
+
+
+#: Set by ``read`` while a reader runs: (force, the relabel warnings to emit once the reader returns).
+_OVERRIDE: contextvars.ContextVar[tuple[bool, list[str]] | None] = contextvars.ContextVar("hyperspec_unit_override", default=None)
+
+
+def file_unit(path: Path, recorded: str | None, unit: str | None) -> str | None:
+    """The spectral unit to use: the file's own (``recorded``), the caller's ``unit`` only where the file records none.
+
+    A ``unit`` that contradicts the file's is an error, unless ``read`` runs with ``force=True``:
+    then the axis is relabelled as ``unit`` and a ``UserWarning`` says so (emitted by ``read``).
+
+    Parameters
+    ----------
+    path : Path
+        The file, for the message.
+    recorded : str or None
+        The unit the file records (``"nm"``, ``"cm-1"``, ``"cm-1-abs"``, ``"eV"``), None when it records none.
+    unit : str or None
+        The caller's ``unit=``.
+
+    Returns
+    -------
+    str or None
+        ``recorded`` when given (or equal to ``unit``), else ``unit``; ``unit`` under ``force=True``.
+
+    Raises
+    ------
+    ReaderError
+        ``unit`` differs from ``recorded`` without ``force=True``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from hyperspec.io.registry import file_unit
+    >>> file_unit(Path("a.wdf"), "cm-1", None), file_unit(Path("a.wdf"), "cm-1", "cm-1"), file_unit(Path("a.txt"), None, "nm")
+    ('cm-1', 'cm-1', 'nm')
+    >>> file_unit(Path("a.wdf"), "cm-1", "nm")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hyperspec._errors.ReaderError: a.wdf: the file records its spectral axis in 'cm-1', but unit='nm' was given. Drop unit= ...
+    """
+    if not unit or not recorded or str(unit).strip().lower() == str(recorded).strip().lower():
+        return recorded or unit
+    state = _OVERRIDE.get()
+    if state is not None and state[0]:
+        state[1].append(f"{path}: the file records its spectral axis in {recorded!r}; relabelled as {unit!r} because force=True was given.")
+        return unit
+    raise ReaderError(
+        f"{path}: the file records its spectral axis in {recorded!r}, but unit={unit!r} was given. Drop unit= (CLI: --unit) "
+        f"to use the file's unit, or pass force=True (CLI: --force) to relabel the axis as {unit!r} with a warning."
+    )
+
+
+def reader_options(reader: Reader) -> tuple[str, ...]:
+    """The keyword arguments a reader takes (besides ``laser_nm``, which every reader takes), from its signature.
+
+    Parameters
+    ----------
+    reader : Reader
+        A registered reader.
+
+    Returns
+    -------
+    tuple of str
+        Its named keyword-only parameters other than ``laser_nm``, in signature order.
+
+    Examples
+    --------
+    >>> from hyperspec.io.registry import reader_options, readers
+    >>> reader_options(next(r for r in readers() if r.name == "hdf5"))
+    ('dataset', 'axis', 'unit')
+    """
+    try:
+        params = inspect.signature(reader.read).parameters.values()
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "laser_nm")
 
 
 def binary_block(path: Path, dtype, offset: int, shape: tuple[int, ...], *, stride: int | None = None, lazy: bool | None = None):
@@ -384,7 +466,7 @@ def find_reader(path: str | Path) -> Reader:
     raise ReaderError(f"{path}: no reader recognises this file (extension {ext or 'none'!r}). Supported formats:\n{supported_formats()}")
 
 
-def read(path: str | Path, *, laser_nm: float | None = None, **options) -> xr.Dataset:
+def read(path: str | Path, *, laser_nm: float | None = None, force: bool = False, **options) -> xr.Dataset:
     r"""Read an instrument file into the standard map Dataset (see ``hyperspec.open``).
 
     Parameters
@@ -394,9 +476,13 @@ def read(path: str | Path, *, laser_nm: float | None = None, **options) -> xr.Da
     laser_nm : float, optional
         Laser wavelength, nm: passed to the reader (it overrides the file's) and set on the
         result when the reader left none.
+    force : bool, optional
+        With ``unit=``: relabel the axis of a file that records another unit (a ``UserWarning``
+        says so). Default False: such a ``unit=`` is an error.
     **options
         Reader options, e.g. ``unit="nm"`` for a text file without a unit, ``dataset=`` /
-        ``axis=`` for HDF5.
+        ``axis=`` for HDF5; an option the reader does not take is an error naming those it
+        takes (``reader_options``).
 
     Returns
     -------
@@ -410,7 +496,8 @@ def read(path: str | Path, *, laser_nm: float | None = None, **options) -> xr.Da
         No such file.
     ReaderError
         No reader recognises the file, a reader's optional dependency is missing (with the pip
-        command), or the file is corrupt or truncated.
+        command), the file is corrupt or truncated, an option the reader does not take, or a
+        ``unit=`` that contradicts the file's without ``force=True``.
 
     Examples
     --------
@@ -433,6 +520,15 @@ def read(path: str | Path, *, laser_nm: float | None = None, **options) -> xr.Da
 
         raise StoreNotFoundError(f"{path} does not exist.")
     reader = find_reader(path)
+    takes = reader_options(reader)
+    unknown = sorted(k for k in options if k not in takes)
+    if unknown or (force and "unit" not in options):
+        what = ", ".join(f"{k}=" for k in unknown) if unknown else "force= without unit="
+        hint = ", ".join(f"{k}=" for k in takes) + (" (force= with unit=)" if "unit" in takes else "")
+        takes_text = "laser_nm=" + (f", {hint}" if hint else "")
+        raise ReaderError(f"{path}: the {reader.name} reader ({reader.description}) takes no {what}; it takes {takes_text}. "
+                          "Drop the others (CLI: --unit/--axis/--dataset/--frame).")  # fmt: skip
+    token = _OVERRIDE.set((bool(force), relabelled := []))
     try:
         ds = reader.read(path, laser_nm=laser_nm, **options)
     except HyperspecError:
@@ -445,6 +541,10 @@ def read(path: str | Path, *, laser_nm: float | None = None, **options) -> xr.Da
         raise ReaderError(f"{path}: the file claims more data than fits in memory; it is probably corrupt.") from None
     except Exception as exc:  # corrupt or truncated content: one typed error, never a deep traceback
         raise ReaderError(f"{path}: not a readable {reader.description} ({type(exc).__name__}: {exc}).") from None
+    finally:
+        _OVERRIDE.reset(token)
+    for message in relabelled:
+        warnings.warn(message, UserWarning, stacklevel=3)
     if laser_nm is not None and "laser_nm" not in ds.attrs:
         from hyperspec.model import with_laser  # noqa: PLC0415
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import LAZY_BYTES, Reader, dask_rows, register
+from hyperspec.io.registry import LAZY_BYTES, Reader, dask_rows, file_unit, register
 from hyperspec.model import from_array
 
 _ESSENTIAL = {b"WDF1", b"DATA", b"XLST", b"YLST", b"ORGN", b"WMAP"}
@@ -127,7 +127,7 @@ def _read(path: Path, *, laser_nm: float | None = None, lazy: bool | None = None
 
 
 def _dataset(r, path: Path, laser_nm, lazy: bool = False, unit: str | None = None):
-    unit = unit or _UNITS.get(str(r.xlist_unit).strip().lower())
+    unit = file_unit(path, _UNITS.get(str(r.xlist_unit).strip().lower()), unit)
     if unit is None:
         x, name = np.asarray(r.xdata, dtype=np.float64), getattr(r.xlist_unit, "name", r.xlist_unit)
         raise ReaderError(f"{path}: the file gives its spectral axis ({x.min():g}…{x.max():g}) in unit {name!r}, "

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import LENGTH_TO_UM, Reader, register
+from hyperspec.io.registry import LENGTH_TO_UM, Reader, file_unit, register
 from hyperspec.model import from_array
 
 _SPECTRAL = {"nm": ("nm", 1.0), "mm": ("nm", 1e6), "µm": ("nm", 1e3), "um": ("nm", 1e3), "m": ("nm", 1e9), "ev": ("eV", 1.0),
@@ -103,7 +103,8 @@ def to_dataset(path: Path, signal: dict, *, unit: str | None, laser_nm: float | 
     if spectral is None:
         raise ReaderError(f"{path}: no spectral axis among {[a.get('name') for a in axes]}; not a spectrum, map or series.")
     a = axes[spectral]
-    spec_unit, factor = _SPECTRAL.get(str(a.get("units") or "").strip().lower(), (unit, 1.0))
+    spec_unit, factor = _SPECTRAL.get(str(a.get("units") or "").strip().lower(), (None, 1.0))
+    spec_unit = file_unit(path, spec_unit, unit)
     if spec_unit is None:
         raise ReaderError(f"{path}: the spectral axis is in {a.get('units')!r}; pass unit='nm' or unit='cm-1'.")
     axis_values = _values(a) * factor
@@ -124,7 +125,7 @@ def to_dataset(path: Path, signal: dict, *, unit: str | None, laser_nm: float | 
         elif dim in ("x", "y", "z") and u in LENGTH_TO_UM:
             coords[dim] = vals * LENGTH_TO_UM[u]
     attrs = {"metadata": _plain(signal.get("original_metadata", {})), "instrument": instrument}
-    return from_array(data, axis_values, unit=unit or spec_unit, laser_nm=laser_nm, dims=tuple(dims), coords=coords or None,
+    return from_array(data, axis_values, unit=spec_unit, laser_nm=laser_nm, dims=tuple(dims), coords=coords or None,
                       source=path.name, attrs=attrs)  # fmt: skip
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from hyperspec._errors import ReaderError
 from hyperspec.io.registry import Reader, binary_block, register
+from hyperspec.io.registry import file_unit as recorded_unit
 from hyperspec.model import from_array
 
 TSPREC, TMULTI, TXYXYS, TXVALS = 0x01, 0x04, 0x40, 0x80
@@ -128,7 +129,7 @@ def _read(path: Path, *, laser_nm: float | None = None, unit: str | None = None,
     m = re.search(r"(\d+(?:\.\d+)?)\s*(ms|s)?\b", meta.get("Exposure_time", ""))
     if m:  # WiRE: "Time: 3000" (ms) or "Time: 10s"
         attrs["exposure_s"] = float(m.group(1)) / (1.0 if m.group(2) == "s" else 1000.0)
-    unit = unit or file_unit
+    unit = recorded_unit(path, file_unit, unit)
     if nsub == 1:
         return from_array(data[0], axis, unit=unit, laser_nm=laser, source=path.name, attrs=attrs)
     z = subs[:, 4:8].copy().view("<f4").ravel().astype(np.float64)

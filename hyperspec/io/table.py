@@ -27,6 +27,7 @@ import numpy as np
 
 from hyperspec._errors import ReaderError
 from hyperspec.io.registry import Reader, guess_unit, register
+from hyperspec.io.registry import file_unit as recorded_unit
 from hyperspec.model import from_array
 
 EXTENSIONS = (".txt", ".csv", ".tsv", ".dat", ".asc", ".prn")
@@ -344,8 +345,8 @@ def _read(path: Path, *, unit: str | None = None, laser_nm: float | None = None,
 
     def build(data, axis, file_unit, dims, coords=None):
         good = np.isfinite(axis)
-        return from_array(data[..., good], axis[good], unit=unit or file_unit or guess_unit(axis[good], None, path), laser_nm=laser,
-                          dims=dims, coords=coords, source=path.name, attrs=attrs)  # fmt: skip
+        use = recorded_unit(path, file_unit, unit) or guess_unit(axis[good], None, path)
+        return from_array(data[..., good], axis[good], unit=use, laser_nm=laser, dims=dims, coords=coords, source=path.name, attrs=attrs)
 
     if names is not None and width >= 2:
         lower = [n.lower() for n in names]

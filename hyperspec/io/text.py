@@ -18,6 +18,7 @@ import numpy as np
 
 from hyperspec._errors import ReaderError
 from hyperspec.io.registry import LAZY_BYTES, Reader, guess_unit, register
+from hyperspec.io.registry import file_unit as recorded_unit
 from hyperspec.model import from_array
 
 _UNIT_WORDS = {"nm": "nm", "1/cm": "cm-1", "cm-1": "cm-1", "cm-¹": "cm-1", "rel. 1/cm": "cm-1", "ev": "eV", "cm-1-abs": "cm-1-abs"}
@@ -67,7 +68,7 @@ def _witec_read(path: Path, *, unit: str | None = None, laser_nm: float | None =
     if declared != len(arr):
         raise ReaderError(f"{path}: the header declares {declared} channels (SizeGraph) but the data hold {len(arr)}: truncated export.")
     file_unit = _UNIT_WORDS.get(meta.get("XAxisUnit", "").strip().lower())
-    ds = from_array(arr[:, 1:].T.squeeze(), arr[:, 0], unit=unit or file_unit or guess_unit(arr[:, 0], None, path),
+    ds = from_array(arr[:, 1:].T.squeeze(), arr[:, 0], unit=recorded_unit(path, file_unit, unit) or guess_unit(arr[:, 0], None, path),
                     laser_nm=laser_nm, dims=("spectral",) if width == 2 else ("point", "spectral"), source=path.name,
                     attrs={"metadata": meta, "instrument": "WITec (ASCII export)"})  # fmt: skip
     return ds
@@ -110,7 +111,7 @@ def _horiba_read(path: Path, *, unit: str | None = None, laser_nm: float | None 
     for key, value in meta.items():
         if key.startswith("AxisUnit[1]") or key.startswith("AxisUnit"):
             file_unit = _UNIT_WORDS.get(value.strip().lower(), file_unit)
-    unit = unit or file_unit or "cm-1"
+    unit = recorded_unit(path, file_unit, unit) or "cm-1"
     attrs = {"metadata": meta, "instrument": f"HORIBA {meta.get('Instrument', 'LabSpec')} (text export)"}
     for k_src, k_dst in (("Acq. time (s)", "exposure_s"), ("Accumulations", "accumulations")):
         try:

@@ -18,6 +18,7 @@ import numpy as np
 
 from hyperspec._errors import ReaderError
 from hyperspec.io.registry import Reader, parse_xml, register
+from hyperspec.io.registry import file_unit as recorded_unit
 from hyperspec.io.table import place_positions
 from hyperspec.model import from_array
 
@@ -83,7 +84,7 @@ def _read(path: Path, *, laser_nm: float | None = None, unit: str | None = None,
         attrs["exposure_s"] = float(meta["Exposure_Time_(ms)"]) / 1000
     except (KeyError, ValueError):
         pass
-    unit = unit or file_unit
+    unit = recorded_unit(path, file_unit, unit)
     if len(frames) == 1:
         return from_array(data[0], axis, unit=unit, laser_nm=laser, source=path.name, attrs=attrs)
     if all(fr.get("Type") == "Position" and fr.get("ValuePosition") for fr in frames):
