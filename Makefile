@@ -38,8 +38,9 @@ system-packages:
 	bash .ci/qt-system-packages.sh
 
 # pytest exits 5 when it collects no test (e.g. a -k filter matching nothing): report it, do not fail.
+# pytest-xdist: one worker per core, whole test files per worker (module fixtures built once); the 25 slowest listed
 test: system-packages $(STAMP)
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest -n auto --dist loadfile --durations=25 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$rc
 
 lint: $(STAMP)
