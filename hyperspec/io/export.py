@@ -78,7 +78,7 @@ def _by_name(names: set[str]) -> list[str]:
 def result_groups(names: Sequence[str], model=None) -> list[tuple[str, list[str]]]:
     """Result variables grouped by band, in model order: what ``write_csv`` and ``hyperspec info`` show.
 
-    Order (documented in ``docs/hardening.md``): one group per term of the model, in the model's
+    Order (the README's hardening section quotes it): one group per term of the model, in the model's
     order, holding ``<term>_area``, the term's parameters (the component's order), then its derived
     values, each value immediately followed by its ``<name>_stderr``; then ``"ratios"`` (the model's
     ``ratios``, same pairing); then ``"fit"`` (``FIT_QUALITY``: χ²_red, iterations, status, at_bound,
