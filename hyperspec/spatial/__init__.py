@@ -7,6 +7,7 @@ of parameter maps (``hyperspec.spatial.tools``).
 
 from hyperspec.spatial.tools import (
     REGION_NAMES,
+    bad_pixels,
     filter_map,
     line_profile,
     region_mean,
@@ -17,4 +18,4 @@ from hyperspec.spatial.tools import (
 )
 
 __all__ = ["register_drift", "line_profile", "segment_regions", "region_spectra", "region_mean", "region_table", "filter_map"]
-__all__ += ["REGION_NAMES"]
+__all__ += ["REGION_NAMES", "bad_pixels"]

@@ -21,9 +21,52 @@ import xarray as xr
 from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
 
 __all__ = ["register_drift", "line_profile", "segment_regions", "region_spectra", "region_mean", "region_table", "filter_map"]
-__all__ += ["REGION_NAMES"]
+__all__ += ["REGION_NAMES", "bad_pixels"]
 
 REGION_NAMES = {0: "crystal", 1: "interface", 2: "glass"}
+
+
+def bad_pixels(status) -> np.ndarray:
+    """Pixels whose fit status is not a usable fit: not fitted (dead, nonfinite, masked) or saturated.
+
+    Parameters
+    ----------
+    status : xarray.DataArray or array of int
+        Per-pixel fit status codes (``hyperspec.fit.results.STATUS_TABLE``).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where the status is not in ``FITTED_STATUSES``, or is ``saturated`` (a clipped spectrum:
+        its band areas are not comparable with its neighbours').
+
+    Examples
+    --------
+    >>> bad_pixels(np.array([0, 6, 7, 8])).tolist()
+    [False, True, True, False]
+    """
+    from hyperspec.fit.results import FITTED_STATUSES, SATURATED  # noqa: PLC0415
+
+    code = np.asarray(status.values if isinstance(status, xr.DataArray) else status)
+    return ~np.isin(code, [c for c in FITTED_STATUSES if c != SATURATED])
+
+
+def _inpaint(img: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """``img`` with the ``bad`` pixels replaced by the mean of their good 3 × 3 neighbours (grown until filled)."""
+    from scipy import ndimage  # noqa: PLC0415
+
+    out = np.where(bad, 0.0, img)
+    good = ~bad
+    if not good.any():
+        return np.full_like(img, np.nan)
+    k = np.ones((3, 3))
+    while not good.all():
+        num = ndimage.convolve(np.where(good, out, 0.0), k, mode="nearest")
+        den = ndimage.convolve(good.astype(float), k, mode="nearest")
+        fill = ~good & (den > 0)
+        out[fill] = num[fill] / den[fill]
+        good = good | fill
+    return out
 
 
 def _frame_images(ds: xr.Dataset, band, n_bands: int) -> np.ndarray:
@@ -182,7 +225,7 @@ def register_drift(ds: xr.Dataset, *, band=None, n_bands: int = 8, reference: in
     return out
 
 
-def line_profile(image: xr.DataArray, start, end, *, width: int = 1, order: int = 1) -> xr.DataArray:
+def line_profile(image: xr.DataArray, start, end, *, width: int = 1, order: int = 1, status=None) -> xr.DataArray:
     """Values along the line ``start`` → ``end`` ((y, x) in pixels), averaged over ``width`` pixels across it.
 
     Uses scikit-image's ``profile_line`` (both end points included, ``reflect`` at the edges).
@@ -197,13 +240,19 @@ def line_profile(image: xr.DataArray, start, end, *, width: int = 1, order: int 
         Pixels across the line that are averaged. Default 1.
     order : int, optional
         Spline interpolation order (0 nearest, 1 linear, 3 cubic). Default 1.
+    status : xarray.DataArray or array of int, optional
+        Per-pixel fit status on the image's ``(y, x)`` grid: pixels that are not a usable fit
+        (``bad_pixels``) are in-painted like non-finite ones.
 
     Returns
     -------
     xarray.DataArray
         The profile along ``distance``: µm when ``image`` has an ``x`` coordinate (its step is used
         for both axes), else pixels (the ``units`` attr says which). Attrs: ``start``, ``end``,
-        ``width`` and those of ``image``.
+        ``width`` and those of ``image``. Non-finite (and, with ``status``, badly fitted) pixels are
+        in-painted from their fitted neighbours (mean of the good 3 × 3 neighbours) instead of
+        leaving a gap; then attr ``n_inpainted`` counts them and the bool coordinate ``inpainted``
+        marks the profile points they touch.
 
     Examples
     --------
@@ -219,6 +268,13 @@ def line_profile(image: xr.DataArray, start, end, *, width: int = 1, order: int 
     from skimage.measure import profile_line  # noqa: PLC0415
 
     img = np.asarray(image.transpose("y", "x").values, dtype=np.float64)
+    bad = ~np.isfinite(img)
+    if status is not None:
+        st = status.transpose("y", "x") if isinstance(status, xr.DataArray) else status
+        bad |= bad_pixels(st)
+    n_bad = int(bad.sum())
+    if n_bad:
+        img = _inpaint(img, bad)
     prof = profile_line(img, start, end, linewidth=int(width), order=order, mode="reflect", reduce_func=np.mean)
     step = 1.0
     unit = "pixel"
@@ -226,12 +282,17 @@ def line_profile(image: xr.DataArray, start, end, *, width: int = 1, order: int 
         step = float(image["x"].values[1] - image["x"].values[0])
         unit = "um"
     dist = np.linspace(0.0, np.hypot(end[0] - start[0], end[1] - start[1]) * step, prof.size)
-    return xr.DataArray(prof, dims=("distance",), coords={"distance": ("distance", dist, {"units": unit})},
-                        attrs={"start": list(start), "end": list(end), "width": int(width), **image.attrs})  # fmt: skip
+    out = xr.DataArray(prof, dims=("distance",), coords={"distance": ("distance", dist, {"units": unit})},
+                       attrs={"start": list(start), "end": list(end), "width": int(width), **image.attrs})  # fmt: skip
+    if n_bad:
+        touched = profile_line(bad.astype(float), start, end, linewidth=int(width), order=1, mode="reflect", reduce_func=np.max) > 0
+        out = out.assign_coords(inpainted=("distance", touched, {"long_name": "profile point uses an in-painted (bad) pixel"}))
+        out.attrs["n_inpainted"] = n_bad
+    return out
 
 
 def segment_regions(
-    features: dict | xr.Dataset, *, interface_um: float = 2.0, interface_px: int | None = None, seed: int = 0
+    features: dict | xr.Dataset, *, interface_um: float = 2.0, interface_px: int | None = None, seed: int = 0, status=None
 ) -> xr.DataArray:
     """Label pixels crystal (0) / interface (1) / glass (2) from band maps.
 
@@ -251,12 +312,19 @@ def segment_regions(
         Interface pixels on each side of the boundary; overrides ``interface_um``.
     seed : int, optional
         Seed of the k-means initialisation. Default 0.
+    status : xarray.DataArray or array of int, optional
+        Per-pixel fit status on the same grid; default the ``status`` variable of a ``features``
+        Dataset (which is not used as a feature). Pixels that are not a usable fit (``bad_pixels``:
+        dead, not fitted, saturated) are left out like non-finite ones.
 
     Returns
     -------
     xarray.DataArray
         ``region``, int8, dims ``(y, x)``: 0 crystal, 1 interface, 2 glass, −1 where a feature is
-        not finite (``flag_values`` / ``flag_meanings`` attrs; names in ``REGION_NAMES``).
+        not finite or the fit is bad (``flag_values`` / ``flag_meanings`` attrs; names in
+        ``REGION_NAMES``). Left-out pixels take no part in the clustering, and take the phase of
+        their nearest good pixel when the interface band is drawn (no interface ring around a dead
+        pixel); attr ``n_excluded`` counts them.
 
     Raises
     ------
@@ -277,6 +345,9 @@ def segment_regions(
     from scipy.cluster.vq import kmeans2  # noqa: PLC0415
 
     maps = dict(features.data_vars) if isinstance(features, xr.Dataset) else dict(features)
+    if status is None and "status" in maps:
+        status = maps["status"]
+    maps.pop("status", None)
     if not maps:
         raise ValueError("segment_regions needs at least one band map.")
     first = next(iter(maps.values()))
@@ -284,6 +355,11 @@ def segment_regions(
     arrays = [np.asarray(v.transpose("y", "x").values if isinstance(v, xr.DataArray) else v, dtype=np.float64) for v in maps.values()]
     X = np.stack([a.ravel() for a in arrays], axis=1)
     ok = np.all(np.isfinite(X), axis=1)
+    if status is not None:
+        st = status.transpose("y", "x") if isinstance(status, xr.DataArray) else status
+        ok &= ~bad_pixels(st).ravel()
+    if not ok.any():
+        raise ValueError("segment_regions: no pixel has finite features and a usable fit status.")
     Z = (X[ok] - np.median(X[ok], axis=0)) / np.maximum(X[ok].std(axis=0), 1e-300)
     _, lab = kmeans2(Z, 2, seed=seed, minit="++")
     names = list(maps)
@@ -292,6 +368,10 @@ def segment_regions(
     glass = np.zeros(X.shape[0], dtype=bool)
     glass[np.flatnonzero(ok)] = lab == glass_cluster
     glass = glass.reshape(arrays[0].shape)
+    bad = ~ok.reshape(glass.shape)
+    if bad.any():  # the phase of the nearest good pixel: a left-out pixel makes no boundary of its own
+        near = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
+        glass = glass[tuple(near)]
     if interface_px is None:
         step = 1.0
         if grid is not None and "x" in grid.coords and grid.sizes["x"] > 1:
@@ -304,8 +384,8 @@ def segment_regions(
     labels[(glass & near_crystal) | (~glass & near_glass)] = 1
     labels[~ok.reshape(labels.shape)] = -1
     coords = {} if grid is None else {k: v for k, v in grid.coords.items() if set(v.dims) <= {"y", "x"}}
-    return xr.DataArray(labels, dims=("y", "x"), coords=coords, name="region",
-                        attrs={"flag_values": [-1, 0, 1, 2], "flag_meanings": "unknown crystal interface glass"})  # fmt: skip
+    attrs = {"flag_values": [-1, 0, 1, 2], "flag_meanings": "unknown crystal interface glass", "n_excluded": int(bad.sum())}
+    return xr.DataArray(labels, dims=("y", "x"), coords=coords, name="region", attrs=attrs)
 
 
 def _region_ids(lab: np.ndarray, background) -> list[int]:

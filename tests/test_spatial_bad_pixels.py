@@ -1,0 +1,96 @@
+"""Dead and saturated pixels in the spatial tools (issue 19 item 5).
+
+A demo-like 48 × 48 map (the demo's size and seed): the truth's aS-PL peak and h-ERS area are the
+band maps, with dead pixels (NaN maps, status ``dead``) and saturated ones (areas × 40, status
+``saturated``) injected in the crystal, in the glass and at the interface. Before: each bad pixel
+made an interface ring around it (263 interface pixels, 259 with the maps masked to status 0 as the
+pipeline does, against 212 without the bad pixels and 192 in the truth); after: 211. A dead pixel
+left a NaN gap in a line profile across the interface.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import hyperspec
+from hyperspec.fit.results import DEAD, SATURATED
+from hyperspec.spatial import bad_pixels, line_profile, segment_regions
+
+
+@pytest.fixture(scope="module")
+def demo_maps():
+    _, truth = hyperspec.synthetic.cspbbr3_map((48, 48), n_spectral=64, seed=0)
+    truth = truth.compute()
+    peak, hers = truth["aspl_peak_ev"].copy(), truth["hers_area"].copy()
+    region = truth["region"].values
+    status = np.zeros(region.shape, np.int8)
+    # bad pixels away from the boundary (crystal, glass) and one at the interface
+    picks = {"dead": [(10, 5), (30, 40), (24, int(np.flatnonzero(region[24] == 1)[0]))], "saturated": [(40, 8), (15, 38)]}
+    for iy, ix in picks["dead"]:
+        peak[iy, ix] = hers[iy, ix] = np.nan
+        status[iy, ix] = DEAD
+    for iy, ix in picks["saturated"]:
+        hers[iy, ix] = hers[iy, ix] * 40 + 1e6
+        peak[iy, ix] = peak[iy, ix] + 0.2
+        status[iy, ix] = SATURATED
+    clean = segment_regions({"aspl_peak_ev": truth["aspl_peak_ev"], "hers_area": truth["hers_area"]})
+    st = xr.DataArray(status, dims=("y", "x"))
+    return truth, {"aspl_peak_ev": peak, "hers_area": hers}, st, clean, picks
+
+
+def test_bad_pixels_follow_the_status_table():
+    expected = [False, False, False, True, True, False, True, True, False, False]  # nonfinite, masked, saturated, dead
+    assert bad_pixels(np.arange(10)).tolist() == expected
+
+
+def test_no_ring_around_bad_pixels(demo_maps):
+    truth, feats, status, clean, picks = demo_maps
+    n_truth = int((truth["region"].values == 1).sum())
+    n_clean = int((clean.values == 1).sum())
+    before = segment_regions(feats)  # NaN-aware but without the status: the saturated pixels make rings
+    after = segment_regions(feats, status=status)
+    n_after = int((after.values == 1).sum())
+    assert int((before.values == 1).sum()) > n_clean + 20  # the rings (the failure, still there without status)
+    assert abs(n_after - n_clean) <= 1  # only the bad interface pixel itself is missing
+    assert abs(n_after - n_truth) <= 0.15 * n_truth
+    assert after.attrs["n_excluded"] == 5
+    for iy, ix in picks["dead"] + picks["saturated"]:
+        assert after.values[iy, ix] == -1
+        around = after.values[max(0, iy - 2) : iy + 3, max(0, ix - 2) : ix + 3]
+        ring = clean.values[max(0, iy - 2) : iy + 3, max(0, ix - 2) : ix + 3]
+        np.testing.assert_array_equal(around[around >= 0], ring[around >= 0])
+    # a Dataset's own status is used (not as a feature)
+    ds = xr.Dataset({**feats, "status": status})
+    np.testing.assert_array_equal(segment_regions(ds).values, after.values)
+
+
+def test_nan_pixels_make_no_ring_even_without_status(demo_maps):
+    truth, feats, status, clean, picks = demo_maps
+    dead_only = {k: v.where(status != SATURATED, np.nan) for k, v in feats.items()}
+    lab = segment_regions(dead_only)
+    assert abs(int((lab.values == 1).sum()) - int((clean.values == 1).sum())) <= 1
+
+
+def test_profile_has_no_gap_at_the_interface(demo_maps):
+    truth, feats, status, clean, picks = demo_maps
+    iy, ix = picks["dead"][2]
+    image = feats["hers_area"]
+    prof = line_profile(image, (iy, ix - 6), (iy, ix + 6), status=status)
+    assert np.isfinite(prof.values).all()
+    assert prof.attrs["n_inpainted"] == 5
+    assert prof["inpainted"].values.sum() >= 1 and prof["inpainted"].values[6]
+    # the in-painted value is the mean of the good 3 x 3 neighbours
+    img = image.values
+    nb = img[iy - 1 : iy + 2, ix - 1 : ix + 2]
+    good = np.isfinite(nb) & (status.values[iy - 1 : iy + 2, ix - 1 : ix + 2] == 0)
+    assert prof.values[6] == pytest.approx(nb[good].mean())
+    # before (scikit-image's profile_line on the map as it is): NaN at the interface pixel
+    from skimage.measure import profile_line
+
+    assert np.isnan(profile_line(img, (iy, ix - 6), (iy, ix + 6), order=1, mode="reflect")[6])
+    # without bad pixels on the line, the profile is unchanged and carries no in-painting record
+    plain = line_profile(truth["hers_area"], (iy, ix - 6), (iy, ix + 6))
+    assert "n_inpainted" not in plain.attrs
+    np.testing.assert_allclose(prof.values[:5], plain.values[:5])
