@@ -22,6 +22,8 @@ import contextlib
 import functools
 import logging
 import os
+import threading
+import time
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -517,3 +519,57 @@ def single_threaded_blas():
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+_compile_lock = threading.Lock()
+_compile_seen: set[str] = set()
+
+
+def _needs_compile(kernel) -> bool:
+    """True when the numba dispatcher ``kernel`` has compiled nothing in this process and its disk cache is empty."""
+    if getattr(kernel, "signatures", None):
+        return False
+    index = getattr(getattr(getattr(kernel, "_cache", None), "_cache_file", None), "_index_path", None)
+    return index is not None and not os.path.exists(index)  # numba's private cache layout: when unknown, say nothing
+
+
+@contextlib.contextmanager
+def numba_compile_notice(what: str, *kernels):
+    """Announce, once per process, that numba compiles ``what`` now because its on-disk cache holds none.
+
+    The first use of the compiled kernels after an install or an upgrade compiles them (tens of
+    seconds on 2 cores; the ``cache=True`` files make every later process load them in ~1 s). The
+    ``hyperspec`` logger gets one line (WARNING, so Python's default handler prints it on stderr)
+    before the compile and one with its duration after; when the cache holds the kernels, nothing
+    is said.
+
+    Parameters
+    ----------
+    what : str
+        What the kernels do, for the message (e.g. ``"baseline"``).
+    *kernels : numba dispatcher
+        The ``numba.njit(cache=True)`` functions about to be called.
+
+    Yields
+    ------
+    bool
+        Whether a compile was announced.
+
+    Examples
+    --------
+    >>> with numba_compile_notice("example") as announced:
+    ...     pass
+    >>> announced
+    False
+    """
+    with _compile_lock:
+        first = what not in _compile_seen
+        _compile_seen.add(what)
+    if not (first and kernels and any(_needs_compile(k) for k in kernels)):
+        yield False
+        return
+    where = os.path.dirname(kernels[0]._cache._cache_file._index_path)
+    _log.warning("numba: compiling the %s kernels (first use after an install or upgrade; once, then cached on disk)", what)
+    start = time.perf_counter()
+    yield True
+    _log.warning("numba: %s kernels compiled in %.0f s, cached in %s", what, time.perf_counter() - start, where)

@@ -17,7 +17,7 @@ import functools
 
 import numpy as np
 
-from hyperspec._backend import numba_available, to_numpy
+from hyperspec._backend import numba_available, numba_compile_notice, to_numpy
 from hyperspec.bands.components import kernel_codes
 
 __all__ = ["available", "FusedModel"]
@@ -146,5 +146,7 @@ class FusedModel:
         n, m = p.shape[0], self.shift.shape[0]
         f = np.empty((n, m))
         jac = np.empty((n, self.n_free + 1, m)) if want_jac else np.empty((1, 1, 1))  # +1: scratch row
-        _kernel()(self.shift, self.energy, p, *self.args, self.zero_rows, self.assign, want_jac, f, jac)
+        kernel = _kernel()
+        with numba_compile_notice("band-model", kernel):
+            kernel(self.shift, self.energy, p, *self.args, self.zero_rows, self.assign, want_jac, f, jac)
         return f, (np.swapaxes(jac[:, : self.n_free, :], 1, 2) if want_jac else None)

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from hyperspec._backend import get_namespace, kernel_engine, numba_available
+from hyperspec._backend import get_namespace, kernel_engine, numba_available, numba_compile_notice
 
 __all__ = ["difference_penalty", "solve", "numba_available", "ENGINES"]
 
@@ -176,6 +176,8 @@ def solve(w, b, bands, *, engine: str = "auto"):
         from hyperspec.preprocess._banded_kernel import banded_cholesky_solve  # noqa: PLC0415
 
         out = np.empty_like(b)
-        banded_cholesky_solve(np.ascontiguousarray(w), np.ascontiguousarray(b), np.ascontiguousarray(bands, dtype=np.float64), out)
+
+        with numba_compile_notice("Whittaker solve", banded_cholesky_solve):
+            banded_cholesky_solve(np.ascontiguousarray(w), np.ascontiguousarray(b), np.ascontiguousarray(bands, dtype=np.float64), out)
         return out, "numba"
     return _solve_xp(w, b, bands, xp), "xp"

@@ -19,7 +19,7 @@ import inspect
 import numpy as np
 import xarray as xr
 
-from hyperspec._backend import Backend, get_namespace, kernel_engine, like, numba_available, resolve_backend, to_numpy
+from hyperspec._backend import Backend, get_namespace, kernel_engine, like, numba_available, numba_compile_notice, resolve_backend, to_numpy
 from hyperspec.model import SPECTRAL_DIM, add_history, validate_map
 from hyperspec.preprocess import _banded
 
@@ -89,19 +89,20 @@ def _whittaker_loop(y, w, lam, diff_order, rounds, update, engine, kernel=None):
         n_iter = np.zeros(n, dtype=np.int32)
         converged = np.zeros(n, dtype=bool)
         w = np.ascontiguousarray(w)
-        reweighted_whittaker_blocked(
-            _KERNEL_CODE[method],
-            np.ascontiguousarray(y),
-            w,
-            bands,
-            rounds - 1,
-            float(tol),
-            float(p),
-            bool(normalize),
-            base,
-            n_iter,
-            converged,
-        )
+        with numba_compile_notice("baseline", reweighted_whittaker_blocked):
+            reweighted_whittaker_blocked(
+                _KERNEL_CODE[method],
+                np.ascontiguousarray(y),
+                w,
+                bands,
+                rounds - 1,
+                float(tol),
+                float(p),
+                bool(normalize),
+                base,
+                n_iter,
+                converged,
+            )
         return base, {"weights": w, "n_iter": n_iter, "converged": converged, "engine": "numba"}
     base = xp.full((n, m), xp.nan)
     n_iter = xp.zeros(n, dtype=xp.int32)
@@ -493,19 +494,20 @@ def modpoly(y, x=None, poly_order=2, tol=1e-3, max_iter=250, weights=None, use_o
         from hyperspec.preprocess._banded_kernel import modpoly_loop  # noqa: PLC0415
 
         base = np.ascontiguousarray(base)
-        modpoly_loop(
-            np.ascontiguousarray(y),
-            np.ascontiguousarray(y0),
-            np.ascontiguousarray(V),
-            np.ascontiguousarray(pinv),
-            np.ascontiguousarray(sw),
-            int(max_iter),
-            float(tol),
-            bool(use_original),
-            base,
-            n_iter,
-            converged,
-        )
+        with numba_compile_notice("modpoly baseline", modpoly_loop):
+            modpoly_loop(
+                np.ascontiguousarray(y),
+                np.ascontiguousarray(y0),
+                np.ascontiguousarray(V),
+                np.ascontiguousarray(pinv),
+                np.ascontiguousarray(sw),
+                int(max_iter),
+                float(tol),
+                bool(use_original),
+                base,
+                n_iter,
+                converged,
+            )
         return base, {"weights": w, "n_iter": n_iter, "converged": converged, "engine": "numba"}
     cur = y.copy()
     active = xp.flatnonzero(xp.all(xp.isfinite(y), axis=1))
