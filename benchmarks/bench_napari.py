@@ -449,12 +449,14 @@ def child(argv: list[str]) -> None:
 
 def run_child(*args, drop: bool) -> dict:
     dropped = drop_page_cache() if drop else False
+    load_before = os.getloadavg()[0]
     proc = subprocess.run([sys.executable, str(HERE), "--child", *map(str, args)], capture_output=True, text=True, timeout=900)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"case {args[0]} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     out = json.loads(lines[-1][len("RESULT ") :])
     out["page_cache_dropped"] = dropped
+    out["load"] = (load_before, os.getloadavg()[0])
     return out
 
 
@@ -493,6 +495,7 @@ def table(args, ny, nx, n, map_path, gen_s, res_info, kin, rows) -> list[str]:
             f"first canvas frame rendered (`viewer.screenshot`) | {o['added_s']:.2f} / {o['loaded_s']:.2f} / **{o['drawn_s']:.2f} s** "
             f"(reader {o['reader_s']:.2f} s, scale bar {o['scale_bar_s']:.2f} s) | < 3 s |"
         )
+    loads = [v for r in rows.values() for v in r.get("load", ())]
     lines += [
         f"| a) reads | Zarr store reads during each open (`LocalStore.get`) | {o1['reads']} reads, {o1['bytes'] / 2**20:.2f} MiB; "
         f"**{o1['spectra_chunk_reads']} of {n_chunks} spectra chunks** ({o1['spectra_bytes'] / 2**20:.1f} of {disk / 2**20:.0f} MiB) | no whole-cube read |",
@@ -512,6 +515,15 @@ def table(args, ny, nx, n, map_path, gen_s, res_info, kin, rows) -> list[str]:
         f"Inspector: the pixel under the point and its fitted model were drawn at {ins['drawn_ok']} of {ins['positions']} positions; "
         f"{ins['curves_after_pins']} curves after two pins. Dims: the checked layer (`{dims['checked']}`) showed the store's frame "
         f"in {dims['frames_ok']} of {dims['steps']['n']} steps.",
+        "",
+        f"Machine load (1-min load average, `os.getloadavg`, at the start and end of the cases): {min(loads):.1f} – {max(loads):.1f} "
+        f"on {os.cpu_count()} cores"
+        + (
+            " — **the machine was shared and oversubscribed: every time above is inflated by CPU contention; "
+            "rerun on an idle machine for the plugin's own numbers**."
+            if max(loads) > 1.5 * (os.cpu_count() or 1)
+            else "."
+        ),
         "",
         f"Page cache: {cache} before opens 1 and 2 and before the inspector case. 'reader' is `read_hyperspec` (open the store, "
         "read the stored quick-look, build the layer tuples) without the scale bar; 'scale bar' is the plugin switching napari's "
