@@ -132,7 +132,17 @@ def test_cancel_set_before_the_run_writes_nothing_and_resumes(map_store, spikes_
     _assert_same(out, spikes_reference)
 
 
-def test_cancel_with_two_workers_stops_early_and_keeps_the_running_chunks(map_store, spikes_reference, tmp_path):
+def test_cancel_with_two_workers_stops_early_and_keeps_the_running_chunks(tmp_path):
+    # 16 chunks of one 2-pixel row: how many chunks finish between the first event and the moment the
+    # runner sees the cancel depends on the machine's load (with 4 chunks a loaded CI node finished all
+    # of them); the invariants do not: every reported chunk is flagged, queued chunks never start
+    rows = hyperspec.synthetic.write("map", tmp_path / "rows.zarr", (16, 2), n_spectral=128, seed=3, progress=False)
+    n, row = 16, 2
+
+    def recipe(out):
+        return {**_recipe(rows, out, spikes=True), "compute": {"backend": "numpy", "chunk_pixels": row, "workers": 2}}
+
+    run_recipe(recipe(tmp_path / "ref.zarr"), progress=False)
     out = tmp_path / "o.zarr"
     cancel = threading.Event()
     events: list[RunProgress] = []
@@ -142,14 +152,13 @@ def test_cancel_with_two_workers_stops_early_and_keeps_the_running_chunks(map_st
         cancel.set()
 
     with pytest.raises(hyperspec.RunCancelled) as info:
-        run_recipe(_recipe(map_store, out, workers=2, spikes=True), progress=False, on_progress=on_progress, cancel=cancel)
+        run_recipe(recipe(out), progress=False, on_progress=on_progress, cancel=cancel)
     flags = _flags(out)
-    # every chunk that reported progress has its flag; the running ones finish and report too; queued ones never start
     assert sorted(e.chunk for e in events) == sorted(np.flatnonzero(flags).tolist())
-    assert 1 <= flags.sum() <= 3 and info.value.chunks_done == flags.sum()
-    assert [e.pixels_done for e in events] == [ROW * (i + 1) for i in range(len(events))]
-    run_recipe(_recipe(map_store, out, workers=2, spikes=True), progress=False)
-    _assert_same(out, spikes_reference)
+    assert 1 <= flags.sum() < n and info.value.chunks_done == flags.sum()
+    assert [e.pixels_done for e in events] == [row * (i + 1) for i in range(len(events))]
+    run_recipe(recipe(out), progress=False)
+    _assert_same(out, tmp_path / "ref.zarr")
 
 
 def test_an_error_in_the_callback_stops_the_run_and_the_store_resumes(map_store, spikes_reference, tmp_path):
