@@ -94,3 +94,17 @@ def test_profile_has_no_gap_at_the_interface(demo_maps):
     plain = line_profile(truth["hers_area"], (iy, ix - 6), (iy, ix + 6))
     assert "n_inpainted" not in plain.attrs
     np.testing.assert_allclose(prof.values[:5], plain.values[:5])
+
+
+def test_region_means_leave_bad_pixels_out(demo_maps):
+    from hyperspec.spatial import region_mean
+
+    truth, feats, status, clean, picks = demo_maps
+    hers = feats["hers_area"]
+    lab = xr.DataArray(truth["region"].values.astype(np.int64), dims=("y", "x"))
+    out = region_mean(hers, lab, status=status)
+    good = status.values == 0
+    for k, region in enumerate(out["region"].values):
+        sel = (lab.values == region) & good
+        assert float(out.values[k]) == pytest.approx(float(np.mean(hers.values[sel])))
+    assert not np.isclose(float(region_mean(hers, lab).sel(region=0)), float(out.sel(region=0)))  # a saturated pixel weighs in

@@ -414,6 +414,15 @@ def _check_labels(labels, func: str) -> xr.DataArray:
     return labels
 
 
+def _drop_bad(labels: xr.DataArray, status) -> xr.DataArray:
+    """``labels`` with the pixels of unusable fits (``bad_pixels(status)``) set to −1 (no region)."""
+    if status is None:
+        return labels
+    st = status if isinstance(status, xr.DataArray) else xr.DataArray(np.asarray(status), dims=labels.dims)
+    bad = xr.DataArray(bad_pixels(st), dims=st.dims, coords=st.coords)
+    return labels.where(~bad.broadcast_like(labels).transpose(*labels.dims), -1).astype(labels.dtype)
+
+
 def _bbox(lab: xr.DataArray, keep: np.ndarray) -> dict:
     """``{dim: slice}`` of the smallest box holding every ``keep`` pixel (whole dims when there is none)."""
     box = {}
@@ -425,7 +434,9 @@ def _bbox(lab: xr.DataArray, keep: np.ndarray) -> dict:
     return box
 
 
-def region_spectra(ds: xr.Dataset, labels: xr.DataArray, *, names: dict | None = None, background: int | None = None) -> xr.DataArray:
+def region_spectra(
+    ds: xr.Dataset, labels: xr.DataArray, *, names: dict | None = None, background: int | None = None, status=None
+) -> xr.DataArray:
     """Mean spectrum of every region label (≥ 0).
 
     Only the chunks of the labelled pixels' bounding box are read (a small region of a large lazy map
@@ -442,6 +453,8 @@ def region_spectra(ds: xr.Dataset, labels: xr.DataArray, *, names: dict | None =
         Region names by label. Default ``REGION_NAMES`` (crystal / interface / glass), else the label.
     background : int, optional
         A label that is no region either (e.g. 0 for napari Labels layers and ``Shapes.to_labels``).
+    status : xarray.DataArray or array of int, optional
+        Per-pixel fit status on the labels' dims: pixels that are not a usable fit (``bad_pixels``) are left out.
 
     Returns
     -------
@@ -472,6 +485,7 @@ def region_spectra(ds: xr.Dataset, labels: xr.DataArray, *, names: dict | None =
     """
     validate_map(ds)
     labels = _check_labels(labels, "region_spectra")
+    labels = _drop_bad(labels, status)
     spectra = ds["spectra"]
     lab_values = np.asarray(labels.values)
     values = _region_ids(lab_values, background)
@@ -487,7 +501,9 @@ def region_spectra(ds: xr.Dataset, labels: xr.DataArray, *, names: dict | None =
     return out.compute() if hasattr(out.data, "dask") else out
 
 
-def region_mean(data: xr.DataArray, labels: xr.DataArray, *, names: dict | None = None, background: int | None = None) -> xr.DataArray:
+def region_mean(
+    data: xr.DataArray, labels: xr.DataArray, *, names: dict | None = None, background: int | None = None, status=None
+) -> xr.DataArray:
     """Mean of ``data`` over each region's pixels, keeping its other dims (e.g. a band's trace over ``t``).
 
     Parameters
@@ -500,6 +516,8 @@ def region_mean(data: xr.DataArray, labels: xr.DataArray, *, names: dict | None 
         Region names by label (attr ``names``). Default ``REGION_NAMES``, else the label.
     background : int, optional
         A label that is no region either (e.g. 0 for napari Labels layers).
+    status : xarray.DataArray or array of int, optional
+        Per-pixel fit status on the labels' dims: pixels that are not a usable fit (``bad_pixels``) are left out.
 
     Returns
     -------
@@ -529,6 +547,7 @@ def region_mean(data: xr.DataArray, labels: xr.DataArray, *, names: dict | None 
     from hyperspec._errors import DataModelError  # noqa: PLC0415
 
     labels = _check_labels(labels, "region_mean")
+    labels = _drop_bad(labels, status)
     missing = [d for d in labels.dims if d not in data.dims]
     if missing:
         raise DataModelError(f"region_mean: `labels` has dims {missing} that the data ({data.dims}) lack; label the data's own pixel dims.")
