@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
+import xarray as xr
 from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
@@ -52,6 +53,7 @@ from qtpy.QtWidgets import (
 from hyperspec import HyperspecError
 from hyperspec.axes import convert_axis
 from hyperspec.fit.decompose import fitted_components
+from napari_hyperspec._layers import _eager_view
 from napari_hyperspec._plots import PlotPanel
 from napari_hyperspec._status import status_names
 
@@ -90,6 +92,13 @@ class _Source:
     blocks: OrderedDict = field(default_factory=OrderedDict)  # results chunk blocks read so far
     map_blocks: OrderedDict = field(default_factory=OrderedDict)  # map chunks read so far
     fits: OrderedDict = field(default_factory=OrderedDict)  # evaluated pixels (LRU)
+    eager: dict = field(default_factory=dict)  # "map" / "results" -> the store opened without Dask (or None)
+
+    def eager_view(self, which: str):
+        """The map's or the results' store opened without Dask (``_layers._eager_view``; None when not a store)."""
+        if which not in self.eager:
+            self.eager[which] = _eager_view(getattr(self, which))
+        return self.eager[which]
 
 
 @dataclass
@@ -532,17 +541,42 @@ class SpectrumInspector(QWidget):
                     cache.popitem(last=False)
         return block.isel(local)
 
+    def _block(self, src: _Source, which: str, names: list, slices: dict):
+        """A block of the map's or the results' variables ``names`` in memory, read straight through zarr when possible.
+
+        Reading through Dask costs a task graph per variable: 220 ms for the 110 results variables of a
+        32×1000-pixel block against 125 ms straight through zarr (the same store opened without Dask),
+        a 64×64×1024 map chunk 85 against 50 ms (1000×1000×1024 store, 2 cores). On any trouble there
+        (a damaged chunk, a Dataset not backed by a store) the block is read through the lazy Dataset,
+        whose errors name the store, the array and the chunk.
+        """
+        ds = getattr(src, which)
+        eager = src.eager_view(which)
+        if eager is not None:
+            try:
+                coords = ds[names].coords.to_dataset().isel({d: s for d, s in slices.items() if d in ds.dims}).load()
+                out = {}
+                for n in names:
+                    values = np.asarray(eager[n].isel(slices).transpose(*ds[n].dims).values)
+                    if values.shape != tuple(coords.sizes.get(d, ds.sizes[d]) for d in ds[n].dims):
+                        raise ValueError(n)
+                    out[n] = (ds[n].dims, values, ds[n].attrs)
+                return xr.Dataset(out, coords=coords.coords, attrs=ds.attrs)
+            except Exception:  # noqa: BLE001 - the lazy read below says what is wrong
+                pass
+        return ds[names].isel(slices).compute()
+
     def _map_pixel(self, src: _Source, index: dict, read: bool = True):
         """The map at one pixel, in memory: one chunk of the lazy map is read (and kept) per block."""
         data = src.map
-        return self._cached_block(src, src.map_blocks, data["spectra"], index, lambda sl: data[["spectra"]].isel(sl).load(), read)
+        return self._cached_block(src, src.map_blocks, data["spectra"], index, lambda sl: self._block(src, "map", ["spectra"], sl), read)
 
     def _results_pixel(self, src: _Source, index: dict, read: bool = True):
         """The results at one pixel, in memory: every per-pixel variable's chunk block is read once."""
         res = src.results
         grid = _grid_var(res, src.spatial_dims)
         names = [v for v in res.data_vars if res[v].dims == grid.dims]
-        return self._cached_block(src, src.blocks, grid, index, lambda sl: res[names].isel(sl).compute(), read)
+        return self._cached_block(src, src.blocks, grid, index, lambda sl: self._block(src, "results", names, sl), read)
 
     def _is_read(self, src: _Source, index: dict) -> bool:
         """Whether the map and results blocks of a pixel are in memory."""
