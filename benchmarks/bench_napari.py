@@ -343,6 +343,8 @@ def _world(ds, i, j):
 
 def case_inspector(store: Path, results: Path, n_positions: int) -> dict:
     """Case b): the Spectrum inspector's update at ~20 pixels in different chunks, cold then warm."""
+    import numpy as np  # noqa: PLC0415
+
     import hyperspec  # noqa: PLC0415
 
     viewer, qapp = _viewer()
@@ -384,7 +386,34 @@ def case_inspector(store: Path, results: Path, n_positions: int) -> dict:
         _, ms = timed(widget.pin, _world(ds, i, j))
         pin_cold.append(ms)
     curves = sorted(widget.spectrum_panel.curves())
+    # hover, as a cursor move runs it (the throttle's timer callback): the measured spectrum is drawn when its
+    # map chunk is read (worker thread), the fit when the results block is; pixels in chunks not read above
+    hover_spec, hover_fit, hover_ok = [], [], 0
+    for k in range(n_positions):
+        by, bx = (k + nby // 2) % nby, (3 * k + 1) % nbx
+        i, j = min(ny - 2, by * chunk[0] + 2 * chunk[0] // 3), min(nx - 2, bx * chunk[1] + 2 * chunk[1] // 3)
+        want = np.sort(np.asarray(ds["spectra"].isel(y=i, x=j).values, dtype=float))  # not timed
+        t0 = time.perf_counter()
+        widget._pending = np.asarray(_world(ds, i, j), dtype=float)
+        widget._on_timer()
+        t_spec = t_fit = None
+        while time.perf_counter() - t0 < 20 and t_fit is None:
+            qapp.processEvents()
+            c = widget.spectrum_panel.curves()
+            now = (time.perf_counter() - t0) * 1e3
+            if t_spec is None and "data" in c and c["data"][1].size == want.size and np.allclose(np.sort(c["data"][1]), want):
+                t_spec = now
+            if t_spec is not None and "model" in c and widget.shown == {"y": i, "x": j}:
+                t_fit = now
+            time.sleep(0.001)
+        if t_spec is not None and t_fit is not None:
+            hover_spec.append(t_spec)
+            hover_fit.append(t_fit)
+            hover_ok += 1
     out = {
+        "hover_spectrum": _stats(hover_spec) if hover_spec else None,
+        "hover_fit": _stats(hover_fit) if hover_fit else None,
+        "hover_ok": hover_ok,
         "first_ms": first_ms,
         "first_widget_ms": first_widget,
         "cold": _stats(cold),
@@ -504,6 +533,13 @@ def table(args, ny, nx, n, map_path, gen_s, res_info, kin, rows) -> list[str]:
         f"| **{_fmt(ins['cold'])}** (max {ins['cold']['max']:.0f}; widget's own `last_update_ms` {_fmt(ins['cold_widget'])}) | < 100 ms |",
         f"| b) inspector, warm chunk | `inspect(world)` at the neighbour pixel, same chunks (in memory) | **{_fmt(ins['warm'])}** "
         f"(max {ins['warm']['max']:.0f}; `last_update_ms` {_fmt(ins['warm_widget'])}) | < 100 ms |",
+        (
+            f"| b) hover, chunks not read | a cursor move (the throttle timer's callback) → the pixel's measured spectrum drawn / its fit drawn "
+            f"(worker thread reads the map chunk, then the results block), {ins['hover_ok']} of {ins['positions']} pixels, median / p95 (ms) | "
+            f"spectrum **{_fmt(ins['hover_spectrum'])}**, fit {_fmt(ins['hover_fit'])} | < 100 ms (spectrum) |"
+            if ins.get("hover_spectrum")
+            else "| b) hover | not measured | | |"
+        ),
         "| b) pin, cold chunk | `pin(world)` in a chunk not read yet (redraws every pin + cursor pixel) | "
         + ", ".join(f"{v:.0f} ms" for v in ins["pin_ms"])
         + " | < 100 ms |",
