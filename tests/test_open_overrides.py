@@ -91,3 +91,22 @@ def test_cli_unit_and_force(capsys):
     assert "axis unit as read  nm" in capsys.readouterr().out
     assert main(["info", str(WDF), "--dataset", "/x"]) == 2
     assert "takes no dataset=" in capsys.readouterr().err
+
+
+def test_a_laser_contradicting_the_file_is_an_error_and_a_refinement_is_used(wdf_shift, tmp_path):
+    """The StreamLine WDF records a 785 nm laser: 532 nm names another line (an error; force=True uses it with a
+    warning), 785.0 refines it (used). Before, any laser_nm= silently replaced the file's, and a store ignored it."""
+    recorded = hyperspec.open(WDF).attrs["laser_nm"]
+    assert abs(recorded - 785.0) < 0.01
+    with pytest.raises(ReaderError) as err:
+        hyperspec.open(WDF, laser_nm=532.0)
+    msg = str(err.value)
+    assert WDF.name in msg and "784.997 nm laser" in msg and "laser_nm=532" in msg and "force=True" in msg
+    with pytest.warns(UserWarning, match="532 nm used because force=True"):
+        forced = hyperspec.open(WDF, laser_nm=532.0, force=True)
+    assert forced.attrs["laser_nm"] == 532.0
+    assert hyperspec.open(WDF, laser_nm=785.0).attrs["laser_nm"] == 785.0
+    store = hyperspec.save(hyperspec.open(WDF).isel(x=slice(0, 2), y=slice(0, 2)), tmp_path / "s.zarr", progress=False)
+    with pytest.raises(StoreError, match="records a 784.997 nm laser, but laser_nm=532"):
+        hyperspec.open(store, laser_nm=532.0)
+    assert abs(hyperspec.open(store, laser_nm=785.0).attrs["laser_nm"] - recorded) < 1e-9  # the store keeps its own

@@ -73,6 +73,15 @@ def open_any(path, *, group=None, allow_incomplete=False, chunks=None, laser_nm=
             from hyperspec.model import with_laser  # noqa: PLC0415
 
             ds = with_laser(ds, laser_nm)
+        elif laser_nm is not None:
+            from hyperspec.io.registry import LASER_REFINE_NM  # noqa: PLC0415
+
+            if abs(float(laser_nm) - float(ds.attrs["laser_nm"])) > LASER_REFINE_NM:
+                from hyperspec._errors import StoreError  # noqa: PLC0415
+
+                raise StoreError(f"{p}: the store records a {float(ds.attrs['laser_nm']):g} nm laser, but laser_nm={float(laser_nm):g} "
+                                 "was given; a store's axes were computed with its own laser. Drop laser_nm=, or re-convert the "
+                                 "source file with the right laser.")  # fmt: skip
         return ds
     from hyperspec.io.registry import read  # noqa: PLC0415  (readers load on first use)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import Reader, register
+from hyperspec.io.registry import Reader, file_laser, register
 from hyperspec.model import from_array
 
 
@@ -72,10 +72,8 @@ def _read(path: Path, *, laser_nm: float | None = None, **_):
     if cal is None:
         raise ReaderError(f"{path}: no wavelength calibration in the file; export it calibrated from Solis.")
     axis = np.asarray(cal, dtype=np.float64).reshape(-1)[:m]
-    laser = laser_nm
     raman_ex = float(info.get("RamanExWavelength", 0) or 0)
-    if laser is None and raman_ex > 0:
-        laser = raman_ex
+    laser = file_laser(path, raman_ex if raman_ex > 0 else None, laser_nm)
     meta = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in info.items() if not k.startswith("timestamp_of_")}
     meta = {k: v for k, v in meta.items() if isinstance(v, (int, float, str, list, bool)) or v is None}
     attrs = {

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import Reader, register
+from hyperspec.io.registry import Reader, file_laser, register
 from hyperspec.model import from_array
 
 _TYPE, _UNIT, _VALUES = "0x6D707974", "0x7C696E75", "0x7D6CD4DB"
@@ -84,12 +84,7 @@ def _read(path: Path, *, laser_nm: float | None = None, **_):
             if precise is not None and precise.get("Format") == "5" and _is_number(text):
                 text = precise.text
             meta[name.text.strip()] = text
-    laser = laser_nm
-    if laser is None and "Laser (nm)" in meta:
-        try:
-            laser = float(meta["Laser (nm)"])
-        except (TypeError, ValueError):
-            laser = None
+    laser = file_laser(path, meta.get("Laser (nm)"), laser_nm)
     xs = axes.get("X", (np.zeros(1), ""))[0]
     ys = axes.get("Y", (np.zeros(1), ""))[0]
     m = axis.size

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import LAZY_BYTES, Reader, register
+from hyperspec.io.registry import LAZY_BYTES, Reader, file_laser, register
 from hyperspec.model import from_array
 
 _AXES = {"shift": "cm-1", "wavelength": "nm", "energy": "eV"}
@@ -141,7 +141,7 @@ def _read(path: Path, *, laser_nm: float | None = None, **_):
             unit = str(z["unit"])
         else:
             raise ReaderError(f"{path}: 'axis' needs a 'unit' entry (nm, cm-1, cm-1-abs or eV).")
-        laser = laser_nm if laser_nm is not None else (float(z["laser_nm"]) if "laser_nm" in keys else None)
+        laser = file_laser(path, float(z["laser_nm"]) if "laser_nm" in keys else None, laser_nm)
         dims = [str(d) for d in z["dims"]] if "dims" in keys else None
         coords = {k: z[k] for k in ("x", "y", "t", "z") if k in keys and (dims is None or k in dims)}
         return from_array(data, z[axis_key], unit=unit, laser_nm=laser, dims=dims, coords=coords or None, source=path.name)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import Reader, binary_block, parse_xml, register
+from hyperspec.io.registry import Reader, binary_block, file_laser, parse_xml, register
 from hyperspec.io.registry import file_unit as recorded_unit
 from hyperspec.model import from_array
 
@@ -140,8 +140,7 @@ def _read(path: Path, *, laser_nm: float | None = None, unit: str | None = None,
         data = binary_block(path, _SPE2_TYPES[dtype_code], HEADER, (n_frames, width))
         axis, file_unit, laser, attrs = _spe2(path, head, width)
         frame_s = None
-    if laser_nm is not None:
-        laser = laser_nm
+    laser = file_laser(path, laser, laser_nm)
     unit = recorded_unit(path, file_unit, unit)
     if unit is None:
         raise ReaderError(f"{path}: the calibration polynomial's unit code {head[3100]} is unknown; pass unit='nm' or unit='cm-1'.")

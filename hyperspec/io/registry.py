@@ -178,6 +178,68 @@ def file_unit(path: Path, recorded: str | None, unit: str | None) -> str | None:
     )
 
 
+#: A given laser_nm within this of the file's (nm) refines it (a calibrated line: 632.817 for a recorded 633); farther, it contradicts it
+LASER_REFINE_NM = 0.5
+
+
+def file_laser(path: Path, recorded: float | None, laser_nm: float | None) -> float | None:
+    """The excitation wavelength to use (nm): the file's (``recorded``), or the caller's ``laser_nm`` where it agrees or the file has none.
+
+    A ``laser_nm`` within ``LASER_REFINE_NM`` (0.5 nm) of the file's refines it (a calibrated value
+    for a rounded one) and is used. Farther, it names another laser line than the file records
+    (532 against 633 nm): an error, unless ``read`` runs with ``force=True``, where ``laser_nm`` is
+    used and a ``UserWarning`` says so.
+
+    Parameters
+    ----------
+    path : Path
+        The file, for the message.
+    recorded : float or None
+        The laser wavelength the file records (nm), None (or not positive) when it records none.
+    laser_nm : float or None
+        The caller's ``laser_nm=`` (nm).
+
+    Returns
+    -------
+    float or None
+        The wavelength to use (nm).
+
+    Raises
+    ------
+    ReaderError
+        ``laser_nm`` contradicts the file's laser without ``force=True``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from hyperspec.io.registry import file_laser
+    >>> file_laser(Path("a.wdf"), 632.8, None), file_laser(Path("a.wdf"), 633.0, 632.817), file_laser(Path("a.txt"), None, 532.0)
+    (632.8, 632.817, 532.0)
+    >>> file_laser(Path("a.wdf"), 632.8, 532.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hyperspec._errors.ReaderError: a.wdf: the file records a 632.8 nm laser, but laser_nm=532 was given. ...
+    """
+    try:
+        recorded = float(recorded) if recorded is not None else None
+    except (TypeError, ValueError):
+        recorded = None
+    if recorded is not None and not (np.isfinite(recorded) and recorded > 0):
+        recorded = None
+    if laser_nm is None or recorded is None:
+        return recorded if laser_nm is None else float(laser_nm)
+    if abs(float(laser_nm) - recorded) <= LASER_REFINE_NM:
+        return float(laser_nm)
+    state = _OVERRIDE.get()
+    if state is not None and state[0]:
+        state[1].append(f"{path}: the file records a {recorded:g} nm laser; {float(laser_nm):g} nm used because force=True was given.")
+        return float(laser_nm)
+    raise ReaderError(
+        f"{path}: the file records a {recorded:g} nm laser, but laser_nm={float(laser_nm):g} was given. Drop laser_nm= "
+        f"(CLI: --laser-nm) to use the file's, or pass force=True (CLI: --force) to use {float(laser_nm):g} nm with a warning."
+    )
+
+
 def reader_options(reader: Reader) -> tuple[str, ...]:
     """The keyword arguments a reader takes (besides ``laser_nm``, which every reader takes), from its signature.
 
@@ -522,9 +584,9 @@ def read(path: str | Path, *, laser_nm: float | None = None, force: bool = False
     reader = find_reader(path)
     takes = reader_options(reader)
     unknown = sorted(k for k in options if k not in takes)
-    if unknown or (force and "unit" not in options):
-        what = ", ".join(f"{k}=" for k in unknown) if unknown else "force= without unit="
-        hint = ", ".join(f"{k}=" for k in takes) + (" (force= with unit=)" if "unit" in takes else "")
+    if unknown or (force and "unit" not in options and laser_nm is None):
+        what = ", ".join(f"{k}=" for k in unknown) if unknown else "force= without unit= or laser_nm="
+        hint = ", ".join(f"{k}=" for k in takes) + (" (force= with unit= or laser_nm=)" if "unit" in takes else " (force= with laser_nm=)")
         takes_text = "laser_nm=" + (f", {hint}" if hint else "")
         raise ReaderError(f"{path}: the {reader.name} reader ({reader.description}) takes no {what}; it takes {takes_text}. "
                           "Drop the others (CLI: --unit/--axis/--dataset/--frame).")  # fmt: skip

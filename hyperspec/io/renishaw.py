@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import LAZY_BYTES, Reader, dask_rows, file_unit, register
+from hyperspec.io.registry import LAZY_BYTES, Reader, dask_rows, file_laser, file_unit, register
 from hyperspec.model import from_array
 
 _ESSENTIAL = {b"WDF1", b"DATA", b"XLST", b"YLST", b"ORGN", b"WMAP"}
@@ -132,7 +132,7 @@ def _dataset(r, path: Path, laser_nm, lazy: bool = False, unit: str | None = Non
         x, name = np.asarray(r.xdata, dtype=np.float64), getattr(r.xlist_unit, "name", r.xlist_unit)
         raise ReaderError(f"{path}: the file gives its spectral axis ({x.min():g}…{x.max():g}) in unit {name!r}, "
                           "not nm, 1/cm or eV; pass unit='cm-1' (or 'nm') if you know it (CLI: --unit).")  # fmt: skip
-    laser = laser_nm if laser_nm is not None else (float(r.laser_length) if r.laser_length and np.isfinite(r.laser_length) else None)
+    laser = file_laser(path, r.laser_length, laser_nm)
     axis = np.asarray(r.xdata, dtype=np.float64)
     spectra = np.asarray(r.spectra)
     meta = {"laser_nm": laser, "count": int(r.count), "accumulation_count": int(getattr(r, "accumulation_count", 1) or 1)}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import Reader, binary_block, register
+from hyperspec.io.registry import Reader, binary_block, file_laser, register
 from hyperspec.io.registry import file_unit as recorded_unit
 from hyperspec.model import from_array
 
@@ -124,7 +124,7 @@ def _read(path: Path, *, laser_nm: float | None = None, unit: str | None = None,
         data = ints * (2.0 ** (exps - 8 * itemsize))[:, None]
     meta = _log(path, logoff)
     meta.update({"spc_flags": int(flags), "x_type": int(xtype), "comment": head[88:218].split(b"\0")[0].decode("latin-1").strip()})
-    laser = laser_nm if laser_nm is not None else _laser(meta)
+    laser = file_laser(path, _laser(meta), laser_nm)
     attrs = {"metadata": meta, "instrument": "GRAMS SPC"}
     m = re.search(r"(\d+(?:\.\d+)?)\s*(ms|s)?\b", meta.get("Exposure_time", ""))
     if m:  # WiRE: "Time: 3000" (ms) or "Time: 10s"

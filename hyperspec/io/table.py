@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import Reader, guess_unit, register
+from hyperspec.io.registry import Reader, file_laser, guess_unit, register
 from hyperspec.io.registry import file_unit as recorded_unit
 from hyperspec.model import from_array
 
@@ -336,7 +336,7 @@ def _axis_column(names: list[str], block: np.ndarray) -> tuple[int, str | None]:
 
 def _read(path: Path, *, unit: str | None = None, laser_nm: float | None = None, **_):
     block, names, meta = parse(path)
-    laser = laser_nm if laser_nm is not None else _header_laser(meta)
+    laser = file_laser(path, _header_laser(meta), laser_nm)
     attrs = {"metadata": meta, "instrument": "delimited text"}
     exposure = _header_exposure(meta)
     if exposure is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import LAZY_BYTES, Reader, guess_unit, register
+from hyperspec.io.registry import LAZY_BYTES, Reader, file_laser, guess_unit, register
 from hyperspec.io.registry import file_unit as recorded_unit
 from hyperspec.model import from_array
 
@@ -106,7 +106,7 @@ def _horiba_read(path: Path, *, unit: str | None = None, laser_nm: float | None 
                 laser = float(value.split()[0])
             except (ValueError, IndexError):
                 laser = None
-    laser = laser_nm if laser_nm is not None else laser
+    laser = file_laser(path, laser, laser_nm)
     file_unit = None
     for key, value in meta.items():
         if key.startswith("AxisUnit[1]") or key.startswith("AxisUnit"):

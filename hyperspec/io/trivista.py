@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperspec._errors import ReaderError
-from hyperspec.io.registry import Reader, parse_xml, register
+from hyperspec.io.registry import Reader, file_laser, parse_xml, register
 from hyperspec.io.registry import file_unit as recorded_unit
 from hyperspec.io.table import place_positions
 from hyperspec.model import from_array
@@ -69,16 +69,16 @@ def _read(path: Path, *, laser_nm: float | None = None, unit: str | None = None,
         spectra.append(row)
     data = np.array(spectra)
     meta = _info(doc)
-    laser = laser_nm
-    if laser is None:
-        for candidate in (cal.get("LaserWave"), meta.get("Laser_Wavelength")):
-            try:
-                value = float(candidate)
-            except (TypeError, ValueError):
-                continue
-            if value > 0:
-                laser = value
-                break
+    recorded = None
+    for candidate in (cal.get("LaserWave"), meta.get("Laser_Wavelength")):
+        try:
+            value = float(candidate)
+        except (TypeError, ValueError):
+            continue
+        if value > 0:
+            recorded = value
+            break
+    laser = file_laser(path, recorded, laser_nm)
     attrs = {"metadata": meta, "instrument": "TriVista"}
     try:
         attrs["exposure_s"] = float(meta["Exposure_Time_(ms)"]) / 1000
