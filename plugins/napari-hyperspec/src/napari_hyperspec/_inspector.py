@@ -235,6 +235,9 @@ class SpectrumInspector(QWidget):
 
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyperspec-inspector")
+        # neighbours are read ahead on a thread of their own: a block being prefetched (~200 ms of 110 zarr reads on a
+        # 1000x1000 store) must not delay the read of the pixel the cursor is on now
+        self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyperspec-inspector-prefetch")
         self._job = None
         self._wanted = None
         self._signals = _Signals()
@@ -337,7 +340,7 @@ class SpectrumInspector(QWidget):
             except (HyperspecError, KeyError, ValueError, IndexError, OSError) as exc:
                 self._signals.failed.emit(f"{type(exc).__name__}: {exc}")
             if self._wanted is wanted and src.results is not None:
-                self._prefetch(src, index, wanted)
+                self._prefetcher.submit(self._prefetch, src, index, wanted)
             if self._wanted is wanted:
                 return
 
