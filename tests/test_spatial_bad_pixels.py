@@ -108,3 +108,28 @@ def test_region_means_leave_bad_pixels_out(demo_maps):
         sel = (lab.values == region) & good
         assert float(out.values[k]) == pytest.approx(float(np.mean(hers.values[sel])))
     assert not np.isclose(float(region_mean(hers, lab).sel(region=0)), float(out.sel(region=0)))  # a saturated pixel weighs in
+
+
+@pytest.mark.parametrize("kind", ["median", "gaussian"])
+def test_filter_map_keeps_bad_pixels_out_of_their_neighbours(kind):
+    """A saturated pixel (area 100x its neighbours') spread into every neighbour of a Gaussian filter, and a dead one
+    (status 'dead', value 0) into the median of its window; with status= they take no part and are NaN."""
+    from hyperspec.spatial import filter_map
+
+    rng = np.random.default_rng(4)
+    area = xr.DataArray(100.0 + rng.normal(0.0, 1.0, (3, 12, 12)), dims=("t", "y", "x"))
+    status = xr.DataArray(np.zeros((12, 12), np.int8), dims=("y", "x"))
+    area[:, 5, 5], status[5, 5] = 1e4, SATURATED
+    area[:, 2, 8], status[2, 8] = 0.0, DEAD
+    clean = area.copy()
+    clean[:, 5, 5] = clean[:, 2, 8] = np.nan
+    ref = filter_map(clean, "gaussian", 1.0)  # NaN-aware reference: the bad pixels simply absent
+    out = filter_map(area, kind, 1.0 if kind == "gaussian" else 3, status=status)
+    assert np.isnan(out[:, 5, 5]).all() and np.isnan(out[:, 2, 8]).all() and out.attrs["n_excluded"] == 6
+    near = out.isel(y=slice(4, 7), x=slice(4, 7)).values
+    assert np.nanmax(np.abs(near - 100.0)) < 4.0  # no trace of the 1e4 pixel
+    if kind == "gaussian":
+        np.testing.assert_allclose(out.values[np.isfinite(out.values)], ref.values[np.isfinite(out.values)], rtol=1e-6)
+    if kind == "gaussian":  # without status= the saturated pixel spreads (the median is robust to one pixel)
+        before = filter_map(area, kind, 1.0)
+        assert np.abs(before.isel(y=slice(4, 7), x=slice(4, 7)).values - 100.0).max() > 50.0

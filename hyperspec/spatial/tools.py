@@ -673,7 +673,7 @@ def region_table(
     return pd.DataFrame(rows, columns=["region", "name", "variable", "units", "n_pixels", "n", "mean", "std", "median"])
 
 
-def filter_map(image: xr.DataArray, kind: str = "median", size: float = 3) -> xr.DataArray:
+def filter_map(image: xr.DataArray, kind: str = "median", size: float = 3, *, status=None) -> xr.DataArray:
     """Median (``size`` pixels) or Gaussian (σ = ``size`` pixels) filter of a parameter map over (y, x).
 
     Leading dims (e.g. ``t``) are filtered frame by frame; edges repeat the nearest pixel. The
@@ -688,6 +688,11 @@ def filter_map(image: xr.DataArray, kind: str = "median", size: float = 3) -> xr
         The filter. Default ``"median"``.
     size : float, optional
         Median window side in pixels (truncated to an integer), or the Gaussian σ in pixels. Default 3.
+    status : xarray.DataArray, optional
+        Per-pixel fit status (e.g. ``results["status"]``, dims among the image's). Pixels without a
+        usable fit (:func:`bad_pixels`: dead, not fitted, saturated) take no part in the filter (the
+        median sees them in-painted from their good neighbours, the Gaussian leaves them out) and are
+        NaN in the result, so a dead or saturated pixel never spreads into its neighbours.
 
     Returns
     -------
@@ -713,9 +718,22 @@ def filter_map(image: xr.DataArray, kind: str = "median", size: float = 3) -> xr
     from scipy import ndimage  # noqa: PLC0415
 
     img = np.asarray(image.transpose(..., "y", "x").values, dtype=np.float64)
+    bad = None
+    if status is not None:
+        if not isinstance(status, xr.DataArray) or not set(status.dims) <= set(image.dims):
+            got = getattr(status, "dims", type(status).__name__)
+            raise ValueError(f"filter_map: status must be a DataArray whose dims are among the image's {image.dims}; got {got}.")
+        flags = xr.DataArray(bad_pixels(status), dims=status.dims, coords={d: status[d] for d in status.dims if d in status.coords})
+        bad = np.asarray(flags.broadcast_like(image).transpose(*image.transpose(..., "y", "x").dims).values, dtype=bool)
+        img = np.where(bad, np.nan, img)
     if kind == "median":
         footprint = [1] * (img.ndim - 2) + [int(size), int(size)]
-        out = ndimage.median_filter(img, size=footprint, mode="nearest")
+        src = img
+        if bad is not None:  # in-paint the left-out pixels frame by frame, so the median window never sees them
+            frames = img.reshape(-1, *img.shape[-2:])
+            flags2 = bad.reshape(-1, *img.shape[-2:])
+            src = np.stack([_inpaint(f, b) for f, b in zip(frames, flags2, strict=True)]).reshape(img.shape)
+        out = ndimage.median_filter(src, size=footprint, mode="nearest")
     elif kind == "gaussian":
         sigma = [0.0] * (img.ndim - 2) + [float(size), float(size)]
         finite = np.isfinite(img)
@@ -724,5 +742,9 @@ def filter_map(image: xr.DataArray, kind: str = "median", size: float = 3) -> xr
         out = np.where(den > 1e-6, num / np.where(den > 1e-6, den, 1.0), np.nan)
     else:
         raise ValueError(f"unknown filter {kind!r}; use 'median' or 'gaussian'.")
+    if bad is not None:
+        out = np.where(bad, np.nan, out)
     res = image.transpose(..., "y", "x").copy(data=out.astype(np.result_type(image.dtype, np.float32)))
+    if bad is not None:
+        res.attrs["n_excluded"] = int(bad.sum())
     return res.transpose(*image.dims)
