@@ -1233,7 +1233,16 @@ def markdown_table() -> str:
 # --- the built-in analyses -------------------------------------------------------------------------------------
 
 
-def _line_profile(image: xr.DataArray, start: tuple[float, float], end: tuple[float, float], width: int = 1) -> xr.DataArray:
+def _status_of(results: xr.Dataset | None, image: xr.DataArray) -> xr.DataArray | None:
+    """The results' per-pixel ``status`` when it lies on the image's dims (bad pixels left out of spatial tools), else None."""
+    if results is None or "status" not in results.data_vars or not set(results["status"].dims) <= set(image.dims):
+        return None
+    return results["status"].compute()
+
+
+def _line_profile(
+    image: xr.DataArray, start: tuple[float, float], end: tuple[float, float], width: int = 1, results: xr.Dataset | None = None
+) -> xr.DataArray:
     """Values of a map along a line, averaged over ``width`` pixels across it (``spatial.line_profile``).
 
     Parameters
@@ -1244,10 +1253,12 @@ def _line_profile(image: xr.DataArray, start: tuple[float, float], end: tuple[fl
         ``[row, column]`` of the line's ends, pixels.
     width : int
         Pixels averaged across the line.
+    results : xarray.Dataset, optional
+        The results store (handed in by the runner): its ``status`` in-paints pixels without a usable fit.
     """
     from hyperspec import spatial  # noqa: PLC0415
 
-    return spatial.line_profile(image.compute(), tuple(start), tuple(end), width=int(width))
+    return spatial.line_profile(image.compute(), tuple(start), tuple(end), width=int(width), status=_status_of(results, image))
 
 
 def _write_profile(prof: xr.DataArray, entry: Mapping, results: xr.Dataset, outdir: Path, index: int) -> list[Path]:
@@ -1271,7 +1282,12 @@ def _check_profile(params: dict) -> None:
             raise _ParamError(key, f"{key} = [row, column] (pixels).")
 
 
-def _filter_map(image: xr.DataArray, filter: Literal["median", "gaussian"] = "median", size: float = 3) -> xr.DataArray:  # noqa: A002
+def _filter_map(
+    image: xr.DataArray,
+    filter: Literal["median", "gaussian"] = "median",  # noqa: A002
+    size: float = 3,
+    results: xr.Dataset | None = None,
+) -> xr.DataArray:
     """Median or Gaussian filter of a map over ``(y, x)`` (``spatial.filter_map``).
 
     Parameters
@@ -1282,10 +1298,12 @@ def _filter_map(image: xr.DataArray, filter: Literal["median", "gaussian"] = "me
         ``"median"`` (window ``size`` pixels) or ``"gaussian"`` (sigma ``size`` pixels, NaN-aware).
     size : float
         Median window or Gaussian sigma, pixels.
+    results : xarray.Dataset, optional
+        The results store (handed in by the runner): pixels of its ``status`` without a usable fit take no part.
     """
     from hyperspec import spatial  # noqa: PLC0415
 
-    return spatial.filter_map(image.compute(), filter, size).rename(f"{image.name}_{filter}{size:g}")
+    return spatial.filter_map(image.compute(), filter, size, status=_status_of(results, image)).rename(f"{image.name}_{filter}{size:g}")
 
 
 def _write_filtered(filtered: xr.DataArray, entry: Mapping, results: xr.Dataset, outdir: Path, index: int) -> list[Path]:
