@@ -627,8 +627,18 @@ class LineProfileWidget(_Wired):
     def _source_layer(self):
         return self.lines_combo.layer()
 
+    def _status(self, band, image):
+        """The results' status at the current dims step on the band map's grid (bad pixels are in-painted), or None."""
+        _, results = data_of(self.viewer, band)
+        if results is None or "status" not in results.data_vars:
+            return None
+        status = results["status"]
+        index = current_index(self.viewer, band)
+        status = status.isel({d: k for d, k in index.items() if d in status.dims})
+        return status.compute() if set(status.dims) <= set(image.dims) else None
+
     def update_plots(self) -> None:
-        """Recompute and plot the profiles of the chosen band map along every line."""
+        """Recompute and plot the profiles of the chosen band map along every line (pixels without a usable fit in-painted)."""
         self.profile_panel.clear()
         self.profiles = {}
         band, lines = self.band_combo.layer(), self.lines_combo.layer()
@@ -644,8 +654,9 @@ class LineProfileWidget(_Wired):
         from napari_hyperspec._layers import layer_name  # noqa: PLC0415
 
         self.profile_panel.set_labels(y=layer_name(str(image.name), units))
+        status = self._status(band, image)
         for k, (index, start, end) in enumerate(found):
-            prof = line_profile(image, tuple(start), tuple(end), width=self.width_spin.value())
+            prof = line_profile(image, tuple(start), tuple(end), width=self.width_spin.value(), status=status)
             name = f"line {index + 1}"
             self.profiles[name] = prof
             self.profile_panel.plot(prof["distance"].values, prof.values, name=name, color=k)
