@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -44,27 +43,17 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))
+from bench_store import _machine  # noqa: E402 - the house machine line (CPU, cores, RAM, Python, OS)
+
 TILE = 64  # pixels of the decomposed tile (one chunk of the map: synthetic.write chunks 64×64)
 
 
 # ---------------------------------------------------------------------------------------------- machine
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
-
-
 def _versions() -> str:
     import importlib.metadata as md  # noqa: PLC0415
 
-    out = [f"Python {platform.python_version()}"]
+    out = []  # the Python version is in the machine line (bench_store._machine)
     for pkg in ("hyperspec", "napari", "napari-hyperspec", "vispy", "PyQt5", "PyQt6", "PySide6", "pyqtgraph", "zarr", "dask", "numpy"):
         try:
             out.append(f"{pkg} {md.version(pkg)}")
