@@ -17,8 +17,7 @@ The public API (importable without a GPU, CuPy, Qt or a cluster):
 from __future__ import annotations
 
 import importlib
-
-__version__ = "0.1.0"
+import importlib.metadata
 
 from hyperspec import _errors
 from hyperspec._backend import BACKENDS, gpu_available, resolve_backend, single_threaded_blas, to_numpy
@@ -27,6 +26,13 @@ from hyperspec._progress import progress
 from hyperspec.io import open_any as open  # noqa: A001  (hyperspec.open, like xarray.open_dataset)
 from hyperspec.io.zarr_ import save
 from hyperspec.model import from_array, validate_map, with_laser
+
+#: The installed distribution's version (``hyperspec-maps`` on PyPI; pyproject.toml is its one source).
+DISTRIBUTION = "hyperspec-maps"
+try:
+    __version__ = importlib.metadata.version(DISTRIBUTION)
+except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+    __version__ = "0+unknown"
 
 _LAZY_SUBMODULES = {
     "axes",

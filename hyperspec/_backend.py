@@ -174,7 +174,7 @@ def _resolve_kernels(kernels: str | None = None) -> tuple[bool, bool, str]:
         return False, False, f"requested by {source}"
     if name == "numba" and not numba_available():
         raise BackendError(
-            f"kernels 'numba' were requested by {source} but numba does not import; pip install 'hyperspec[fast]' or use 'auto'."
+            f"kernels 'numba' were requested by {source} but numba does not import; pip install 'hyperspec-maps[fast]' or use 'auto'."
         )
     cpu = numba_available()
     return cpu, name == "cuda", "auto" if name == "auto" else f"requested by {source}"
@@ -254,7 +254,7 @@ def gpu_available() -> tuple[bool, str]:
     try:
         import cupy  # noqa: PLC0415
     except ImportError:
-        return False, "CuPy is not installed; install hyperspec[gpu] for GPU support"
+        return False, "CuPy is not installed; install hyperspec-maps[gpu] for GPU support"
     except Exception as exc:  # a broken CUDA install must not break import hyperspec
         return False, f"CuPy failed to import: {exc}"
     try:

@@ -68,7 +68,7 @@ def _jobqueue_class(cfg: dict[str, Any]):
     try:
         import dask_jobqueue  # noqa: PLC0415
     except ImportError:
-        raise ClusterError("SLURM/PBS needs dask-jobqueue: pip install 'hyperspec[cluster]'.") from None
+        raise ClusterError("SLURM/PBS needs dask-jobqueue: pip install 'hyperspec-maps[cluster]'.") from None
     cfg = dict(cfg)
     system = cfg.pop("system", "slurm").lower()
     cfg.pop("jobs", None)
@@ -177,7 +177,7 @@ def executor(compute: dict[str, Any], backend: str = "numpy"):
     try:
         from distributed import Client  # noqa: PLC0415
     except ImportError:
-        raise ClusterError(f"scheduler {scheduler!r} needs dask.distributed: pip install 'hyperspec[cluster]'.") from None
+        raise ClusterError(f"scheduler {scheduler!r} needs dask.distributed: pip install 'hyperspec-maps[cluster]'.") from None
     if scheduler.startswith(("tcp://", "tls://", "ws://", "inproc://")):
         try:
             client = Client(scheduler, timeout="5s")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.metadata
 import inspect
 import pkgutil
 import re
@@ -170,3 +171,48 @@ def test_the_wheel_lists_every_subpackage():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
     on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "hyperspec").rglob("__init__.py")}
     assert on_disk - listed == set(), f"add {sorted(on_disk - listed)} to [tool.setuptools] packages in pyproject.toml"
+
+
+def test_the_distribution_name_and_version(tmp_path):
+    """The wheel is ``hyperspec-maps`` (``hyperspec`` on PyPI is another project) and installs the import package ``hyperspec``.
+
+    The wheel is built from this tree and installed into a fresh venv (no dependencies, no index); the venv's
+    ``importlib.metadata`` must name it, and its ``hyperspec`` package must be this project's (``HyperspecError``).
+    """
+    import venv
+    import zipfile
+
+    assert importlib.metadata.version("hyperspec-maps") == hyperspec.__version__
+    wheels = tmp_path / "wheels"
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)]
+    subprocess.run(build, check=True, capture_output=True, timeout=300)
+    (wheel,) = wheels.glob("*.whl")
+    assert wheel.name.startswith("hyperspec_maps-")
+    with zipfile.ZipFile(wheel) as zf:
+        tops = {n.split("/")[0] for n in zf.namelist() if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"hyperspec"}
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)
+    site = subprocess.run(
+        [env_dir / "bin/python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)  # what pip does for a pure wheel, without reaching the index
+    probe = (
+        "import importlib.metadata as m, importlib.util as u; d = m.distribution('hyperspec-maps'); "
+        "print(d.metadata['Name'], d.version, u.find_spec('hyperspec').origin)"
+    )
+    out = subprocess.run([env_dir / "bin/python", "-c", probe], check=True, capture_output=True, text=True, cwd=tmp_path).stdout.split()
+    assert out[0] == "hyperspec-maps" and out[1] == hyperspec.__version__
+    assert out[2].startswith(site)
+
+
+def test_install_instructions_use_the_distribution_name():
+    """No install line anywhere in the docs names the PyPI project ``hyperspec`` (someone else's code)."""
+    old = re.compile(r"pip install [\"']?hyperspec(\[|[\"'\s]|$)")
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "hyperspec").rglob("*.py"))]:
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            assert not old.search(line), f"{path.relative_to(ROOT)}:{i} installs the wrong project: {line.strip()}"

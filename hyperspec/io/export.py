@@ -11,7 +11,7 @@
   ``write_csv`` and ``hyperspec info`` use).
 - ``to_hyperspy(ds)`` / ``from_hyperspy(signal)``: a map Dataset ⇄ ``Signal1D`` (navigation axes x,
   y, t with scale/offset/units; the spectral axis uniform or not; the laser and attrs in metadata).
-  HyperSpy (GPL-3) is optional: ``pip install "hyperspec[hyperspy]"``.
+  HyperSpy (GPL-3) is optional: ``pip install "hyperspec-maps[hyperspy]"``.
 """
 
 from __future__ import annotations
@@ -450,7 +450,7 @@ def to_hyperspy(ds: xr.Dataset):
     Raises
     ------
     HyperspecError
-        HyperSpy is not installed (``pip install "hyperspec[hyperspy]"``).
+        HyperSpy is not installed (``pip install "hyperspec-maps[hyperspy]"``).
 
     See Also
     --------
@@ -469,7 +469,7 @@ def to_hyperspy(ds: xr.Dataset):
     try:
         import hyperspy.api as hs  # noqa: PLC0415
     except ImportError:
-        raise HyperspecError('HyperSpy export needs hyperspy: pip install "hyperspec[hyperspy]".') from None
+        raise HyperspecError('HyperSpy export needs hyperspy: pip install "hyperspec-maps[hyperspy]".') from None
     unit = ds.attrs.get("spectral_unit", "cm-1")
     coord, units, label = _AXES.get(unit, (SPECTRAL_DIM, "", "Spectral"))
     spectra = ds["spectra"]

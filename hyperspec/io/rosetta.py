@@ -1,4 +1,4 @@
-"""Formats read through RosettaSciIO (GPL-3, an optional extra: ``pip install "hyperspec[formats]"``).
+"""Formats read through RosettaSciIO (GPL-3, an optional extra: ``pip install "hyperspec-maps[formats]"``).
 
 - Digital Surf MountainsMap ``.sur``/``.pro`` (CL/PL/Raman maps, profiles, spectra; zlib-compressed too);
 - Hamamatsu streak camera ``.img`` (time × wavelength image → a series ``t`` in s);

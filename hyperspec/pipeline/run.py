@@ -393,7 +393,7 @@ def _versions() -> dict[str, str]:
     import importlib.metadata as md  # noqa: PLC0415
 
     out = {"python": platform.python_version()}
-    for pkg in ("hyperspec", "numpy", "scipy", "xarray", "dask", "zarr", "numba", "cupy-cuda12x", "distributed"):
+    for pkg in ("hyperspec-maps", "numpy", "scipy", "xarray", "dask", "zarr", "numba", "cupy-cuda12x", "distributed"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

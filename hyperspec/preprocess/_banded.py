@@ -167,9 +167,9 @@ def solve(w, b, bands, *, engine: str = "auto"):
     chosen = kernel_engine(xp) if engine == "auto" else engine
     use_numba = xp is np and numba_available() and chosen == "numba"
     if engine == "numba" and not use_numba:
-        raise ValueError("engine='numba' needs NumPy arrays and numba (pip install 'hyperspec[fast]').")
+        raise ValueError("engine='numba' needs NumPy arrays and numba (pip install 'hyperspec-maps[fast]').")
     if engine == "cuda" and xp is np:
-        raise ValueError("engine='cuda' needs CuPy arrays (a GPU and pip install 'hyperspec[gpu]').")
+        raise ValueError("engine='cuda' needs CuPy arrays (a GPU and pip install 'hyperspec-maps[gpu]').")
     if xp is not np and chosen == "cuda":
         return _solve_cuda(w, b, bands), "cuda"
     if use_numba:

@@ -78,7 +78,7 @@ def _whittaker_loop(y, w, lam, diff_order, rounds, update, engine, kernel=None):
     if engine not in _banded.ENGINES:
         raise ValueError(f"engine must be one of {', '.join(map(repr, _banded.ENGINES))}; got {engine!r}.")
     if engine == "numba" and not (xp is np and numba_available()):
-        raise ValueError("engine='numba' needs NumPy arrays and numba (pip install 'hyperspec[fast]').")
+        raise ValueError("engine='numba' needs NumPy arrays and numba (pip install 'hyperspec-maps[fast]').")
     if engine == "auto":  # the engine the backend settings allow for these arrays (the solves below follow it)
         engine = kernel_engine(xp)
     if kernel is not None and xp is np and engine == "numba":
@@ -488,7 +488,7 @@ def modpoly(y, x=None, poly_order=2, tol=1e-3, max_iter=250, weights=None, use_o
     n_iter = xp.zeros(n, dtype=xp.int32)
     converged = xp.zeros(n, dtype=bool)
     if engine == "numba" and not (xp is np and pinv.ndim == 2 and numba_available()):
-        raise ValueError("engine='numba' needs NumPy arrays, shared weights and numba (pip install 'hyperspec[fast]').")
+        raise ValueError("engine='numba' needs NumPy arrays, shared weights and numba (pip install 'hyperspec-maps[fast]').")
     want = kernel_engine(xp) if engine == "auto" else engine
     if want == "numba" and xp is np and pinv.ndim == 2 and numba_available():  # compiled: each row stays in cache
         from hyperspec.preprocess._banded_kernel import modpoly_loop  # noqa: PLC0415
