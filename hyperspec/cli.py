@@ -7,6 +7,7 @@ Errors caused by the user (bad paths, units, sizes, existing outputs …) print 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -113,6 +114,17 @@ def _add_reader_options(p) -> None:
     p.add_argument("--axis", help="spectral axis: a .npy/.txt file (for .npy input) or a dataset path (HDF5)")
     p.add_argument("--dataset", help="HDF5: the dataset holding the spectra")
     p.add_argument("--frame", type=int, help="NT-MDT .mdt: the frame to read")
+
+
+def _add_progress_options(p) -> None:
+    """``--progress`` and ``--quiet``, on every command that runs long (``main`` applies them)."""
+    p.add_argument(
+        "--progress",
+        choices=["bar", "plain", "none"],
+        default=None,
+        help="progress display: an updating bar, sparse lines (logs) or none (default: bar on a terminal, else plain)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress and no messages: errors only")
 
 
 def cmd_convert(args) -> int:
@@ -611,7 +623,10 @@ def cmd_kinetics(args) -> int:
     from hyperspec.pipeline.analyses import run_kinetics  # noqa: PLC0415
 
     bands = [b.strip() for b in args.bands.split(",") if b.strip()] if args.bands else None
-    written, summary = run_kinetics(args.store, bands=bands, map_store=args.map, png_dir=args.png, csv_dir=args.csv, backend=args.backend)
+    from hyperspec._progress import get_mode  # noqa: PLC0415
+
+    written, summary = run_kinetics(args.store, bands=bands, map_store=args.map, png_dir=args.png, csv_dir=args.csv, backend=args.backend,
+                                    progress=get_mode() != "none")  # fmt: skip
     groups = [p for p in written if Path(args.store) in p.parents]
     files = [p for p in written if p not in groups]
     print(f"wrote {len(groups)} groups into {args.store} (kinetics/...; hyperspec.open(store, group=...))")
@@ -810,7 +825,7 @@ def cmd_run(args) -> int:
         print(cluster.job_script({**compute, "jobqueue": jq}))
         return 0
     run_recipe(recipe, input=args.input, output=args.output, backend=args.backend, scheduler=args.scheduler, overwrite=args.overwrite,
-               trust_recipe=args.trust_recipe, jobqueue=jobqueue or None, wait=args.wait)  # fmt: skip
+               trust_recipe=args.trust_recipe, jobqueue=jobqueue or None, wait=args.wait, progress=not args.quiet)  # fmt: skip
     return 0
 
 
@@ -888,7 +903,7 @@ def cmd_demo(args) -> int:
     recipe["compute"]["backend"] = backend.name
     (out / "recipe.toml").write_text(DEFAULT_RECIPE)
     t_fit0 = time.perf_counter()
-    results_path = run_recipe(recipe, overwrite=args.overwrite, stream=sys.stdout)
+    results_path = run_recipe(recipe, overwrite=args.overwrite, stream=sys.stdout, progress=not args.quiet)
     t_fit = time.perf_counter() - t_fit0
     results = hyperspec.open(results_path).compute()
 
@@ -1223,6 +1238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default=None, help="compute backend (default: $HYPERSPEC_BACKEND or auto)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing demo output")
     p.set_defaults(func=cmd_demo)
+    for name in ("convert", "simulate", "decompose", "preprocess", "kinetics", "run", "demo"):  # the long commands
+        _add_progress_options(sub.choices[name])
     return parser
 
 
@@ -1252,13 +1269,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo" and len(args.size) != 2:
         parser.error("demo --size takes NYxNX, e.g. 64x64")
+    import contextlib  # noqa: PLC0415
+
+    from hyperspec._progress import set_mode  # noqa: PLC0415
+
+    quiet = getattr(args, "quiet", False)
+    previous = set_mode("none" if quiet else getattr(args, "progress", None))
     try:
-        status = args.func(args)
+        with contextlib.ExitStack() as stack:
+            if quiet:  # errors only: they go to stderr below
+                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))  # noqa: PTH123, SIM115
+            status = args.func(args)
         sys.stdout.flush()  # a closed pipe (``hyperspec formats | head -1``) shows here, not at interpreter exit
         return status
     except BrokenPipeError:
-        import os  # noqa: PLC0415
-
         # The reader of our output went away: the Python recipe (docs: signal, "Note on SIGPIPE"). Point
         # stdout at devnull so the flush at exit cannot raise again; 141 = 128 + SIGPIPE, as the shell reports.
         try:
@@ -1275,6 +1299,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hyperspec: interrupted", file=sys.stderr)
         return 130
+    finally:
+        set_mode(previous)
 
 
 def _from_user(exc: BaseException) -> bool:

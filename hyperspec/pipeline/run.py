@@ -30,7 +30,7 @@ import xarray as xr
 
 from hyperspec._errors import RecipeError, RunCancelled, StoreExistsError
 from hyperspec._paths import check_output_paths, resolved
-from hyperspec._progress import RunProgress, _fmt_time, format_rate
+from hyperspec._progress import PixelProgress, RunProgress, _fmt_time, format_rate
 from hyperspec.pipeline import steps as _steps
 from hyperspec.pipeline.lock import RunLock
 from hyperspec.pipeline.recipe import _line_of, check_trusted, load_recipe, recipe_hash, validate_recipe
@@ -600,6 +600,8 @@ def run_recipe(
         before_px = store_px - todo_px  # written by an earlier, interrupted run
         written: list[int] = []
         stopping, result_attrs = False, None
+        # pixels of the store, counted as each chunk's future completes (threads and dask.distributed alike)
+        bar = PixelProgress("run", store_px, initial=before_px, stream=stream, mode=None if progress else "none")
         try:
             if cancel is not None and cancel.is_set():
                 futures = []
@@ -607,7 +609,6 @@ def run_recipe(
                 futures = [ex.submit(_unless_cancelled, cancel, _process_chunk, recipe, plan, k, str(out)) for k in todo]
             else:
                 futures = [ex.submit(_process_chunk, recipe, plan, k, str(out)) for k in todo]
-            last = 0.0
             for fut in ex.as_completed(futures):
                 if fut.cancelled():
                     continue
@@ -621,9 +622,7 @@ def run_recipe(
                 now = time.perf_counter()
                 el = now - t_run
                 eta = el * (todo_px - n_done_px) / max(n_done_px, 1)
-                if progress and (now - last > 1.0 or n_done_px == todo_px):
-                    last = now
-                    say(f"run: {n_done_px / max(todo_px, 1):4.0%} | {format_rate(n_done_px, el)} | ETA {_fmt_time(eta)}")
+                bar.update(info["pixels"])
                 if on_progress is not None:
                     on_progress(
                         RunProgress(chunk=int(info["k"]), chunks_done=plan["n_chunks"] - len(todo) + len(written),
@@ -636,6 +635,7 @@ def run_recipe(
                     for f in futures:  # the queued ones; running ones finish (and are counted above)
                         f.cancel()
         finally:
+            bar.close("")  # the bar goes; the "run: done" / "run: cancelled" line below is the last one
             ex.close()
         if len(written) < len(todo):  # cancelled (a failed chunk raises above)
             _record_cancelled(out, result_attrs, n_done_px, time.perf_counter() - t0, state, be.name, ex.description)
