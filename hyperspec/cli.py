@@ -472,7 +472,8 @@ def cmd_formats(args) -> int:
     print(f"{'reader':<15} {'extensions':<32} {'lazy':<5} {'needs':<13} reads")
     for r in sorted(readers(), key=lambda r: r.name):
         print(f"{r.name:<15} {', '.join(r.extensions):<32} {'yes' if r.lazy else 'no':<5} {r.requires or '-':<13} {r.description}")
-    print("plus hyperspec Zarr stores (directories). Readers marked 'needs' use an optional package (pip install \"hyperspec-maps[formats]\").")
+    print("plus hyperspec Zarr stores (directories). Readers marked 'needs' use an optional package "
+          '(pip install "hyperspec-maps[formats]").')  # fmt: skip
     return 0
 
 
