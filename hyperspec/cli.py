@@ -381,6 +381,10 @@ def cmd_export(args) -> int:
     for target in (args.tiff, args.csv, args.spectra_csv, args.hspy):
         if target:
             check_output_paths(target, [args.store], what="export output")  # before anything is written
+    if args.hspy:
+        from hyperspec.io.export import refuse_unwritable_hyperspy_file  # noqa: PLC0415
+
+        refuse_unwritable_hyperspy_file(args.hspy)  # .zspy on Zarr 3: said before the map is read
     ds = hyperspec.open(args.store, **_reader_options(args))
     names = args.variables.split(",") if args.variables else None
     if args.tiff:

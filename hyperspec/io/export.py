@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from hyperspec._errors import HyperspecError
 from hyperspec.model import SPECTRAL_DIM, from_array
@@ -429,6 +430,42 @@ def write_spectra_csv(ds: xr.Dataset, path: str | Path, *, axis: str | None = No
     return path
 
 
+def _uniform(values: np.ndarray) -> bool:
+    """Whether an axis is evenly spaced (to 1e-9 of its step), so HyperSpy's offset/scale describes it exactly."""
+    d = np.diff(values)
+    return values.size < 2 or bool(np.allclose(d, d[0], rtol=1e-9, atol=0))
+
+
+def refuse_unwritable_hyperspy_file(path: str | Path) -> None:
+    """Refuse, before any work, a HyperSpy file this installation cannot write (``.zspy`` on Zarr 3).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.hspy`` or ``.zspy`` file to write.
+
+    Raises
+    ------
+    HyperspecError
+        The suffix is neither ``.hspy`` nor ``.zspy``, or it is ``.zspy`` and RosettaSciIO's zspy writer
+        needs the Zarr 2 API (``zarr.storage.NestedDirectoryStore``), which the installed Zarr 3 does not have.
+
+    Examples
+    --------
+    >>> from hyperspec.io.export import refuse_unwritable_hyperspy_file
+    >>> refuse_unwritable_hyperspy_file("map.hspy")  # fine: HDF5
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".hspy", ".zspy"):
+        raise HyperspecError(f"{path}: a HyperSpy file ends in .hspy (HDF5) or .zspy (Zarr); got {suffix or 'no suffix'!r}.")
+    if suffix == ".zspy" and not hasattr(zarr.storage, "NestedDirectoryStore"):
+        raise HyperspecError(
+            f"{path}: HyperSpy's .zspy writer (RosettaSciIO) needs the Zarr 2 API (zarr.storage.NestedDirectoryStore), "
+            f"and this installation has Zarr {zarr.__version__}; write .hspy (HDF5) instead, or read the hyperspec "
+            "store itself, which is Zarr."
+        )
+
+
 def to_hyperspy(ds: xr.Dataset):
     """The map as a HyperSpy ``Signal1D`` (navigation: the map's dims; signal: the spectral axis as read).
 
@@ -478,11 +515,14 @@ def to_hyperspy(ds: xr.Dataset):
     axes = []
     for d in lead:
         c = np.asarray(ds[d].values, dtype=np.float64) if d in ds.coords else np.arange(ds.sizes[d], dtype=np.float64)
-        step = float(c[1] - c[0]) if c.size > 1 else 1.0
-        axes.append({"name": d, "size": c.size, "offset": float(c[0]), "scale": step, "navigate": True,
-                     "units": ds[d].attrs.get("units", "") if d in ds.coords else ""})  # fmt: skip
+        nav_units = ds[d].attrs.get("units", "") if d in ds.coords else ""
+        if _uniform(c):
+            step = float(c[1] - c[0]) if c.size > 1 else 1.0
+            axes.append({"name": d, "size": c.size, "offset": float(c[0]), "scale": step, "navigate": True, "units": nav_units})
+        else:  # a power series at 0.1, 1, 10 mW: HyperSpy's DataAxis with its values, not offset/scale
+            axes.append({"name": d, "axis": c, "navigate": True, "units": nav_units})
     d = np.diff(x)
-    if x.size > 1 and np.allclose(d, d[0], rtol=1e-9, atol=0):
+    if _uniform(x) and x.size > 1:
         axes.append({"name": label, "size": x.size, "offset": float(x[0]), "scale": float(d[0]), "units": units, "navigate": False})
     else:
         axes.append({"name": label, "axis": x, "units": units, "navigate": False})
@@ -495,7 +535,23 @@ def to_hyperspy(ds: xr.Dataset):
     if "laser_nm" in ds.attrs:
         signal.metadata.set_item("Acquisition_instrument.Laser.wavelength", float(ds.attrs["laser_nm"]))
     signal.metadata.set_item("hyperspec.spectral_unit", unit)
+    # LumiSpy's signal types (it registers Luminescence, PL, CL, EL, ... but no Raman type: its Raman-shift tools
+    # live on Luminescence): a Raman-shift map is Luminescence, a laser-excited nm / eV spectrum PL.
+    signal_type = "Luminescence" if unit in ("cm-1", "cm-1-abs") else "PL"
+    if signal_type in _known_signal_types():
+        signal.set_signal_type(signal_type)  # LumiSpy's class (its to_eV, to_raman_shift, ... work on it)
+    else:
+        signal.metadata.set_item("Signal.signal_type", signal_type)  # LumiSpy, once installed, picks it up on load
     return signal
+
+
+def _known_signal_types() -> set[str]:
+    """The signal types HyperSpy's installed extensions register (LumiSpy's among them when it is installed)."""
+    try:
+        from hyperspy.extensions import ALL_EXTENSIONS  # noqa: PLC0415
+    except ImportError:
+        return set()
+    return {spec.get("signal_type") for spec in ALL_EXTENSIONS.get("signals", {}).values()} - {None}
 
 
 def from_hyperspy(signal, *, laser_nm: float | None = None, unit: str | None = None) -> xr.Dataset:

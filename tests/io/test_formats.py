@@ -376,6 +376,54 @@ def test_hyperspy_export_and_import(tmp_path):
     assert lazy._lazy
 
 
+def test_hyperspy_non_uniform_navigation_axis_and_lumispy_type(tmp_path):
+    """A power series at 0.1, 1, 10 mW keeps its values (it came back 0.1, 1.0, 1.9 mW); LumiSpy's class is used."""
+    pytest.importorskip("hyperspy")
+    pytest.importorskip("lumispy")
+    import hyperspy.api as hs
+
+    from hyperspec.io.export import from_hyperspy, to_hyperspy
+
+    rng = np.random.default_rng(1)
+    ds = hyperspec.from_array(rng.poisson(50.0, (3, 32)).astype(np.float32), np.linspace(100.0, 700.0, 32), laser_nm=632.8,
+                              dims=("power", "spectral"), coords={"power": [0.1, 1.0, 10.0]})  # fmt: skip
+    sig = to_hyperspy(ds)
+    nav = sig.axes_manager.navigation_axes[0]
+    assert not nav.is_uniform
+    np.testing.assert_array_equal(nav.axis, [0.1, 1.0, 10.0])
+    assert sig.axes_manager.signal_axes[0].units == "cm⁻¹"  # the navigation axis's units stay its own
+    assert sig.metadata.Signal.signal_type == "Luminescence" and type(sig).__module__.startswith("lumispy")
+    sig.save(tmp_path / "p.hspy")
+    back = from_hyperspy(hs.load(tmp_path / "p.hspy"))
+    np.testing.assert_array_equal(back["power"].values, [0.1, 1.0, 10.0])
+    np.testing.assert_array_equal(back["spectra"].values, ds["spectra"].values)
+    # a PL spectrum in nm is LumiSpy's PL class, and LumiSpy's own nm -> eV conversion runs on it
+    pl = hyperspec.from_array(rng.random((2, 2, 16)).astype(np.float32) + 1, np.linspace(500.0, 600.0, 16), unit="nm", laser_nm=405.0)
+    pl_sig = to_hyperspy(pl)
+    assert pl_sig.metadata.Signal.signal_type == "PL" and type(pl_sig).__name__ == "PLSpectrum"
+    ev = pl_sig.to_eV(inplace=False).axes_manager.signal_axes[0].axis
+    assert ev.min() == pytest.approx(1239.84198 / 600.0, rel=5e-4)  # LumiSpy's (air-corrected) conversion
+
+
+def test_export_zspy_is_refused_up_front(tmp_path, capsys):
+    """``--hspy x.zspy`` said it worked and died in RosettaSciIO's Zarr-2 writer; now refused before reading the map."""
+    pytest.importorskip("hyperspy")
+    import zarr
+
+    from hyperspec.cli import main
+
+    if hasattr(zarr.storage, "NestedDirectoryStore"):
+        pytest.skip("a Zarr 2 installation: the zspy writer works there")
+    ds = hyperspec.from_array(np.ones((2, 2, 8), np.float32), np.linspace(100.0, 400.0, 8), laser_nm=632.8)
+    store = hyperspec.save(ds, tmp_path / "m.zarr", progress=False)
+    assert main(["export", str(store), "--hspy", str(tmp_path / "m.zspy")]) == 2
+    err = capsys.readouterr().err
+    assert "Zarr 2 API" in err and ".hspy" in err
+    assert not (tmp_path / "m.zspy").exists()
+    assert main(["export", str(store), "--hspy", str(tmp_path / "m.hspy")]) == 0
+    assert (tmp_path / "m.hspy").is_file()
+
+
 # ---- corrupt files, every reader -------------------------------------------------------------------------
 FUZZ = [
     SHARED_DATA / "rosettasciio" / "renishaw" / "renishaw_test_map.wdf",
