@@ -147,12 +147,14 @@ def cmd_convert(args) -> int:
     """
     import hyperspec  # noqa: PLC0415
     from hyperspec._paths import check_output_paths  # noqa: PLC0415
+    from hyperspec.pipeline.lock import RunLock  # noqa: PLC0415
 
     out = Path(args.output)
     check_output_paths(out, [args.input], what="output store")  # before anything is deleted
     _refuse_existing(out, args.overwrite, "the output store")
     ds = hyperspec.open(args.input, laser_nm=args.laser_nm, **_reader_options(args))
-    path = hyperspec.save(ds, out, overwrite=args.overwrite, label="convert")
+    with RunLock(out):  # another convert/decompose/run writing the same store: refused, naming it (no --overwrite race)
+        path = hyperspec.save(ds, out, overwrite=args.overwrite, label="convert")
     print(f"wrote {path} ({', '.join(f'{k}={v}' for k, v in ds['spectra'].sizes.items())}; reader {ds.attrs.get('reader')})")
     return 0
 
@@ -322,6 +324,7 @@ def cmd_decompose(args) -> int:
     from hyperspec._paths import check_output_paths  # noqa: PLC0415
     from hyperspec.fit.decompose import STATUS_MEANINGS  # noqa: PLC0415
     from hyperspec.fit.results import at_bound_summary  # noqa: PLC0415
+    from hyperspec.pipeline.lock import RunLock  # noqa: PLC0415
 
     check_output_paths(args.output, [args.input], what="output store")  # before anything is deleted
     out, backend = _start(args.output, args, "it")
@@ -339,7 +342,7 @@ def cmd_decompose(args) -> int:
     lead = [d for d in ds["spectra"].dims if d != "spectral"]
     n_pix = int(np.prod([ds.sizes[d] for d in lead]))
     t0 = time.perf_counter()
-    with hyperspec.single_threaded_blas():  # chunks are the parallel unit
+    with RunLock(out), hyperspec.single_threaded_blas():  # the store's lock, as `run` takes it; chunks are the parallel unit
         hyperspec.save(results, out, overwrite=args.overwrite, label="decompose")  # computes chunk by chunk, with progress
     written = hyperspec.open(out)
     codes, counts = np.unique(written["status"].values, return_counts=True)

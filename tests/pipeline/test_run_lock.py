@@ -91,3 +91,20 @@ def test_run_lock_records_its_holder_and_refuses_a_second(tmp_path):
         with pytest.raises(StoreLockedError, match=f"held by pid {os.getpid()}"):
             RunLock(out).acquire()
     assert not lock_path(out).exists()
+
+
+@pytest.mark.parametrize("command", ["convert", "decompose"])
+def test_convert_and_decompose_take_the_store_lock(command, tiny_map, tmp_path, capsys):
+    """``convert``/``decompose --overwrite`` into a store another process is writing are refused (they deleted it before)."""
+    out = tmp_path / "o.zarr"
+    hyperspec.save(hyperspec.open(tiny_map), out, progress=False)  # a store being written by "another run"
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    _hold(lock_path(out), os.getpid())
+    args = [command, str(tiny_map), str(out), "--overwrite"] + (["--backend", "numpy"] if command == "decompose" else [])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"is held by pid {os.getpid()}" in err, err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before  # the other run's store is untouched
+    lock_path(out).unlink()
+    assert main(args) == 0  # free: it writes, and gives the lock back
+    assert not lock_path(out).exists()
