@@ -617,14 +617,14 @@ def fit_curves(
         units = cm.units.get(p, "")
         ds[p].attrs = {"units": units, "long_name": f"{cm.name} {p}"}
         ds[f"{p}_stderr"].attrs = {"units": units, "long_name": f"standard error of {p}"}
-    ds["chi2_red"].attrs = {"long_name": "reduced chi-square (weighted)"}
+    ds["chi2_red"].attrs = {"long_name": "reduced chi-square (weighted)", "units": "1"}
     ds["status"] = ds["status"].astype(np.int8)
     ds["status"].attrs = {
         "long_name": "fit status",
         "flag_values": np.array(sorted(CURVE_STATUS_MEANINGS), dtype=np.int8),
         "flag_meanings": " ".join(CURVE_STATUS_MEANINGS[k] for k in sorted(CURVE_STATUS_MEANINGS)),
     }
-    ds["n_iter"] = ds["n_iter"].astype(np.int32).assign_attrs(long_name="Levenberg-Marquardt iterations")
+    ds["n_iter"] = ds["n_iter"].astype(np.int32).assign_attrs(long_name="Levenberg-Marquardt iterations", units="1")
     ds["n_points"] = ds["n_points"].astype(np.int32).assign_attrs(long_name=f"finite, weighted points along {dim!r}")
     ab_attrs, nab_attrs = at_bound_attrs([cm.params[i] for i in bounded])
     ab_attrs["comment"] = ab_attrs["comment"].split(" Absent bands")[0]  # curves have no bands

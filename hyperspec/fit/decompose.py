@@ -190,8 +190,8 @@ def decompose(
     ab_attrs, nab_attrs = at_bound_attrs(engine.bound_params)
     result["at_bound"] = out.isel(quantity=-5, drop=True).astype(np.int16).assign_attrs(ab_attrs)
     result["n_at_bound"] = out.isel(quantity=-4, drop=True).astype(np.int16).assign_attrs(nab_attrs)
-    result["chi2_red"] = out.isel(quantity=-3, drop=True).assign_attrs(long_name="reduced chi-square (weighted)")
-    result["n_iter"] = out.isel(quantity=-2, drop=True).astype(np.int32).assign_attrs(long_name="Levenberg-Marquardt iterations")
+    result["chi2_red"] = out.isel(quantity=-3, drop=True).assign_attrs(long_name="reduced chi-square (weighted)", units="1")
+    result["n_iter"] = out.isel(quantity=-2, drop=True).astype(np.int32).assign_attrs(long_name="Levenberg-Marquardt iterations", units="1")
     result["status"] = out.isel(quantity=-1, drop=True).astype(np.int8).assign_attrs(status_attrs())
     result.attrs = {k: v for k, v in data.attrs.items() if k in ("laser_nm", "source", "history", "instrument", "sample", "store")}
     result.attrs.update(

@@ -411,7 +411,7 @@ def onset(
         )
     )
     out["delta_bic"].attrs = {"long_name": "BIC(constant) − BIC(hinge); > 0 favours an onset"}
-    out["chi2_red"].attrs = {"long_name": "reduced chi-square of the hinge (weighted)"}
+    out["chi2_red"].attrs = {"long_name": "reduced chi-square of the hinge (weighted)", "units": "1"}
     out["status"] = (
         out["status"]
         .astype(np.int8)

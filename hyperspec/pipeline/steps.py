@@ -638,8 +638,8 @@ def block_outputs(block: xr.Dataset, step_list: list[Mapping[str, Any]]) -> dict
 
 
 _DECOMPOSE_TAIL = (
-    ("chi2_red", "float64", {"long_name": "reduced chi-square (weighted)"}),
-    ("n_iter", "int32", {"long_name": "Levenberg-Marquardt iterations"}),
+    ("chi2_red", "float64", {"long_name": "reduced chi-square (weighted)", "units": "1"}),
+    ("n_iter", "int32", {"long_name": "Levenberg-Marquardt iterations", "units": "1"}),
 )
 
 
