@@ -60,10 +60,10 @@ def layer_name(name: str, units: str | None) -> str:
 
     Examples
     --------
-    >>> layer_name("aspl_area", "counts*cm-1"), layer_name("chi2_red", None)
+    >>> layer_name("aspl_area", "counts*cm-1"), layer_name("chi2_red", "1")
     ('aspl_area [counts·cm⁻¹]', 'chi2_red')
     """
-    pretty = _pretty(units)
+    pretty = _pretty(None if units == "1" else units)  # CF's "1" (dimensionless): no brackets
     return f"{name} [{pretty}]" if pretty else name
 
 
