@@ -160,8 +160,43 @@ def _encoding(ds: xr.Dataset, clevel: int, zchunks: Mapping[str, tuple[int, ...]
         if var.dtype.kind in "fiub":
             enc[name] = {"compressors": (BloscCodec(cname="zstd", clevel=clevel, shuffle="bitshuffle"),)}
         if name in zchunks:
-            enc.setdefault(name, {})["chunks"] = zchunks[name]
+            inner = _inner_chunks(var.dims, zchunks[name])
+            if inner is None:
+                enc.setdefault(name, {})["chunks"] = zchunks[name]
+            else:  # a shard per (Dask) chunk, read one inner chunk at a time
+                enc.setdefault(name, {}).update(chunks=inner, shards=zchunks[name])
     return enc
+
+
+#: Pixels per side of the inner chunks of a sharded spectral array (16 x 16 x 1024 float32 spectra = 1 MiB).
+INNER_PIXELS = 16
+
+
+def _inner_chunks(dims: tuple[str, ...], chunks: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The inner chunks of a sharded spectral variable, or None to store it unsharded.
+
+    A variable with the spectral dim last is stored as one Zarr shard per chunk (the unit Dask reads and
+    writes, so writes never share a shard), split into inner chunks of at most ``INNER_PIXELS`` along the two
+    innermost leading dims (1 along any other), whole spectra. One spectrum then reads one inner chunk: on the
+    1000x1000x1024 map a pixel took 28-48 ms unsharded (the whole 16 MiB chunk decoded) and 1.7-3.2 ms sharded,
+    a whole chunk 58-71 ms against 17-29 ms, at the same size on disk (measured 2026-12-03, 2-core Xeon, warm cache).
+    """
+    if len(dims) < 2 or dims[-1] != SPECTRAL_DIM:
+        return None
+    lead = list(chunks[:-1])
+    inner = []
+    for i, c in enumerate(lead):
+        if i < len(lead) - 2:
+            inner.append(1)
+            continue
+        best = max(k for k in range(1, min(INNER_PIXELS, c) + 1) if c % k == 0)
+        if c > INNER_PIXELS and best < INNER_PIXELS // 4:
+            return None  # a chunk side with no useful divisor: tiny inner chunks would cost more than they save
+        inner.append(best)
+    inner.append(chunks[-1])
+    if tuple(inner) == tuple(chunks):
+        return None
+    return tuple(inner)
 
 
 def _check_target(path: Path, overwrite: bool) -> None:
@@ -614,7 +649,7 @@ def _checked(ds: xr.Dataset, store: Path, group: str | None) -> xr.Dataset:
     stamp = (store / "zarr.json").stat().st_mtime_ns
     for name in list(ds.data_vars):
         var = ds[name].variable
-        zchunks = tuple(var.encoding.get("chunks") or var.shape)
+        zchunks = tuple(var.encoding.get("shards") or var.encoding.get("chunks") or var.shape)  # a shard is the unit to read
         label = f"{group}/{name}" if group else name
         inner = indexing.ImplicitToExplicitIndexingAdapter(var._data, indexing.OuterIndexer)
         wrapped = _CheckedChunks(inner, store, label, zchunks, var.shape, var.dtype)

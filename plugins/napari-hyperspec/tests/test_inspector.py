@@ -243,3 +243,53 @@ def test_kinetic_results_follow_dims_step(make_napari_viewer, kinetic_map_ds, ki
     assert widget.inspect(_world(data, 5, 7, viewer)) == {"t": 9, "y": 5, "x": 7}
     assert widget._source.layer is cube
     _check_curves(widget, fitted_components(results, data, t=9, y=5, x=7))
+
+
+def test_hover_draws_the_spectrum_first_from_a_sharded_store(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    """A hovered pixel of a store-backed map: its one spectrum is read alone (one inner chunk of a shard) and drawn,
+    the chunk block follows in the background; a slow read clears the old pixel's curves after SLOW_READ_MS."""
+    import time  # noqa: PLC0415
+
+    import hyperspec  # noqa: PLC0415
+    from napari_hyperspec import _inspector  # noqa: PLC0415
+
+    rng = np.random.default_rng(3)
+    values = rng.poisson(400, (64, 32, 48)).astype(np.float32)
+    path = hyperspec.save(
+        hyperspec.from_array(values, np.linspace(-150, 2400, 48), laser_nm=532.0, pixel_size_um=0.5),
+        tmp_path / "m.zarr",
+        chunks={"y": 32, "x": 32},
+        progress=False,
+    )
+    data = hyperspec.open(path)
+    viewer = make_napari_viewer()
+    _add_layers(viewer, data, None)
+    widget = _open_inspector(viewer)
+    src = widget._source
+    assert src.map is not None and src.results is None
+
+    def hover(i, j):
+        viewer.cursor.position = _world(data, i, j, viewer)
+        widget._on_mouse_move(SimpleNamespace(position=viewer.cursor.position))
+
+    def shows(i, j):
+        c = widget.spectrum_panel.curves()
+        return "data" in c and np.array_equal(c["data"][1], values[i, j].astype(float))
+
+    hover(40, 7)
+    qtbot.waitUntil(lambda: shows(40, 7), timeout=10000)
+    assert (("x", 7), ("y", 40)) in src.map_pixels  # the spectrum was read on its own first
+    qtbot.waitUntil(lambda: widget._map_block(src, {"y": 40, "x": 7}, read=False) is not None, timeout=10000)  # then its block
+    np.testing.assert_array_equal(widget._map_block(src, {"y": 40, "x": 7})["spectra"].values, values[40, 7])
+    # a slow read: the previous pixel's curves go once SLOW_READ_MS has passed, the new spectrum follows
+    slow = widget._map_spectrum
+
+    def slow_read(*args):
+        time.sleep(3 * _inspector.SLOW_READ_MS / 1e3)
+        return slow(*args)
+
+    monkeypatch.setattr(widget, "_map_spectrum", slow_read)
+    hover(3, 30)
+    qtbot.waitUntil(lambda: "data" not in widget.spectrum_panel.curves(), timeout=10000)
+    assert widget.current == {"y": 3, "x": 30} and widget.shown is None
+    qtbot.waitUntil(lambda: shows(3, 30), timeout=10000)

@@ -73,6 +73,8 @@ _NATIVE_AXES = (("shift", "cm-1"), ("wavelength", "nm"), ("energy", "eV"))
 _FIT_QUALITY = ("status", "chi2_red", "n_iter")
 #: hover updates at most this often (ms)
 THROTTLE_MS = 40
+#: ms a hover waits for the pixel's spectrum before drawing what is in memory (the previous pixel's plot stays till then)
+SLOW_READ_MS = 150
 #: chunk blocks of the map and of the results kept in memory (each: one chunk of every variable)
 BLOCKS_KEPT = 6
 PINS_METADATA_KEY = "hyperspec_inspector_pins"
@@ -91,6 +93,7 @@ class _Source:
     dims: tuple = ()  # every axis of the reference layer (N1's metadata), e.g. ("spectral", "t", "y", "x")
     blocks: OrderedDict = field(default_factory=OrderedDict)  # results chunk blocks read so far
     map_blocks: OrderedDict = field(default_factory=OrderedDict)  # map chunks read so far
+    map_pixels: OrderedDict = field(default_factory=OrderedDict)  # single spectra read before their chunk (hover)
     fits: OrderedDict = field(default_factory=OrderedDict)  # evaluated pixels (LRU)
     eager: dict = field(default_factory=dict)  # "map" / "results" -> the store opened without Dask (or None)
 
@@ -247,6 +250,10 @@ class SpectrumInspector(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(THROTTLE_MS)
         self._timer.timeout.connect(self._on_timer)
+        self._slow_read = QTimer(self)  # a hovered pixel whose spectrum is not read by then is drawn as it is
+        self._slow_read.setSingleShot(True)
+        self._slow_read.setInterval(SLOW_READ_MS)
+        self._slow_read.timeout.connect(self._on_slow_read)
         self.axis_combo.currentIndexChanged.connect(lambda _: self.redraw())
         self.components_check.toggled.connect(lambda _: self.redraw())
         self.residual_check.toggled.connect(self._on_residual_toggled)
@@ -319,12 +326,17 @@ class SpectrumInspector(QWidget):
         if index == self.current and (index is None or self.shown == index):
             return
         self.current = index
-        self._draw(partial=True)
         src = self._source
         if index is not None and src is not None and not self._is_read(src, index):
             self._wanted = (src, index)
             if self._job is None or self._job.done():
                 self._job = self._executor.submit(self._read_job)
+            if src.map is None or self._map_pixel(src, index, read=False) is None:
+                # the spectrum comes in a few ms (one inner chunk of a sharded store): draw it then, not an empty
+                # plot now (a repaint costs 20-60 ms under software OpenGL); show what is there if the read is slow
+                self._slow_read.start()
+                return
+        self._draw(partial=True)
 
     def _read_job(self) -> None:
         """Worker thread: read the chunk blocks of the latest hovered pixel (no Qt calls but the signal)."""
@@ -332,20 +344,25 @@ class SpectrumInspector(QWidget):
             src, index = wanted = self._wanted
             try:
                 if src.map is not None:
-                    self._map_pixel(src, index)
+                    if self._map_pixel(src, index, read=False) is None:
+                        self._map_spectrum(src, index)  # the one spectrum first (one inner chunk of a sharded store)
                     self._signals.read.emit(index)  # the spectrum can be drawn
                 if src.results is not None:
                     self._results_pixel(src, index)
                 self._signals.read.emit(index)
             except (HyperspecError, KeyError, ValueError, IndexError, OSError) as exc:
                 self._signals.failed.emit(f"{type(exc).__name__}: {exc}")
-            if self._wanted is wanted and src.results is not None:
+            if self._wanted is wanted and (src.results is not None or src.map is not None):
                 self._prefetcher.submit(self._prefetch, src, index, wanted)
             if self._wanted is wanted:
                 return
 
     def _prefetch(self, src: _Source, index: dict, wanted) -> None:
-        """Worker thread: read the results blocks next to the pixel's (the cursor is likely to go there)."""
+        """Worker thread: read the pixel's map block, then the results blocks next to it (the cursor is likely to go there)."""
+        if src.map is not None and self._wanted is wanted:
+            self._map_block(src, index)
+        if src.results is None:
+            return
         grid = _grid_var(src.results, src.spatial_dims)
         if grid is None or grid.chunks is None:
             return
@@ -361,6 +378,11 @@ class SpectrumInspector(QWidget):
 
     def _on_read(self, index) -> None:
         if index == self.current:
+            self._slow_read.stop()
+            self._draw(partial=True)
+
+    def _on_slow_read(self) -> None:
+        if self.current is not None and self.shown != self.current:
             self._draw(partial=True)
 
     def _on_read_failed(self, message: str) -> None:
@@ -569,10 +591,37 @@ class SpectrumInspector(QWidget):
                 pass
         return ds[names].isel(slices).compute()
 
-    def _map_pixel(self, src: _Source, index: dict, read: bool = True):
-        """The map at one pixel, in memory: one chunk of the lazy map is read (and kept) per block."""
+    def _map_block(self, src: _Source, index: dict, read: bool = True):
+        """The map at one pixel from its chunk block in memory: one chunk of the lazy map is read (and kept) per block."""
         data = src.map
         return self._cached_block(src, src.map_blocks, data["spectra"], index, lambda sl: self._block(src, "map", ["spectra"], sl), read)
+
+    def _map_pixel(self, src: _Source, index: dict, read: bool = True):
+        """The map at one pixel, in memory: from its chunk block, else from a spectrum read alone, else (``read``) the block."""
+        got = self._map_block(src, index, read=False)
+        if got is not None:
+            return got
+        key = tuple(sorted((d, index[d]) for d in src.map["spectra"].dims if d != "spectral"))
+        with self._lock:
+            got = src.map_pixels.get(key)
+        if got is not None or not read:
+            return got
+        return self._map_block(src, index)
+
+    def _map_spectrum(self, src: _Source, index: dict):
+        """Read the spectrum at one pixel alone (kept until its block is read): a hover draws it before the chunk is in.
+
+        On a sharded store (hyperspec's default) that is one inner chunk of 16×16 spectra, not the whole 64×64 chunk.
+        """
+        var = src.map["spectra"]
+        sel = {d: index[d] for d in var.dims if d != "spectral"}
+        one = self._block(src, "map", ["spectra"], {d: slice(i, i + 1) for d, i in sel.items()}).isel({d: 0 for d in sel})
+        key = tuple(sorted(sel.items()))
+        with self._lock:
+            src.map_pixels[key] = one
+            while len(src.map_pixels) > 64:
+                src.map_pixels.popitem(last=False)
+        return one
 
     def _results_pixel(self, src: _Source, index: dict, read: bool = True):
         """The results at one pixel, in memory: every per-pixel variable's chunk block is read once."""

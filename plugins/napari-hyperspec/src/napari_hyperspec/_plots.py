@@ -172,6 +172,7 @@ class PlotPanel(QWidget):
         """
         specs = list(specs)
         wanted = {s["name"] for s in specs}
+        previous = {n: (x, y) for n, (_, x, y) in self._items.items()}
         for name in [n for n in self._items if n not in wanted]:
             self.remove(name)
         items = {}
@@ -189,6 +190,10 @@ class PlotPanel(QWidget):
                     width=s.get("width", 1),
                     style=STYLES[s.get("style", "solid")],
                 )
+                old = previous.get(name)
+                if old is not None and pen == item.opts["pen"] and np.array_equal(old[0], x) and np.array_equal(old[1], y, equal_nan=True):
+                    items[name] = (item, old[0], old[1])  # unchanged (a pinned spectrum): no repaint of it
+                    continue
                 item.setData(x, y, pen=pen, connect="finite")
                 items[name] = (item, x.copy(), y.copy())
             else:
