@@ -250,8 +250,9 @@ def test_hover_draws_the_spectrum_first_from_a_sharded_store(make_napari_viewer,
     the chunk block follows in the background; a slow read clears the old pixel's curves after SLOW_READ_MS."""
     import time  # noqa: PLC0415
 
-    import hyperspec  # noqa: PLC0415
     from napari_hyperspec import _inspector  # noqa: PLC0415
+
+    import hyperspec  # noqa: PLC0415
 
     rng = np.random.default_rng(3)
     values = rng.poisson(400, (64, 32, 48)).astype(np.float32)
