@@ -377,13 +377,17 @@ def cmd_export(args) -> int:
     import hyperspec  # noqa: PLC0415
     from hyperspec.io import export  # noqa: PLC0415
 
-    if not (args.tiff or args.csv or args.hspy or args.spectra_csv):
-        raise SystemExit("hyperspec export: name at least one output: --tiff DIR, --csv FILE, --spectra-csv FILE or --hspy FILE.")
+    if not (args.tiff or args.csv or args.hspy or args.spectra_csv or args.netcdf):
+        raise SystemExit(
+            "hyperspec export: name at least one output: --tiff DIR, --csv FILE, --spectra-csv FILE, --hspy FILE or --netcdf FILE."
+        )
     from hyperspec._paths import check_output_paths  # noqa: PLC0415
 
-    for target in (args.tiff, args.csv, args.spectra_csv, args.hspy):
+    for target in (args.tiff, args.csv, args.spectra_csv, args.hspy, args.netcdf):
         if target:
             check_output_paths(target, [args.store], what="export output")  # before anything is written
+    if args.netcdf:
+        _refuse_existing(Path(args.netcdf), args.overwrite, "the netCDF file")
     if args.hspy:
         from hyperspec.io.export import refuse_unwritable_hyperspy_file  # noqa: PLC0415
 
@@ -401,6 +405,10 @@ def cmd_export(args) -> int:
         _refuse_existing(Path(args.hspy), args.overwrite, "the HyperSpy file")
         export.to_hyperspy(ds).save(args.hspy, overwrite=args.overwrite)
         print(f"wrote {args.hspy} (HyperSpy Signal1D)")
+    if args.netcdf:
+        from hyperspec.io.netcdf import write_netcdf  # noqa: PLC0415
+
+        print(f"wrote {write_netcdf(ds, args.netcdf, overwrite=args.overwrite)} (netCDF-4, CF attrs)")
     return 0
 
 
@@ -1008,6 +1016,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="CSV file: one row per pixel, every per-pixel variable")
     p.add_argument("--spectra-csv", help="CSV file: the axis then one column per spectrum (small maps or selections)")
     p.add_argument("--hspy", help="HyperSpy file (.hspy/.zspy) of the spectra (needs hyperspy)")
+    p.add_argument("--netcdf", metavar="FILE.nc", help="netCDF-4 file of the whole map or results (CF attrs; needs h5netcdf)")
     p.add_argument("--variables", help="comma-separated variables for --tiff/--csv (default: all per-pixel variables)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _add_reader_options(p)

@@ -10,12 +10,14 @@
   order is reversed *together with its axis* and the reversal is recorded in the history.
 - Spatial coords are in µm (``x``, ``y``), time in s (``t``).
 - ``attrs``: ``laser_nm`` (absent when unknown), ``spectral_unit`` (the unit the axis came
-  in), ``source`` and ``history`` (a list of processing records).
+  in), ``source``, ``history`` (CF text, one line per processing step) and ``hyperspec_history``
+  (the same steps as a JSON list of records; read them with :func:`history_records`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,11 +30,15 @@ from hyperspec._errors import AxisError, DataModelError
 __all__ = [
     "SPECTRAL_DIM",
     "COORD_UNITS",
+    "COORD_LONG_NAMES",
     "from_array",
     "validate_map",
     "pixel_dims",
     "n_pixels",
     "add_history",
+    "history_records",
+    "history_line",
+    "HISTORY_RECORDS_ATTR",
     "shift_axis",
     "with_laser",
     "map_spectra",
@@ -45,13 +51,27 @@ COORD_UNITS = {
     "shift": "cm-1",
     "wavelength": "nm",
     "energy": "eV",
-    "wavenumber": "cm-1-abs",
+    "wavenumber": "cm-1",
     "x": "um",
     "y": "um",
     "z": "um",
     "t": "s",
     "power": "mW",
     "temperature": "K",
+}
+
+#: CF ``long_name`` of those coordinates.
+COORD_LONG_NAMES = {
+    "shift": "Raman shift",
+    "wavelength": "wavelength",
+    "energy": "photon energy",
+    "wavenumber": "absolute wavenumber",
+    "x": "stage position x",
+    "y": "stage position y",
+    "z": "stage position z",
+    "t": "time",
+    "power": "excitation power",
+    "temperature": "temperature",
 }
 
 _DEFAULT_DIMS = {
@@ -63,34 +83,125 @@ _DEFAULT_DIMS = {
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: The attr that holds the structured processing records (a JSON list of ``{"step", "time", "params"}``);
+#: ``attrs["history"]`` holds the same steps as CF text, one line per step.
+HISTORY_RECORDS_ATTR = "hyperspec_history"
+
+
+def _history_value(value: Any) -> str:
+    if isinstance(value, str) and value and not any(c.isspace() or c in '="' for c in value):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def history_line(record: Mapping) -> str:
+    """One CF ``history`` line for a processing record: ``"<time> hyperspec <step> key=value …"``.
+
+    Parameters
+    ----------
+    record : mapping
+        A record as :func:`history_records` returns it (``step``, ``time``, ``params``).
+
+    Returns
+    -------
+    str
+        The line, without a newline; values that are not a plain word are written as compact JSON.
+
+    Examples
+    --------
+    >>> history_line({"step": "crop", "time": "2026-12-03T09:00:00Z", "params": {"lo": 100.0, "hi": 3500, "unit": "cm-1"}})
+    '2026-12-03T09:00:00Z hyperspec crop lo=100.0 hi=3500 unit=cm-1'
+    """
+    params = record.get("params") or {}
+    words = [str(record.get("time", "?")), "hyperspec", str(record.get("step", "?"))]
+    words += [f"{k}={_history_value(v)}" for k, v in params.items()] if isinstance(params, Mapping) else [_history_value(params)]
+    return " ".join(words)
+
+
+def history_records(attrs: Mapping) -> list[dict]:
+    """The processing records of a map's or results' attrs, oldest first.
+
+    Reads ``attrs["hyperspec_history"]`` (a JSON list, as :func:`add_history` writes it) or, for
+    stores written before it existed, the old form: ``attrs["history"]`` as a list of records. A
+    ``history`` that is CF text only (a file another tool wrote) has no records: ``[]``.
+
+    Parameters
+    ----------
+    attrs : mapping
+        A Dataset's attrs.
+
+    Returns
+    -------
+    list of dict
+        Copies of the records, each with ``step``, ``time`` and ``params``.
+
+    Raises
+    ------
+    DataModelError
+        When ``attrs["hyperspec_history"]`` is not a JSON list of records.
+
+    Examples
+    --------
+    >>> attrs = {}
+    >>> add_history(attrs, "crop", lo=100.0, hi=3500)
+    >>> [r["step"] for r in history_records(attrs)], history_records({"history": [{"step": "old"}]})[0]["step"]
+    (['crop'], 'old')
+    """
+    raw = attrs.get(HISTORY_RECORDS_ATTR)
+    if raw is not None:
+        try:
+            records = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
+        except ValueError as err:
+            raise DataModelError(
+                f"attrs[{HISTORY_RECORDS_ATTR!r}] is not valid JSON ({err}); delete the attr to drop the structured history."
+            ) from None
+        if not isinstance(records, list) or not all(isinstance(r, Mapping) for r in records):
+            raise DataModelError(f"attrs[{HISTORY_RECORDS_ATTR!r}] must be a JSON list of records; got {type(records).__name__}.")
+        return [dict(r) for r in records]
+    old = attrs.get("history")
+    if isinstance(old, (list, tuple)):
+        return [dict(r) for r in old if isinstance(r, Mapping)]
+    return []
 
 
 def add_history(attrs: dict, step: str, **params: Any) -> None:
-    """Append a processing record to ``attrs["history"]`` in place.
+    """Append a processing record to ``attrs`` in place: a CF ``history`` line and a structured record.
+
+    ``attrs["history"]`` becomes CF text, one line per step (``"2026-12-03T09:00:00Z hyperspec crop
+    lo=100.0 hi=3500"``), appended to what was there (a foreign file's text history is kept; the old
+    list form is rewritten as lines). ``attrs["hyperspec_history"]`` holds every record as a JSON
+    string; read it with :func:`history_records`.
 
     Parameters
     ----------
     attrs : dict
-        A Dataset's (or any) attrs; ``attrs["history"]`` is replaced by a new list with the record added.
+        A Dataset's (or any) attrs; both attrs are replaced by new values.
     step : str
         Name of the processing step.
     **params
         The step's parameters; NumPy scalars and arrays become Python numbers and lists, anything else
-        not JSON-like becomes its ``repr`` (the history survives a Zarr round trip).
+        not JSON-like becomes its ``repr`` (the history survives a Zarr and a netCDF round trip).
 
     Examples
     --------
     >>> import numpy as np
     >>> attrs = {}
     >>> add_history(attrs, "crop", lo=np.float64(100.0), hi=3500)
-    >>> record = attrs["history"][-1]
+    >>> record = history_records(attrs)[-1]
     >>> record["step"], record["params"], sorted(record)
     ('crop', {'lo': 100.0, 'hi': 3500}, ['params', 'step', 'time'])
+    >>> attrs["history"].split(" ", 1)[1]
+    'hyperspec crop lo=100.0 hi=3500'
     """
-    history = list(attrs.get("history", []))
-    history.append({"step": step, "time": _now(), "params": _jsonable(params)})
-    attrs["history"] = history
+    records = history_records(attrs)
+    record = {"step": step, "time": _now(), "params": _jsonable(params)}
+    old = attrs.get("history")
+    text = old.rstrip("\n") if isinstance(old, str) else "\n".join(history_line(r) for r in records)
+    attrs["history"] = f"{text}\n{history_line(record)}" if text else history_line(record)
+    attrs[HISTORY_RECORDS_ATTR] = json.dumps([*records, record], ensure_ascii=False)
 
 
 def _jsonable(value):
@@ -259,7 +370,7 @@ def from_array(
         coord_vars["wavelength"] = (SPECTRAL_DIM, wavelength, {"units": "nm", "long_name": "wavelength"})
         coord_vars["energy"] = (SPECTRAL_DIM, energy, {"units": "eV", "long_name": "photon energy"})
     if canonical == "cm-1-abs":
-        coord_vars["wavenumber"] = (SPECTRAL_DIM, axis, {"units": "cm-1-abs", "long_name": "absolute wavenumber"})
+        coord_vars["wavenumber"] = (SPECTRAL_DIM, axis, {"units": "cm-1", "long_name": "absolute wavenumber (not a Raman shift)"})
 
     coords = dict(coords or {})
     for dim, step, name in (("x", pixel_size_um, "pixel_size_um"), ("y", pixel_size_um, "pixel_size_um"), ("t", frame_s, "frame_s")):
@@ -277,7 +388,7 @@ def from_array(
         size = data.shape[dims.index(key)]
         if values.shape != (size,):
             raise DataModelError(f"coordinate {key!r} has shape {values.shape}; the {key!r} dim has {size} entries.")
-        coord_vars[key] = (key, values, {"units": COORD_UNITS.get(key, "")})
+        coord_vars[key] = (key, values, {"units": COORD_UNITS.get(key, ""), "long_name": COORD_LONG_NAMES.get(key, key)})
 
     ds_attrs = dict(attrs or {})
     if laser is not None:

@@ -933,6 +933,8 @@ def plot_preprocess(before: xr.Dataset, after: xr.Dataset, path: str | Path, pix
     >>> plot_preprocess(raw, cleaned, "preprocess.png", [{"y": 3, "x": 5}])  # doctest: +SKIP
     PosixPath('preprocess.png')
     """
+    from hyperspec.model import history_records  # noqa: PLC0415
+
     plt = _pyplot()
     x = np.asarray(after["shift"].values) if "shift" in after.coords else np.asarray(after["wavelength"].values)
     xb = np.asarray(before["shift"].values) if "shift" in before.coords else np.asarray(before["wavelength"].values)
@@ -943,7 +945,7 @@ def plot_preprocess(before: xr.Dataset, after: xr.Dataset, path: str | Path, pix
         cleaned = np.asarray(after["spectra"].isel(sel).values, dtype=float)
         label = (
             "after (baseline subtracted)"
-            if "baseline" in after and any(h.get("params", {}).get("subtract") for h in after.attrs.get("history", []))
+            if "baseline" in after and any((h.get("params") or {}).get("subtract") for h in history_records(after.attrs))
             else "after"
         )
         ax.plot(x, cleaned, color="C0", lw=1.0, label=label)

@@ -8,6 +8,7 @@ import pytest
 
 from hyperspec import _backend
 from hyperspec._errors import BackendError
+from hyperspec.model import history_records
 from tests.conftest import GPU_OK
 
 
@@ -213,7 +214,7 @@ def noisy_rows():
 
 
 def _history_backend(ds, step):
-    return next(h for h in reversed(ds.attrs["history"]) if h["step"] == step)["params"]["backend"]
+    return next(h for h in reversed(history_records(ds.attrs)) if h["step"] == step)["params"]["backend"]
 
 
 @pytest.fixture(scope="module")

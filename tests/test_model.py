@@ -9,7 +9,7 @@ import pytest
 import hyperspec
 from hyperspec import axes
 from hyperspec._errors import AxisError, DataModelError
-from hyperspec.model import n_pixels, pixel_dims, shift_axis
+from hyperspec.model import history_records, n_pixels, pixel_dims, shift_axis
 
 LASER = 632.8
 
@@ -30,7 +30,7 @@ def test_descending_nm_is_reversed_with_its_axis():
         k = int(np.flatnonzero(np.isclose(wl, nm[j]))[0])
         np.testing.assert_array_equal(ds["spectra"].values[..., k], data[..., j])
     np.testing.assert_allclose(ds["shift"].values, axes.raman_shift(wl, LASER))
-    assert ds.attrs["history"][-1]["params"]["reversed_spectral_axis"] is True
+    assert history_records(ds.attrs)[-1]["params"]["reversed_spectral_axis"] is True
     assert ds.attrs["spectral_unit"] == "nm" and ds.attrs["laser_nm"] == LASER
 
 

@@ -16,7 +16,7 @@ import xarray as xr
 
 from hyperspec._backend import Backend, get_namespace, resolve_backend, to_numpy
 from hyperspec._errors import DataModelError
-from hyperspec.model import add_history, map_spectra, shift_axis, validate_map
+from hyperspec.model import HISTORY_RECORDS_ATTR, add_history, map_spectra, shift_axis, validate_map
 
 __all__ = [
     "DEFAULT_WINDOWS",
@@ -207,7 +207,8 @@ def window_integrals(
     for n in names[:-1]:
         result[n].attrs = {"units": "counts*cm-1", "long_name": f"{n.split('_')[0]} window integral above a linear baseline"}
     result["aspl_centroid_ev"].attrs = {"units": "eV", "long_name": "aS-PL centroid energy"}
-    result.attrs = {k: v for k, v in ds.attrs.items() if k in ("laser_nm", "source", "history", "instrument", "sample")}
+    kept = ("laser_nm", "source", "history", HISTORY_RECORDS_ATTR, "instrument", "sample")
+    result.attrs = {k: v for k, v in ds.attrs.items() if k in kept}
     result.attrs["backend"] = be.name
     add_history(
         result.attrs, "window_integrals", windows={k: list(v) for k, v in windows.items()}, edge=edge, notch_cm=notch_cm, backend=be.name

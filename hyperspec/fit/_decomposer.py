@@ -143,7 +143,7 @@ def ratio_names(spec, model) -> list[tuple[str, str, str]]:
         For an operand that is not a term's area or parameter, or a name that is already an output.
     """
     plan = _ratio_plan(spec.get("ratios") or {}, model, {n for n, _, _ in result_names(model)})
-    return [(name, "", f"ratio {num[0]}.{num[1]} / {den[0]}.{den[1]}") for name, num, den in plan]
+    return [(name, "1", f"ratio {num[0]}.{num[1]} / {den[0]}.{den[1]}") for name, num, den in plan]
 
 
 class _Decomposer:

@@ -50,7 +50,7 @@ from hyperspec.fit.results import (  # noqa: F401
     result_names,
     status_attrs,
 )
-from hyperspec.model import SPECTRAL_DIM, add_history, map_spectra, shift_axis, validate_map
+from hyperspec.model import HISTORY_RECORDS_ATTR, SPECTRAL_DIM, add_history, map_spectra, shift_axis, validate_map
 
 __all__ = [
     "decompose",
@@ -193,7 +193,8 @@ def decompose(
     result["chi2_red"] = out.isel(quantity=-3, drop=True).assign_attrs(long_name="reduced chi-square (weighted)", units="1")
     result["n_iter"] = out.isel(quantity=-2, drop=True).astype(np.int32).assign_attrs(long_name="Levenberg-Marquardt iterations", units="1")
     result["status"] = out.isel(quantity=-1, drop=True).astype(np.int8).assign_attrs(status_attrs())
-    result.attrs = {k: v for k, v in data.attrs.items() if k in ("laser_nm", "source", "history", "instrument", "sample", "store")}
+    kept = ("laser_nm", "source", "history", HISTORY_RECORDS_ATTR, "instrument", "sample", "store")
+    result.attrs = {k: v for k, v in data.attrs.items() if k in kept}
     result.attrs.update(
         {
             "model": json.dumps(spec),

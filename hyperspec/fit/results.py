@@ -168,6 +168,7 @@ def at_bound_attrs(params: list[str]) -> tuple[dict, dict]:
     """
     a = {
         "long_name": "first free parameter at a bound (+k: upper, -k: lower, 0: none)",
+        "units": "1",
         "at_bound_params": " ".join(params),
         "rtol": AT_BOUND_RTOL,
         "comment": (
@@ -177,7 +178,7 @@ def at_bound_attrs(params: list[str]) -> tuple[dict, dict]:
             f"whose amplitude is within {ABSENT_SNR:g} standard errors of zero, do not count."
         ),
     }
-    return a, {"long_name": "number of free parameters at a bound"}
+    return a, {"long_name": "number of free parameters at a bound", "units": "1"}
 
 
 def at_bound_names(results) -> np.ndarray:
@@ -246,7 +247,7 @@ def result_names(model) -> list[tuple[str, str, str]]:
     Returns
     -------
     list of (str, str, str)
-        Name, units and ``long_name`` of each output.
+        Name, units (CF: ``"1"`` for a dimensionless one) and ``long_name`` of each output.
 
     Raises
     ------
@@ -266,9 +267,10 @@ def result_names(model) -> list[tuple[str, str, str]]:
         comp = term.component
         out.append((f"{term.name}_area", AREA_UNIT, f"area of {term.name} over the Raman-shift axis"))
         for param in comp.params:
-            out.append((param_output_name(term.name, param), param.unit, f"{term.name} {param.name}: {param.description or comp.name}"))
+            meaning = f"{term.name} {param.name}: {param.description or comp.name}"
+            out.append((param_output_name(term.name, param), param.unit or "1", meaning))
         for derived in comp.derived:
-            out.append((f"{term.name}_{derived.suffix}", derived.unit, derived.meaning.format(term=term.name)))
+            out.append((f"{term.name}_{derived.suffix}", derived.unit or "1", derived.meaning.format(term=term.name)))
     seen = set()
     for name, _, _ in out:
         if name in seen:

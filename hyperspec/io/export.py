@@ -26,6 +26,7 @@ import xarray as xr
 import zarr
 
 from hyperspec._errors import HyperspecError
+from hyperspec.io.netcdf import read_netcdf, write_netcdf  # noqa: F401  (netCDF export lives in hyperspec.io.netcdf)
 from hyperspec.model import SPECTRAL_DIM, from_array
 
 __all__ = ["write_tiff", "write_csv", "write_spectra_csv", "to_hyperspy", "from_hyperspy", "result_groups", "result_group_lines",

@@ -31,7 +31,7 @@ import zarr
 
 from hyperspec._errors import StoreError, StoreExistsError, StoreNotFoundError
 from hyperspec._progress import Progress
-from hyperspec.model import SPECTRAL_DIM, validate_map
+from hyperspec.model import SPECTRAL_DIM, history_records, validate_map
 
 __all__ = ["SCHEMA_VERSION", "save", "create_store", "mark_complete", "open_store", "store_info", "is_store", "default_chunks",
            "verify_store"]  # fmt: skip
@@ -819,7 +819,7 @@ def store_info(path: str | Path) -> dict[str, Any]:
         if dim in ds.coords and ds.sizes.get(dim, 0) > 1:
             v = ds[dim].values
             info[f"{dim}_range"] = (float(v[0]), float(v[-1]), ds[dim].attrs.get("units", ""))
-    info["history"] = [h.get("step", "?") for h in ds.attrs.get("history", []) if isinstance(h, dict)]
+    info["history"] = [str(h.get("step", "?")) for h in history_records(ds.attrs)]
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     info["bytes_on_disk"] = size
     nbytes = sum(v.size * v.dtype.itemsize for v in ds.data_vars.values())

@@ -385,7 +385,8 @@ def _template(recipe: dict, ds: xr.Dataset, plan: dict) -> xr.Dataset:
         shape = tuple(ds.sizes[d] for d in dims)
         chunks = tuple(plan["rows"] if d == dim else ds.sizes[d] for d in dims)
         data_vars[name] = xr.Variable(dims, da.zeros(shape, dtype=dtype, chunks=chunks), attrs)
-    data_vars[DONE] = xr.Variable(("run_chunk",), da.zeros(plan["n_chunks"], dtype=bool, chunks=1), {"long_name": "chunk written"})
+    done_attrs = {"long_name": "chunk written", "units": "1"}
+    data_vars[DONE] = xr.Variable(("run_chunk",), da.zeros(plan["n_chunks"], dtype=bool, chunks=1), done_attrs)
     return xr.Dataset(data_vars, coords=coords)
 
 

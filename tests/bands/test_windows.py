@@ -9,6 +9,7 @@ import hyperspec
 from hyperspec._errors import AxisError, DataModelError
 from hyperspec.bands import shapes
 from hyperspec.bands.windows import window_integrals
+from hyperspec.model import history_records
 
 LASER = 632.8
 
@@ -36,7 +37,7 @@ def test_areas_against_analytic_gaussian():
     e_expected = hyperspec.axes.convert_axis(-3300.0, "cm-1", "eV", laser_nm=LASER)
     np.testing.assert_allclose(res["aspl_centroid_ev"].values, e_expected, atol=2e-4)
     assert res["aspl_window_area"].attrs["units"] == "counts*cm-1"
-    assert res.attrs["history"][-1]["step"] == "window_integrals"
+    assert history_records(res.attrs)[-1]["step"] == "window_integrals"
 
 
 def test_lazy_on_dask_and_equal_to_eager(small_map):

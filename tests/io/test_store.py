@@ -13,6 +13,7 @@ import zarr
 import hyperspec
 from hyperspec._errors import StoreError, StoreExistsError, StoreNotFoundError
 from hyperspec.io import store_info
+from hyperspec.model import history_records
 
 LASER = 632.8
 
@@ -32,7 +33,7 @@ def test_round_trip_map(tmp_path):
         np.testing.assert_array_equal(back[c].values, ds[c].values)
         assert back[c].attrs["units"] == ds[c].attrs["units"]
     assert back.attrs["laser_nm"] == LASER and back.attrs["instrument"] == "test rig"
-    assert back.attrs["history"][0]["step"] == "from_array"
+    assert history_records(back.attrs)[0]["step"] == "from_array"
     hyperspec.validate_map(back)
 
 

@@ -7,6 +7,7 @@ import pytest
 
 import hyperspec
 from hyperspec.axes import trapezoid_weights
+from hyperspec.model import history_records
 from hyperspec.preprocess import remove_spikes
 from hyperspec.preprocess.spikes import find_spikes
 
@@ -65,7 +66,7 @@ def test_dead_and_saturated_are_masked_not_repaired(spiky_map):
     assert out["saturated_mask"].values.sum() > 0
     np.testing.assert_array_equal(yc[defect > 0], y[defect > 0])
     assert not out["spike_mask"].values[defect > 0].any()
-    assert out.attrs["history"][-1]["step"] == "remove_spikes"
+    assert history_records(out.attrs)[-1]["step"] == "remove_spikes"
 
 
 def test_lazy_map_gives_the_same_result(spiky_map):
