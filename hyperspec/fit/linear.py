@@ -12,20 +12,41 @@ from hyperspec._backend import get_namespace
 __all__ = ["tikhonov", "nnls"]
 
 
+#: Rows per BLAS call of the batched products. Every call multiplies exactly this many rows (the last block
+#: zero-padded), so a row's result never depends on how many rows came with it: a BLAS GEMM over a ragged
+#: batch picks its blocking and kernels by the batch size, and then the last bits differ (measured, OpenBLAS
+#: 0.3.31: 33 of 45 slices of a 4096-row product differed unblocked, 0 of 85 blocked, float32 and float64).
+ROW_BLOCK = 64
+
+
 def _rowwise(a, M, xp):
-    """Compute ``a @ M`` so that each row's result does not depend on the other rows.
+    """Compute ``a @ M`` through BLAS so that each row's result does not depend on the other rows.
 
-    No BLAS blocking over the batch on the CPU: a pixel's amplitudes are then the same whatever
-    chunk it is fitted in.
+    On the CPU the rows go through ``ROW_BLOCK``-row GEMM calls (a loop over blocks of 64 rows, not over
+    pixels): 3.4 ms for 4096 × 1024 float64 rows times a 1024 × 12 operator against 21.5 ms for the
+    ``einsum`` this replaces, 1.5 ms in float32 (2-core Xeon, 2026-12-03). The result has the dtype of
+    ``a`` and ``M`` promoted.
     """
-    return xp.einsum("nk,kj->nj", a, M) if xp.__name__ == "numpy" else a @ M
+    if xp.__name__ != "numpy":
+        return a @ M
+    import numpy as np  # noqa: PLC0415
+
+    n = a.shape[0]
+    out = np.empty((n, M.shape[1]), dtype=np.result_type(a.dtype, M.dtype))
+    full = n - n % ROW_BLOCK
+    for start in range(0, full, ROW_BLOCK):
+        np.matmul(a[start : start + ROW_BLOCK], M, out=out[start : start + ROW_BLOCK])
+    if full < n:
+        pad = np.zeros((ROW_BLOCK, a.shape[1]), dtype=a.dtype)
+        pad[: n - full] = a[full:]
+        out[full:] = (pad @ M)[: n - full]
+    return out
 
 
-def _normal(B, y, weights, lam, penalty=None):
-    """Shared normal matrix G = BᵀWB + λI + RᵀR (K, K) and right-hand sides h = (W y)·B (n, K), in float64."""
-    xp = get_namespace(B, y)
+def _normal_matrix(B, weights, lam, penalty=None):
+    """Shared normal matrix G = BᵀWB + λI + RᵀR (K, K), the float64 design B and weights w."""
+    xp = get_namespace(B)
     B = xp.asarray(B, dtype=xp.float64)
-    y = xp.asarray(y, dtype=xp.float64)
     w = xp.ones(B.shape[0]) if weights is None else xp.asarray(weights, dtype=xp.float64)
     G = B.T @ (B * w[:, None])
     if lam:
@@ -33,15 +54,23 @@ def _normal(B, y, weights, lam, penalty=None):
     if penalty is not None:
         R = xp.asarray(penalty, dtype=xp.float64)
         G = G + R.T @ R
-    return xp, G, _rowwise(y * w[None, :], B, xp)
+    return xp, G, B, w
 
 
-def tikhonov(B, y, *, weights=None, lam: float = 0.0, smoothness: float = 0.0):
+def _normal(B, y, weights, lam, penalty=None):
+    """Shared normal matrix G (K, K) and right-hand sides h = (W y)·B (n, K), in float64."""
+    xp, G, B, w = _normal_matrix(B, weights, lam, penalty)
+    y = xp.asarray(y, dtype=xp.float64)
+    return xp, G, _rowwise(y, B * w[:, None], xp)
+
+
+def tikhonov(B, y, *, weights=None, lam: float = 0.0, smoothness: float = 0.0, offset=None, precision: str = "data"):
     """Solve the ridge-regularised linear least-squares problem for every row of ``y`` at once.
 
-    Each row's amplitudes minimise ‖√w·(y − a·Bᵀ)‖² + λ‖a‖² + s‖D₂a‖², with D₂ the second-difference
-    operator on consecutive amplitudes. One normal matrix (K, K) serves all rows, solved in float64
-    by one ``xp.linalg.solve`` for the whole batch (NumPy or CuPy, following ``y``).
+    Each row's amplitudes minimise ‖√w·(y − c − a·Bᵀ)‖² + λ‖a‖² + s‖D₂a‖², with D₂ the second-difference
+    operator on consecutive amplitudes. The normal equations are solved once, in float64, for the
+    operator P = W·B·G⁻¹ (m, K); the amplitudes are then one matrix product ``a = (y − c)·P`` for the
+    whole batch, read once (NumPy or CuPy, following ``y``).
 
     Parameters
     ----------
@@ -56,6 +85,15 @@ def tikhonov(B, y, *, weights=None, lam: float = 0.0, smoothness: float = 0.0):
     smoothness : float, optional
         Penalty s on the second differences of consecutive amplitudes (a free-form continuum sampled
         on K nodes); used only when K ≥ 3. Default is 0.
+    offset : array, shape (m,), optional
+        A fixed part c of every spectrum subtracted before the fit (e.g. components with fixed
+        amplitudes), applied as ``c·P`` once instead of a copy of ``y``. Default: none.
+    precision : {"data", "float64"}, optional
+        Arithmetic of the product with the data. ``"data"`` (default): float32 data are multiplied in
+        float32 (the operator rounded to float32; the normal equations stay float64), about 2× faster
+        and no float64 copy of the map; the amplitudes then differ from float64 arithmetic by ≤ 2e-6 of
+        their scale (measured: ≤ 1e-4 of their Poisson standard error, ``tests/fit/test_linear.py``).
+        ``"float64"``: float64 throughout. float64 data are always multiplied in float64.
 
     Returns
     -------
@@ -78,12 +116,22 @@ def tikhonov(B, y, *, weights=None, lam: float = 0.0, smoothness: float = 0.0):
     >>> np.round(tikhonov(B, (2 + 3 * x)[None, :], lam=1.0), 3)
     array([[1.8, 2.6]])
     """
-    xp, G, h = _normal(B, y, weights, lam)
+    if precision not in ("data", "float64"):
+        raise ValueError(f"tikhonov: precision must be 'data' or 'float64', got {precision!r}")
+    xp, G, B64, w = _normal_matrix(B, weights, lam)
     K = G.shape[0]
     if smoothness and K >= 3:
         D = xp.diff(xp.eye(K), n=2, axis=0)
         G = G + smoothness * (D.T @ D)
-    return xp.linalg.solve(G, h.T).T
+    P = xp.linalg.solve(G, (B64 * w[:, None]).T).T  # (m, K): a = (y − c) · P
+    y = xp.asarray(y)
+    if precision == "data" and y.dtype == xp.float32:
+        a = _rowwise(y, P.astype(xp.float32), xp).astype(xp.float64)
+    else:
+        a = _rowwise(xp.asarray(y, dtype=xp.float64), P, xp)
+    if offset is not None:
+        a = a - xp.asarray(offset, dtype=xp.float64) @ P
+    return a
 
 
 def nnls(B, y, *, weights=None, lower=0.0, lam: float = 0.0, penalty=None, max_iter: int = 500, tol: float = 1e-10):

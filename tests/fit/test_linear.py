@@ -80,3 +80,39 @@ def test_nnls_with_a_penalty_equals_the_augmented_problem():
         ref = optimize.nnls(Ba, np.r_[y[i], np.zeros(3)])[0]
         ref = np.r_[ref[:7], ref[7:9] - ref[9:]]
         np.testing.assert_allclose(got[i], ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
+
+
+def test_a_rows_amplitudes_do_not_depend_on_its_batch():
+    """Bitwise: the same pixel fitted alone, in a ragged batch or in the whole chunk gives the same amplitudes."""
+    B, y, _ = _problem(n=300)
+    lower = np.r_[np.zeros(7), -np.inf, -np.inf]
+    for data in (y, y.astype(np.float32)):
+        whole = tikhonov(B, data)
+        whole_nnls, _ = nnls(B, data, lower=lower, max_iter=300, tol=1e-8)
+        for start, n in ((0, 1), (5, 3), (17, 64), (63, 65), (100, 200)):
+            np.testing.assert_array_equal(tikhonov(B, data[start : start + n]), whole[start : start + n])
+            part, _ = nnls(B, data[start : start + n], lower=lower, max_iter=300, tol=1e-8)
+            np.testing.assert_array_equal(part, whole_nnls[start : start + n])
+
+
+def test_float32_product_is_far_below_the_poisson_error_and_offset_equals_subtraction():
+    rng = np.random.default_rng(4)
+    x = np.linspace(-500, 3500, 1024)
+    B = np.column_stack([shapes.lorentzian(x, c, 15.0) for c in (300, 1360, 1590, 2720)] + [np.ones_like(x), x / 4000])
+    truth = np.column_stack([rng.uniform(50, 3000, (256, 4)), rng.uniform(100, 400, 256), rng.uniform(-50, 50, 256)])
+    mean = truth @ B.T
+    y32 = rng.poisson(mean).astype(np.float32)
+    w = 1.0 / np.maximum(y32.mean(axis=0), 1.0)
+    a64 = tikhonov(B, y32, weights=w, precision="float64")
+    a32 = tikhonov(B, y32, weights=w)  # float32 product (the default for float32 data)
+    # the standard error of each amplitude under Poisson noise: sqrt(diag((BᵀWB)⁻¹ BᵀW Σ W B (BᵀWB)⁻¹)), Σ = mean
+    G = B.T @ (B * w[:, None])
+    P = np.linalg.solve(G, (B * w[:, None]).T).T
+    stderr = np.sqrt(np.einsum("mk,nm,mk->nk", P, mean, P))
+    assert np.max(np.abs(a32 - a64) / stderr) < 1e-4
+    assert np.max(np.abs(a32 - a64)) <= 2e-6 * np.max(np.abs(a64))
+    c = 0.1 * mean[0]
+    by_offset = tikhonov(B, y32, weights=w, offset=c, precision="float64")
+    np.testing.assert_allclose(by_offset, tikhonov(B, y32.astype(np.float64) - c, weights=w), rtol=1e-12, atol=1e-9)
+    with pytest.raises(ValueError, match="precision must be"):
+        tikhonov(B, y32, precision="half")
