@@ -403,8 +403,10 @@ def cmd_export(args) -> int:
         print(f"wrote {export.write_spectra_csv(ds, args.spectra_csv)}")
     if args.hspy:
         _refuse_existing(Path(args.hspy), args.overwrite, "the HyperSpy file")
-        export.to_hyperspy(ds).save(args.hspy, overwrite=args.overwrite)
-        print(f"wrote {args.hspy} (HyperSpy Signal1D)")
+        signal = export.to_hyperspy(ds)
+        signal.save(args.hspy, overwrite=args.overwrite)
+        print(f"wrote {args.hspy} (HyperSpy {type(signal).__name__}, signal_type {signal.metadata.Signal.signal_type!r}; "
+              "from_hyperspy(hs.load(...)) gives the map back)")  # fmt: skip
     if args.netcdf:
         from hyperspec.io.netcdf import write_netcdf  # noqa: PLC0415
 

@@ -9,8 +9,9 @@
   (axis, then one column per pixel) for a small selection.
 - ``result_groups(names, model)``: result variables grouped by band in the model's order (what
   ``write_csv`` and ``hyperspec info`` use).
-- ``to_hyperspy(ds)`` / ``from_hyperspy(signal)``: a map Dataset ⇄ ``Signal1D`` (navigation axes x,
-  y, t with scale/offset/units; the spectral axis uniform or not; the laser and attrs in metadata).
+- ``to_hyperspy(ds)`` / ``from_hyperspy(signal)``: a map Dataset ⇄ ``Signal1D``, lossless both in memory and
+  through ``.hspy`` (axes uniform or not, HyperSpy/LumiSpy metadata, every attr and coordinate as type-tagged
+  JSON in ``original_metadata.hyperspec``; a signal cropped in HyperSpy is rebuilt from its axes).
   HyperSpy (GPL-3) is optional: ``pip install "hyperspec-maps[hyperspy]"``.
 """
 
@@ -32,7 +33,8 @@ from hyperspec.model import SPECTRAL_DIM, from_array
 __all__ = ["write_tiff", "write_csv", "write_spectra_csv", "to_hyperspy", "from_hyperspy", "result_groups", "result_group_lines",
            "FIT_QUALITY"]  # fmt: skip
 
-_AXES = {"cm-1": ("shift", "cm⁻¹", "Raman shift"), "nm": ("wavelength", "nm", "Wavelength"), "eV": ("energy", "eV", "Energy")}
+_AXES = {"cm-1": ("shift", "cm⁻¹", "Raman shift"), "nm": ("wavelength", "nm", "Wavelength"), "eV": ("energy", "eV", "Energy"),
+         "cm-1-abs": ("wavenumber", "cm⁻¹", "Wavenumber")}  # fmt: skip
 
 
 #: The fit-quality variables of ``decompose``, in the order they follow the bands.
@@ -467,13 +469,74 @@ def refuse_unwritable_hyperspy_file(path: str | Path) -> None:
         )
 
 
+#: Where ``to_hyperspy`` keeps the whole map description (type-tagged JSON text) in ``original_metadata``.
+HYPERSPY_PAYLOAD = "hyperspec"
+_PAYLOAD_VERSION = 1
+_QUANTITY = "Intensity (counts)"
+
+
+def _accumulations(attrs: Mapping) -> int | None:
+    n = attrs.get("accumulations", attrs.get("accumulation_count"))
+    try:
+        return int(n) if n is not None and int(n) >= 1 else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _payload(ds: xr.Dataset) -> str:
+    """The Dataset's dims, shape, every coordinate, other variables and every attr as one type-tagged JSON string."""
+    from hyperspec.io import _tagged_json  # noqa: PLC0415
+
+    where = ds.attrs.get("source", "the map")
+    spectra = ds["spectra"]
+    coords = {
+        str(name): {"dims": list(c.dims), "values": _tagged_json.encode(np.asarray(c.values), f"{where}: coordinate {name!r}"),
+                    "attrs": _tagged_json.encode(dict(c.attrs), f"{where}: coordinate {name!r} attrs")}
+        for name, c in ds.coords.items()
+    }  # fmt: skip
+    variables = {}
+    for name, v in ds.data_vars.items():
+        if name == "spectra":
+            continue
+        if v.chunks is not None:  # a lazy side variable is not read just to describe it
+            raise HyperspecError(
+                f"{where}: the variable {name!r} is lazy (Dask); HyperSpy gets the spectra only. "
+                f"Load it first (ds[{name!r}] = ds[{name!r}].load()) or drop it (ds.drop_vars({name!r}))."
+            )
+        variables[str(name)] = {"dims": list(v.dims), "values": _tagged_json.encode(np.asarray(v.values), f"{where}: variable {name!r}"),
+                                "attrs": _tagged_json.encode(dict(v.attrs), f"{where}: variable {name!r} attrs")}  # fmt: skip
+    payload = {
+        "version": _PAYLOAD_VERSION,
+        "dims": list(spectra.dims),
+        "shape": list(spectra.shape),
+        "spectra_attrs": _tagged_json.encode(dict(spectra.attrs), f"{where}: spectra attrs"),
+        "coords": coords,
+        "data_vars": variables,
+        "attrs": _tagged_json.encode(dict(ds.attrs), f"{where}: attrs"),
+        "quantity": _QUANTITY,
+    }
+    return json.dumps(payload, ensure_ascii=True, separators=(",", ":"))
+
+
 def to_hyperspy(ds: xr.Dataset):
-    """The map as a HyperSpy ``Signal1D`` (navigation: the map's dims; signal: the spectral axis as read).
+    """The map as a HyperSpy ``Signal1D`` (navigation: the map's dims; signal: the spectral axis as read), losslessly.
 
     The signal axis is the coordinate of ``attrs["spectral_unit"]`` (``shift`` cm⁻¹,
     ``wavelength`` nm or ``energy`` eV), uniform (offset/scale) when evenly spaced, else a
-    non-uniform axis. Navigation axes get offset, scale and units from their coords. A Dask-backed
-    map gives a lazy signal. The laser (nm) goes to ``Acquisition_instrument.Laser.wavelength``.
+    non-uniform ``DataAxis`` with its values; navigation axes likewise (a power series at 0.1, 1,
+    10 mW keeps those values). A Dask-backed map gives a lazy signal (nothing is computed).
+
+    HyperSpy/LumiSpy conventions in ``metadata``: ``General.title`` (the source),
+    ``General.original_filename``, ``Signal.quantity = "Intensity (counts)"``, ``Signal.signal_type``
+    (LumiSpy's ``Luminescence`` for a Raman-shift axis, ``PL`` for nm / eV),
+    ``Acquisition_instrument.Laser.wavelength`` (nm, ``attrs["laser_nm"]``), ``Laser.power`` (mW,
+    ``attrs["laser_power_mw"]``), ``Acquisition_instrument.Detector.integration_time`` (s, the total
+    exposure ``exposure_s`` × ``accumulations``, as LumiSpy defines it and ``scale_by_exposure``
+    divides by), ``Detector.exposure_per_frame`` (s, ``exposure_s``) and ``Detector.frames``
+    (``accumulations``), as RosettaSciIO's JobinYvon reader writes them. Everything else (saturation, instrument,
+    ``history``, nested dicts …) and the exact coordinates travel in
+    ``original_metadata.hyperspec``: type-tagged JSON text that :func:`from_hyperspy` reads back, so
+    hyperspec → HyperSpy (→ ``.hspy``) → hyperspec gives an identical Dataset.
 
     Parameters
     ----------
@@ -483,12 +546,14 @@ def to_hyperspy(ds: xr.Dataset):
     Returns
     -------
     hyperspy.signals.Signal1D
-        The signal (``LazySignal1D`` for Dask data).
+        The signal (LumiSpy's class when LumiSpy is installed; lazy for Dask data).
 
     Raises
     ------
     HyperspecError
-        HyperSpy is not installed (``pip install "hyperspec-maps[hyperspy]"``).
+        HyperSpy is not installed (``pip install "hyperspec-maps[hyperspy]"``), an attr or coordinate holds
+        a value JSON cannot carry (a ``datetime``, a class instance; the message names it), or a variable
+        besides ``spectra`` is lazy.
 
     See Also
     --------
@@ -508,6 +573,7 @@ def to_hyperspy(ds: xr.Dataset):
         import hyperspy.api as hs  # noqa: PLC0415
     except ImportError:
         raise HyperspecError('HyperSpy export needs hyperspy: pip install "hyperspec-maps[hyperspy]".') from None
+    payload = _payload(ds)  # first: an attr JSON cannot carry is said before any work
     unit = ds.attrs.get("spectral_unit", "cm-1")
     coord, units, label = _AXES.get(unit, (SPECTRAL_DIM, "", "Spectral"))
     spectra = ds["spectra"]
@@ -531,11 +597,25 @@ def to_hyperspy(ds: xr.Dataset):
     signal = hs.signals.Signal1D(data, axes=axes)
     if not isinstance(data, np.ndarray) and hasattr(data, "dask"):
         signal = signal.as_lazy()
-    signal.metadata.General.title = str(ds.attrs.get("source", ds.attrs.get("title", "hyperspec map")))
-    signal.metadata.Signal.quantity = "Intensity (counts)"
-    if "laser_nm" in ds.attrs:
-        signal.metadata.set_item("Acquisition_instrument.Laser.wavelength", float(ds.attrs["laser_nm"]))
-    signal.metadata.set_item("hyperspec.spectral_unit", unit)
+    attrs = ds.attrs
+    md = signal.metadata
+    md.General.title = str(attrs.get("source", attrs.get("title", "hyperspec map")))
+    if attrs.get("source"):
+        md.set_item("General.original_filename", Path(str(attrs["source"])).name)
+    md.Signal.quantity = _QUANTITY
+    if "laser_nm" in attrs:
+        md.set_item("Acquisition_instrument.Laser.wavelength", float(attrs["laser_nm"]))
+    if attrs.get("laser_power_mw") is not None:
+        md.set_item("Acquisition_instrument.Laser.power", float(attrs["laser_power_mw"]))
+    frames = _accumulations(attrs)
+    exposure = attrs.get("exposure_s")
+    if exposure is not None and np.isfinite(float(exposure)) and float(exposure) > 0:
+        md.set_item("Acquisition_instrument.Detector.integration_time", float(exposure) * (frames or 1))  # total, s
+        md.set_item("Acquisition_instrument.Detector.exposure_per_frame", float(exposure))  # RosettaSciIO's readers write it too
+    if frames is not None:
+        md.set_item("Acquisition_instrument.Detector.frames", frames)
+    md.set_item("hyperspec.spectral_unit", unit)
+    signal.original_metadata.set_item(HYPERSPY_PAYLOAD, payload)
     # LumiSpy's signal types (it registers Luminescence, PL, CL, EL, ... but no Raman type: its Raman-shift tools
     # live on Luminescence): a Raman-shift map is Luminescence, a laser-excited nm / eV spectrum PL.
     signal_type = "Luminescence" if unit in ("cm-1", "cm-1-abs") else "PL"
@@ -555,11 +635,130 @@ def _known_signal_types() -> set[str]:
     return {spec.get("signal_type") for spec in ALL_EXTENSIONS.get("signals", {}).values()} - {None}
 
 
-def from_hyperspy(signal, *, laser_nm: float | None = None, unit: str | None = None) -> xr.Dataset:
-    """A HyperSpy ``Signal1D`` as the standard map Dataset (navigation axes named x/y/t kept as coords).
+def _read_payload(signal) -> dict | None:
+    """``to_hyperspy``'s description in ``original_metadata.hyperspec`` (decoded), or None for a signal made elsewhere."""
+    from hyperspec.io import _tagged_json  # noqa: PLC0415
 
-    Navigation axes named ``x``, ``y``, ``t``, ``z``, ``point`` or ``power`` keep their names;
-    others get the default names by count (``x``; ``y, x``; ``t, y, x``).
+    om = signal.original_metadata
+    if not om.has_item(HYPERSPY_PAYLOAD):
+        return None
+    text = om.get_item(HYPERSPY_PAYLOAD)
+    where = f"original_metadata.{HYPERSPY_PAYLOAD} of the HyperSpy signal {signal.metadata.General.title!r}"
+    if not isinstance(text, str):
+        raise HyperspecError(f"{where} is not hyperspec's JSON text (got a {type(text).__name__}); delete it to convert from the axes.")
+    payload = _tagged_json.loads(text, where)
+    if not isinstance(payload, dict) or payload.get("version") != _PAYLOAD_VERSION or "dims" not in payload:
+        raise HyperspecError(f"{where} is not a version-{_PAYLOAD_VERSION} hyperspec description; delete it to convert from the axes.")
+    return payload
+
+
+def _axis_values(coords: Mapping, unit: str, dim: str, size: int) -> np.ndarray:
+    """The values ``to_hyperspy`` gave the axis of ``dim`` (its coordinate, the unit's one for the spectral dim)."""
+    name = _AXES.get(unit, (SPECTRAL_DIM,))[0] if dim == SPECTRAL_DIM else dim
+    if name not in coords and dim == SPECTRAL_DIM:
+        name = SPECTRAL_DIM
+    c = coords.get(name)
+    return np.asarray(c["values"], dtype=np.float64) if c is not None and list(c["dims"]) == [dim] else np.arange(size, dtype=np.float64)
+
+
+def _same_axis(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal to a millionth of a step (HyperSpy recomputes a uniform axis as offset + scale·i)."""
+    if a.shape != b.shape:
+        return False
+    step = float(np.median(np.abs(np.diff(b)))) if b.size > 1 else max(abs(float(b[0])), 1.0) if b.size else 1.0
+    return bool(np.allclose(a, b, rtol=0, atol=1e-6 * step))
+
+
+def _slice_of(old: np.ndarray, new: np.ndarray) -> slice | None:
+    """The contiguous run of ``old`` equal (to a millionth of a step) to ``new``: how a crop in HyperSpy cut it."""
+    if new.size == 0 or new.size > old.size:
+        return None
+    step = float(np.median(np.abs(np.diff(old)))) if old.size > 1 else 1.0
+    for i0 in np.flatnonzero(np.abs(old - new[0]) <= 1e-6 * step):
+        if i0 + new.size <= old.size and _same_axis(new, old[i0 : i0 + new.size]):
+            return slice(int(i0), int(i0) + new.size)
+    return None
+
+
+def _exact(signal, payload: dict, unit: str, laser_nm: float | None) -> xr.Dataset | None:
+    """The Dataset exactly as exported, when the signal's shape, axes, unit and laser are still the exported ones."""
+    attrs = payload["attrs"]
+    dims = list(payload["dims"])
+    if list(signal.data.shape) != list(payload["shape"]) or unit != attrs.get("spectral_unit", "cm-1"):
+        return None
+    stored_laser = attrs.get("laser_nm")
+    if (laser_nm is None) != (stored_laser is None) or (laser_nm is not None and float(laser_nm) != float(stored_laser)):
+        return None
+    ax = signal.axes_manager
+    axes = [*list(ax.navigation_axes)[::-1], ax.signal_axes[0]]
+    if len(axes) != len(dims):
+        return None
+    for a, dim, size in zip(axes, dims, payload["shape"], strict=True):
+        if not _same_axis(np.asarray(a.axis, dtype=np.float64), _axis_values(payload["coords"], unit, dim, size)):
+            return None
+    data = signal.data
+    if hasattr(data, "rechunk") and data.chunks and len(data.chunks[-1]) > 1:  # a .hspy's chunks may cut the spectra
+        data = data.rechunk({data.ndim - 1: -1})
+    spectra_attrs = dict(payload["spectra_attrs"])
+    _quantity_units(signal, payload, spectra_attrs)
+    variables = {"spectra": xr.Variable(dims, data, attrs=spectra_attrs)}
+    variables |= {k: xr.Variable(v["dims"], v["values"], attrs=v["attrs"]) for k, v in payload["data_vars"].items()}
+    coords = {k: xr.Variable(c["dims"], c["values"], attrs=c["attrs"]) for k, c in payload["coords"].items()}
+    return xr.Dataset(variables, coords=coords, attrs=attrs)
+
+
+def _quantity_units(signal, payload: dict, spectra_attrs: dict) -> None:
+    """A quantity changed in HyperSpy (LumiSpy's ``scale_by_exposure``: ``Intensity (counts/s)``) becomes the units."""
+    quantity = signal.metadata.get_item("Signal.quantity") if signal.metadata.has_item("Signal.quantity") else None
+    if quantity and quantity != payload.get("quantity") and "(" in quantity and quantity.endswith(")"):
+        spectra_attrs["units"] = quantity[quantity.rindex("(") + 1 : -1]
+
+
+def _signal_unit(sig, exported: str | None) -> str | None:
+    """The hyperspec unit of a signal axis: the exported one while the axis units are still its, else from the units.
+
+    LumiSpy's ``to_eV`` / ``to_invcm`` / ``to_raman_shift`` change the axis (units ``eV`` / ``cm$^{-1}$``, names
+    ``Energy`` / ``Wavenumber`` / ``Raman Shift``); a ``Wavenumber`` axis in cm⁻¹ is absolute (``cm-1-abs``), as in
+    RosettaSciIO's readers, any other cm⁻¹ axis a Raman shift.
+    """
+    units = str(sig.units or "").strip()
+    if exported in _AXES and units == _AXES[exported][1]:
+        return exported
+    u = units.lower().replace("$", "").replace("{", "").replace("}", "").replace(" ", "")
+    if u in ("cm⁻¹", "cm-1", "1/cm", "cm^-1"):
+        return "cm-1-abs" if str(sig.name).strip().lower().startswith("wavenumber") else "cm-1"
+    return {"nm": "nm", "ev": "eV"}.get(u)
+
+
+def _foreign_attrs(md) -> dict:
+    """The hyperspec attrs of a HyperSpy signal's own metadata (exposure, accumulations, laser power)."""
+    attrs: dict = {}
+    frames = md.get_item("Acquisition_instrument.Detector.frames") if md.has_item("Acquisition_instrument.Detector.frames") else None
+    if frames is not None:
+        attrs["accumulations"] = int(frames)
+    if md.has_item("Acquisition_instrument.Detector.exposure_per_frame"):
+        attrs["exposure_s"] = float(md.get_item("Acquisition_instrument.Detector.exposure_per_frame"))
+    elif md.has_item("Acquisition_instrument.Detector.integration_time"):  # LumiSpy: the total over the frames
+        attrs["exposure_s"] = float(md.get_item("Acquisition_instrument.Detector.integration_time")) / (int(frames) if frames else 1)
+    if md.has_item("Acquisition_instrument.Laser.power"):
+        attrs["laser_power_mw"] = float(md.get_item("Acquisition_instrument.Laser.power"))
+    return attrs
+
+
+def from_hyperspy(signal, *, laser_nm: float | None = None, unit: str | None = None) -> xr.Dataset:
+    """A HyperSpy ``Signal1D`` as the standard map Dataset; a ``to_hyperspy`` signal comes back identical.
+
+    A signal from :func:`to_hyperspy` (in memory or through ``.hspy``) carries the exported Dataset in
+    ``original_metadata.hyperspec``: while its shape, axes, spectral unit and laser are still the
+    exported ones, the Dataset comes back identical (data, dims, every coordinate with its attrs,
+    every attr with its type, ``history``). When the signal was cropped or rebinned in HyperSpy, or its
+    laser or unit changed, the map is rebuilt from the axes (``hyperspec.from_array``): the attrs are
+    kept, coordinates follow the crop (sliced from the stored ones where the axes are a contiguous run
+    of them), and ``history`` records the step. A signal made elsewhere converts from its axes and
+    metadata: navigation axes named ``x``, ``y``, ``t``, ``z``, ``point`` or ``power`` keep their names,
+    others get the default names by count (``x``; ``y, x``; ``t, y, x``); ``Detector.exposure_per_frame``
+    (else ``integration_time`` / ``frames``), ``frames`` and ``Laser.power`` become ``exposure_s``,
+    ``accumulations`` and ``laser_power_mw``. Lazy signals give Dask-backed maps (nothing is computed).
 
     Parameters
     ----------
@@ -574,42 +773,94 @@ def from_hyperspy(signal, *, laser_nm: float | None = None, unit: str | None = N
     Returns
     -------
     xarray.Dataset
-        The standard map Dataset (``hyperspec.from_array``).
+        The standard map Dataset.
 
     Raises
     ------
     HyperspecError
-        The unit is not given and the axis units are not nm, cm⁻¹ or eV.
+        The unit is not given and the axis units are not nm, cm⁻¹ or eV, or
+        ``original_metadata.hyperspec`` is there but is not hyperspec's JSON text.
 
     Examples
     --------
     >>> import numpy as np
+    >>> import xarray as xr
     >>> import hyperspec as hs
     >>> from hyperspec.io.export import from_hyperspy, to_hyperspy
     >>> ds = hs.from_array(np.ones((2, 3, 16), np.float32), np.linspace(100.0, 400.0, 16), laser_nm=632.8)
     >>> back = from_hyperspy(to_hyperspy(ds))
+    >>> xr.testing.assert_identical(back, ds)
     >>> back.spectra.dims, back.attrs["laser_nm"], round(float(back["shift"][-1]), 1)
     (('y', 'x', 'spectral'), 632.8, 400.0)
     """
+    from hyperspec.model import add_history  # noqa: PLC0415
+
     ax = signal.axes_manager
     sig = ax.signal_axes[0]
     axis = np.asarray(sig.axis, dtype=np.float64)
     md = signal.metadata
-    unit = unit or (md.get_item("hyperspec.spectral_unit") if md.has_item("hyperspec.spectral_unit") else None)
+    payload = _read_payload(signal)
+    stored = dict(payload["attrs"]) if payload else {}
     if unit is None:
-        u = str(sig.units or "").strip().lower()
-        unit = {"nm": "nm", "cm⁻¹": "cm-1", "cm-1": "cm-1", "1/cm": "cm-1", "ev": "eV"}.get(u)
+        exported = stored.get("spectral_unit")
+        if exported is None and md.has_item("hyperspec.spectral_unit"):
+            exported = md.get_item("hyperspec.spectral_unit")
+        unit = _signal_unit(sig, exported)
     if unit is None:
         raise HyperspecError(f"the signal axis unit {sig.units!r} is not nm, cm⁻¹ or eV; pass unit=.")
     if laser_nm is None and md.has_item("Acquisition_instrument.Laser.wavelength"):
         laser_nm = float(md.get_item("Acquisition_instrument.Laser.wavelength"))
+    if payload is not None:
+        exact = _exact(signal, payload, unit, laser_nm)
+        if exact is not None:
+            return exact
     nav = list(ax.navigation_axes)[::-1]  # HyperSpy lists navigation axes fastest first; the array is slowest first
-    defaults = {0: [], 1: ["x"], 2: ["y", "x"], 3: ["t", "y", "x"]}.get(len(nav), [f"n{i}" for i in range(len(nav))])
-    dims, coords = [], {}
-    for a, default in zip(nav, defaults, strict=True):
-        name = str(a.name).lower()
-        name = name if name in ("x", "y", "t", "z", "point", "power") and name not in dims else default
-        dims.append(name)
-        coords[name] = np.asarray(a.axis, dtype=np.float64)
-    return from_array(signal.data, axis, unit=unit, laser_nm=laser_nm, dims=(*dims, SPECTRAL_DIM), coords=coords or None,
-                      source=str(md.General.title or "hyperspy"))  # fmt: skip
+    if payload is not None and len(payload["dims"]) == len(nav) + 1:
+        names = list(payload["dims"][:-1])
+    else:
+        defaults = {0: [], 1: ["x"], 2: ["y", "x"], 3: ["t", "y", "x"]}.get(len(nav), [f"n{i}" for i in range(len(nav))])
+        names = []
+        for a, default in zip(nav, defaults, strict=True):
+            name = str(a.name).lower()
+            names.append(name if name in ("x", "y", "t", "z", "point", "power") and name not in names else default)
+    coords = {name: np.asarray(a.axis, dtype=np.float64) for name, a in zip(names, nav, strict=True)}
+    if payload is None:
+        return from_array(signal.data, axis, unit=unit, laser_nm=laser_nm, dims=(*names, SPECTRAL_DIM), coords=coords or None,
+                          attrs=_foreign_attrs(md), source=str(md.General.title or "hyperspy"))  # fmt: skip
+    # coordinates (and side variables) follow a crop: where an axis is a contiguous run of the exported one, the
+    # stored values are sliced (exact, not HyperSpy's offset + scale·i); the spectral axis also when the laser changed
+    old_sizes = dict(zip(payload["dims"], payload["shape"], strict=True))
+    cuts: dict[str, slice | None] = {}
+    for dim in names:
+        old = _axis_values(payload["coords"], unit, dim, old_sizes[dim]) if dim in old_sizes else None
+        cuts[dim] = None if old is None else _slice_of(old, coords[dim])
+        if cuts[dim] is not None:
+            coords[dim] = old[cuts[dim]]
+    spectral_cut = None
+    if SPECTRAL_DIM in old_sizes and unit == stored.get("spectral_unit", "cm-1"):
+        old = _axis_values(payload["coords"], unit, SPECTRAL_DIM, old_sizes[SPECTRAL_DIM])
+        spectral_cut = _slice_of(old, axis)
+        if spectral_cut is not None:
+            axis = old[spectral_cut]
+    same_laser = laser_nm == stored.get("laser_nm")
+    cuts[SPECTRAL_DIM] = spectral_cut if same_laser else None  # another laser: shift / wavelength are recomputed
+    attrs = {k: v for k, v in stored.items() if k not in ("laser_nm", "spectral_unit", "source")}
+    ds = from_array(signal.data, axis, unit=unit, laser_nm=laser_nm, dims=(*names, SPECTRAL_DIM), coords=coords or None,
+                    attrs=attrs, source=stored.get("source"))  # fmt: skip
+    if "source" in stored:
+        ds.attrs["source"] = stored["source"]  # its stored type (from_array writes str)
+    shape = [int(n) for n in signal.data.shape]
+    add_history(ds.attrs, "from_hyperspy", rebuilt_from_axes=True, shape=shape, exported_shape=payload["shape"])
+    spectra_attrs = dict(payload["spectra_attrs"])
+    _quantity_units(signal, payload, spectra_attrs)
+    ds["spectra"].attrs = spectra_attrs
+    for group, target in (("coords", "coord"), ("data_vars", "var")):
+        for name, c in payload[group].items():
+            if not all(cuts.get(d) is not None for d in c["dims"]):
+                if name in ds.coords and target == "coord":  # recomputed (another laser, a rebinned axis): keep its attrs
+                    ds[name].attrs = {**ds[name].attrs, **c["attrs"]}
+                continue
+            values = np.asarray(c["values"])[tuple(cuts[d] for d in c["dims"])] if c["dims"] else c["values"]
+            var = xr.Variable(c["dims"], values, attrs=c["attrs"])
+            ds = ds.assign_coords({name: var}) if target == "coord" else ds.assign({name: var})
+    return ds
