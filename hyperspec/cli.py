@@ -377,17 +377,20 @@ def cmd_export(args) -> int:
     import hyperspec  # noqa: PLC0415
     from hyperspec.io import export  # noqa: PLC0415
 
-    if not (args.tiff or args.csv or args.hspy or args.spectra_csv or args.netcdf):
+    if not (args.tiff or args.csv or args.hspy or args.spectra_csv or args.netcdf or args.ome_zarr):
         raise SystemExit(
-            "hyperspec export: name at least one output: --tiff DIR, --csv FILE, --spectra-csv FILE, --hspy FILE or --netcdf FILE."
+            "hyperspec export: name at least one output: --tiff DIR, --csv FILE, --spectra-csv FILE, --hspy FILE, --netcdf FILE "
+            "or --ome-zarr DIR."
         )
     from hyperspec._paths import check_output_paths  # noqa: PLC0415
 
-    for target in (args.tiff, args.csv, args.spectra_csv, args.hspy, args.netcdf):
+    for target in (args.tiff, args.csv, args.spectra_csv, args.hspy, args.netcdf, args.ome_zarr):
         if target:
             check_output_paths(target, [args.store], what="export output")  # before anything is written
     if args.netcdf:
         _refuse_existing(Path(args.netcdf), args.overwrite, "the netCDF file")
+    if args.ome_zarr:
+        _refuse_existing(Path(args.ome_zarr), args.overwrite, "the OME-Zarr image")
     if args.hspy:
         from hyperspec.io.export import refuse_unwritable_hyperspy_file  # noqa: PLC0415
 
@@ -411,6 +414,11 @@ def cmd_export(args) -> int:
         from hyperspec.io.netcdf import write_netcdf  # noqa: PLC0415
 
         print(f"wrote {write_netcdf(ds, args.netcdf, overwrite=args.overwrite)} (netCDF-4, CF attrs)")
+    if args.ome_zarr:
+        from hyperspec.io.ome_zarr import write_ome_zarr  # noqa: PLC0415
+
+        out = write_ome_zarr(ds, args.ome_zarr, variables=names, overwrite=args.overwrite)
+        print(f"wrote {out} (OME-Zarr image of the band maps)")
     return 0
 
 
@@ -1010,8 +1018,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export",
-        help="write band maps as TIFF, tables as CSV, or a HyperSpy file",
-        description="Export a results store (band maps → TIFF, per-pixel table → CSV) or a map (spectra → CSV or HyperSpy .hspy).",
+        help="write band maps as TIFF or OME-Zarr, tables as CSV, a HyperSpy or a netCDF file",
+        description="Export a results store (band maps → TIFF or OME-Zarr, per-pixel table → CSV) or a map (spectra → CSV or "
+        "HyperSpy .hspy); either as netCDF-4 (--netcdf).",
     )
     p.add_argument("store", help="a hyperspec store (results or map) or an instrument file")
     p.add_argument("--tiff", help="directory for one float32 TIFF per map variable")
@@ -1019,7 +1028,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spectra-csv", help="CSV file: the axis then one column per spectrum (small maps or selections)")
     p.add_argument("--hspy", help="HyperSpy file (.hspy/.zspy) of the spectra (needs hyperspy)")
     p.add_argument("--netcdf", metavar="FILE.nc", help="netCDF-4 file of the whole map or results (CF attrs; needs h5netcdf)")
-    p.add_argument("--variables", help="comma-separated variables for --tiff/--csv (default: all per-pixel variables)")
+    p.add_argument("--ome-zarr", metavar="DIR.ome.zarr", help="OME-Zarr image (c, y, x) of the results' band maps (needs ome-zarr)")
+    p.add_argument("--variables", help="comma-separated variables for --tiff/--csv/--ome-zarr (default: all per-pixel variables)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _add_reader_options(p)
     p.set_defaults(func=cmd_export)

@@ -118,6 +118,13 @@ def decode_netcdf_attrs(ds: xr.Dataset) -> xr.Dataset:
     ------
     HyperspecError
         When a listed attr is missing or not JSON (naming the variable and the attr).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> ds = xr.Dataset(attrs={"plan": '{"rows": 2}', "hyperspec_json_attrs": "plan"})
+    >>> decode_netcdf_attrs(ds).attrs
+    {'plan': {'rows': 2}}
     """
     for where, obj in (("the file", ds), *((f"variable {n!r}", ds[n]) for n in ds.variables)):
         names = obj.attrs.pop(JSON_ATTRS, None)
@@ -203,6 +210,13 @@ def read_netcdf(path: str | Path) -> xr.Dataset:
     -------
     xarray.Dataset
         As ``xarray.open_dataset(path, engine="h5netcdf")``, the attrs listed in ``hyperspec_json_attrs`` decoded.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np, xarray as xr
+    >>> ds = xr.Dataset({"a": ("x", np.arange(2.0))}, attrs={"runs": [{"pixels": 2}]})
+    >>> read_netcdf(write_netcdf(ds, tempfile.mkdtemp() + "/a.nc")).attrs["runs"]
+    [{'pixels': 2}]
     """
     return decode_netcdf_attrs(xr.open_dataset(path, engine="h5netcdf"))
 
