@@ -259,7 +259,7 @@ class Output:
     dims : tuple of str
         Its dims; :data:`PIXELS` stands for the map's pixel dims. Default: the pixel dims.
     units : str, optional
-        Its ``units`` attr.
+        Its ``units`` attr. Default ``"1"`` (dimensionless: a count or a flag).
 
     Examples
     --------
@@ -276,8 +276,8 @@ class Output:
 
     @property
     def attrs(self) -> dict[str, str]:
-        """The variable's attrs (``long_name`` and, when declared, ``units``)."""
-        return {"long_name": self.long_name, **({"units": self.units} if self.units else {})}
+        """The variable's attrs: ``long_name`` and ``units`` (``"1"`` unless declared: CF's dimensionless, for counts and flags)."""
+        return {"long_name": self.long_name, "units": self.units or "1"}
 
     def dims_for(self, pixel_dims: tuple[str, ...]) -> tuple[str, ...]:
         """The dims on a map whose pixel dims are ``pixel_dims``.

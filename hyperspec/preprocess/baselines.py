@@ -890,9 +890,10 @@ def baseline(ds: xr.Dataset, method: str = "asls", *, subtract: bool = False, ba
     base = base.assign_coords({k: v for k, v in spectra.coords.items() if SPECTRAL_DIM in v.dims})
     out = ds.copy()
     out["baseline"] = base.transpose(*spectra.dims)
-    out["baseline"].attrs = {"units": spectra.attrs.get("units", "counts"), "method": method, "params": repr(params)}
-    out["baseline_n_iter"] = packed.isel(_packed=m).astype(np.int32)
-    out["baseline_converged"] = packed.isel(_packed=m + 1).astype(bool)
+    out["baseline"].attrs = {"units": spectra.attrs.get("units", "counts"), "long_name": f"{method} baseline", "method": method,
+                             "params": repr(params)}  # fmt: skip
+    out["baseline_n_iter"] = packed.isel(_packed=m).astype(np.int32).assign_attrs(long_name="baseline iterations", units="1")
+    out["baseline_converged"] = packed.isel(_packed=m + 1).astype(bool).assign_attrs(long_name="baseline iterations converged", units="1")
     if subtract:
         out["spectra"] = (spectra - out["baseline"]).astype(spectra.dtype)
         out["spectra"].attrs = spectra.attrs

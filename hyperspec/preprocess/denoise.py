@@ -187,11 +187,17 @@ def denoise(
         skipped = to_numpy(~ok).reshape(spectra.shape[:-1])
     out = ds.copy()
     out["spectra"] = spectra.copy(data=recon)
-    out["pca_scores"] = xr.Variable((*dims, "component"), scores, {"long_name": "PCA scores (component maps)"})
-    out["pca_loadings"] = xr.Variable(("component", SPECTRAL_DIM), V, {"long_name": "PCA loadings"})
-    out["denoise_skipped"] = xr.Variable(dims, skipped, {"long_name": "pixels left out of the PCA (non-finite), unchanged"})
-    out["pca_mean"] = xr.Variable((SPECTRAL_DIM,), mean.astype(np.float64), {"long_name": "mean spectrum"})
-    out["pca_explained_variance_ratio"] = xr.Variable(("pca_rank",), ratio, {"long_name": "fraction of the centred variance per component"})
+    out["pca_scores"] = xr.Variable(
+        (*dims, "component"), scores, {"long_name": "PCA scores (component maps)", "units": spectra.attrs.get("units", "counts")}
+    )
+    out["pca_loadings"] = xr.Variable(("component", SPECTRAL_DIM), V, {"long_name": "PCA loadings (unit vectors)", "units": "1"})
+    out["denoise_skipped"] = xr.Variable(dims, skipped, {"long_name": "pixels left out of the PCA (non-finite), unchanged", "units": "1"})
+    out["pca_mean"] = xr.Variable(
+        (SPECTRAL_DIM,), mean.astype(np.float64), {"long_name": "mean spectrum", "units": spectra.attrs.get("units", "counts")}
+    )
+    out["pca_explained_variance_ratio"] = xr.Variable(
+        ("pca_rank",), ratio, {"long_name": "fraction of the centred variance per component", "units": "1"}
+    )
     out.attrs = dict(ds.attrs)
     out.attrs["pca_n_components"] = int(k)
     out.attrs["pca_noise_sigma"] = float(sigma)

@@ -389,7 +389,7 @@ def remove_spikes(
         ("saturated_mask", f"channels at or above {saturation:g} counts (not repaired)"),
         ("dead_pixel", "dead pixels: zero or constant counts, or only the detector offset (not repaired)"),
     ):
-        out[name].attrs = {"long_name": text}
+        out[name].attrs = {"long_name": text, "units": "1"}
     out.attrs = dict(ds.attrs)
     add_history(out.attrs, "remove_spikes", threshold=threshold, max_width=max_width, grow=grow, saturation=saturation, backend=be.name)
     return out

@@ -21,12 +21,13 @@ from hyperspec.pipeline import run_recipe
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
-    """A 4x5x128 synthetic map store and the results store a recipe writes from it."""
+    """A 4x5x128 synthetic map store and the results store a recipe (spikes, baseline, decompose) writes from it."""
     tmp = tmp_path_factory.mktemp("cf")
     ds = hyperspec.synthetic.simulate("map", (4, 5), n_spectral=128, seed=3)[0].compute()
     hyperspec.save(ds, tmp / "m.zarr", progress=False)
     recipe = tmp / "r.toml"
-    recipe.write_text(f'[input]\npath = "{tmp / "m.zarr"}"\n[decompose]\npreset = "cspbbr3-633"\n[output]\npath = "o.zarr"\n')
+    steps = '[[preprocess]]\nstep = "remove_spikes"\n[[preprocess]]\nstep = "baseline"\nmethod = "asls"\nlam = 1e4\n'
+    recipe.write_text(f'[input]\npath = "{tmp / "m.zarr"}"\n{steps}[decompose]\npreset = "cspbbr3-633"\n[output]\npath = "o.zarr"\n')
     run_recipe(recipe, progress=False, backend="numpy")
     return tmp, tmp / "m.zarr", tmp / "o.zarr"
 
@@ -98,7 +99,7 @@ def test_every_variable_and_coord_has_units_and_long_name(stores):
     # the gaps the issue found, now filled
     assert m["x"].attrs == {"units": "um", "long_name": "stage position x"} and m["y"].attrs["long_name"] == "stage position y"
     assert r["hers_log_width"].attrs["units"] == "1" and r["hers_log_width_stderr"].attrs["units"] == "1"
-    for name in ("at_bound", "n_at_bound", "run_chunk_done", "chi2_red", "n_iter"):
+    for name in ("at_bound", "n_at_bound", "run_chunk_done", "chi2_red", "n_iter", "n_spikes", "dead_pixel", "baseline_converged"):
         assert r[name].attrs["units"] == "1", name
     assert "units" not in r["status"].attrs and r["status"].attrs["flag_meanings"].split()[0] == "converged"
     # the checker does find what is missing
@@ -180,3 +181,13 @@ def test_netcdf_safe_attrs_and_clear_errors(tmp_path):
     ds.to_netcdf(tmp_path / "bad.nc", engine="h5netcdf")
     with pytest.raises(HyperspecError, match=r"variable 'a': attr 'meta' is listed in 'hyperspec_json_attrs'"):
         read_netcdf(tmp_path / "bad.nc")
+
+
+def test_preprocessed_maps_stay_cf_complete():
+    ds = hyperspec.synthetic.simulate("map", (3, 4), n_spectral=64, seed=5)[0].compute()
+    out = hyperspec.preprocess.denoise(hyperspec.preprocess.baseline(hyperspec.preprocess.remove_spikes(ds), "asls", lam=1e4), 2)
+    assert {"spike_mask", "dead_pixel", "baseline", "baseline_converged", "pca_scores", "pca_mean"} <= set(out.variables)
+    assert cf_problems(out) == [] and _units_problems(out) == []
+    assert out["pca_scores"].attrs["units"] == out["spectra"].attrs["units"] == "counts"
+    assert [r["step"] for r in history_records(out.attrs)] == ["from_array", "remove_spikes", "baseline", "denoise"]
+    assert out.attrs["history"].count("\n") == 3
