@@ -444,7 +444,7 @@ class Generator:
             coords=coords,
             attrs=attrs,
         )
-        tcoords = {k: (k, v, {"units": {"x": "um", "y": "um", "t": "s", "power": "mW"}[k]}) for k, v in coords.items()}
+        tcoords = {k: ds[k].variable for k in coords}  # the map's own coords, with their units and long_name
         tcoords["shift"] = ds["shift"].variable
         truth_vars = {}
         for i, name in enumerate(self.param_names):
@@ -477,8 +477,26 @@ class Generator:
                 "band areas: trapezoid of the noiseless component over the data's Raman-shift axis, counts·cm⁻¹, before the notch filter"
             ),
         }
-        truth = xr.Dataset(truth_vars, coords=tcoords, attrs=tattrs)
+        truth = xr.Dataset(_cf_truth(truth_vars), coords=tcoords, attrs=tattrs)
         return ds, truth
+
+
+def _cf_truth(truth_vars: dict) -> dict:
+    """The truth variables with CF attrs: a ``long_name`` each, ``units`` ``"1"`` when dimensionless, and the
+    ``region`` / ``defect`` codes as CF flags (``flag_values`` / ``flag_meanings``)."""
+    flags = {"region": {0: "crystal", 1: "interface", 2: "glass"}, "defect": DEFECT_CODES}
+    out = {}
+    for name, (dims, data, attrs) in truth_vars.items():
+        attrs = dict(attrs)
+        attrs["long_name"] = attrs.pop("description", None) or f"ground truth: {name}"
+        if name in flags:
+            attrs.pop("units", None)
+            attrs["flag_values"] = np.array(sorted(flags[name]), dtype=np.asarray(data).dtype)
+            attrs["flag_meanings"] = " ".join(flags[name][k] for k in sorted(flags[name]))
+        elif not attrs.get("units"):
+            attrs["units"] = "1"
+        out[name] = (dims, data, attrs)
+    return out
 
 
 @functools.lru_cache(maxsize=8)

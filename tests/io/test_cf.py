@@ -191,3 +191,10 @@ def test_preprocessed_maps_stay_cf_complete():
     assert out["pca_scores"].attrs["units"] == out["spectra"].attrs["units"] == "counts"
     assert [r["step"] for r in history_records(out.attrs)] == ["from_array", "remove_spikes", "baseline", "denoise"]
     assert out.attrs["history"].count("\n") == 3
+
+
+def test_synthetic_ground_truth_is_cf_complete():
+    _, truth = hyperspec.synthetic.simulate("kinetic-line", (4, 3), n_spectral=64, seed=2)[:2]
+    assert cf_problems(truth) == [] and _units_problems(truth) == []
+    assert truth["region"].attrs["flag_meanings"] == "crystal interface glass" and list(truth["region"].attrs["flag_values"]) == [0, 1, 2]
+    assert truth["hers_log_width"].attrs["units"] == "1" and truth["t"].attrs == {"units": "s", "long_name": "time"}
