@@ -219,7 +219,7 @@ def find_spikes(y, dims: tuple[str, ...], *, threshold: float = 7.0, max_width: 
     if raw is not None:  # narrow against the unscaled neighbours too: scaling a block with a band in it
         raw_e = yc - raw  # must not carve a narrow excess out of that band
         raw_base = _unblock(xp.median(_blocks(raw_e, xp), axis=-1, keepdims=True), raw_e.shape[-1], xp)
-        narrow &= _narrow(raw_e - raw_base, max_width, xp)
+        narrow &= _narrow(_minus_local(raw_e - raw_base, xp), max_width, xp)
     mask = peak & narrow
     mask &= ~_persistent(e - base, z, dims, threshold, xp)
     if valid is not None:
@@ -232,6 +232,7 @@ def find_spikes(y, dims: tuple[str, ...], *, threshold: float = 7.0, max_width: 
 
 _PERSIST_Z = 0.4  # a neighbouring frame's excess above this × threshold × noise …
 _PERSIST_FRAC = 0.5  # … and above this fraction of the candidate's excess makes the candidate persistent
+_PERSIST_SUPPORT = 0.25  # a neighbour's excess one channel off counts if its excess at the candidate's channel is above this fraction
 _MAX_TAIL = 0.5  # Σ_{2≤|k|≤3} e[c+k] / e[c] below this: no line-shape tails (a ray is ≤ 3 channels)
 
 
@@ -240,7 +241,8 @@ def _persistent(e, z, dims, threshold, xp):
 
     A cosmic ray hits one frame; an SBPL line lasts one frame or more. A candidate at channel c is
     persistent when a neighbouring frame has, within c ± 1, an excess above ``0.4 × threshold`` × noise
-    and above half the candidate's excess.
+    and above half the candidate's excess (at c ± 1 only if its excess at c is above a quarter of the
+    candidate's too: two rays in consecutive frames one channel apart are both rays).
     """
     out = xp.zeros(e.shape, dtype=bool)
     for axis, d in enumerate(dims):
@@ -256,9 +258,27 @@ def _persistent(e, z, dims, threshold, xp):
             z_nb = xp.full_like(z, -np.inf)
             e_nb[tuple(dst)] = e[tuple(src)]
             z_nb[tuple(dst)] = z[tuple(src)]
-            for k in (-1, 0, 1):
-                out |= (_shift(z_nb, k, xp, -np.inf) > _PERSIST_Z * threshold) & (_shift(e_nb, k, xp, -np.inf) > _PERSIST_FRAC * e)
+            seen = [
+                (_shift(z_nb, k, xp, -np.inf) > _PERSIST_Z * threshold) & (_shift(e_nb, k, xp, -np.inf) > _PERSIST_FRAC * e)
+                for k in (-1, 0, 1)
+            ]
+            # one channel off only where the neighbour's excess also covers c: the same line, its peak moved by the
+            # noise; a ray of the next frame one channel over (its excess at c ≈ 0) does not make this one persistent
+            out |= seen[1] | ((seen[0] | seen[2]) & (e_nb > _PERSIST_SUPPORT * e))
     return out
+
+
+def _minus_local(e, xp):
+    """``e`` less its local level: the mean over the channels 4–7 either side of each channel.
+
+    The unscaled neighbours differ from a pixel by a broad brightness step that a block's median does
+    not take out where the step varies within the block; the narrow test of an excess then sees that
+    step as line tails (a 778-count ray on a pixel 80 counts brighter than its neighbours failed it).
+    """
+    local = xp.zeros_like(e)
+    for k in (4, 5, 6, 7):
+        local = local + _shift(e, k, xp) + _shift(e, -k, xp)
+    return e - local / 8.0
 
 
 def _narrow(e, max_width, xp):
