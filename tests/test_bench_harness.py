@@ -1,0 +1,214 @@
+"""The benchmark harness (benchmarks/_harness.py) and the reference benchmark's peers, on tiny problems."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import _harness  # noqa: E402
+from _harness import HarnessError, compare, markdown_table, peak_rss_mib, read_floor, threads  # noqa: E402
+
+
+class FakeClock:
+    """Two clocks (wall, cpu) that only the contenders advance."""
+
+    def __init__(self):
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def clocks(self):
+        return (lambda: self.wall, lambda: self.cpu)
+
+
+def _timed(clock, log, name, walls, cpus):
+    """A contender that logs its calls and advances the fake clocks by the next (wall, cpu) of its list."""
+    state = {"i": 0}
+
+    def fn(*args):
+        log.append((name, args))
+        if args == ("warm",):
+            return "warm"
+        clock.wall += walls[state["i"]]
+        clock.cpu += cpus[state["i"]]
+        state["i"] += 1
+        return f"{name}{state['i']}"
+
+    return fn
+
+
+def test_rotation_order_and_warmup():
+    clock, log = FakeClock(), []
+    cont = {n: _timed(clock, log, n, [1.0] * 5, [1.0] * 5) for n in "abc"}
+    cmp = compare(cont, ("data",), rounds=4, warmup_args=("warm",), clock=clock.clocks())
+    assert cmp.orders == [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
+    # one untimed warm-up each, first, on the warm-up args; then the rounds on the same args
+    assert log[:3] == [("a", ("warm",)), ("b", ("warm",)), ("c", ("warm",))]
+    assert [n for n, _ in log[3:]] == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c"]
+    assert all(args == ("data",) for _, args in log[3:])
+    assert cmp.outputs == {"a": "a4", "b": "b4", "c": "c4"}  # the last round's output of each
+    assert cmp.baseline == "a"
+
+
+def test_min_median_and_ratios_on_fake_timings():
+    clock, log = FakeClock(), []
+    # wall: a [1, 3, 2] (min 1, median 2); b [2, 2, 8] (min 2, median 2). cpu: a [2, 2, 2]; b [1, 4, 6] (median 4).
+    # rounds run a,b / b,a / a,b: each contender's own list is consumed in its own call order
+    cont = {"a": _timed(clock, log, "a", [1.0, 3.0, 2.0], [2.0, 2.0, 2.0]), "b": _timed(clock, log, "b", [2.0, 2.0, 8.0], [1.0, 4.0, 6.0])}
+    cmp = compare(cont, rounds=3, baseline="b", warmup_args=("warm",), clock=clock.clocks())
+    ta, tb = cmp.timings["a"], cmp.timings["b"]
+    assert ta.wall == [1.0, 3.0, 2.0] and tb.cpu == [1.0, 4.0, 6.0]
+    assert (ta.stat("min"), ta.stat("median"), tb.stat("min"), tb.stat("median", "cpu")) == (1.0, 2.0, 2.0, 4.0)
+    r = cmp.ratios("a")
+    assert r == {"wall_min": 2.0, "wall_median": 1.0, "cpu_min": 0.5, "cpu_median": 2.0}
+    assert cmp.ratios("b") == dict.fromkeys(r, 1.0)
+
+
+def test_per_item_speedup_and_rate():
+    clock, log = FakeClock(), []
+    cont = {"a": _timed(clock, log, "a", [1.0] * 3, [1.0] * 3), "b": _timed(clock, log, "b", [1.0] * 3, [1.0] * 3)}
+    cmp = compare(cont, rounds=3, baseline="b", warmup_args=("warm",), items={"a": 100, "b": 25}, clock=clock.clocks())
+    assert cmp.speedup("a") == pytest.approx(4.0)  # same time, 4× the pixels
+    assert cmp.timings["a"].rate() == pytest.approx(100.0)
+
+
+def test_compare_rejects_bad_setups():
+    with pytest.raises(HarnessError, match="baseline 'z' is not a contender"):
+        compare({"a": lambda: None}, baseline="z")
+    with pytest.raises(HarnessError, match="rounds"):
+        compare({"a": lambda: None}, rounds=0)
+    with pytest.raises(HarnessError, match="at least one contender"):
+        compare({})
+
+
+def test_read_floor_reads_the_array_given(monkeypatch):
+    a = np.arange(4 * 5 * 64, dtype=np.float32).reshape(4, 5, 64)
+    seen = []
+    real = np.add.reduce
+
+    def spy(arr, axis=0):
+        seen.append((arr, axis))
+        return real(arr, axis=axis)
+
+    monkeypatch.setattr(_harness, "_reduce", spy)
+    floor = read_floor(a, repeats=5)
+    assert len(seen) == 5 and all(arr is a and axis is None for arr, axis in seen)  # no copy, no astype
+    assert floor["seconds"] > 0 and floor["seconds"] <= floor["median_s"]
+    assert floor["bytes"] == a.nbytes and floor["dtype"] == "float32"
+    assert floor["gb_s"] == pytest.approx(a.nbytes / floor["seconds"] / 1e9)
+
+
+def test_threads_pins_blas_and_numba():
+    import numba
+    from threadpoolctl import threadpool_info
+
+    before = numba.get_num_threads()
+    with threads(1):
+        assert numba.get_num_threads() == 1
+        assert all(d["num_threads"] == 1 for d in threadpool_info())
+    assert numba.get_num_threads() == before
+    with pytest.raises(HarnessError, match="NUMBA_NUM_THREADS"):
+        with threads(numba.config.NUMBA_NUM_THREADS + 1):
+            pass
+
+
+def test_markdown_table_states_machine_date_command():
+    rows = [{"contender": "a", "wall (s)": 0.5}]
+    text = markdown_table(rows, title="T", command="python x.py --size 4x4", label="rehearsal, shared machine")
+    lines = text.splitlines()
+    assert lines[0] == "# T" and "**rehearsal, shared machine**" in lines
+    assert any(line.startswith("Machine: ") and "cores" in line and "numpy" in line and "load average" in line for line in lines)
+    assert any("Date: " in line and "UTC" in line and "`python x.py --size 4x4`" in line for line in lines)
+    assert "| contender | wall (s) |" in lines and "| a | 0.5 |" in lines
+    with pytest.raises(HarnessError):
+        markdown_table([], title="T")
+
+
+def test_peak_rss_counts_a_new_allocation():
+    mib = peak_rss_mib(lambda: np.ones(48 * 2**20 // 8).sum())
+    if np.isnan(mib):
+        pytest.skip("no /proc/self/clear_refs here")
+    assert 40.0 < mib < 200.0
+
+
+def test_peak_traced_counts_numpy_allocations():
+    from _harness import peak_traced_mib
+
+    assert 40.0 < peak_traced_mib(lambda: np.ones(48 * 2**20 // 8).sum()) < 60.0
+
+
+# ---- the reference benchmark's peers -----------------------------------------------------------
+def _problem(noise: bool):
+    from bench_reference import make_problem, starts
+
+    x, y, truth, p0 = make_problem(2, 2, 256, seed=3)
+    y = y.reshape(4, -1).astype(np.float64)
+    if not noise:
+        from peers import model as pm
+
+        y = pm.value(x, truth)
+        p0 = starts(x, y)
+    return x, y, truth, p0
+
+
+def _curve_fit(x, y, p0):
+    from bench_reference import curve_fit_loop
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return curve_fit_loop(1e-12)(x, y, p0)
+
+
+@pytest.mark.parametrize("peer", ["numpy", "numba"])
+def test_peers_recover_noiseless_truth_and_match_curve_fit(peer):
+    from peers import model as pm
+    from peers.numba_lm import lm_numba
+    from peers.numpy_lm import lm_batched
+
+    fit = {"numpy": lm_batched, "numba": lm_numba}[peer]
+    x, y, truth, p0 = _problem(noise=False)
+    p, chi2, n_iter = fit(x, y, p0, ftol=1e-14, xtol=1e-14)
+    np.testing.assert_allclose(p, truth, rtol=1e-6)
+    assert np.all(n_iter > 1) and np.all(chi2 < 1e-12 * np.sum(y * y, axis=1))
+    # noisy: the same χ² minimum as curve_fit (method "lm", analytic Jacobian), per pixel, to 1e-9
+    x, y, truth, p0 = _problem(noise=True)
+    p, chi2, _ = fit(x, y, p0)
+    ref = pm.chi2(x, y, _curve_fit(x, y, p0))
+    np.testing.assert_allclose(chi2, pm.chi2(x, y, p), rtol=1e-12)  # the χ² it reports is the χ² of its parameters
+    np.testing.assert_allclose(chi2, ref, rtol=1e-9)
+    assert np.all(np.abs(p[:, 0:9:3] - truth[:, 0:9:3]) < 3.0)  # centres within 3 cm⁻¹ of the truth
+
+
+def test_model_jacobian_matches_finite_differences():
+    from bench_reference import TEMPLATE
+    from peers import model as pm
+
+    x = np.linspace(1000.0, 3000.0, 128)
+    p = TEMPLATE[None].copy()
+    f, jac = pm.value_and_jacobian(x, p)
+    np.testing.assert_allclose(f, pm.value(x, p))
+    for k in range(p.shape[1]):
+        h = 1e-6 * max(abs(p[0, k]), 1.0)
+        dp = np.zeros_like(p)
+        dp[0, k] = h
+        fd = (pm.value(x, p + dp) - pm.value(x, p - dp)) / (2 * h)
+        np.testing.assert_allclose(jac[0, :, k], fd[0], rtol=1e-6, atol=1e-6 * np.abs(fd).max())
+
+
+def test_hyperspec_contender_returns_the_peers_parameter_order():
+    from bench_reference import hyperspec_contender
+    from peers import model as pm
+
+    import hyperspec
+
+    x, _, truth, p0 = _problem(noise=False)
+    y = pm.value(x, truth).astype(np.float32)
+    ds = hyperspec.from_array(y.reshape(1, 4, -1), x, laser_nm=532.0)
+    p = hyperspec_contender({(1, 4): ds}, 1)(x, y, p0)
+    np.testing.assert_allclose(p, truth, rtol=2e-4)  # float32 data: the truth to its rounding
