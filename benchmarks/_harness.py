@@ -31,6 +31,7 @@ import datetime as _dt
 import gc
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -366,7 +367,7 @@ def markdown_table(
     if not rows:
         raise HarnessError("markdown_table() needs at least one row.")
     cols = list(rows[0])
-    cmd = command if command is not None else "python " + " ".join(sys.argv)
+    cmd = command if command is not None else "python " + shlex.join(sys.argv)
     date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# {title}", ""]
     if label:

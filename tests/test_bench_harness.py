@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest.importorskip("numba", reason="the numba peer and threads() need numba (the test extra has it)")
+pytest.importorskip("scipy", reason="the curve_fit peer needs scipy")
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
@@ -113,6 +116,10 @@ def test_threads_pins_blas_and_numba():
         assert numba.get_num_threads() == 1
         assert all(d["num_threads"] == 1 for d in threadpool_info())
     assert numba.get_num_threads() == before
+    n = numba.config.NUMBA_NUM_THREADS
+    with threads(n, blas=1):  # a pool or Dask workers as the parallel unit: BLAS on one thread each
+        assert numba.get_num_threads() == n
+        assert all(d["num_threads"] == 1 for d in threadpool_info())
     with pytest.raises(HarnessError, match="NUMBA_NUM_THREADS"):
         with threads(numba.config.NUMBA_NUM_THREADS + 1):
             pass
