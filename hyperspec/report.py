@@ -72,7 +72,7 @@ def __getattr__(name):
 
 #: Colour scales of maps and kymographs span these percentiles of each variable's finite values (stated on every figure).
 CLIP_PERCENTILES = (1.0, 99.0)
-_PRETTY_UNITS = {"cm-1": "cm⁻¹", "counts*cm-1": "counts·cm⁻¹", "1/eV": "eV⁻¹", "um": "µm"}
+_PRETTY_UNITS = {"cm-1": "cm⁻¹", "counts*cm-1": "counts·cm⁻¹", "1/eV": "eV⁻¹", "um": "µm", "1": ""}  # "1": CF's dimensionless
 #: The group of :func:`model_variables` that holds the model's ratios (``spec["ratios"]``, e.g. I_D/I_G).
 RATIOS = "ratios"
 #: Colours of the status codes (by code, cycling), and of the region labels.

@@ -139,8 +139,8 @@ def huang_rhys(
     r_0 = e_0 / a_0.where(ok)
     rel = np.sqrt(np.maximum(r_n**2 + r_0**2 - 2.0 * float(correlation) * r_n * r_0, 0.0)) / n
     out = xr.Dataset({"huang_rhys": s, "huang_rhys_stderr": abs(s) * rel})
-    out["huang_rhys"].attrs = {"long_name": f"Huang-Rhys factor from {replica} (n = {n}) over {zero_phonon}", "units": ""}
-    out["huang_rhys_stderr"].attrs = {"long_name": "standard error of the Huang-Rhys factor (first-order propagation)", "units": ""}
+    out["huang_rhys"].attrs = {"long_name": f"Huang-Rhys factor from {replica} (n = {n}) over {zero_phonon}", "units": "1"}
+    out["huang_rhys_stderr"].attrs = {"long_name": "standard error of the Huang-Rhys factor (first-order propagation)", "units": "1"}
     return out
 
 

@@ -571,7 +571,7 @@ def periodogram(
     out = out.assign_coords(frequency=("frequency", freqs[keep]), period_s=("frequency", 1.0 / freqs[keep]))
     out["frequency"].attrs = {"units": "Hz"}
     out["period_s"].attrs = {"units": "s"}
-    out.attrs = {"long_name": "normalised periodogram (standard: fraction of variance)", "units": "", "trend_degree": trend}
+    out.attrs = {"long_name": "normalised periodogram (standard: fraction of variance)", "units": "1", "trend_degree": trend}
     return out
 
 
@@ -764,8 +764,8 @@ def periods(
     ds["period_s_stderr"].attrs = {"units": "s", "long_name": "standard error of the period"}
     ds["amplitude"].attrs = {"units": units, "long_name": "sinusoid amplitude (mean over the trace)"}
     ds["amplitude_stderr"].attrs = {"units": units, "long_name": "standard error of the amplitude"}
-    ds["relative_amplitude"].attrs = {"units": "", "long_name": "amplitude / mean trend level"}
-    ds["significance"].attrs = {"units": "", "long_name": "false-alarm probability (Baluev 2008)", "threshold": fap}
+    ds["relative_amplitude"].attrs = {"units": "1", "long_name": "amplitude / mean trend level"}
+    ds["significance"].attrs = {"units": "1", "long_name": "false-alarm probability (Baluev 2008)", "threshold": fap}
     ds["n_periods"] = ds["n_periods"].astype(np.int32).assign_attrs(long_name=f"periods with FAP < {fap:g}")
     ds["chi2_red"].attrs = {"long_name": "reduced chi-square of the kept fit (uniform weights, trace units squared)"}
     ds["n_points"] = ds["n_points"].astype(np.int32).assign_attrs(long_name=f"finite frames used along {dim!r}")

@@ -647,7 +647,7 @@ def plot_periodogram(
         top.set_xticks(ticks, [f"{p:g}" for p in ticks])
     units = pg.attrs.get("units", "")
     ax.set_xlabel(_dim_label(pg, "frequency"))
-    ax.set_ylabel(_label("power", units) if units else "power (normalised)")
+    ax.set_ylabel(_label("power", units) if units and units != "1" else "power (normalised)")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7.5, loc="upper right")
     note = _pixel_text(pg, pixel) if pixel else (f"mean of {n} pixels" if n > 1 else "")

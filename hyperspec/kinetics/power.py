@@ -160,7 +160,7 @@ def power_law(
     for var in ("k", "k_stderr", "amplitude", "amplitude_stderr", "chi2_red"):
         out[var] = res[var].where(~flat)
         out[var].attrs = dict(res[var].attrs)
-    out["k"].attrs.update(units="", long_name="power-law exponent k (I ∝ P^k)")
+    out["k"].attrs.update(units="1", long_name="power-law exponent k (I ∝ P^k)")
     out["amplitude"].attrs.update(units=trace.attrs.get("units", "trace units") + " at 1 mW", long_name="power-law amplitude")
     status = xr.where(flat, np.int8(FLAT), res["status"]).astype(np.int8)
     out["status"] = status.assign_attrs(
