@@ -614,7 +614,7 @@ def fit_curves(
     for (name, _, _), out in zip(names, outs, strict=True):
         ds[name] = out
     for p in cm.params:
-        units = cm.units.get(p, "")
+        units = cm.units.get(p, "") or "1"  # CF: "1" for a dimensionless parameter
         ds[p].attrs = {"units": units, "long_name": f"{cm.name} {p}"}
         ds[f"{p}_stderr"].attrs = {"units": units, "long_name": f"standard error of {p}"}
     ds["chi2_red"].attrs = {"long_name": "reduced chi-square (weighted)", "units": "1"}
@@ -625,7 +625,7 @@ def fit_curves(
         "flag_meanings": " ".join(CURVE_STATUS_MEANINGS[k] for k in sorted(CURVE_STATUS_MEANINGS)),
     }
     ds["n_iter"] = ds["n_iter"].astype(np.int32).assign_attrs(long_name="Levenberg-Marquardt iterations", units="1")
-    ds["n_points"] = ds["n_points"].astype(np.int32).assign_attrs(long_name=f"finite, weighted points along {dim!r}")
+    ds["n_points"] = ds["n_points"].astype(np.int32).assign_attrs(long_name=f"finite, weighted points along {dim!r}", units="1")
     ab_attrs, nab_attrs = at_bound_attrs([cm.params[i] for i in bounded])
     ab_attrs["comment"] = ab_attrs["comment"].split(" Absent bands")[0]  # curves have no bands
     ds["at_bound"] = ds["at_bound"].astype(np.int16).assign_attrs(ab_attrs)
