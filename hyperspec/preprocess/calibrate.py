@@ -602,7 +602,7 @@ def mask_notch(ds: xr.Dataset, half_width: float = 10.0, *, fill: float | None =
     validate_map(ds)
     shift = shift_axis(ds)
     mask = np.abs(shift) <= half_width
-    out = ds.assign_coords(notch_mask=(SPECTRAL_DIM, mask, {"long_name": f"|shift| ≤ {half_width} cm-1 (laser notch)"}))
+    out = ds.assign_coords(notch_mask=(SPECTRAL_DIM, mask, {"long_name": f"|shift| ≤ {half_width} cm-1 (laser notch)", "units": "1"}))
     if fill is not None:
         keep = xr.DataArray(host_to_like(~mask, ds["spectra"].data), dims=(SPECTRAL_DIM,))  # on the spectra's device
         out["spectra"] = ds["spectra"].where(keep, fill).astype(ds["spectra"].dtype)
