@@ -104,8 +104,8 @@ def flat_spectra(xp, y, smooth=None):
     if smooth is None:
         smooth = boxcar(xp, y, 9)
     noise = channel_noise(xp, y)
-    span = xp.percentile(smooth, 99, axis=1) - xp.percentile(smooth, 1, axis=1)
-    return span < 8.0 * xp.maximum(noise, 1e-12)
+    lo, hi = xp.percentile(smooth, xp.asarray([1.0, 99.0]), axis=1)  # one partition for both
+    return hi - lo < 8.0 * xp.maximum(noise, 1e-12)
 
 
 def dead_spectra(xp, y, *, offset=None, flat=None):
@@ -141,7 +141,7 @@ def dead_spectra(xp, y, *, offset=None, flat=None):
     >>> dead_spectra(np, y), dead_spectra(np, y, offset=100.0)
     (array([ True,  True, False, False]), array([ True,  True, False,  True]))
     """
-    lo, hi = xp.percentile(y, 5, axis=1), xp.percentile(y, 95, axis=1)
+    lo, hi = xp.percentile(y, xp.asarray([5.0, 95.0]), axis=1)  # one partition for both
     constant = hi - lo <= 1e-9 * xp.maximum(xp.maximum(xp.abs(lo), xp.abs(hi)), 1.0)
     if offset is None:
         return constant
@@ -201,10 +201,13 @@ def flat_top_saturation(xp, y, *, min_run: int = 3, guard: float = 20.0):
     flat_top = xp.any(run, axis=1)
     adc = xp.min(xp.abs(top[:, None] - xp.asarray(ADC_FULL_SCALE)[None, :]), axis=1) <= 1.0
     adc = adc & (flat_top | (xp.sum(at, axis=1) >= min_run))  # at full scale, clipped channels need not be adjacent
-    y0 = xp.where(fin, y, xp.where(xp.isfinite(top), top, 0.0)[:, None])
-    diff = xp.diff(y0, axis=1)
-    noise = 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / math.sqrt(2)
     ceiling = xp.max(xp.where(xp.isfinite(top), top, -xp.inf))
-    tall = top - xp.median(y0, axis=1) > guard * xp.maximum(noise, 1e-12 * xp.maximum(xp.abs(top), 1.0))
-    clipped = xp.isfinite(top) & (adc | (flat_top & (top >= ceiling) & tall))
+    clipped = xp.isfinite(top) & adc
+    candidate = xp.flatnonzero(xp.isfinite(top) & flat_top & (top >= ceiling) & ~adc)
+    if candidate.size:  # the noise test only where a flat top at the ceiling is not an ADC's full scale (usually no row)
+        yc, tc = y[candidate], top[candidate]
+        y0 = xp.where(fin[candidate], yc, tc[:, None])
+        diff = xp.diff(y0, axis=1)
+        noise = 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / math.sqrt(2)
+        clipped[candidate] = tc - xp.median(y0, axis=1) > guard * xp.maximum(noise, 1e-12 * xp.maximum(xp.abs(tc), 1.0))
     return at & clipped[:, None]
