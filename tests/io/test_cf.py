@@ -168,6 +168,8 @@ def test_cli_export_netcdf_refuses_to_overwrite(stores, capsys):
     assert main(["export", str(map_path), "--netcdf", str(out), "--overwrite"]) == 0
     with pytest.raises(StoreExistsError, match="overwrite=True"):
         write_netcdf(hyperspec.open(map_path), out)
+    assert main(["export", str(map_path), "--netcdf", str(map_path / "m.nc")]) == 2  # never into the store it reads
+    assert "refusing" in capsys.readouterr().err and not (map_path / "m.nc").exists()
 
 
 def test_netcdf_safe_attrs_and_clear_errors(tmp_path):

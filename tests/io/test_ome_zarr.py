@@ -64,7 +64,7 @@ def test_band_maps_read_back_equal_with_labels_and_pixel_size(tmp_path):
     assert attrs["variables"] == ["g_area", "g_center_cm", "chi2_red"] and attrs["units"] == ["counts*cm-1", "cm-1", "1"]
 
 
-def test_a_recipe_results_store_exports_every_band_map(tmp_path):
+def test_a_results_store_exports_every_band_map_through_the_cli(tmp_path, capsys):
     ds = hyperspec.synthetic.simulate("map", (3, 4), n_spectral=128, seed=2)[0].compute()
     res = hyperspec.decompose(ds, "cspbbr3-633", backend="numpy")
     store = hyperspec.save(res, tmp_path / "res.zarr", progress=False)
@@ -77,6 +77,8 @@ def test_a_recipe_results_store_exports_every_band_map(tmp_path):
     np.testing.assert_array_equal(np.asarray(node.data[0]), np.stack([back[n].values.astype(np.float64) for n in names]))
     assert node.metadata["channel_names"][names.index("aspl_area")] == "aspl_area [counts*cm-1]"
     assert main(["export", str(store), "--ome-zarr", str(out)]) == 2  # exists: refused without --overwrite
+    assert main(["export", str(store), "--ome-zarr", str(store), "--overwrite"]) == 2  # never over the store it reads
+    xr.testing.assert_equal(hyperspec.open(store), back)
 
 
 def test_kinetic_results_become_tcyx_with_the_frame_time(tmp_path):
