@@ -25,7 +25,7 @@ from hyperspec._errors import *  # noqa: F403  (HyperspecError and its subclasse
 from hyperspec._progress import progress
 from hyperspec.io import open_any as open  # noqa: A001  (hyperspec.open, like xarray.open_dataset)
 from hyperspec.io.zarr_ import save
-from hyperspec.model import from_array, validate_map, with_laser
+from hyperspec.model import from_array, to_medium, validate_map, with_laser
 
 #: The installed distribution's version (``hyperspec-maps`` on PyPI; pyproject.toml is its one source).
 DISTRIBUTION = "hyperspec-maps"
@@ -65,6 +65,7 @@ __all__ = [
     "from_array",
     "validate_map",
     "with_laser",
+    "to_medium",
     "save",
     "open",
     *_LAZY_FUNCTIONS,

@@ -6,6 +6,9 @@ Conventions (DOMAIN.md §2)
   positive, anti-Stokes (blue of the laser) negative.
 - Absolute wavenumber ν̃ [cm⁻¹] = 10⁷/λ[nm].
 - Photon energy E [eV] = hc/λ = 1239.84198 / λ[nm].
+- Every formula above takes the *vacuum* wavelength. Grating spectrometers and line lists
+  (neon, mercury …) usually quote wavelengths in standard air, shorter by the refractive
+  index n ≈ 1.00028; ``air_to_vacuum`` / ``vacuum_to_air`` convert (IAU standard, Morton 2000).
 
 Every conversion is vectorised (NumPy or CuPy arrays, or scalars) and works in both
 directions. Intensity conversions between axes multiply by the Jacobian |dx_from/dx_to| so
@@ -35,6 +38,14 @@ __all__ = [
     "validate_axis",
     "laser_invcm",
     "trapezoid_weights",
+    "MEDIA",
+    "AIR_MIN_NM",
+    "normalize_medium",
+    "refractive_index_air",
+    "air_to_vacuum",
+    "vacuum_to_air",
+    "to_vacuum",
+    "from_vacuum",
 ]
 
 #: hc in eV·nm (CODATA 2018: h = 4.135667696e-15 eV·s, c = 299792458 m/s).
@@ -542,3 +553,242 @@ def trapezoid_weights(axis) -> np.ndarray:
     """
     step = np.diff(np.asarray(axis, dtype=np.float64))
     return np.r_[step, 0.0] / 2 + np.r_[0.0, step] / 2
+
+
+#: The media a wavelength can be quoted in.
+MEDIA = ("air", "vacuum")
+#: Shortest wavelength (nm) accepted in air: below ≈185 nm (the O₂ Schumann–Runge bands) air is opaque,
+#: no spectrometer measures in it and wavelengths there are always quoted in vacuum.
+AIR_MIN_NM = 185.0
+
+_MEDIUM_ALIASES = {"air": "air", "std air": "air", "standard air": "air", "vacuum": "vacuum", "vac": "vacuum", "vac.": "vacuum"}
+
+
+def normalize_medium(medium: str, *, field: str = "medium") -> str:
+    """Return the canonical name of the medium a wavelength is quoted in.
+
+    Parameters
+    ----------
+    medium : str
+        ``"air"`` (standard air: 15 °C, 101 325 Pa, dry, 450 ppm CO₂) or ``"vacuum"`` (also ``"vac"``),
+        without regard to case or surrounding spaces.
+    field : str, optional
+        Name of the value in error messages. Default is ``"medium"``.
+
+    Returns
+    -------
+    str
+        ``"air"`` or ``"vacuum"``.
+
+    Raises
+    ------
+    AxisError
+        If ``medium`` is not one of the accepted names; the message lists them.
+
+    Examples
+    --------
+    >>> normalize_medium(" Vac ")
+    'vacuum'
+    """
+    key = medium.strip().lower() if isinstance(medium, str) else None
+    if key not in _MEDIUM_ALIASES:
+        raise AxisError(
+            f"`{field}` must be 'air' (wavelengths as a grating spectrometer or a lamp line list reports them) "
+            f"or 'vacuum' (the wavelengths hc/E uses); got {medium!r}."
+        )
+    return _MEDIUM_ALIASES[key]
+
+
+def _xp_of(nm, xp):
+    if xp is not None:
+        return xp
+    from hyperspec._backend import get_namespace  # noqa: PLC0415
+
+    return get_namespace(nm)
+
+
+def _check_air_range(nm, xp, what: str) -> None:
+    low = xp.asarray(nm) < AIR_MIN_NM  # NaN compares False and passes through
+    if bool(xp.any(low)):
+        first = float(xp.asarray(nm)[low].ravel()[0]) if xp.asarray(nm).ndim else float(nm)
+        raise AxisError(
+            f"{what} {first:g} nm is below {AIR_MIN_NM:g} nm, where air is opaque and wavelengths are always "
+            "quoted in vacuum; nothing to convert. Pass medium='vacuum' for such an axis (or check the unit: "
+            "Å would be 10× larger than nm)."
+        )
+
+
+def refractive_index_air(vacuum_nm, *, xp=None):
+    """Refractive index of standard air at a vacuum wavelength (IAU standard; Morton 2000).
+
+    n = 1 + 8.34254·10⁻⁵ + 2.406147·10⁻²/(130 − s²) + 1.5998·10⁻⁴/(38.9 − s²), with s = 10³/λ_vac[nm]
+    the vacuum wavenumber in µm⁻¹: the formula of Birch & Downs (1994) for dry air at 15 °C,
+    101 325 Pa and 450 ppm CO₂, as adopted by the IAU and given by Morton (2000).
+
+    Parameters
+    ----------
+    vacuum_nm : float or array
+        Vacuum wavelength, nm (a scalar or a NumPy/CuPy array of any shape), ≥ ``AIR_MIN_NM`` (185 nm).
+    xp : module, optional
+        Array namespace (``numpy`` or ``cupy``); default follows ``vacuum_nm``.
+
+    Returns
+    -------
+    float or array
+        The refractive index n (dimensionless, ≈ 1.000278 at 633 nm), same shape.
+
+    References
+    ----------
+    .. [1] D. C. Morton, "Atomic data for resonance absorption lines. II. Wavelengths longward of the
+       Lyman limit for heavy elements", ApJS 130, 403 (2000), eq. 8.
+    .. [2] K. P. Birch and M. J. Downs, "Correction to the updated Edlén equation for the refractive
+       index of air", Metrologia 31, 315 (1994).
+
+    Examples
+    --------
+    >>> round(float(refractive_index_air(633.0)), 7)
+    1.0002765
+    """
+    xp = _xp_of(vacuum_nm, xp)
+    s2 = (1.0e3 / xp.asarray(vacuum_nm, dtype=xp.float64)) ** 2
+    n = 1.0 + 8.34254e-5 + 2.406147e-2 / (130.0 - s2) + 1.5998e-4 / (38.9 - s2)
+    return float(n) if n.ndim == 0 else n
+
+
+def vacuum_to_air(vacuum_nm, *, xp=None):
+    """Convert vacuum wavelengths to standard-air wavelengths: λ_air = λ_vac / n(λ_vac).
+
+    Parameters
+    ----------
+    vacuum_nm : float or array
+        Vacuum wavelength, nm (a scalar or a NumPy/CuPy array of any shape); NaN passes through.
+    xp : module, optional
+        Array namespace (``numpy`` or ``cupy``); default follows ``vacuum_nm``.
+
+    Returns
+    -------
+    float or array
+        Wavelength in standard air, nm, same shape (float64).
+
+    Raises
+    ------
+    AxisError
+        If a wavelength is below ``AIR_MIN_NM`` (185 nm), where air is opaque.
+
+    Notes
+    -----
+    The refractive index is ``refractive_index_air`` (IAU standard, Morton 2000 = Birch & Downs 1994).
+    Checked against published pairs from 200 to 1100 nm (``tests/test_air_vacuum.py``) to 1e-4 nm;
+    above 1100 nm it is the same dispersion formula, untested here.
+
+    See Also
+    --------
+    air_to_vacuum : the inverse.
+
+    Examples
+    --------
+    >>> round(vacuum_to_air(200.0), 4)  # IDL astrolib VACTOAIR (Ciddor 1996): 1999.353 Å
+    199.9352
+    """
+    xp = _xp_of(vacuum_nm, xp)
+    lam = xp.asarray(vacuum_nm, dtype=xp.float64)
+    _check_air_range(lam, xp, "vacuum wavelength")
+    out = lam / refractive_index_air(lam, xp=xp)
+    return float(out) if out.ndim == 0 else out
+
+
+def air_to_vacuum(air_nm, *, xp=None):
+    """Convert standard-air wavelengths to vacuum wavelengths: λ_vac = n(λ_vac) · λ_air.
+
+    The index depends on the vacuum wavelength, so λ_vac is found by fixed-point iteration from
+    λ_vac = λ_air; each pass gains ≈5 digits (|dn/dλ|·λ ≈ 10⁻⁵), and the 4 fixed passes (no
+    data-dependent loop, the same on NumPy and CuPy) leave it exact to float64 round-off:
+    ``vacuum_to_air(air_to_vacuum(x))`` returns x to < 1e-12 nm.
+
+    Parameters
+    ----------
+    air_nm : float or array
+        Wavelength in standard air, nm (a scalar or a NumPy/CuPy array of any shape); NaN passes through.
+    xp : module, optional
+        Array namespace (``numpy`` or ``cupy``); default follows ``air_nm``.
+
+    Returns
+    -------
+    float or array
+        Vacuum wavelength, nm, same shape (float64).
+
+    Raises
+    ------
+    AxisError
+        If a wavelength is below ``AIR_MIN_NM`` (185 nm), where air is opaque.
+
+    References
+    ----------
+    .. [1] D. C. Morton, ApJS 130, 403 (2000); K. P. Birch and M. J. Downs, Metrologia 31, 315 (1994).
+
+    See Also
+    --------
+    vacuum_to_air : the inverse; refractive_index_air : the index used.
+
+    Examples
+    --------
+    >>> round(air_to_vacuum(605.6125), 5)  # Kr line; IDL astrolib AIRTOVAC: 6057.8019 Å
+    605.78019
+    """
+    xp = _xp_of(air_nm, xp)
+    air = xp.asarray(air_nm, dtype=xp.float64)
+    _check_air_range(air, xp, "air wavelength")
+    vac = air
+    for _ in range(4):
+        vac = air * refractive_index_air(vac, xp=xp)
+    return float(vac) if vac.ndim == 0 else vac
+
+
+def to_vacuum(nm, medium: str, *, xp=None):
+    """Return vacuum wavelengths from wavelengths quoted in ``medium``.
+
+    Parameters
+    ----------
+    nm : float or array
+        Wavelengths, nm, in ``medium`` (NumPy/CuPy array or scalar).
+    medium : {"air", "vacuum"}
+        The medium of ``nm``.
+    xp : module, optional
+        Array namespace; default follows ``nm``.
+
+    Returns
+    -------
+    float or array
+        Vacuum wavelengths, nm: ``nm`` itself for ``"vacuum"``, ``air_to_vacuum(nm)`` for ``"air"``.
+
+    Examples
+    --------
+    >>> to_vacuum(500.0, "vacuum"), round(to_vacuum(500.0, "air"), 4)
+    (500.0, 500.1395)
+    """
+    return air_to_vacuum(nm, xp=xp) if normalize_medium(medium) == "air" else nm
+
+
+def from_vacuum(vacuum_nm, medium: str, *, xp=None):
+    """Return wavelengths in ``medium`` from vacuum wavelengths (the inverse of ``to_vacuum``).
+
+    Parameters
+    ----------
+    vacuum_nm : float or array
+        Vacuum wavelengths, nm (NumPy/CuPy array or scalar).
+    medium : {"air", "vacuum"}
+        The medium wanted.
+    xp : module, optional
+        Array namespace; default follows ``vacuum_nm``.
+
+    Returns
+    -------
+    float or array
+        Wavelengths in ``medium``, nm.
+
+    Examples
+    --------
+    >>> round(from_vacuum(500.1395, "air"), 4)
+    500.0
+    """
+    return vacuum_to_air(vacuum_nm, xp=xp) if normalize_medium(medium) == "air" else vacuum_nm

@@ -41,6 +41,10 @@ __all__ = [
     "HISTORY_RECORDS_ATTR",
     "shift_axis",
     "with_laser",
+    "to_medium",
+    "wavelength_medium",
+    "laser_medium",
+    "laser_vacuum_nm",
     "map_spectra",
 ]
 
@@ -251,6 +255,8 @@ def from_array(
     *,
     unit: str = "cm-1",
     laser_nm: float | None = None,
+    medium: str | None = None,
+    laser_medium: str | None = None,
     dims: Sequence[str] | None = None,
     coords: Mapping[str, Any] | None = None,
     pixel_size_um: float | None = None,
@@ -274,6 +280,24 @@ def from_array(
     laser_nm : float, optional
         Excitation wavelength in nm. Required for ``unit="cm-1"`` to get wavelength and
         energy coordinates; without it a map in nm or eV has no ``shift`` coordinate.
+    medium : {"air", "vacuum"}, optional
+        The medium of the axis' wavelengths, recorded as ``attrs["wavelength_medium"]`` (the ``wavelength``
+        coordinate is in it): ``"air"`` (standard air) or ``"vacuum"``. ``energy`` (eV) and ``shift``
+        (cm⁻¹) are always computed from the *vacuum* wavelengths: E = hc/λ_vac and
+        Δν̃ = 10⁷/λ_laser,vac − 10⁷/λ_vac. Default for a ``unit="nm"`` axis: ``attrs["wavelength_medium"]``
+        when given; otherwise by unit:
+
+        - ``"nm"``: ``"air"`` — grating spectrometers (Renishaw, HORIBA, WITec, Andor, Princeton …) are
+          calibrated with lamp lines tabulated in air and report air wavelengths; an axis reaching below
+          185 nm (``hyperspec.axes.AIR_MIN_NM``), where air is opaque, is ``"vacuum"``.
+        - ``"cm-1"``, ``"cm-1-abs"``, ``"eV"``: ``"vacuum"`` — physical wavenumbers and energies, kept
+          exactly. With ``"air"`` they are 10⁷/λ_air and hc/λ_air, what instrument software computes
+          from its air wavelengths (HORIBA LabSpec exports so): the air wavelengths are rebuilt from
+          them and ``shift``/``energy`` recomputed from the vacuum ones (the file's numbers are 0.03 %
+          off: 0.15 cm⁻¹ at 520 cm⁻¹, 0.66 meV at 2.4 eV).
+    laser_medium : {"air", "vacuum"}, optional
+        The medium of ``laser_nm`` (a He-Ne is 632.816 nm in air, 632.991 nm in vacuum). Default:
+        ``attrs["laser_medium"]`` when given, else the same as ``medium``.
     dims : sequence of str, optional
         Names of the data's dims, one of them ``"spectral"`` (moved last if elsewhere).
         Default by ndim: 1 → spectrum, 2 → ``(x, spectral)``, 3 → ``(y, x, spectral)``,
@@ -295,8 +319,8 @@ def from_array(
         With ``spectra`` (counts) on dims ``(..., "spectral")`` in canonical (ascending-wavelength)
         order; the coordinates ``shift`` (cm⁻¹, when known), ``wavelength`` (nm) and ``energy`` (eV)
         (when the laser is known or the axis is not a shift), ``wavenumber`` (absolute cm⁻¹, for that
-        unit); attrs ``laser_nm``, ``spectral_unit``, ``source`` and a ``history`` record (which says
-        when the channels were reversed).
+        unit); attrs ``laser_nm``, ``laser_medium`` (with the laser), ``wavelength_medium``,
+        ``spectral_unit``, ``source`` and a ``history`` record (which says when the channels were reversed).
 
     Raises
     ------
@@ -347,17 +371,43 @@ def from_array(
             f"spectral axis{where} has {axis.size} values but the data's {SPECTRAL_DIM!r} dim has "
             f"{data.shape[-1]} channels; they must match (is `dims` in the right order?)."
         )
+    extra = dict(attrs or {})
+    if medium is None and canonical == "nm":  # attrs of a map being rebuilt describe its wavelengths, not another unit
+        medium = extra.get("wavelength_medium")
+    if laser_medium is None:
+        laser_medium = extra.get("laser_medium")
+    if canonical == "nm":
+        medium = _default_medium(medium, axis, source=where)  # None: air (a grating spectrometer), vacuum below 185 nm
+    else:  # a photon energy is physical; a wavenumber axis is 10⁷/λ on the scale of its medium (None: vacuum)
+        medium = _axes.normalize_medium(medium or "vacuum", field="medium")
+    if laser is not None:
+        laser_medium = _axes.normalize_medium(laser_medium or medium, field="laser_medium")
     if canonical == "cm-1" and laser is None:
+        if medium == "air":
+            raise AxisError(
+                f"a Raman-shift axis{where} computed from air wavelengths (medium='air') needs its laser to be "
+                "converted to vacuum shifts; pass laser_nm=, or medium='vacuum' if the shifts are vacuum values."
+            )
         wavelength = energy = None
         shift = axis
         ascending = bool(axis[-1] > axis[0])
     else:
-        wavelength = np.asarray(_axes._to_nm(axis, canonical, laser), dtype=np.float64)
+        laser_vac = None if laser is None else float(_axes.to_vacuum(laser, laser_medium))
+        laser_scale = None if laser is None else float(_axes.from_vacuum(laser_vac, medium))  # the laser on the axis' scale
+        # the wavelengths on the axis' scale: hc/E, 10⁷/ν̃ and 10⁷/(10⁷/λ_laser − Δν̃) in ``medium``
+        wavelength = axis if canonical == "nm" else np.asarray(_axes._to_nm(axis, canonical, laser_scale), dtype=np.float64)
+        _default_medium(medium, wavelength, source=where)  # refuses air below 185 nm
+        vacuum = np.asarray(_axes.to_vacuum(wavelength, medium), dtype=np.float64)
         ascending = bool(wavelength[-1] > wavelength[0])
-        energy = _axes.nm2ev(wavelength)
-        shift = _axes.raman_shift(wavelength, laser) if laser is not None else None
+        energy = axis if canonical == "eV" and medium == "vacuum" else _axes.nm2ev(vacuum)  # a vacuum energy is kept as given
+        shift = None
+        if laser is not None:
+            exact = canonical == "cm-1" and medium == "vacuum"  # a vacuum shift is kept as given
+            shift = axis if exact else _axes.raman_shift(vacuum, laser_vac)
 
-    step_params = {"unit": canonical, "laser_nm": laser, "dims": list(dims), "shape": list(data.shape)}
+    step_params = {"unit": canonical, "laser_nm": laser, "dims": list(dims), "shape": list(data.shape), "medium": medium}
+    if laser is not None:
+        step_params["laser_medium"] = laser_medium
     if not ascending:
         data = data[..., ::-1]
         axis, shift, wavelength, energy = (None if a is None else a[::-1].copy() for a in (axis, shift, wavelength, energy))
@@ -390,9 +440,13 @@ def from_array(
             raise DataModelError(f"coordinate {key!r} has shape {values.shape}; the {key!r} dim has {size} entries.")
         coord_vars[key] = (key, values, {"units": COORD_UNITS.get(key, ""), "long_name": COORD_LONG_NAMES.get(key, key)})
 
-    ds_attrs = dict(attrs or {})
+    ds_attrs = extra
     if laser is not None:
         ds_attrs["laser_nm"] = laser
+        ds_attrs["laser_medium"] = laser_medium
+    else:
+        ds_attrs.pop("laser_medium", None)
+    ds_attrs["wavelength_medium"] = medium
     ds_attrs["spectral_unit"] = canonical
     if source:
         ds_attrs["source"] = str(source)
@@ -403,6 +457,111 @@ def from_array(
     spectra = xr.Variable(dims, data, attrs={"units": "counts", "long_name": "intensity"})
     ds = xr.Dataset({"spectra": spectra}, coords=coord_vars, attrs=ds_attrs)
     return ds
+
+
+def _default_medium(medium, wavelength, *, source: str) -> str:
+    """The medium of ``wavelength`` (nm): as given, else air — vacuum for an axis below ``AIR_MIN_NM``."""
+    if medium is None:
+        low = np.asarray(wavelength, dtype=np.float64)
+        return "vacuum" if np.nanmin(low) < _axes.AIR_MIN_NM else "air"
+    medium = _axes.normalize_medium(medium, field="medium")
+    if medium == "air" and np.nanmin(np.asarray(wavelength, dtype=np.float64)) < _axes.AIR_MIN_NM:
+        raise AxisError(
+            f"the spectral axis{source} reaches {float(np.nanmin(wavelength)):g} nm, below {_axes.AIR_MIN_NM:g} nm where "
+            "air is opaque, so it cannot be an air wavelength; pass medium='vacuum'."
+        )
+    return medium
+
+
+def wavelength_medium(ds: xr.Dataset) -> str:
+    """Return the medium of a map's ``wavelength`` coordinate: ``attrs["wavelength_medium"]``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset.
+
+    Returns
+    -------
+    str
+        ``"air"`` or ``"vacuum"``. A map without the attribute (a store written before hyperspec
+        recorded it) is ``"vacuum"``: that is how its ``energy`` and ``shift`` were computed.
+
+    Raises
+    ------
+    AxisError
+        If the attribute holds something other than ``"air"`` or ``"vacuum"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> wavelength_medium(from_array(np.ones(3), [600.0, 610.0, 620.0], unit="nm"))
+    'air'
+    """
+    return _axes.normalize_medium(ds.attrs.get("wavelength_medium", "vacuum"), field='attrs["wavelength_medium"]')
+
+
+def laser_medium(ds: xr.Dataset) -> str:
+    """Return the medium of ``attrs["laser_nm"]``: ``attrs["laser_medium"]``, else the wavelength medium.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset.
+
+    Returns
+    -------
+    str
+        ``"air"`` or ``"vacuum"`` (``"vacuum"`` for a store written before hyperspec recorded media).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> laser_medium(from_array(np.ones(3), [100.0, 200.0, 300.0], laser_nm=632.8, laser_medium="air"))
+    'air'
+    """
+    if "laser_medium" in ds.attrs:
+        return _axes.normalize_medium(ds.attrs["laser_medium"], field='attrs["laser_medium"]')
+    return wavelength_medium(ds)
+
+
+def laser_vacuum_nm(ds: xr.Dataset) -> float | None:
+    """Return the map's laser wavelength in vacuum, nm (what Raman shifts are computed from), or None.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset.
+
+    Returns
+    -------
+    float or None
+        ``attrs["laser_nm"]`` converted from ``laser_medium(ds)`` to vacuum; None without a laser.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = from_array(np.ones(3), [100.0, 200.0, 300.0], laser_nm=632.816, laser_medium="air")
+    >>> round(laser_vacuum_nm(ds), 3)
+    632.991
+    """
+    laser = ds.attrs.get("laser_nm")
+    if laser is None:
+        return None
+    return float(_axes.to_vacuum(float(laser), laser_medium(ds)))
+
+
+def _coords_from_shift(ds: xr.Dataset, shift) -> tuple[np.ndarray, np.ndarray]:
+    """(wavelength in the map's medium, energy) for Raman shifts of a map with a laser."""
+    vacuum = np.asarray(_axes.shift2nm(np.asarray(shift, dtype=np.float64), laser_vacuum_nm(ds)), dtype=np.float64)
+    return np.asarray(_axes.from_vacuum(vacuum, wavelength_medium(ds)), dtype=np.float64), _axes.nm2ev(vacuum)
+
+
+def _coords_from_wavelength(ds: xr.Dataset, wavelength) -> tuple[np.ndarray, np.ndarray | None]:
+    """(energy, shift or None) for wavelengths in the map's medium."""
+    vacuum = np.asarray(_axes.to_vacuum(np.asarray(wavelength, dtype=np.float64), wavelength_medium(ds)), dtype=np.float64)
+    laser_vac = laser_vacuum_nm(ds)
+    return _axes.nm2ev(vacuum), None if laser_vac is None else _axes.raman_shift(vacuum, laser_vac)
 
 
 def validate_map(ds: xr.Dataset, *, source: str | None = None) -> xr.Dataset:
@@ -546,7 +705,7 @@ def shift_axis(ds: xr.Dataset) -> np.ndarray:
     )
 
 
-def with_laser(ds: xr.Dataset, laser_nm: float) -> xr.Dataset:
+def with_laser(ds: xr.Dataset, laser_nm: float, *, medium: str | None = None) -> xr.Dataset:
     """Return ``ds`` with the laser wavelength set and the ``shift``/``wavelength``/``energy`` coords filled in.
 
     A map that came without a laser (an axis in nm or eV) gains its Raman-shift axis; a map
@@ -559,18 +718,22 @@ def with_laser(ds: xr.Dataset, laser_nm: float) -> xr.Dataset:
         A map Dataset (not modified).
     laser_nm : float
         Laser wavelength, nm. Setting the laser a map already records is allowed (a no-op on the axes).
+    medium : {"air", "vacuum"}, optional
+        The medium of ``laser_nm``. Default: the map's ``attrs["laser_medium"]``, else its wavelength
+        medium (``wavelength_medium``). Shifts are computed from the vacuum wavelengths of both.
 
     Returns
     -------
     xarray.Dataset
-        A copy with ``attrs["laser_nm"]``, the coordinates ``shift`` (cm⁻¹), ``wavelength`` (nm) and
-        ``energy`` (eV), and a ``with_laser`` history record.
+        A copy with ``attrs["laser_nm"]`` and ``attrs["laser_medium"]``, the coordinates ``shift``
+        (cm⁻¹), ``wavelength`` (nm, in the map's ``wavelength_medium``) and ``energy`` (eV), and a
+        ``with_laser`` history record.
 
     Raises
     ------
     AxisError
-        If ``laser_nm`` is not a positive, finite number, or differs from the recorded laser by more
-        than 1e-9 nm.
+        If ``laser_nm`` is not a positive, finite number, ``medium`` is not "air" or "vacuum", or the
+        laser differs from the recorded one by more than 1e-9 nm (compared in one medium).
 
     Examples
     --------
@@ -578,29 +741,116 @@ def with_laser(ds: xr.Dataset, laser_nm: float) -> xr.Dataset:
     >>> ds = from_array(np.ones(3), [600.0, 610.0, 620.0], unit="nm")
     >>> "shift" in ds.coords
     False
-    >>> np.round(with_laser(ds, 532.0)["shift"].values, 1)
-    array([2130.3, 2403.5, 2668. ])
+    >>> np.round(with_laser(ds, 532.0)["shift"].values, 1)  # air wavelengths, laser 532.0 nm in air
+    array([2129.7, 2402.9, 2667.2])
     """
     laser = _axes._check_laser(laser_nm)
-    recorded = ds.attrs.get("laser_nm")
-    if recorded is not None and not np.isclose(float(recorded), laser, rtol=0, atol=1e-9):
+    wl_medium = wavelength_medium(ds)
+    l_medium = laser_medium(ds) if medium is None else _axes.normalize_medium(medium, field="medium")
+    laser_vac = float(_axes.to_vacuum(laser, l_medium))
+    recorded = laser_vacuum_nm(ds)
+    if recorded is not None and not np.isclose(recorded, laser_vac, rtol=0, atol=1e-9):
         raise AxisError(
-            f"this map already records laser_nm={recorded}; refusing to change it to {laser}. "
-            "Rebuild the map with hyperspec.from_array(..., laser_nm=...) if the file was wrong."
+            f"this map already records laser_nm={ds.attrs['laser_nm']} ({laser_medium(ds)}); refusing to change it to "
+            f"{laser} ({l_medium}). Rebuild the map with hyperspec.from_array(..., laser_nm=...) if the file was wrong."
         )
+    if recorded is not None:  # the same laser: keep it as recorded
+        laser, l_medium = float(ds.attrs["laser_nm"]), laser_medium(ds)
     out = ds.copy()
-    if "wavelength" in ds.coords:
+    if recorded is not None and all(c in ds.coords for c in ("shift", "wavelength", "energy")):
+        shift, wavelength, energy = (ds[c].values for c in ("shift", "wavelength", "energy"))  # the same laser: axes stay
+    elif "wavelength" in ds.coords:
         wavelength = np.asarray(ds["wavelength"].values, dtype=np.float64)
+        vacuum = np.asarray(_axes.to_vacuum(wavelength, wl_medium), dtype=np.float64)
+        shift, energy = _axes.raman_shift(vacuum, laser_vac), _axes.nm2ev(vacuum)
     else:
-        wavelength = np.asarray(_axes.shift2nm(np.asarray(ds["shift"].values, dtype=np.float64), laser))
+        shift = np.asarray(ds["shift"].values, dtype=np.float64)
+        vacuum = np.asarray(_axes.shift2nm(shift, laser_vac), dtype=np.float64)
+        wavelength = np.asarray(_axes.from_vacuum(vacuum, wl_medium), dtype=np.float64)
+        energy = _axes.nm2ev(vacuum)
     out = out.assign_coords(
-        shift=(SPECTRAL_DIM, _axes.raman_shift(wavelength, laser), {"units": "cm-1", "long_name": "Raman shift"}),
+        shift=(SPECTRAL_DIM, shift, {"units": "cm-1", "long_name": "Raman shift"}),
         wavelength=(SPECTRAL_DIM, wavelength, {"units": "nm", "long_name": "wavelength"}),
-        energy=(SPECTRAL_DIM, _axes.nm2ev(wavelength), {"units": "eV", "long_name": "photon energy"}),
+        energy=(SPECTRAL_DIM, energy, {"units": "eV", "long_name": "photon energy"}),
     )
     out.attrs = dict(ds.attrs)
     out.attrs["laser_nm"] = laser
-    add_history(out.attrs, "with_laser", laser_nm=laser)
+    out.attrs["laser_medium"] = l_medium
+    out.attrs["wavelength_medium"] = wl_medium
+    add_history(out.attrs, "with_laser", laser_nm=laser, laser_medium=l_medium)
+    return out
+
+
+def to_medium(ds: xr.Dataset, medium: str, *, laser: bool = True, reinterpret: bool = False) -> xr.Dataset:
+    """Return ``ds`` with its wavelengths expressed in ``medium`` ("air" or "vacuum").
+
+    By default the same light is re-expressed: the ``wavelength`` coordinate (and, with ``laser``,
+    ``attrs["laser_nm"]``) is converted with ``hyperspec.axes.air_to_vacuum`` / ``vacuum_to_air``, while
+    ``energy`` and ``shift`` — physical, medium-free quantities — stay exactly as they are. With
+    ``reinterpret=True`` the numbers stay and their meaning changes instead: the wavelengths (and the
+    laser) are declared to *be* in ``medium`` and ``energy``/``shift`` are recomputed from them — the fix
+    for a map whose medium was recorded wrongly, e.g. a store written before hyperspec recorded media
+    (read as vacuum) that actually holds a spectrometer's air wavelengths.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A map Dataset (not modified). Without ``attrs["wavelength_medium"]`` it is taken as vacuum.
+    medium : {"air", "vacuum"}
+        The medium wanted.
+    laser : bool, optional
+        Also express (or declare) ``attrs["laser_nm"]`` in ``medium``. Default is True.
+    reinterpret : bool, optional
+        Relabel instead of convert (see above). Default is False.
+
+    Returns
+    -------
+    xarray.Dataset
+        A copy with ``attrs["wavelength_medium"]`` (and ``attrs["laser_medium"]``) set to ``medium``,
+        the coordinates converted or recomputed, and a ``to_medium`` history record. The data are
+        untouched.
+
+    Raises
+    ------
+    AxisError
+        If ``medium`` is not "air" or "vacuum", or a wavelength to express in air lies below 185 nm.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = from_array(np.ones(3), [600.0, 610.0, 620.0], unit="nm", medium="air")
+    >>> vac = to_medium(ds, "vacuum")
+    >>> np.round(vac["wavelength"].values, 4), vac.attrs["wavelength_medium"]
+    (array([600.1662, 610.1689, 620.1716]), 'vacuum')
+    >>> bool(np.array_equal(vac["energy"].values, ds["energy"].values))
+    True
+    """
+    target = _axes.normalize_medium(medium, field="medium")
+    old_wl, old_laser = wavelength_medium(ds), laser_medium(ds)
+    out = ds.copy()
+    out.attrs = dict(ds.attrs)
+    laser_nm = ds.attrs.get("laser_nm")
+    new_laser_medium = target if laser else old_laser
+    if reinterpret:
+        out.attrs["wavelength_medium"] = target
+        if laser_nm is not None:
+            out.attrs["laser_medium"] = new_laser_medium
+        laser_vac = laser_vacuum_nm(out)
+        if "wavelength" in ds.coords:
+            vacuum = np.asarray(_axes.to_vacuum(np.asarray(ds["wavelength"].values, dtype=np.float64), target), dtype=np.float64)
+            out = out.assign_coords(energy=(SPECTRAL_DIM, _axes.nm2ev(vacuum), ds["energy"].attrs))
+            if laser_vac is not None and "shift" in ds.coords:
+                out = out.assign_coords(shift=(SPECTRAL_DIM, _axes.raman_shift(vacuum, laser_vac), ds["shift"].attrs))
+    else:
+        if "wavelength" in ds.coords:
+            wl = np.asarray(ds["wavelength"].values, dtype=np.float64)
+            new = _axes.from_vacuum(_axes.to_vacuum(wl, old_wl), target)
+            out = out.assign_coords(wavelength=(SPECTRAL_DIM, np.asarray(new, dtype=np.float64), ds["wavelength"].attrs))
+        out.attrs["wavelength_medium"] = target
+        if laser_nm is not None:
+            out.attrs["laser_nm"] = float(_axes.from_vacuum(_axes.to_vacuum(float(laser_nm), old_laser), new_laser_medium))
+            out.attrs["laser_medium"] = new_laser_medium
+    add_history(out.attrs, "to_medium", medium=target, laser=bool(laser), reinterpret=bool(reinterpret), was=old_wl)
     return out
 
 

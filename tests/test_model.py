@@ -21,7 +21,7 @@ def _cube(shape, n):
 def test_descending_nm_is_reversed_with_its_axis():
     nm = np.linspace(700.0, 500.0, 50)  # descending, as many spectrometers write it
     data = _cube((3, 4), 50)
-    ds = hyperspec.from_array(data, nm, unit="nm", laser_nm=LASER)
+    ds = hyperspec.from_array(data, nm, unit="nm", laser_nm=LASER, medium="vacuum")  # the vacuum formulas; air: test_air_vacuum.py
     assert ds["spectra"].dims == ("y", "x", "spectral")
     wl = ds["wavelength"].values
     assert np.all(np.diff(wl) > 0) and np.all(np.diff(ds["shift"].values) > 0) and np.all(np.diff(ds["energy"].values) < 0)
@@ -36,7 +36,7 @@ def test_descending_nm_is_reversed_with_its_axis():
 
 def test_ev_axis_gets_all_coords():
     ev = np.linspace(1.6, 2.5, 40)  # ascending energy = descending wavelength
-    ds = hyperspec.from_array(_cube((5,), 40), ev, unit="eV", laser_nm=LASER)
+    ds = hyperspec.from_array(_cube((5,), 40), ev, unit="eV", laser_nm=LASER, medium="vacuum")
     assert ds["spectra"].dims == ("x", "spectral")
     np.testing.assert_allclose(ds["energy"].values, ev[::-1])
     np.testing.assert_allclose(ds["wavelength"].values, axes.HC_EV_NM / ev[::-1])
@@ -44,7 +44,7 @@ def test_ev_axis_gets_all_coords():
 
 def test_absolute_wavenumber_kept_as_coordinate():
     nu = np.linspace(19000.0, 15000.0, 30)
-    ds = hyperspec.from_array(_cube((), 30), nu, unit="cm-1-abs", laser_nm=LASER)
+    ds = hyperspec.from_array(_cube((), 30), nu, unit="cm-1-abs", laser_nm=LASER, medium="vacuum")
     assert ds["spectra"].dims == ("spectral",)
     np.testing.assert_allclose(ds["wavenumber"].values, nu)
     np.testing.assert_allclose(ds["shift"].values, axes.laser_invcm(LASER) - nu)
@@ -52,7 +52,7 @@ def test_absolute_wavenumber_kept_as_coordinate():
 
 def test_shift_without_laser_and_with_laser_later():
     shift = np.linspace(-500, 3000, 64)
-    ds = hyperspec.from_array(_cube((2, 2), 64), shift)
+    ds = hyperspec.from_array(_cube((2, 2), 64), shift, medium="vacuum")
     assert "wavelength" not in ds.coords and "laser_nm" not in ds.attrs
     np.testing.assert_array_equal(shift_axis(ds), shift)
     with_l = hyperspec.with_laser(ds, LASER)
@@ -62,7 +62,7 @@ def test_shift_without_laser_and_with_laser_later():
 
 
 def test_nm_without_laser_has_no_shift_and_says_how_to_fix():
-    ds = hyperspec.from_array(_cube((2,), 20), np.linspace(500, 600, 20), unit="nm")
+    ds = hyperspec.from_array(_cube((2,), 20), np.linspace(500, 600, 20), unit="nm", medium="vacuum")
     assert "shift" not in ds.coords
     with pytest.raises(AxisError, match=r"laser wavelength is unknown.*with_laser"):
         shift_axis(ds)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperspec import axes as _axes
 from hyperspec._errors import ReaderError
 from hyperspec.io.registry import Reader, file_laser, register
 from hyperspec.model import from_array
@@ -98,7 +99,10 @@ def _read(path: Path, *, laser_nm: float | None = None, **_):
         except (KeyError, TypeError, ValueError):
             pass
     cube = values.reshape(ys.size, xs.size, m)
-    kw = {"unit": unit, "laser_nm": laser, "source": path.name, "attrs": attrs}
+    # LabSpec's wavelengths are air (grating, neon-calibrated; the He-Ne reads 632.817 nm, its air value) and its
+    # 1/cm exports are 10⁷/λ_air: the same spectrum exported in nm, 1/cm and abs 1/cm lands on one axis so
+    medium = "air" if laser is not None or _axes.normalize_unit(unit) != "cm-1" else "vacuum"
+    kw = {"unit": unit, "laser_nm": laser, "medium": medium, "laser_medium": "air", "source": path.name, "attrs": attrs}
     if ys.size > 1 and xs.size > 1:
         return from_array(cube, axis, dims=("y", "x", "spectral"), coords={"y": ys, "x": xs}, **kw)
     if ys.size > 1:

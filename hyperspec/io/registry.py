@@ -528,7 +528,7 @@ def find_reader(path: str | Path) -> Reader:
     raise ReaderError(f"{path}: no reader recognises this file (extension {ext or 'none'!r}). Supported formats:\n{supported_formats()}")
 
 
-def read(path: str | Path, *, laser_nm: float | None = None, force: bool = False, **options) -> xr.Dataset:
+def read(path: str | Path, *, laser_nm: float | None = None, force: bool = False, medium: str | None = None, **options) -> xr.Dataset:
     r"""Read an instrument file into the standard map Dataset (see ``hyperspec.open``).
 
     Parameters
@@ -541,6 +541,11 @@ def read(path: str | Path, *, laser_nm: float | None = None, force: bool = False
     force : bool, optional
         With ``unit=``: relabel the axis of a file that records another unit (a ``UserWarning``
         says so). Default False: such a ``unit=`` is an error.
+    medium : {"air", "vacuum"}, optional
+        The medium the file's axis (and laser) was measured in, where the reader's default (air for
+        wavelengths from grating spectrometers, vacuum for wavenumbers and energies) does not fit:
+        the numbers are kept and ``energy``/``shift`` recomputed
+        (``hyperspec.model.to_medium(..., reinterpret=True)``).
     **options
         Reader options, e.g. ``unit="nm"`` for a text file without a unit, ``dataset=`` /
         ``axis=`` for HDF5; an option the reader does not take is an error naming those it
@@ -607,6 +612,10 @@ def read(path: str | Path, *, laser_nm: float | None = None, force: bool = False
         _OVERRIDE.reset(token)
     for message in relabelled:
         warnings.warn(message, UserWarning, stacklevel=3)
+    if medium is not None:
+        from hyperspec.model import to_medium  # noqa: PLC0415
+
+        ds = to_medium(ds, medium, reinterpret=True)
     if laser_nm is not None and "laser_nm" not in ds.attrs:
         from hyperspec.model import with_laser  # noqa: PLC0415
 

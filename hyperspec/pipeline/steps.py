@@ -1034,7 +1034,7 @@ def lamp_calibration(params: Mapping[str, Any]) -> xr.Dataset:
     key = json.dumps([params, st and (st.st_mtime_ns, st.st_size)], sort_keys=True, default=str)
     if key in _LAMPS:
         return _LAMPS[key]
-    kw = {k: params[k] for k in ("order", "tolerance_nm", "max_offset_nm", "min_snr", "lines") if params.get(k) is not None}
+    kw = {k: params[k] for k in ("order", "tolerance_nm", "max_offset_nm", "min_snr", "lines", "lines_medium") if params.get(k) is not None}
     opts = {"unit": params["lamp_unit"]} if params.get("lamp_unit") is not None else {}
     cal = preprocess.calibrate_wavelength(hyperspec.open(lamp, laser_nm=params.get("lamp_laser_nm"), **opts), **kw)
     _LAMPS[key] = cal
@@ -1050,6 +1050,7 @@ def _calibrate_wavelength(
     max_offset_nm: float = 3.0,
     min_snr: float = 8.0,
     lines: list[float] | None = None,
+    lines_medium: str = "air",
     lamp_laser_nm: float | None = None,
     lamp_unit: str | None = None,
 ) -> xr.Dataset:
@@ -1068,14 +1069,17 @@ def _calibrate_wavelength(
     min_snr : float
         Lamp peaks below this signal-to-noise ratio are ignored.
     lines : list of float, optional
-        Reference lines (nm, air); default the neon lines.
+        Reference lines (nm, in ``lines_medium``); default the neon lines.
+    lines_medium : str
+        "air" (as NIST tabulates lines above 200 nm) or "vacuum": the medium of ``lines``; they are
+        compared with the lamp in the lamp's medium.
     lamp_laser_nm : float, optional
         Laser (nm) for a lamp file on a Raman-shift axis.
     lamp_unit : str, optional
         The lamp file's spectral unit when it does not say.
     """
     params = {"lamp": lamp, "order": order, "tolerance_nm": tolerance_nm, "max_offset_nm": max_offset_nm, "min_snr": min_snr,
-              "lines": lines, "lamp_laser_nm": lamp_laser_nm, "lamp_unit": lamp_unit}  # fmt: skip
+              "lines": lines, "lines_medium": lines_medium, "lamp_laser_nm": lamp_laser_nm, "lamp_unit": lamp_unit}  # fmt: skip
     return preprocess.apply_wavelength_calibration(ds, lamp_calibration(params))
 
 

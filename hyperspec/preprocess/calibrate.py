@@ -21,12 +21,21 @@ import xarray as xr
 from hyperspec import axes as _axes
 from hyperspec._backend import get_namespace, host_to_like
 from hyperspec._errors import AxisError
-from hyperspec.model import SPECTRAL_DIM, add_history, shift_axis, validate_map
+from hyperspec.model import (
+    SPECTRAL_DIM,
+    _coords_from_shift,
+    _coords_from_wavelength,
+    add_history,
+    shift_axis,
+    validate_map,
+    wavelength_medium,
+)
 
 __all__ = [
     "SILICON_CM",
     "NEON_LINES_NM",
     "NEON_LINES_NIR_NM",
+    "LINES_MEDIUM",
     "find_line",
     "calibrate_shift",
     "calibrate_wavelength",
@@ -40,6 +49,9 @@ __all__ = [
 
 #: The first-order silicon phonon at room temperature (cm⁻¹), the usual Raman shift reference.
 SILICON_CM = 520.7
+#: The medium of the lamp line lists below: standard air, as NIST ASD tabulates lines above 200 nm
+#: (``calibrate_wavelength`` converts them when the lamp's axis is in vacuum).
+LINES_MEDIUM = "air"
 #: Strong neon lamp lines (nm, air), 585–754 nm: the range of 633 nm Stokes Raman spectrometers.
 NEON_LINES_NM = (
     585.249, 588.190, 594.483, 597.553, 602.000, 607.434, 609.616, 614.306, 616.359, 621.728, 626.650,
@@ -208,7 +220,7 @@ def _axis_values(ds, unit):
         return np.asarray(ds["wavelength"].values, dtype=np.float64)
     if unit == "eV":
         return np.asarray(ds["energy"].values, dtype=np.float64)
-    return _axes.nm2invcm(np.asarray(ds["wavelength"].values, dtype=np.float64))
+    return _axes.nm2invcm(_axes.to_vacuum(np.asarray(ds["wavelength"].values, dtype=np.float64), wavelength_medium(ds)))
 
 
 def calibrate_shift(ds: xr.Dataset, offset, *, frame_dim: str = "t") -> xr.Dataset:
@@ -259,10 +271,10 @@ def calibrate_shift(ds: xr.Dataset, offset, *, frame_dim: str = "t") -> xr.Datas
         out = ds.assign_coords(shift=(SPECTRAL_DIM, new_shift, ds["shift"].attrs))
         laser = ds.attrs.get("laser_nm")
         if laser is not None and "wavelength" in ds.coords:
-            wl = _axes.shift2nm(new_shift, float(laser))
+            wl, energy = _coords_from_shift(ds, new_shift)  # through the vacuum wavelengths, in the map's medium
             out = out.assign_coords(
                 wavelength=(SPECTRAL_DIM, wl, ds["wavelength"].attrs),
-                energy=(SPECTRAL_DIM, _axes.nm2ev(wl), ds["energy"].attrs),
+                energy=(SPECTRAL_DIM, energy, ds["energy"].attrs),
             )
         out.attrs = dict(ds.attrs)
         add_history(out.attrs, "calibrate_shift", offset_cm=float(off))
@@ -321,13 +333,16 @@ def calibrate_wavelength(
     tolerance_nm: float = 0.3,
     max_offset_nm: float = 3.0,
     min_snr: float = 8.0,
+    lines_medium: str = LINES_MEDIUM,
 ) -> xr.Dataset:
     """Wavelength-axis correction from a lamp spectrum (neon by default) and its line list.
 
     The lamp's spectra are averaged; lines are found and centred to a fraction of a channel; the best
-    overall offset (within ±``max_offset_nm``) pairs them with ``lines`` (nm, air); pairs closer than
+    overall offset (within ±``max_offset_nm``) pairs them with ``lines``; pairs closer than
     ``tolerance_nm`` after that offset are kept; a polynomial of ``order`` maps the file's wavelengths
     onto the reference ones, refitted once without pairs beyond 3× the RMS residual.
+    Lamp and lines are compared in one medium, the lamp's (``attrs["wavelength_medium"]``): an air line
+    list is converted to vacuum for a vacuum axis (≈0.17 nm at 633 nm), and vice versa.
     Returns the matched lines (``measured_nm``, ``reference_nm``, ``residual_nm`` on dim ``line``) with
     attrs ``coefficients`` (powers of (λ − ``center_nm``)/``scale_nm``), ``rms_nm``, ``rms_cm``
     (at the lamp's mid-range), ``offset_nm`` and ``order``. Apply it with ``apply_wavelength_calibration``.
@@ -337,7 +352,7 @@ def calibrate_wavelength(
     lamp : xarray.Dataset
         A map Dataset of the lamp with a wavelength axis (all its spectra are averaged).
     lines : array-like, optional
-        Reference line wavelengths, nm (air). Default is ``NEON_LINES_NM + NEON_LINES_NIR_NM``.
+        Reference line wavelengths, nm, in ``lines_medium``. Default is ``NEON_LINES_NM + NEON_LINES_NIR_NM``.
     order : int, optional
         Degree of the correction polynomial. Default is 2.
     tolerance_nm : float, optional
@@ -347,13 +362,17 @@ def calibrate_wavelength(
         Largest overall offset searched, nm. Default is 3.0.
     min_snr : float, optional
         Least height of a lamp line above the continuum, in units of the noise. Default is 8.0.
+    lines_medium : {"air", "vacuum"}, optional
+        The medium of ``lines``. Default is ``LINES_MEDIUM`` ("air", as the neon lists here and NIST's
+        tables above 200 nm).
 
     Returns
     -------
     xarray.Dataset
         On dim ``line``: ``measured_nm``, ``reference_nm``, ``residual_nm`` (nm), ``used`` (kept in the
         final fit) and ``snr``; attrs ``coefficients``, ``center_nm``, ``scale_nm`` (nm), ``order``,
-        ``offset_nm``, ``rms_nm`` (nm), ``rms_cm`` (cm⁻¹) and ``n_lines``.
+        ``offset_nm``, ``rms_nm`` (nm), ``rms_cm`` (cm⁻¹), ``n_lines`` and ``medium`` (the lamp's
+        wavelength medium: the one ``measured_nm``, ``reference_nm`` and the polynomial are in).
 
     Raises
     ------
@@ -373,7 +392,7 @@ def calibrate_wavelength(
     >>> wl = np.arange(600.0, 645.0, 0.05)
     >>> noise = np.random.default_rng(0).normal(0.0, 1.0, wl.size)
     >>> y = 10 + sum(1000 * np.exp(-0.5 * ((wl - (c - 0.4)) / 0.08) ** 2) for c in NEON_LINES_NM) + noise
-    >>> lamp = hyperspec.from_array(y, wl, unit="nm")
+    >>> lamp = hyperspec.from_array(y, wl, unit="nm", medium="air")
     >>> cal = calibrate_wavelength(lamp, order=1)
     >>> cal.attrs["n_lines"], cal.attrs["rms_nm"] < 0.01
     (11, True)
@@ -392,7 +411,10 @@ def calibrate_wavelength(
     x, y = x[o], y[o]
     if lines is None:
         lines = NEON_LINES_NM + NEON_LINES_NIR_NM
-    ref = np.sort(np.asarray(lines, dtype=np.float64))
+    medium = wavelength_medium(lamp)
+    lines_medium = _axes.normalize_medium(lines_medium, field="lines_medium")
+    ref = _axes.from_vacuum(_axes.to_vacuum(np.asarray(lines, dtype=np.float64), lines_medium), medium)
+    ref = np.sort(np.atleast_1d(np.asarray(ref, dtype=np.float64)))
     ref = ref[(ref > x[0] - max_offset_nm) & (ref < x[-1] + max_offset_nm)]
     centres, snr = _lamp_peaks(x, y, min_snr)
     if len(centres) < order + 2 or len(ref) < order + 2:
@@ -443,6 +465,7 @@ def calibrate_wavelength(
             "rms_nm": rms,
             "rms_cm": rms * 1e7 / mid**2,
             "n_lines": int(use.sum()),
+            "medium": medium,
         },  # fmt: skip
     )
     return out
@@ -451,7 +474,9 @@ def calibrate_wavelength(
 def apply_wavelength_calibration(ds: xr.Dataset, cal: xr.Dataset) -> xr.Dataset:
     """Correct a map's wavelength axis with the polynomial of ``calibrate_wavelength``.
 
-    Raman shift and energy follow (same laser). The data are untouched: only the axis moves.
+    Raman shift and energy follow (same laser, through the vacuum wavelengths). The data are untouched:
+    only the axis moves. A calibration made in one medium (``cal.attrs["medium"]``) is applied to a map
+    in the other by converting the map's wavelengths to that medium and back.
 
     Parameters
     ----------
@@ -480,15 +505,17 @@ def apply_wavelength_calibration(ds: xr.Dataset, cal: xr.Dataset) -> xr.Dataset:
     if "wavelength" not in ds.coords:
         raise AxisError("the map has no wavelength axis to correct; give it a laser (with_laser) first.")
     coef = np.asarray(cal.attrs["coefficients"], dtype=np.float64)
-    wl = np.polynomial.polynomial.polyval(
-        (np.asarray(ds["wavelength"].values, np.float64) - cal.attrs["center_nm"]) / cal.attrs["scale_nm"], coef
-    )
+    medium = wavelength_medium(ds)
+    cal_medium = _axes.normalize_medium(cal.attrs.get("medium", medium), field='cal.attrs["medium"]')
+    wl = _axes.from_vacuum(_axes.to_vacuum(np.asarray(ds["wavelength"].values, np.float64), medium), cal_medium)
+    wl = np.polynomial.polynomial.polyval((wl - cal.attrs["center_nm"]) / cal.attrs["scale_nm"], coef)
+    wl = np.asarray(_axes.from_vacuum(_axes.to_vacuum(wl, cal_medium), medium), dtype=np.float64)
     out = ds.assign_coords(wavelength=(SPECTRAL_DIM, wl, ds["wavelength"].attrs))
+    energy, shift = _coords_from_wavelength(ds, wl)
     if "energy" in ds.coords:
-        out = out.assign_coords(energy=(SPECTRAL_DIM, _axes.nm2ev(wl), ds["energy"].attrs))
-    laser = ds.attrs.get("laser_nm")
-    if laser is not None and "shift" in ds.coords:
-        out = out.assign_coords(shift=(SPECTRAL_DIM, _axes.raman_shift(wl, float(laser)), ds["shift"].attrs))
+        out = out.assign_coords(energy=(SPECTRAL_DIM, energy, ds["energy"].attrs))
+    if shift is not None and "shift" in ds.coords:
+        out = out.assign_coords(shift=(SPECTRAL_DIM, shift, ds["shift"].attrs))
     out.attrs = dict(ds.attrs)
     add_history(out.attrs, "apply_wavelength_calibration", coefficients=cal.attrs["coefficients"], rms_nm=cal.attrs["rms_nm"])
     return out
@@ -702,9 +729,9 @@ def resample(ds: xr.Dataset, shift) -> xr.Dataset:
     coords = {"shift": (SPECTRAL_DIM, new, {"units": "cm-1", "long_name": "Raman shift"})}
     laser = ds.attrs.get("laser_nm")
     if laser is not None:
-        wl = _axes.shift2nm(new, float(laser))
+        wl, energy = _coords_from_shift(ds, new)
         coords["wavelength"] = (SPECTRAL_DIM, wl, {"units": "nm", "long_name": "wavelength"})
-        coords["energy"] = (SPECTRAL_DIM, _axes.nm2ev(wl), {"units": "eV", "long_name": "photon energy"})
+        coords["energy"] = (SPECTRAL_DIM, energy, {"units": "eV", "long_name": "photon energy"})
     others = {k: v for k, v in ds.data_vars.items() if k != "spectra" and SPECTRAL_DIM not in v.dims}
     out = xr.Dataset({"spectra": data.transpose(*spectra.dims).assign_attrs(spectra.attrs), **others}, coords=coords)
     out = out.assign_coords({k: v for k, v in ds.coords.items() if SPECTRAL_DIM not in v.dims})

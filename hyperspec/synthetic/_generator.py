@@ -440,6 +440,8 @@ class Generator:
             self.wavelength,
             unit="nm",
             laser_nm=self.scene.laser_nm,
+            medium="vacuum",  # the ground truth uses plain hc/λ and 10⁷/λ: vacuum wavelengths
+            laser_medium="vacuum",
             dims=(*self.dims, SPECTRAL_DIM),
             coords=coords,
             attrs=attrs,

@@ -96,7 +96,9 @@ def test_witec_ascii_and_horiba_text():
     assert dict(si.sizes) == {"spectral": 1600} and si.attrs["spectral_unit"] == "nm"
     assert si["wavelength"].values[0] == pytest.approx(530.7816803) and si["wavelength"].values[-1] == pytest.approx(661.8723782)
     assert "laser_nm" not in si.attrs and si.attrs["metadata"]["XAxisUnit"] == "nm"
-    assert hyperspec.open(SILICON_TXT, laser_nm=532.0)["shift"].values[-1] == pytest.approx(1e7 / 532 - 1e7 / 661.8723782)
+    # a grating spectrometer's air wavelengths (and the laser in air): the shift is between vacuum wavenumbers
+    a2v = hyperspec.axes.air_to_vacuum
+    assert hyperspec.open(SILICON_TXT, laser_nm=532.0)["shift"].values[-1] == pytest.approx(1e7 / a2v(532) - 1e7 / a2v(661.8723782))
     gd = hyperspec.open(SHARED_DATA / "horiba-raman" / "Gd2O3_AlN_map_data.txt")
     assert dict(gd.sizes) == {"y": 12, "x": 6, "spectral": 498}
     assert gd.attrs["laser_nm"] == 473.0 and gd.attrs["exposure_s"] == 3.0 and gd.attrs["accumulations"] == 2.0

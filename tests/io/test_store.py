@@ -65,7 +65,7 @@ def test_round_trip_kinetic_dask(tmp_path):
 def test_round_trip_descending_nm(tmp_path):
     nm = np.linspace(720.0, 480.0, 64)
     raw = np.random.default_rng(3).uniform(0, 1000, (4, 5, 64)).astype(np.float32)
-    ds = hyperspec.from_array(raw, nm, unit="nm", laser_nm=LASER)
+    ds = hyperspec.from_array(raw, nm, unit="nm", laser_nm=LASER, medium="vacuum")  # plain 10⁷/λ below
     back = hyperspec.open(hyperspec.save(ds, tmp_path / "d.zarr", progress=False))
     np.testing.assert_allclose(back["wavelength"].values, nm[::-1])
     np.testing.assert_array_equal(back["spectra"].values, raw[..., ::-1])

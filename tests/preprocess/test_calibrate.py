@@ -15,7 +15,7 @@ from tests.conftest import SHARED_DATA, SILICON_TXT, read_witec_ascii
 def silicon():
     """WITec ASCII export of a silicon wafer (nm axis, 1600 channels); the file does not record the laser: 532 nm."""
     data = read_witec_ascii(SILICON_TXT)
-    return hyperspec.from_array(data[:, 1], data[:, 0], unit="nm", laser_nm=532.0, source=SILICON_TXT.name)
+    return hyperspec.from_array(data[:, 1], data[:, 0], unit="nm", laser_nm=532.0, medium="vacuum", source=SILICON_TXT.name)
 
 
 def test_silicon_line_found_with_a_small_error(silicon):
@@ -105,7 +105,8 @@ def _neon_lamp(offset_nm=0.4, stretch=3e-4, seed=0):
     lines = np.array(NEON_LINES_NIR_NM)
     amp = rng.uniform(0.2, 1.0, lines.size) * 5000
     y = rng.poisson(300 + 0.05 * px + (amp[:, None] * np.exp(-0.5 * ((true[None] - lines[:, None]) / 0.12) ** 2)).sum(0))
-    return hyperspec.from_array(y.astype(float), true + offset_nm + stretch * (true - 870), unit="nm", laser_nm=785.0), true
+    axis = true + offset_nm + stretch * (true - 870)
+    return hyperspec.from_array(y.astype(float), axis, unit="nm", laser_nm=785.0, medium="air", laser_medium="air"), true
 
 
 @pytest.mark.parametrize(("offset_nm", "stretch"), [(0.4, 3e-4), (-1.2, -2e-4), (0.0, 0.0)])
@@ -117,7 +118,9 @@ def test_neon_lamp_calibration_recovers_the_axis(offset_nm, stretch):
     assert cal.attrs["n_lines"] >= 18 and cal.attrs["rms_nm"] < 0.005
     fixed = apply_wavelength_calibration(lamp, cal)
     assert np.max(np.abs(fixed["wavelength"].values - true)) < 0.005  # nm
-    shift_err = np.abs(fixed["shift"].values - hyperspec.axes.raman_shift(true, 785.0))
+    # the axis is in air (as the NIST line list): shifts are between vacuum wavenumbers of line and laser
+    a2v = hyperspec.axes.air_to_vacuum
+    shift_err = np.abs(fixed["shift"].values - hyperspec.axes.raman_shift(a2v(true), a2v(785.0)))
     assert np.max(shift_err) < 0.1  # cm-1, over 780–958 nm
     np.testing.assert_array_equal(fixed["spectra"].values, lamp["spectra"].values)  # only the axis moves
 
