@@ -143,7 +143,7 @@ def test_netcdf_of_a_map_equals_the_store(stores):
 
 def test_netcdf_of_results_equals_the_store(stores):
     tmp, _, res_path = stores
-    store = hyperspec.open(res_path)
+    store = hyperspec.open(res_path).load()  # the store read once (108 small variables)
     assert isinstance(store.attrs["chunk_plan"], dict) and isinstance(store.attrs["runs"], list)  # what netCDF cannot hold
     plain = _assert_equals_store(write_netcdf(store, tmp / "res.nc", overwrite=True), store)
     # CF flags: flag_values an int8 array like the variable, the meanings as text
