@@ -441,13 +441,12 @@ class _Decomposer:
         vals, errs = [], []
         areas = {}  # term → (area, its gradient over the free parameters), for the model-level ratios
         for term in self.model.terms:
-            f, j = self.model.term_value_and_jacobian(term, p)
+            f, cols = self.model.term_columns(term, p, True)  # the Jacobian's columns, not stacked: (n, m) each
             vals.append(xp.einsum("nm,m->n", f, self.trapz))  # per row, whatever the batch (no BLAS gemv blocking)
             grad = xp.zeros((n, self.model.n_free))
-            gterm = xp.einsum("nmk,m->nk", j, self.trapz)
             for k, (kind, idx) in enumerate(term.slots):
                 if kind == "free":
-                    grad[:, idx] += gterm[:, k]
+                    grad[:, idx] += xp.einsum("nm,m->n", cols[k], self.trapz)
             areas[term.name] = (vals[-1], grad)
             var = xp.einsum("ni,nij,nj->n", grad, cov0, grad)
             bad = xp.any(xp.isnan(cov) & (grad[:, :, None] != 0) & (grad[:, None, :] != 0), axis=(1, 2))
