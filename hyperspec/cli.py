@@ -79,6 +79,11 @@ def _file_info(path: Path, options: dict) -> int:
             rows.append((label, f"{v.min():.6g} … {v.max():.6g} {unit}"))
     rows.append(("laser", f"{ds.attrs['laser_nm']} nm" if "laser_nm" in ds.attrs else "unknown: pass --laser-nm to convert"))
     rows.append(("axis unit as read", ds.attrs.get("spectral_unit", "")))
+    if "wavelength" in ds.coords or "laser_nm" in ds.attrs:
+        from hyperspec.model import laser_medium, wavelength_medium  # noqa: PLC0415
+
+        medium = f"wavelengths in {wavelength_medium(ds)}" + (f", laser in {laser_medium(ds)}" if "laser_nm" in ds.attrs else "")
+        rows.append(("medium", medium + " (energy and shift from vacuum wavelengths)"))
     for dim in ("x", "y", "z", "t"):
         if dim in ds.coords and ds[dim].size > 1:
             rows.append((dim, f"{ds[dim].values.min():.6g} … {ds[dim].values.max():.6g} {ds[dim].attrs.get('units', '')}"))
@@ -103,7 +108,7 @@ def _root_attrs(path) -> dict:
 
 def _reader_options(args) -> dict:
     """Reader options from the command line (only those given)."""
-    names = {"unit": "unit", "axis": "axis", "dataset": "dataset", "frame": "frame"}
+    names = {"unit": "unit", "axis": "axis", "dataset": "dataset", "frame": "frame", "medium": "medium"}
     options = {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr, None) is not None}
     return options | ({"force": True} if getattr(args, "force", False) else {})
 
@@ -114,6 +119,12 @@ def _add_reader_options(p) -> None:
     p.add_argument("--axis", help="spectral axis: a .npy/.txt file (for .npy input) or a dataset path (HDF5)")
     p.add_argument("--dataset", help="HDF5: the dataset holding the spectra")
     p.add_argument("--frame", type=int, help="NT-MDT .mdt: the frame to read")
+    p.add_argument(
+        "--medium",
+        choices=["air", "vacuum"],
+        help="the medium the file's axis and laser were measured in, where the reader's default does not fit "
+        "(default: air for wavelengths, vacuum for wavenumbers and energies); energy and shift follow",
+    )
 
 
 def _add_progress_options(p) -> None:

@@ -305,3 +305,31 @@ def test_labspec_exports_of_one_spectrum_agree_only_as_air_numbers():
     as_vacuum = hyperspec.open(JOBINYVON / "jobinyvon_test_spec_3s_cm-1.xml", medium="vacuum")
     off = np.abs(as_vacuum["shift"].values - nm_file["shift"].values)
     assert 0.5 < off.max() < 1.0
+
+
+def test_device_arrays_stay_on_the_device(xp):
+    from hyperspec._backend import to_numpy
+
+    dev = xp.asarray(GRID)
+    vac = axes.air_to_vacuum(dev)
+    assert type(vac) is type(dev) and vac.shape == GRID.shape
+    np.testing.assert_allclose(to_numpy(vac), axes.air_to_vacuum(GRID), rtol=1e-15)
+    np.testing.assert_allclose(to_numpy(axes.vacuum_to_air(vac)), GRID, rtol=0, atol=1e-9)
+    assert type(axes.refractive_index_air(dev, xp=xp)) is type(dev)
+    with pytest.raises(AxisError, match="below 185 nm"):
+        axes.air_to_vacuum(xp.asarray([150.0, 300.0]))
+
+
+def test_cli_info_shows_and_convert_takes_the_medium(tmp_path, capsys):
+    from hyperspec.cli import main
+    from tests.conftest import SILICON_TXT
+
+    if not SILICON_TXT.exists():
+        pytest.skip("shared test data not present")
+    assert main(["info", str(SILICON_TXT)]) == 0
+    assert "wavelengths in air (energy and shift from vacuum wavelengths)" in capsys.readouterr().out
+    store = tmp_path / "si.zarr"
+    assert main(["convert", str(SILICON_TXT), str(store), "--laser-nm", "532", "--medium", "vacuum", "-q"]) == 0
+    back = hyperspec.open(store)
+    assert back.attrs["wavelength_medium"] == "vacuum" and back.attrs["laser_medium"] == "vacuum"
+    np.testing.assert_allclose(back["energy"].values, axes.nm2ev(back["wavelength"].values), rtol=1e-15)
