@@ -8,6 +8,9 @@
   laser is known, ``shift`` (Raman shift, cm⁻¹). Channels are stored in the canonical order:
   ascending wavelength, i.e. ascending Raman shift and descending energy. Input in another
   order is reversed *together with its axis* and the reversal is recorded in the history.
+- Wavelengths carry their medium: ``attrs["wavelength_medium"]`` and ``attrs["laser_medium"]``
+  (``"air"`` or ``"vacuum"``; a store without them is vacuum). ``energy`` and ``shift`` are always
+  computed from vacuum wavelengths; ``to_medium`` re-expresses a map in the other medium.
 - Spatial coords are in µm (``x``, ``y``), time in s (``t``).
 - ``attrs``: ``laser_nm`` (absent when unknown), ``spectral_unit`` (the unit the axis came
   in), ``source``, ``history`` (CF text, one line per processing step) and ``hyperspec_history``
