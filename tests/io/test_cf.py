@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +18,7 @@ from hyperspec._errors import DataModelError, HyperspecError, StoreExistsError
 from hyperspec.cli import main
 from hyperspec.io import store_info
 from hyperspec.io.export import write_netcdf
-from hyperspec.io.netcdf import JSON_ATTRS, cf_problems, netcdf_attrs, read_netcdf
+from hyperspec.io.netcdf import CF_VERSION, JSON_ATTRS, cf_problems, netcdf_attrs, read_netcdf
 from hyperspec.model import HISTORY_RECORDS_ATTR, add_history, history_records
 from hyperspec.pipeline import run_recipe
 
@@ -123,7 +127,7 @@ def _assert_equals_store(nc, store):
         for key in ("units", "long_name"):
             assert plain[name].attrs.get(key) == store[name].attrs.get(key), (name, key)
     decoded = read_netcdf(nc)  # the JSON-encoded attrs come back as lists and dicts
-    assert decoded.attrs == store.attrs
+    assert decoded.attrs.pop("Conventions") == CF_VERSION and decoded.attrs == store.attrs
     for name in store.variables:
         assert decoded[name].attrs.keys() == store[name].attrs.keys(), name
         for key, value in store[name].attrs.items():
@@ -200,3 +204,47 @@ def test_synthetic_ground_truth_is_cf_complete():
     assert cf_problems(truth) == [] and _units_problems(truth) == []
     assert truth["region"].attrs["flag_meanings"] == "crystal interface glass" and list(truth["region"].attrs["flag_values"]) == [0, 1, 2]
     assert truth["hers_log_width"].attrs["units"] == "1" and truth["t"].attrs == {"units": "s", "long_name": "time"}
+
+
+_TABLES = {  # cfchecker downloads these; the files here use no standard_name, area type or region, so empty tables do
+    "sn.xml": "<standard_name_table><version_number>0</version_number><last_modified>-</last_modified></standard_name_table>",
+    "area.xml": "<area_type_table><version_number>0</version_number><date>-</date></area_type_table>",
+    "region.xml": "<standardized_region_list><version_number>0</version_number><date>-</date></standardized_region_list>",
+}
+
+
+def _cfchecks(path, tmp):
+    """Run the CF checker (cfchecker, with UDUNITS-2 from cf-units' wheel); its ERRORS / WARNINGS counts and output."""
+    exe = shutil.which("cfchecks") or pytest.skip("cfchecker is not installed")
+    cf_units = pytest.importorskip("cf_units")
+    libs = Path(cf_units.__file__).parent.parent / "cf_units.libs"
+    lib = next(libs.glob("libudunits2*"), None) if libs.is_dir() else None
+    env = dict(os.environ)
+    if lib is not None:  # cfunits finds the library by name: offer cf-units' bundled copy under the plain name
+        (tmp / "lib").mkdir(exist_ok=True)
+        for name in ("libudunits2.so", lib.name):
+            if not (tmp / "lib" / name).exists():
+                (tmp / "lib" / name).symlink_to(lib)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join([str(tmp / "lib"), str(libs), env.get("LD_LIBRARY_PATH", "")])
+        env["UDUNITS2_XML_PATH"] = str(Path(cf_units.__file__).parent / "etc" / "share" / "udunits2.xml")
+    for name, text in _TABLES.items():
+        (tmp / name).write_text(text)
+    args = [exe, "-v", CF_VERSION.removeprefix("CF-"), "-s", str(tmp / "sn.xml"), "-a", str(tmp / "area.xml")]
+    run = subprocess.run([*args, "-r", str(tmp / "region.xml"), str(path)], capture_output=True, text=True, env=env, timeout=120)
+    out = run.stdout + run.stderr
+    if "ERRORS detected" not in out:
+        pytest.skip(f"cfchecks did not run here: {out.strip().splitlines()[-1:]}")
+    count = {k: int(out.split(f"{k}:")[1].split()[0]) for k in ("ERRORS detected", "WARNINGS given")}
+    return count, out
+
+
+def test_the_cf_checker_passes_the_netcdf_of_a_map_and_of_results(stores, tmp_path):
+    tmp, map_path, res_path = stores
+    for name, path in (("map", map_path), ("results", res_path)):
+        nc = write_netcdf(hyperspec.open(path), tmp_path / f"{name}.nc")
+        count, out = _cfchecks(nc, tmp_path)
+        assert count == {"ERRORS detected": 0, "WARNINGS given": 0}, out
+    # and it does object to what the stores used to hold: a unit UDUNITS does not know
+    bad = hyperspec.open(map_path).assign_coords(wavenumber=("spectral", np.arange(128.0), {"units": "cm-1-abs", "long_name": "w"}))
+    count, out = _cfchecks(write_netcdf(bad, tmp_path / "bad.nc"), tmp_path)
+    assert count["ERRORS detected"] >= 1 and "cm-1-abs" in out
