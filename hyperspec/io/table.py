@@ -477,41 +477,15 @@ register(Reader("table", EXTENSIONS, "delimited text: named columns, axis,intens
 
 
 # ---- large text maps, read lazily -----------------------------------------------------------------
-def release_memory() -> None:
-    """Hand freed heap memory back to the OS (glibc ``malloc_trim``); a no-op where there is none.
-
-    Parsing many large text chunks in threads otherwise fragments the heap and the process keeps
-    growing. The C library is looked up once.
-
-    Examples
-    --------
-    >>> from hyperspec.io.table import release_memory
-    >>> release_memory()
-    """
-    import ctypes  # noqa: PLC0415
-    import ctypes.util  # noqa: PLC0415
-
-    global _TRIM
-    if _TRIM is None:
-        try:
-            _TRIM = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _TRIM = False
-    if _TRIM:
-        _TRIM(0)
-
-
-_TRIM = None
-
-
 def lazy_rows(path: Path, start: int, n_lead: int, axis: np.ndarray, *, sep: bytes = b"\t", comma: bool = False,
-              chunk_bytes: int = 16 * 2**20):  # fmt: skip
+              chunk_bytes: int = 16 * 2**20, read_bytes: int = 2**20):  # fmt: skip
     r"""A text map with rows ``x y I…`` from byte ``start`` as a Dask array, without reading the intensities.
 
     One pass reads only each row's positions and byte offset; every Dask chunk then parses whole
-    lines of the grid straight from the file (NumPy's C text parser), so converting a map larger
-    than memory needs memory for one chunk. Rows must be grouped by ``y`` or by ``x`` (raster
-    order, as WITec and LabSpec export), in ascending or descending order of the outer position.
+    lines of the grid straight from the file, ``read_bytes`` of text at a time (NumPy's C text
+    parser) into its preallocated float32 block, so converting a map larger than memory needs
+    memory for one chunk per thread plus one small read. Rows must be grouped by ``y`` or by ``x``
+    (raster order, as WITec and LabSpec export), in ascending or descending order of the outer position.
 
     Parameters
     ----------
@@ -529,6 +503,8 @@ def lazy_rows(path: Path, start: int, n_lead: int, axis: np.ndarray, *, sep: byt
         Decimal commas. Default False.
     chunk_bytes : int, optional
         Target float32 bytes per Dask chunk. Default 16 MiB.
+    read_bytes : int, optional
+        Text bytes parsed at a time within a chunk (whole rows; at least one row). Default 1 MiB.
 
     Returns
     -------
@@ -600,26 +576,30 @@ def lazy_rows(path: Path, start: int, n_lead: int, axis: np.ndarray, *, sep: byt
     descending = bool(len(steps) and steps[0] < 0)
     per_chunk = max(1, chunk_bytes // max(1, n_inner * m * 4))
 
+    delimiter = None if sep in (b"\t", b" ") else sep.decode()
+
     def load(k0: int, k1: int) -> np.ndarray:
-        r0, r1 = starts[k0], starts[k1] if k1 < len(starts) else len(pos)
-        with path.open("rb") as fh:
-            fh.seek(offsets[r0])
-            raw = fh.read(offsets[r1] - offsets[r0])
-        if comma:
-            raw = raw.replace(b",", b".")
-        try:  # NumPy's C parser (≈200 MB/s on 2 cores), correctly rounded like float()
-            values = np.loadtxt(io.BytesIO(raw), dtype=np.float32, delimiter=None if sep in (b"\t", b" ") else sep.decode(), ndmin=2)
-        except ValueError as exc:
-            raise ReaderError(f"{path}: rows {r0}…{r1 - 1} are not numeric ({exc}); the file is corrupt.") from None
-        if values.shape != (r1 - r0, n_lead + m):
-            raise ReaderError(f"{path}: rows {r0}…{r1 - 1} hold {values.shape} numbers, expected {(r1 - r0, n_lead + m)} (corrupt rows).")
-        rows = values
-        del raw
+        # whole rows, about read_bytes of text at a time, parsed into the block: no text or row list
+        # the size of the chunk is ever held (measured: the peak stays one block per thread)
+        r0, r1 = int(starts[k0]), int(starts[k1]) if k1 < len(starts) else len(pos)
         block = np.empty((k1 - k0, n_inner, m), dtype=np.float32)
-        o = outer[r0:r1] - outer[r0] if not descending else outer[r0] - outer[r0:r1]
-        block[o, inner[r0:r1]] = rows[:, n_lead:]
-        del rows, values
-        release_memory()
+        with path.open("rb") as fh:
+            a = r0
+            while a < r1:
+                b = min(r1, max(a + 1, int(np.searchsorted(offsets, offsets[a] + read_bytes, side="right")) - 1))
+                fh.seek(offsets[a])
+                raw = fh.read(offsets[b] - offsets[a])
+                if comma:
+                    raw = raw.replace(b",", b".")
+                try:  # NumPy's C parser, correctly rounded like float()
+                    values = np.loadtxt(io.BytesIO(raw), dtype=np.float32, delimiter=delimiter, ndmin=2)
+                except ValueError as exc:
+                    raise ReaderError(f"{path}: rows {a}…{b - 1} are not numeric ({exc}); the file is corrupt.") from None
+                if values.shape != (want := (b - a, n_lead + m)):
+                    raise ReaderError(f"{path}: rows {a}…{b - 1} hold {values.shape} numbers, expected {want} (corrupt rows).")
+                o = outer[a:b] - outer[r0] if not descending else outer[r0] - outer[a:b]
+                block[o, inner[a:b]] = values[:, n_lead:]
+                a = b
         return block
 
     bounds = [*range(0, len(starts), per_chunk), len(starts)]
