@@ -577,7 +577,7 @@ register(
         ),
         _gaussian,
         "Gaussian in photon energy (PL band): h·exp(−ln2·(E − E₀)²/Γ²)",
-        derived=(Derived("center_nm", "nm", "wavelength hc/E₀ of the {term} band centre", lambda c, g, h: _hc_over(c)),),
+        derived=(Derived("center_nm", "nm", "vacuum wavelength hc/E₀ of the {term} band centre", lambda c, g, h: _hc_over(c)),),
     )
 )
 
