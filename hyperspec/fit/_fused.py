@@ -46,6 +46,13 @@ def _kernel():
     return evaluate
 
 
+@functools.lru_cache(maxsize=1)
+def _normal_kernel():
+    from hyperspec.fit._fused_kernel import normal_equations  # noqa: PLC0415
+
+    return normal_equations
+
+
 class FusedModel:
     """The fused evaluation of a ``CompositeModel`` whose terms are all built-in components.
 
@@ -150,3 +157,22 @@ class FusedModel:
         with numba_compile_notice("band-model", kernel):
             kernel(self.shift, self.energy, p, *self.args, self.zero_rows, self.assign, want_jac, f, jac)
         return f, (np.swapaxes(jac[:, : self.n_free, :], 1, 2) if want_jac else None)
+
+    def normal_equations(self, p, y, sw):
+        """(JᵀWJ (n, P, P), JᵀW r (n, P), Σ W r² (n,)) at ``p`` for data ``y`` and √W ``sw`` (n, m), in one pass.
+
+        The CPU twin of the CUDA kernel's ``fused_normal`` (reference:
+        ``hyperspec.fit._cuda_fused.normal_equations_reference``): per pixel the Jacobian stays in a
+        cache-sized scratch and only the symmetric half of JᵀWJ is summed.
+        """
+        p = np.ascontiguousarray(p, dtype=np.float64)
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        sw = np.ascontiguousarray(np.broadcast_to(sw, y.shape), dtype=np.float64)
+        n, n_free = p.shape
+        a = np.empty((n, n_free, n_free))
+        g = np.empty((n, n_free))
+        c = np.empty(n)
+        kernel = _normal_kernel()
+        with numba_compile_notice("band-model normal equations", kernel):
+            kernel(self.shift, self.energy, p, *self.args, self.zero_rows, self.assign, y, sw, a, g, c)
+        return a, g, c

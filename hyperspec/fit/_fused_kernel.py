@@ -224,3 +224,80 @@ def evaluate(
             else:  # a code without a body here: NaN, never a silent zero
                 for j in range(j_lo[t], j_hi[t]):
                     f_out[i, j] = math.nan
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"})
+def normal_equations(
+    shift,
+    energy,
+    p,
+    codes,
+    on_energy,
+    starts,
+    counts,
+    slots,
+    fixed,
+    j_lo,
+    j_hi,
+    scale,
+    node_start,
+    zero_rows,
+    assign,
+    y,
+    sw,
+    a_out,
+    g_out,
+    c_out,
+):
+    # Per pixel: the value and Jacobian rows into a scratch that stays in cache, weighted in place, then the
+    # symmetric half of JᵀWJ, JᵀW r and Σ W r² — J never goes to memory as an (n, P, m) array and no GEMM
+    # runs over its full square. Channels with sw ≤ 0 count as zero (as in the reference). Pixels are
+    # independent: a pixel's sums never depend on the other rows of the batch.
+    n, n_free = p.shape
+    m = shift.shape[0]
+    f = np.empty((1, m))
+    jac = np.empty((1, n_free + 1, m))
+    r = np.empty(m)
+    ws = np.empty(m)
+    for i in range(n):
+        evaluate(shift, energy, p[i : i + 1], codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start,
+                 zero_rows, assign, True, f, jac)  # fmt: skip
+        c = 0.0
+        for j in range(m):
+            s = sw[i, j]
+            if s > 0.0:
+                rj = s * (y[i, j] - f[0, j])
+                ws[j] = s
+            else:
+                rj = 0.0
+                ws[j] = 0.0
+            r[j] = rj
+            c += rj * rj
+        c_out[i] = c
+        for a in range(n_free):
+            for j in range(m):
+                jac[0, a, j] = jac[0, a, j] * ws[j] if ws[j] > 0.0 else 0.0
+        for a in range(n_free):
+            ga = 0.0
+            for j in range(m):
+                ga += jac[0, a, j] * r[j]
+            g_out[i, a] = ga
+            b = a
+            while b + 1 < n_free:  # two columns at a time: each load of row a serves two sums
+                s0 = 0.0
+                s1 = 0.0
+                for j in range(m):
+                    ja = jac[0, a, j]
+                    s0 += ja * jac[0, b, j]
+                    s1 += ja * jac[0, b + 1, j]
+                a_out[i, a, b] = s0
+                a_out[i, b, a] = s0
+                a_out[i, a, b + 1] = s1
+                a_out[i, b + 1, a] = s1
+                b += 2
+            if b < n_free:
+                s0 = 0.0
+                for j in range(m):
+                    s0 += jac[0, a, j] * jac[0, b, j]
+                a_out[i, a, b] = s0
+                a_out[i, b, a] = s0

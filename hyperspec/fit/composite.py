@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -276,10 +277,16 @@ class CompositeModel:
 
     @property
     def fused_normal_equations(self):
-        """The fused CUDA kernel's ``normal_equations(p, y, sw)`` (for ``levenberg_marquardt``), or None off it."""
-        if self._fused is None or self.xp is np:
+        """The fused kernel's ``normal_equations(p, y, sw)`` (for ``levenberg_marquardt``), or None without one.
+
+        On the GPU the CUDA kernel's; on the CPU the numba kernel's (JᵀWJ summed per pixel over its symmetric
+        half, the Jacobian kept in cache), unless ``$HYPERSPEC_FUSED_NORMAL=0``.
+        """
+        if self._fused is None:
             return None
-        return self._fused.normal_equations
+        if self.xp is np and os.environ.get("HYPERSPEC_FUSED_NORMAL", "1") == "0":
+            return None
+        return getattr(self._fused, "normal_equations", None)
 
     # ---- evaluation ---------------------------------------------------------------------------
     @property

@@ -70,3 +70,46 @@ def test_custom_components_fall_back_to_numpy():
         COMPONENTS.pop("test_step")  # leave the registry as the other tests expect it
     spec = build_model_spec("cspbbr3-633")
     assert CompositeModel(spec["terms"], np.linspace(-4500, 3600, 100), np.linspace(2.5, 1.5, 100)).engine == "numba-fused"
+
+
+@pytest.mark.parametrize("which", ["every component", "cspbbr3-633", "cspbbr3-633-freeform"])
+def test_normal_equations_equal_the_reference(which):
+    """The numba kernel's JᵀWJ / JᵀW r / Σ W r² (one pass, symmetric half) against ``normal_equations_reference``."""
+    from hyperspec.fit._cuda_fused import normal_equations_reference
+
+    ds, _ = synthetic.cspbbr3_map((2, 2), n_spectral=777, noise=False)
+    shift, energy = ds["shift"].values, ds["energy"].values
+    spec = SPEC if which == "every component" else build_model_spec(which, None)["terms"]
+    ref = CompositeModel(spec, shift, energy, fused=False)
+    fused = CompositeModel(spec, shift, energy)
+    rng = np.random.default_rng(5)
+    p = np.clip(ref.init * rng.uniform(0.8, 1.2, (30, ref.n_free)) + rng.normal(0, 1, (30, ref.n_free)), ref.lower, ref.upper)
+    f = ref.value(None, p)
+    y = f + 0.05 * np.abs(f) * rng.standard_normal(f.shape) + 1.0
+    sw = 1.0 / np.sqrt(np.maximum(np.abs(y), 1.0))
+    sw[:, 300:320] = 0.0  # masked channels count as zero
+    y[:, 305] = np.nan  # … even where the data are not finite
+    a_ref, g_ref, c_ref = normal_equations_reference(ref.value_and_jacobian, p, np.nan_to_num(y), sw)
+    a, g, c = fused.fused_normal_equations(p, y, sw)
+    d = np.sqrt(np.einsum("nii->ni", a_ref))
+    d = np.where(d > 0, d, 1.0)
+    assert np.abs((a - a_ref) / (d[:, :, None] * d[:, None, :])).max() <= 1e-11  # the two Jacobians agree to 1e-12
+    np.testing.assert_array_equal(a, np.swapaxes(a, 1, 2))  # symmetric by construction
+    assert np.abs((g - g_ref) / (d * np.sqrt(c_ref)[:, None])).max() <= 1e-11
+    np.testing.assert_allclose(c, c_ref, rtol=1e-12)
+    # a pixel's sums do not depend on the other rows of the batch
+    a1, g1, c1 = fused.fused_normal_equations(p[7:8], y[7:8], sw[7:8])
+    np.testing.assert_array_equal(a1[0], a[7])
+    np.testing.assert_array_equal(g1[0], g[7])
+
+
+def test_decompose_is_the_same_with_and_without_the_fused_normal_equations(monkeypatch, small_map):
+    ds, _ = small_map
+    sub = ds.isel(y=slice(0, 4), x=slice(0, 6))
+    fused = decompose(sub, backend="numpy")
+    monkeypatch.setenv("HYPERSPEC_FUSED_NORMAL", "0")
+    plain = decompose(sub, backend="numpy")
+    for name in ("aspl_area", "lers_area", "hers_area", "lers_temperature_k", "aspl_peak_ev", "aspl_area_stderr"):
+        np.testing.assert_allclose(fused[name].values, plain[name].values, rtol=1e-8)
+    np.testing.assert_array_equal(fused["status"].values, plain["status"].values)
+    np.testing.assert_array_equal(fused["n_iter"].values, plain["n_iter"].values)
