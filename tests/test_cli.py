@@ -141,7 +141,7 @@ def test_preprocess_command(tmp_path, capsys):
 
 
 def test_convert_and_info_on_instrument_files(tmp_path, capsys):
-    pytest.importorskip("renishawWiRE")
+    pytest.importorskip("wdf")  # renishaw-wdf
     from tests.conftest import SHARED_DATA
 
     src = SHARED_DATA / "rosettasciio" / "renishaw" / "renishaw_test_map2.wdf"

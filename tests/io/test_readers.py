@@ -9,7 +9,7 @@ import hyperspec
 from hyperspec._errors import ReaderError
 from tests.conftest import SHARED_DATA, SILICON_TXT, _is_number
 
-pytest.importorskip("renishawWiRE")
+pytest.importorskip("wdf")  # renishaw-wdf
 pytest.importorskip("sif_parser")
 
 RENISHAW = SHARED_DATA / "rosettasciio" / "renishaw"
