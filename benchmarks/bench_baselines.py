@@ -1,127 +1,152 @@
-"""Baselines: hyperspec (batched over pixels) against a pybaselines loop (with pentapy), same data, one run.
+"""Baselines: hyperspec (batched over pixels) against a pybaselines loop (with pentapy), through the one harness.
 
-Data: a synthetic CsPbBr3 map (``--size``, 1024 channels), the spectra as float64. For every method the
-peer is ``pybaselines.Baseline`` called once per spectrum, as a user's script would (pentapy solves its
-pentadiagonal systems when installed); hyperspec runs the same method on the whole map through
-``hyperspec.preprocess.baseline`` (dask chunks of rows on the machine's cores) and, in a second row,
-the array function on one core. Each case runs in its own subprocess so peak RSS is the case's own.
-The largest relative difference to pybaselines is reported too.
+Data: a synthetic CsPbBr3 map (``--size``, ``--n-spectral`` channels, default 1024), held in memory; the
+spectra as float64. For every method the peer is ``pybaselines.Baseline`` called once per spectrum, as a
+user's script would (pentapy solves its pentadiagonal systems when installed), on ``--peer-pixels``
+spectra spread evenly over the map. hyperspec runs the same method on the whole map twice: the array
+function ``hyperspec.preprocess.baselines.<method>`` on one core, and ``hyperspec.preprocess.baseline``
+on Dask chunks of rows (the machine's cores as threads, BLAS single-threaded).
+
+Per method, the three contenders run in one process through ``_harness.compare``: one untimed warm-up
+each on the same 8 spectra (numba's cache load, pentapy's and pybaselines' set-up alike), ``--rounds``
+rounds in rotated order, min and median of wall and CPU time, speed-ups per pixel against the
+pybaselines loop. The largest relative difference to pybaselines on the peer's spectra is reported, and
+the peak RSS and traced memory of one extra call of each.
 Usage: ``python benchmarks/bench_baselines.py --size 64x64 --out benchmarks/results/baselines_cpu.md``
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
+import os
 import sys
 import tempfile
-import time
+import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import _machine, write_table  # noqa: E402
-
-CASE = r"""
-import json, resource, sys, time, warnings
 import numpy as np
-import hyperspec
-method, case, path, n_peer = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-ds = hyperspec.open(path).compute()
-Y = ds["spectra"].values.reshape(-1, ds.sizes["spectral"]).astype(np.float64)
-x = ds["shift"].values
-kw = {"modpoly": {"poly_order": 3}}.get(method, {})
-out = {}
-PEER = lambda n, k: np.arange(0, n, max(1, n // k))[:k]  # the peer's pixels: spread over the whole map
-if case == "pybaselines":
-    import pybaselines
-    fitter = pybaselines.Baseline(x_data=x)
-    warnings.simplefilter("ignore")
-    sub = Y[PEER(len(Y), n_peer)]
-    times = []
-    for _ in range(3):  # best of three
-        t = time.perf_counter()
-        ref = np.stack([getattr(fitter, method)(y, **kw)[0] for y in sub])
-        times.append(time.perf_counter() - t)
-    out = {"pixels": len(sub), "seconds": min(times)}
-    np.save(sys.argv[5], ref)
-elif case == "hyperspec-1core":
-    from hyperspec.preprocess import baselines
-    args = dict(kw, x=x) if method == "modpoly" else kw
-    getattr(baselines, method)(Y[:8], **args)  # warm-up: numba's cache load
-    times = []
-    for _ in range(3):
-        t = time.perf_counter()
-        base, info = getattr(baselines, method)(Y, **args)
-        times.append(time.perf_counter() - t)
-    out = {"pixels": len(Y), "seconds": min(times), "engine": info["engine"]}
-    ref = np.load(sys.argv[5])
-    mine = base[PEER(len(Y), n_peer)]
-    out["maxrel"] = float(np.max(np.abs(mine - ref) / np.abs(ref).max(axis=1, keepdims=True)))
-else:
-    dsc = ds.chunk({"y": max(1, ds.sizes["y"] // 8)})
-    hyperspec.preprocess.baseline(dsc.isel(y=slice(0, 1)), method, **kw).compute()  # warm-up
-    times = []
-    for _ in range(3):
-        t = time.perf_counter()
-        with hyperspec.single_threaded_blas():
-            res = hyperspec.preprocess.baseline(dsc, method, **kw).compute()
-        times.append(time.perf_counter() - t)
-    out = {"pixels": len(Y), "seconds": min(times), "engine": res.attrs["baseline_engine"]}
-out["rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps(out))
-"""
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pybaselines  # noqa: E402
+from _harness import compare, machine, markdown_table, peak_rss_mib, peak_traced_mib, threads  # noqa: E402
+
+import hyperspec  # noqa: E402
+from hyperspec import synthetic  # noqa: E402
+from hyperspec.preprocess import baselines  # noqa: E402
 
 METHODS = ("asls", "arpls", "airpls", "modpoly")
+KWARGS = {"modpoly": {"poly_order": 3}}
 
 
-def main() -> None:
+def peer_pixels(n: int, k: int) -> np.ndarray:
+    """The peer's pixels: ``k`` spread evenly over ``n``."""
+    return np.arange(0, n, max(1, n // k))[:k]
+
+
+def contenders(method: str, x: np.ndarray, cores: int) -> dict:
+    """The three contenders of one method; each takes (ds, Y (n, m) float64, peer rows) and returns baselines."""
+    kw = KWARGS.get(method, {})
+    fitter = pybaselines.Baseline(x_data=x)
+    array_kw = dict(kw, x=x) if method == "modpoly" else kw
+
+    def loop(ds, Y, rows):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.stack([getattr(fitter, method)(y, **kw)[0] for y in Y[rows]])
+
+    def one_core(ds, Y, rows):
+        return getattr(baselines, method)(Y, **array_kw)
+
+    def dask_map(ds, Y, rows):
+        dsc = ds.chunk({"y": max(1, ds.sizes["y"] // (4 * cores))})
+        with hyperspec.single_threaded_blas():
+            res = hyperspec.preprocess.baseline(dsc, method, **kw).compute()
+        return res
+
+    return {"pybaselines loop": loop, "hyperspec, 1 core": one_core, f"hyperspec.preprocess.baseline ({cores} threads)": dask_map}
+
+
+def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="64x64")
+    parser.add_argument("--n-spectral", type=int, default=1024)
     parser.add_argument("--peer-pixels", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated (default {','.join(METHODS)})")
+    parser.add_argument("--label", default=None, help='a status line for the table, e.g. "rehearsal, shared machine"')
     parser.add_argument("--out", default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     ny, nx = (int(v) for v in args.size.split("x"))
-    from hyperspec import synthetic
-
+    methods = args.methods.split(",")
+    if set(methods) - set(METHODS):
+        raise SystemExit(f"--methods: unknown {sorted(set(methods) - set(METHODS))}; choose from {', '.join(METHODS)}.")
     tmp = Path(tempfile.mkdtemp(prefix="bench-baselines-"))
-    path = synthetic.write("map", tmp / "map.zarr", (ny, nx), n_spectral=1024, seed=0, artefacts=False, progress=False)
-    lines = [
-        f"# Baselines benchmark: {ny}×{nx}×1024 synthetic CsPbBr3 map, pybaselines defaults (modpoly: poly_order 3)",
-        "",
-        f"Machine: {_machine()}, NumPy backend. {time.strftime('%Y-%m-%d')}.",
-        f"Run: `python benchmarks/bench_baselines.py --size {args.size} --peer-pixels {args.peer_pixels}`.",
-        f"pybaselines loops over {args.peer_pixels} spectra spread evenly over the map (pentapy installed); hyperspec does every pixel;",
-        "each time is the best of three runs. 'max rel. diff.'",
-        "is max |hyperspec − pybaselines| / max |pybaselines| over those spectra.",
-        "",
-        "| method | case | engine | pixels | seconds | pixels/s | speed-up | max rel. diff. | peak RSS (MiB) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for method in METHODS:
-        ref_path = tmp / f"{method}.npy"
-        rows = {}
-        for case in ("pybaselines", "hyperspec-1core", "hyperspec"):
-            cmd = [sys.executable, "-c", CASE, method, case, str(path), str(args.peer_pixels), str(ref_path)]
-            res = subprocess.run(cmd, capture_output=True, text=True)
-            if res.returncode != 0:
-                raise SystemExit(f"{method}/{case} failed:\n{res.stderr}")
-            rows[case] = json.loads(res.stdout.strip().splitlines()[-1])
-            print(method, case, rows[case], flush=True)
-        peer = rows["pybaselines"]["pixels"] / rows["pybaselines"]["seconds"]
-        for case, r in rows.items():
-            rate = r["pixels"] / r["seconds"]
-            label = {
-                "pybaselines": "pybaselines loop",
-                "hyperspec-1core": "hyperspec, 1 core",
-                "hyperspec": "hyperspec.preprocess.baseline",
-            }[case]
-            diff = f"{rows['hyperspec-1core']['maxrel']:.1e}" if case != "pybaselines" else "—"
-            lines.append(
-                f"| {method} | {label} | {r.get('engine', 'pentapy' if method != 'modpoly' else 'numpy')} | {r['pixels']} | {r['seconds']:.2f} | "
-                f"{rate:,.0f} | {rate / peer:.1f}× | {diff} | {r['rss'] / 2**20:.0f} |"
+    path = synthetic.write("map", tmp / "map.zarr", (ny, nx), n_spectral=args.n_spectral, seed=0, artefacts=False, progress=False)
+    ds = hyperspec.open(path).compute()
+    Y = ds["spectra"].values.reshape(-1, ds.sizes["spectral"]).astype(np.float64)
+    x = ds["shift"].values
+    rows_peer = peer_pixels(len(Y), args.peer_pixels)
+    warm_rows = min(8, nx)
+    warm = (ds.isel(y=slice(0, 1), x=slice(0, warm_rows)), Y[:warm_rows], np.arange(warm_rows))
+    cores = os.cpu_count() or 1
+    m0 = machine()
+    rows, notes_cmp = [], []
+    for method in methods:
+        cont = contenders(method, x, cores)
+        items = dict.fromkeys(cont, len(Y))
+        items["pybaselines loop"] = rows_peer.size
+        with threads(1):  # one core, except the Dask contender's worker threads (BLAS single-threaded)
+            cmp = compare(cont, (ds, Y, rows_peer), rounds=args.rounds, baseline="pybaselines loop", warmup_args=warm, items=items)
+            rss = {name: peak_rss_mib(fn, ds, Y, rows_peer) for name, fn in cont.items()}
+            traced = {name: peak_traced_mib(fn, ds, Y, rows_peer) for name, fn in cont.items()}
+        ref = cmp.outputs["pybaselines loop"]
+        scale = np.abs(ref).max(axis=1, keepdims=True)
+        for name, out in cmp.outputs.items():
+            if name == "pybaselines loop":
+                engine, arr = "pentapy" if method != "modpoly" else "numpy", None
+            elif isinstance(out, tuple):  # the array function: (baselines, info)
+                engine, arr = out[1].get("engine", "?"), out[0]
+            else:  # the Dataset function
+                engine, arr = out.attrs.get("baseline_engine", "?"), out["baseline"].values.reshape(len(Y), -1)
+            diff = float(np.max(np.abs(arr[rows_peer] - ref) / scale)) if arr is not None else float("nan")
+            tm = cmp.timings[name]
+            rows.append(
+                {
+                    "method": method,
+                    "contender": name,
+                    "engine": engine,
+                    "pixels": tm.items,
+                    "wall min / med (s)": f"{tm.stat('min', 'wall'):.3g} / {tm.stat('median', 'wall'):.3g}",
+                    "CPU min / med (s)": f"{tm.stat('min', 'cpu'):.3g} / {tm.stat('median', 'cpu'):.3g}",
+                    "px/s (wall min)": tm.rate("min", "wall"),
+                    "× pybaselines wall min/med": f"{cmp.speedup(name, 'min', 'wall'):.3g} / {cmp.speedup(name, 'median', 'wall'):.3g}",
+                    "× pybaselines CPU min/med": f"{cmp.speedup(name, 'min', 'cpu'):.3g} / {cmp.speedup(name, 'median', 'cpu'):.3g}",
+                    "max rel. diff.": diff,
+                    "peak RSS / traced MiB": f"{rss[name]:.1f} / {traced[name]:.1f}",
+                }
             )
-    write_table(lines, args.out)
+        load = "/".join(f"{v:.2f}" for v in cmp.load_before), "/".join(f"{v:.2f}" for v in cmp.load_after)
+        notes_cmp.append(
+            f"- {method}: load {load[0]} before, {load[1]} after; round orders: {'; '.join(' → '.join(o) for o in cmp.orders)}."
+        )
+    notes = [
+        f"{ny}×{nx}×{args.n_spectral} synthetic CsPbBr3 map (seed 0, no artefacts), float64; pybaselines {pybaselines.__version__} defaults (modpoly: poly_order 3), called once per spectrum on {rows_peer.size} spectra spread evenly over the map; hyperspec does every pixel.",
+        f"{args.rounds} rounds in rotated order (`_harness.compare`) after one untimed warm-up each on the same {warm_rows} spectra; speed-ups per pixel against the pybaselines loop (> 1: faster). BLAS and numba on 1 thread; the Dask contender runs {cores} worker threads (BLAS single-threaded).",
+        "'max rel. diff.': max |hyperspec − pybaselines| / max |pybaselines| over the peer's spectra. Memory of one extra call: peak RSS (VmHWM after `malloc_trim` and a reset, minus the RSS before) / peak traced (`tracemalloc`).",
+        *notes_cmp,
+    ]
+    text = markdown_table(
+        rows,
+        title=f"Baselines: {ny}×{nx}×{args.n_spectral} synthetic CsPbBr3 map, hyperspec vs a pybaselines loop",
+        machine_info=m0,
+        notes=notes,
+        label=args.label,
+    )
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+    return text
 
 
 if __name__ == "__main__":

@@ -14,12 +14,12 @@ power law of the series. The peer is what a careful user writes: ``scipy.signal.
 sinusoids on a cubic trend, parabolic peak interpolation for lags, ``curve_fit`` of the hinge with
 its Jacobian for the onset and of A·Pᵏ (weighted by σ = √I) for the power law.
 
-Fairness: every import happens before timing; both run in one process on the same arrays, in
-alternating order over ``--rounds`` rounds (default 3), after one untimed warm-up each; min and median
-of wall and CPU time are reported. The peer runs on ``--peer-pixels`` pixels spread over the map (its
+Fairness (``_harness.compare``): every import happens before timing; all contenders run in one process
+on the same arrays, in rotated order over ``--rounds`` rounds (default 3), after one untimed warm-up
+each on the same small slice; min and median of wall and CPU time are reported. The peer runs on ``--peer-pixels`` pixels spread over the map (its
 rate is per pixel and does not depend on the map size); hyperspec runs on the whole map, and on the
-peer's pixels for the accuracy comparison. Peak memory is ``tracemalloc``'s peak of Python + NumPy
-allocations during one call of each.
+peer's pixels for the accuracy comparison. Peak memory of one extra call of each: the RSS high-water
+mark (every allocator) and ``tracemalloc``'s peak (Python + NumPy).
 Usage: ``python benchmarks/bench_kinetics.py --out benchmarks/results/kinetics_cpu.md``
 """
 
@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
-import tracemalloc
 import warnings
 from pathlib import Path
 
@@ -40,7 +37,7 @@ import xarray as xr
 from scipy.optimize import curve_fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import _machine, write_table  # noqa: E402
+from _harness import compare, machine, markdown_table, peak_rss_mib, peak_traced_mib, threads  # noqa: E402
 
 import hyperspec  # noqa: E402
 from hyperspec import kinetics  # noqa: E402
@@ -192,61 +189,52 @@ def run_peer(traces: xr.Dataset, power: xr.DataArray, pixels: np.ndarray) -> lis
         return [peer_pixel({k: v[:, i] for k, v in flat.items()}, pflat[:, i], t) for i in pixels]
 
 
-def _timed(fn):
-    w0, c0 = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - w0, time.process_time() - c0
-
-
-def _peak_mib(fn) -> float:
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
-
-
-def main() -> None:
+def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="64x64")
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--peer-pixels", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-memory", action="store_true", help="skip the two extra calls that measure memory (quick checks)")
+    parser.add_argument("--label", default=None, help='a status line for the table, e.g. "rehearsal, shared machine"')
     parser.add_argument("--out", default=None, help="write the Markdown table here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     ny, nx = (int(v) for v in args.size.split("x"))
     traces, power, k_true = make_data(ny, nx, args.frames)
     n_pix = ny * nx
     pixels = np.linspace(0, n_pix - 1, min(args.peer_pixels, n_pix)).astype(int)
-    iy, ix = np.unravel_index(pixels, (ny, nx))
-    sub_t = traces.isel(y=xr.DataArray(iy, dims="p"), x=xr.DataArray(ix, dims="p"))
-    sub_p = power.isel(y=xr.DataArray(iy, dims="p"), x=xr.DataArray(ix, dims="p"))
 
-    run_hyperspec(sub_t.isel(p=slice(0, 16)), sub_p.isel(p=slice(0, 16)))  # warm-up (imports, caches)
-    run_peer(traces, power, pixels[:4])
+    def subset(tr, pw, pix):
+        iy, ix = np.unravel_index(pix, (tr.sizes["y"], tr.sizes["x"]))
+        return tr.isel(y=xr.DataArray(iy, dims="p"), x=xr.DataArray(ix, dims="p")), pw.isel(
+            y=xr.DataArray(iy, dims="p"), x=xr.DataArray(ix, dims="p")
+        )
+
+    sub_t, sub_p = subset(traces, power, pixels)
+    # the untimed warm-up, the same for all: a 2-row slice of the map and 4 of its pixels
+    warm_rows = min(2, ny)
+    warm_t, warm_p = traces.isel(y=slice(0, warm_rows)), power.isel(y=slice(0, warm_rows))
+    warm_pix = np.arange(min(4, warm_rows * nx))
+    args_all = (traces, power, sub_t, sub_p, pixels)
+    args_warm = (warm_t, warm_p, *subset(warm_t, warm_p, warm_pix), warm_pix)
     cores = os.cpu_count() or 1
     dask_name = f"hyperspec, Dask ({cores} threads)"
-    times: dict[str, list[tuple[float, float]]] = {"hyperspec": [], dask_name: [], "hyperspec (peer's pixels)": [], "scipy loop": []}
-    result: dict = {}
-    for r in range(args.rounds):
-        order = ["hyperspec", "scipy loop"] if r % 2 == 0 else ["scipy loop", "hyperspec"]
-        for name in order:
-            if name == "hyperspec":
-                times[name].append(_timed(lambda: result.__setitem__("ours", run_hyperspec(traces, power))))
-                times[dask_name].append(_timed(lambda: run_hyperspec(traces, power, chunks=cores)))
-                times["hyperspec (peer's pixels)"].append(_timed(lambda: result.__setitem__("ours_sub", run_hyperspec(sub_t, sub_p))))
-            else:
-                times[name].append(_timed(lambda: result.__setitem__("peer", run_peer(traces, power, pixels))))
-    mem = {
-        "hyperspec": _peak_mib(lambda: run_hyperspec(traces, power)),
-        dask_name: _peak_mib(lambda: run_hyperspec(traces, power, chunks=cores)),
-        "hyperspec (peer's pixels)": _peak_mib(lambda: run_hyperspec(sub_t, sub_p)),
-        "scipy loop": _peak_mib(lambda: run_peer(traces, power, pixels)),
+    contenders = {
+        "hyperspec": lambda tr, pw, st, sp, pix: run_hyperspec(tr, pw),
+        dask_name: lambda tr, pw, st, sp, pix: run_hyperspec(tr, pw, chunks=cores),
+        "hyperspec (peer's pixels)": lambda tr, pw, st, sp, pix: run_hyperspec(st, sp),
+        "scipy loop": lambda tr, pw, st, sp, pix: run_peer(tr, pw, pix),
     }
     n_of = {"hyperspec": n_pix, dask_name: n_pix, "hyperspec (peer's pixels)": len(pixels), "scipy loop": len(pixels)}
+    m0 = machine()
+    with threads(1):  # NumPy/BLAS and numba on one thread; the Dask contender's workers are its parallel unit (BLAS 1 each)
+        cmp = compare(contenders, args_all, rounds=args.rounds, baseline="scipy loop", warmup_args=args_warm, items=n_of)
+        nan = dict.fromkeys(contenders, float("nan"))
+        rss = nan if args.no_memory else {name: peak_rss_mib(fn, *args_all) for name, fn in contenders.items()}
+        traced = nan if args.no_memory else {name: peak_traced_mib(fn, *args_all) for name, fn in contenders.items()}
 
     # accuracy on the peer's pixels: median |error| of the periods (s), onset (s), k
-    ours, peer = result["ours_sub"], result["peer"]
+    ours, peer = cmp.outputs["hyperspec (peer's pixels)"], cmp.outputs["scipy loop"]
     acc = {}
     for band, (per, _) in BANDS.items():
         mine = np.sort(ours[f"periods_{band}"]["period_s"].values[:, : len(per)], axis=1)[:, ::-1]
@@ -262,36 +250,44 @@ def main() -> None:
         np.nanmedian(np.abs(ours["power"]["k"].values - k_sub)),
         np.nanmedian(np.abs(np.array([p["k"] for p in peer]) - k_sub)),
     )
-
-    ref_wall = min(w for w, _ in times["scipy loop"]) / len(pixels)
-    ref_cpu = min(c for _, c in times["scipy loop"]) / len(pixels)
-    lines = [
-        f"# Kinetics set: hyperspec vs a per-pixel SciPy loop ({ny}×{nx} pixels, {args.frames} frames of {FRAME_S} s, 3 bands + 7-power series)",
-        "",
-        f"Machine: {_machine()}. numpy {np.__version__}, scipy {scipy.__version__}, hyperspec {hyperspec.__version__}.",
-        f"{args.rounds} rounds, alternating order, one untimed warm-up each; the SciPy loop on {len(pixels)} pixels spread over the map.",
-        "The set: aS-PL autocorrelation; periods of aS-PL (2), l-ERS, h-ERS (1 each); 3 band-pair cross-correlations; aS-PL onset; power law.",
-        "",
-        "| contender | pixels | wall min (s) | wall median (s) | CPU min (s) | pixels/s (wall) | × SciPy loop (wall, per pixel) | × (CPU) | peak traced MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, ts in times.items():
-        walls, cpus = [w for w, _ in ts], [c for _, c in ts]
-        n = n_of[name]
-        lines.append(
-            f"| {name} | {n} | {min(walls):.3f} | {statistics.median(walls):.3f} | {min(cpus):.3f} | {n / min(walls):,.0f} | "
-            f"{ref_wall / (min(walls) / n):.1f} | {ref_cpu / (min(cpus) / n):.1f} | {mem[name]:.0f} |"
+    rows = []
+    for name, tm in cmp.timings.items():
+        rows.append(
+            {
+                "contender": name,
+                "pixels": tm.items,
+                "wall min / med (s)": f"{tm.stat('min', 'wall'):.3g} / {tm.stat('median', 'wall'):.3g}",
+                "CPU min / med (s)": f"{tm.stat('min', 'cpu'):.3g} / {tm.stat('median', 'cpu'):.3g}",
+                "px/s (wall min)": tm.rate("min", "wall"),
+                "× SciPy loop wall min/med": f"{cmp.speedup(name, 'min', 'wall'):.3g} / {cmp.speedup(name, 'median', 'wall'):.3g}",
+                "× SciPy loop CPU min/med": f"{cmp.speedup(name, 'min', 'cpu'):.3g} / {cmp.speedup(name, 'median', 'cpu'):.3g}",
+                "peak RSS / traced MiB": f"{rss[name]:.1f} / {traced[name]:.1f}",
+            }
         )
-    lines += [
+    orders = "; ".join(" → ".join(o) for o in cmp.orders)
+    load = "/".join(f"{v:.2f}" for v in cmp.load_before), "/".join(f"{v:.2f}" for v in cmp.load_after)
+    notes = [
+        f"{ny}×{nx} pixels, {args.frames} frames of {FRAME_S} s, 3 bands + a 7-power series. The set: aS-PL autocorrelation; periods of aS-PL (2), l-ERS, h-ERS (1 each); 3 band-pair cross-correlations; aS-PL onset; power law.",
+        f"{args.rounds} rounds in rotated order (`_harness.compare`) after one untimed warm-up each on a {warm_rows}-row slice ({warm_pix.size} pixels for the loop); the SciPy loop on {len(pixels)} pixels spread over the map, speed-ups per pixel (> 1: faster than the loop).",
+        f"Threads: BLAS {', '.join(cmp.threads['blas'])}; numba {cmp.threads['numba']}; the Dask contender runs {cores} worker threads (BLAS single-threaded). Load {load[0]} before, {load[1]} after; round orders: {orders}.",
+        "Memory of one extra call: peak RSS (VmHWM after `malloc_trim` and a reset, minus the RSS before) / peak traced (`tracemalloc`, Python + NumPy).",
         "",
-        "Accuracy on the peer's pixels (median absolute error against the truth):",
-        "",
-        "| quantity | hyperspec | SciPy loop |",
-        "|---|---|---|",
+        "Accuracy on the peer's pixels (median absolute error against the truth): "
+        + "; ".join(f"{key}: hyperspec {a:.4f}, SciPy loop {b:.4f}" for key, (a, b) in acc.items())
+        + ".",
     ]
-    for key, (a, b) in acc.items():
-        lines.append(f"| {key} | {a:.4f} | {b:.4f} |")
-    write_table(lines, args.out)
+    text = markdown_table(
+        rows,
+        title=f"Kinetics set: hyperspec vs a per-pixel SciPy loop ({ny}×{nx} pixels, {args.frames} frames of {FRAME_S} s)",
+        machine_info=m0,
+        notes=notes,
+        label=args.label,
+    )
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+    return text
 
 
 if __name__ == "__main__":

@@ -219,3 +219,102 @@ def test_hyperspec_contender_returns_the_peers_parameter_order():
     ds = hyperspec.from_array(y.reshape(1, 4, -1), x, laser_nm=532.0)
     p = hyperspec_contender({(1, 4): ds}, 1)(x, y, p0)
     np.testing.assert_allclose(p, truth, rtol=2e-4)  # float32 data: the truth to its rounding
+
+
+# ---- bench_decompose: the cspbbr3-633 preset against careful peers --------------------------------
+@pytest.fixture(scope="module")
+def decompose_problem():
+    import bench_decompose as bd
+
+    return bd.make_problem(4, 4, 256, peer_pixels=2)
+
+
+def test_decompose_chi2_is_hyperspecs_objective(decompose_problem):
+    """The shared χ² from decompose's own parameters: its data part is decompose's χ²_red · dof, to rounding."""
+    import bench_decompose as bd
+
+    import hyperspec
+
+    prob = decompose_problem
+    res = hyperspec.decompose(prob.ds, bd.PRESET, backend="numpy").compute()
+    p = bd.free_params(res, prob.model)
+    assert p.shape == (16, 34) and np.isfinite(p[:, prob.model.free_names.index("aspl.center")]).all()
+    rows = np.arange(prob.n)
+    chi2 = prob.chi2(p, rows)
+    p_f = np.where(np.isfinite(p), p, prob.model.init)  # an absent band's shape parameters are NaN in the result
+    prior = (((p_f - prob.mu) / prob.sigma) ** 2)[:, prob.hp].sum(axis=1)
+    dof = (prob.w > 0).sum(axis=1) - prob.model.n_free
+    np.testing.assert_allclose(chi2 - prior, res["chi2_red"].values.reshape(-1) * dof, rtol=1e-10)
+    # the aS-PL areas from the parameters are decompose's own aspl_area
+    np.testing.assert_allclose(prob.aspl_area(p), res["aspl_area"].values.reshape(-1), rtol=1e-9)
+    # the subset map holds the subset's spectra, in order
+    np.testing.assert_array_equal(prob.ds_sub["spectra"].values[0], prob.data32[prob.subset])
+
+
+def test_decompose_peers_reach_hyperspecs_chi2(decompose_problem):
+    """curve_fit (analytic J, trf, x_scale="jac") and lmfit (leastsq, tight tolerances), priors as rows: χ² within 1e-6."""
+    import bench_decompose as bd
+
+    prob = decompose_problem
+    rows = prob.subset
+    p_h, ok_h = bd.hyperspec_contender(1, "subset")(prob, rows)
+    ref = prob.chi2(p_h, rows)
+    p_c, ok_c = bd.curve_fit_contender(1e-10, 2000)(prob, rows)
+    assert ok_h.all() and ok_c.all()
+    assert np.all(np.abs(prob.chi2(p_c, rows) / ref - 1) < 1e-6)
+    lo, hi = prob.model.lower, prob.model.upper
+    assert np.all((p_c >= lo) & (p_c <= hi))
+    inside = bd.inside_bounds(prob.p0[rows], lo, hi)
+    assert np.all((inside > lo) & (inside < hi)) and np.allclose(inside, prob.p0[rows], rtol=1e-5, atol=1e-5 * np.abs(prob.p0).max())
+    if bd.lmfit is not None:  # an optional peer; one pixel (finite differences over 34 parameters are slow)
+        p_l, ok_l = bd.lmfit_contender(1e-10, 40000)(prob, rows[:1])
+        assert ok_l.all() and abs(prob.chi2(p_l, rows[:1])[0] / ref[0] - 1) < 1e-6
+
+
+def test_bench_decompose_end_to_end_tiny():
+    """The whole script at 4×4×256, 2 peer pixels (curve_fit), 1 round: every row, parity columns filled, linear stage."""
+    import bench_decompose as bd
+
+    text = bd.main(
+        ["--size", "4x4", "--n-spectral", "256", "--peer-pixels", "2", "--rounds", "1", "--threads", "1", "--peers", "curve_fit"]
+    )
+    table = [line for line in text.splitlines() if line.startswith("| 1 |")]
+    assert [line.split(" | ")[1] for line in table] == ["hyperspec (map)", "hyperspec (subset)", "curve_fit"]
+    header = [c.strip() for c in next(line for line in text.splitlines() if line.startswith("| threads")).strip("|").split("|")]
+    for line in table:
+        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        assert cells["χ² ≤1e-6"].endswith("%") and cells["χ² median rel"] not in ("", "–")
+        assert float(cells["px/s (wall min)"].replace(",", "")) > 0
+        if cells["contender"] == "curve_fit":  # the same objective minimised: at parity with hyperspec
+            assert cells["χ² ≤1e-6"] == "100.0 %" and cells["converged"] == "100.0 %"
+    assert "% of the read-once floor" in text and "Machine:" in text
+
+
+def _table(text: str) -> list[dict[str, str]]:
+    """The rows of a harness table as dicts (header → cell)."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]]
+
+
+def test_bench_kinetics_end_to_end_tiny():
+    """bench_kinetics through compare() at 4×4 pixels, 4 peer pixels, 1 round: the four rows, speed-ups against the loop."""
+    import bench_kinetics as bk
+
+    text = bk.main(["--size", "4x4", "--peer-pixels", "4", "--rounds", "1", "--no-memory"])
+    rows = _table(text)
+    assert [r["contender"] for r in rows][2:] == ["hyperspec (peer's pixels)", "scipy loop"] and len(rows) == 4
+    assert rows[-1]["× SciPy loop wall min/med"] == "1 / 1" and all(float(r["px/s (wall min)"].replace(",", "")) > 0 for r in rows)
+    assert "Accuracy on the peer's pixels" in text and "round orders" in text
+
+
+def test_bench_baselines_end_to_end_tiny():
+    """bench_baselines through compare() at 4×4×256, one method: hyperspec's baselines equal pybaselines' on the peer's spectra."""
+    pytest.importorskip("pybaselines", reason="the pybaselines peer")
+    import bench_baselines as bb
+
+    text = bb.main(["--size", "4x4", "--n-spectral", "256", "--peer-pixels", "4", "--rounds", "1", "--methods", "asls"])
+    rows = _table(text)
+    assert [r["contender"] for r in rows][:2] == ["pybaselines loop", "hyperspec, 1 core"] and len(rows) == 3
+    for r in rows[1:]:
+        assert float(r["max rel. diff."]) < 1e-6  # float32 data through the Dataset function: ≈ 6e-8
