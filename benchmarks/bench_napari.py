@@ -375,6 +375,20 @@ def case_inspector(store: Path, results: Path, n_positions: int) -> dict:
         _, ms = timed(widget.pin, _world(ds, i, j))
         pin_cold.append(ms)
     curves = sorted(widget.spectrum_panel.curves())
+    # reads alone (the worker threads' part of a hover): the pixel's spectrum on its own (one inner chunk of the
+    # sharded map), then its whole chunk block (64×64 spectra), at pixels whose chunks were not read above
+    read_spectrum, read_block = [], []
+    for k in range(n_positions):
+        by, bx = (k + nby // 3) % nby, (5 * k + 2) % nbx
+        index = {"y": min(ny - 2, by * chunk[0] + chunk[0] // 2), "x": min(nx - 2, bx * chunk[1] + chunk[1] // 2)}
+        if widget._map_block(src, index, read=False) is not None:
+            continue
+        t0 = time.perf_counter()
+        widget._map_spectrum(src, index)
+        read_spectrum.append((time.perf_counter() - t0) * 1e3)
+        t0 = time.perf_counter()
+        widget._map_block(src, index)
+        read_block.append((time.perf_counter() - t0) * 1e3)
     # hover, as a cursor move runs it (the throttle's timer callback): the measured spectrum is drawn when its
     # map chunk is read (worker thread), the fit when the results block is; pixels in chunks not read above
     hover_spec, hover_painted, hover_fit, hover_ok = [], [], [], 0
@@ -403,6 +417,8 @@ def case_inspector(store: Path, results: Path, n_positions: int) -> dict:
             hover_fit.append(t_fit)
             hover_ok += 1
     out = {
+        "read_spectrum": _stats(read_spectrum) if read_spectrum else None,
+        "read_block": _stats(read_block) if read_block else None,
         "hover_spectrum": _stats(hover_spec) if hover_spec else None,
         "hover_painted": _stats(hover_painted) if hover_painted else None,
         "hover_fit": _stats(hover_fit) if hover_fit else None,
@@ -534,6 +550,14 @@ def table(args, ny, nx, n, map_path, gen_s, res_info, kin, rows) -> list[str]:
         f"| **{_fmt(ins['cold'])}** (max {ins['cold']['max']:.0f}; widget's own `last_update_ms` {_fmt(ins['cold_widget'])}) | < 100 ms |",
         f"| b) inspector, warm chunk | `inspect(world)` at the neighbour pixel, same chunks (in memory) | **{_fmt(ins['warm'])}** "
         f"(max {ins['warm']['max']:.0f}; `last_update_ms` {_fmt(ins['warm_widget'])}) | < 100 ms |",
+        (
+            f"| b) reads, chunks not read | the pixel's spectrum alone (one 16×16-pixel inner chunk of the sharded map) / its whole "
+            f"64×64 chunk block, the worker threads' part of a hover, {ins['read_spectrum']['n'] if ins.get('read_spectrum') else 0} "
+            f"pixels, median / p95 (ms) | spectrum **{_fmt(ins['read_spectrum']) if ins.get('read_spectrum') else '-'}**, chunk "
+            f"**{_fmt(ins['read_block']) if ins.get('read_block') else '-'}** | < 100 ms (one chunk) |"
+            if ins.get("read_spectrum")
+            else "| b) reads | not measured | | |"
+        ),
         (
             f"| b) hover, chunks not read | a cursor move (the throttle timer's callback) → the pixel's measured spectrum drawn / drawn and "
             f"painted (the next `processEvents`) / its fit drawn (worker thread reads the pixel's spectrum alone — one inner chunk of the "

@@ -241,6 +241,9 @@ class SpectrumInspector(QWidget):
         # neighbours are read ahead on a thread of their own: a block being prefetched (~200 ms of 110 zarr reads on a
         # 1000x1000 store) must not delay the read of the pixel the cursor is on now
         self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyperspec-inspector-prefetch")
+        # and the hovered spectrum (one inner chunk, ~5 ms) on a thread of its own: it must not queue behind the
+        # previous pixel's results block (~120-220 ms), which the cursor has left
+        self._spectra = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyperspec-inspector-spectrum")
         self._job = None
         self._wanted = None
         self._signals = _Signals()
@@ -334,6 +337,8 @@ class SpectrumInspector(QWidget):
             if src.map is None or self._map_pixel(src, index, read=False) is None:
                 # the spectrum comes in a few ms (one inner chunk of a sharded store): draw it then, not an empty
                 # plot now (a repaint costs 20-60 ms under software OpenGL); show what is there if the read is slow
+                if src.map is not None:
+                    self._spectra.submit(self._spectrum_job, self._wanted)
                 self._slow_read.start()
                 return
         self._draw(partial=True)
@@ -343,10 +348,6 @@ class SpectrumInspector(QWidget):
         while True:
             src, index = wanted = self._wanted
             try:
-                if src.map is not None:
-                    if self._map_pixel(src, index, read=False) is None:
-                        self._map_spectrum(src, index)  # the one spectrum first (one inner chunk of a sharded store)
-                    self._signals.read.emit(index)  # the spectrum can be drawn
                 if src.results is not None:
                     self._results_pixel(src, index)
                 self._signals.read.emit(index)
@@ -356,6 +357,18 @@ class SpectrumInspector(QWidget):
                 self._prefetcher.submit(self._prefetch, src, index, wanted)
             if self._wanted is wanted:
                 return
+
+    def _spectrum_job(self, wanted) -> None:
+        """Worker thread: read the hovered pixel's spectrum alone, unless the cursor has moved on."""
+        if self._wanted is not wanted:
+            return
+        src, index = wanted
+        try:
+            if self._map_pixel(src, index, read=False) is None:
+                self._map_spectrum(src, index)  # one inner chunk of a sharded store
+            self._signals.read.emit(index)  # the spectrum can be drawn
+        except (HyperspecError, KeyError, ValueError, IndexError, OSError) as exc:
+            self._signals.failed.emit(f"{type(exc).__name__}: {exc}")
 
     def _prefetch(self, src: _Source, index: dict, wanted) -> None:
         """Worker thread: read the pixel's map block, then the results blocks next to it (the cursor is likely to go there)."""
