@@ -38,9 +38,12 @@ system-packages:
 	bash .ci/qt-system-packages.sh
 
 # pytest exits 5 when it collects no test (e.g. a -k filter matching nothing): report it, do not fail.
-# pytest-xdist: one worker per core, whole test files per worker (module fixtures built once); the 25 slowest listed
+# pytest-xdist: one worker per core; worksteal gives each worker a contiguous half of the tests (a file's
+# module fixtures are built once, again only where a steal splits the file) and an idle worker takes half of
+# the other's queue, so the run ends within about one test of balanced (loadfile can leave one worker idle
+# behind the last big file); the 25 slowest listed
 test: system-packages $(STAMP)
-	@$(BIN)/python -m pytest -n auto --dist loadfile --durations=25 $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest -n auto --dist worksteal --durations=25 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$rc
 
 lint: $(STAMP)

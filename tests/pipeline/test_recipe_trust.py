@@ -59,7 +59,7 @@ def test_show_job_script_starts_no_scheduler(tmp_path, capsys, no_scheduler):
     assert "#SBATCH --cpus-per-task=8" in capsys.readouterr().out
 
 
-def test_remote_scheduler_only_from_the_command_line_or_trusted(tmp_path, capsys):
+def test_remote_scheduler_only_from_the_command_line_or_trusted(tmp_path, capsys, short_connect_timeout):
     import hyperspec  # noqa: PLC0415
 
     hyperspec.synthetic.write("map", tmp_path / "map.zarr", (2, 3), n_spectral=64, seed=0, progress=False)

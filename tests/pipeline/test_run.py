@@ -30,6 +30,33 @@ def map_store(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def ref_store(map_store, tmp_path_factory):
+    """The map's results in 12 one-row chunks (spikes with a halo across every chunk boundary), computed once:
+    the uninterrupted reference of the chunking, kill -9 and killed-worker tests."""
+    out = tmp_path_factory.mktemp("ref") / "ref.zarr"
+    run_recipe(_recipe(map_store, out, chunk_pixels=16), progress=False)
+    return out
+
+
+def _analysis_recipe(map_store, out):
+    rec = _recipe(map_store, out)
+    rec["analysis"] = [
+        {"kind": "line_profile", "variable": "aspl_area", "start": [2, 1], "end": [9, 14], "width": 3},
+        {"kind": "filter_map", "variable": "lers_temperature_k", "filter": "median", "size": 3},
+    ]
+    return rec
+
+
+@pytest.fixture(scope="module")
+def analysed_store(map_store, tmp_path_factory):
+    """The map's results with a line profile and a filtered map run from the recipe, computed once
+    (the analysis test reads its files, the report test reports on the store)."""
+    out = tmp_path_factory.mktemp("analysed") / "res.zarr"
+    assert run_recipe(validate_recipe(_analysis_recipe(map_store, out)), progress=False) == out
+    return out
+
+
 def _recipe(map_store, out, **compute):
     return {
         "input": {"path": str(map_store)},
@@ -83,15 +110,16 @@ def test_rerun_changed_recipe_and_overwrite(map_store, tmp_path):
     assert "cnt_d_area" not in hyperspec.open(out)
 
 
-def test_chunking_does_not_change_results(map_store, tmp_path):
-    run_recipe(_recipe(map_store, tmp_path / "a.zarr", chunk_pixels=16), progress=False)  # 1 row per chunk, spikes with a halo
+def test_chunking_does_not_change_results(map_store, ref_store, tmp_path):
+    a = ref_store  # 1 row per chunk, spikes with a halo
+    assert hyperspec.open(a).attrs["chunk_plan"]["n_chunks"] == 12
     run_recipe(_recipe(map_store, tmp_path / "b.zarr", chunk_pixels=10_000), progress=False)
-    _assert_same(tmp_path / "a.zarr", tmp_path / "b.zarr")
+    _assert_same(a, tmp_path / "b.zarr")
     # a tiny memory budget: tasks go through their rows in blocks of 1–2 rows (each with its halo)
     small = run_recipe(_recipe(map_store, tmp_path / "c.zarr", memory_mb=2, workers=1), progress=False)
     plan = hyperspec.open(small).attrs["chunk_plan"]
     assert plan["block_rows"] < plan["rows"]
-    _assert_same(tmp_path / "a.zarr", small)
+    _assert_same(a, small)
 
 
 def _run_cli_in_background(recipe_path, log):
@@ -106,42 +134,39 @@ def _done_count(out):
         return 0
 
 
-def test_kill_9_then_rerun_gives_the_same_store(map_store, tmp_path):
-    ref = tmp_path / "ref.zarr"
-    run_recipe(_recipe(map_store, ref, chunk_pixels=16, workers=1), progress=False)
-    out = tmp_path / "killed.zarr"
-    rec = _recipe(map_store, out, chunk_pixels=16, workers=1)
+def test_kill_9_then_rerun_gives_the_same_store(map_store, ref_store, tmp_path):
+    out = tmp_path / "killed.zarr"  # 6 chunks of 2 rows, killed after 2 (the uninterrupted reference: ref_store)
+    rec = _recipe(map_store, out, chunk_pixels=32, workers=1)
     lines = [
         f'[input]\npath = "{map_store}"',
         '[[preprocess]]\nstep = "remove_spikes"',
         '[decompose]\npreset = "cspbbr3-633"',
         f'[output]\npath = "{out}"',
-        '[compute]\nbackend = "numpy"\nchunk_pixels = 16\nworkers = 1',
+        '[compute]\nbackend = "numpy"\nchunk_pixels = 32\nworkers = 1',
     ]
     (tmp_path / "r.toml").write_text("\n".join(lines) + "\n")
-    assert rec["compute"]["chunk_pixels"] == 16
+    assert rec["compute"]["chunk_pixels"] == 32
     with open(tmp_path / "log.txt", "w") as log:
         proc = _run_cli_in_background(tmp_path / "r.toml", log)
         deadline = time.time() + 120
-        while _done_count(out) < 3 and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.05)
+        while _done_count(out) < 2 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     n_done = _done_count(out)
-    assert 3 <= n_done < 12, (n_done, (tmp_path / "log.txt").read_text())
+    assert zarr.open_group(str(out), mode="r", zarr_format=3).attrs["chunk_plan"]["n_chunks"] == 6
+    assert 2 <= n_done < 6, (n_done, (tmp_path / "log.txt").read_text())
     assert not hyperspec.io.zarr_.store_info(out)["complete"]
     with pytest.raises(hyperspec.StoreError):
         hyperspec.open(out)  # an interrupted store never looks complete
     assert main(["run", str(tmp_path / "r.toml")]) == 0
     assert hyperspec.open(out).attrs["runs"][-1]["resumed"] is True
-    assert hyperspec.open(out).attrs["runs"][-1]["pixels"] == (12 - n_done) * 16
-    _assert_same(out, ref)
+    assert hyperspec.open(out).attrs["runs"][-1]["pixels"] == (6 - n_done) * 32
+    _assert_same(out, ref_store)
 
 
-def test_dask_cluster_survives_a_killed_worker(map_store, tmp_path):
+def test_dask_cluster_survives_a_killed_worker(map_store, ref_store, tmp_path):
     pytest.importorskip("distributed")
-    ref = tmp_path / "ref.zarr"
-    run_recipe(_recipe(map_store, ref, chunk_pixels=16), progress=False)
     sched_file = tmp_path / "scheduler.json"
     env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False", PYTHONUNBUFFERED="1")
     logs = open(tmp_path / "cluster.log", "w")  # noqa: SIM115
@@ -160,22 +185,22 @@ def test_dask_cluster_survives_a_killed_worker(map_store, tmp_path):
 
         with Client(address, timeout="30s") as c:
             c.wait_for_workers(2, timeout=60)
-        out = tmp_path / "cluster.zarr"
+        out = tmp_path / "cluster.zarr"  # 6 chunks of 2 rows; a worker dies after 2, holding one of the other 4
         result = {}
         thread = threading.Thread(
             target=lambda: result.setdefault(
-                "path", run_recipe(_recipe(map_store, out, chunk_pixels=16), scheduler=address, progress=False)
+                "path", run_recipe(_recipe(map_store, out, chunk_pixels=32), scheduler=address, progress=False)
             )
         )
         thread.start()
         deadline = time.time() + 120
         while _done_count(out) < 2 and time.time() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.02)
         workers[0].kill()  # one worker dies mid-run; its tasks are retried on the other
         thread.join(timeout=300)
         assert result.get("path") == out
         assert hyperspec.io.zarr_.store_info(out)["complete"]
-        _assert_same(out, ref)
+        _assert_same(out, ref_store)
     finally:
         for p in procs:
             p.kill()
@@ -183,7 +208,7 @@ def test_dask_cluster_survives_a_killed_worker(map_store, tmp_path):
         logs.close()
 
 
-def test_cli_errors_are_one_line(map_store, tmp_path, capsys):
+def test_cli_errors_are_one_line(map_store, tmp_path, capsys, short_connect_timeout):
     (tmp_path / "bad.toml").write_text(f'[input]\npath = "{map_store}"\n[decompse]\npreset = "cspbbr3-633"\n[output]\npath = "o.zarr"\n')
     assert main(["run", str(tmp_path / "bad.toml")]) == 2
     assert "Did you mean 'decompose'" in capsys.readouterr().err
@@ -196,7 +221,7 @@ def test_cli_errors_are_one_line(map_store, tmp_path, capsys):
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
 
 
-def test_job_script_and_report(map_store, tmp_path, capsys):
+def test_job_script_and_report(map_store, analysed_store, tmp_path, capsys):
     pytest.importorskip("dask_jobqueue")
     rec = tmp_path / "slurm.toml"
     rec.write_text(
@@ -206,7 +231,7 @@ def test_job_script_and_report(map_store, tmp_path, capsys):
     assert main(["run", str(rec), "--show-job-script"]) == 0
     script = capsys.readouterr().out
     assert "#SBATCH" in script and "-p gpu" in script and "01:00:00" in script
-    out = run_recipe(_recipe(map_store, tmp_path / "res.zarr"), progress=False)
+    out = analysed_store  # the default recipe's results (with its analyses)
     assert main(["report", str(out), "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "band_maps.png").stat().st_size > 10_000
     rows = (tmp_path / "rep" / "regions.csv").read_text().splitlines()
@@ -247,19 +272,15 @@ def test_a_recipe_of_whole_map_steps_only_completes_with_its_intermediate_store(
     np.testing.assert_array_equal(hyperspec.open(tmp_path / "only_pre.zarr")["spectra"].values, den["spectra"].values)
 
 
-def test_analyses_line_profile_and_filter_from_recipe_and_cli(map_store, tmp_path, capsys):
+def test_analyses_line_profile_and_filter_from_recipe_and_cli(map_store, analysed_store, tmp_path, capsys):
     tifffile = pytest.importorskip("tifffile")
     from hyperspec import spatial
     from hyperspec._errors import RecipeError
 
-    rec = _recipe(map_store, tmp_path / "res.zarr")
-    rec["analysis"] = [
-        {"kind": "line_profile", "variable": "aspl_area", "start": [2, 1], "end": [9, 14], "width": 3},
-        {"kind": "filter_map", "variable": "lers_temperature_k", "filter": "median", "size": 3},
-    ]
-    out = run_recipe(validate_recipe(rec), progress=False)
+    rec = _analysis_recipe(map_store, analysed_store)
+    out = analysed_store  # run_recipe(validate_recipe(rec)), once for the module
     res = hyperspec.open(out).compute()
-    folder = tmp_path / "res_analysis"
+    folder = out.parent / "res_analysis"
     table = np.loadtxt(folder / "profile_1_aspl_area.csv", delimiter=",", skiprows=1)
     expected = spatial.line_profile(res["aspl_area"], (2, 1), (9, 14), width=3, status=res["status"])  # bad pixels in-painted
     np.testing.assert_allclose(table[:, 1], expected.values, rtol=1e-12)

@@ -37,7 +37,8 @@ def test_drift_recovered_to_a_tenth_of_a_pixel(seed):
 
 
 def test_segmentation_recovers_the_generator_regions():
-    ds, truth = hyperspec.synthetic.cspbbr3_map((32, 48), n_spectral=1024, seed=2)
+    # 512 channels: half the fit of 1024, the same segmentation (98.8 % of pixels right; 98.6 % at 1024)
+    ds, truth = hyperspec.synthetic.cspbbr3_map((32, 48), n_spectral=512, seed=2)
     with hyperspec.single_threaded_blas():
         res = hyperspec.decompose(ds.compute()).compute()
     labels = segment_regions({"aspl_peak_ev": res["aspl_peak_ev"], "hers_area": res["hers_area"]})
