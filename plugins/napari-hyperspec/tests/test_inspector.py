@@ -290,6 +290,7 @@ def test_hover_draws_the_spectrum_first_from_a_sharded_store(make_napari_viewer,
         return slow(*args)
 
     monkeypatch.setattr(widget, "_map_spectrum", slow_read)
+    monkeypatch.setattr(widget, "_prefetch", lambda *a: None)  # no chunk block read ahead to draw from meanwhile
     hover(3, 30)
     qtbot.waitUntil(lambda: "data" not in widget.spectrum_panel.curves(), timeout=10000)
     assert widget.current == {"y": 3, "x": 30} and widget.shown is None

@@ -348,9 +348,9 @@ class SpectrumInspector(QWidget):
         while True:
             src, index = wanted = self._wanted
             try:
-                if src.results is not None:
+                if src.results is not None:  # a map alone: nothing to read here (the spectrum has a thread of its own)
                     self._results_pixel(src, index)
-                self._signals.read.emit(index)
+                    self._signals.read.emit(index)
             except (HyperspecError, KeyError, ValueError, IndexError, OSError) as exc:
                 self._signals.failed.emit(f"{type(exc).__name__}: {exc}")
             if self._wanted is wanted and (src.results is not None or src.map is not None):
@@ -373,7 +373,10 @@ class SpectrumInspector(QWidget):
     def _prefetch(self, src: _Source, index: dict, wanted) -> None:
         """Worker thread: read the pixel's map block, then the results blocks next to it (the cursor is likely to go there)."""
         if src.map is not None and self._wanted is wanted:
-            self._map_block(src, index)
+            if self._map_block(src, index, read=False) is None:
+                self._map_block(src, index)
+                if self._wanted is wanted:
+                    self._signals.read.emit(index)  # drawn from the block if it came before the spectrum alone
         if src.results is None:
             return
         grid = _grid_var(src.results, src.spatial_dims)
