@@ -463,7 +463,7 @@ def readers() -> list[Reader]:
 
 
 def supported_formats() -> str:
-    """The formats hyperspec reads, one line per reader: name, extensions, description.
+    """The formats hyperspec reads, one line per reader (sorted by name): name, extensions, description.
 
     Returns
     -------
@@ -476,7 +476,7 @@ def supported_formats() -> str:
     >>> print(supported_formats().splitlines()[0])
       andor-sif    .sif                   Andor Solis .sif (spectra, kinetic series)
     """
-    return "\n".join(f"  {r.name:<12} {', '.join(r.extensions):<22} {r.description}" for r in readers())
+    return "\n".join(f"  {r.name:<12} {', '.join(r.extensions):<22} {r.description}" for r in sorted(readers(), key=lambda r: r.name))
 
 
 def find_reader(path: str | Path) -> Reader:
