@@ -54,6 +54,7 @@ __all__ = [
     "markdown_table",
     "peak_rss_mib",
     "peak_traced_mib",
+    "publish",
     "read_floor",
     "threads",
 ]
@@ -336,6 +337,15 @@ def _fmt(v: Any) -> str:
             return f"{v:.4g}" if abs(v) < 10 else f"{v:,.1f}" if abs(v) < 1000 else f"{v:,.0f}"
         return f"{v:.2e}"
     return str(v)
+
+
+def publish(text: str, out: str | Path | None) -> str:
+    """Print a benchmark's table and, when ``out`` is given, write it there (parents created); return ``text``."""
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text)
+    return text
 
 
 def markdown_table(

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pybaselines  # noqa: E402
-from _harness import compare, machine, markdown_table, peak_rss_mib, peak_traced_mib, threads  # noqa: E402
+from _harness import compare, machine, markdown_table, peak_rss_mib, peak_traced_mib, publish, threads  # noqa: E402
 
 import hyperspec  # noqa: E402
 from hyperspec import synthetic  # noqa: E402
@@ -142,11 +142,7 @@ def main(argv=None) -> str:
         notes=notes,
         label=args.label,
     )
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
-    return text
+    return publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ from scipy.optimize import curve_fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dask  # noqa: E402
-from _harness import compare, machine, markdown_table, peak_rss_mib, read_floor, threads  # noqa: E402
+from _harness import compare, machine, markdown_table, peak_rss_mib, publish, read_floor, threads  # noqa: E402
 
 import hyperspec  # noqa: E402
 from hyperspec import synthetic  # noqa: E402
@@ -398,11 +398,7 @@ def main(argv=None) -> str:
         notes=notes,
         label=args.label,
     )
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
-    return text
+    return publish(text, args.out)
 
 
 def _on(fn, rows, warm):

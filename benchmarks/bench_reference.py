@@ -52,7 +52,7 @@ from scipy.optimize import curve_fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dask  # noqa: E402
-from _harness import compare, machine, markdown_table, peak_rss_mib, peak_traced_mib, read_floor, threads  # noqa: E402
+from _harness import compare, machine, markdown_table, peak_rss_mib, peak_traced_mib, publish, read_floor, threads  # noqa: E402
 from peers import model as pm  # noqa: E402
 from peers.numba_lm import lm_numba  # noqa: E402
 from peers.numpy_lm import lm_batched  # noqa: E402
@@ -270,11 +270,7 @@ def main(argv=None) -> str:
         notes=notes,
         label=args.label,
     )
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
-    return text
+    return publish(text, args.out)
 
 
 if __name__ == "__main__":
