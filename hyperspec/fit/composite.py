@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperspec._backend import get_namespace, kernel_engine
+from hyperspec._backend import FUSED_NORMAL_VAR, get_namespace, kernel_engine
 from hyperspec.bands.components import Component, freeform_component, get_component
 
 __all__ = ["CompositeModel", "Term", "TERM_KEYS"]
@@ -284,7 +284,7 @@ class CompositeModel:
         """
         if self._fused is None:
             return None
-        if self.xp is np and os.environ.get("HYPERSPEC_FUSED_NORMAL", "1") == "0":
+        if self.xp is np and os.environ.get(FUSED_NORMAL_VAR, "1") == "0":
             return None
         return getattr(self._fused, "normal_equations", None)
 
