@@ -207,7 +207,6 @@ def flat_top_saturation(xp, y, *, min_run: int = 3, guard: float = 20.0):
     if candidate.size:  # the noise test only where a flat top at the ceiling is not an ADC's full scale (usually no row)
         yc, tc = y[candidate], top[candidate]
         y0 = xp.where(fin[candidate], yc, tc[:, None])
-        diff = xp.diff(y0, axis=1)
-        noise = 1.4826 * xp.median(xp.abs(diff - xp.median(diff, axis=1, keepdims=True)), axis=1) / math.sqrt(2)
+        noise = channel_noise(xp, y0)
         clipped[candidate] = tc - xp.median(y0, axis=1) > guard * xp.maximum(noise, 1e-12 * xp.maximum(xp.abs(tc), 1.0))
     return at & clipped[:, None]
