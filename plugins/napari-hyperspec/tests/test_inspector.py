@@ -277,11 +277,15 @@ def test_hover_draws_the_spectrum_first_from_a_sharded_store(make_napari_viewer,
         c = widget.spectrum_panel.curves()
         return "data" in c and np.array_equal(c["data"][1], values[i, j].astype(float))
 
+    # the read-ahead of the chunk block held back (it races the spectrum thread): the spectrum alone is drawn
+    monkeypatch.setattr(widget, "_prefetch", lambda *a: None)
     hover(40, 7)
     qtbot.waitUntil(lambda: shows(40, 7), timeout=10000)
-    assert (("x", 7), ("y", 40)) in src.map_pixels  # the spectrum was read on its own first
-    qtbot.waitUntil(lambda: widget._map_block(src, {"y": 40, "x": 7}, read=False) is not None, timeout=10000)  # then its block
-    np.testing.assert_array_equal(widget._map_block(src, {"y": 40, "x": 7})["spectra"].values, values[40, 7])
+    assert (("x", 7), ("y", 40)) in src.map_pixels  # read on its own
+    assert widget._map_block(src, {"y": 40, "x": 7}, read=False) is None  # its 32×32 chunk block not read
+    monkeypatch.undo()
+    widget._prefetch(src, {"y": 40, "x": 7}, widget._wanted)  # the read-ahead then reads the block
+    np.testing.assert_array_equal(widget._map_block(src, {"y": 40, "x": 7}, read=False)["spectra"].values, values[40, 7])
     # a slow read: the previous pixel's curves go once SLOW_READ_MS has passed, the new spectrum follows
     slow = widget._map_spectrum
 

@@ -353,9 +353,8 @@ class SpectrumInspector(QWidget):
                     self._signals.read.emit(index)
             except (HyperspecError, KeyError, ValueError, IndexError, OSError) as exc:
                 self._signals.failed.emit(f"{type(exc).__name__}: {exc}")
-            if self._wanted is wanted and (src.results is not None or src.map is not None):
+            if self._wanted is wanted:  # a source has a map or results (or both): something to read ahead
                 self._prefetcher.submit(self._prefetch, src, index, wanted)
-            if self._wanted is wanted:
                 return
 
     def _spectrum_job(self, wanted) -> None:
