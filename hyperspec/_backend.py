@@ -62,6 +62,9 @@ CUDA_KERNELS_VAR = "HYPERSPEC_CUDA_KERNELS"  # deprecated: "1" is HYPERSPEC_KERN
 #: "0": on the CPU the LM forms its normal equations from the fused kernel's (f, J) with a batched GEMM
 #: instead of the numba normal-equation kernel (an A/B switch; the results agree to 1e-8 and the same n_iter)
 FUSED_NORMAL_VAR = "HYPERSPEC_FUSED_NORMAL"
+#: "0": on the CPU the LM iterates in NumPy over (n, P, P) stacks (batched) instead of the compiled per-pixel loop
+#: of the numba kernel (an A/B switch; the same steps, results within rounding)
+COMPILED_LM_VAR = "HYPERSPEC_COMPILED_LM"
 _log = logging.getLogger("hyperspec")
 _NOTICED: set[str] = set()  # notices already logged: one per distinct choice, not one per call
 _ENGINE_WORDS = {"numba": "numba kernels", "cuda": "CUDA kernels"}

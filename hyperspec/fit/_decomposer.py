@@ -440,13 +440,20 @@ class _Decomposer:
         cov0 = xp.where(xp.isnan(cov), 0.0, cov)  # NaN marks excluded parameters; they carry no variance
         vals, errs = [], []
         areas = {}  # term → (area, its gradient over the free parameters), for the model-level ratios
-        for term in self.model.terms:
-            f, cols = self.model.term_columns(term, p, True)  # the Jacobian's columns, not stacked: (n, m) each
-            vals.append(xp.einsum("nm,m->n", f, self.trapz))  # per row, whatever the batch (no BLAS gemv blocking)
-            grad = xp.zeros((n, self.model.n_free))
-            for k, (kind, idx) in enumerate(term.slots):
-                if kind == "free":
-                    grad[:, idx] += xp.einsum("nm,m->n", cols[k], self.trapz)
+        fused = getattr(self.model._fused, "term_integrals", None)  # the numba kernel: no (n, m) arrays per term
+        if fused is not None:
+            fused_areas, fused_grads = fused(p, self.trapz)
+        for t, term in enumerate(self.model.terms):
+            if fused is not None:
+                vals.append(fused_areas[:, t])
+                grad = fused_grads[:, t, :]
+            else:
+                f, cols = self.model.term_columns(term, p, True)  # the Jacobian's columns, not stacked: (n, m) each
+                vals.append(xp.einsum("nm,m->n", f, self.trapz))  # per row, whatever the batch (no BLAS gemv blocking)
+                grad = xp.zeros((n, self.model.n_free))
+                for k, (kind, idx) in enumerate(term.slots):
+                    if kind == "free":
+                        grad[:, idx] += xp.einsum("nm,m->n", cols[k], self.trapz)
             areas[term.name] = (vals[-1], grad)
             var = xp.einsum("ni,nij,nj->n", grad, cov0, grad)
             bad = xp.any(xp.isnan(cov) & (grad[:, :, None] != 0) & (grad[:, None, :] != 0), axis=(1, 2))

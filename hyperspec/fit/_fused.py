@@ -47,6 +47,20 @@ def _kernel():
 
 
 @functools.lru_cache(maxsize=1)
+def _lm_kernel():
+    from hyperspec.fit._fused_kernel import levenberg_marquardt_rows  # noqa: PLC0415
+
+    return levenberg_marquardt_rows
+
+
+@functools.lru_cache(maxsize=1)
+def _integrals_kernel():
+    from hyperspec.fit._fused_kernel import term_integrals  # noqa: PLC0415
+
+    return term_integrals
+
+
+@functools.lru_cache(maxsize=1)
 def _normal_kernel():
     from hyperspec.fit._fused_kernel import normal_equations  # noqa: PLC0415
 
@@ -176,3 +190,58 @@ class FusedModel:
         with numba_compile_notice("band-model normal equations", kernel):
             kernel(self.shift, self.energy, p, *self.args, self.zero_rows, self.assign, y, sw, a, g, c)
         return a, g, c
+
+    def levenberg_marquardt_rows(
+        self, y, sw, p, lower, upper, mu, inv_var, penalty_gram, status, n_iter, *, max_iter, xtol, ftol, gtol, lambda0
+    ):
+        """The whole Levenberg–Marquardt loop of ``lm.levenberg_marquardt`` compiled, one pixel at a time.
+
+        Rows with ``status < 0`` are fitted; ``p`` (n, P), ``status`` (n,) and ``n_iter`` (n,) are updated
+        in place. ``y`` and ``sw`` (n, m) are the cleaned data and √W (0 masks a channel); ``lower``,
+        ``upper``, ``mu`` and ``inv_var`` (n, P) the bounds and the priors' centres and 1/σ²;
+        ``penalty_gram`` the (P, P) RᵀR of the quadratic penalty, or None.
+
+        Returns
+        -------
+        curvature : ndarray, shape (n, P, P)
+            JᵀWJ with the priors and penalty at each row's solution (for the covariance).
+        chi2 : ndarray, shape (n,)
+            The data's Σ W r² at the solution (without priors).
+        """
+        n, n_free = p.shape
+        has_rtr = penalty_gram is not None
+        rtr = np.ascontiguousarray(penalty_gram, dtype=np.float64) if has_rtr else np.zeros((n_free, n_free))
+        a = np.full((n, n_free, n_free), np.nan)
+        chi2 = np.full(n, np.nan)
+        arrays = [np.ascontiguousarray(v, dtype=np.float64) for v in (y, sw, lower, upper, mu, inv_var)]
+        kernel = _lm_kernel()
+        with numba_compile_notice("band-model Levenberg-Marquardt", kernel):
+            kernel(self.shift, self.energy, *self.args, self.zero_rows, self.assign, arrays[0], arrays[1], p, *arrays[2:], rtr, has_rtr,
+                   int(max_iter), float(xtol), float(ftol), float(gtol), float(lambda0), status, n_iter, a, chi2)  # fmt: skip
+        return a, chi2
+
+    def term_integrals(self, p, weights):
+        """Per term, Σ_j weights_j f_t(x_j) and its gradient over the free parameters, in one pass per pixel.
+
+        Parameters
+        ----------
+        p : ndarray, shape (n, P)
+            Free parameters.
+        weights : ndarray, shape (m,)
+            Quadrature weights over the channels (e.g. trapezoid weights in cm⁻¹).
+
+        Returns
+        -------
+        areas : ndarray, shape (n, T)
+            One column per term, in the model's order (counts · the weights' unit).
+        gradients : ndarray, shape (n, T, P)
+            ∂area/∂p (zero for the parameters a term does not use).
+        """
+        p = np.ascontiguousarray(p, dtype=np.float64)
+        n, n_terms = p.shape[0], self.args[0].shape[0]
+        areas = np.empty((n, n_terms))
+        grads = np.empty((n, n_terms, self.n_free))
+        kernel = _integrals_kernel()
+        with numba_compile_notice("band-model areas", kernel):
+            kernel(self.shift, self.energy, p, *self.args, np.ascontiguousarray(weights, dtype=np.float64), areas, grads)
+        return areas, grads

@@ -30,14 +30,6 @@ KERNEL_POLYNOMIAL = _CODES["polynomial"]
 KERNEL_FREEFORM = _CODES["freeform"]
 
 
-@numba.njit(inline="always")
-def _put(j_out, i, row, j, value, assign):
-    if assign[row]:  # the only writer of this row over the whole axis: no need to clear it first
-        j_out[i, row, j] = value
-    else:
-        j_out[i, row, j] += value
-
-
 @numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp"})
 def evaluate(
     shift,
@@ -60,92 +52,130 @@ def evaluate(
     j_out,
 ):
     # j_out has one extra row (index n_free) for the derivatives of fixed parameters. Rows written by one
-    # term over the whole axis are overwritten completely, so only ``zero_rows`` (tied parameters,
-    # windowed terms, the scratch row) need clearing first.
+    # term over the whole axis (``assign``) are overwritten completely, so only ``zero_rows`` (tied parameters,
+    # windowed terms, the scratch row) need clearing first. Each term's channel loop writes whole rows through
+    # 1-D views with no branch inside (one division per channel, the rest multiplications), so LLVM vectorises
+    # it; a term whose rows are not all its own clears its own assigned rows and accumulates.
     n, n_free = p.shape
+    m = shift.shape[0]
     n_terms = codes.shape[0]
     width = 1
     for t in range(n_terms):
         width = max(width, counts[t])
     tp = np.empty(width)
     sl = np.empty(width, np.int64)
+    ubuf = np.empty(m)
+    pbuf = np.empty(m)
     for i in range(n):
-        f_out[i, :] = 0.0
+        fo = f_out[i]
+        fo[:] = 0.0
         if want_jac:
             for r in zero_rows:
                 j_out[i, r, :] = 0.0
         for t in range(n_terms):
             k = counts[t]
+            own = True  # every row of this term is assigned (written by it alone, whole axis)
             for q in range(k):
                 s = slots[starts[t] + q]
                 tp[q] = p[i, s] if s >= 0 else fixed[starts[t] + q]
                 sl[q] = s if s >= 0 else n_free
+                own = own and assign[sl[q]]
             code = codes[t]
+            # only the Lorentzian and polynomial bodies have an assigning loop; every other body accumulates,
+            # so this term's assigned rows start from zero too
+            own = own and (code == KERNEL_LORENTZIAN or code == KERNEL_POLYNOMIAL)
+            if want_jac and not own:
+                for q in range(k):
+                    if assign[sl[q]]:
+                        j_out[i, sl[q], :] = 0.0
             xs = energy if on_energy[t] else shift
-            if code == KERNEL_LORENTZIAN or code == KERNEL_RAMAN_PAIR:  # with its anti-Stokes partner
+            lo_, hi_ = j_lo[t], j_hi[t]
+            if code == KERNEL_LORENTZIAN:
                 c, g, h = tp[0], tp[1], tp[2]
                 g2 = g * g
-                r = 0.0
-                temp = 1.0
-                if code == KERNEL_RAMAN_PAIR:
-                    temp = tp[3]
-                    r = math.exp(-_K * c / temp)
-                for j in range(j_lo[t], j_hi[t]):
+                ig = 1.0 / g
+                if not want_jac:
+                    for j in range(lo_, hi_):
+                        dd = xs[j] - c
+                        fo[j] += h * g2 / (dd * dd + g2)
+                else:
+                    r0, r1, r2 = j_out[i, sl[0]], j_out[i, sl[1]], j_out[i, sl[2]]
+                    if own:
+                        for j in range(lo_, hi_):
+                            dd = xs[j] - c
+                            inv = 1.0 / (dd * dd + g2)
+                            sv = g2 * inv
+                            v = h * sv
+                            fd = 2.0 * v * dd * inv
+                            fo[j] += v
+                            r0[j] = fd
+                            r1[j] = fd * dd * ig
+                            r2[j] = sv
+                    else:
+                        for j in range(lo_, hi_):
+                            dd = xs[j] - c
+                            inv = 1.0 / (dd * dd + g2)
+                            sv = g2 * inv
+                            v = h * sv
+                            fd = 2.0 * v * dd * inv
+                            fo[j] += v
+                            r0[j] += fd
+                            r1[j] += fd * dd * ig
+                            r2[j] += sv
+            elif code == KERNEL_RAMAN_PAIR:  # a Lorentzian with its anti-Stokes partner
+                c, g, h, temp = tp[0], tp[1], tp[2], tp[3]
+                g2 = g * g
+                ig = 1.0 / g
+                rr = math.exp(-_K * c / temp)
+                for j in range(lo_, hi_):
                     x = xs[j]
                     dd = x - c
-                    den = dd * dd + g2
-                    sv = g2 / den
+                    inv = 1.0 / (dd * dd + g2)
+                    sv = g2 * inv
                     v = h * sv
-                    fd = 2.0 * v * dd / den
-                    d0, d1, d2 = fd, fd * dd / g, sv
-                    if code == KERNEL_RAMAN_PAIR:
-                        e2 = x + c
-                        den2 = e2 * e2 + g2
-                        s2 = g2 / den2
-                        v2 = h * r * s2
-                        fd2 = 2.0 * v2 * e2 / den2
-                        v += v2
-                        d0 += -fd2 - s2 * h * r * _K / temp
-                        d1 += fd2 * e2 / g
-                        d2 += s2 * r
-                        if want_jac:
-                            _put(j_out, i, sl[3], j, s2 * h * r * _K * c / (temp * temp), assign)
-                    f_out[i, j] += v
+                    fd = 2.0 * v * dd * inv
+                    e2 = x + c
+                    inv2 = 1.0 / (e2 * e2 + g2)
+                    s2 = g2 * inv2
+                    v2 = h * rr * s2
+                    fd2 = 2.0 * v2 * e2 * inv2
+                    fo[j] += v + v2
                     if want_jac:
-                        _put(j_out, i, sl[0], j, d0, assign)
-                        _put(j_out, i, sl[1], j, d1, assign)
-                        _put(j_out, i, sl[2], j, d2, assign)
+                        j_out[i, sl[0], j] += fd - fd2 - s2 * h * rr * _K / temp
+                        j_out[i, sl[1], j] += (fd * dd + fd2 * e2) * ig
+                        j_out[i, sl[2], j] += sv + s2 * rr
+                        j_out[i, sl[3], j] += s2 * h * rr * _K * c / (temp * temp)
             elif code == KERNEL_GAUSSIAN or code == KERNEL_PSEUDO_VOIGT:
                 c, g = tp[0], tp[1]
                 eta = tp[2] if code == KERNEL_PSEUDO_VOIGT else 1.0
                 h = tp[2] if code == KERNEL_GAUSSIAN else tp[3]
                 g2 = g * g
-                for j in range(j_lo[t], j_hi[t]):
+                for j in range(lo_, hi_):
                     dd = xs[j] - c
                     e = math.exp(-_LN2 * dd * dd / g2)
                     fg = h * e
                     fdg = 2.0 * _LN2 * fg * dd / g2
                     if code == KERNEL_GAUSSIAN:
-                        f_out[i, j] += fg
+                        fo[j] += fg
                         if want_jac:
-                            _put(j_out, i, sl[0], j, fdg, assign)
-                            _put(j_out, i, sl[1], j, fdg * dd / g, assign)
-                            _put(j_out, i, sl[2], j, e, assign)
+                            j_out[i, sl[0], j] += fdg
+                            j_out[i, sl[1], j] += fdg * dd / g
+                            j_out[i, sl[2], j] += e
                     else:
                         den = dd * dd + g2
                         slr = g2 / den
                         fl = h * slr
                         fdl = 2.0 * fl * dd / den
-                        f_out[i, j] += eta * fl + (1.0 - eta) * fg
+                        fo[j] += eta * fl + (1.0 - eta) * fg
                         if want_jac:
-                            _put(j_out, i, sl[0], j, eta * fdl + (1.0 - eta) * fdg, assign)
-                            _put(j_out, i, sl[1], j, (eta * fdl + (1.0 - eta) * fdg) * dd / g, assign)
-                            _put(j_out, i, sl[2], j, fl - fg, assign)
-                            _put(j_out, i, sl[3], j, eta * slr + (1.0 - eta) * e, assign)
+                            j_out[i, sl[0], j] += eta * fdl + (1.0 - eta) * fdg
+                            j_out[i, sl[1], j] += (eta * fdl + (1.0 - eta) * fdg) * dd / g
+                            j_out[i, sl[2], j] += fl - fg
+                            j_out[i, sl[3], j] += eta * slr + (1.0 - eta) * e
             elif code == KERNEL_ESPL:
                 c, g, beta, h = tp[0], tp[1], tp[2], tp[3]
                 g2 = g * g
-                for j in range(j_lo[t], j_hi[t]):
+                for j in range(lo_, hi_):
                     dd = xs[j] - c
                     den = dd * dd + g2
                     sv = g2 / den
@@ -153,16 +183,16 @@ def evaluate(
                     free = abs(arg) < _EXP_MAX
                     ex = math.exp(min(max(arg, -_EXP_MAX), _EXP_MAX))
                     v = h * sv * ex
-                    f_out[i, j] += v
+                    fo[j] += v
                     if want_jac:
-                        _put(j_out, i, sl[0], j, v * (2.0 * dd / den - (beta if free else 0.0)), assign)
-                        _put(j_out, i, sl[1], j, 2.0 * v * dd * dd / (g * den), assign)
-                        _put(j_out, i, sl[2], j, v * dd if free else 0.0, assign)
-                        _put(j_out, i, sl[3], j, sv * ex, assign)
+                        j_out[i, sl[0], j] += v * (2.0 * dd / den - (beta if free else 0.0))
+                        j_out[i, sl[1], j] += 2.0 * v * dd * dd / (g * den)
+                        j_out[i, sl[2], j] += v * dd if free else 0.0
+                        j_out[i, sl[3], j] += sv * ex
             elif code == KERNEL_LERS:
                 w, temp, h = tp[0], tp[1], tp[2]
                 w2 = w * w
-                for j in range(j_lo[t], j_hi[t]):
+                for j in range(lo_, hi_):
                     x = xs[j]
                     q_ = _K * x / temp
                     small = abs(q_) < 1e-6
@@ -171,59 +201,68 @@ def evaluate(
                     a = (temp / _K) * ratio
                     den = x * x + w2
                     lor = w / den
-                    f_out[i, j] += h * a * lor
+                    fo[j] += h * a * lor
                     if want_jac:
                         half = qc / 2.0
                         sh = 1.0 if small else half / math.sinh(half)
-                        _put(j_out, i, sl[0], j, h * a * (x * x - w2) / (den * den), assign)
-                        _put(j_out, i, sl[1], j, h * lor * sh * sh / _K, assign)
-                        _put(j_out, i, sl[2], j, a * lor, assign)
+                        j_out[i, sl[0], j] += h * a * (x * x - w2) / (den * den)
+                        j_out[i, sl[1], j] += h * lor * sh * sh / _K
+                        j_out[i, sl[2], j] += a * lor
             elif code == KERNEL_HERS_LOGNORMAL:  # zero for shifts ≤ 0
                 c, sw, h = tp[0], tp[1], tp[2]
                 s2w = 2.0 * sw * sw
-                for j in range(j_lo[t], j_hi[t]):
+                for j in range(lo_, hi_):
                     x = xs[j]
-                    if x <= 0.0:  # zero there, but the Jacobian rows must still be written
-                        if want_jac:
-                            _put(j_out, i, sl[0], j, 0.0, assign)
-                            _put(j_out, i, sl[1], j, 0.0, assign)
-                            _put(j_out, i, sl[2], j, 0.0, assign)
+                    if x <= 0.0:  # zero there (the rows start from zero)
                         continue
                     ln = math.log(x / c)
                     e = math.exp(-(ln * ln) / s2w)
                     v = h * e
-                    f_out[i, j] += v
+                    fo[j] += v
                     if want_jac:
                         fl = v * ln / (sw * sw)
-                        _put(j_out, i, sl[0], j, fl / c, assign)
-                        _put(j_out, i, sl[1], j, fl * ln / sw, assign)
-                        _put(j_out, i, sl[2], j, e, assign)
+                        j_out[i, sl[0], j] += fl / c
+                        j_out[i, sl[1], j] += fl * ln / sw
+                        j_out[i, sl[2], j] += e
             elif code == KERNEL_FREEFORM:  # linear interpolation between nodes (start, step)
                 start, step = node_start[t], scale[t]
-                for j in range(j_lo[t], j_hi[t]):
+                for j in range(lo_, hi_):
                     u = (xs[j] - start) / step
                     kk = min(max(int(math.floor(u)), 0), k - 2)
                     frac = u - kk
-                    f_out[i, j] += tp[kk] * (1.0 - frac) + tp[kk + 1] * frac
+                    fo[j] += tp[kk] * (1.0 - frac) + tp[kk + 1] * frac
                     if want_jac:
-                        for q in range(k):  # every node row is written (assign mode needs full rows)
-                            _put(j_out, i, sl[q], j, 0.0, assign)
-                        _put(j_out, i, sl[kk], j, 1.0 - frac, assign)
-                        _put(j_out, i, sl[kk + 1], j, frac, assign)
-            elif code == KERNEL_POLYNOMIAL:  # in x/scale
-                for j in range(j_lo[t], j_hi[t]):
-                    u = xs[j] / scale[t]
-                    pw = 1.0
-                    v = 0.0
-                    for q in range(k):
-                        v += tp[q] * pw
-                        if want_jac:
-                            _put(j_out, i, sl[q], j, pw, assign)
-                        pw *= u
-                    f_out[i, j] += v
+                        j_out[i, sl[kk], j] += 1.0 - frac
+                        j_out[i, sl[kk + 1], j] += frac
+            elif code == KERNEL_POLYNOMIAL:  # in x/scale: one power row at a time
+                inv_s = 1.0 / scale[t]
+                for j in range(lo_, hi_):
+                    ubuf[j] = xs[j] * inv_s
+                    pbuf[j] = 1.0
+                for q in range(k):
+                    cq = tp[q]
+                    if want_jac:
+                        rq = j_out[i, sl[q]]
+                        if own:
+                            for j in range(lo_, hi_):
+                                pw = pbuf[j]
+                                fo[j] += cq * pw
+                                rq[j] = pw
+                                pbuf[j] = pw * ubuf[j]
+                        else:
+                            for j in range(lo_, hi_):
+                                pw = pbuf[j]
+                                fo[j] += cq * pw
+                                rq[j] += pw
+                                pbuf[j] = pw * ubuf[j]
+                    else:
+                        for j in range(lo_, hi_):
+                            pw = pbuf[j]
+                            fo[j] += cq * pw
+                            pbuf[j] = pw * ubuf[j]
             else:  # a code without a body here: NaN, never a silent zero
-                for j in range(j_lo[t], j_hi[t]):
-                    f_out[i, j] = math.nan
+                for j in range(lo_, hi_):
+                    fo[j] = math.nan
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"})
@@ -301,3 +340,264 @@ def normal_equations(
                     s0 += jac[0, a, j] * jac[0, b, j]
                 a_out[i, a, b] = s0
                 a_out[i, b, a] = s0
+
+
+# ---- the compiled Levenberg–Marquardt (one pixel at a time, every step of ``lm.levenberg_marquardt``) ----------
+# Status codes of ``hyperspec.fit.lm.FitStatus`` (numba compiles them in as constants).
+_CONVERGED = 0
+_MAX_ITER = 1
+_NONFINITE = 3
+_STALLED = 5
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"})
+def _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start, zero_rows,
+                  assign, y, sw, f, jac, r, ws, a_out, g_out):  # fmt: skip
+    """JᵀWJ (full square), JᵀW r and Σ W r² of one pixel (``pt``: (1, P)) — the body of ``normal_equations``."""
+    n_free = pt.shape[1]
+    m = shift.shape[0]
+    evaluate(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start, zero_rows,
+             assign, True, f, jac)  # fmt: skip
+    c = 0.0
+    for j in range(m):
+        s = sw[j]
+        if s > 0.0:
+            rj = s * (y[j] - f[0, j])
+            ws[j] = s
+        else:
+            rj = 0.0
+            ws[j] = 0.0
+        r[j] = rj
+        c += rj * rj
+    for a in range(n_free):
+        for j in range(m):
+            jac[0, a, j] = jac[0, a, j] * ws[j] if ws[j] > 0.0 else 0.0
+    for a in range(n_free):
+        ga = 0.0
+        for j in range(m):
+            ga += jac[0, a, j] * r[j]
+        g_out[a] = ga
+        b = a
+        while b + 1 < n_free:  # two columns at a time: each load of row a serves two sums
+            s0 = 0.0
+            s1 = 0.0
+            for j in range(m):
+                ja = jac[0, a, j]
+                s0 += ja * jac[0, b, j]
+                s1 += ja * jac[0, b + 1, j]
+            a_out[a, b] = s0
+            a_out[b, a] = s0
+            a_out[a, b + 1] = s1
+            a_out[b + 1, a] = s1
+            b += 2
+        if b < n_free:
+            s0 = 0.0
+            for j in range(m):
+                s0 += jac[0, a, j] * jac[0, b, j]
+            a_out[a, b] = s0
+            a_out[b, a] = s0
+    return c
+
+
+@numba.njit(cache=True, nogil=True)
+def _regularised(p, a, g, c, mu, inv_var, rtr, has_rtr):
+    """Add the priors and the quadratic penalty to (A, g) in place; return χ² = c + Σ inv_var (p − μ)² + pᵀ RᵀR p."""
+    n_free = p.shape[0]
+    reg = 0.0
+    for k in range(n_free):
+        dp = p[k] - mu[k]
+        a[k, k] += inv_var[k]
+        g[k] -= inv_var[k] * dp
+        if inv_var[k] > 0.0:
+            reg += inv_var[k] * dp * dp
+    if has_rtr:
+        for k in range(n_free):
+            pr = 0.0
+            for q in range(n_free):
+                pr += p[q] * rtr[q, k]
+                a[k, q] += rtr[k, q]
+            g[k] -= pr
+            reg += p[k] * pr
+    return c + reg
+
+
+@numba.njit(cache=True, nogil=True)
+def _solve_small(mat, rhs):
+    """``mat x = rhs`` (LAPACK gesv, as NumPy's batched solve); the minimum-norm solution where ``mat`` is singular."""
+    if not (np.all(np.isfinite(mat)) and np.all(np.isfinite(rhs))):  # NumPy returns NaN here; numba would raise
+        return np.full(rhs.shape[0], np.nan)
+    try:
+        return np.linalg.solve(mat, rhs)
+    except Exception:  # noqa: BLE001 — numba raises a plain exception for a singular matrix
+        return np.linalg.pinv(mat) @ rhs
+
+
+@numba.njit(cache=True, nogil=True)
+def _active(a, g, p, lo, hi, frozen, a_free, g_free):
+    """``lm._active_set`` for one pixel: frozen parameters (on a bound, descent pointing out) decoupled."""
+    n_free = p.shape[0]
+    for k in range(n_free):
+        frozen[k] = (p[k] <= lo[k] and g[k] < 0.0) or (p[k] >= hi[k] and g[k] > 0.0)
+    for k in range(n_free):
+        g_free[k] = 0.0 if frozen[k] else g[k]
+        for q in range(n_free):
+            a_free[k, q] = 0.0 if (frozen[k] or frozen[q]) else a[k, q]
+        if frozen[k]:
+            a_free[k, k] = 1.0
+
+
+@numba.njit(cache=True, nogil=True)
+def levenberg_marquardt_rows(shift, energy, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start,
+                             zero_rows, assign, y, sw, p, lo, hi, mu, inv_var, rtr, has_rtr, max_iter, xtol, ftol, gtol,
+                             lambda0, status, n_iter, a_out, chi2_out):  # fmt: skip
+    # Every row with status < 0 is fitted in place (p, status, n_iter; a_out: the final curvature matrix with the
+    # priors, chi2_out: the data's χ² at the solution), by the same steps, in the same order, as the batched NumPy
+    # loop of ``lm.levenberg_marquardt`` (Marquardt scaling with MINPACK's running diagonal, Nielsen's damping,
+    # the active set of the bounds, the λ-independent convergence tests); one pixel at a time, so a converged
+    # pixel costs nothing more and no (n, P, P) stack is built per iteration.
+    n, n_free = p.shape
+    m = shift.shape[0]
+    f = np.empty((1, m))
+    jac = np.empty((1, n_free + 1, m))
+    r = np.empty(m)
+    ws = np.empty(m)
+    pt = np.empty((1, n_free))
+    a = np.empty((n_free, n_free))
+    g = np.empty(n_free)
+    a_new = np.empty((n_free, n_free))
+    g_new = np.empty(n_free)
+    a_free = np.empty((n_free, n_free))
+    g_free = np.empty(n_free)
+    frozen = np.empty(n_free, np.bool_)
+    dscale = np.empty(n_free)
+    p_new = np.empty(n_free)
+    step = np.empty(n_free)
+    for i in range(n):
+        if status[i] >= 0:
+            continue
+        pi = p[i]
+        for k in range(n_free):
+            pt[0, k] = pi[k]
+        c_data = _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale,
+                               node_start, zero_rows, assign, y[i], sw[i], f, jac, r, ws, a, g)  # fmt: skip
+        chi2 = _regularised(pi, a, g, c_data, mu[i], inv_var[i], rtr, has_rtr)
+        ok = np.isfinite(chi2)
+        for k in range(n_free):
+            ok = ok and np.isfinite(g[k])
+        if not ok:
+            status[i] = _NONFINITE
+            for k in range(n_free):
+                for q in range(n_free):
+                    a_out[i, k, q] = a[k, q]
+            chi2_out[i] = c_data
+            continue
+        dmax = -np.inf
+        for k in range(n_free):
+            dmax = max(dmax, a[k, k])
+        for k in range(n_free):
+            dscale[k] = max(a[k, k], 1e-12 * dmax + 1e-300)
+        lam = lambda0
+        nu = 2.0
+        done_status = _MAX_ITER
+        for _ in range(max_iter):
+            _active(a, g, pi, lo[i], hi[i], frozen, a_free, g_free)
+            for k in range(n_free):
+                a_free[k, k] += lam * (1.0 if frozen[k] else dscale[k])
+            dp = _solve_small(a_free, g_free)
+            predicted = 0.0
+            for k in range(n_free):
+                p_new[k] = min(max(pi[k] + dp[k], lo[i, k]), hi[i, k])
+                step[k] = p_new[k] - pi[k]
+                dk = 1.0 if frozen[k] else dscale[k]
+                predicted += step[k] * (lam * dk * step[k] + g_free[k])
+            predicted *= 0.5
+            n_iter[i] += 1
+            for k in range(n_free):
+                pt[0, k] = p_new[k]
+            c_new = _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale,
+                                  node_start, zero_rows, assign, y[i], sw[i], f, jac, r, ws, a_new, g_new)  # fmt: skip
+            chi2_new = _regularised(p_new, a_new, g_new, c_new, mu[i], inv_var[i], rtr, has_rtr)
+            accept = np.isfinite(chi2_new) and chi2_new <= chi2 and predicted > 0.0
+            if accept:
+                rho = 0.5 * (chi2 - chi2_new) / predicted
+                t = 2.0 * min(max(rho, 0.0), 1.0) - 1.0
+                lam *= max(1.0 / 3.0, 1.0 - t * t * t)
+                nu = 2.0
+                for k in range(n_free):
+                    pi[k] = p_new[k]
+                    g[k] = g_new[k]
+                    for q in range(n_free):
+                        a[k, q] = a_new[k, q]
+                for k in range(n_free):
+                    dscale[k] = max(dscale[k], a[k, k])
+                chi2 = chi2_new
+                c_data = c_new
+            else:
+                lam *= nu
+                nu *= 2.0
+            # convergence at the current point, on the directions the bounds leave open
+            _active(a, g, pi, lo[i], hi[i], frozen, a_free, g_free)
+            small_grad = True
+            for k in range(n_free):
+                curv = max(a[k, k], 1e-300)
+                gk = abs(g_free[k]) / np.sqrt(curv * max(chi2, 1e-300))
+                if not gk <= gtol:  # NaN (a zero-curvature direction) is not converged either
+                    small_grad = False
+            dmax = -np.inf
+            for k in range(n_free):
+                dmax = max(dmax, a_free[k, k])
+            for k in range(n_free):
+                a_free[k, k] += 1e-12 * max(a_free[k, k], 1e-12 * dmax + 1e-300)
+            gn = _solve_small(a_free, g_free)
+            decrease = 0.0
+            gn_small = True
+            for k in range(n_free):
+                decrease += g_free[k] * gn[k]
+                if not abs(gn[k]) <= xtol * (abs(pi[k]) + xtol):
+                    gn_small = False
+            floor_reached = 0.5 * decrease <= ftol * chi2
+            if floor_reached or gn_small or small_grad:
+                done_status = _CONVERGED
+                break
+            if (not accept) and lam > 1e16:
+                done_status = _STALLED
+                break
+        status[i] = done_status
+        for k in range(n_free):
+            for q in range(n_free):
+                a_out[i, k, q] = a[k, q]
+        chi2_out[i] = c_data
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"})
+def term_integrals(shift, energy, p, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start, weights,
+                   areas, grads):  # fmt: skip
+    # Per pixel and term: Σ_j weights_j f_t(x_j) (areas, (n, T)) and its gradient over the free parameters
+    # (grads, (n, T, P); zero outside the term's own slots), one term at a time through ``evaluate``, without
+    # an (n, m) value or (n, m, P) Jacobian per term in memory.
+    n, n_free = p.shape
+    m = shift.shape[0]
+    n_terms = codes.shape[0]
+    f = np.empty((1, m))
+    jac = np.empty((1, n_free + 1, m))
+    zero_rows = np.arange(n_free + 1)
+    assign = np.zeros(n_free + 1, np.bool_)
+    for i in range(n):
+        for t in range(n_terms):
+            evaluate(shift, energy, p[i : i + 1], codes[t : t + 1], on_energy[t : t + 1], starts[t : t + 1], counts[t : t + 1],
+                     slots, fixed, j_lo[t : t + 1], j_hi[t : t + 1], scale[t : t + 1], node_start[t : t + 1], zero_rows, assign,
+                     True, f, jac)  # fmt: skip
+            s = 0.0
+            for j in range(m):
+                s += f[0, j] * weights[j]
+            areas[i, t] = s
+            for a in range(n_free):
+                grads[i, t, a] = 0.0
+            for q in range(counts[t]):
+                row = slots[starts[t] + q]
+                if row < 0 or grads[i, t, row] != 0.0:  # fixed, or a slot this term holds twice (already summed)
+                    continue
+                s = 0.0
+                for j in range(m):
+                    s += jac[0, row, j] * weights[j]
+                grads[i, t, row] = s

@@ -15,6 +15,7 @@ The normal equations are formed and solved in float64 (they square the condition
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperspec._backend import get_namespace
+from hyperspec._backend import COMPILED_LM_VAR, get_namespace
 
 __all__ = [
     "FitStatus",
@@ -446,6 +447,15 @@ def levenberg_marquardt(
             gg = gg - pp @ RtR
         return AA, gg, xp.sum(r * r, axis=1) + regularisation(idx, pp)
 
+    # The CPU's fused kernel runs the whole loop below compiled, pixel by pixel (same steps, same order).
+    compiled = getattr(getattr(normal_equations, "__self__", None), "levenberg_marquardt_rows", None) if xp is np else None
+    if compiled is not None and os.environ.get(COMPILED_LM_VAR, "1") == "0":
+        compiled = None
+    compiled_chi2 = None
+    if compiled is not None:
+        A, compiled_chi2 = compiled(y, sw, p, lo, hi, mu, inv_var, RtR, status, n_iter,
+                                    max_iter=max_iter, xtol=xtol, ftol=ftol, gtol=gtol, lambda0=lambda0)  # fmt: skip
+
     active = xp.flatnonzero(status < 0)
     for b0 in range(0, active.size, block):
         rows = active[b0 : b0 + block]
@@ -539,9 +549,12 @@ def levenberg_marquardt(
     cov = xp.full((n, n_par, n_par), xp.nan)
     data_chi2 = xp.full(n, xp.nan)
     if fitted.size:
-        f = model(x, p[fitted])
-        r = sw[fitted] * (y[fitted] - f)
-        data_chi2[fitted] = xp.sum(r * r, axis=1)
+        if compiled_chi2 is not None:
+            data_chi2[fitted] = compiled_chi2[fitted]
+        else:
+            f = model(x, p[fitted])
+            r = sw[fitted] * (y[fitted] - f)
+            data_chi2[fitted] = xp.sum(r * r, axis=1)
         # scale to unit diagonal first, so the singularity test does not depend on parameter units
         Af = A[fitted]
         include = None

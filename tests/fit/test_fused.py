@@ -113,3 +113,40 @@ def test_decompose_is_the_same_with_and_without_the_fused_normal_equations(monke
         np.testing.assert_allclose(fused[name].values, plain[name].values, rtol=1e-8)
     np.testing.assert_array_equal(fused["status"].values, plain["status"].values)
     np.testing.assert_array_equal(fused["n_iter"].values, plain["n_iter"].values)
+
+
+def test_windowed_and_tied_lorentzians_and_polynomials_equal_the_numpy_reference():
+    # the bodies with an assigning loop (Lorentzian, polynomial) also run accumulating: windowed, tied, fixed
+    spec = {
+        "a": {"shape": "lorentzian", "init": {"center": 1400.0, "hwhm": 15.0}, "window": [1200, 1700]},
+        "b": {"shape": "lorentzian", "init": {"center": 1600.0, "hwhm": 15.0}, "tie": {"hwhm": "a.hwhm"}},
+        "c": {"shape": "lorentzian", "init": {"center": 2700.0, "hwhm": 25.0}, "fixed": {"center": 2700.0}},
+        "bg": {"shape": "polynomial2", "window": [1000, 2500]},
+        "bg2": {"shape": "polynomial1"},
+    }
+    shift = np.linspace(1000.0, 3000.0, 513)
+    ref = CompositeModel(spec, shift, fused=False)
+    fused = CompositeModel(spec, shift)
+    assert fused.engine == "numba-fused"
+    rng = np.random.default_rng(5)
+    p = np.clip(ref.init * rng.uniform(0.8, 1.2, (9, ref.n_free)) + rng.normal(0, 1, (9, ref.n_free)), ref.lower, ref.upper)
+    f_ref, j_ref = ref.value_and_jacobian(None, p)
+    f_fus, j_fus = fused.value_and_jacobian(None, p)
+    np.testing.assert_allclose(f_fus, f_ref, rtol=1e-12, atol=1e-12 * np.abs(f_ref).max())
+    scale = np.abs(j_ref).max(axis=1, keepdims=True) + 1e-300
+    np.testing.assert_allclose(j_fus / scale, j_ref / scale, atol=1e-12)
+    f_only = fused.value(None, p)
+    np.testing.assert_allclose(f_only, f_ref, rtol=1e-12, atol=1e-12 * np.abs(f_ref).max())
+
+
+def test_the_compiled_lm_takes_the_same_steps_as_the_batched_numpy_lm(monkeypatch, small_map):
+    # the preset has bounds, priors and a penalty: every branch of the compiled loop, against lm.py's NumPy loop
+    ds, _ = small_map
+    sub = ds.isel(y=slice(0, 4), x=slice(0, 6))
+    compiled = decompose(sub, backend="numpy")
+    monkeypatch.setenv("HYPERSPEC_COMPILED_LM", "0")
+    batched = decompose(sub, backend="numpy")
+    for name in ("aspl_area", "lers_area", "hers_area", "lers_temperature_k", "aspl_peak_ev", "aspl_area_stderr", "chi2_red"):
+        np.testing.assert_allclose(compiled[name].values, batched[name].values, rtol=1e-8)
+    np.testing.assert_array_equal(compiled["status"].values, batched["status"].values)
+    np.testing.assert_array_equal(compiled["n_iter"].values, batched["n_iter"].values)
