@@ -351,11 +351,70 @@ def _write_chunk(res: xr.Dataset, plan: dict, k: int, out_path: str) -> dict:
     region[dim] = slice(a, b)
     res = res.drop_vars(list(res.coords))
     res.attrs = {}
-    for name in res.variables:
-        res[name].encoding = {}
-    res.to_zarr(out_path, region=region, mode="r+", zarr_format=3, consolidated=False)
+    rest = _write_region_direct(res, region, out_path)
+    if rest:  # variables whose on-disk encoding is not the identity (none of the declared outputs today)
+        res = res[rest]
+        for name in res.variables:
+            res[name].encoding = {}
+        res.to_zarr(out_path, region=region, mode="r+", zarr_format=3, consolidated=False)
     zarr.open_array(str(Path(out_path) / DONE), mode="r+")[k] = True
     return {"k": k, "pixels": int((b - a) * plan["row_pixels"])}
+
+
+def _identity_encoded(var: xr.Variable, arr_dtype: np.dtype, attrs: dict) -> bool:
+    """True when xarray would write ``var`` into an array of ``arr_dtype`` with ``attrs`` unchanged (no CF coding)."""
+    if var.dtype.kind not in "biuf" or not np.can_cast(var.dtype, arr_dtype, "same_kind"):
+        return False
+    if any(key in attrs for key in ("scale_factor", "add_offset", "calendar", "dtype", "missing_value")):
+        return False
+    fill = attrs.get("_FillValue")
+    if fill is None:
+        return True
+    if isinstance(fill, str) and arr_dtype.kind == "f":  # xarray writes a float _FillValue as base64 of its bytes
+        import base64  # noqa: PLC0415
+        import binascii  # noqa: PLC0415
+
+        try:
+            raw = base64.b64decode(fill, validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return len(raw) == arr_dtype.itemsize and bool(np.isnan(np.frombuffer(raw, dtype=arr_dtype)[0]))
+    return isinstance(fill, float) and math.isnan(fill)
+
+
+def _write_region_direct(res: xr.Dataset, region: dict[str, slice], out_path: str) -> list[str]:
+    """Write ``res``'s variables into their ``region`` of the store with zarr directly; return the names left over.
+
+    One pass on zarr's event loop opens every array and writes its region concurrently (``to_zarr(region=…)``
+    opens and writes the ~100 result arrays one after another: about 0.2 s a chunk on a small map). The
+    bytes on disk are the same: the arrays, their chunks and codecs were laid out by ``create_store``, and a
+    variable goes this way only when its encoding is the identity (integers, booleans, floats with a NaN or
+    no ``_FillValue``); any other is left to xarray.
+    """
+    import asyncio  # noqa: PLC0415
+
+    import zarr.api.asynchronous as zasync  # noqa: PLC0415
+    from zarr.core.sync import sync  # noqa: PLC0415
+
+    names = list(res.data_vars)
+    left: list[str] = []
+
+    async def write_all() -> None:
+        group = await zasync.open_group(store=str(out_path), mode="r+", zarr_format=3)
+        arrays = await asyncio.gather(*(group.getitem(name) for name in names))
+        writes = []
+        for name, arr in zip(names, arrays, strict=True):
+            var = res[name].variable
+            dims = tuple(arr.metadata.dimension_names or ())
+            if set(dims) != set(var.dims) or not _identity_encoded(var, arr.dtype, dict(arr.attrs)):
+                left.append(name)
+                continue
+            values = np.ascontiguousarray(var.transpose(*dims).values, dtype=arr.dtype)
+            writes.append(arr.setitem(tuple(region.get(d, slice(None)) for d in dims), values))
+        await asyncio.gather(*writes)
+
+    sync(write_all())
+    return left
 
 
 def _result_variables(recipe: dict, ds: xr.Dataset) -> dict[str, tuple[tuple[str, ...], str, dict]]:
