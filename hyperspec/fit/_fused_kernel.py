@@ -30,7 +30,7 @@ KERNEL_POLYNOMIAL = _CODES["polynomial"]
 KERNEL_FREEFORM = _CODES["freeform"]
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp"})
+@numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp"}, error_model="numpy")
 def evaluate(
     shift,
     energy,
@@ -94,31 +94,32 @@ def evaluate(
                 c, g, h = tp[0], tp[1], tp[2]
                 g2 = g * g
                 ig = 1.0 / g
+                xv, fv = xs[lo_:hi_], fo[lo_:hi_]  # 0-based views: no index wrap-around check, so the loops vectorise
                 if not want_jac:
-                    for j in range(lo_, hi_):
-                        dd = xs[j] - c
-                        fo[j] += h * g2 / (dd * dd + g2)
+                    for j in range(xv.shape[0]):
+                        dd = xv[j] - c
+                        fv[j] += h * g2 / (dd * dd + g2)
                 else:
-                    r0, r1, r2 = j_out[i, sl[0]], j_out[i, sl[1]], j_out[i, sl[2]]
+                    r0, r1, r2 = j_out[i, sl[0], lo_:hi_], j_out[i, sl[1], lo_:hi_], j_out[i, sl[2], lo_:hi_]
                     if own:
-                        for j in range(lo_, hi_):
-                            dd = xs[j] - c
+                        for j in range(xv.shape[0]):
+                            dd = xv[j] - c
                             inv = 1.0 / (dd * dd + g2)
                             sv = g2 * inv
                             v = h * sv
                             fd = 2.0 * v * dd * inv
-                            fo[j] += v
+                            fv[j] += v
                             r0[j] = fd
                             r1[j] = fd * dd * ig
                             r2[j] = sv
                     else:
-                        for j in range(lo_, hi_):
-                            dd = xs[j] - c
+                        for j in range(xv.shape[0]):
+                            dd = xv[j] - c
                             inv = 1.0 / (dd * dd + g2)
                             sv = g2 * inv
                             v = h * sv
                             fd = 2.0 * v * dd * inv
-                            fo[j] += v
+                            fv[j] += v
                             r0[j] += fd
                             r1[j] += fd * dd * ig
                             r2[j] += sv
@@ -236,30 +237,31 @@ def evaluate(
                         j_out[i, sl[kk + 1], j] += frac
             elif code == KERNEL_POLYNOMIAL:  # in x/scale: one power row at a time
                 inv_s = 1.0 / scale[t]
-                for j in range(lo_, hi_):
-                    ubuf[j] = xs[j] * inv_s
-                    pbuf[j] = 1.0
+                xv, fv, uv, pv = xs[lo_:hi_], fo[lo_:hi_], ubuf[lo_:hi_], pbuf[lo_:hi_]
+                for j in range(xv.shape[0]):
+                    uv[j] = xv[j] * inv_s
+                    pv[j] = 1.0
                 for q in range(k):
                     cq = tp[q]
                     if want_jac:
-                        rq = j_out[i, sl[q]]
+                        rq = j_out[i, sl[q], lo_:hi_]
                         if own:
-                            for j in range(lo_, hi_):
-                                pw = pbuf[j]
-                                fo[j] += cq * pw
+                            for j in range(xv.shape[0]):
+                                pw = pv[j]
+                                fv[j] += cq * pw
                                 rq[j] = pw
-                                pbuf[j] = pw * ubuf[j]
+                                pv[j] = pw * uv[j]
                         else:
-                            for j in range(lo_, hi_):
-                                pw = pbuf[j]
-                                fo[j] += cq * pw
+                            for j in range(xv.shape[0]):
+                                pw = pv[j]
+                                fv[j] += cq * pw
                                 rq[j] += pw
-                                pbuf[j] = pw * ubuf[j]
+                                pv[j] = pw * uv[j]
                     else:
-                        for j in range(lo_, hi_):
-                            pw = pbuf[j]
-                            fo[j] += cq * pw
-                            pbuf[j] = pw * ubuf[j]
+                        for j in range(xv.shape[0]):
+                            pw = pv[j]
+                            fv[j] += cq * pw
+                            pv[j] = pw * uv[j]
             else:  # a code without a body here: NaN, never a silent zero
                 for j in range(lo_, hi_):
                     fo[j] = math.nan
@@ -350,7 +352,7 @@ _NONFINITE = 3
 _STALLED = 5
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"})
+@numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"}, error_model="numpy")
 def _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start, zero_rows,
                   assign, y, sw, f, jac, r, ws, a_out, g_out):  # fmt: skip
     """JᵀWJ (full square), JᵀW r and Σ W r² of one pixel (``pt``: (1, P)) — the body of ``normal_equations``."""
@@ -359,41 +361,42 @@ def _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fi
     evaluate(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start, zero_rows,
              assign, True, f, jac)  # fmt: skip
     c = 0.0
+    fv = f[0]
     for j in range(m):
         s = sw[j]
-        if s > 0.0:
-            rj = s * (y[j] - f[0, j])
-            ws[j] = s
-        else:
-            rj = 0.0
-            ws[j] = 0.0
+        ok = s > 0.0
+        rj = s * (y[j] - fv[j]) if ok else 0.0
+        ws[j] = s if ok else 0.0
         r[j] = rj
         c += rj * rj
-    for a in range(n_free):
+    for a in range(n_free):  # 1-D row views with 0-based loops: no wrap-around checks, so LLVM vectorises them
+        ja = jac[0, a]
         for j in range(m):
-            jac[0, a, j] = jac[0, a, j] * ws[j] if ws[j] > 0.0 else 0.0
+            ja[j] = ja[j] * ws[j] if ws[j] > 0.0 else 0.0
     for a in range(n_free):
+        ja = jac[0, a]
         ga = 0.0
         for j in range(m):
-            ga += jac[0, a, j] * r[j]
+            ga += ja[j] * r[j]
         g_out[a] = ga
         b = a
         while b + 1 < n_free:  # two columns at a time: each load of row a serves two sums
+            jb0, jb1 = jac[0, b], jac[0, b + 1]
             s0 = 0.0
             s1 = 0.0
             for j in range(m):
-                ja = jac[0, a, j]
-                s0 += ja * jac[0, b, j]
-                s1 += ja * jac[0, b + 1, j]
+                s0 += ja[j] * jb0[j]
+                s1 += ja[j] * jb1[j]
             a_out[a, b] = s0
             a_out[b, a] = s0
             a_out[a, b + 1] = s1
             a_out[b + 1, a] = s1
             b += 2
         if b < n_free:
+            jb0 = jac[0, b]
             s0 = 0.0
             for j in range(m):
-                s0 += jac[0, a, j] * jac[0, b, j]
+                s0 += ja[j] * jb0[j]
             a_out[a, b] = s0
             a_out[b, a] = s0
     return c
