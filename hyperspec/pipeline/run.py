@@ -449,6 +449,54 @@ def _template(recipe: dict, ds: xr.Dataset, plan: dict) -> xr.Dataset:
     return xr.Dataset(data_vars, coords=coords)
 
 
+def _plain_result(var: xr.Variable) -> bool:
+    """True when ``_create_result_arrays`` lays ``var`` out exactly as xarray would: a number or bool, no encoding."""
+    return var.dtype.kind in "biuf" and not var.encoding and "_FillValue" not in var.attrs
+
+
+def _create_result_arrays(template: xr.Dataset, out: Path, clevel: int = 1) -> None:
+    """Create the (empty) arrays of the lazy ``template``'s variables in the store ``out``, all at once.
+
+    The same metadata as ``create_store`` (``to_zarr(compute=False)``) writes for them: the dtype, one chunk
+    per task's rows (the template's Dask chunks), Blosc/Zstd bit-shuffled at ``clevel``, a NaN fill value and
+    ``_FillValue`` attribute for floats, the dimension names and the attrs (NumPy values as JSON lists). Only the
+    metadata is written; each chunk is written by its task. xarray creates and annotates the ~100 result
+    arrays one after another and builds a Dask graph of writes that a run discards (about 1 s on a 12 x 16
+    map); here one pass on zarr's event loop writes every ``zarr.json``.
+    """
+    import asyncio  # noqa: PLC0415
+
+    import zarr.api.asynchronous as zasync  # noqa: PLC0415
+    from xarray.backends.zarr import FillValueCoder, encode_zarr_attr_value  # noqa: PLC0415
+    from zarr.codecs import BloscCodec  # noqa: PLC0415
+    from zarr.core.sync import sync  # noqa: PLC0415
+
+    async def create_all() -> None:
+        group = await zasync.open_group(store=str(out), mode="r+", zarr_format=3)
+        jobs = []
+        for name, var in template.data_vars.items():
+            attrs = {k: encode_zarr_attr_value(v) for k, v in var.attrs.items()}
+            fill = None
+            if var.dtype.kind == "f":
+                fill = np.nan
+                attrs["_FillValue"] = FillValueCoder.encode(np.nan, var.dtype)
+            jobs.append(
+                group.create_array(
+                    name,
+                    shape=var.shape,
+                    dtype=var.dtype,
+                    chunks=tuple(int(c[0]) for c in var.chunks),
+                    fill_value=fill,
+                    compressors=(BloscCodec(cname="zstd", clevel=clevel, shuffle="bitshuffle"),),
+                    dimension_names=var.dims,
+                    attributes=attrs,
+                )
+            )
+        await asyncio.gather(*jobs)
+
+    sync(create_all())
+
+
 def _versions() -> dict[str, str]:
     import importlib.metadata as md  # noqa: PLC0415
 
@@ -631,8 +679,12 @@ def run_recipe(
         rows_of = {k: min(plan["rows"], plan["n_rows"] - k * plan["rows"]) for k in todo}
         run_px = n_pix
         if state == "new":
-            writes = create_store(_template(recipe, ds, plan), out, overwrite=overwrite, chunks={plan["dim"]: plan["rows"], "run_chunk": 1})
+            template = _template(recipe, ds, plan)
+            direct = [n for n in template.data_vars if n != DONE and _plain_result(template[n].variable)]
+            # the coordinates, the flags and any unusual variable through xarray; the rest created concurrently below
+            writes = create_store(template.drop_vars(direct), out, overwrite=overwrite, chunks={plan["dim"]: plan["rows"], "run_chunk": 1})
             del writes  # metadata only: every chunk is written by its task
+            _create_result_arrays(template[direct], out)
             group = zarr.open_group(str(out), mode="r+", zarr_format=3)
             public = {k: v for k, v in recipe.items() if not k.startswith("_")}
             group.attrs.update(
