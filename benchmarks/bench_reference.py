@@ -23,6 +23,7 @@ Contenders:
 - ``hyperspec``: the public API, ``hyperspec.decompose(ds, model=spec, weights="uniform")`` with the
   README's spec (``ds`` from ``hyperspec.from_array``); on N > 1 threads the map is chunked in rows
   (Dask, threaded scheduler, N workers, BLAS single-threaded as its docs advise);
+- ``hyperspec parity``: the same with ``tol=hyperspec.PARITY_TOL`` (1e-10), the option for ``curve_fit``-level χ²;
 - ``curve_fit``: ``scipy.optimize.curve_fit`` looped over pixels, ``method="lm"``, the analytic
   Jacobian (``jac=``), ``ftol = xtol = --cf-tol`` (default 1e-10); on N > 1 threads the pixels are split
   over a thread pool;
@@ -146,12 +147,16 @@ def numba_lm(x, y, p0):
     return lm_numba(x, y, p0)[0]
 
 
-def hyperspec_contender(ds_by_threads, n_threads):
-    """``decompose`` through the public API on the prepared Dataset; the parameters in the peers' order."""
+def hyperspec_contender(ds_by_threads, n_threads, tol=None):
+    """``decompose`` through the public API on the prepared Dataset; the parameters in the peers' order.
+
+    ``tol``: ``decompose``'s tolerance (None: its default; ``hyperspec.PARITY_TOL`` for ``curve_fit``-level χ²).
+    """
+    kwargs = {} if tol is None else {"tol": tol}
 
     def run(x, y, p0):
         ds = ds_by_threads[(n_threads, y.shape[0])]
-        res = hyperspec.decompose(ds, model=SPEC, weights="uniform")
+        res = hyperspec.decompose(ds, model=SPEC, weights="uniform", **kwargs)
         if n_threads > 1:
             with hyperspec.single_threaded_blas(), dask.config.set(scheduler="threads", num_workers=n_threads):
                 res = res.compute()
@@ -213,6 +218,7 @@ def main(argv=None) -> str:
     for t in thread_counts:
         contenders = {
             "hyperspec": hyperspec_contender(ds_by, t),
+            "hyperspec parity": hyperspec_contender(ds_by, t, tol=hyperspec.PARITY_TOL),
             "curve_fit": _split(curve_fit_loop(args.cf_tol), t),
             "numpy LM": _split(numpy_lm, t),
             "numba LM": numba_lm,

@@ -52,6 +52,7 @@ _LAZY_SUBMODULES = {
 #: Functions imported on first use (name → its module): they pull in the fitting and band modules.
 _LAZY_FUNCTIONS = {
     "decompose": "hyperspec.fit.decompose",
+    "PARITY_TOL": "hyperspec.fit.decompose",
     "window_integrals": "hyperspec.bands.windows",
     "fit_curves": "hyperspec.fit.curves",
     "curve_models": "hyperspec.fit.curves",

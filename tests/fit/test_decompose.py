@@ -162,6 +162,44 @@ def test_custom_model_three_lorentzians_and_a_line():
     assert res.attrs["preset"] == "custom"
 
 
+def test_parity_tol_reaches_curve_fits_chi2_on_every_pixel():
+    # the reference problem's model (3 Lorentzians + a line, Poisson counts): at the default tol a third of the
+    # pixels are within 1e-9 of curve_fit's χ²; tol=PARITY_TOL puts every pixel there, and none is below it by more
+    shift = np.linspace(1000.0, 3000.0, 512)
+    rng = np.random.default_rng(11)
+    n = 16
+    truth = np.column_stack(
+        [rng.uniform(1345, 1355, n), rng.uniform(17, 23, n), rng.uniform(150, 450, n), rng.uniform(1580, 1590, n),
+         rng.uniform(12, 16, n), rng.uniform(400, 1200, n), rng.uniform(2695, 2705, n), rng.uniform(25, 35, n),
+         rng.uniform(250, 750, n), rng.uniform(80, 120, n), rng.uniform(40, 120, n)]
+    )  # fmt: skip
+
+    def f(x, *p):
+        return sum(shapes.lorentzian(x, p[3 * k], p[3 * k + 1], p[3 * k + 2]) for k in range(3)) + p[9] + p[10] * x / 4000.0
+
+    data = rng.poisson([f(shift, *t) for t in truth]).astype(float)
+    spec = {
+        "d": {"shape": "lorentzian", "init": {"center": 1360, "hwhm": 15}, "bounds": {"center": [1330, 1390]}},
+        "g": {"shape": "lorentzian", "init": {"center": 1590, "hwhm": 15}, "bounds": {"center": [1570, 1610]}},
+        "2d": {"shape": "lorentzian", "init": {"center": 2720, "hwhm": 25}},
+        "baseline": {"shape": "polynomial1"},
+    }
+    ds = hyperspec.from_array(data.reshape(4, 4, -1), shift, laser_nm=532.0)
+    names = [f"{t}_{q}" for t in ("d", "g", "2d") for q in ("center_cm", "hwhm_cm", "height")] + ["baseline_c0", "baseline_c1"]
+
+    def chi2(res):
+        p = np.stack([res[v].values.reshape(-1) for v in names], axis=1)
+        return np.array([np.sum((d - f(shift, *q)) ** 2) for d, q in zip(data, p, strict=True)])
+
+    ref = np.array([np.sum((d - f(shift, *optimize.curve_fit(f, shift, d, p0=t, method="lm", ftol=1e-10, xtol=1e-10)[0])) ** 2)
+                    for d, t in zip(data, truth, strict=True)])  # fmt: skip
+    rel_default = np.abs(chi2(decompose(ds, model=spec, weights="uniform", backend="numpy")) - ref) / ref
+    rel_parity = (chi2(decompose(ds, model=spec, weights="uniform", backend="numpy", tol=hyperspec.PARITY_TOL)) - ref) / ref
+    assert np.all(rel_default <= 1e-6)
+    assert np.all(np.abs(rel_parity) <= 1e-9), rel_parity
+    assert np.mean(rel_default <= 1e-9) < 1.0  # the default stops earlier: the option is what makes the difference
+
+
 def test_overrides_and_their_errors(small_map):
     ds, _ = small_map
     spec = build_model_spec("cspbbr3-633", lers={"bounds": {"temperature": [250.0, 600.0]}}, drop=["cnt_d", "cnt_2d"], mask=[[-15, 15]])
