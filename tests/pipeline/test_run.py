@@ -174,13 +174,14 @@ def test_dask_cluster_survives_a_killed_worker(map_store, ref_store, tmp_path):
     procs = [subprocess.Popen([*dask_cli, "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file)],
                               stdout=logs, stderr=logs, env=env)]  # fmt: skip
     try:
-        deadline = time.time() + 60
-        while not sched_file.exists() and time.time() < deadline:
-            time.sleep(0.1)
-        address = json.loads(sched_file.read_text())["address"]
-        worker_cli = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"]
+        # the workers start with the scheduler (their imports overlap its start) and wait for its file
+        worker_cli = [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(sched_file),
+                      "--nthreads", "1", "--no-nanny", "--no-dashboard"]  # fmt: skip
         workers = [subprocess.Popen(worker_cli, stdout=logs, stderr=logs, env=env) for _ in range(2)]
         procs += workers
+        from distributed.utils import json_load_robust
+
+        address = json_load_robust(str(sched_file), timeout=60)["address"]  # waits for the file, retries a half-written one
         from distributed import Client
 
         with Client(address, timeout="30s") as c:
