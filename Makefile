@@ -41,8 +41,10 @@ system-packages:
 # pytest-xdist: one worker per core; worksteal gives each worker a contiguous half of the tests (a file's
 # module fixtures are built once, again only where a steal splits the file) and an idle worker takes half of
 # the other's queue, so the run ends within about one test of balanced (loadfile can leave one worker idle
-# behind the last big file); the 25 slowest listed
+# behind the last big file); the 25 slowest listed. First two processes compile the numba kernels into their
+# on-disk cache (fit | baseline, tests/warm_kernels.py): on a fresh clone both workers would compile the same ones
 test: system-packages $(STAMP)
+	@$(BIN)/python -m tests.warm_kernels fit & $(BIN)/python -m tests.warm_kernels baseline & wait
 	@$(BIN)/python -m pytest -n auto --dist worksteal --durations=25 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$rc
 
