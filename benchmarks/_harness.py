@@ -56,7 +56,9 @@ __all__ = [
     "peak_traced_mib",
     "publish",
     "read_floor",
+    "rounds_note",
     "threads",
+    "timing_cells",
 ]
 
 
@@ -337,6 +339,34 @@ def _fmt(v: Any) -> str:
             return f"{v:.4g}" if abs(v) < 10 else f"{v:,.1f}" if abs(v) < 1000 else f"{v:,.0f}"
         return f"{v:.2e}"
     return str(v)
+
+
+def timing_cells(cmp: Comparison, name: str, *, vs: str | None = None) -> dict[str, Any]:
+    """The standard timing columns of one contender: wall and CPU min / median (s) and its speed-ups.
+
+    ``vs`` names the baseline in the column titles (default: the comparison's baseline). The speed-ups are
+    baseline time / contender time (per item when both state ``items``), from the mins and the medians.
+    """
+    t = cmp.timings[name]
+    base = vs or cmp.baseline
+    return {
+        "wall min / med (s)": f"{t.stat('min', 'wall'):.3g} / {t.stat('median', 'wall'):.3g}",
+        "CPU min / med (s)": f"{t.stat('min', 'cpu'):.3g} / {t.stat('median', 'cpu'):.3g}",
+        f"× {base} wall min/med": f"{cmp.speedup(name, 'min', 'wall'):.3g} / {cmp.speedup(name, 'median', 'wall'):.3g}",
+        f"× {base} CPU min/med": f"{cmp.speedup(name, 'min', 'cpu'):.3g} / {cmp.speedup(name, 'median', 'cpu'):.3g}",
+    }
+
+
+def rounds_note(cmp: Comparison, what: str = "") -> str:
+    """One line for a table's notes: the rounds, their orders, the BLAS / numba threads and the load before and after."""
+    orders = "; ".join(" → ".join(o) for o in cmp.orders)
+    load = "/".join(f"{v:.2f}" for v in cmp.load_before), "/".join(f"{v:.2f}" for v in cmp.load_after)
+    blas = ", ".join(cmp.threads.get("blas", []))
+    head = f"{what}: " if what else ""
+    return (
+        f"- {head}{len(cmp.orders)} rounds in rotated order after one untimed warm-up each; round orders: {orders}; "
+        f"BLAS {blas}; numba {cmp.threads.get('numba')} threads; load {load[0]} before, {load[1]} after."
+    )
 
 
 def publish(text: str, out: str | Path | None) -> str:

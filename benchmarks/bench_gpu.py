@@ -12,6 +12,9 @@ NumPy's on the same pixels:
   time: generated on the CPU, decomposed on the GPU with the kernels; fit and end-to-end pixels/s,
   peak device pool and host RSS. ``--big-rows`` caps the rows (a time limit); 0 skips it.
 
+Every case runs through ``_harness.compare`` (one process, the same arrays, rotated rounds, min and median of
+wall and CPU time; each contender synchronises the device before it returns, so the wall time is the GPU's).
+The device pool column is one extra call each after the rounds (pool freed first).
 ``--fake-device`` runs everything over tests/fake_cupy.py (NumPy behind CuPy's rules): a dry run of
 this script on a machine without a GPU; its numbers mean nothing.
 Usage: ``python benchmarks/bench_gpu.py --out benchmarks/results/gpu_h100.md``
@@ -29,7 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_store import _machine, write_table  # noqa: E402
+from _harness import compare, machine, markdown_table, publish, rounds_note, timing_cells  # noqa: E402
 
 
 def _peak_rss_mib() -> float:
@@ -70,19 +73,40 @@ def _kernels(on: bool):
         os.environ.pop("HYPERSPEC_CUDA_KERNELS", None)
 
 
-def _decompose(ds, backend, kernels, dev):
+def _decomposer(backend, kernels, dev):
+    """A contender: ``decompose`` of the whole map on ``backend`` (CUDA kernels on or off), synchronised."""
     import hyperspec
 
-    _kernels(kernels)
-    with hyperspec.single_threaded_blas():
-        hyperspec.decompose(ds.isel(y=slice(0, 1)), "cspbbr3-633", backend=backend)  # warm-up: imports, compilation
-    dev.reset()
-    t = time.perf_counter()
-    with hyperspec.single_threaded_blas():
-        data = ds.chunk({"y": 8}) if backend == "numpy" else ds
-        res = hyperspec.decompose(data, "cspbbr3-633", backend=backend).compute()
-    dev.sync()
-    return res, time.perf_counter() - t, dev.pool_mib()
+    def run(ds):
+        _kernels(kernels)
+        with hyperspec.single_threaded_blas():
+            data = ds.chunk({"y": 8}) if backend == "numpy" else ds
+            res = hyperspec.decompose(data, "cspbbr3-633", backend=backend).compute()
+        dev.sync()
+        return res
+
+    return run
+
+
+def _pools(contenders, args, dev) -> dict:
+    """CuPy's pool (MiB) after one extra call of each contender, the pool freed before."""
+    out = {}
+    for name, fn in contenders.items():
+        dev.reset()
+        fn(*args)
+        out[name] = dev.pool_mib()
+    return out
+
+
+def _timing_row(cmp, name, n_px, pool, agreement) -> dict:
+    return {
+        "case": name,
+        "pixels": n_px,
+        **timing_cells(cmp, name, vs="NumPy"),
+        "px/s (wall min)": n_px / cmp.timings[name].stat("min"),
+        "device pool (MiB)": pool,
+        "agreement with NumPy": agreement,
+    }
 
 
 def _agreement(res, ref) -> str:
@@ -92,16 +116,18 @@ def _agreement(res, ref) -> str:
     return f"median relative Δ aS-PL area {np.median(np.abs(a - b) / np.abs(b)):.1e}, status equal {100 * same_status:.1f} %"
 
 
-def main() -> None:
+def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="64x64")
     parser.add_argument("--n-spectral", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--big", default="2000x2000")
     parser.add_argument("--big-rows", type=int, default=2000, help="rows of the big map to run (0: skip it)")
     parser.add_argument("--band-rows", type=int, default=50)
     parser.add_argument("--fake-device", action="store_true")
+    parser.add_argument("--label", default=None, help='a status line for the table, e.g. "rehearsal"')
     parser.add_argument("--out", default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.fake_device:
         sys.path.insert(0, str(ROOT))
         from tests import fake_cupy
@@ -122,114 +148,155 @@ def main() -> None:
     from hyperspec.preprocess import baseline
 
     dev = _Device(cp)
+    m0 = machine()
     ny, nx = (int(v) for v in args.size.split("x"))
     ds, _ = hyperspec.synthetic.cspbbr3_map((ny, nx), n_spectral=args.n_spectral, seed=0, artefacts=False)
     ds = ds.compute()
+    warm = ds.isel(y=slice(0, 1))
     n_px = ny * nx
-    rows = []
+    rows, notes = [], []
 
-    ref, t_np, _ = _decompose(ds, "numpy", False, dev)
-    rows.append(["decompose numpy (numba, all cores)", f"{n_px}", f"{t_np:.2f}", f"{n_px / t_np:,.0f}", "1.0×", "—", "reference"])
-    for label, kernels in (("decompose cupy xp", False), ("decompose cupy kernels", True)):
-        res, t, pool = _decompose(ds, "cupy", kernels, dev)
-        rows.append([label, f"{n_px}", f"{t:.2f}", f"{n_px / t:,.0f}", f"{t_np / t:.1f}×", pool, _agreement(res, ref)])
-        print(rows[-1], flush=True)
+    dec = {
+        "decompose numpy (numba, all cores)": _decomposer("numpy", False, dev),
+        "decompose cupy xp": _decomposer("cupy", False, dev),
+        "decompose cupy kernels": _decomposer("cupy", True, dev),
+    }
+    cmp = compare(dec, (ds,), rounds=args.rounds, baseline="decompose numpy (numba, all cores)", warmup_args=(warm,))
+    pools = _pools(dec, (ds,), dev)
+    ref = cmp.outputs["decompose numpy (numba, all cores)"]
+    for name in dec:
+        agree = "reference" if name == cmp.baseline else _agreement(cmp.outputs[name], ref)
+        rows.append(_timing_row(cmp, name, n_px, pools[name] if "cupy" in name else "—", agree))
+    notes.append(rounds_note(cmp, "decompose"))
+    _kernels(False)
 
     eng = _Decomposer(
         build_model_spec("cspbbr3-633"), ds["shift"].values, ds["energy"].values, cp, weights="poisson",
         saturation=None, batch_size=256, max_iter=10, tol=1e-8,
     )  # fmt: skip
-    y = cp.asarray(ds["spectra"].values.reshape(n_px, -1).astype(np.float64))
-    dev.sync()
-    t = time.perf_counter()
-    float(y.sum())
-    floor = time.perf_counter() - t
-    tikhonov(eng.B, y - eng.const, weights=eng.base_w)  # warm-up
-    dev.sync()
-    t = time.perf_counter()
-    tikhonov(eng.B, y - eng.const, weights=eng.base_w)
-    dev.sync()
-    t_lin = time.perf_counter() - t
-    rows.append(
-        [
-            "linear stage cupy",
-            f"{n_px}",
-            f"{t_lin:.4f}",
-            f"{n_px / t_lin:,.0f}",
-            "—",
-            "—",
-            f"{100 * floor / t_lin:.0f} % of the bandwidth floor",
-        ]
+    y_host = np.ascontiguousarray(ds["spectra"].values.reshape(n_px, -1))  # float32, as on the CPU
+    y_dev = cp.asarray(y_host)
+    B, w, c = eng.B, eng.base_w, eng.const
+
+    def lin_dev(yh, yd):
+        a = tikhonov(B, yd, weights=w, offset=c)
+        dev.sync()
+        return a
+
+    def read_dev(yh, yd):
+        s = yd.sum()  # one read of the float32 array (CuPy reduces it in one kernel, no conversion)
+        dev.sync()
+        return s
+
+    lin = {"linear stage cupy (float32)": lin_dev, "read once on the device": read_dev}
+    lcmp = compare(
+        lin, (y_host, y_dev), rounds=max(args.rounds, 7), baseline="read once on the device", warmup_args=(y_host[:64], y_dev[:64])
     )
+    a_np = tikhonov(np.asarray(cp.asnumpy(B)), y_host, weights=np.asarray(cp.asnumpy(w)), offset=np.asarray(cp.asnumpy(c)))
+    a_dev = cp.asnumpy(lcmp.outputs["linear stage cupy (float32)"])
+    lin_err = float(np.max(np.abs(a_dev - a_np)) / np.max(np.abs(a_np)))
+    lt, rt = lcmp.timings["linear stage cupy (float32)"], lcmp.timings["read once on the device"]
+    frac = 100 * rt.stat("min") / lt.stat("min")
+    for name in lin:
+        agree = f"{frac:.0f} % of the device read-once floor; max Δ {lin_err:.1e} of the max" if name.startswith("linear") else "the floor"
+        rows.append(_timing_row(lcmp, name, n_px, "—", agree))
+    notes.append(rounds_note(lcmp, "linear stage (speed-up columns: the read's time / the contender's)"))
 
     for method in ("asls", "arpls"):
-        t = time.perf_counter()
-        base_np = baseline(ds, method, backend="numpy")["baseline"].values
-        t_b = time.perf_counter() - t
-        rows.append([f"baseline {method} numpy (numba)", f"{n_px}", f"{t_b:.2f}", f"{n_px / t_b:,.0f}", "1.0×", "—", "reference"])
-        for label, kernels in (("xp", False), ("CUDA kernel", True)):
-            _kernels(kernels)
-            baseline(ds.isel(y=slice(0, 1)), method, backend="cupy")  # warm-up
-            dev.reset()
-            t = time.perf_counter()
-            out = baseline(ds, method, backend="cupy")
-            dev.sync()
-            t_g = time.perf_counter() - t
-            err = float(np.max(np.abs(out["baseline"].values - base_np)) / np.max(np.abs(base_np)))
-            rows.append([f"baseline {method} cupy {label}", f"{n_px}", f"{t_g:.2f}", f"{n_px / t_g:,.0f}", f"{t_b / t_g:.1f}×", dev.pool_mib(),
-                         f"max Δ {err:.1e} of the max ({out.attrs['baseline_engine']})"])  # fmt: skip
-            print(rows[-1], flush=True)
-    _kernels(False)
 
-    big_note = []
+        def base_np(d, method=method):
+            return baseline(d, method, backend="numpy")["baseline"].values
+
+        def base_cp(kernels, method=method):
+            def run(d):
+                _kernels(kernels)
+                out = baseline(d, method, backend="cupy")
+                dev.sync()
+                return out
+
+            return run
+
+        bcont = {
+            f"baseline {method} numpy (numba)": base_np,
+            f"baseline {method} cupy xp": base_cp(False),
+            f"baseline {method} cupy CUDA kernel": base_cp(True),
+        }
+        bcmp = compare(bcont, (ds,), rounds=args.rounds, warmup_args=(warm,))
+        pools = _pools(dict(list(bcont.items())[1:]), (ds,), dev)
+        ref_b = bcmp.outputs[f"baseline {method} numpy (numba)"]
+        for name in bcont:
+            if name == bcmp.baseline:
+                agree, pool = "reference", "—"
+            else:
+                out = bcmp.outputs[name]
+                err = float(np.max(np.abs(out["baseline"].values - ref_b)) / np.max(np.abs(ref_b)))
+                agree, pool = f"max Δ {err:.1e} of the max ({out.attrs['baseline_engine']})", pools[name]
+            rows.append(_timing_row(bcmp, name, n_px, pool, agree))
+        notes.append(rounds_note(bcmp, f"baseline {method}"))
+        _kernels(False)
+
     if args.big_rows:
         by, bx = (int(v) for v in args.big.split("x"))
         lazy, _ = hyperspec.synthetic.cspbbr3_map((by, bx), n_spectral=args.n_spectral, seed=1)
         n_rows = min(by, args.big_rows)
-        _kernels(True)
+        stats = {}
+
+        def big(lazy_map, rows_to_run):
+            _kernels(True)
+            t_gen = t_fit = 0.0
+            ok = 0
+            t0 = time.perf_counter()
+            for a in range(0, rows_to_run, args.band_rows):
+                b = min(rows_to_run, a + args.band_rows)
+                t = time.perf_counter()
+                band = lazy_map.isel(y=slice(a, b)).compute()  # the generator, on the CPU threads
+                t_gen += time.perf_counter() - t
+                t = time.perf_counter()
+                res = hyperspec.decompose(band, "cspbbr3-633", backend="cupy")
+                dev.sync()
+                t_fit += time.perf_counter() - t
+                ok += int((res["status"].values == 0).sum())
+                px = b * lazy_map.sizes["x"]
+                print(
+                    f"big map: {b}/{rows_to_run} rows, fit {px / t_fit:,.0f} px/s, end-to-end {px / (time.perf_counter() - t0):,.0f} px/s",
+                    flush=True,
+                )
+            stats.update(t_gen=t_gen, t_fit=t_fit, ok=ok, total=time.perf_counter() - t0)
+            _kernels(False)
+
         dev.reset()
-        t_gen = t_fit = 0.0
-        status_ok = 0
-        t0 = time.perf_counter()
-        for a in range(0, n_rows, args.band_rows):
-            b = min(n_rows, a + args.band_rows)
-            t = time.perf_counter()
-            band = lazy.isel(y=slice(a, b)).compute()  # the generator, on the CPU threads
-            t_gen += time.perf_counter() - t
-            t = time.perf_counter()
-            res = hyperspec.decompose(band, "cspbbr3-633", backend="cupy")
-            dev.sync()
-            t_fit += time.perf_counter() - t
-            status_ok += int((res["status"].values == 0).sum())
-            px = b * bx
-            print(
-                f"big map: {b}/{n_rows} rows, fit {px / t_fit:,.0f} px/s, end-to-end {px / (time.perf_counter() - t0):,.0f} px/s",
-                flush=True,
-            )
-        _kernels(False)
+        gcmp = compare({"big": big}, (lazy, n_rows), rounds=1, warmup_args=(lazy, min(n_rows, 1)))
         px = n_rows * bx
-        total = time.perf_counter() - t0
-        rows.append([f"big map {by}×{bx}×{args.n_spectral} float32, cupy kernels", f"{px}", f"{t_fit:.1f}", f"{px / t_fit:,.0f}", "—", dev.pool_mib(),
-                     f"end-to-end {px / total:,.0f} px/s with generation ({t_gen:.0f} s on the CPU); {100 * status_ok / px:.1f} % converged"])  # fmt: skip
-        big_note = [
-            f"Big map: {n_rows} of {by} rows run, {args.band_rows} rows per band; generated lazily by the synthetic generator on the CPU."
-        ]
+        rows.append(
+            {
+                "case": f"big map {by}×{bx}×{args.n_spectral} float32, cupy kernels",
+                "pixels": px,
+                "wall min / med (s)": f"{gcmp.timings['big'].stat('min'):.3g} (1 run)",
+                "CPU min / med (s)": f"{gcmp.timings['big'].stat('min', 'cpu'):.3g} (1 run)",
+                "× NumPy wall min/med": "—",
+                "× NumPy CPU min/med": "—",
+                "px/s (wall min)": px / stats["t_fit"],
+                "device pool (MiB)": dev.pool_mib(),
+                "agreement with NumPy": f"fit only (px/s column); end-to-end {px / stats['total']:,.0f} px/s with generation "
+                f"({stats['t_gen']:.0f} s on the CPU); {100 * stats['ok'] / px:.1f} % converged",
+            }
+        )
+        notes.append(
+            f"- Big map: one run (a streamed map, not repeated), {n_rows} of {by} rows, {args.band_rows} rows per band, generated lazily on the CPU; warm-up: 1 row."
+        )
 
     device = dev.name() + (" — a dry run, numbers meaningless" if args.fake_device else "")
-    lines = [
-        f"# GPU benchmark: {ny}×{nx}×{args.n_spectral} synthetic CsPbBr3 map, preset cspbbr3-633",
-        "",
-        f"Machine: {_machine()}; GPU: {device}. {time.strftime('%Y-%m-%d')}.",
-        f"Run: `python benchmarks/bench_gpu.py --size {args.size} --n-spectral {args.n_spectral} --big {args.big} --big-rows {args.big_rows}`.",
-        "Timed after a one-row warm-up (imports, kernel compilation). Device pool: CuPy's memory pool after the case.",
-        f"Peak host RSS of the whole run: {_peak_rss_mib():,.0f} MiB.",
-        *big_note,
-        "",
-        "| case | pixels | seconds | pixels/s | vs NumPy | device pool (MiB) | agreement with NumPy |",
-        "|---|---|---|---|---|---|---|",
-        *("| " + " | ".join(r) + " |" for r in rows),
+    head = [
+        f"GPU: {device}. Every case through `_harness.compare`: {args.rounds} rounds (linear stage {max(args.rounds, 7)}) in rotated order after one "
+        "untimed warm-up each on a one-row slice (imports, kernel compilation); every contender synchronises the device before it returns. "
+        "Speed-ups: NumPy's time / the contender's (> 1: faster than NumPy), from the mins and medians. Device pool: CuPy's pool after one extra "
+        f"call (freed before). Peak host RSS of the whole run: {_peak_rss_mib():,.0f} MiB.",
     ]
-    write_table(lines, args.out)
+    text = markdown_table(
+        rows, title=f"GPU benchmark: {ny}×{nx}×{args.n_spectral} synthetic CsPbBr3 map, preset cspbbr3-633", machine_info=m0,
+        notes=head + notes, label=args.label,
+    )  # fmt: skip
+    return publish(text, args.out)
 
 
 if __name__ == "__main__":

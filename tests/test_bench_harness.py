@@ -318,3 +318,68 @@ def test_bench_baselines_end_to_end_tiny():
     assert [r["contender"] for r in rows][:2] == ["pybaselines loop", "hyperspec, 1 core"] and len(rows) == 3
     for r in rows[1:]:
         assert float(r["max rel. diff."]) < 1e-6  # float32 data through the Dataset function: ≈ 6e-8
+
+
+# ---- the store, convert, pipeline and GPU scripts through the harness -------------------------------
+
+
+def test_timing_cells_and_rounds_note_on_fake_timings():
+    """The shared columns: min / median of wall and CPU, speed-ups against the baseline; the note names orders, threads, load."""
+    walls = iter([0.0, 2.0, 2.0, 3.0, 3.0, 7.0, 7.0, 8.0])  # a: 2, b: 1 (round 0); b: 4, a: 1 (round 1)
+    cpus = iter([0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 5.0])
+    cmp = compare({"a": lambda: None, "b": lambda: None}, rounds=2, baseline="b", clock=(lambda: next(walls), lambda: next(cpus)))
+    cells = _harness.timing_cells(cmp, "a")
+    assert cells["wall min / med (s)"] == "1 / 1.5" and cells["CPU min / med (s)"] == "1 / 1.5"
+    assert cells["× b wall min/med"] == "1 / 1.67"  # b: min 1, median 2.5; a: min 1, median 1.5
+    note = _harness.rounds_note(cmp, "x")
+    assert note.startswith("- x: 2 rounds") and "a → b; b → a" in note and "load" in note and "numba" in note
+
+
+def test_bench_store_end_to_end_tiny():
+    """bench_store at 4×5×64, 1 round: three writers and the generator, every round trip equal, rates positive."""
+    import bench_store as bs
+
+    text = bs.main(["--size", "4x5", "--n-spectral", "64", "--rounds", "1", "--no-memory"])
+    rows = _table(text)
+    assert [r["case"] for r in rows] == ["hyperspec", "xarray-default", "numpy-raw", "generate"]
+    assert [r["equal"] for r in rows] == ["yes", "yes", "yes", "—"]
+    assert rows[0]["write × hyperspec wall min/med"] == "1 / 1"
+    assert all(float(r["write MiB/s (min)"].replace(",", "")) > 0 for r in rows)
+    assert 0.9 < float(rows[2]["ratio"]) <= 1.0  # numpy.save: the raw bytes plus a 128-byte header
+    assert "- write: 1 rounds" in text and "load" in text and "Machine:" in text
+
+
+def test_bench_convert_end_to_end_tiny():
+    """bench_convert on a 0.2 MiB text map, 1 round: both routes give the same store; rows for both contenders."""
+    import bench_convert as bc
+
+    text = bc.main(["--sizes", "0.2", "--rounds", "1", "--no-memory"])
+    rows = _table(text)
+    assert [r["contender"] for r in rows] == ["hyperspec", "pandas + xarray"]
+    assert all(r["equal"] == "yes" for r in rows) and rows[1]["× pandas wall min/med"] == "1 / 1"
+    assert all(float(r["MB/s (wall min)"].replace(",", "")) > 0 for r in rows)
+
+
+def test_bench_pipeline_end_to_end_tiny():
+    """bench_pipeline on a 2×2×256 store, 1 round: the streamed run and the in-memory decompose agree exactly."""
+    import bench_pipeline as bp
+
+    text = bp.main(["--sizes", "0.004", "--n-spectral", "256", "--rounds", "1", "--no-memory"])
+    rows = _table(text)
+    assert [r["contender"] for r in rows] == ["hyperspec run (store → store)", "decompose (in memory)"]
+    assert rows[0]["same results"].startswith("max rel. diff. 0.0e+00") and rows[1]["× in-memory wall min/med"] == "1 / 1"
+
+
+def test_bench_gpu_dry_run_on_the_fake_device():
+    """bench_gpu --fake-device at 2×4×256, 1 round: every case through compare, the GPU paths agree with NumPy."""
+    import bench_gpu as bg
+
+    text = bg.main(
+        ["--fake-device", "--size", "2x4", "--n-spectral", "256", "--rounds", "1", "--big", "2x4", "--big-rows", "2", "--band-rows", "1"]
+    )
+    rows = {r["case"]: r for r in _table(text)}
+    assert rows["decompose numpy (numba, all cores)"]["agreement with NumPy"] == "reference"
+    assert "status equal 100.0 %" in rows["decompose cupy kernels"]["agreement with NumPy"]
+    assert "% of the device read-once floor" in rows["linear stage cupy (float32)"]["agreement with NumPy"]
+    assert float(rows["baseline asls cupy CUDA kernel"]["agreement with NumPy"].split()[2]) < 1e-6
+    assert any(c.startswith("big map") for c in rows) and "a dry run, numbers meaningless" in text
