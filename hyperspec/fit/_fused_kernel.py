@@ -362,6 +362,7 @@ def _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fi
              assign, True, f, jac)  # fmt: skip
     c = 0.0
     fv = f[0]
+    dev = 0.0  # Σ|√W − 1|: zero for uniform weights with nothing masked, when J needs no weighting
     for j in range(m):
         s = sw[j]
         ok = s > 0.0
@@ -369,7 +370,8 @@ def _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fi
         ws[j] = s if ok else 0.0
         r[j] = rj
         c += rj * rj
-    for a in range(n_free):  # 1-D row views with 0-based loops: no wrap-around checks, so LLVM vectorises them
+        dev += abs(s - 1.0)
+    for a in range(0 if dev == 0.0 else n_free):  # 1-D row views with 0-based loops: no wrap-around checks, so LLVM vectorises them
         ja = jac[0, a]
         for j in range(m):
             ja[j] = ja[j] * ws[j] if ws[j] > 0.0 else 0.0
@@ -583,13 +585,20 @@ def term_integrals(shift, energy, p, codes, on_energy, starts, counts, slots, fi
     n_terms = codes.shape[0]
     f = np.empty((1, m))
     jac = np.empty((1, n_free + 1, m))
-    zero_rows = np.arange(n_free + 1)
     assign = np.zeros(n_free + 1, np.bool_)
+    width = 1
+    for t in range(n_terms):
+        width = max(width, counts[t])
+    term_rows = np.empty((n_terms, width), np.int64)  # the rows each term writes (the scratch row for fixed ones)
+    for t in range(n_terms):
+        for q in range(counts[t]):
+            s_ = slots[starts[t] + q]
+            term_rows[t, q] = s_ if s_ >= 0 else n_free
     for i in range(n):
         for t in range(n_terms):
             evaluate(shift, energy, p[i : i + 1], codes[t : t + 1], on_energy[t : t + 1], starts[t : t + 1], counts[t : t + 1],
-                     slots, fixed, j_lo[t : t + 1], j_hi[t : t + 1], scale[t : t + 1], node_start[t : t + 1], zero_rows, assign,
-                     True, f, jac)  # fmt: skip
+                     slots, fixed, j_lo[t : t + 1], j_hi[t : t + 1], scale[t : t + 1], node_start[t : t + 1],
+                     term_rows[t, : counts[t]], assign, True, f, jac)  # fmt: skip
             s = 0.0
             for j in range(m):
                 s += f[0, j] * weights[j]

@@ -150,3 +150,24 @@ def test_the_compiled_lm_takes_the_same_steps_as_the_batched_numpy_lm(monkeypatc
         np.testing.assert_allclose(compiled[name].values, batched[name].values, rtol=1e-8)
     np.testing.assert_array_equal(compiled["status"].values, batched["status"].values)
     np.testing.assert_array_equal(compiled["n_iter"].values, batched["n_iter"].values)
+
+
+def test_term_integrals_equal_the_numpy_areas_and_gradients():
+    # every built-in shape (tied, fixed, windowed): Σ w f_t and ∂/∂p of it, against the NumPy columns
+    ds, _ = synthetic.cspbbr3_map((2, 2), n_spectral=777, noise=False)
+    shift, energy = ds["shift"].values, ds["energy"].values
+    ref = CompositeModel(SPEC, shift, energy, fused=False)
+    fused = CompositeModel(SPEC, shift, energy)
+    rng = np.random.default_rng(8)
+    p = np.clip(ref.init * rng.uniform(0.8, 1.2, (7, ref.n_free)) + rng.normal(0, 1, (7, ref.n_free)), ref.lower, ref.upper)
+    w = np.gradient(shift)  # any quadrature weights
+    areas, grads = fused._fused.term_integrals(p, w)
+    for t, term in enumerate(ref.terms):
+        f, cols = ref.term_columns(term, p, True)
+        np.testing.assert_allclose(areas[:, t], f @ w, rtol=1e-11, atol=1e-11 * np.abs(f @ w).max())
+        grad = np.zeros((p.shape[0], ref.n_free))
+        for k, (kind, idx) in enumerate(term.slots):
+            if kind == "free":
+                grad[:, idx] += cols[k] @ w
+        scale = np.abs(grad).max() + 1e-300
+        np.testing.assert_allclose(grads[:, t, :] / scale, grad / scale, atol=1e-11)
