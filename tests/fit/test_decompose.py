@@ -72,7 +72,9 @@ def test_status_flags_the_injected_bad_pixels():
 
 
 def test_agrees_with_scipy_least_squares_pixel_by_pixel():
-    ds, truth = synthetic.cspbbr3_map((10, 20), n_spectral=1024, seed=5, artefacts=False)  # 200 pixels, crystal to glass
+    # 200 pixels, crystal to glass; 512 channels (the default is 1024): the same fit at less than half the cost
+    # (measured 2026-12-03: 100 % of the compared pixels agree at 512, 98.5 % at 1024; the limit is 95 %)
+    ds, truth = synthetic.cspbbr3_map((10, 20), n_spectral=512, seed=5, artefacts=False)
     ds = ds.compute()
     res = decompose(ds, backend="numpy", tol=1e-10, max_iter=400)
     eng = _Decomposer(
