@@ -17,28 +17,34 @@ __all__ = ["tikhonov", "nnls"]
 #: batch picks its blocking and kernels by the batch size, and then the last bits differ (measured, OpenBLAS
 #: 0.3.31: 33 of 45 slices of a 4096-row product differed unblocked, 0 of 85 blocked, float32 and float64).
 #: 48 rows keep OpenBLAS on its unpacked small-matrix kernels for thin products (it takes them up to
-#: M·N·K = 10⁶). Measured, 4096 × 1024 float32 rows times a 1024 × 13 operator, 1 thread, 15 rotated
-#: rounds: 1.27 ms at 48 rows, 1.38–1.40 ms at 16–64, 2.0 ms as one 4096-row GEMM.
+#: M·N·K = 10⁶). Measured, 4096 × 1024 float32 rows times a 1024 × 16 operator, 1 thread, rotated rounds:
+#: 0.98–1.15 ms at 48 rows, 1.26–1.34 at 32, 1.5–1.6 ms at 64 and more, 1.6 ms as one 4096-row GEMM.
 ROW_BLOCK = 48
 
-#: A float64 operator with more than ``COL_PAD // 2`` columns is zero-padded to a multiple of ``COL_PAD``
-#: when the inner dimension is at least ``PAD_MIN_INNER``: with 13 columns OpenBLAS runs its 8-, 4- and
-#: 1-column edge kernels, with 16 only full ones (4096 × 1024 float64, 48-row blocks: 2.42 ms for 13
-#: columns, 1.94 ms for 16). A float32 operator is passed column-major (Fortran order) and unpadded: BLAS
-#: then takes its dot-product kernel, which sums each result in 16 SIMD lanes, 10× more accurately than
-#: the broadcast kernel of a row-major operator (max error 1.9e-7 against 2.0e-6 of the amplitude scale on
-#: the CsPbBr3 map), at 1.27 ms against 0.98 ms padded row-major.
+#: An operator with more than ``COL_PAD // 2`` columns is zero-padded to a multiple of ``COL_PAD`` (one
+#: AVX-512 register of float32) when the inner dimension is at least ``PAD_MIN_INNER``: with 13 columns
+#: OpenBLAS runs its 8-, 4- and 1-column edge kernels, with 16 only full ones (4096 × 1024, 48-row blocks,
+#: 1 thread: float32 0.98–1.15 ms for 16 columns against 1.25 ms for 13; float64 1.94 ms against 2.42 ms).
 COL_PAD = 16
 PAD_MIN_INNER = 64
+
+#: float32 only. ``True`` (default): the operator passed column-major and unpadded, so BLAS takes its
+#: dot-product kernel, which sums each result in 16 SIMD lanes: bitwise the results of the 64-row loop this
+#: replaced, max 1.9e-7 of the amplitude scale from float64 arithmetic on the 64×64×1024 CsPbBr3 map
+#: (13 components), 1.27–1.33 ms. ``False``: the padded row-major operator and BLAS's broadcast kernel, which
+#: sums each result in one float32 chain: 0.98–1.15 ms, but 10× the rounding (2.0e-6 of the scale there,
+#: 2.3e-6 and 5e-4 of the Poisson standard error in ``tests/fit/test_linear.py``), past ``tikhonov``'s bound.
+ACCURATE_FLOAT32 = True
 
 
 def _rowwise(a, M, xp):
     """Compute ``a @ M`` through BLAS so that each row's result does not depend on the other rows.
 
     On the CPU the rows go through ``ROW_BLOCK``-row GEMMs, all in one stacked ``np.matmul`` call (NumPy
-    runs one BLAS GEMM per block, with no Python loop), the last block zero-padded. 1.3 ms for 4096 × 1024
-    float32 rows times a 1024 × 13 operator, 1.9 ms in float64 (1 thread, 2-core Xeon, 2026-12-03), against
-    21.5 ms for the ``einsum`` this replaced. The result has the dtype of ``a`` and ``M`` promoted; it may
+    runs one BLAS GEMM per block, with no Python loop), the last block zero-padded; a wide operator's columns
+    padded to a multiple of ``COL_PAD`` (float32: see ``ACCURATE_FLOAT32``). 1.3 ms for 4096 × 1024 float32 rows times a 1024 × 13 operator,
+    1.9 ms in float64 (1 thread, 2-core Xeon, 2026-12-03), against 21.5 ms for the ``einsum`` this replaced
+    and 1.5 ms for the 64-row Python loop before it. The result has the dtype of ``a`` and ``M`` promoted; it may
     be a view of a wider array (its first ``M.shape[1]`` columns).
     """
     if xp.__name__ != "numpy":
@@ -51,9 +57,9 @@ def _rowwise(a, M, xp):
         a = np.ascontiguousarray(a)  # BLAS needs unit stride along the rows
     n, m = a.shape
     k = M.shape[1]
-    f32 = dt == np.float32
-    kp = -(-k // COL_PAD) * COL_PAD if not f32 and m >= PAD_MIN_INNER and k > COL_PAD // 2 else k
-    Mp = np.zeros((m, kp), dtype=dt, order="F" if f32 else "C")
+    dot = ACCURATE_FLOAT32 and dt == np.float32
+    kp = -(-k // COL_PAD) * COL_PAD if not dot and m >= PAD_MIN_INNER and k > COL_PAD // 2 else k
+    Mp = np.zeros((m, kp), dtype=dt, order="F" if dot else "C")
     Mp[:, :k] = M
     out = np.empty((n, kp), dtype=dt)
     full = n - n % ROW_BLOCK
