@@ -188,6 +188,7 @@ def main(argv=None) -> str:
         "`xarray.open_zarr(...)['spectra'].values`, `numpy.load`), each checked array-equal to the input.",
         "`generate` is `hyperspec.synthetic.write`: rendering the physics (all bands, noise, artefacts, ground truth) and streaming it "
         "to a store block by block (warm-up: a 1×2 map); its on-disk size includes the truth group; its × column is hyperspec's write time / its time.",
+        "`× hyperspec` columns: hyperspec's time / this case's, from the mins and the medians (> 1: faster than hyperspec).",
         "`hyperspec.save` also computes and stores the quicklook band images the viewer opens with (`bands.windows.quicklook`): "
         "0.15 of its 0.24 s on a 64×64×1024 map (cProfile, 2026-12-03); xarray and NumPy write the array only.",
         "Peak RSS: one extra call each after the rounds, VmHWM after a reset minus the RSS before (the input array, already resident, is not counted).",
