@@ -427,14 +427,51 @@ def _regularised(p, a, g, c, mu, inv_var, rtr, has_rtr):
 
 
 @numba.njit(cache=True, nogil=True)
-def _solve_small(mat, rhs):
-    """``mat x = rhs`` (LAPACK gesv, as NumPy's batched solve); the minimum-norm solution where ``mat`` is singular."""
-    if not (np.all(np.isfinite(mat)) and np.all(np.isfinite(rhs))):  # NumPy returns NaN here; numba would raise
-        return np.full(rhs.shape[0], np.nan)
+def _solve_small(mat, rhs, chol, out):
+    """``mat x = rhs`` into ``out`` for a symmetric ``mat``: Cholesky in place of ``chol`` (no allocation), LAPACK's
+    LU (as NumPy's batched solve) where ``mat`` is not numerically positive definite, the minimum-norm solution
+    where it is singular, NaN where it is not finite (as NumPy gives)."""
+    n = rhs.shape[0]
+    finite = True
+    for i in range(n):
+        finite = finite and np.isfinite(rhs[i])
+        for j in range(i + 1):
+            finite = finite and np.isfinite(mat[i, j])
+    if not finite:
+        out[:] = np.nan
+        return out
+    spd = True
+    for j in range(n):  # lower Cholesky factor of mat, column by column
+        d = mat[j, j]
+        for k in range(j):
+            d -= chol[j, k] * chol[j, k]
+        if not d > 1e-14 * abs(mat[j, j]) or not d > 0.0:  # not (well enough) positive definite
+            spd = False
+            break
+        d = math.sqrt(d)
+        chol[j, j] = d
+        for i in range(j + 1, n):
+            t = mat[i, j]
+            for k in range(j):
+                t -= chol[i, k] * chol[j, k]
+            chol[i, j] = t / d
+    if spd:
+        for i in range(n):  # L z = rhs, then Lᵀ x = z
+            t = rhs[i]
+            for k in range(i):
+                t -= chol[i, k] * out[k]
+            out[i] = t / chol[i, i]
+        for i in range(n - 1, -1, -1):
+            t = out[i]
+            for k in range(i + 1, n):
+                t -= chol[k, i] * out[k]
+            out[i] = t / chol[i, i]
+        return out
     try:
-        return np.linalg.solve(mat, rhs)
+        out[:] = np.linalg.solve(mat, rhs)
     except Exception:  # noqa: BLE001 — numba raises a plain exception for a singular matrix
-        return np.linalg.pinv(mat) @ rhs
+        out[:] = np.linalg.pinv(mat) @ rhs
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -477,6 +514,9 @@ def levenberg_marquardt_rows(shift, energy, codes, on_energy, starts, counts, sl
     dscale = np.empty(n_free)
     p_new = np.empty(n_free)
     step = np.empty(n_free)
+    chol = np.zeros((n_free, n_free))
+    dp_buf = np.empty(n_free)
+    gn_buf = np.empty(n_free)
     for i in range(n):
         if status[i] >= 0:
             continue
@@ -508,7 +548,7 @@ def levenberg_marquardt_rows(shift, energy, codes, on_energy, starts, counts, sl
             _active(a, g, pi, lo[i], hi[i], frozen, a_free, g_free)
             for k in range(n_free):
                 a_free[k, k] += lam * (1.0 if frozen[k] else dscale[k])
-            dp = _solve_small(a_free, g_free)
+            dp = _solve_small(a_free, g_free, chol, dp_buf)
             predicted = 0.0
             for k in range(n_free):
                 p_new[k] = min(max(pi[k] + dp[k], lo[i, k]), hi[i, k])
@@ -553,7 +593,7 @@ def levenberg_marquardt_rows(shift, energy, codes, on_energy, starts, counts, sl
                 dmax = max(dmax, a_free[k, k])
             for k in range(n_free):
                 a_free[k, k] += 1e-12 * max(a_free[k, k], 1e-12 * dmax + 1e-300)
-            gn = _solve_small(a_free, g_free)
+            gn = _solve_small(a_free, g_free, chol, gn_buf)
             decrease = 0.0
             gn_small = True
             for k in range(n_free):
