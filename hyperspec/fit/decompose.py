@@ -192,16 +192,19 @@ def decompose(
     )  # fmt: skip
     with single_threaded_blas():  # in-memory input is computed right here; lazy input when the caller computes
         out = map_spectra(engine, data["spectra"], engine.n_out)
-    result = xr.Dataset()
+    variables = {}  # one Dataset built from all of them: ~110 item assignments each merged and aligned cost ~0.2 s
     for i, (name, units, meaning) in enumerate(engine.names):
-        result[name] = out.isel(quantity=2 * i, drop=True).assign_attrs(units=units, long_name=meaning)
-        result[f"{name}_stderr"] = out.isel(quantity=2 * i + 1, drop=True).assign_attrs(units=units, long_name=f"standard error of {name}")
+        variables[name] = out.isel(quantity=2 * i, drop=True).assign_attrs(units=units, long_name=meaning)
+        stderr = out.isel(quantity=2 * i + 1, drop=True)
+        variables[f"{name}_stderr"] = stderr.assign_attrs(units=units, long_name=f"standard error of {name}")
     ab_attrs, nab_attrs = at_bound_attrs(engine.bound_params)
-    result["at_bound"] = out.isel(quantity=-5, drop=True).astype(np.int16).assign_attrs(ab_attrs)
-    result["n_at_bound"] = out.isel(quantity=-4, drop=True).astype(np.int16).assign_attrs(nab_attrs)
-    result["chi2_red"] = out.isel(quantity=-3, drop=True).assign_attrs(long_name="reduced chi-square (weighted)", units="1")
-    result["n_iter"] = out.isel(quantity=-2, drop=True).astype(np.int32).assign_attrs(long_name="Levenberg-Marquardt iterations", units="1")
-    result["status"] = out.isel(quantity=-1, drop=True).astype(np.int8).assign_attrs(status_attrs())
+    variables["at_bound"] = out.isel(quantity=-5, drop=True).astype(np.int16).assign_attrs(ab_attrs)
+    variables["n_at_bound"] = out.isel(quantity=-4, drop=True).astype(np.int16).assign_attrs(nab_attrs)
+    variables["chi2_red"] = out.isel(quantity=-3, drop=True).assign_attrs(long_name="reduced chi-square (weighted)", units="1")
+    n_iter = out.isel(quantity=-2, drop=True).astype(np.int32)
+    variables["n_iter"] = n_iter.assign_attrs(long_name="Levenberg-Marquardt iterations", units="1")
+    variables["status"] = out.isel(quantity=-1, drop=True).astype(np.int8).assign_attrs(status_attrs())
+    result = xr.Dataset(variables)
     kept = ("laser_nm", "source", "history", HISTORY_RECORDS_ATTR, "instrument", "sample", "store")
     result.attrs = {k: v for k, v in data.attrs.items() if k in kept}
     result.attrs.update(
