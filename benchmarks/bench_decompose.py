@@ -44,6 +44,7 @@ import argparse
 import logging
 import sys
 import tempfile
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -143,6 +144,25 @@ def _split(fn, n_threads):
     return run
 
 
+#: The map contender's mean Levenberg–Marquardt iterations per pixel (its last full-map call), for the compute floor.
+MAP_STATS: dict[str, float] = {}
+
+
+def dgemm_peak(n: int = 2048, repeats: int = 5) -> float:
+    """Measured DGEMM rate (FLOP/s) of one ``n × n`` product on the current BLAS threads, best of ``repeats``."""
+    a = np.random.default_rng(0).normal(size=(n, n))
+    b = a.copy()
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2.0 * n**3 / best
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def hyperspec_contender(n_threads: int, which: str):
     """``decompose`` on the whole map (``which="map"``; ``rows`` sets only the warm-up slice) or on the subset map."""
 
@@ -157,6 +177,8 @@ def hyperspec_contender(n_threads: int, which: str):
             ds = ds.chunk({dim: size})
         with hyperspec.single_threaded_blas(), dask.config.set(scheduler="threads", num_workers=n_threads):
             res = hyperspec.decompose(ds, PRESET, backend="numpy").compute()
+        if which == "map" and rows.size == prob.n:
+            MAP_STATS["n_iter"] = float(res["n_iter"].mean())
         # the engine converged: "converged", or converged and flagged "saturated", "no_signal" or "at_bound"
         return free_params(res, prob.model), np.isin(res["status"].values.reshape(-1), ENGINE_CONVERGED)
 
@@ -316,6 +338,7 @@ def main(argv=None) -> str:
     warm = sub[: min(2, sub.size)]
     k = sub.size
     rows, notes_cmp = [], []
+    map_cpu_px = None  # the map contender's CPU seconds per pixel on 1 thread
     for t in (int(v) for v in args.threads.split(",")):
         contenders = {
             "hyperspec (map)": hyperspec_contender(t, "map"),
@@ -369,11 +392,27 @@ def main(argv=None) -> str:
             )
         orders = "; ".join(" → ".join(o) for o in cmp.orders)
         load = "/".join(f"{v:.2f}" for v in cmp.load_before), "/".join(f"{v:.2f}" for v in cmp.load_after)
+        if t == 1:
+            map_cpu_px = cmp.timings["hyperspec (map)"].stat("min", "cpu") / prob.n
         notes_cmp.append(
             f"- {t} thread(s): BLAS {', '.join(cmp.threads['blas'])}; numba {cmp.threads['numba']} ({cmp.threads['numba_layer']}); "
             f"load {load[0]} before, {load[1]} after; round orders: {orders}."
         )
     lin = linear_stage(prob, max(args.rounds, 7))
+    with threads(1):
+        peak = dgemm_peak()
+    n_par, m_used = prob.model.n_free, float(np.mean(np.sum(prob.w > 0, axis=1)))
+    evals = MAP_STATS.get("n_iter", float("nan")) + 1.0  # the start, then one trial point per iteration
+    flops_px = evals * m_used * (n_par * (n_par + 1) + 2 * n_par)  # the symmetric half of JᵀWJ and JᵀWr, per evaluation
+    floor_note = (
+        f"Symmetric compute floor (1 thread): {evals:.2f} evaluations per pixel (the start + {evals - 1:.2f} iterations) × {m_used:.0f} "
+        f"weighted channels × (P(P+1) + 2P) with P = {n_par} = {flops_px / 1e6:.1f} MFLOP per pixel for JᵀWJ (its symmetric half) and "
+        f"JᵀWr alone; measured DGEMM peak (2048² product, 1 thread) {peak / 1e9:.1f} GFLOP/s, so the floor is "
+        f"{flops_px / peak * 1e3:.3f} ms per pixel; `hyperspec (map)` takes {map_cpu_px * 1e3:.3f} ms of CPU per pixel: "
+        f"**{100 * flops_px / peak / map_cpu_px:.0f} % of the symmetric compute floor**."
+        if map_cpu_px is not None
+        else "Symmetric compute floor: not measured (no 1-thread run)."
+    )
     notes = [
         f"{ny}×{nx} pixels × {args.n_spectral} channels (float32, {prob.data32.nbytes / 2**20:.1f} MiB), synthetic CsPbBr3 map (seed 0, no artefacts); preset {PRESET}, {prob.model.n_free} free parameters, {int(prob.hp.sum())} priors; Poisson weights, notch masked; hyperspec's linear-stage starts for all.",
         f"{args.rounds} rounds in rotated order after one untimed warm-up each on {warm.size} pixels (the map contender: one row). The peers and `hyperspec (subset)` fit the same {k} random pixels; `hyperspec (map)` all {prob.n}. Speed-ups are per pixel: peer time per pixel / hyperspec (map) time per pixel (> 1: hyperspec faster); the last speed-up column is against `hyperspec (subset)` (like for like).",
@@ -388,6 +427,7 @@ def main(argv=None) -> str:
         f"Linear stage (`tikhonov(B, data32, weights, offset)`, float32 product, all {prob.n} pixels) against the read-once floor (`np.add.reduce` over the same float32 array), {lin['rounds']} rotated rounds through `compare`: "
         f"{lin['lin_s'] * 1e3:.3f} ms vs {lin['read_s'] * 1e3:.3f} ms (min; medians {lin['lin_med'] * 1e3:.3f} / {lin['read_med'] * 1e3:.3f} ms), so the linear stage runs at **{100 * lin['read_s'] / lin['lin_s']:.0f} % of the read-once floor**; "
         f"`read_floor` (min of 7): {lin['floor']['seconds'] * 1e3:.3f} ms, {lin['floor']['gb_s']:.1f} GB/s; {prob.n / lin['lin_s']:,.0f} px/s (1 thread).",
+        floor_note,
         "Peak RSS: one extra call after the rounds (VmHWM after `malloc_trim` and a reset, minus the RSS before).",
         *notes_cmp,
     ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_store import write_table  # noqa: E402
+from _harness import machine, markdown_table, publish  # noqa: E402
 
 from hyperspec.fit import FitStatus, levenberg_marquardt  # noqa: E402
 from tests.fit.nist_strd import AVERAGE, HIGHER, LOWER, MODELS, load, lre  # noqa: E402
@@ -28,16 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    lines = [
-        "# NIST StRD nonlinear regression: hyperspec.fit.levenberg_marquardt",
-        "",
-        "LRE = −log10(|estimate − certified| / |certified|), clipped to 0…11; minimum over parameters.",
-        "Both starts fitted in one batched call; complex-step Jacobian; xtol=ftol=gtol=1e-15.",
-        f"Run {time.strftime('%Y-%m-%d')} with NumPy {np.__version__}.",
-        "",
-        "| data set | difficulty | params LRE (start 1 / 2) | SD LRE | RSS LRE | status | iterations |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for level, names in (("lower", LOWER), ("average", AVERAGE), ("higher", HIGHER)):
         for name in names:
             d = load(name)
@@ -48,18 +38,29 @@ def main() -> None:
             par = [lre(res.params[i], d.certified).min() for i in range(2)]
             sd = [lre(res.stderr[i], d.certified_sd).min() for i in range(2)]
             rss = [float(lre(res.chi2[i], d.rss)) for i in range(2)]
-            status = " / ".join(FitStatus(int(s)).name.lower() for s in res.status)
-            lines.append(
-                f"| {name} | {level} | {par[0]:.1f} / {par[1]:.1f} | {sd[0]:.1f} / {sd[1]:.1f} | {rss[0]:.1f} / {rss[1]:.1f} | {status} | {res.n_iter[0]} / {res.n_iter[1]} |"
+            rows.append(
+                {
+                    "data set": name,
+                    "difficulty": level,
+                    "params LRE (start 1 / 2)": f"{par[0]:.1f} / {par[1]:.1f}",
+                    "SD LRE": f"{sd[0]:.1f} / {sd[1]:.1f}",
+                    "RSS LRE": f"{rss[0]:.1f} / {rss[1]:.1f}",
+                    "status": " / ".join(FitStatus(int(s)).name.lower() for s in res.status),
+                    "iterations": f"{res.n_iter[0]} / {res.n_iter[1]}",
+                }
             )
-    lines += [
-        "",
-        "Notes: Lanczos1 is a zero-residual problem (certified RSS 1.4e-25), so its RSS and SD LREs are limited by",
-        "float64 rounding of the residuals, not by the fit. BoxBOD and MGH10 from start 1 are the classic failures of",
-        "Levenberg–Marquardt from far-off starts: both end on a flat stationary region far from the solution. 'stalled'",
-        "elsewhere means no representable step lowers χ² any more: the float64 floor on exact, zero-residual data.",
+    notes = [
+        "LRE = −log10(|estimate − certified| / |certified|), clipped to 0…11; minimum over parameters.",
+        "Both starts fitted in one batched call; complex-step Jacobian; xtol=ftol=gtol=1e-15.",
+        "Lanczos1 is a zero-residual problem (certified RSS 1.4e-25), so its RSS and SD LREs are limited by float64 rounding of the "
+        "residuals, not by the fit. BoxBOD and MGH10 from start 1 are the classic failures of Levenberg–Marquardt from far-off "
+        "starts: both end on a flat stationary region far from the solution. 'stalled' elsewhere means no representable step "
+        "lowers χ² any more: the float64 floor on exact, zero-residual data.",
     ]
-    write_table(lines, args.out)
+    text = markdown_table(
+        rows, title="NIST StRD nonlinear regression: hyperspec.fit.levenberg_marquardt", machine_info=machine(), notes=notes
+    )
+    publish(text, args.out)
 
 
 if __name__ == "__main__":
