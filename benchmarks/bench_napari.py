@@ -44,7 +44,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
-from bench_store import _machine  # noqa: E402 - the house machine line (CPU, cores, RAM, Python, OS)
+from _harness import machine_line, publish  # noqa: E402 - the one harness's machine line (CPU, cores, RAM, versions, load)
 
 TILE = 64  # pixels of the decomposed tile (one chunk of the map: synthetic.write chunks 64×64)
 
@@ -53,7 +53,7 @@ TILE = 64  # pixels of the decomposed tile (one chunk of the map: synthetic.writ
 def _versions() -> str:
     import importlib.metadata as md  # noqa: PLC0415
 
-    out = []  # the Python version is in the machine line (bench_store._machine)
+    out = []  # Python, NumPy, SciPy and numba are in the machine line (_harness.machine_line)
     for pkg in ("hyperspec", "napari", "napari-hyperspec", "vispy", "PyQt5", "PyQt6", "PySide6", "pyqtgraph", "zarr", "dask", "numpy"):
         try:
             out.append(f"{pkg} {md.version(pkg)}")
@@ -520,7 +520,7 @@ def table(args, ny, nx, n, map_path, gen_s, res_info, kin, rows) -> list[str]:
     lines = [
         f"# napari plugin benchmark: {ny}×{nx}×{n} float32 map ({gib:.1f} GiB), Spectrum inspector, dims slider",
         "",
-        f"Machine: {_machine()}. {_versions()}. Xvfb display (`xvfb-run -a`), viewer window 1400×900.",
+        f"Machine: {machine_line()}. {_versions()}. Xvfb display (`xvfb-run -a`), viewer window 1400×900.",
         f"Run: `python benchmarks/bench_napari.py{' --small' if args.small else ''}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         "Each case in a fresh process; times start after napari and the viewer are up "
         f"(importing hyperspec, xarray, zarr and dask took {rows['open']['import_s']:.1f} s before the first open, not counted).",
@@ -653,10 +653,7 @@ def main() -> None:
     rows["dims"] = run_child("dims", kin["path"], args.steps, drop=False)
     print("dims:", rows["dims"], flush=True)
     text = "\n".join(table(args, ny, nx, n, map_path, gen_s, res_info, kin, rows)) + "\n"
-    print(text)
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text)
+    publish(text, out)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import (  # noqa: E402
     compare,
     machine,
-    machine_line,
     markdown_table,
     peak_rss_mib,
     publish,
@@ -44,16 +43,6 @@ import hyperspec  # noqa: E402
 from hyperspec import synthetic  # noqa: E402
 
 WRITERS = ("hyperspec", "xarray-default", "numpy-raw")
-
-
-def _machine() -> str:
-    """The harness's machine line (kept for the scripts that import it from here: napari, nist_strd, readme_timings)."""
-    return machine_line()
-
-
-def write_table(lines: list[str], out: str | None) -> None:
-    """Print lines as one table and write it to ``out`` (``_harness.publish``; kept for the scripts that import it)."""
-    publish("\n".join(lines) + "\n", out)
 
 
 def _disk(path: Path) -> int:
