@@ -54,8 +54,8 @@ def test_cuda_normal_equations_equal_the_reference(gpu_xp, preset):
     energy = 1239.84198 / (1e7 / (1e7 / 633.0 - shift))
     spec = build_model_spec(preset, None)["terms"]
     cp, reference, kernel = _model_pair(spec, shift, energy, gpu_xp)
-    p = cp.asarray(_params(reference, 200, seed=5))
-    f = reference.value(None, p)
+    p = cp.asarray(_params(reference, 64, seed=5))  # one thread block per pixel: 64 random pixels (the fake device runs each
+    f = reference.value(None, p)  # block thread by thread on the CPU, ≈50 ms a pixel)
     noise = cp.asarray(np.random.default_rng(1).standard_normal(f.shape))
     y = f + 0.05 * cp.abs(f) * noise + 1.0
     sw = 1.0 / cp.sqrt(cp.maximum(cp.abs(y), 1.0))
