@@ -301,9 +301,9 @@ def normal_equations(
     g_out,
     c_out,
 ):
-    # Per pixel: the value and Jacobian rows into a scratch that stays in cache, weighted in place, then the
-    # symmetric half of JᵀWJ, JᵀW r and Σ W r² — J never goes to memory as an (n, P, m) array and no GEMM
-    # runs over its full square. Channels with sw ≤ 0 count as zero (as in the reference). Pixels are
+    # Per pixel (``_pixel_normal``): the value and Jacobian rows into a scratch that stays in cache, weighted in
+    # place, then the symmetric half of JᵀWJ, JᵀW r and Σ W r² — J never goes to memory as an (n, P, m) array and
+    # no GEMM runs over its full square. Channels with sw ≤ 0 count as zero (as in the reference). Pixels are
     # independent: a pixel's sums never depend on the other rows of the batch.
     n, n_free = p.shape
     m = shift.shape[0]
@@ -312,47 +312,8 @@ def normal_equations(
     r = np.empty(m)
     ws = np.empty(m)
     for i in range(n):
-        evaluate(shift, energy, p[i : i + 1], codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start,
-                 zero_rows, assign, True, f, jac)  # fmt: skip
-        c = 0.0
-        for j in range(m):
-            s = sw[i, j]
-            if s > 0.0:
-                rj = s * (y[i, j] - f[0, j])
-                ws[j] = s
-            else:
-                rj = 0.0
-                ws[j] = 0.0
-            r[j] = rj
-            c += rj * rj
-        c_out[i] = c
-        for a in range(n_free):
-            for j in range(m):
-                jac[0, a, j] = jac[0, a, j] * ws[j] if ws[j] > 0.0 else 0.0
-        for a in range(n_free):
-            ga = 0.0
-            for j in range(m):
-                ga += jac[0, a, j] * r[j]
-            g_out[i, a] = ga
-            b = a
-            while b + 1 < n_free:  # two columns at a time: each load of row a serves two sums
-                s0 = 0.0
-                s1 = 0.0
-                for j in range(m):
-                    ja = jac[0, a, j]
-                    s0 += ja * jac[0, b, j]
-                    s1 += ja * jac[0, b + 1, j]
-                a_out[i, a, b] = s0
-                a_out[i, b, a] = s0
-                a_out[i, a, b + 1] = s1
-                a_out[i, b + 1, a] = s1
-                b += 2
-            if b < n_free:
-                s0 = 0.0
-                for j in range(m):
-                    s0 += jac[0, a, j] * jac[0, b, j]
-                a_out[i, a, b] = s0
-                a_out[i, b, a] = s0
+        c_out[i] = _pixel_normal(shift, energy, p[i : i + 1], codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale,
+                                 node_start, zero_rows, assign, y[i], sw[i], f, jac, r, ws, a_out[i], g_out[i])  # fmt: skip
 
 
 # ---- the compiled Levenberg–Marquardt (one pixel at a time, every step of ``lm.levenberg_marquardt``) ----------
@@ -366,7 +327,7 @@ _STALLED = 5
 @numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"}, error_model="numpy")
 def _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start, zero_rows,
                   assign, y, sw, f, jac, r, ws, a_out, g_out):  # fmt: skip
-    """JᵀWJ (full square), JᵀW r and Σ W r² of one pixel (``pt``: (1, P)) — the body of ``normal_equations``."""
+    """JᵀWJ (full square), JᵀW r and Σ W r² of one pixel (``pt``: (1, P)); ``normal_equations`` and the LM call it."""
     n_free = pt.shape[1]
     m = shift.shape[0]
     evaluate(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start, zero_rows,
