@@ -24,20 +24,29 @@ SPEC = {
 }
 
 
-def test_value_and_jacobian_equal_the_numpy_reference():
-    ds, _ = synthetic.cspbbr3_map((2, 2), n_spectral=777, noise=False)
-    shift, energy = ds["shift"].values, ds["energy"].values
-    ref = CompositeModel(SPEC, shift, energy, fused=False)
-    fused = CompositeModel(SPEC, shift, energy)
-    assert fused.engine == "numba-fused" and ref.engine == "numpy"
-    rng = np.random.default_rng(3)
-    p = np.clip(ref.init * rng.uniform(0.8, 1.2, (40, ref.n_free)) + rng.normal(0, 1, (40, ref.n_free)), ref.lower, ref.upper)
+def _random_params(model, n, seed):
+    """``n`` parameter rows near the model's start values, inside its bounds."""
+    rng = np.random.default_rng(seed)
+    return np.clip(model.init * rng.uniform(0.8, 1.2, (n, model.n_free)) + rng.normal(0, 1, (n, model.n_free)), model.lower, model.upper)
+
+
+def _assert_fused_equals_reference(ref, fused, p):
+    """Value and Jacobian of the fused kernel against the NumPy path to 1e-12 (the Jacobian per column scale)."""
     f_ref, j_ref = ref.value_and_jacobian(None, p)
     f_fus, j_fus = fused.value_and_jacobian(None, p)
     np.testing.assert_allclose(f_fus, f_ref, rtol=1e-12, atol=1e-12 * np.abs(f_ref).max())
     scale = np.abs(j_ref).max(axis=1, keepdims=True) + 1e-300
     np.testing.assert_allclose(j_fus / scale, j_ref / scale, atol=1e-12)
     np.testing.assert_allclose(fused.value(None, p), f_ref, rtol=1e-12, atol=1e-12 * np.abs(f_ref).max())
+
+
+def test_value_and_jacobian_equal_the_numpy_reference():
+    ds, _ = synthetic.cspbbr3_map((2, 2), n_spectral=777, noise=False)
+    shift, energy = ds["shift"].values, ds["energy"].values
+    ref = CompositeModel(SPEC, shift, energy, fused=False)
+    fused = CompositeModel(SPEC, shift, energy)
+    assert fused.engine == "numba-fused" and ref.engine == "numpy"
+    _assert_fused_equals_reference(ref, fused, _random_params(ref, 40, seed=3))
 
 
 def test_decompose_is_the_same_with_and_without_the_fused_path(monkeypatch, small_map):
@@ -128,15 +137,7 @@ def test_windowed_and_tied_lorentzians_and_polynomials_equal_the_numpy_reference
     ref = CompositeModel(spec, shift, fused=False)
     fused = CompositeModel(spec, shift)
     assert fused.engine == "numba-fused"
-    rng = np.random.default_rng(5)
-    p = np.clip(ref.init * rng.uniform(0.8, 1.2, (9, ref.n_free)) + rng.normal(0, 1, (9, ref.n_free)), ref.lower, ref.upper)
-    f_ref, j_ref = ref.value_and_jacobian(None, p)
-    f_fus, j_fus = fused.value_and_jacobian(None, p)
-    np.testing.assert_allclose(f_fus, f_ref, rtol=1e-12, atol=1e-12 * np.abs(f_ref).max())
-    scale = np.abs(j_ref).max(axis=1, keepdims=True) + 1e-300
-    np.testing.assert_allclose(j_fus / scale, j_ref / scale, atol=1e-12)
-    f_only = fused.value(None, p)
-    np.testing.assert_allclose(f_only, f_ref, rtol=1e-12, atol=1e-12 * np.abs(f_ref).max())
+    _assert_fused_equals_reference(ref, fused, _random_params(ref, 9, seed=5))
 
 
 def test_the_compiled_lm_takes_the_same_steps_as_the_batched_numpy_lm(monkeypatch, small_map):
@@ -158,8 +159,7 @@ def test_term_integrals_equal_the_numpy_areas_and_gradients():
     shift, energy = ds["shift"].values, ds["energy"].values
     ref = CompositeModel(SPEC, shift, energy, fused=False)
     fused = CompositeModel(SPEC, shift, energy)
-    rng = np.random.default_rng(8)
-    p = np.clip(ref.init * rng.uniform(0.8, 1.2, (7, ref.n_free)) + rng.normal(0, 1, (7, ref.n_free)), ref.lower, ref.upper)
+    p = _random_params(ref, 7, seed=8)
     w = np.gradient(shift)  # any quadrature weights
     areas, grads = fused._fused.term_integrals(p, w)
     for t, term in enumerate(ref.terms):
