@@ -440,7 +440,7 @@ class _Decomposer:
         cov0 = xp.where(xp.isnan(cov), 0.0, cov)  # NaN marks excluded parameters; they carry no variance
         vals, errs = [], []
         areas = {}  # term → (area, its gradient over the free parameters), for the model-level ratios
-        fused = getattr(self.model._fused, "term_integrals", None)  # the numba kernel: no (n, m) arrays per term
+        fused = self.model.fused_term_integrals  # the numba kernel: no (n, m) arrays per term
         if fused is not None:
             fused_areas, fused_grads = fused(p, self.trapz)
         for t, term in enumerate(self.model.terms):

@@ -288,6 +288,11 @@ class CompositeModel:
             return None
         return getattr(self._fused, "normal_equations", None)
 
+    @property
+    def fused_term_integrals(self):
+        """The numba kernel's ``term_integrals(p, weights)`` (each term's Σ w f and its gradient), or None without it."""
+        return getattr(self._fused, "term_integrals", None) if self.xp is np else None
+
     # ---- evaluation ---------------------------------------------------------------------------
     @property
     def n_free(self) -> int:
