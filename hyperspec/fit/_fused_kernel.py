@@ -30,6 +30,116 @@ KERNEL_POLYNOMIAL = _CODES["polynomial"]
 KERNEL_FREEFORM = _CODES["freeform"]
 
 
+# ---- a vectorisable exp/expm1 -------------------------------------------------------------------------------------
+# pip's llvmlite has no SVML, so a loop that calls math.exp stays scalar (libm, ≈17 µs per 1024 values here); the
+# same range reduction and polynomial written out in arithmetic vectorise (≈2 µs per 1024 for both e^x and
+# expm1(x)), within 1 ulp of NumPy's on |x| ≤ 708; ``_log`` likewise (≈4 µs per 1024 against ≈8, within 2 ulp)
+# (tests/fit/test_fused.py::test_vector_exp_log_match_numpy).
+_LOG2E = float.fromhex("0x1.71547652b82fep+0")  # 1/ln 2
+# ln 2 split in two (Cody–Waite, fdlibm's constants): _LN2_HI has its 32 low mantissa bits zero, so k·_LN2_HI is exact for
+# every |k| ≤ 1022 used here, and _LN2_LO carries the next 53 bits of ln 2 (so ln 2 to ≈ 1e-26 in all)
+_LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
+_LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
+_SHIFTER = 6755399441055744.0  # 1.5·2⁵²: x·log₂e + _SHIFTER rounds to the nearest integer k, held in the low bits
+_SHIFTER_BITS = int(np.float64(_SHIFTER).view(np.int64))
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
+def _exp_expm1(x, e_out, m1_out, bits):
+    """e^x and expm1(x) of a 1-D array at once (``bits``: int64 scratch of the same length), each within 1 ulp.
+
+    x = k·ln 2 + r with |r| ≤ ln 2 / 2; expm1(r) by its Taylor series to r¹³ (truncation < 1e-17 relative);
+    2^k from the exponent bits. e^x = 2^k·(1 + s), expm1(x) = 2^k·s + (2^k − 1): neither cancels, so e^(−q)
+    stays exact for large q where 1 + expm1(−q) would not. Saturates beyond |x| > 708 (inf, or 0 and −1); NaN
+    stays NaN. Three branch-free loops (LLVM vectorises each).
+    """
+    n = x.shape[0]
+    fb = bits.view(np.float64)
+    for j in range(n):
+        xv = min(max(x[j], -708.0), 708.0)
+        t = xv * _LOG2E + _SHIFTER
+        kf = t - _SHIFTER
+        r = (xv - kf * _LN2_HI) - kf * _LN2_LO
+        s = 1.0 / 6227020800.0  # Horner over 1/k!, k = 13 … 2
+        s = s * r + 1.0 / 479001600.0
+        s = s * r + 1.0 / 39916800.0
+        s = s * r + 1.0 / 3628800.0
+        s = s * r + 1.0 / 362880.0
+        s = s * r + 1.0 / 40320.0
+        s = s * r + 1.0 / 5040.0
+        s = s * r + 1.0 / 720.0
+        s = s * r + 1.0 / 120.0
+        s = s * r + 1.0 / 24.0
+        s = s * r + 1.0 / 6.0
+        s = s * r + 0.5
+        fb[j] = t
+        m1_out[j] = (s * r) * r + r  # expm1(r)
+    for j in range(n):  # the integer k in t's low bits → the bits of 2^k
+        bits[j] = (bits[j] - _SHIFTER_BITS + 1023) << 52
+    for j in range(n):
+        two = fb[j]
+        s = m1_out[j]
+        xj = x[j]
+        e = two * s + two
+        m1 = two * s + (two - 1.0)
+        e = math.inf if xj > 708.0 else (0.0 if xj < -708.0 else e)
+        m1 = math.inf if xj > 708.0 else (-1.0 if xj < -708.0 else m1)
+        e_out[j] = e if xj == xj else xj
+        m1_out[j] = m1 if xj == xj else xj
+
+
+_SQRT2 = math.sqrt(2.0)
+_MANTISSA = 0x000FFFFFFFFFFFFF
+_ONE_BITS = 0x3FF0000000000000  # the exponent bits of 1.0
+_TINY = 2.2250738585072014e-308  # the smallest normal double
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
+def _log(y, out, bits, ebits):
+    """ln y of a 1-D array (``bits``, ``ebits``: int64 scratch of the same length), within 2 ulp of NumPy's.
+
+    y = 2^e·m with m in (√2/2, √2]; ln m = 2·atanh((m − 1)/(m + 1)) by its series to f²⁵ (truncation < 1e-17);
+    the exponent and mantissa from the bits, e converted through ``_SHIFTER`` (AVX2 has no int64 → double). 0 gives
+    −inf, a negative y or NaN gives NaN, +inf gives +inf; subnormals are scaled by 2⁵⁴ first.
+    """
+    n = y.shape[0]
+    fb = bits.view(np.float64)
+    eb = ebits.view(np.float64)
+    for j in range(n):
+        yj = y[j]
+        fb[j] = yj * 18014398509481984.0 if yj < _TINY else yj
+    ub = bits.view(np.uint64)  # unsigned: AVX2 has a logical 64-bit right shift, not an arithmetic one
+    for j in range(n):
+        b = ub[j]
+        ebits[j] = np.int64((b >> np.uint64(52)) & np.uint64(0x7FF)) + (_SHIFTER_BITS - 1023)
+        ub[j] = (b & np.uint64(_MANTISSA)) | np.uint64(_ONE_BITS)
+    for j in range(n):
+        yj = y[j]
+        m = fb[j]
+        e = eb[j] - _SHIFTER - (54.0 if yj < _TINY else 0.0)
+        big = m > _SQRT2
+        m = m * 0.5 if big else m
+        e = e + 1.0 if big else e
+        f = (m - 1.0) / (m + 1.0)
+        f2 = f * f
+        s = 1.0 / 25.0  # Horner over 1/(2k + 1), k = 12 … 1
+        s = s * f2 + 1.0 / 23.0
+        s = s * f2 + 1.0 / 21.0
+        s = s * f2 + 1.0 / 19.0
+        s = s * f2 + 1.0 / 17.0
+        s = s * f2 + 1.0 / 15.0
+        s = s * f2 + 1.0 / 13.0
+        s = s * f2 + 1.0 / 11.0
+        s = s * f2 + 1.0 / 9.0
+        s = s * f2 + 1.0 / 7.0
+        s = s * f2 + 1.0 / 5.0
+        s = s * f2 + 1.0 / 3.0
+        r = e * _LN2_HI + ((2.0 * f + 2.0 * f * f2 * s) + e * _LN2_LO)
+        r = r if yj > 0.0 else (-math.inf if yj == 0.0 else math.nan)
+        r = math.inf if yj == math.inf else r
+        out[j] = r if yj == yj else yj
+
+
 @numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp"}, error_model="numpy")
 def evaluate(
     shift,
@@ -66,6 +176,11 @@ def evaluate(
     sl = np.empty(width, np.int64)
     ubuf = np.empty(m)
     pbuf = np.empty(m)
+    abuf = np.empty(m)  # exponents, then e^x and expm1(x) (``_exp_expm1``) for the ESPL, l-ERS and h-ERS bodies
+    ebuf = np.empty(m)
+    m1buf = np.empty(m)
+    bits = np.empty(m, np.int64)
+    bits2 = np.empty(m, np.int64)
     for i in range(n):
         fo = f_out[i]
         fo[:] = 0.0
@@ -187,55 +302,84 @@ def evaluate(
             elif code == KERNEL_ESPL:
                 c, g, beta, h = tp[0], tp[1], tp[2], tp[3]
                 g2 = g * g
-                for j in range(lo_, hi_):
-                    dd = xs[j] - c
-                    den = dd * dd + g2
-                    sv = g2 / den
-                    arg = beta * dd
-                    free = abs(arg) < _EXP_MAX
-                    ex = math.exp(min(max(arg, -_EXP_MAX), _EXP_MAX))
-                    v = h * sv * ex
-                    fo[j] += v
-                    if want_jac:
-                        j_out[i, sl[0], j] += v * (2.0 * dd / den - (beta if free else 0.0))
-                        j_out[i, sl[1], j] += 2.0 * v * dd * dd / (g * den)
-                        j_out[i, sl[2], j] += v * dd if free else 0.0
-                        j_out[i, sl[3], j] += sv * ex
+                nn = hi_ - lo_
+                xv, fv, av, ev = xs[lo_:hi_], fo[lo_:hi_], abuf[:nn], ebuf[:nn]
+                for j in range(nn):
+                    av[j] = min(max(beta * (xv[j] - c), -_EXP_MAX), _EXP_MAX)
+                _exp_expm1(av, ev, m1buf[:nn], bits[:nn])
+                if not want_jac:
+                    for j in range(nn):
+                        dd = xv[j] - c
+                        fv[j] += h * g2 / (dd * dd + g2) * ev[j]
+                else:
+                    r0, r1 = j_out[i, sl[0], lo_:hi_], j_out[i, sl[1], lo_:hi_]
+                    r2, r3 = j_out[i, sl[2], lo_:hi_], j_out[i, sl[3], lo_:hi_]
+                    for j in range(nn):
+                        dd = xv[j] - c
+                        inv = 1.0 / (dd * dd + g2)
+                        sv = g2 * inv
+                        arg = beta * dd
+                        free = abs(arg) < _EXP_MAX  # where exp is clipped it is constant in β and x₀
+                        ex = ev[j]
+                        v = h * sv * ex
+                        fv[j] += v
+                        r0[j] += v * (2.0 * dd * inv - (beta if free else 0.0))
+                        r1[j] += 2.0 * v * dd * dd * inv / g
+                        r2[j] += v * dd if free else 0.0
+                        r3[j] += sv * ex
             elif code == KERNEL_LERS:
                 w, temp, h = tp[0], tp[1], tp[2]
                 w2 = w * w
-                for j in range(lo_, hi_):
-                    x = xs[j]
-                    q_ = _K * x / temp
+                k_t = _K / temp
+                t_k = temp / _K
+                nn = hi_ - lo_
+                xv, fv, av, ev, uv = xs[lo_:hi_], fo[lo_:hi_], abuf[:nn], ebuf[:nn], m1buf[:nn]
+                for j in range(nn):
+                    av[j] = -min(max(k_t * xv[j], -_EXP_MAX), _EXP_MAX)  # −q, clipped
+                _exp_expm1(av, ev, uv, bits[:nn])  # e^(−q) and expm1(−q) from one range reduction
+                r0, r1, r2 = j_out[i, sl[0], lo_:hi_], j_out[i, sl[1], lo_:hi_], j_out[i, sl[2], lo_:hi_]
+                for j in range(nn):  # two divisions per channel
+                    x = xv[j]
+                    q_ = k_t * x
+                    qc = -av[j]
+                    iu = 1.0 / uv[j]
                     small = abs(q_) < 1e-6
-                    qc = min(max(q_, -_EXP_MAX), _EXP_MAX)
-                    ratio = 1.0 + q_ / 2.0 + q_ * q_ / 12.0 if small else qc / (-math.expm1(-qc))
-                    a = (temp / _K) * ratio
-                    den = x * x + w2
-                    lor = w / den
-                    fo[j] += h * a * lor
+                    ratio = 1.0 + q_ * (0.5 + q_ / 12.0) if small else -qc * iu  # q/(1 − e^(−q))
+                    a = t_k * ratio
+                    inv = 1.0 / (x * x + w2)
+                    lor = w * inv
+                    fv[j] += h * a * lor
                     if want_jac:
-                        half = qc / 2.0
-                        sh = 1.0 if small else half / math.sinh(half)
-                        j_out[i, sl[0], j] += h * a * (x * x - w2) / (den * den)
-                        j_out[i, sl[1], j] += h * lor * sh * sh / _K
-                        j_out[i, sl[2], j] += a * lor
+                        sh2 = 1.0 if small else qc * qc * ev[j] * iu * iu  # ((q/2)/sinh(q/2))² = q²e^(−q)/(e^(−q) − 1)²
+                        r0[j] += h * a * (x * x - w2) * inv * inv
+                        r1[j] += h * lor * sh2 * (1.0 / _K)
+                        r2[j] += a * lor
             elif code == KERNEL_HERS_LOGNORMAL:  # zero for shifts ≤ 0
                 c, sw, h = tp[0], tp[1], tp[2]
                 s2w = 2.0 * sw * sw
-                for j in range(lo_, hi_):
-                    x = xs[j]
-                    if x <= 0.0:  # zero there (the rows start from zero)
-                        continue
-                    ln = math.log(x / c)
-                    e = math.exp(-(ln * ln) / s2w)
+                isw2 = 1.0 / (sw * sw)
+                nn = hi_ - lo_
+                xv, fv, av, ev, lv = xs[lo_:hi_], fo[lo_:hi_], abuf[:nn], ebuf[:nn], ubuf[:nn]
+                ic, i_s2w, isw = 1.0 / c, 1.0 / s2w, 1.0 / sw
+                for j in range(nn):
+                    x = xv[j]
+                    av[j] = x * ic if x > 0.0 else 1.0
+                _log(av, lv, bits[:nn], bits2[:nn])
+                for j in range(nn):
+                    ln = lv[j]
+                    av[j] = -(ln * ln) * i_s2w
+                _exp_expm1(av, ev, m1buf[:nn], bits[:nn])
+                r0, r1, r2 = j_out[i, sl[0], lo_:hi_], j_out[i, sl[1], lo_:hi_], j_out[i, sl[2], lo_:hi_]
+                for j in range(nn):  # no division
+                    e = ev[j] if xv[j] > 0.0 else 0.0
+                    ln = lv[j]
                     v = h * e
-                    fo[j] += v
+                    fv[j] += v
                     if want_jac:
-                        fl = v * ln / (sw * sw)
-                        j_out[i, sl[0], j] += fl / c
-                        j_out[i, sl[1], j] += fl * ln / sw
-                        j_out[i, sl[2], j] += e
+                        fl = v * ln * isw2
+                        r0[j] += fl * ic
+                        r1[j] += fl * ln * isw
+                        r2[j] += e
             elif code == KERNEL_FREEFORM:  # linear interpolation between nodes (start, step)
                 start, step = node_start[t], scale[t]
                 for j in range(lo_, hi_):
@@ -316,6 +460,70 @@ def normal_equations(
                                  node_start, zero_rows, assign, y[i], sw[i], f, jac, r, ws, a_out[i], g_out[i])  # fmt: skip
 
 
+@numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"}, error_model="numpy")
+def _gram(rows, n_free, a_out, g_out):
+    """``rows @ rows.T`` for ``rows`` (P + 1, m) = [J; r], its upper triangle only: JᵀJ into ``a_out`` (both
+    halves) and Jᵀr into ``g_out``.
+
+    Register tiles of 4 × 2 rows: each channel loads 6 values for 8 fused multiply-adds (a row-pair loop loads 3
+    for 2), so the loop is bound by the FMA units, not the loads; 8 accumulators of 4 lanes fit AVX2's 16
+    registers. The channels go in blocks of ``_GRAM_BLOCK``, so that a tile's four rows stay in L1 while the
+    column rows stream past (the whole [J; r] is ≈ 280 KiB at P = 34, m = 1024). Rows past the end are clamped to
+    the last one (recomputed, never stored).
+    """
+    nr = n_free + 1
+    last = nr - 1
+    m = rows.shape[1]
+    for a in range(n_free):
+        g_out[a] = 0.0
+        for b in range(a, n_free):
+            a_out[a, b] = 0.0
+    for c0 in range(0, m, _GRAM_BLOCK):
+        c1 = min(m, c0 + _GRAM_BLOCK)
+        for a0 in range(0, nr, 4):
+            x0, x1 = rows[a0, c0:c1], rows[min(a0 + 1, last), c0:c1]
+            x2, x3 = rows[min(a0 + 2, last), c0:c1], rows[min(a0 + 3, last), c0:c1]
+            for b0 in range(a0, nr, 2):
+                y0, y1 = rows[b0, c0:c1], rows[min(b0 + 1, last), c0:c1]
+                s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = 0.0
+                for j in range(c1 - c0):
+                    u0, u1, u2, u3, v0, v1 = x0[j], x1[j], x2[j], x3[j], y0[j], y1[j]
+                    s00 += u0 * v0
+                    s01 += u0 * v1
+                    s10 += u1 * v0
+                    s11 += u1 * v1
+                    s20 += u2 * v0
+                    s21 += u2 * v1
+                    s30 += u3 * v0
+                    s31 += u3 * v1
+                _add(a0, b0, s00, n_free, a_out, g_out)
+                _add(a0, b0 + 1, s01, n_free, a_out, g_out)
+                _add(a0 + 1, b0, s10, n_free, a_out, g_out)
+                _add(a0 + 1, b0 + 1, s11, n_free, a_out, g_out)
+                _add(a0 + 2, b0, s20, n_free, a_out, g_out)
+                _add(a0 + 2, b0 + 1, s21, n_free, a_out, g_out)
+                _add(a0 + 3, b0, s30, n_free, a_out, g_out)
+                _add(a0 + 3, b0 + 1, s31, n_free, a_out, g_out)
+    for a in range(n_free):
+        for b in range(a + 1, n_free):
+            a_out[b, a] = a_out[a, b]
+
+
+#: Channels per block of ``_gram``: 4 rows × 512 × 8 bytes = 16 KiB, half of a 32 KiB L1 data cache.
+_GRAM_BLOCK = 512
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add(a, b, v, n_free, a_out, g_out):
+    """One entry of ``_gram``'s tile, added: (a, b) with a ≤ b ≤ P (row P is the residual's)."""
+    if a > b or b > n_free:
+        return
+    if b < n_free:
+        a_out[a, b] += v
+    elif a < n_free:
+        g_out[a] += v
+
+
 # ---- the compiled Levenberg–Marquardt (one pixel at a time, every step of ``lm.levenberg_marquardt``) ----------
 # Status codes of ``hyperspec.fit.lm.FitStatus`` (numba compiles them in as constants).
 _CONVERGED = 0
@@ -327,7 +535,11 @@ _STALLED = 5
 @numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"}, error_model="numpy")
 def _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start, zero_rows,
                   assign, y, sw, f, jac, r, ws, a_out, g_out):  # fmt: skip
-    """JᵀWJ (full square), JᵀW r and Σ W r² of one pixel (``pt``: (1, P)); ``normal_equations`` and the LM call it."""
+    """JᵀWJ (full square), JᵀW r and Σ W r² of one pixel (``pt``: (1, P)); ``normal_equations`` and the LM call it.
+
+    ``jac`` (1, P + 1, m) is overwritten: √W·J, then the residual in row P, so that one register-tiled pass
+    (``_gram``) over the rows [√W·J; √W·r] gives JᵀWJ and JᵀW r together.
+    """
     n_free = pt.shape[1]
     m = shift.shape[0]
     evaluate(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start, zero_rows,
@@ -347,32 +559,10 @@ def _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fi
         ja = jac[0, a]
         for j in range(m):
             ja[j] = ja[j] * ws[j] if ws[j] > 0.0 else 0.0
-    for a in range(n_free):
-        ja = jac[0, a]
-        ga = 0.0
-        for j in range(m):
-            ga += ja[j] * r[j]
-        g_out[a] = ga
-        b = a
-        while b + 1 < n_free:  # two columns at a time: each load of row a serves two sums
-            jb0, jb1 = jac[0, b], jac[0, b + 1]
-            s0 = 0.0
-            s1 = 0.0
-            for j in range(m):
-                s0 += ja[j] * jb0[j]
-                s1 += ja[j] * jb1[j]
-            a_out[a, b] = s0
-            a_out[b, a] = s0
-            a_out[a, b + 1] = s1
-            a_out[b + 1, a] = s1
-            b += 2
-        if b < n_free:
-            jb0 = jac[0, b]
-            s0 = 0.0
-            for j in range(m):
-                s0 += ja[j] * jb0[j]
-            a_out[a, b] = s0
-            a_out[b, a] = s0
+    rr = jac[0, n_free]  # the scratch row (fixed parameters' derivatives) is free now: the residual goes there
+    for j in range(m):
+        rr[j] = r[j]
+    _gram(jac[0], n_free, a_out, g_out)
     return c
 
 
@@ -398,7 +588,7 @@ def _regularised(p, a, g, c, mu, inv_var, rtr, has_rtr):
     return c + reg
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
 def _solve_small(mat, rhs, chol, out):
     """``mat x = rhs`` into ``out`` for a symmetric ``mat``: Cholesky in place of ``chol`` (no allocation), LAPACK's
     LU (as NumPy's batched solve) where ``mat`` is not numerically positive definite, the minimum-norm solution
@@ -413,20 +603,24 @@ def _solve_small(mat, rhs, chol, out):
         out[:] = np.nan
         return out
     spd = True
-    for j in range(n):  # lower Cholesky factor of mat, column by column
-        d = mat[j, j]
+    for j in range(n):  # lower Cholesky factor of mat, column by column; the dot products over row views vectorise
+        cj = chol[j, :j]
+        d = 0.0
         for k in range(j):
-            d -= chol[j, k] * chol[j, k]
+            d += cj[k] * cj[k]
+        d = mat[j, j] - d
         if not d > 1e-14 * abs(mat[j, j]) or not d > 0.0:  # not (well enough) positive definite
             spd = False
             break
         d = math.sqrt(d)
         chol[j, j] = d
+        inv_d = 1.0 / d
         for i in range(j + 1, n):
-            t = mat[i, j]
+            ci = chol[i, :j]
+            t = 0.0
             for k in range(j):
-                t -= chol[i, k] * chol[j, k]
-            chol[i, j] = t / d
+                t += ci[k] * cj[k]
+            chol[i, j] = (mat[i, j] - t) * inv_d
     if spd:
         for i in range(n):  # L z = rhs, then Lᵀ x = z
             t = rhs[i]
