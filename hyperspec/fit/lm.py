@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperspec._backend import COMPILED_LM_VAR, get_namespace
+from hyperspec._backend import COMPILED_LM_VAR, get_namespace, numba_available
 
 __all__ = [
     "FitStatus",
@@ -564,11 +564,8 @@ def levenberg_marquardt(
             Af = xp.where(keep, Af, 0.0) + (~include)[:, :, None] * eye  # decouple excluded parameters
         d = xp.sqrt(xp.maximum(xp.diagonal(Af, axis1=1, axis2=2), 1e-300))
         As = Af / (d[:, :, None] * d[:, None, :])
-        evals, evecs = xp.linalg.eigh(As)
-        singular = ~(xp.min(evals, axis=1) > 1e-13 * n_par)
-        inv = xp.where(evals > 0, 1.0 / xp.where(evals > 0, evals, 1.0), 0.0)
-        inv = xp.where(singular[:, None], 0.0, inv)  # NaN below anyway; no overflow from a zero column's scale
-        c = xp.einsum("nij,nj,nkj->nik", evecs, inv, evecs) / (d[:, :, None] * d[:, None, :])
+        c, singular = _unit_scaled_inverse(As, 1e-13 * n_par, xp)
+        c = c / (d[:, :, None] * d[:, None, :])
         if not absolute_weights:
             c = c * (data_chi2[fitted] / xp.maximum(dof[fitted], 1))[:, None, None]
         c[singular] = xp.nan
@@ -583,6 +580,39 @@ def levenberg_marquardt(
     dof_f = dof.astype(xp.float64)
     chi2_red = xp.where(dof_f > 0, data_chi2 / xp.where(dof_f > 0, dof_f, 1.0), xp.nan)
     return LMResult(params=p, stderr=stderr, covariance=cov, chi2=data_chi2, chi2_red=chi2_red, dof=dof, n_iter=n_iter, status=status)
+
+
+def _unit_scaled_inverse(As, threshold: float, xp):
+    """Inverse of each unit-diagonal curvature matrix ``As`` (n, P, P) and its singularity flag (λ_min ≤ ``threshold``).
+
+    The eigendecomposition decides and inverts (zero for a singular row; NaN is set by the caller). With numba
+    on the CPU, ``_fused_kernel.unit_scaled_inverse`` does it by Cholesky and the inverse's trace (≈7× faster at
+    P = 34, the same decision wherever the trace bound settles it) and leaves only the undecided rows to eigh.
+    """
+    n = As.shape[0]
+    inv = None
+    todo = xp.arange(n)
+    singular = xp.zeros(n, dtype=bool)
+    if xp is np and numba_available() and n:
+        from hyperspec.fit import _fused_kernel as kernel  # noqa: PLC0415
+
+        inv = np.empty_like(As)
+        decision = np.empty(n, np.int64)
+        kernel.unit_scaled_inverse(np.ascontiguousarray(As), float(threshold), inv, decision)
+        singular = decision == kernel.INVERSE_SINGULAR
+        inv[singular] = 0.0
+        todo = np.flatnonzero(decision == kernel.INVERSE_UNDECIDED)
+    if todo.size:
+        evals, evecs = xp.linalg.eigh(As[todo])
+        sing = ~(xp.min(evals, axis=1) > threshold)
+        e_inv = xp.where(evals > 0, 1.0 / xp.where(evals > 0, evals, 1.0), 0.0)
+        e_inv = xp.where(sing[:, None], 0.0, e_inv)  # NaN later anyway; no overflow from a zero column's scale
+        part = xp.einsum("nij,nj,nkj->nik", evecs, e_inv, evecs)
+        if inv is None:
+            return part, sing
+        inv[todo] = part
+        singular[todo] = sing
+    return inv, singular
 
 
 #: Relative tolerance of :func:`bound_hits`: a parameter is at a bound within this fraction of its bound range.

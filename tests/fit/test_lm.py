@@ -195,3 +195,33 @@ def test_quadratic_penalty_equals_augmented_least_squares():
         assert np.all(np.abs(res.params[i] - ref.x) <= 1e-4 * res.stderr[i])
     with pytest.raises(ValueError, match=r"`penalty` must have shape \(r, 5\)"):
         levenberg_marquardt(model, x, y, p0, penalty=np.ones((2, 4)))
+
+
+def test_covariance_inverse_matches_the_eigendecomposition():
+    """``_unit_scaled_inverse`` (Cholesky + trace bound under numba, eigh for what that cannot decide) gives the
+    eigendecomposition's inverse and the same singular flags: well-conditioned, exactly singular, not positive
+    definite, just above and far below the λ_min threshold."""
+    pytest.importorskip("numba")
+    from hyperspec.fit import lm as lm_mod  # noqa: PLC0415
+
+    rng = np.random.default_rng(4)
+    n_par = 12
+    mats = []
+    for lam_min in (0.5, 1e-3, 1e-9, 1e-11, 1e-12, 1e-14, 0.0, -1e-3):
+        q, _ = np.linalg.qr(rng.normal(size=(n_par, n_par)))
+        ev = np.concatenate([[lam_min], rng.uniform(0.5, 3.0, n_par - 1)])
+        a = (q * ev) @ q.T
+        d = np.sqrt(np.abs(np.diag(a)))
+        mats.append(a / np.outer(d, d))
+    As = np.stack(mats)
+    threshold = 1e-13 * n_par
+    inv, singular = lm_mod._unit_scaled_inverse(As, threshold, np)
+    evals, evecs = np.linalg.eigh(As)
+    ref_singular = ~(evals.min(axis=1) > threshold)
+    np.testing.assert_array_equal(singular, ref_singular)
+    assert singular.tolist() == [False, False, False, False, True, True, True, True]
+    ok = ~ref_singular
+    ref = np.einsum("nij,nj,nkj->nik", evecs[ok], 1.0 / evals[ok], evecs[ok])
+    scale = np.abs(ref).max(axis=(1, 2), keepdims=True)
+    err = np.max(np.abs(inv[ok] - ref) / scale, axis=(1, 2))
+    assert np.all(err < 1e-13 / evals[ok].min(axis=1))  # rounding grows with the condition number (1/λ_min here)
