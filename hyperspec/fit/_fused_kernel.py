@@ -461,15 +461,16 @@ def normal_equations(
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"}, error_model="numpy")
-def _gram(rows, n_free, a_out, g_out):
+def _gram(rows, n_free, a_out, g_out, row_lo, row_hi):
     """``rows @ rows.T`` for ``rows`` (P + 1, m) = [J; r], its upper triangle only: JᵀJ into ``a_out`` (both
-    halves) and Jᵀr into ``g_out``.
+    halves) and Jᵀr into ``g_out``; row k is zero outside channels [row_lo[k], row_hi[k]).
 
     Register tiles of 4 × 2 rows: each channel loads 6 values for 8 fused multiply-adds (a row-pair loop loads 3
     for 2), so the loop is bound by the FMA units, not the loads; 8 accumulators of 4 lanes fit AVX2's 16
     registers. The channels go in blocks of ``_GRAM_BLOCK``, so that a tile's four rows stay in L1 while the
-    column rows stream past (the whole [J; r] is ≈ 280 KiB at P = 34, m = 1024). Rows past the end are clamped to
-    the last one (recomputed, never stored).
+    column rows stream past (the whole [J; r] is ≈ 280 KiB at P = 34, m = 1024), and a tile sums only where both
+    of its row groups can be nonzero (a windowed band's rows, e.g. the aS-PL's 268 of 1024 channels, cost their
+    window). Rows past the end are clamped to the last one (recomputed, never stored).
     """
     nr = n_free + 1
     last = nr - 1
@@ -481,12 +482,19 @@ def _gram(rows, n_free, a_out, g_out):
     for c0 in range(0, m, _GRAM_BLOCK):
         c1 = min(m, c0 + _GRAM_BLOCK)
         for a0 in range(0, nr, 4):
-            x0, x1 = rows[a0, c0:c1], rows[min(a0 + 1, last), c0:c1]
-            x2, x3 = rows[min(a0 + 2, last), c0:c1], rows[min(a0 + 3, last), c0:c1]
+            ia1, ia2, ia3 = min(a0 + 1, last), min(a0 + 2, last), min(a0 + 3, last)
+            a_lo = max(c0, min(min(row_lo[a0], row_lo[ia1]), min(row_lo[ia2], row_lo[ia3])))
+            a_hi = min(c1, max(max(row_hi[a0], row_hi[ia1]), max(row_hi[ia2], row_hi[ia3])))
             for b0 in range(a0, nr, 2):
-                y0, y1 = rows[b0, c0:c1], rows[min(b0 + 1, last), c0:c1]
+                ib1 = min(b0 + 1, last)
+                lo_ = max(a_lo, min(row_lo[b0], row_lo[ib1]))
+                hi_ = min(a_hi, max(row_hi[b0], row_hi[ib1]))
+                if lo_ >= hi_:
+                    continue
+                x0, x1, x2, x3 = rows[a0, lo_:hi_], rows[ia1, lo_:hi_], rows[ia2, lo_:hi_], rows[ia3, lo_:hi_]
+                y0, y1 = rows[b0, lo_:hi_], rows[ib1, lo_:hi_]
                 s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = 0.0
-                for j in range(c1 - c0):
+                for j in range(hi_ - lo_):
                     u0, u1, u2, u3, v0, v1 = x0[j], x1[j], x2[j], x3[j], y0[j], y1[j]
                     s00 += u0 * v0
                     s01 += u0 * v1
@@ -544,25 +552,38 @@ def _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fi
     m = shift.shape[0]
     evaluate(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start, zero_rows,
              assign, True, f, jac)  # fmt: skip
+    row_lo = np.full(n_free + 1, m, np.int64)  # each row's nonzero channels [row_lo, row_hi): its terms' windows
+    row_hi = np.zeros(n_free + 1, np.int64)
+    for t in range(codes.shape[0]):
+        for q in range(counts[t]):
+            s_ = slots[starts[t] + q]
+            if s_ >= 0:
+                row_lo[s_] = min(row_lo[s_], j_lo[t])
+                row_hi[s_] = max(row_hi[s_], j_hi[t])
+    row_lo[n_free] = 0  # the residual's row
+    row_hi[n_free] = m
+    for a in range(n_free + 1):
+        if row_lo[a] >= row_hi[a]:
+            row_lo[a] = 0
+            row_hi[a] = 0
     c = 0.0
     fv = f[0]
+    rr = jac[0, n_free]  # the scratch row (fixed parameters' derivatives) is free now: the residual goes there
     dev = 0.0  # Σ|√W − 1|: zero for uniform weights with nothing masked, when J needs no weighting
     for j in range(m):
         s = sw[j]
         ok = s > 0.0
         rj = s * (y[j] - fv[j]) if ok else 0.0
         ws[j] = s if ok else 0.0
-        r[j] = rj
+        rr[j] = rj
         c += rj * rj
         dev += abs(s - 1.0)
     for a in range(0 if dev == 0.0 else n_free):  # 1-D row views with 0-based loops: no wrap-around checks, so LLVM vectorises them
-        ja = jac[0, a]
-        for j in range(m):
-            ja[j] = ja[j] * ws[j] if ws[j] > 0.0 else 0.0
-    rr = jac[0, n_free]  # the scratch row (fixed parameters' derivatives) is free now: the residual goes there
-    for j in range(m):
-        rr[j] = r[j]
-    _gram(jac[0], n_free, a_out, g_out)
+        ja = jac[0, a, row_lo[a] : row_hi[a]]
+        wa = ws[row_lo[a] : row_hi[a]]
+        for j in range(ja.shape[0]):
+            ja[j] = ja[j] * wa[j] if wa[j] > 0.0 else 0.0
+    _gram(jac[0], n_free, a_out, g_out, row_lo, row_hi)
     return c
 
 
@@ -588,6 +609,9 @@ def _regularised(p, a, g, c, mu, inv_var, rtr, has_rtr):
     return c + reg
 
 
+_DBL_MAX = 1.7976931348623157e308
+
+
 @numba.njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
 def _solve_small(mat, rhs, chol, out):
     """``mat x = rhs`` into ``out`` for a symmetric ``mat``: Cholesky in place of ``chol`` (no allocation), LAPACK's
@@ -595,10 +619,12 @@ def _solve_small(mat, rhs, chol, out):
     where it is singular, NaN where it is not finite (as NumPy gives)."""
     n = rhs.shape[0]
     finite = True
-    for i in range(n):
-        finite = finite and np.isfinite(rhs[i])
+    for i in range(n):  # no short-circuit: |x| ≤ max is False for NaN and ±inf, and the loop over a row vectorises
+        mi = mat[i, : i + 1]
+        row_ok = abs(rhs[i]) <= _DBL_MAX
         for j in range(i + 1):
-            finite = finite and np.isfinite(mat[i, j])
+            row_ok &= abs(mi[j]) <= _DBL_MAX
+        finite &= row_ok
     if not finite:
         out[:] = np.nan
         return out
@@ -710,6 +736,7 @@ def levenberg_marquardt_rows(shift, energy, codes, on_energy, starts, counts, sl
         lam = lambda0
         nu = 2.0
         done_status = _MAX_ITER
+        tested = False  # whether the convergence test has run at the current point
         for _ in range(max_iter):
             _active(a, g, pi, lo[i], hi[i], frozen, a_free, g_free)
             for k in range(n_free):
@@ -736,40 +763,43 @@ def levenberg_marquardt_rows(shift, energy, codes, on_energy, starts, counts, sl
                 nu = 2.0
                 for k in range(n_free):
                     pi[k] = p_new[k]
-                    g[k] = g_new[k]
-                    for q in range(n_free):
-                        a[k, q] = a_new[k, q]
+                a, a_new = a_new, a  # the trial point's curvature and gradient become the current ones (no copy)
+                g, g_new = g_new, g
                 for k in range(n_free):
                     dscale[k] = max(dscale[k], a[k, k])
                 chi2 = chi2_new
                 c_data = c_new
+                tested = False
             else:
                 lam *= nu
                 nu *= 2.0
             # convergence at the current point, on the directions the bounds leave open
-            _active(a, g, pi, lo[i], hi[i], frozen, a_free, g_free)
-            small_grad = True
-            for k in range(n_free):
-                curv = max(a[k, k], 1e-300)
-                gk = abs(g_free[k]) / np.sqrt(curv * max(chi2, 1e-300))
-                if not gk <= gtol:  # NaN (a zero-curvature direction) is not converged either
-                    small_grad = False
-            dmax = -np.inf
-            for k in range(n_free):
-                dmax = max(dmax, a_free[k, k])
-            for k in range(n_free):
-                a_free[k, k] += 1e-12 * max(a_free[k, k], 1e-12 * dmax + 1e-300)
-            gn = _solve_small(a_free, g_free, chol, gn_buf)
-            decrease = 0.0
-            gn_small = True
-            for k in range(n_free):
-                decrease += g_free[k] * gn[k]
-                if not abs(gn[k]) <= xtol * (abs(pi[k]) + xtol):
-                    gn_small = False
-            floor_reached = 0.5 * decrease <= ftol * chi2
-            if floor_reached or gn_small or small_grad:
-                done_status = _CONVERGED
-                break
+            # (λ-independent, so after a rejected step at a point already tested it would say "not converged" again)
+            if not tested:
+                tested = True
+                _active(a, g, pi, lo[i], hi[i], frozen, a_free, g_free)
+                small_grad = True
+                for k in range(n_free):
+                    curv = max(a[k, k], 1e-300)
+                    gk = abs(g_free[k]) / np.sqrt(curv * max(chi2, 1e-300))
+                    if not gk <= gtol:  # NaN (a zero-curvature direction) is not converged either
+                        small_grad = False
+                dmax = -np.inf
+                for k in range(n_free):
+                    dmax = max(dmax, a_free[k, k])
+                for k in range(n_free):
+                    a_free[k, k] += 1e-12 * max(a_free[k, k], 1e-12 * dmax + 1e-300)
+                gn = _solve_small(a_free, g_free, chol, gn_buf)
+                decrease = 0.0
+                gn_small = True
+                for k in range(n_free):
+                    decrease += g_free[k] * gn[k]
+                    if not abs(gn[k]) <= xtol * (abs(pi[k]) + xtol):
+                        gn_small = False
+                floor_reached = 0.5 * decrease <= ftol * chi2
+                if floor_reached or gn_small or small_grad:
+                    done_status = _CONVERGED
+                    break
             if (not accept) and lam > 1e16:
                 done_status = _STALLED
                 break

@@ -203,13 +203,24 @@ def test_vector_exp_log_match_numpy():
 
 @pytest.mark.parametrize("n_free", [1, 2, 3, 5, 34])
 def test_register_tiled_gram_equals_matmul(n_free):
-    """``_gram`` (4 × 2 register tiles over [J; r], channel blocks) gives JᵀJ (both halves) and Jᵀr as a matmul
-    does, for row counts that do not fill the last tile and a channel count that does not fill the last block."""
+    """``_gram`` (4 × 2 register tiles over [J; r], channel blocks, each row's nonzero window) gives JᵀJ (both
+    halves) and Jᵀr as a matmul does, for row counts that do not fill the last tile, a channel count that does not
+    fill the last block, and rows zero outside windows of their own (one of them empty)."""
     from hyperspec.fit._fused_kernel import _gram  # noqa: PLC0415
 
-    rows = np.random.default_rng(n_free).normal(size=(n_free + 1, 1100))
+    rng = np.random.default_rng(n_free)
+    m = 1100
+    rows = rng.normal(size=(n_free + 1, m))
+    lo = rng.integers(0, m // 2, n_free + 1)
+    hi = lo + rng.integers(1, m // 2, n_free + 1)
+    lo[-1], hi[-1] = 0, m  # the residual's row is whole
+    if n_free > 2:
+        lo[1], hi[1] = 0, 0  # an empty row
+    for k in range(n_free + 1):
+        rows[k, : lo[k]] = 0.0
+        rows[k, hi[k] :] = 0.0
     a, g = np.full((n_free, n_free), np.nan), np.full(n_free, np.nan)
-    _gram(rows, n_free, a, g)
+    _gram(rows, n_free, a, g, lo.astype(np.int64), hi.astype(np.int64))
     np.testing.assert_allclose(a, rows[:n_free] @ rows[:n_free].T, rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(g, rows[:n_free] @ rows[n_free], rtol=1e-12, atol=1e-10)
     np.testing.assert_array_equal(a, a.T)
