@@ -5,19 +5,25 @@ neighbours in (y, x) and the same pixel in the previous and next frame (``t``), 
 has. For a single spectrum (no neighbours) the reference is a running median along the spectrum.
 A channel is a spike when
 
-1. its excess over the neighbours' median is above ``threshold`` × the local noise (a robust
-   scale of the excess in 32-channel blocks of the same spectrum), and is a local maximum;
+1. its excess over the neighbours' median (each neighbour first scaled to the pixel, 32-channel block
+   by block) is above ``threshold`` × the local noise (a robust scale of the excess in 32-channel
+   blocks, pooled over the pixel and its neighbours, never below 0.7 × the pixel's own), and is a
+   local maximum;
 2. the excess is **spectrally narrow**: its equivalent width Σ_{|k|≤3} e[c+k] / e[c] is below
    ``max_width`` channels and it has no line-shape tails, Σ_{2≤|k|≤3} e[c+k] / e[c] < 0.5. Cosmic
    rays hit 1–3 camera pixels (equivalent width ≤ 2.4, no tails); real emission such as a Lorentzian
    SBPL line has tails (HWHM 1.5 channels: width 3.5, tails 1.1) and is kept;
 3. on kinetic maps (a ``t`` dim) the excess is **not persistent**: a ray hits one frame, while an SBPL
    line lasts one frame or more. A candidate whose pixel shows, in the previous or next frame within
-   one channel, an excess above 0.4 × ``threshold`` × noise and above half the candidate's is kept,
-   however narrow (an SBPL line of HWHM below one channel that lasts two frames is kept).
+   one channel, an excess above 0.4 × ``threshold`` × noise and above half the candidate's, **of the
+   same shape** (centroid within 0.6 channel, second moment within 0.25 channel², beyond the noise),
+   is kept, however narrow (an SBPL line of HWHM below one channel that lasts two frames and moves by
+   a fraction of a channel is kept; a ray in the frame before a wider line, or beside another ray, is not).
 
 What cannot be told apart is left as a spike: a one-frame line narrower than about 3 channels
-(FWHM) looks like a ray. A ray that lands on a persistent line, weaker than the line, is kept with it.
+(FWHM) looks like a ray. A ray that lands on a persistent line, weaker than the line, is kept with it,
+and so is a ray at the pixel and channels of a ray of the frame before or after with the same shape
+(that is what a narrow line lasting two frames looks like).
 A spectrum's last block of channels overlaps the one before it when the channels are not a multiple
 of 32 (never padded: copies of one value would make its noise scale zero and its end a "spike").
 
@@ -67,8 +73,8 @@ def _neighbour_offsets(dims: tuple[str, ...], shape: tuple[int, ...]) -> list[tu
     return offsets
 
 
-def _reference(y, dims, xp, include_self: bool = False):
-    """The median of each channel over the neighbours (edges: mirrored), shape of ``y``."""
+def _neighbour_views(y, dims, xp, include_self: bool = False):
+    """Each neighbour's spectra moved onto the pixel (edges: mirrored): a list of arrays of ``y``'s shape, or None."""
     pix_shape = y.shape[:-1]
     offsets = _neighbour_offsets(dims, pix_shape)
     if len(offsets) < 2:
@@ -84,7 +90,13 @@ def _reference(y, dims, xp, include_self: bool = False):
     for off in offsets:
         sl = tuple(slice(1 + o, 1 + o + n) for o, n in zip(off, pix_shape, strict=True)) + (slice(None),)
         views.append(yp[sl])
-    return xp.median(xp.stack(views), axis=0)
+    return views
+
+
+def _reference(y, dims, xp, include_self: bool = False):
+    """The median of each channel over the neighbours (edges: mirrored), shape of ``y``."""
+    views = _neighbour_views(y, dims, xp, include_self)
+    return None if views is None else xp.median(xp.stack(views), axis=0)
 
 
 def _running_median(y, xp, width: int = 7):
@@ -115,11 +127,16 @@ def _unblock(b, m, xp):
     return full.reshape(*b.shape[:-2], b.shape[-2] * _BLOCK)[..., :m]
 
 
+_OWN_NOISE = 0.7  # the pooled noise scale is at least this × the pixel's own (its MAD over 32 channels scatters by ±20 %)
+
+
 def _block_noise(e, level, xp, dims=None):
     """Noise of the excess per channel: a robust (MAD) scale per pixel and 32-channel block.
 
     The shot noise is scaled by √level within the block (so a bright band does not pass for a spike).
-    With ``dims``, the scale is pooled (median) over the pixel and its neighbours: 9 × 32 samples, not 32.
+    With ``dims``, the scale is pooled (median) over the pixel and its neighbours: 9 × 32 samples, not 32;
+    it is never below 0.7 × the pixel's own scale (where the pixel's excess is clearly noisier than its
+    neighbours', e.g. a corner whose mirrored neighbours repeat, a 7 σ noise peak must not pass for a ray).
     """
     m = e.shape[-1]
     root = xp.sqrt(xp.maximum(level, 1.0))
@@ -127,23 +144,29 @@ def _block_noise(e, level, xp, dims=None):
     med = xp.median(eb, axis=-1, keepdims=True)
     k = 1.4826 * xp.median(xp.abs(eb - med) / _blocks(root, xp), axis=-1, keepdims=True)
     pooled = None if dims is None else _reference(k[..., 0], dims, xp, include_self=True)
-    if pooled is not None:
-        k = pooled[..., None]
+    if pooled is not None:  # never far below the pixel's own scale: a pixel noisier than its neighbours
+        k = xp.maximum(pooled[..., None], _OWN_NOISE * k)  # (a corner's mirrored reference) keeps its noise
     else:  # no neighbours: pool over the spectrum's own blocks (a single noise scale per spectrum)
         k = xp.broadcast_to(xp.median(k, axis=-2, keepdims=True), k.shape)
     return _unblock(k, m, xp) * root, _unblock(med, m, xp)
 
 
-def _scaled(ref, y, xp):
-    """The neighbours' median scaled to the pixel per 32-channel block (ratio of block medians).
+def _block_medians(a, xp):
+    """Median of each 32-channel block (``_blocks``), shape (…, n_blocks)."""
+    return xp.median(_blocks(a, xp), axis=-1)
 
-    A band that is brighter here than next door (e.g. behind the steep notch edge) leaves no narrow excess.
+
+def _scaled(ref, y, xp, num=None, den=None):
+    """The spectra ``ref`` scaled to the pixel per 32-channel block (ratio of block medians).
+
+    A band that is brighter here than next door (e.g. behind the steep notch edge) leaves no narrow
+    excess. ``num``, ``den``: the block medians (``_block_medians``) of ``y`` and ``ref``, when at hand.
     """
     m = y.shape[-1]
-    num = xp.median(_blocks(y, xp), axis=-1, keepdims=True)
-    den = xp.median(_blocks(ref, xp), axis=-1, keepdims=True)
+    num = _block_medians(y, xp) if num is None else num
+    den = _block_medians(ref, xp) if den is None else den
     ok = (den > 0) & (num > 0)
-    scale = xp.where(ok, num / xp.where(ok, den, 1.0), 1.0)[..., 0]  # (…, n_blocks)
+    scale = xp.where(ok, num / xp.where(ok, den, 1.0), 1.0)  # (…, n_blocks)
     nb = scale.shape[-1]
     if nb == 1:
         return ref * scale
@@ -153,6 +176,24 @@ def _scaled(ref, y, xp):
     frac = xp.asarray(u - lo)
     lo = xp.asarray(lo)
     return ref * (scale[..., lo] * (1.0 - frac) + scale[..., lo + 1] * frac)
+
+
+def _scaled_reference(y, dims, xp):
+    """The median over the neighbours of each neighbour scaled to the pixel (``_scaled``, block by block).
+
+    Scaling each neighbour before the median, not the median after it: neighbours whose band differs
+    in height (a band that blinks between the frames, a brightness gradient across the map) all follow
+    the pixel, so the median no longer jumps between neighbours of different shape from channel to
+    channel (that left a structured excess of 2–3 σ beside a ray, which the narrow test took for tails).
+    Returns the scaled reference and the unscaled one (the plain median), or ``(None, None)`` without neighbours.
+    """
+    views = _neighbour_views(y, dims, xp)
+    if views is None:
+        return None, None
+    num = _block_medians(y, xp)
+    dens = _neighbour_views(num, dims, xp)  # a neighbour's block medians are the map's, moved like its spectra
+    ref = xp.median(xp.stack([_scaled(v, y, xp, num, d) for v, d in zip(views, dens, strict=True)]), axis=0)
+    return ref, xp.median(xp.stack(views), axis=0)
 
 
 def _shift(a, k, xp, fill=0.0):
@@ -208,8 +249,8 @@ def find_spikes(y, dims: tuple[str, ...], *, threshold: float = 7.0, max_width: 
     finite = xp.isfinite(y)
     yc = xp.where(finite, y, 0.0)
     level = _running_median(yc, xp)
-    raw = _reference(yc, dims, xp)
-    ref = level if raw is None else _scaled(raw, yc, xp)
+    ref, raw = _scaled_reference(yc, dims, xp)
+    ref = level if ref is None else ref
     e = yc - ref
     sig, base = _block_noise(e, level, xp, dims)
     sig = xp.maximum(sig, 1e-9 + 1e-6 * xp.abs(ref))
@@ -221,7 +262,7 @@ def find_spikes(y, dims: tuple[str, ...], *, threshold: float = 7.0, max_width: 
         raw_base = _unblock(xp.median(_blocks(raw_e, xp), axis=-1, keepdims=True), raw_e.shape[-1], xp)
         narrow &= _narrow(_minus_local(raw_e - raw_base, xp), max_width, xp)
     mask = peak & narrow
-    mask &= ~_persistent(e - base, z, dims, threshold, xp)
+    mask &= ~_persistent(e - base, sig, dims, threshold, xp)
     if valid is not None:
         mask = mask & xp.asarray(valid)[..., None]
     above = (z > grow) & finite
@@ -236,18 +277,25 @@ _PERSIST_SUPPORT = 0.25  # a neighbour's excess one channel off counts if its ex
 _MAX_TAIL = 0.5  # Σ_{2≤|k|≤3} e[c+k] / e[c] below this: no line-shape tails (a ray is ≤ 3 channels)
 
 
-def _persistent(e, z, dims, threshold, xp):
-    """Where the same pixel shows the excess in the previous or next frame too (``t``): real emission.
+def _persistent(e, sig, dims, threshold, xp):
+    """Where the same pixel shows the same excess in the previous or next frame too (``t``): real emission.
 
-    A cosmic ray hits one frame; an SBPL line lasts one frame or more. A candidate at channel c is
-    persistent when a neighbouring frame has, within c ± 1, an excess above ``0.4 × threshold`` × noise
-    and above half the candidate's excess (at c ± 1 only if its excess at c is above a quarter of the
-    candidate's too: two rays in consecutive frames one channel apart are both rays).
+    A cosmic ray hits one frame; an SBPL line lasts one frame or more, with the same centre and width.
+    A candidate at channel c is persistent when a neighbouring frame has, within c ± 1, an excess above
+    ``0.4 × threshold`` × noise and above half the candidate's excess (at c ± 1 only if its excess at c
+    is above a quarter of the candidate's too: two rays in consecutive frames one channel apart are both
+    rays), **and** that excess can be the same emission (``_same_emission``): a ray that lands on the pixel
+    in the frame before an SBPL line, or where the frame before had a ray of its own at the same channel,
+    differs from it in shape and is still a ray.
     """
+    z = e / sig
+    mom = None
     out = xp.zeros(e.shape, dtype=bool)
     for axis, d in enumerate(dims):
         if d not in _TIME or e.shape[axis] < 2:
             continue
+        if mom is None:  # area, centroid, second moment, noise: the neighbour frame's are these, moved
+            mom = (*_moments(e, xp), sig)
         for step in (-1, 1):
             n = e.shape[axis]
             src = [slice(None)] * e.ndim
@@ -258,14 +306,68 @@ def _persistent(e, z, dims, threshold, xp):
             z_nb = xp.full_like(z, -np.inf)
             e_nb[tuple(dst)] = e[tuple(src)]
             z_nb[tuple(dst)] = z[tuple(src)]
+            mom_nb = []
+            for q in mom:
+                q_nb = xp.ones_like(q)  # no frame there: `seen` is False
+                q_nb[tuple(dst)] = q[tuple(src)]
+                mom_nb.append(q_nb)
             seen = [
                 (_shift(z_nb, k, xp, -np.inf) > _PERSIST_Z * threshold) & (_shift(e_nb, k, xp, -np.inf) > _PERSIST_FRAC * e)
                 for k in (-1, 0, 1)
             ]
             # one channel off only where the neighbour's excess also covers c: the same line, its peak moved by the
             # noise; a ray of the next frame one channel over (its excess at c ≈ 0) does not make this one persistent
-            out |= seen[1] | ((seen[0] | seen[2]) & (e_nb > _PERSIST_SUPPORT * e))
+            seen = seen[1] | ((seen[0] | seen[2]) & (e_nb > _PERSIST_SUPPORT * e))
+            out |= seen & _same_emission(mom, mom_nb, xp)
     return out
+
+
+_SHAPE_HALF = 2  # the excesses are compared over c ± 2 (a ray is ≤ 3 channels)
+_SHAPE_MOVE = 0.6  # channels: a line's centroid moves less than this between frames …
+_SHAPE_WIDEN = 0.25  # channels²: … and its second moment changes less than this (sub-channel moves of a Lorentzian)
+_SHAPE_SIGMA = 3.0  # beyond the noise of the two moments, in its standard deviations
+_SHAPE_MIN_AREA = 12.0  # both excesses' areas over c ± 2 above this × σ (area S/N > 5), else they count as the same
+
+
+def _moments(e, xp):
+    """Area, centroid and second central moment (channels, channels²) of ``e`` over c ± 2, at every channel c."""
+    ks = range(-_SHAPE_HALF, _SHAPE_HALF + 1)
+    s0 = sum(_shift(e, -k, xp) for k in ks)  # _shift(e, -k)[..., c] = e[..., c + k]
+    s1 = sum(k * _shift(e, -k, xp) for k in ks if k)
+    s2 = sum(k * k * _shift(e, -k, xp) for k in ks if k)
+    area = xp.where(xp.abs(s0) > 1.0, s0, 1.0)  # below one count the moments are never judged (_same_emission)
+    mu = s1 / area
+    return s0, mu, s2 / area - mu * mu
+
+
+def _same_emission(mom, mom_nb, xp):
+    """Where another frame's excess around each channel c can be the same emission as this frame's there.
+
+    A persistent SBPL line keeps its width from frame to frame and moves by less than a channel (it
+    follows its host band). Over c ± 2, the centroid μ and the second central moment w of the two
+    excesses are compared: they differ when |Δμ| > 0.6 channel or |Δw| > 0.25 channel² beyond 3 × their
+    noise (σ_μ ≈ σ √10 / area, σ_w ≈ σ √34 / area). A sub-channel move of a Lorentzian of any width
+    changes μ by less than the move and w by less than 0.2 channel²; a ray in the frame before a line
+    (the line is wider: w differs), or one channel beside another ray (μ differs), is not the same.
+    Weak excesses (an area over c ± 2 below 12 σ, S/N < 5) always count as the same: the candidate stays persistent.
+
+    Parameters
+    ----------
+    mom, mom_nb : tuple of 4 arrays, shape (..., m)
+        ``(area, centroid, second moment, noise)`` of the excess (``_moments``; counts, channels,
+        channels², counts per channel) in the candidate's frame and, moved onto it, the neighbouring frame's.
+
+    Returns
+    -------
+    array of bool, shape (..., m)
+    """
+    a, mu, w, sig = mom
+    a_nb, mu_nb, w_nb, sig_nb = mom_nb
+    rel = (sig / xp.maximum(a, sig)) ** 2 + (sig_nb / xp.maximum(a_nb, sig_nb)) ** 2  # (σ/area)², both frames; area ≥ σ
+    moved = xp.abs(mu - mu_nb) > _SHAPE_MOVE + _SHAPE_SIGMA * xp.sqrt(10.0 * rel)
+    widened = xp.abs(w - w_nb) > _SHAPE_WIDEN + _SHAPE_SIGMA * xp.sqrt(34.0 * rel)
+    judged = (a > _SHAPE_MIN_AREA * sig) & (a_nb > _SHAPE_MIN_AREA * sig_nb)  # moments of a weak excess are noise
+    return ~(judged & (moved | widened))
 
 
 def _minus_local(e, xp):
