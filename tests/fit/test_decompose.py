@@ -103,8 +103,8 @@ def test_agrees_with_scipy_least_squares_pixel_by_pixel():
     agree = []
     # the peer fits one spectrum at a time: every third pixel (67 of 200; the stride of 3 on rows of 20
     # walks every column, so crystal, interface and glass are all compared). BLAS on one thread: SciPy's
-    # trf takes an SVD of the 530 × 38 Jacobian every iteration, and a multi-threaded OpenBLAS under
-    # pytest-xdist (two workers on two cores) spends ~85 ms on each instead of ~4 ms (82 of the test's 97 s)
+    # trf takes an SVD of the 528 × 34 Jacobian every iteration, and a multi-threaded OpenBLAS on two busy
+    # cores (pytest-xdist's two workers) spends ~85 ms on each instead of ~4 ms (the test: 83 → 9 s of CPU)
     with hyperspec.single_threaded_blas():
         for i in range(0, y.shape[0], 3):
             sw = np.sqrt(w[i])
