@@ -83,8 +83,20 @@ def test_nnls_with_a_penalty_equals_the_augmented_problem():
         np.testing.assert_allclose(got[i], ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
 
 
-def test_a_rows_amplitudes_do_not_depend_on_its_batch():
+ENGINES = [pytest.param("numba", id="numba-kernel"), pytest.param("xp", id="blas")]
+
+
+def _engine(name, monkeypatch):
+    """Run the linear stage on the numba kernel or on BLAS (``HYPERSPEC_KERNELS``)."""
+    if name == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("HYPERSPEC_KERNELS", name)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_rows_amplitudes_do_not_depend_on_its_batch(engine, monkeypatch):
     """Bitwise: the same pixel fitted alone, in a ragged batch or in the whole chunk gives the same amplitudes."""
+    _engine(engine, monkeypatch)
     B, y, _ = _problem(n=300)
     lower = np.r_[np.zeros(7), -np.inf, -np.inf]
     for data in (y, y.astype(np.float32)):
@@ -120,14 +132,22 @@ def test_float32_product_is_far_below_the_poisson_error_and_offset_equals_subtra
         tikhonov(B, y32, precision="half")
 
 
-@pytest.mark.parametrize("accurate", [False, True], ids=["broadcast-kernel", "dot-kernel"])
-def test_wide_operator_paths_are_bitwise_batch_independent_and_accurate(accurate, monkeypatch):
-    """1024 channels × 13 components (the padded float64 and column-major float32 operator paths).
+@pytest.mark.parametrize(
+    ("engine", "accurate"),
+    [
+        pytest.param("numba", False, id="numba-kernel"),
+        pytest.param("xp", False, id="blas-broadcast"),
+        pytest.param("xp", True, id="blas-dot"),
+    ],
+)
+def test_wide_operator_paths_are_bitwise_batch_independent_and_accurate(engine, accurate, monkeypatch):
+    """1024 channels × 13 components: the numba kernel and the BLAS layouts (float32 and float64).
 
     Bitwise the same row in batches of 1, 7, 48, 96 and 4096 rows, and equal to a float64 lstsq reference
-    (float32 product: 2e-6 of the scale, 5e-6 with the broadcast kernel; float64: 1e-8, the normal equations
-    square the condition number); both float32 kernels against float64 arithmetic in standard errors.
+    (float32 product: 1e-6 of the scale with the numba kernel, 5e-6 through BLAS; float64: 1e-8, the normal
+    equations square the condition number); the float32 product against float64 arithmetic in standard errors.
     """
+    _engine(engine, monkeypatch)
     monkeypatch.setattr(linear, "ACCURATE_FLOAT32", accurate)
     rng = np.random.default_rng(7)
     x = np.linspace(-500, 3500, 1024)
@@ -138,7 +158,8 @@ def test_wide_operator_paths_are_bitwise_batch_independent_and_accurate(accurate
     w = 1.0 / np.maximum(y32.mean(axis=0), 1.0)
     c = 0.05 * (a[0] @ B.T)
     ref = linalg.lstsq(B * np.sqrt(w)[:, None], ((y32.astype(np.float64) - c) * np.sqrt(w)).T)[0].T
-    f32 = 2e-6 if accurate else 5e-6  # the broadcast kernel (ACCURATE_FLOAT32 = False) sums in one float32 chain
+    # measured: numba 2.2e-7 (AVX2); BLAS 2.3e-6 broadcast, dot 2.1e-7 on AVX-512 but 2.4e-6 on AVX2 (no dot kernel)
+    f32 = 1e-6 if engine == "numba" else 5e-6
     for data, prec, rtol in ((y32, "data", f32), (y32, "float64", 1e-8), (y32.astype(np.float64), "data", 1e-8)):
         whole = tikhonov(B, data, weights=w, offset=c, precision=prec)
         assert whole.dtype == np.float64 and whole.shape == (4096, 13) and whole.flags.c_contiguous
@@ -153,5 +174,47 @@ def test_wide_operator_paths_are_bitwise_batch_independent_and_accurate(accurate
     P = np.linalg.solve(G, (B * w[:, None]).T).T
     stderr = np.sqrt(np.maximum(y32[:256], 1.0) @ (P * P))
     err = np.max(np.abs(a32[:256] - a64[:256]) / stderr)
-    assert err < (1e-4 if accurate else 2e-3)  # measured: 4.2e-5 and 5.5e-4
-    assert np.max(np.abs(a32 - a64)) <= f32 * np.max(np.abs(a64))  # measured: 2.1e-7 and 2.3e-6
+    assert err < (1e-4 if engine == "numba" else 2e-3)  # measured: numba 2.8e-5; BLAS 1.5e-4 (AVX2), 5.5e-4 (AVX-512)
+    assert np.max(np.abs(a32 - a64)) <= f32 * np.max(np.abs(a64))
+
+
+def test_blas_path_falls_back_to_a_layout_that_sums_every_row_alike(monkeypatch):
+    """Without numba: a layout whose GEMM sums a row by its position in the block is not used; with none left,
+    one identical GEMV per row. Either way bitwise batch-independent and equal to float64 arithmetic."""
+    monkeypatch.setenv("HYPERSPEC_KERNELS", "xp")
+    rng = np.random.default_rng(3)
+    y = rng.normal(100.0, 10.0, (101, 200)).astype(np.float32)
+    M = rng.normal(size=(200, 13))
+    ref = y.astype(np.float64) @ M
+    assert linear._blas_layout(200, 13, np.dtype(np.float32), dot=False) in ((16, "C"), (13, "C"), None)  # this CPU's probe
+    monkeypatch.setattr(linear, "_blas_rows_agree", lambda m, k, dtype, order: k == 13)  # the padded layout "fails"
+    assert linear._blas_layout(200, 13, np.dtype(np.float32), dot=False) == (13, "C")
+    for agree in (lambda m, k, dtype, order: k == 13, lambda m, k, dtype, order: False):  # then none passes
+        monkeypatch.setattr(linear, "_blas_rows_agree", agree)
+        for dt in (np.float32, np.float64):
+            whole = linear._rowwise(y.astype(dt), M.astype(dt), np)
+            assert np.max(np.abs(whole - ref)) <= (1e-6 if dt == np.float32 else 1e-13) * np.max(np.abs(ref))
+            for start, n in ((0, 1), (7, 3), (50, 51)):
+                np.testing.assert_array_equal(linear._rowwise(y[start : start + n].astype(dt), M.astype(dt), np), whole[start : start + n])
+    assert linear._blas_layout(200, 13, np.dtype(np.float32), dot=False) is None
+
+
+def test_numba_kernel_has_one_specialisation_per_dtype(monkeypatch):
+    """Read-only, writable, odd and even batches, one thread or several, all run the two compiled specialisations."""
+    pytest.importorskip("numba")
+    monkeypatch.setenv("HYPERSPEC_KERNELS", "numba")
+    from hyperspec.fit._linear_kernel import SIGNATURES
+
+    rng = np.random.default_rng(5)
+    y = rng.normal(size=(9, 64)).astype(np.float32)
+    M = rng.normal(size=(64, 6)).astype(np.float32)
+    frozen = y.copy()
+    frozen.setflags(write=False)
+    got = linear._rowwise(frozen, M, np)
+    np.testing.assert_array_equal(linear._rowwise(y, M, np), got)
+    np.testing.assert_array_equal(linear._rowwise(y[3:4], M, np), got[3:4])
+    linear._rowwise(y.astype(np.float64), M.astype(np.float64), np)
+    assert len(linear._kernel().signatures) == len(SIGNATURES) == 2
+    np.testing.assert_allclose(got, y.astype(np.float64) @ M, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(linear, "_threads", lambda n: 3)  # rows split over threads: the same bits
+    np.testing.assert_array_equal(linear._rowwise(y, M, np), got)
