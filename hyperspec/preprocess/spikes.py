@@ -7,8 +7,8 @@ A channel is a spike when
 
 1. its excess over the neighbours' median (each neighbour first scaled to the pixel, 32-channel block
    by block) is above ``threshold`` × the local noise (a robust scale of the excess in 32-channel
-   blocks, pooled over the pixel and its neighbours, never below 0.7 × the pixel's own), and is a
-   local maximum;
+   blocks, pooled over the pixel and its neighbours; on the map's edge never below 0.7 × the pixel's
+   own), and is a local maximum;
 2. the excess is **spectrally narrow**: its equivalent width Σ_{|k|≤3} e[c+k] / e[c] is below
    ``max_width`` channels and it has no line-shape tails, Σ_{2≤|k|≤3} e[c+k] / e[c] < 0.5. Cosmic
    rays hit 1–3 camera pixels (equivalent width ≤ 2.4, no tails); real emission such as a Lorentzian
@@ -127,7 +127,18 @@ def _unblock(b, m, xp):
     return full.reshape(*b.shape[:-2], b.shape[-2] * _BLOCK)[..., :m]
 
 
-_OWN_NOISE = 0.7  # the pooled noise scale is at least this × the pixel's own (its MAD over 32 channels scatters by ±20 %)
+_OWN_NOISE = 0.7  # at the edge the pooled noise scale is at least this × the pixel's own (a MAD of 32 scatters by ±20 %)
+
+
+def _edge_pixels(shape, dims, xp):
+    """Pixels on the first or last row of a spatial dim (``y``, ``x``) that has neighbours: bool, ``shape``."""
+    edge = xp.zeros(shape, dtype=bool)
+    for axis, (d, n) in enumerate(zip(dims, shape, strict=True)):
+        if d in _SPATIAL and n > 1:
+            idx = xp.arange(n)
+            at = (idx == 0) | (idx == n - 1)
+            edge = edge | at.reshape((1,) * axis + (n,) + (1,) * (len(shape) - axis - 1))
+    return edge
 
 
 def _block_noise(e, level, xp, dims=None):
@@ -135,8 +146,9 @@ def _block_noise(e, level, xp, dims=None):
 
     The shot noise is scaled by √level within the block (so a bright band does not pass for a spike).
     With ``dims``, the scale is pooled (median) over the pixel and its neighbours: 9 × 32 samples, not 32;
-    it is never below 0.7 × the pixel's own scale (where the pixel's excess is clearly noisier than its
-    neighbours', e.g. a corner whose mirrored neighbours repeat, a 7 σ noise peak must not pass for a ray).
+    on the map's spatial edge it is never below 0.7 × the pixel's own scale (its mirrored neighbours
+    repeat, so its excess can be clearly noisier than its neighbours': a 7 σ noise peak there in a corner
+    pixel passed for a ray).
     """
     m = e.shape[-1]
     root = xp.sqrt(xp.maximum(level, 1.0))
@@ -144,8 +156,9 @@ def _block_noise(e, level, xp, dims=None):
     med = xp.median(eb, axis=-1, keepdims=True)
     k = 1.4826 * xp.median(xp.abs(eb - med) / _blocks(root, xp), axis=-1, keepdims=True)
     pooled = None if dims is None else _reference(k[..., 0], dims, xp, include_self=True)
-    if pooled is not None:  # never far below the pixel's own scale: a pixel noisier than its neighbours
-        k = xp.maximum(pooled[..., None], _OWN_NOISE * k)  # (a corner's mirrored reference) keeps its noise
+    if pooled is not None:  # at the map's edge, never far below the pixel's own scale: its reference, from
+        edge = _edge_pixels(k.shape[:-2], dims, xp)[..., None, None]  # mirrored neighbours, is noisier
+        k = xp.where(edge, xp.maximum(pooled[..., None], _OWN_NOISE * k), pooled[..., None])
     else:  # no neighbours: pool over the spectrum's own blocks (a single noise scale per spectrum)
         k = xp.broadcast_to(xp.median(k, axis=-2, keepdims=True), k.shape)
     return _unblock(k, m, xp) * root, _unblock(med, m, xp)
