@@ -50,9 +50,14 @@ def _measure(ds, truth, out):
     energy = axes.nm2ev(ds["wavelength"].values) if "wavelength" in ds.coords else ds["energy"].values
     step_ev = float(np.median(np.abs(np.diff(energy))))
     wide = truth["sbpl_hwhm_ev"].values / step_ev >= 1.5
-    persist = np.zeros(centre.shape, dtype=bool)  # the same line (same centre) in the previous or next frame
+    hwhm = truth["sbpl_hwhm_ev"].values
+    # the same line in the previous or next frame: it follows its host band, so it may move by a fraction of a
+    # channel (about half of the lines lasting several frames do; counting only unmoved ones left those out)
+    persist = np.zeros(centre.shape, dtype=bool)
     for a, b in ((slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None))):
-        persist[a] |= np.any(np.abs(centre[a][..., :, None] - centre[b][..., None, :]) < 1e-6, axis=-1)
+        moved = np.abs(centre[a][..., :, None] - centre[b][..., None, :])
+        rewidth = np.abs(hwhm[a][..., :, None] - hwhm[b][..., None, :]) / hwhm[a][..., :, None]
+        persist[a] |= np.any((moved < step_ev) & (rewidth < 0.01), axis=-1)
     # every line of the spectrum can be told from a ray (a one-frame line of FWHM < 3 channels cannot),
     # and no ray landed on it (a ray's removal takes the line under it)
     told = sb & np.all(np.isnan(centre) | wide | persist, axis=-1) & ~cosmic.any(-1)
