@@ -196,12 +196,18 @@ def evaluate(
                 sl[q] = s if s >= 0 else n_free
                 own = own and assign[sl[q]]
             code = codes[t]
-            # only the Lorentzian and polynomial bodies have an assigning loop; every other body accumulates,
-            # so this term's assigned rows start from zero too
-            own = own and (code == KERNEL_LORENTZIAN or code == KERNEL_POLYNOMIAL)
-            if want_jac and not own:
+            # The Lorentzian and polynomial bodies assign all their rows when they own them all; the Raman pair and
+            # the l-ERS assign their own rows but the (usually tied) temperature's, the h-ERS all three. Every other
+            # row a body writes is accumulated, so an assigned row it does not assign starts from zero.
+            own = own and (code == KERNEL_LORENTZIAN or code == KERNEL_POLYNOMIAL or code == KERNEL_HERS_LOGNORMAL)
+            if code == KERNEL_RAMAN_PAIR:  # rows 0-2 (centre, hwhm, height); row 3 is the temperature
+                own = assign[sl[0]] and assign[sl[1]] and assign[sl[2]]
+            elif code == KERNEL_LERS:  # rows 0 and 2 (width, height); row 1 is the temperature
+                own = assign[sl[0]] and assign[sl[2]]
+            if want_jac:
                 for q in range(k):
-                    if assign[sl[q]]:
+                    temp_row = (code == KERNEL_RAMAN_PAIR and q == 3) or (code == KERNEL_LERS and q == 1)
+                    if assign[sl[q]] and (not own or temp_row):
                         j_out[i, sl[q], :] = 0.0
             xs = energy if on_energy[t] else shift
             lo_, hi_ = j_lo[t], j_hi[t]
@@ -255,23 +261,43 @@ def evaluate(
                 else:
                     r0, r1 = j_out[i, sl[0], lo_:hi_], j_out[i, sl[1], lo_:hi_]
                     r2, r3 = j_out[i, sl[2], lo_:hi_], j_out[i, sl[3], lo_:hi_]
-                    for j in range(xv.shape[0]):
-                        x = xv[j]
-                        dd = x - c
-                        inv = 1.0 / (dd * dd + g2)
-                        sv = g2 * inv
-                        v = h * sv
-                        fd = 2.0 * v * dd * inv
-                        e2 = x + c
-                        inv2 = 1.0 / (e2 * e2 + g2)
-                        s2 = g2 * inv2
-                        v2 = hr * s2
-                        fd2 = 2.0 * v2 * e2 * inv2
-                        fv[j] += v + v2
-                        r0[j] += fd - fd2 - v2 * k_t
-                        r1[j] += (fd * dd + fd2 * e2) * ig
-                        r2[j] += sv + s2 * rr
-                        r3[j] += v2 * k_t * c / temp
+                    kc_t = k_t * c / temp
+                    if own:  # rows 0-2 assigned (no clearing pass, no read), the temperature's accumulated
+                        for j in range(xv.shape[0]):
+                            x = xv[j]
+                            dd = x - c
+                            inv = 1.0 / (dd * dd + g2)
+                            sv = g2 * inv
+                            v = h * sv
+                            fd = 2.0 * v * dd * inv
+                            e2 = x + c
+                            inv2 = 1.0 / (e2 * e2 + g2)
+                            s2 = g2 * inv2
+                            v2 = hr * s2
+                            fd2 = 2.0 * v2 * e2 * inv2
+                            fv[j] += v + v2
+                            r0[j] = fd - fd2 - v2 * k_t
+                            r1[j] = (fd * dd + fd2 * e2) * ig
+                            r2[j] = sv + s2 * rr
+                            r3[j] += v2 * kc_t
+                    else:
+                        for j in range(xv.shape[0]):
+                            x = xv[j]
+                            dd = x - c
+                            inv = 1.0 / (dd * dd + g2)
+                            sv = g2 * inv
+                            v = h * sv
+                            fd = 2.0 * v * dd * inv
+                            e2 = x + c
+                            inv2 = 1.0 / (e2 * e2 + g2)
+                            s2 = g2 * inv2
+                            v2 = hr * s2
+                            fd2 = 2.0 * v2 * e2 * inv2
+                            fv[j] += v + v2
+                            r0[j] += fd - fd2 - v2 * k_t
+                            r1[j] += (fd * dd + fd2 * e2) * ig
+                            r2[j] += sv + s2 * rr
+                            r3[j] += v2 * kc_t
             elif code == KERNEL_GAUSSIAN or code == KERNEL_PSEUDO_VOIGT:
                 c, g = tp[0], tp[1]
                 eta = tp[2] if code == KERNEL_PSEUDO_VOIGT else 1.0
@@ -338,22 +364,38 @@ def evaluate(
                     av[j] = -min(max(k_t * xv[j], -_EXP_MAX), _EXP_MAX)  # −q, clipped
                 _exp_expm1(av, ev, uv, bits[:nn])  # e^(−q) and expm1(−q) from one range reduction
                 r0, r1, r2 = j_out[i, sl[0], lo_:hi_], j_out[i, sl[1], lo_:hi_], j_out[i, sl[2], lo_:hi_]
-                for j in range(nn):  # two divisions per channel
-                    x = xv[j]
-                    q_ = k_t * x
-                    qc = -av[j]
-                    iu = 1.0 / uv[j]
-                    small = abs(q_) < 1e-6
-                    ratio = 1.0 + q_ * (0.5 + q_ / 12.0) if small else -qc * iu  # q/(1 − e^(−q))
-                    a = t_k * ratio
-                    inv = 1.0 / (x * x + w2)
-                    lor = w * inv
-                    fv[j] += h * a * lor
-                    if want_jac:
+                lw, lh = ubuf[:nn], pbuf[:nn]
+                if not want_jac:
+                    for j in range(nn):
+                        x = xv[j]
+                        q_ = k_t * x
+                        small = abs(q_) < 1e-6
+                        ratio = 1.0 + q_ * (0.5 + q_ / 12.0) if small else av[j] / uv[j]  # q/(1 − e^(−q))
+                        fv[j] += h * t_k * ratio * w / (x * x + w2)
+                else:
+                    for j in range(nn):  # two divisions per channel; the width and height rows assigned when own
+                        x = xv[j]
+                        q_ = k_t * x
+                        qc = -av[j]
+                        iu = 1.0 / uv[j]
+                        small = abs(q_) < 1e-6
+                        ratio = 1.0 + q_ * (0.5 + q_ / 12.0) if small else -qc * iu  # q/(1 − e^(−q))
+                        a = t_k * ratio
+                        inv = 1.0 / (x * x + w2)
+                        lor = w * inv
+                        fv[j] += h * a * lor
                         sh2 = 1.0 if small else qc * qc * ev[j] * iu * iu  # ((q/2)/sinh(q/2))² = q²e^(−q)/(e^(−q) − 1)²
-                        r0[j] += h * a * (x * x - w2) * inv * inv
                         r1[j] += h * lor * sh2 * (1.0 / _K)
-                        r2[j] += a * lor
+                        lw[j] = h * a * (x * x - w2) * inv * inv
+                        lh[j] = a * lor
+                    if own:
+                        for j in range(nn):
+                            r0[j] = lw[j]
+                            r2[j] = lh[j]
+                    else:
+                        for j in range(nn):
+                            r0[j] += lw[j]
+                            r2[j] += lh[j]
             elif code == KERNEL_HERS_LOGNORMAL:  # zero for shifts ≤ 0
                 c, sw, h = tp[0], tp[1], tp[2]
                 s2w = 2.0 * sw * sw
@@ -377,9 +419,14 @@ def evaluate(
                     fv[j] += v
                     if want_jac:
                         fl = v * ln * isw2
-                        r0[j] += fl * ic
-                        r1[j] += fl * ln * isw
-                        r2[j] += e
+                        if own:  # loop-invariant: LLVM unswitches it
+                            r0[j] = fl * ic
+                            r1[j] = fl * ln * isw
+                            r2[j] = e
+                        else:
+                            r0[j] += fl * ic
+                            r1[j] += fl * ln * isw
+                            r2[j] += e
             elif code == KERNEL_FREEFORM:  # linear interpolation between nodes (start, step)
                 start, step = node_start[t], scale[t]
                 for j in range(lo_, hi_):
