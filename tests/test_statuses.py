@@ -11,7 +11,7 @@ import pytest
 
 import hyperspec
 from hyperspec import synthetic
-from hyperspec._quality import channel_noise, dead_spectra, flat_spectra
+from hyperspec._quality import boxcar, channel_noise, dead_spectra, flat_spectra
 from hyperspec.fit.decompose import decompose
 from hyperspec.fit.lm import AT_BOUND_RTOL, FitStatus, bound_hits, first_at_bound
 from hyperspec.fit.results import (
@@ -271,3 +271,30 @@ def test_fit_curves_flags_at_bound_with_the_same_code():
     np.testing.assert_allclose(forced["tau"].values, 0.8)
     assert CURVE_STATUS_MEANINGS[AT_BOUND] == STATUS_MEANINGS[AT_BOUND]
     assert all(CURVE_STATUS_MEANINGS[c] == STATUS_MEANINGS[c] for c in CURVE_STATUS_MEANINGS)  # one meaning per code
+
+
+def test_flat_and_dead_tests_equal_their_percentile_definitions():
+    """The sort-free shortcut (rows whose percentile span is surely wide) gives exactly the flags of the plain
+    definitions (``numpy.percentile``), on flat, banded, constant, nearly constant, spiky and tiny rows."""
+    rng = np.random.default_rng(11)
+    m = 1024
+    x = np.arange(m)
+    rows = [rng.poisson(500.0, m), np.zeros(m), np.full(m, 7.0), rng.normal(100.0, 5.0, m)]
+    for h in (0.5, 2.0, 5.0, 10.0, 40.0, 400.0):  # bands from below the noise to far above it
+        rows.append(rng.poisson(300.0 + h * 8.0 * np.exp(-0.5 * ((x - 500) / rng.uniform(3, 60)) ** 2)).astype(float))
+    spiky = np.full(m, 3.0)
+    spiky[[10, 400, 401, 900]] = 5000.0  # a constant row with cosmic rays: dead
+    nearly = np.full(m, 1e4)
+    nearly[: int(0.06 * m)] += 1e-4  # a span just above/below the tolerance at the 5 % point
+    rows += [spiky, nearly, nearly[::-1].copy(), rng.normal(0.0, 1e-13, m)]
+    for d in np.linspace(3.0, 13.0, 41):  # a step of d·σ over half the channels: flat below ≈ 8σ, the shortcut's edge
+        rows.append(rng.normal(200.0, 1.0, m) + d * (x >= m // 2))
+    y = np.stack([np.asarray(r, dtype=np.float64) for r in rows])
+    smooth = boxcar(np, y, 9)
+    lo, hi = np.percentile(smooth, [1.0, 99.0], axis=1)
+    expected_flat = hi - lo < 8.0 * np.maximum(channel_noise(np, y), 1e-12)
+    np.testing.assert_array_equal(flat_spectra(np, y, smooth), expected_flat)
+    lo, hi = np.percentile(y, [5.0, 95.0], axis=1)
+    expected_dead = hi - lo <= 1e-9 * np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1.0)
+    np.testing.assert_array_equal(dead_spectra(np, y), expected_dead)
+    assert expected_flat.any() and not expected_flat.all() and expected_dead.sum() >= 3  # both outcomes occur

@@ -395,7 +395,8 @@ class _Decomposer:
         out[:, -5:-3] = 0  # at_bound, n_at_bound of pixels that are not fitted
         out[:, -2] = 0  # n_iter of pixels that are not fitted
         if fit_rows.size:
-            res = self.fit_rows(y_clean[fit_rows], w[fit_rows])
+            every = fit_rows.size == y.shape[0]  # the usual case: no (n, m) copies by fancy indexing
+            res = self.fit_rows(y_clean if every else y_clean[fit_rows], w if every else w[fit_rows])
             block = self._outputs(res)
             out[fit_rows] = block
             engine = res.status
