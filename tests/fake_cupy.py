@@ -289,17 +289,24 @@ def _compile(code: str):
         sync = "__syncthreads" in body.split('extern "C"')[0]
         kernels[name] = (parsed, sync)
         call = f"{name}(" + ", ".join(f"*({t}*)a[{k}]" for k, (t, _, _) in enumerate(parsed)) + ")"
-        run = (
+        # a kernel with __syncthreads: one thread per threadIdx for the whole launch (not per block), which walks
+        # the blocks in step with the others; thread 0 sets the block and poisons shared memory between two
+        # barriers (every thread has left the previous block, and sees the new index and memory); threads
+        # started per block cost most of a launch on a busy machine. Without barriers: a thread after another.
+        blocks = "for (int by = 0; by < gy; ++by) for (int b = 0; b < gx; ++b)"
+        launch = (
             f"std::barrier<> bar(bx); block_barrier = &bar; std::vector<std::thread> pool;"
-            f"for (int t = 0; t < bx; ++t) pool.emplace_back([=] {{ threadIdx.x = t; {call}; }});"
+            f"for (int t = 0; t < bx; ++t) pool.emplace_back([=] {{ threadIdx.x = t; {blocks} {{"
+            f"block_barrier->arrive_and_wait(); if (t == 0) {{ blockIdx.x = b; blockIdx.y = by; {poison} }}"
+            f"block_barrier->arrive_and_wait();"
+            f"{call}; }} }});"
             f"for (auto& th : pool) th.join();"
             if sync
-            else f"for (int t = 0; t < bx; ++t) {{ threadIdx.x = t; {call}; }}"
+            else f"{blocks} {{ blockIdx.x = b; blockIdx.y = by; {poison} for (int t = 0; t < bx; ++t) {{ threadIdx.x = t; {call}; }} }}"
         )
         wrappers.append(
             f'extern "C" void launch_{name}(int gx, int gy, int bx, int shared, void** a) {{'
-            f"blockDim.x = bx; blockDim.y = 1; gridDim.x = gx; gridDim.y = gy;"
-            f"for (int by = 0; by < gy; ++by) for (int b = 0; b < gx; ++b) {{ blockIdx.x = b; blockIdx.y = by; {poison} {run} }} }}"
+            f"blockDim.x = bx; blockDim.y = 1; gridDim.x = gx; gridDim.y = gy; {launch} }}"
         )
     shared = "".join(f"{typ} {var}[1 << 17];\n" for typ, var in shared_vars)
     text = _PRELUDE + code + "\n" + shared + "\n".join(wrappers) + "\n"
