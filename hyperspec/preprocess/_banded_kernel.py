@@ -5,45 +5,7 @@ import math
 import numba
 import numpy as np
 
-_LOG2E = 1.4426950408889634
-_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so k·LN2_HI is exact (Cody–Waite)
-_LN2_LO = 1.90821492927058770002e-10
-
-
-@numba.njit(inline="always")
-def vexp(x, out, k_bits):
-    """``out = exp(x)`` elementwise for 1-D arrays, written so LLVM vectorises it (no SVML here: the
-    libm ``exp`` runs one value at a time). Cody–Waite reduction to |r| ≤ ln2/2, a degree-13 Taylor
-    polynomial (truncation < 1e-18), then 2^k built in the exponent bits in two halves (so exp(709.78)
-    does not overflow the construction). Within 1 ulp of libm; inputs below −708 give 3.3e-308, not 0.
-    ``k_bits`` is int64 scratch of the same size."""
-    for i in range(x.size):
-        v = min(max(x[i], -708.0), 709.782712893384)
-        k = math.floor(v * _LOG2E + 0.5)
-        r = (v - k * _LN2_HI) - k * _LN2_LO
-        p = 1.0 / 6227020800.0
-        p = p * r + 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        p = p * r + 1.0
-        out[i] = p * r + 1.0
-        k_bits[i] = np.int64(k)
-    scale = k_bits.view(np.float64)
-    for i in range(x.size):
-        k = k_bits[i]
-        h = k >> 1
-        k_bits[i] = (h + 1023) << 52
-        out[i] *= scale[i]
-        k_bits[i] = (k - h + 1023) << 52
-        out[i] *= scale[i]
+from hyperspec._vector_math import vexp
 
 
 @numba.njit(cache=True, nogil=True)
