@@ -304,18 +304,24 @@ def evaluate(
                     av[j] = -(ln * ln) * i_s2w
                 _exp_expm1(av, ev, m1buf[:nn], bits[:nn])
                 r0, r1, r2 = j_out[i, sl[0], lo_:hi_], j_out[i, sl[1], lo_:hi_], j_out[i, sl[2], lo_:hi_]
-                for j in range(nn):  # no division
-                    e = ev[j] if xv[j] > 0.0 else 0.0
-                    ln = lv[j]
-                    v = h * e
-                    fv[j] += v
-                    if want_jac:
+                if want_jac and own:  # the three rows assigned (two loops: a branch inside one is not unswitched; measured)
+                    for j in range(nn):  # no division
+                        e = ev[j] if xv[j] > 0.0 else 0.0
+                        ln = lv[j]
+                        v = h * e
+                        fv[j] += v
                         fl = v * ln * isw2
-                        if own:  # loop-invariant: LLVM unswitches it
-                            r0[j] = fl * ic
-                            r1[j] = fl * ln * isw
-                            r2[j] = e
-                        else:
+                        r0[j] = fl * ic
+                        r1[j] = fl * ln * isw
+                        r2[j] = e
+                else:
+                    for j in range(nn):
+                        e = ev[j] if xv[j] > 0.0 else 0.0
+                        ln = lv[j]
+                        v = h * e
+                        fv[j] += v
+                        if want_jac:
+                            fl = v * ln * isw2
                             r0[j] += fl * ic
                             r1[j] += fl * ln * isw
                             r2[j] += e
