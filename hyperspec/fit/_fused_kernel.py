@@ -398,11 +398,11 @@ def normal_equations(
     m = shift.shape[0]
     f = np.empty((1, m))
     jac = np.empty((1, n_free + 1, m))
-    r = np.empty(m)
+    row_lo, row_hi = _row_windows(n_free, m, codes, starts, counts, slots, j_lo, j_hi)
     ws = np.empty(m)
     for i in range(n):
         c_out[i] = _pixel_normal(shift, energy, p[i : i + 1], codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale,
-                                 node_start, zero_rows, assign, y[i], sw[i], f, jac, r, ws, a_out[i], g_out[i])  # fmt: skip
+                                 node_start, zero_rows, assign, row_lo, row_hi, y[i], sw[i], f, jac, ws, a_out[i], g_out[i])  # fmt: skip
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"}, error_model="numpy")
@@ -468,10 +468,33 @@ _NONFINITE = 3
 _STALLED = 5
 
 
+@numba.njit(cache=True, nogil=True)
+def _row_windows(n_free, m, codes, starts, counts, slots, j_lo, j_hi):
+    """Each row of [J; r] (P + 1) is zero outside channels [row_lo, row_hi): the union of its terms' windows (the
+    residual's row, P, whole; a row no term writes, empty). Fixed for a model: the kernels compute it once per call."""
+    row_lo = np.full(n_free + 1, m, np.int64)
+    row_hi = np.zeros(n_free + 1, np.int64)
+    for t in range(codes.shape[0]):
+        for q in range(counts[t]):
+            s_ = slots[starts[t] + q]
+            if s_ >= 0:
+                row_lo[s_] = min(row_lo[s_], j_lo[t])
+                row_hi[s_] = max(row_hi[s_], j_hi[t])
+    row_lo[n_free] = 0
+    row_hi[n_free] = m
+    for a in range(n_free + 1):
+        if row_lo[a] >= row_hi[a]:
+            row_lo[a] = 0
+            row_hi[a] = 0
+    return row_lo, row_hi
+
+
 @numba.njit(cache=True, nogil=True, fastmath={"contract", "arcp", "reassoc"}, error_model="numpy")
 def _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start, zero_rows,
-                  assign, y, sw, f, jac, r, ws, a_out, g_out):  # fmt: skip
+                  assign, row_lo, row_hi, y, sw, f, jac, ws, a_out, g_out):  # fmt: skip
     """JᵀWJ (full square), JᵀW r and Σ W r² of one pixel (``pt``: (1, P)); ``normal_equations`` and the LM call it.
+
+    ``row_lo``, ``row_hi``: the rows' channel windows (``_row_windows``).
 
     ``jac`` (1, P + 1, m) is overwritten: √W·J, then the residual in row P, so that one register-tiled pass
     (``_gram``) over the rows [√W·J; √W·r] gives JᵀWJ and JᵀW r together.
@@ -480,20 +503,6 @@ def _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fi
     m = shift.shape[0]
     evaluate(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale, node_start, zero_rows,
              assign, True, f, jac)  # fmt: skip
-    row_lo = np.full(n_free + 1, m, np.int64)  # each row's nonzero channels [row_lo, row_hi): its terms' windows
-    row_hi = np.zeros(n_free + 1, np.int64)
-    for t in range(codes.shape[0]):
-        for q in range(counts[t]):
-            s_ = slots[starts[t] + q]
-            if s_ >= 0:
-                row_lo[s_] = min(row_lo[s_], j_lo[t])
-                row_hi[s_] = max(row_hi[s_], j_hi[t])
-    row_lo[n_free] = 0  # the residual's row
-    row_hi[n_free] = m
-    for a in range(n_free + 1):
-        if row_lo[a] >= row_hi[a]:
-            row_lo[a] = 0
-            row_hi[a] = 0
     c = 0.0
     fv = f[0]
     rr = jac[0, n_free]  # the scratch row (fixed parameters' derivatives) is free now: the residual goes there
@@ -620,7 +629,7 @@ def levenberg_marquardt_rows(shift, energy, codes, on_energy, starts, counts, sl
     m = shift.shape[0]
     f = np.empty((1, m))
     jac = np.empty((1, n_free + 1, m))
-    r = np.empty(m)
+    row_lo, row_hi = _row_windows(n_free, m, codes, starts, counts, slots, j_lo, j_hi)
     ws = np.empty(m)
     pt = np.empty((1, n_free))
     a = np.empty((n_free, n_free))
@@ -643,7 +652,7 @@ def levenberg_marquardt_rows(shift, energy, codes, on_energy, starts, counts, sl
         for k in range(n_free):
             pt[0, k] = pi[k]
         c_data = _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale,
-                               node_start, zero_rows, assign, y[i], sw[i], f, jac, r, ws, a, g)  # fmt: skip
+                               node_start, zero_rows, assign, row_lo, row_hi, y[i], sw[i], f, jac, ws, a, g)  # fmt: skip
         chi2 = _regularised(pi, a, g, c_data, mu[i], inv_var[i], rtr, has_rtr)
         ok = np.isfinite(chi2)
         for k in range(n_free):
@@ -680,7 +689,7 @@ def levenberg_marquardt_rows(shift, energy, codes, on_energy, starts, counts, sl
             for k in range(n_free):
                 pt[0, k] = p_new[k]
             c_new = _pixel_normal(shift, energy, pt, codes, on_energy, starts, counts, slots, fixed, j_lo, j_hi, scale,
-                                  node_start, zero_rows, assign, y[i], sw[i], f, jac, r, ws, a_new, g_new)  # fmt: skip
+                                  node_start, zero_rows, assign, row_lo, row_hi, y[i], sw[i], f, jac, ws, a_new, g_new)  # fmt: skip
             chi2_new = _regularised(p_new, a_new, g_new, c_new, mu[i], inv_var[i], rtr, has_rtr)
             accept = np.isfinite(chi2_new) and chi2_new <= chi2 and predicted > 0.0
             if accept:
